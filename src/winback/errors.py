@@ -1,0 +1,61 @@
+"""Every error winback raises on purpose, in one tree.
+
+::
+
+    WinbackError                 base of everything below; the CLI prints its message
+    ├── SettingsError            a setting (environment variable or .env) has a bad value
+    ├── ContractError            a table or column name that the data contract does not know
+    ├── ImportFileError          a file cannot be read at all (missing, empty, unknown format,
+    │                            no usable header, required columns absent)
+    ├── MappingError             a column-mapping file is malformed or names unknown columns
+    ├── LedgerError              the ledger on disk is damaged or busy
+    │   └── LedgerBusyError      another process holds the ledger's write lock
+    └── ModelError               a customer-base model cannot do what was asked
+        ├── NotFittedError       predicting before fitting
+        └── ConvergenceError     the optimiser failed; the message says what to try next
+
+Bad *rows* are never exceptions: they are reported back as rejects (see
+``winback.ledger.importer``), so one bad line never stops an import.
+"""
+
+from __future__ import annotations
+
+
+class WinbackError(Exception):
+    """Base class for every error winback raises on purpose."""
+
+
+class SettingsError(WinbackError):
+    """A setting has a bad value."""
+
+
+class ContractError(WinbackError):
+    """A name the data contract does not know."""
+
+
+class ImportFileError(WinbackError):
+    """A file cannot be imported at all."""
+
+
+class MappingError(WinbackError):
+    """A column-mapping file is malformed."""
+
+
+class LedgerError(WinbackError):
+    """The ledger on disk is damaged or cannot be used."""
+
+
+class LedgerBusyError(LedgerError):
+    """Another process holds the ledger's write lock."""
+
+
+class ModelError(WinbackError):
+    """A customer-base model cannot do what was asked."""
+
+
+class NotFittedError(ModelError, ValueError):
+    """A model was asked to predict before it was fitted."""
+
+
+class ConvergenceError(ModelError):
+    """The optimiser did not converge."""

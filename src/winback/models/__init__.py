@@ -1,0 +1,1 @@
+"""Customer-base models in NumPy/SciPy. No I/O, no database, no web."""

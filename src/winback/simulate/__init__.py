@@ -1,0 +1,1 @@
+"""A simulated business with known ground truth."""
