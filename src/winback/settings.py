@@ -31,6 +31,13 @@ class Settings(BaseSettings):
         "workspace. PostgreSQL: postgresql+psycopg://user@host:5432/dbname",
     )
 
+    import_memory: str = Field(
+        default="1GB",
+        description="How much memory one import may use before it spills to the workspace "
+        "(a DuckDB size such as 512MB or 2GB).",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+    )
+
     @field_validator("home")
     @classmethod
     def _home_is_not_a_file(cls, value: Path) -> Path:

@@ -1,0 +1,485 @@
+"""Importing a file into the ledger: every record read is stored or reported back.
+
+The path of one import::
+
+    file ──► Source (text fields)        sources.py: CSV / Parquet / JSON Lines / preset
+         ──► staged (typed + problems)   fields.py: one pass in DuckDB, spills to disk
+         ──► duplicates and updates      natural keys, within the file and against the ledger
+         ──► new segment + manifest      store.py: readers never wait
+         ──► rejects file                file, line, field, reason for every record not stored
+
+Every record lands in exactly one count: ``read = stored + updated + duplicates + rejected``.
+A record is *updated* when its key is stored already with other values (an invoice now
+paid): the new version is stored and the old one kept in history. A *duplicate* is a record
+whose key and values are stored already, or that repeats an earlier record of the same
+file. A record whose key appears earlier in the same file with *different* values is
+rejected: the file contradicts itself and winback will not guess which is right.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from winback.errors import ImportFileError, WinbackError
+from winback.ledger import fields
+from winback.ledger.contract import Table
+from winback.ledger.headers import Mapping, match_headers
+from winback.ledger.lines import locate_lines
+from winback.ledger.sources import Source, iter_sample, quote_ident, quote_literal
+from winback.ledger.store import Ledger, Segment, now_iso
+
+Progress = Callable[[str, float], None]
+"""Called with a phase name and the fraction done (0 to 1) of that phase."""
+
+_SAMPLE = 2000
+_REJECTS_SHOWN = 20
+_STRUCTURAL = {
+    "TOO MANY COLUMNS": "the line has more fields than the header ({detail}); a field "
+    "holding the delimiter must be in quotes",
+    "MISSING COLUMNS": "the line has fewer fields than the header ({detail})",
+    "INVALID ENCODING": "the line holds bytes that are not UTF-8; if the whole file is in "
+    "another encoding, import it with --encoding latin-1 (or its encoding)",
+    "UNQUOTED VALUE": "a quote character stands inside an unquoted field ({detail})",
+    "LINE SIZE OVER MAXIMUM": "the line is longer than 10 MB",
+    "MAXIMUM LINE SIZE": "the line is longer than 10 MB",
+}
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One record not stored, and why."""
+
+    place: str  # "line 12", "row 4"
+    field: str  # the contract field(s) at fault; blank when the whole record is
+    reason: str
+    record: str = ""
+
+
+@dataclass
+class ImportResult:
+    """What one import of one table did."""
+
+    table: str
+    file: Path
+    read: int = 0
+    stored: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    ignored_columns: tuple[str, ...] = ()
+    rejects_file: Path | None = None
+    rejects: list[Reject] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.stored + self.updated + self.duplicates + self.rejected
+
+
+def import_source(
+    ledger: Ledger,
+    table: Table,
+    source: Source,
+    *,
+    mapping: Mapping | None = None,
+    rejects_dir: Path,
+    progress: Progress | None = None,
+    staging: duckdb.DuckDBPyConnection | None = None,
+    memory: str = "1GB",
+) -> ImportResult:
+    """Import one :class:`Source` into ``table`` (see the module docstring).
+
+    ``staging`` is a connection from :func:`staging_connection` that already holds the
+    source's relation (presets); by default a new one is made with ``memory`` as its limit.
+    """
+    started = time.perf_counter()
+    match = match_headers(source.headers, table, mapping, source.path)
+    mapping = mapping or Mapping()
+    result = ImportResult(table=table.name, file=source.path, ignored_columns=match.ignored)
+    ordinal_column = source.ordinal_column
+    con = staging or staging_connection(ledger, memory)
+    try:
+        formats = _formats(con, table, source, match.matched, mapping)
+        select = _staged_select(table, source, match.matched, mapping, formats, ordinal_column)
+        if source.structural_rejects and ordinal_column is None:
+            clear_rejects(con)
+        _run_with_progress(con, f"CREATE OR REPLACE TABLE staged AS {select}", progress, "reading")
+        ordinal = "_ord" if ordinal_column else "rowid"
+        structural = _structural_rejects(con) if source.structural_rejects else {}
+        staged_rows = _scalar(con, "SELECT count(*) FROM staged")
+        result.read = staged_rows + len(structural)
+
+        bad = con.sql(
+            f"SELECT {ordinal}, _problems FROM staged WHERE len(_problems) > 0"
+        ).fetchall()
+        conflicts, in_file_dups = _in_file_duplicates(con, table, ordinal)
+        _drop(con, [o for o, _ in conflicts] + in_file_dups, replace=True)
+        keep = f"len(_problems) = 0 AND {ordinal} NOT IN (SELECT o FROM dropped)"
+        with ledger.writing() as manifest:
+            existing = _against_ledger(con, ledger, table, manifest, ordinal, keep)
+            _drop(con, existing["same"])
+            to_store = _scalar(con, f"SELECT count(*) FROM staged WHERE {keep}")
+            if progress:
+                progress("writing", 0.0)
+            batch = manifest.batches + 1
+            added: dict[str, Segment] = {}
+            if to_store:
+                path, name = ledger.new_segment_path(table.name, batch)
+                columns = ", ".join(quote_ident(c) for c in table.column_names)
+                _run_with_progress(
+                    con,
+                    f"COPY (SELECT {columns}, CAST({batch} AS BIGINT) AS _batch FROM staged "
+                    f"WHERE {keep}) TO {quote_literal(str(path))} "
+                    "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)",
+                    progress,
+                    "writing",
+                )
+                added[table.name] = Segment(
+                    file=name,
+                    rows=to_store,
+                    batch=batch,
+                    updates=bool(existing["changed"]),
+                    source=str(source.path),
+                    written_at=now_iso(),
+                )
+            result.updated = len(existing["changed"])
+            result.stored = to_store - result.updated
+            result.duplicates = len(in_file_dups) + len(existing["same"])
+
+            rejects = _describe_rejects(source, structural, bad, conflicts, table.key)
+            result.rejected = len(rejects)
+            if rejects:
+                result.rejects_file = _write_rejects(rejects_dir, table, source, rejects)
+                result.rejects = rejects[:_REJECTS_SHOWN]
+            result.seconds = time.perf_counter() - started
+            manifest.batches = batch
+            ledger.commit(manifest, added, _history(result, batch))
+        if not result.balanced:  # a bug, never bad input: say so loudly
+            raise WinbackError(
+                f"import of {source.path} does not add up: read {result.read} != stored "
+                f"{result.stored} + updated {result.updated} + duplicates {result.duplicates}"
+                f" + rejected {result.rejected}"
+            )
+        return result
+    finally:
+        if staging is None:
+            con.close()
+
+
+def _drop(con: duckdb.DuckDBPyConnection, ordinals: list[int], replace: bool = False) -> None:
+    """Add ``ordinals`` to the records that are not to be stored."""
+    if replace:
+        con.execute("CREATE OR REPLACE TEMP TABLE dropped (o BIGINT)")
+    if ordinals:
+        con.executemany("INSERT INTO dropped VALUES (?)", [(o,) for o in ordinals])
+
+
+def clear_rejects(con: duckdb.DuckDBPyConnection) -> None:
+    """DuckDB appends to its reject tables on every read; start each file afresh."""
+    for name in ("reject_errors", "reject_scans"):
+        with contextlib.suppress(duckdb.CatalogException):
+            con.execute(f"DELETE FROM {name}")
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(con.sql(sql).fetchall()[0][0])
+
+
+def staging_connection(ledger: Ledger, memory: str = "1GB") -> duckdb.DuckDBPyConnection:
+    """A private DuckDB database for one import; spills to the workspace past ``memory``."""
+    tmp = ledger.root / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute(f"SET temp_directory = {quote_literal(str(tmp / uuid.uuid4().hex))}")
+    con.execute(f"SET memory_limit = {quote_literal(memory)}")
+    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
+    return con
+
+
+def _run_with_progress(
+    con: duckdb.DuckDBPyConnection, sql: str, progress: Progress | None, phase: str
+) -> None:
+    if progress is None:
+        con.execute(sql)
+        return
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            con.execute(sql)
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=run, name=f"winback-{phase}")
+    worker.start()
+    while worker.is_alive():
+        done = con.query_progress()
+        if done >= 0:
+            progress(phase, min(done, 100.0) / 100.0)
+        worker.join(0.1)
+    if failure:
+        raise failure[0]
+    progress(phase, 1.0)
+
+
+def _formats(
+    con: duckdb.DuckDBPyConnection,
+    table: Table,
+    source: Source,
+    matched: dict[str, int],
+    mapping: Mapping,
+) -> dict[str, str]:
+    formats: dict[str, str] = {}
+    for name, index in matched.items():
+        column = table.column(name)
+        if column.kind not in ("date", "timestamp"):
+            continue
+        if name in mapping.formats:
+            formats[name] = mapping.formats[name]
+            continue
+        header = source.headers[index]
+        try:
+            values = list(iter_sample(con, source, header, _SAMPLE))
+        except duckdb.Error as exc:
+            raise ImportFileError(f"{source.path}: cannot read the file ({exc})") from None
+        formats[name] = fields.detect_format(column, header, values, str(source.path))
+    return formats
+
+
+def _staged_select(
+    table: Table,
+    source: Source,
+    matched: dict[str, int],
+    mapping: Mapping,
+    formats: dict[str, str],
+    ordinal_column: str | None,
+) -> str:
+    raw_cols: list[str] = []
+    for i, column in enumerate(table.columns):
+        if column.name in matched:
+            expr = source.field_sql(source.headers[matched[column.name]])
+            raw = f"NULLIF(trim({expr}), '')"
+        elif column.name in mapping.defaults:
+            raw = quote_literal(mapping.defaults[column.name])
+        else:
+            raw = "CAST(NULL AS VARCHAR)"
+        raw_cols.append(f"{raw} AS _r{i}")
+    extra = f", {quote_ident(ordinal_column)} AS _ord" if ordinal_column else ""
+    row_problem = f", {source.row_problem} AS _row_problem" if source.row_problem else ""
+    inner = f"SELECT {', '.join(raw_cols)}{extra}{row_problem} FROM {source.relation}"
+
+    typed_cols = []
+    for i, column in enumerate(table.columns):
+        typed_cols.append(
+            f"{fields.typed_sql(column, f'_r{i}', formats.get(column.name))} AS _t{i}"
+        )
+    middle = f"SELECT *, {', '.join(typed_cols)} FROM ({inner})"
+
+    problems = ["_row_problem"] if source.row_problem else []
+    outputs = []
+    for i, column in enumerate(table.columns):
+        problems.append(fields.problem_sql(column, f"_r{i}", f"_t{i}", formats.get(column.name)))
+        outputs.append(f"_t{i} AS {quote_ident(column.name)}")
+    if source.row_problem:
+        # A record that is not even an object has no fields worth complaining about.
+        problem_list = (
+            f"CASE WHEN _row_problem IS NOT NULL THEN [_row_problem] ELSE "
+            f"list_filter([{', '.join(problems[1:])}], lambda x: x IS NOT NULL) END"
+        )
+    else:
+        problem_list = f"list_filter([{', '.join(problems)}], lambda x: x IS NOT NULL)"
+    ord_out = ", _ord" if ordinal_column else ""
+    return f"SELECT {', '.join(outputs)}{ord_out}, {problem_list} AS _problems FROM ({middle})"
+
+
+def _structural_rejects(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, str]]:
+    """Lines DuckDB's reader could not split, by line number: (reason, the line as read)."""
+    try:
+        rows = con.sql(
+            "SELECT line, error_type, any_value(csv_line), count(*), "
+            "max(column_idx), any_value(error_message) "
+            "FROM reject_errors GROUP BY line, error_type ORDER BY line"
+        ).fetchall()
+    except duckdb.CatalogException:
+        return {}
+    found: dict[int, tuple[str, str]] = {}
+    for line, error_type, text, _count, _col, message in rows:
+        template = _STRUCTURAL.get(str(error_type), "{detail}")
+        detail = str(message).split("\n")[0]
+        detail = detail.replace("Expected Number of Columns: ", "expected ").replace(
+            " Found: ", " fields, found "
+        )
+        if int(line) not in found:
+            found[int(line)] = (template.format(detail=detail), str(text or "").strip("\r\n"))
+    return found
+
+
+def _in_file_duplicates(
+    con: duckdb.DuckDBPyConnection, table: Table, ordinal: str
+) -> tuple[list[tuple[int, int]], list[int]]:
+    """Records repeating an earlier key of the same file: (conflicts with their first), exact."""
+    key = ", ".join(quote_ident(k) for k in table.key)
+    good = "len(_problems) = 0"
+    total, distinct = con.sql(
+        f"SELECT count(*), count(DISTINCT ({key})) FROM staged WHERE {good}"
+    ).fetchall()[0]
+    if total == distinct:
+        return [], []
+    values = ", ".join(quote_ident(c) for c in table.column_names)
+    rows = con.sql(
+        f"SELECT o, first_o, same FROM (SELECT {ordinal} AS o, "
+        f"first_value({ordinal}) OVER w AS first_o, "
+        f"hash({values}) = first_value(hash({values})) OVER w AS same, "
+        f"row_number() OVER w AS rn FROM staged WHERE {good} "
+        f"WINDOW w AS (PARTITION BY {key} ORDER BY {ordinal})) WHERE rn > 1"
+    ).fetchall()
+    conflicts = [(int(o), int(first)) for o, first, same in rows if not same]
+    exact = [int(o) for o, _first, same in rows if same]
+    return conflicts, exact
+
+
+def _against_ledger(
+    con: duckdb.DuckDBPyConnection,
+    ledger: Ledger,
+    table: Table,
+    manifest: object,
+    ordinal: str,
+    keep: str,
+) -> dict[str, list[int]]:
+    """Good records whose key is stored already: same values, or changed values."""
+    from winback.ledger.store import Manifest
+
+    assert isinstance(manifest, Manifest)
+    if not manifest.segments(table.name):
+        return {"same": [], "changed": []}
+    values = ", ".join(f"s.{quote_ident(c)}" for c in table.column_names)
+    stored_values = ", ".join(f"e.{quote_ident(c)}" for c in table.column_names)
+    on = " AND ".join(f"s.{quote_ident(k)} = e.{quote_ident(k)}" for k in table.key)
+    rows = con.sql(
+        f"SELECT s._o, hash({values}) = hash({stored_values}) "
+        f"FROM (SELECT *, {ordinal} AS _o FROM staged WHERE {keep}) s "
+        f"JOIN ({ledger.select_sql(table, manifest)}) e ON {on}"
+    ).fetchall()
+    return {
+        "same": [int(o) for o, same in rows if same],
+        "changed": [int(o) for o, same in rows if not same],
+    }
+
+
+def _describe_rejects(
+    source: Source,
+    structural: dict[int, tuple[str, str]],
+    bad: list[tuple[int, list[str]]],
+    conflicts: list[tuple[int, int]],
+    key: tuple[str, ...],
+) -> list[Reject]:
+    ordinals = [o for o, _ in bad] + [o for o, _ in conflicts] + [f for _, f in conflicts]
+    places = locate_lines(source, ordinals, set(structural))
+    word = "row" if source.place == "row" else "line"
+
+    def where(ordinal: int) -> tuple[int, str, str]:
+        found = places.get(ordinal)
+        if found is None:
+            return (1 << 62) + ordinal, f"record {ordinal + 1}", ""
+        return found[0], f"{word} {found[0]}", found[1]
+
+    entries: list[tuple[int, Reject]] = []
+    for line, (reason, text) in structural.items():
+        entries.append((line, Reject(f"line {line}", "", reason, text)))
+    for ordinal, problems in bad:
+        sort_key, place, text = where(ordinal)
+        problems = list(problems)
+        # A field's problem sentence starts with the field's name.
+        names = sorted({p.split(" ", 1)[0] for p in problems if not p.startswith("line ")})
+        entries.append((sort_key, Reject(place, ", ".join(names), "; ".join(problems), text)))
+    for ordinal, first in conflicts:
+        sort_key, place, text = where(ordinal)
+        _, first_place, _ = where(first)
+        entries.append(
+            (
+                sort_key,
+                Reject(
+                    place,
+                    ", ".join(key),
+                    f"same key as {first_place} but different values; the file contradicts "
+                    "itself, so neither is guessed right: fix one and import again",
+                    text,
+                ),
+            )
+        )
+    entries.sort(key=lambda e: e[0])
+    return [r for _, r in entries]
+
+
+def _write_rejects(rejects_dir: Path, table: Table, source: Source, rejects: list[Reject]) -> Path:
+    rejects_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = rejects_dir / f"{table.name}-{stamp}-{source.path.name}.rejects.csv"
+    n = 1
+    while path.exists():
+        n += 1
+        path = rejects_dir / f"{table.name}-{stamp}-{n}-{source.path.name}.rejects.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "place", "field", "reason", "record"])
+        for r in rejects:
+            writer.writerow([str(source.path), r.place, r.field, r.reason, r.record])
+    return path
+
+
+def _history(result: ImportResult, batch: int) -> dict[str, object]:
+    return {
+        "batch": batch,
+        "table": result.table,
+        "file": str(result.file),
+        "at": now_iso(),
+        "read": result.read,
+        "stored": result.stored,
+        "updated": result.updated,
+        "duplicates": result.duplicates,
+        "rejected": result.rejected,
+        "rejects_file": str(result.rejects_file) if result.rejects_file else None,
+    }
+
+
+def import_file(
+    ledger: Ledger,
+    table_name: str,
+    path: Path,
+    *,
+    rejects_dir: Path,
+    fmt: str | None = None,
+    mapping_path: Path | None = None,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
+    progress: Progress | None = None,
+    memory: str = "1GB",
+) -> ImportResult:
+    """Import ``path`` into the contract table ``table_name``."""
+    from winback.ledger.contract import table as contract_table
+    from winback.ledger.headers import load_mapping
+    from winback.ledger.sources import open_source
+
+    table = contract_table(table_name)
+    mapping = load_mapping(mapping_path, table) if mapping_path else None
+    source = open_source(path, fmt, encoding, delimiter)
+    return import_source(
+        ledger,
+        table,
+        source,
+        mapping=mapping,
+        rejects_dir=rejects_dir,
+        progress=progress,
+        memory=memory,
+    )

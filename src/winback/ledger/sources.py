@@ -1,0 +1,260 @@
+"""Reading a file into the importer: each format becomes a relation of text columns.
+
+A :class:`Source` is what the importer needs from a file: its headers, a SQL relation
+that yields one row per record with every field as text (DuckDB reads the file itself, so
+it streams and runs in parallel), and how to turn a record's position back into the line
+or row a person can find in the file. Formats:
+
+- CSV and TSV (optionally ``.gz``): DuckDB's CSV reader with the dialect sniffed here;
+  lines it cannot split (too many or too few fields, bad bytes) come back as rejects with
+  their line numbers.
+- Parquet: DuckDB's Parquet reader; a record's place is its row number.
+- JSON Lines: each line is read as one text value and its fields are taken with DuckDB's
+  JSON functions, so a malformed line is a reject, not a failed import.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Literal
+
+import duckdb
+
+from winback.errors import ImportFileError
+
+Format = Literal["csv", "parquet", "jsonl"]
+_SNIFF_BYTES = 256 * 1024
+# A character that does not occur in JSON text outside strings, used as the "delimiter"
+# so that DuckDB's CSV reader hands over each JSON line whole.
+_UNIT_SEPARATOR = "\x1f"
+
+
+@dataclass
+class Source:
+    """One file, ready to be staged.
+
+    ``relation`` is SQL for a relation with one text column per header (quoted names) in
+    file order. ``place`` says how a record's ordinal maps back to the file: ``"line"``
+    (count physical lines, see :mod:`winback.ledger.lines`), ``"row"`` (the ordinal
+    plus one is the row number), or ``"given"`` (``ordinal_column`` holds the line itself).
+    """
+
+    path: Path
+    format: Format
+    headers: list[str]
+    relation: str
+    place: Literal["line", "row", "given"]
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    quotechar: str = '"'
+    has_header: bool = True
+    row_problem: str | None = None  # SQL giving a reason when a whole record is unusable
+    columns_sql: dict[str, str] = field(default_factory=dict)  # header -> SQL text expr
+    structural_rejects: bool = False  # whether DuckDB's reject tables apply
+    ordinal_column: str | None = None  # a column giving each record's ordinal (or its line)
+
+    def field_sql(self, header: str) -> str:
+        return self.columns_sql.get(header, quote_ident(header))
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def detect_format(path: Path, given: str | None = None) -> Format:
+    """The file's format from ``given`` or its name."""
+    if given:
+        if given in ("csv", "tsv"):
+            return "csv"
+        if given in ("parquet", "jsonl"):
+            return given  # type: ignore[return-value]
+        raise ImportFileError(f"{path}: unknown format {given!r}; use csv, tsv, parquet or jsonl")
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".gz", ".gzip"):
+        suffixes = suffixes[:-1]
+    last = suffixes[-1] if suffixes else ""
+    if last in (".csv", ".tsv", ".txt", ".tab"):
+        return "csv"
+    if last in (".parquet", ".pq"):
+        return "parquet"
+    if last in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    raise ImportFileError(
+        f"{path}: cannot tell the format from the name; "
+        "use a .csv, .tsv, .parquet or .jsonl file, or pass --format"
+    )
+
+
+def open_text(path: Path, encoding: str) -> IO[str]:
+    """Open a possibly gzip-compressed text file, keeping line endings as they are."""
+    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    if path.suffix.lower() in (".gz", ".gzip"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding=enc, errors="replace", newline="")
+    return open(path, encoding=enc, errors="replace", newline="")
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise ImportFileError(f"{path}: file not found")
+    if not path.is_file():
+        raise ImportFileError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise ImportFileError(f"{path}: the file is empty")
+
+
+def _sniff_csv(path: Path, encoding: str, delimiter: str | None) -> tuple[str, str, list[str]]:
+    try:
+        with open_text(path, encoding) as handle:
+            sample = handle.read(_SNIFF_BYTES)
+    except (OSError, EOFError, LookupError) as exc:
+        raise ImportFileError(f"{path}: cannot read the file ({exc})") from None
+    lines = [ln for ln in sample.splitlines() if ln.strip()]
+    if not lines:
+        raise ImportFileError(f"{path}: no header line (the file holds only blank lines)")
+    if delimiter is None:
+        if path.name.lower().removesuffix(".gz").endswith((".tsv", ".tab")):
+            delimiter = "\t"
+        else:
+            try:
+                delimiter = csv.Sniffer().sniff("\n".join(lines[:50]), ",\t;|").delimiter
+            except csv.Error:
+                counts = {d: lines[0].count(d) for d in ",\t;|"}
+                delimiter = max(counts, key=lambda d: counts[d])
+    header = next(csv.reader([lines[0]], delimiter=delimiter, quotechar='"'))
+    header = [h.replace("\ufeff", "").strip() for h in header]
+    if not any(header):
+        raise ImportFileError(f"{path}: the first line has no column names")
+    return delimiter, '"', header
+
+
+def csv_source(path: Path, encoding: str = "utf-8", delimiter: str | None = None) -> Source:
+    """A CSV or TSV file with a header line."""
+    _check_readable(path)
+    delim, quote, headers = _sniff_csv(path, encoding, delimiter)
+    seen: set[str] = set()
+    for name in headers:
+        if name in seen:
+            raise ImportFileError(f"{path}: the header names column {name!r} twice")
+        seen.add(name)
+    columns = ", ".join(f"{quote_literal(h)}: 'VARCHAR'" for h in headers)
+    relation = (
+        f"read_csv({quote_literal(str(path))}, header=true, auto_detect=false, "
+        f"columns={{{columns}}}, delim={quote_literal(delim)}, quote={quote_literal(quote)}, "
+        f"escape={quote_literal(quote)}, encoding={quote_literal(encoding)}, "
+        "store_rejects=true, strict_mode=true, null_padding=false, max_line_size=10000000)"
+    )
+    return Source(
+        path=path,
+        format="csv",
+        headers=headers,
+        relation=relation,
+        place="line",
+        encoding=encoding,
+        delimiter=delim,
+        quotechar=quote,
+        structural_rejects=True,
+    )
+
+
+def parquet_source(path: Path) -> Source:
+    """A Parquet file; every column is read as text and checked like any other file."""
+    _check_readable(path)
+    try:
+        described = (
+            duckdb.connect()
+            .execute(f"DESCRIBE SELECT * FROM read_parquet({quote_literal(str(path))})")
+            .fetchall()
+        )
+    except duckdb.Error as exc:
+        raise ImportFileError(f"{path}: not a readable Parquet file ({exc})") from None
+    headers = [str(row[0]) for row in described]
+    columns_sql = {h: f"CAST({quote_ident(h)} AS VARCHAR)" for h in headers}
+    return Source(
+        path=path,
+        format="parquet",
+        headers=headers,
+        relation=f"read_parquet({quote_literal(str(path))})",
+        place="row",
+        columns_sql=columns_sql,
+    )
+
+
+def jsonl_source(path: Path, encoding: str = "utf-8") -> Source:
+    """A JSON Lines file: one JSON object per line."""
+    _check_readable(path)
+    relation = (
+        f"read_csv({quote_literal(str(path))}, header=false, auto_detect=false, "
+        f"columns={{'_json': 'VARCHAR'}}, delim={quote_literal(_UNIT_SEPARATOR)}, quote='', "
+        f"escape='', encoding={quote_literal(encoding)}, store_rejects=true, "
+        "max_line_size=10000000)"
+    )
+    try:
+        keys = (
+            duckdb.connect()
+            .execute(
+                "SELECT DISTINCT unnest(json_keys(_json)) AS k FROM "
+                f"(SELECT _json FROM {relation} WHERE json_valid(_json) "
+                "AND json_type(_json) = 'OBJECT' LIMIT 10000)"
+            )
+            .fetchall()
+        )
+    except duckdb.Error as exc:
+        raise ImportFileError(f"{path}: cannot read JSON Lines ({exc})") from None
+    headers = sorted(str(k[0]) for k in keys)
+    if not headers:
+        raise ImportFileError(f"{path}: no JSON object found in the first 10,000 lines")
+    columns_sql = {
+        h: f"json_extract_string(_json, {quote_literal('$.' + quote_ident(h))})" for h in headers
+    }
+    return Source(
+        path=path,
+        format="jsonl",
+        headers=headers,
+        relation=relation,
+        place="line",
+        encoding=encoding,
+        has_header=False,
+        row_problem=(
+            "CASE WHEN NOT json_valid(_json) THEN 'line is not valid JSON' "
+            "WHEN json_type(_json) <> 'OBJECT' THEN 'line is JSON but not an object {...}' END"
+        ),
+        columns_sql=columns_sql,
+        structural_rejects=True,
+    )
+
+
+def open_source(
+    path: Path, fmt: str | None = None, encoding: str = "utf-8", delimiter: str | None = None
+) -> Source:
+    """The :class:`Source` for ``path``."""
+    kind = detect_format(path, fmt)
+    if kind == "csv":
+        return csv_source(path, encoding, delimiter)
+    if kind == "parquet":
+        return parquet_source(path)
+    return jsonl_source(path, encoding)
+
+
+def iter_sample(
+    con: duckdb.DuckDBPyConnection, source: Source, header: str, n: int
+) -> Iterator[str]:
+    """Up to ``n`` non-blank values of one column, for format detection."""
+    expr = source.field_sql(header)
+    where = (
+        "json_valid(_json) AND json_type(_json) = 'OBJECT' AND " if source.format == "jsonl" else ""
+    )
+    rows = con.sql(
+        f"SELECT v FROM (SELECT trim({expr}) AS v FROM {source.relation} "
+        f"WHERE {where}{expr} IS NOT NULL) WHERE v <> '' LIMIT {int(n)}"
+    ).fetchall()
+    for (value,) in rows:
+        yield str(value)

@@ -1,0 +1,221 @@
+"""The ledger on disk: immutable Parquet segments per table, and a manifest naming them.
+
+Layout of ``$WINBACK_HOME/ledger``::
+
+    manifest.json          the tables' current segments (replaced atomically on commit)
+    write.lock             held by the one process writing (an import, a compaction)
+    orders/000001-….parquet
+    customers/…
+
+Why segments and not one DuckDB file: DuckDB lets one process open a database file for
+writing and then no other process may open it, even to read. A web app that must keep
+serving while a two-minute import runs cannot live with that. Here a writer builds new
+segment files beside the old ones and then swaps the manifest with one ``os.replace``;
+a reader takes the manifest as it finds it and sees a consistent snapshot for as long as it
+keeps it. Segments are only ever added (compaction writes new ones and retires the old),
+so a reader never finds a file pulled from under it. The same Parquet files are what
+PySpark reads when the scan runs on Spark.
+
+Every segment row carries ``_batch``, the import that wrote it. When an import changes a
+stored row (an invoice now paid), the new version goes in a new segment and readers see
+the latest version of each key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from winback.errors import LedgerBusyError, LedgerError
+from winback.ledger.contract import TABLES, Table
+from winback.ledger.sources import quote_ident, quote_literal
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One Parquet file of one table."""
+
+    file: str  # relative to the ledger folder
+    rows: int
+    batch: int
+    updates: bool  # holds new versions of keys stored by earlier batches
+    source: str
+    written_at: str
+
+
+@dataclass
+class Manifest:
+    """The ledger's table of contents at one moment."""
+
+    batches: int = 0
+    tables: dict[str, list[Segment]] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def segments(self, table: str) -> list[Segment]:
+        return self.tables.get(table, [])
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": FORMAT_VERSION,
+                "batches": self.batches,
+                "tables": {
+                    name: [seg.__dict__ for seg in segs] for name, segs in self.tables.items()
+                },
+                "history": self.history,
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str, where: Path) -> Manifest:
+        try:
+            data = json.loads(text)
+            if data.get("format") != FORMAT_VERSION:
+                raise LedgerError(
+                    f"{where}: ledger format {data.get('format')!r} is not {FORMAT_VERSION}; "
+                    "this ledger was written by another version of winback"
+                )
+            tables = {
+                name: [Segment(**seg) for seg in segs] for name, segs in data["tables"].items()
+            }
+            return cls(batches=int(data["batches"]), tables=tables, history=data["history"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LedgerError(f"{where}: the ledger manifest is damaged ({exc})") from None
+
+
+class Ledger:
+    """The store of facts. Cheap to create; touches the disk only when used."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def manifest(self) -> Manifest:
+        """The current manifest (an empty one for a new ledger). Reads one small file."""
+        try:
+            text = self.manifest_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return Manifest()
+        return Manifest.from_json(text, self.manifest_path)
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per table as written, counting superseded versions; no data is read."""
+        manifest = self.manifest()
+        return {name: sum(s.rows for s in manifest.segments(name)) for name in TABLES}
+
+    # --- reading -------------------------------------------------------------------
+
+    def connect(self, manifest: Manifest | None = None) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with one view per contract table.
+
+        The views read the segments named by ``manifest`` (default: the current one), so
+        the connection keeps one consistent snapshot however many imports finish meanwhile.
+        """
+        manifest = manifest or self.manifest()
+        con = duckdb.connect()
+        for table in TABLES.values():
+            con.execute(
+                f"CREATE VIEW {quote_ident(table.name)} AS {self.select_sql(table, manifest)}"
+            )
+        return con
+
+    def ibis(self, manifest: Manifest | None = None) -> Any:
+        """An Ibis backend over :meth:`connect`; ``.table("orders")`` gives an expression."""
+        import ibis
+
+        return ibis.duckdb.from_connection(self.connect(manifest))
+
+    def select_sql(self, table: Table, manifest: Manifest, with_batch: bool = False) -> str:
+        """SQL selecting the current rows of ``table`` from ``manifest``'s segments."""
+        columns = ", ".join(quote_ident(c) for c in table.column_names)
+        if with_batch:
+            columns += ", _batch"
+        segments = manifest.segments(table.name)
+        if not segments:
+            typed = ", ".join(
+                f"CAST(NULL AS {c.sql_type}) AS {quote_ident(c.name)}" for c in table.columns
+            )
+            if with_batch:
+                typed += ", CAST(NULL AS BIGINT) AS _batch"
+            return f"SELECT {typed} WHERE false"
+        files = ", ".join(quote_literal(str(self.root / s.file)) for s in segments)
+        scan = f"read_parquet([{files}])"
+        if not any(s.updates for s in segments):
+            return f"SELECT {columns} FROM {scan}"
+        key = ", ".join(quote_ident(k) for k in table.key)
+        return (
+            f"SELECT {columns} FROM {scan} "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _batch DESC) = 1"
+        )
+
+    # --- writing -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writing(self, wait_seconds: float = 30.0) -> Iterator[Manifest]:
+        """Hold the write lock; yields the manifest as it is once the lock is held."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock_path = self.root / "write.lock"
+        with open(lock_path, "a+", encoding="utf-8") as lock:
+            deadline = time.monotonic() + wait_seconds
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        lock.seek(0)
+                        holder = lock.read().strip() or "another process"
+                        raise LedgerBusyError(
+                            f"the ledger at {self.root} is being written by {holder}; "
+                            "try again when it has finished"
+                        ) from None
+                    time.sleep(0.2)
+            lock.seek(0)
+            lock.truncate()
+            lock.write(f"pid {os.getpid()}")
+            lock.flush()
+            try:
+                yield self.manifest()
+            finally:
+                lock.seek(0)
+                lock.truncate()
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def new_segment_path(self, table: str, batch: int) -> tuple[Path, str]:
+        folder = self.root / table
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{table}/{batch:06d}-{uuid.uuid4().hex[:8]}.parquet"
+        return self.root / name, name
+
+    def commit(self, manifest: Manifest, added: dict[str, Segment], record: dict[str, Any]) -> None:
+        """Publish new segments: one atomic replace of the manifest. Call under :meth:`writing`."""
+        for table, segment in added.items():
+            manifest.tables.setdefault(table, []).append(segment)
+        manifest.history.append(record)
+        tmp = self.root / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(manifest.to_json(), encoding="utf-8")
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.manifest_path)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
