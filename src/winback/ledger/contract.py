@@ -16,8 +16,8 @@ date       DATE                ISO ``YYYY-MM-DD`` by default, or the file's dete
                                mapped format (``%Y%m%d``, ``%d/%m/%Y`` …); a timestamp is
                                cut to its date
 timestamp  TIMESTAMP           ISO date-time; a bare date is midnight
-money      DECIMAL(18,2)       a plain decimal number (``1234.50``); no currency symbols or
-                               thousands separators
+money      DECIMAL(18,2)       a decimal number (``1234.50``); a leading currency symbol
+                               and ``1,234.50``-style thousands separators are accepted
 integer    BIGINT              a whole number
 number     DOUBLE              a decimal number
 boolean    BOOLEAN             true/false, yes/no, y/n, 1/0, t/f

@@ -8,6 +8,7 @@ the value and what was expected.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -47,8 +48,9 @@ def shown(fmt: str) -> str:
 def _parses(value: str, fmt: str, kind: str) -> bool:
     text = value.strip()
     if fmt == ISO:
-        import re
-
+        # Python also takes the basic form 20240105 as ISO; DuckDB's cast does not.
+        if not re.match(_ISO_PREFIX, text):
+            return False
         text = re.sub(_TZ_SUFFIX, "", text).replace("T", " ")
         if kind == "date" and re.match(_ISO_PREFIX + r"[ ]", text):
             text = text[:10]

@@ -34,7 +34,8 @@ _SKIP = ("", "-")
 
 def normalise(header: str) -> str:
     """The form under which headers and synonyms are compared."""
-    text = header.replace("\ufeff", "").strip().lower()
+    text = header.replace("\ufeff", "").strip()
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", text).lower()  # OrderID -> order_id
     return re.sub(r"[^0-9a-z]+", "_", text).strip("_")
 
 

@@ -191,11 +191,13 @@ def parquet_source(path: Path) -> Source:
 def jsonl_source(path: Path, encoding: str = "utf-8") -> Source:
     """A JSON Lines file: one JSON object per line."""
     _check_readable(path)
+    # Blank lines are not records (as in CSV), so they are dropped here.
     relation = (
-        f"read_csv({quote_literal(str(path))}, header=false, auto_detect=false, "
-        f"columns={{'_json': 'VARCHAR'}}, delim={quote_literal(_UNIT_SEPARATOR)}, quote='', "
-        f"escape='', encoding={quote_literal(encoding)}, store_rejects=true, "
-        "max_line_size=10000000)"
+        f"(SELECT _json FROM read_csv({quote_literal(str(path))}, header=false, "
+        f"auto_detect=false, columns={{'_json': 'VARCHAR'}}, "
+        f"delim={quote_literal(_UNIT_SEPARATOR)}, quote='', escape='', "
+        f"encoding={quote_literal(encoding)}, store_rejects=true, max_line_size=10000000) "
+        "WHERE trim(_json, ' \t\r') <> '')"
     )
     try:
         keys = (
@@ -213,7 +215,9 @@ def jsonl_source(path: Path, encoding: str = "utf-8") -> Source:
     if not headers:
         raise ImportFileError(f"{path}: no JSON object found in the first 10,000 lines")
     columns_sql = {
-        h: f"json_extract_string(_json, {quote_literal('$.' + quote_ident(h))})" for h in headers
+        h: "CASE WHEN json_valid(_json) THEN "
+        f"json_extract_string(_json, {quote_literal('$.' + quote_ident(h))}) END"
+        for h in headers
     }
     return Source(
         path=path,

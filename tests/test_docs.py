@@ -1,0 +1,33 @@
+"""Docs that cannot drift from the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from winback.ledger.contract_doc import render_markdown
+from winback.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_data_contract_doc_is_generated_from_the_code() -> None:
+    written = (ROOT / "docs" / "data-contract.md").read_text(encoding="utf-8")
+    assert written == render_markdown(), (
+        "docs/data-contract.md is out of date: run "
+        "`uv run winback contract --markdown > docs/data-contract.md`"
+    )
+
+
+def test_every_setting_is_documented() -> None:
+    operations = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        assert f"WINBACK_{name.upper()}" in operations, name
+
+
+def test_readme_gives_the_two_setup_commands() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "./scripts/demo" in readme
+    assert "./scripts/test" in readme
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "./scripts/check" in ci
+    assert "scripts/test" in (ROOT / "scripts" / "check").read_text(encoding="utf-8")
