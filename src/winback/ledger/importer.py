@@ -19,7 +19,6 @@ rejected: the file contradicts itself and winback will not guess which is right.
 from __future__ import annotations
 
 import contextlib
-import csv
 import threading
 import time
 import uuid
@@ -33,7 +32,7 @@ from winback.errors import ImportFileError, WinbackError
 from winback.ledger import fields
 from winback.ledger.contract import Table
 from winback.ledger.headers import Mapping, match_headers
-from winback.ledger.lines import locate_lines
+from winback.ledger.rejects import Reject, describe_rejects, structural_rejects, write_rejects
 from winback.ledger.sources import Source, iter_sample, quote_ident, quote_literal
 from winback.ledger.store import Ledger, Segment, now_iso
 
@@ -41,27 +40,8 @@ Progress = Callable[[str, float], None]
 """Called with a phase name and the fraction done (0 to 1) of that phase."""
 
 _SAMPLE = 2000
+_PARQUET = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000"
 _REJECTS_SHOWN = 20
-_STRUCTURAL = {
-    "TOO MANY COLUMNS": "the line has more fields than the header ({detail}); a field "
-    "holding the delimiter must be in quotes",
-    "MISSING COLUMNS": "the line has fewer fields than the header ({detail})",
-    "INVALID ENCODING": "the line holds bytes that are not UTF-8; if the whole file is in "
-    "another encoding, import it with --encoding latin-1 (or its encoding)",
-    "UNQUOTED VALUE": "a quote character stands inside an unquoted field ({detail})",
-    "LINE SIZE OVER MAXIMUM": "the line is longer than 10 MB",
-    "MAXIMUM LINE SIZE": "the line is longer than 10 MB",
-}
-
-
-@dataclass(frozen=True)
-class Reject:
-    """One record not stored, and why."""
-
-    place: str  # "line 12", "row 4"
-    field: str  # the contract field(s) at fault; blank when the whole record is
-    reason: str
-    record: str = ""
 
 
 @dataclass
@@ -105,44 +85,59 @@ def import_source(
     match = match_headers(source.headers, table, mapping, source.path)
     mapping = mapping or Mapping()
     result = ImportResult(table=table.name, file=source.path, ignored_columns=match.ignored)
-    ordinal_column = source.ordinal_column
     con = staging or staging_connection(ledger, memory)
+    # Ordinals: a preset's own column, else the record's position in the staged file.
+    ordinal = "_ord" if source.ordinal_column else "file_row_number"
     try:
         formats = _formats(con, table, source, match.matched, mapping)
-        select = _staged_select(table, source, match.matched, mapping, formats, ordinal_column)
-        if source.structural_rejects and ordinal_column is None:
-            clear_rejects(con)
-        _run_with_progress(con, f"CREATE OR REPLACE TABLE staged AS {select}", progress, "reading")
-        ordinal = "_ord" if ordinal_column else "rowid"
-        structural = _structural_rejects(con) if source.structural_rejects else {}
-        staged_rows = _scalar(con, "SELECT count(*) FROM staged")
-        result.read = staged_rows + len(structural)
-
-        bad = con.sql(
-            f"SELECT {ordinal}, _problems FROM staged WHERE len(_problems) > 0"
-        ).fetchall()
-        conflicts, in_file_dups = _in_file_duplicates(con, table, ordinal)
-        _drop(con, [o for o, _ in conflicts] + in_file_dups, replace=True)
-        keep = f"len(_problems) = 0 AND {ordinal} NOT IN (SELECT o FROM dropped)"
+        select = _staged_select(table, source, match.matched, mapping, formats)
         with ledger.writing() as manifest:
+            batch = manifest.batches + 1
+            path, name = ledger.new_segment_path(table.name, batch)
+            staged_path = path.with_suffix(".staged")
+            if source.structural_rejects and source.ordinal_column is None:
+                clear_rejects(con)
+            # One streaming pass writes every record, typed and with its problems, in the
+            # segment's format: when nothing needs dropping (the usual case) it *is* the
+            # segment, so a clean file is read once and written once.
+            _run_with_progress(
+                con,
+                f"COPY (SELECT *, CAST({batch} AS BIGINT) AS _batch FROM ({select})) "
+                f"TO {quote_literal(str(staged_path))} ({_PARQUET})",
+                progress,
+                "reading",
+            )
+            con.execute(
+                "CREATE OR REPLACE TEMP VIEW staged AS SELECT * FROM "
+                f"read_parquet({quote_literal(str(staged_path))}, file_row_number=true)"
+            )
+            structural = structural_rejects(con) if source.structural_rejects else {}
+            result.read = _scalar(con, "SELECT count(*) FROM staged") + len(structural)
+            bad = con.sql(
+                f"SELECT {ordinal}, _problems FROM staged WHERE len(_problems) > 0"
+            ).fetchall()
+            conflicts, in_file_dups = _in_file_duplicates(con, table, ordinal)
+            _drop(con, [o for o, _ in conflicts] + in_file_dups, replace=True)
+            keep = f"len(_problems) = 0 AND {ordinal} NOT IN (SELECT o FROM dropped)"
             existing = _against_ledger(con, ledger, table, manifest, ordinal, keep)
             _drop(con, existing["same"])
-            to_store = _scalar(con, f"SELECT count(*) FROM staged WHERE {keep}")
-            if progress:
-                progress("writing", 0.0)
-            batch = manifest.batches + 1
+            dropped = len(conflicts) + len(in_file_dups) + len(existing["same"])
+            to_store = result.read - len(structural) - len(bad) - dropped
             added: dict[str, Segment] = {}
-            if to_store:
-                path, name = ledger.new_segment_path(table.name, batch)
+            if to_store and not bad and not dropped:
+                staged_path.replace(path)
+            elif to_store:
                 columns = ", ".join(quote_ident(c) for c in table.column_names)
                 _run_with_progress(
                     con,
-                    f"COPY (SELECT {columns}, CAST({batch} AS BIGINT) AS _batch FROM staged "
-                    f"WHERE {keep}) TO {quote_literal(str(path))} "
-                    "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)",
+                    f"COPY (SELECT {columns}, _batch FROM staged WHERE {keep}) "
+                    f"TO {quote_literal(str(path))} ({_PARQUET})",
                     progress,
                     "writing",
                 )
+            con.execute("DROP VIEW staged")
+            staged_path.unlink(missing_ok=True)
+            if to_store:
                 added[table.name] = Segment(
                     file=name,
                     rows=to_store,
@@ -154,11 +149,10 @@ def import_source(
             result.updated = len(existing["changed"])
             result.stored = to_store - result.updated
             result.duplicates = len(in_file_dups) + len(existing["same"])
-
-            rejects = _describe_rejects(source, structural, bad, conflicts, table.key)
+            rejects = describe_rejects(source, structural, bad, conflicts, table.key)
             result.rejected = len(rejects)
             if rejects:
-                result.rejects_file = _write_rejects(rejects_dir, table, source, rejects)
+                result.rejects_file = write_rejects(rejects_dir, table, source, rejects)
                 result.rejects = rejects[:_REJECTS_SHOWN]
             result.seconds = time.perf_counter() - started
             manifest.batches = batch
@@ -263,8 +257,8 @@ def _staged_select(
     matched: dict[str, int],
     mapping: Mapping,
     formats: dict[str, str],
-    ordinal_column: str | None,
 ) -> str:
+    ordinal_column = source.ordinal_column
     raw_cols: list[str] = []
     for i, column in enumerate(table.columns):
         if column.name in matched:
@@ -301,28 +295,6 @@ def _staged_select(
         problem_list = f"list_filter([{', '.join(problems)}], lambda x: x IS NOT NULL)"
     ord_out = ", _ord" if ordinal_column else ""
     return f"SELECT {', '.join(outputs)}{ord_out}, {problem_list} AS _problems FROM ({middle})"
-
-
-def _structural_rejects(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, str]]:
-    """Lines DuckDB's reader could not split, by line number: (reason, the line as read)."""
-    try:
-        rows = con.sql(
-            "SELECT line, error_type, any_value(csv_line), count(*), "
-            "max(column_idx), any_value(error_message) "
-            "FROM reject_errors GROUP BY line, error_type ORDER BY line"
-        ).fetchall()
-    except duckdb.CatalogException:
-        return {}
-    found: dict[int, tuple[str, str]] = {}
-    for line, error_type, text, _count, _col, message in rows:
-        template = _STRUCTURAL.get(str(error_type), "{detail}")
-        detail = str(message).split("\n")[0]
-        detail = detail.replace("Expected Number of Columns: ", "expected ").replace(
-            " Found: ", " fields, found "
-        )
-        if int(line) not in found:
-            found[int(line)] = (template.format(detail=detail), str(text or "").strip("\r\n"))
-    return found
 
 
 def _in_file_duplicates(
@@ -375,67 +347,6 @@ def _against_ledger(
         "same": [int(o) for o, same in rows if same],
         "changed": [int(o) for o, same in rows if not same],
     }
-
-
-def _describe_rejects(
-    source: Source,
-    structural: dict[int, tuple[str, str]],
-    bad: list[tuple[int, list[str]]],
-    conflicts: list[tuple[int, int]],
-    key: tuple[str, ...],
-) -> list[Reject]:
-    ordinals = [o for o, _ in bad] + [o for o, _ in conflicts] + [f for _, f in conflicts]
-    places = locate_lines(source, ordinals, set(structural))
-    word = "row" if source.place == "row" else "line"
-
-    def where(ordinal: int) -> tuple[int, str, str]:
-        found = places.get(ordinal)
-        if found is None:
-            return (1 << 62) + ordinal, f"record {ordinal + 1}", ""
-        return found[0], f"{word} {found[0]}", found[1]
-
-    entries: list[tuple[int, Reject]] = []
-    for line, (reason, text) in structural.items():
-        entries.append((line, Reject(f"line {line}", "", reason, text)))
-    for ordinal, problems in bad:
-        sort_key, place, text = where(ordinal)
-        problems = list(problems)
-        # A field's problem sentence starts with the field's name.
-        names = sorted({p.split(" ", 1)[0] for p in problems if not p.startswith("line ")})
-        entries.append((sort_key, Reject(place, ", ".join(names), "; ".join(problems), text)))
-    for ordinal, first in conflicts:
-        sort_key, place, text = where(ordinal)
-        _, first_place, _ = where(first)
-        entries.append(
-            (
-                sort_key,
-                Reject(
-                    place,
-                    ", ".join(key),
-                    f"same key as {first_place} but different values; the file contradicts "
-                    "itself, so neither is guessed right: fix one and import again",
-                    text,
-                ),
-            )
-        )
-    entries.sort(key=lambda e: e[0])
-    return [r for _, r in entries]
-
-
-def _write_rejects(rejects_dir: Path, table: Table, source: Source, rejects: list[Reject]) -> Path:
-    rejects_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = rejects_dir / f"{table.name}-{stamp}-{source.path.name}.rejects.csv"
-    n = 1
-    while path.exists():
-        n += 1
-        path = rejects_dir / f"{table.name}-{stamp}-{n}-{source.path.name}.rejects.csv"
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["file", "place", "field", "reason", "record"])
-        for r in rejects:
-            writer.writerow([str(source.path), r.place, r.field, r.reason, r.record])
-    return path
 
 
 def _history(result: ImportResult, batch: int) -> dict[str, object]:

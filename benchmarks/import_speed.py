@@ -1,0 +1,120 @@
+"""Import speed: `winback import` against DuckDB's own read_csv on the same file.
+
+Generates an orders CSV (20 million rows by default) and times, each in a fresh process
+so that peak memory is its own:
+
+- anchor: DuckDB reading the file with read_csv into a table of an on-disk database;
+- winback: `import_file` into an empty ledger (checks, keys, Parquet segment, manifest).
+
+Prints rows/s, peak memory (RSS) and the ratio winback / anchor. Goal (issue 2): within
+1.5x of the anchor and under 2 GB.
+
+    uv run python benchmarks/import_speed.py            # 20M rows
+    uv run python benchmarks/import_speed.py --rows 2000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+
+def generate(path: Path, rows: int) -> None:
+    """An orders file with 1/20 as many customers as orders, over three years."""
+    con = duckdb.connect()
+    con.execute(
+        f"""
+        COPY (
+            SELECT 'O' || i AS order_id,
+                   'C' || (hash(i) % {max(rows // 20, 1)}) AS customer_id,
+                   DATE '2022-01-01' + CAST(hash(i * 7) % 1095 AS INTEGER) AS order_date,
+                   round(5 + (hash(i * 13) % 50000) / 100.0, 2) AS amount,
+                   1 + hash(i * 17) % 5 AS quantity,
+                   CASE hash(i * 19) % 3 WHEN 0 THEN 'web' WHEN 1 THEN 'store' ELSE 'phone' END
+                       AS channel
+            FROM range({rows}) t(i)
+        ) TO '{path}' (HEADER, DELIMITER ',')
+        """
+    )
+    con.close()
+
+
+def _anchor(path: Path, work: Path) -> dict[str, float]:
+    con = duckdb.connect(str(work / "anchor.duckdb"))
+    started = time.perf_counter()
+    con.execute(f"CREATE TABLE orders AS SELECT * FROM read_csv('{path}')")
+    n = con.sql("SELECT count(*) FROM orders").fetchall()[0][0]
+    con.close()
+    return {"seconds": time.perf_counter() - started, "rows": n}
+
+
+def _winback(path: Path, work: Path) -> dict[str, float]:
+    from winback.ledger.importer import import_file
+    from winback.ledger.store import Ledger
+
+    started = time.perf_counter()
+    result = import_file(Ledger(work / "ledger"), "orders", path, rejects_dir=work / "rejects")
+    seconds = time.perf_counter() - started
+    if result.rejected or not result.balanced:
+        raise SystemExit(f"the generated file should import cleanly: {result}")
+    return {"seconds": seconds, "rows": result.stored}
+
+
+def _child(which: str, path: str, work: str) -> None:
+    run = _anchor if which == "anchor" else _winback
+    measured = run(Path(path), Path(work))
+    measured["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(measured))
+
+
+def measure(which: str, path: Path, work: Path) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", which, str(path), str(work)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=20_000_000)
+    parser.add_argument("--child", nargs=3, metavar=("WHICH", "FILE", "WORK"))
+    args = parser.parse_args()
+    if args.child:
+        _child(*args.child)
+        return
+    with tempfile.TemporaryDirectory(prefix="winback-bench-") as tmp:
+        work = Path(tmp)
+        path = work / "orders.csv"
+        print(f"generating {args.rows:,} orders …", flush=True)
+        generate(path, args.rows)
+        print(f"file: {path.stat().st_size / 1e9:.2f} GB", flush=True)
+        results = {}
+        for which in ("anchor", "winback"):
+            (work / which).mkdir()
+            print(f"running {which} …", flush=True)
+            results[which] = measure(which, path, work / which)
+        for which, r in results.items():
+            print(
+                f"{which:8s} {r['seconds']:7.2f} s  {r['rows'] / r['seconds']:>12,.0f} rows/s  "
+                f"peak {r['peak_mb']:7.0f} MB"
+            )
+        ratio = results["winback"]["seconds"] / results["anchor"]["seconds"]
+        print(f"ratio winback / anchor (time): {ratio:.2f}x  (goal: <= 1.5x)")
+        print(f"winback peak memory: {results['winback']['peak_mb']:.0f} MB  (goal: < 2048 MB)")
+
+
+if __name__ == "__main__":
+    main()
