@@ -4,16 +4,33 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+
+find_python() {
+  local candidate
+  for candidate in python3.13 python3.12 python3.11 python3 python; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      command -v "$candidate"
+      return 0
+    fi
+  done
+  echo "winback needs Python 3.11 or newer on the PATH" >&2
+  return 1
+}
+
 if command -v uv >/dev/null 2>&1; then
   UV="$(command -v uv)"
 elif [ -x "$ROOT/.tools/bin/uv" ]; then
   UV="$ROOT/.tools/bin/uv"
 else
-  PY="$(command -v python3.13 || command -v python3.12 || command -v python3.11 || command -v python3)"
-  "$PY" -c 'import sys; assert sys.version_info >= (3, 11), "winback needs Python 3.11 or newer"'
+  PY="$(find_python)"
   echo "winback: installing uv into .tools/ (once)" >&2
-  "$PY" -m venv "$ROOT/.tools"
-  "$ROOT/.tools/bin/pip" install --quiet --disable-pip-version-check uv
+  # pip --target needs no venv module (Debian ships Python without it).
+  if ! "$PY" -m pip install --quiet --disable-pip-version-check --target "$ROOT/.tools" uv; then
+    rm -rf "$ROOT/.tools"
+    "$PY" -m venv "$ROOT/.tools"
+    "$ROOT/.tools/bin/pip" install --quiet --disable-pip-version-check uv
+  fi
   UV="$ROOT/.tools/bin/uv"
 fi
 export UV
