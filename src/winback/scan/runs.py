@@ -1,0 +1,147 @@
+"""A scan run on disk: what the scan writes and the desk reads.
+
+The scan and the desk meet only here. A run is a folder ``$WINBACK_HOME/runs/<run_id>/``::
+
+    run.json             when, as of which date, over which ledger batch, the policy used,
+                         model and classifier figures, counts by status
+    customers.parquet    one row per customer: status, scores, decision, reasons (RUN_SCHEMA)
+    winback_list.csv     the ranked list (customers with a rank), for people and spreadsheets
+
+and ``runs/LATEST`` names the newest *finished* run. A run is written into a hidden folder
+and renamed into place, then LATEST is replaced atomically, so a reader never sees half
+a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from winback.errors import WinbackError
+
+STATUSES = ("active", "slipping", "lapsed", "lost")
+DECISIONS = ("pursue", "dont_pursue", "let_go")
+TIERS = ("executive", "rep", "campaign", "none")
+
+RUN_SCHEMA = pa.schema(
+    [
+        pa.field("customer_id", pa.string(), nullable=False),
+        pa.field("name", pa.string()),
+        pa.field("segment", pa.string()),
+        pa.field("status", pa.string(), nullable=False),  # one of STATUSES
+        pa.field("first_order_date", pa.date32()),
+        pa.field("last_order_date", pa.date32()),
+        pa.field("orders", pa.int64()),  # purchase days in the customer's history
+        pa.field("revenue", pa.float64()),  # all-time revenue
+        pa.field("revenue_last_year", pa.float64()),
+        pa.field("margin_past_years", pa.float64()),  # profitability over the policy window
+        pa.field("typical_interval_days", pa.float64()),  # the customer's own buying cycle
+        pa.field("days_since_last_order", pa.int64()),
+        pa.field("p_alive", pa.float64()),
+        pa.field("expected_purchases", pa.float64()),  # in the policy's next period
+        pa.field("predicted_value", pa.float64()),  # lifetime value if kept (model-based)
+        pa.field("follow_suit_probability", pa.float64()),  # classifier: lapse in the window
+        pa.field("recent_incidents", pa.int64()),
+        pa.field("rude", pa.bool_()),
+        pa.field("heavy_contact", pa.bool_()),
+        pa.field("late_payer", pa.bool_()),
+        pa.field("return_abuser", pa.bool_()),
+        pa.field("decision", pa.string()),  # one of DECISIONS, or null for active customers
+        pa.field("winback_odds", pa.float64()),
+        pa.field("expected_value", pa.float64()),  # odds x value - expected cost
+        pa.field("expected_cost", pa.float64()),
+        pa.field("tier", pa.string()),  # one of TIERS
+        pa.field("rank", pa.int64()),  # 1 = first to call; null when not on the list
+        pa.field("reasons", pa.list_(pa.string())),  # why the status, with the numbers
+        pa.field("decision_reasons", pa.list_(pa.string())),  # why the decision
+    ]
+)
+
+
+@dataclass
+class RunInfo:
+    """run.json: everything about a run except the per-customer rows."""
+
+    run_id: str
+    as_of: str  # ISO date: the scan's "today"
+    created_at: str
+    ledger_batch: int  # the ledger manifest's batch count the scan read
+    policy: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)
+    classifier: dict[str, Any] = field(default_factory=dict)  # auc, top_decile_lift, …
+    counts: dict[str, int] = field(default_factory=dict)  # by status, and "listed"
+    seconds: float = 0.0
+
+    @staticmethod
+    def new_id(now: datetime | None = None) -> str:
+        now = now or datetime.now(UTC)
+        return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+@dataclass(frozen=True)
+class ScanRun:
+    """A finished run on disk."""
+
+    path: Path
+    info: RunInfo
+
+    @property
+    def as_of(self) -> date:
+        return date.fromisoformat(self.info.as_of)
+
+    def customers(self, columns: list[str] | None = None) -> pa.Table:
+        """The per-customer rows (reads the Parquet file)."""
+        return pq.read_table(self.path / "customers.parquet", columns=columns)
+
+
+def write_run(runs_dir: Path, info: RunInfo, customers: pa.Table) -> ScanRun:
+    """Write a run and make it the latest, atomically."""
+    missing = [f.name for f in RUN_SCHEMA if f.name not in customers.column_names]
+    if missing:
+        raise WinbackError(f"scan run {info.run_id} lacks columns: {', '.join(missing)}")
+    table = customers.select(RUN_SCHEMA.names).cast(RUN_SCHEMA)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    hidden = runs_dir / f".{info.run_id}.partial"
+    final = runs_dir / info.run_id
+    if hidden.exists():
+        shutil.rmtree(hidden)
+    hidden.mkdir()
+    pq.write_table(table, hidden / "customers.parquet", compression="zstd")
+    listed = table.filter(pa.compute.is_valid(table["rank"])).sort_by("rank")
+    flat = listed.drop_columns(["reasons", "decision_reasons"]).append_column(
+        "reasons", pa.array(["; ".join(r or []) for r in listed["reasons"].to_pylist()])
+    )
+    pacsv.write_csv(flat, hidden / "winback_list.csv")
+    (hidden / "run.json").write_text(json.dumps(asdict(info), indent=1), encoding="utf-8")
+    os.replace(hidden, final)
+    latest_tmp = runs_dir / f".LATEST.{info.run_id}"
+    latest_tmp.write_text(info.run_id, encoding="utf-8")
+    os.replace(latest_tmp, runs_dir / "LATEST")
+    return ScanRun(final, info)
+
+
+def read_run(path: Path) -> ScanRun:
+    try:
+        data = json.loads((path / "run.json").read_text(encoding="utf-8"))
+        return ScanRun(path, RunInfo(**data))
+    except (OSError, ValueError, TypeError) as exc:
+        raise WinbackError(f"{path}: not a readable scan run ({exc})") from None
+
+
+def latest_run(runs_dir: Path) -> ScanRun | None:
+    """The newest finished run, or None before the first scan."""
+    try:
+        run_id = (runs_dir / "LATEST").read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return read_run(runs_dir / run_id)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+
+from winback.scan.runs import RUN_SCHEMA, RunInfo, latest_run, write_run
+
+
+def _rows(n: int) -> pa.Table:
+    columns = {f.name: pa.nulls(n, f.type) for f in RUN_SCHEMA}
+    columns["customer_id"] = pa.array([f"c{i}" for i in range(n)])
+    columns["status"] = pa.array(["lapsed"] * n)
+    columns["rank"] = pa.array([n - i if i % 2 == 0 else None for i in range(n)], pa.int64())
+    columns["reasons"] = pa.array([["last order 94 days ago", "p(alive) 0.12"]] * n)
+    return pa.table(columns)
+
+
+def test_latest_is_the_run_written_last_and_reads_back(tmp_path: Path) -> None:
+    assert latest_run(tmp_path) is None
+    first = RunInfo(RunInfo.new_id(), "2024-06-30", "2024-07-01T00:00:00+00:00", 3)
+    write_run(tmp_path, first, _rows(4))
+    second = RunInfo(RunInfo.new_id(), "2024-07-31", "2024-08-01T00:00:00+00:00", 5)
+    write_run(tmp_path, second, _rows(3))
+
+    run = latest_run(tmp_path)
+
+    assert run is not None
+    assert run.info.run_id == second.run_id
+    assert run.as_of == date(2024, 7, 31)
+    assert run.customers(["customer_id"]).num_rows == 3
+    listed = (run.path / "winback_list.csv").read_text().splitlines()
+    assert len(listed) == 1 + 2  # header and the two ranked customers, rank 1 first
+    assert listed[1].startswith('"c2"')
+    assert "last order 94 days ago; p(alive) 0.12" in listed[1]
