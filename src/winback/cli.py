@@ -207,6 +207,25 @@ def contract_command(
         out.print(f"[bold]{t.name}[/] (key {', '.join(t.key)}): required {required}")
 
 
+@app.command("policy")
+def policy_command(
+    defaults: bool = typer.Option(False, help="Print a complete policy file with every default."),
+    markdown: bool = typer.Option(False, help="Print docs/policy.md."),
+    check: Path | None = typer.Option(None, help="Check a policy file and print it in full."),
+) -> None:
+    """The lapse policy: thresholds for statuses, worth, decisions, odds and tiers."""
+    from winback.scan.policy import default_toml, load_policy, render_markdown
+
+    if markdown:
+        print(render_markdown(), end="")
+    elif check is not None:
+        policy = load_policy(check)
+        out.print(f"{check}: a valid policy", highlight=False)
+        out.print_json(policy.model_dump_json())
+    else:
+        print(default_toml(), end="")
+
+
 @app.command("demo")
 def demo_command(
     fresh: bool = typer.Option(True, help="Start from an empty workspace."),

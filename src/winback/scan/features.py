@@ -1,0 +1,151 @@
+"""Per-customer features at a cutoff date, as Ibis expressions over the ledger's tables.
+
+Everything here is a lazy Ibis expression: DuckDB runs it by default, and the same
+expressions run on PySpark (``winback[spark]``). Only portable operations are used (no
+backend SQL), and dates are compared, never subtracted into intervals, so that each engine
+computes the same numbers.
+
+A *purchase* is a day on which the customer ordered: several orders on one day are one
+purchase, as in the customer-base models. Cancelled and refunded orders do not count.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from winback.scan.policy import Policy
+
+_COUNTED = ("completed", "pending")
+
+
+def _days_between(later: Any, earlier: Any) -> Any:
+    return later.delta(earlier, unit="day")
+
+
+def order_features(orders: ir.Table, as_of: date, policy: Policy) -> ir.Table:
+    """Purchases, revenue, margin and recent volume per customer, up to ``as_of``."""
+    cut = ibis.date(as_of)
+    period = policy.lapse.volume_period_days
+    recent_start = ibis.date(as_of - timedelta(days=period))
+    prior_start = ibis.date(as_of - timedelta(days=2 * period))
+    year_ago_end = ibis.date(as_of - timedelta(days=365))
+    year_ago_start = ibis.date(as_of - timedelta(days=365 + period))
+    last_year = ibis.date(as_of - timedelta(days=365))
+    window_start = ibis.date(as_of - timedelta(days=round(365.25 * policy.worth.years)))
+    rate = policy.worth.default_margin_rate
+
+    o = orders.filter(
+        (orders.order_date <= cut) & (orders.status.isnull() | orders.status.isin(_COUNTED))
+    )
+    amount = o.amount.cast("float64")
+    margin = o.margin.cast("float64").fill_null(amount * rate)
+
+    def revenue_between(start: Any, end: Any) -> Any:
+        return ibis.ifelse((o.order_date > start) & (o.order_date <= end), amount, 0.0).sum()
+
+    per = o.group_by("customer_id").aggregate(
+        first_order_date=o.order_date.min(),
+        last_order_date=o.order_date.max(),
+        purchases=o.order_date.nunique(),
+        orders=o.count(),
+        revenue=amount.sum(),
+        revenue_last_year=revenue_between(last_year, cut),
+        revenue_recent=revenue_between(recent_start, cut),
+        revenue_prior=revenue_between(prior_start, recent_start),
+        revenue_year_ago=revenue_between(year_ago_start, year_ago_end),
+        margin_past_years=ibis.ifelse(o.order_date > window_start, margin, 0.0).sum(),
+    )
+    span = _days_between(per.last_order_date, per.first_order_date).cast("float64")
+    return per.mutate(
+        days_since_last_order=_days_between(cut, per.last_order_date),
+        own_interval_days=ibis.ifelse(per.purchases > 1, span / (per.purchases - 1), ibis.null()),
+    )
+
+
+def marketing_features(events: ir.Table, as_of: date, policy: Policy) -> ir.Table:
+    """Marketing sent recently, and the last time the customer engaged with any."""
+    cut = ibis.timestamp(f"{as_of.isoformat()} 23:59:59")
+    months = policy.lapse.no_engagement_months
+    since = ibis.timestamp(
+        f"{(as_of - timedelta(days=round(30.44 * months))).isoformat()} 00:00:00"
+    )
+    e = events.filter(events.occurred_at <= cut)
+    engaged = e.event.isin(("opened", "clicked", "converted"))
+    return e.group_by("customer_id").aggregate(
+        sent_recently=ibis.ifelse((e.event == "sent") & (e.occurred_at > since), 1, 0).sum(),
+        last_engaged_at=ibis.ifelse(engaged, e.occurred_at, ibis.null()).max(),
+    )
+
+
+def incident_features(incidents: ir.Table, as_of: date, policy: Policy) -> ir.Table:
+    """Mistakes the customer suffered recently."""
+    cut = ibis.date(as_of)
+    since = ibis.date(as_of - timedelta(days=policy.worth.recent_incident_days))
+    i = incidents.filter((incidents.occurred_on <= cut) & (incidents.occurred_on > since))
+    return i.group_by("customer_id").aggregate(
+        recent_incidents=i.count(),
+        worst_recent_severity=i.severity.max(),
+        last_incident_type=i.type.argmax(i.occurred_on),
+        last_incident_on=i.occurred_on.max(),
+    )
+
+
+def interaction_features(interactions: ir.Table, as_of: date) -> ir.Table:
+    """Contacts in the last year, rudeness recorded by staff, sentiment."""
+    cut = ibis.timestamp(f"{as_of.isoformat()} 23:59:59")
+    year = ibis.timestamp(f"{(as_of - timedelta(days=365)).isoformat()} 00:00:00")
+    x = interactions.filter(interactions.occurred_at <= cut)
+    inbound = x.direction.isnull() | (x.direction == "inbound")
+    return x.group_by("customer_id").aggregate(
+        contacts_last_year=ibis.ifelse((x.occurred_at > year) & inbound, 1, 0).sum(),
+        rude_interactions=ibis.ifelse(x.customer_rude.fill_null(False), 1, 0).sum(),
+        mean_sentiment=x.sentiment.mean(),
+        unresolved=ibis.ifelse(x.resolved.fill_null(True), 0, 1).sum(),
+    )
+
+
+def payment_features(invoices: ir.Table, as_of: date, policy: Policy) -> ir.Table:
+    """Share of invoices paid late (unpaid and overdue counts as late)."""
+    cut = ibis.date(as_of)
+    grace = policy.worth.late_grace_days
+    v = invoices.filter(
+        (invoices.issued_on <= cut) & (invoices.due_on < ibis.date(as_of - timedelta(days=grace)))
+    )
+    late = ibis.ifelse(
+        v.paid_on.isnull() | (v.paid_on > cut),
+        1,
+        ibis.ifelse(_days_between(v.paid_on, v.due_on) > grace, 1, 0),
+    )
+    return v.group_by("customer_id").aggregate(invoices_due=v.count(), invoices_late=late.sum())
+
+
+def return_features(returns: ir.Table, as_of: date) -> ir.Table:
+    """Returns made, in number and value."""
+    r = returns.filter(returns.returned_on <= ibis.date(as_of))
+    return r.group_by("customer_id").aggregate(
+        returns=r.count(), returned_value=r.amount.cast("float64").sum()
+    )
+
+
+def customer_features(con: Any, as_of: date, policy: Policy) -> ir.Table:
+    """Every customer who has bought by ``as_of``, with all of the above joined on.
+
+    ``con`` is an Ibis backend whose tables are the data contract's (see
+    ``Ledger.ibis()``); the result is an unexecuted expression.
+    """
+    base = order_features(con.table("orders"), as_of, policy)
+    customers = con.table("customers").select("customer_id", "name", "segment")
+    joined = base.left_join(customers, "customer_id").drop("customer_id_right")
+    for extra in (
+        marketing_features(con.table("marketing_events"), as_of, policy),
+        incident_features(con.table("incidents"), as_of, policy),
+        interaction_features(con.table("interactions"), as_of),
+        payment_features(con.table("invoices"), as_of, policy),
+        return_features(con.table("returns"), as_of),
+    ):
+        joined = joined.left_join(extra, "customer_id").drop("customer_id_right")
+    return joined.mutate(segment=joined.segment.fill_null("all"))

@@ -1,0 +1,172 @@
+"""Know who's gone: the lapse rules, each giving a status and a reason a person can read.
+
+Works on the per-customer feature frame (see :mod:`winback.scan.features`), vectorised
+with NumPy; optional model columns (``p_alive``, ``expected_purchases``) add the model
+signals when present. Status is the most severe signal: lost > lapsed > slipping > active.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from winback.scan.policy import Policy
+
+DAYS_PER_MONTH = 30.44
+SEVERITY = {"active": 0, "slipping": 1, "lapsed": 2, "lost": 3}
+STATUS_BY_SEVERITY = {v: k for k, v in SEVERITY.items()}
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One rule's verdict for every customer: where it fired, how severe, and why."""
+
+    fired: np.ndarray  # bool per customer
+    severity: int
+    reasons: pd.Series  # text where fired
+
+
+def _money(x: pd.Series) -> pd.Series:
+    return x.map(lambda v: f"{v:,.2f}")
+
+
+def typical_interval(features: pd.DataFrame, policy: Policy) -> pd.Series:
+    """Each customer's typical days between purchases, shrunk toward the segment's median.
+
+    With n observed intervals and a prior worth k intervals, the estimate is
+    ``(n * own + k * segment) / (n + k)``; a one-time buyer gets the segment's.
+    """
+    own = features["own_interval_days"].astype("float64")
+    observed = (features["purchases"].astype("float64") - 1).clip(lower=0)
+    overall = float(np.nanmedian(own)) if own.notna().any() else 30.0
+    segment = own.groupby(features["segment"]).transform("median").fillna(overall)
+    k = policy.lapse.cycle_prior_intervals
+    weighted = (observed * own.fillna(0.0) + k * segment) / (observed + k)
+    # With no prior weight and no intervals of one's own, only the segment can speak.
+    return weighted.where((observed + k) > 0, segment).clip(lower=1.0)
+
+
+def cycle_signals(features: pd.DataFrame, policy: Policy) -> list[Signal]:
+    interval = typical_interval(features, policy)
+    days = features["days_since_last_order"].astype("float64")
+    ratio = days / interval
+    k = policy.lapse.cycle_multiple
+    text = (
+        "last order "
+        + days.map(lambda d: f"{d:.0f}")
+        + " days ago; usually orders every "
+        + interval.map(lambda d: f"{d:.0f}")
+        + " days ("
+        + ratio.map(lambda r: f"{r:.1f}")
+        + "×)"
+    )
+    lapsed = (ratio >= k).to_numpy()
+    slipping = ((ratio >= k / 2) & (ratio < k)).to_numpy()
+    return [Signal(lapsed, 2, text), Signal(slipping, 1, text)]
+
+
+def volume_signals(features: pd.DataFrame, policy: Policy) -> list[Signal]:
+    rule = policy.lapse
+    drop = rule.volume_drop_percent / 100.0
+    recent = features["revenue_recent"].astype("float64")
+    out = []
+    for column, label in (
+        ("revenue_prior", "the period before"),
+        ("revenue_year_ago", "a year earlier"),
+    ):
+        before = features[column].astype("float64")
+        fired = (before > 0) & (before >= rule.volume_min_revenue) & (recent <= before * (1 - drop))
+        change = (1 - recent / before.where(before > 0)) * 100
+        text = (
+            f"revenue in the last {rule.volume_period_days} days "
+            + _money(recent)
+            + ", down "
+            + change.map(lambda c: f"{c:.0f}" if c == c else "")
+            + "% from "
+            + _money(before)
+            + f" in {label}"
+        )
+        out.append(Signal(fired.to_numpy(), 1, text))
+    return out
+
+
+def engagement_signal(features: pd.DataFrame, as_of: date, policy: Policy) -> Signal:
+    months = policy.lapse.no_engagement_months
+    sent = features["sent_recently"].fillna(0).astype("int64")
+    last = pd.to_datetime(features["last_engaged_at"])
+    since = pd.Timestamp(as_of) - pd.Timedelta(days=round(DAYS_PER_MONTH * months))
+    fired = (sent > 0) & (last.isna() | (last < since))
+    last_text = last.dt.strftime("%Y-%m-%d").fillna("never")
+    text = (
+        "sent "
+        + sent.astype(str)
+        + f" mailings in the last {months} months, opened or clicked none (last engaged "
+        + last_text
+        + ")"
+    )
+    return Signal(fired.to_numpy(), 1, text)
+
+
+def recency_signals(features: pd.DataFrame, policy: Policy) -> list[Signal]:
+    rule = policy.lapse
+    days = features["days_since_last_order"].astype("float64")
+    last = pd.to_datetime(features["last_order_date"]).dt.strftime("%Y-%m-%d")
+    months = (days / DAYS_PER_MONTH).map(lambda m: f"{m:.1f}")
+    lapsed = days >= rule.no_purchase_months * DAYS_PER_MONTH
+    lost = days >= rule.lost_after_months * DAYS_PER_MONTH
+    text = "no purchase in " + months + " months (last order " + last + ")"
+    return [Signal(lapsed.to_numpy(), 2, text), Signal(lost.to_numpy(), 3, text)]
+
+
+def model_signals(features: pd.DataFrame, policy: Policy) -> list[Signal]:
+    if "p_alive" not in features:
+        return []
+    rule = policy.lapse
+    p = features["p_alive"].astype("float64")
+    text = "P(alive) " + p.map(lambda v: f"{v:.2f}") + " (BG/NBD)"
+    if "expected_purchases" in features:
+        expected = features["expected_purchases"].astype("float64")
+        text = (
+            text
+            + "; expects "
+            + expected.map(lambda v: f"{v:.2f}")
+            + f" purchases in the next {rule.expected_purchases_days} days"
+        )
+    return [Signal((p < rule.p_alive_slipping).to_numpy(), 1, text)]
+
+
+def classify(features: pd.DataFrame, as_of: date, policy: Policy) -> pd.DataFrame:
+    """Status and reasons for every customer; returns ``status``, ``reasons`` and
+    ``typical_interval_days`` aligned with ``features``."""
+    signals = [
+        *cycle_signals(features, policy),
+        *volume_signals(features, policy),
+        engagement_signal(features, as_of, policy),
+        *recency_signals(features, policy),
+        *model_signals(features, policy),
+    ]
+    n = len(features)
+    severity = np.zeros(n, dtype=np.int64)
+    for s in signals:
+        severity = np.where(s.fired, np.maximum(severity, s.severity), severity)
+    # A lapsed customer whom the model also gives up on is lost.
+    if "p_alive" in features:
+        gone = (features["p_alive"].to_numpy() < policy.lapse.p_alive_lost) & (severity == 2)
+        severity = np.where(gone, 3, severity)
+    reasons: list[list[str]] = [[] for _ in range(n)]
+    for s in signals:
+        texts = s.reasons.to_numpy()
+        for i in np.flatnonzero(s.fired):
+            if texts[i] not in reasons[i]:
+                reasons[i].append(texts[i])
+    return pd.DataFrame(
+        {
+            "status": [STATUS_BY_SEVERITY[int(v)] for v in severity],
+            "reasons": reasons,
+            "typical_interval_days": typical_interval(features, policy).to_numpy(),
+        },
+        index=features.index,
+    )

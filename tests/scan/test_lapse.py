@@ -1,0 +1,84 @@
+"""The lapse rules on hand-made customers, with numbers a reader can check."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from winback.scan.lapse import classify, typical_interval
+from winback.scan.policy import Policy
+
+AS_OF = date(2024, 6, 30)
+
+
+def frame(**columns: list[object]) -> pd.DataFrame:
+    n = len(next(iter(columns.values())))
+    base: dict[str, list[object]] = {
+        "segment": ["all"] * n,
+        "purchases": [5] * n,
+        "own_interval_days": [30.0] * n,
+        "days_since_last_order": [10] * n,
+        "last_order_date": [pd.Timestamp("2024-06-20")] * n,
+        "revenue_recent": [100.0] * n,
+        "revenue_prior": [100.0] * n,
+        "revenue_year_ago": [100.0] * n,
+        "sent_recently": [None] * n,
+        "last_engaged_at": [pd.NaT] * n,
+    }
+    base.update(columns)
+    return pd.DataFrame(base)
+
+
+def test_own_interval_is_shrunk_toward_the_segment_by_the_number_of_intervals() -> None:
+    f = frame(purchases=[2, 11, 1, 3], own_interval_days=[10.0, 10.0, np.nan, 50.0])
+    # Segment median of own intervals = median(10, 10, 50) = 10; prior worth 3 intervals.
+    # [1 x 10 + 3 x 10] / 4 = 10; one-time buyer: 10; [2 x 50 + 3 x 10] / 5 = 26.
+    assert typical_interval(f, Policy()).tolist() == [10.0, 10.0, 10.0, 26.0]
+
+
+def test_no_order_within_three_cycles_is_lapsed_with_the_numbers() -> None:
+    f = frame(
+        purchases=[11, 11, 11],
+        own_interval_days=[30.0, 30.0, 30.0],
+        days_since_last_order=[94, 50, 10],
+    )
+    result = classify(f, AS_OF, Policy())
+    assert result.status.tolist() == ["lapsed", "slipping", "active"]
+    # typical = (10 x 30 + 3 x 30) / 13 = 30
+    assert result.reasons[0] == ["last order 94 days ago; usually orders every 30 days (3.1×)"]
+
+
+def test_volume_drop_against_the_period_before_is_slipping() -> None:
+    f = frame(
+        revenue_recent=[40.0, 60.0], revenue_prior=[100.0, 100.0], revenue_year_ago=[40.0, 60.0]
+    )
+    result = classify(f, AS_OF, Policy())
+    assert result.status.tolist() == ["slipping", "active"]
+    assert result.reasons[0] == [
+        "revenue in the last 90 days 40.00, down 60% from 100.00 in the period before"
+    ]
+
+
+def test_no_engagement_with_mail_sent_is_slipping_but_no_mail_sent_is_not() -> None:
+    f = frame(
+        sent_recently=[4, None],
+        last_engaged_at=[pd.Timestamp("2023-11-01"), pd.NaT],
+    )
+    result = classify(f, AS_OF, Policy())
+    assert result.status.tolist() == ["slipping", "active"]
+    assert "sent 4 mailings in the last 6 months, opened or clicked none" in result.reasons[0][0]
+
+
+def test_long_silence_is_lost_and_a_model_verdict_can_make_lapsed_lost() -> None:
+    f = frame(
+        purchases=[2, 2, 2],
+        own_interval_days=[400.0, 400.0, 400.0],
+        days_since_last_order=[600, 200, 200],
+        p_alive=[0.9, 0.05, 0.3],
+    )
+    result = classify(f, AS_OF, Policy())
+    # 600 days > 18 months: lost. 200 days > 6 months: lapsed, and P(alive) 0.05 < 0.1: lost.
+    assert result.status.tolist() == ["lost", "lost", "lapsed"]
+    assert "P(alive) 0.30 (BG/NBD)" in result.reasons[2]
