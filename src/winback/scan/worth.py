@@ -1,0 +1,226 @@
+"""Decide who is worth it: intangibles, the keeper decision, win-back odds, value, tier, rank.
+
+"Not every customer is a keeper": for each customer who is slipping, lapsed or lost, the
+scan weighs what they brought (margin over the past years), what they would be worth if
+won back (that margin carried over the policy's horizon, discounted), the mistakes they
+suffered, and the intangibles, each with its evidence. Expected value is
+``odds x value - expected cost``, and the list is ranked by it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from winback.scan.policy import Policy
+
+INTANGIBLES = ("rude", "heavy_contact", "late_payer", "return_abuser")
+WON = ("won_back", "returned_unprompted")
+ATTEMPTED = ("won_back", "declined", "unreachable", "will_return")
+
+
+def _num(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame:
+        return pd.Series(0.0, index=frame.index)
+    return pd.to_numeric(frame[column], errors="coerce").fillna(0.0).astype("float64")
+
+
+def intangibles(features: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, list[list[str]]]:
+    """The four intangibles as flags, and the evidence for each flag raised."""
+    w = policy.worth
+    rude_n = _num(features, "rude_interactions")
+    contacts = _num(features, "contacts_last_year")
+    peers = contacts.where(contacts > 0).groupby(features["segment"]).transform("median")
+    peers = peers.fillna(1.0).clip(lower=1.0)
+    due = _num(features, "invoices_due")
+    late = _num(features, "invoices_late")
+    returns = _num(features, "returns")
+    returned = _num(features, "returned_value")
+    revenue = _num(features, "revenue")
+    flags = pd.DataFrame(
+        {
+            "rude": rude_n >= w.rude_interactions,
+            "heavy_contact": (contacts >= 4) & (contacts > w.heavy_contact_multiple * peers),
+            "late_payer": (due >= 3) & (late >= w.late_payer_share * due),
+            "return_abuser": (returns >= 3)
+            & (returned >= w.return_abuse_share * revenue.clip(lower=0.01)),
+        },
+        index=features.index,
+    )
+    evidence: list[list[str]] = [[] for _ in range(len(features))]
+    texts = {
+        "rude": "rude to staff in " + rude_n.map(lambda v: f"{v:.0f}") + " recorded interactions",
+        "heavy_contact": "contacted us "
+        + contacts.map(lambda v: f"{v:.0f}")
+        + " times in the last year, "
+        + (contacts / peers).map(lambda v: f"{v:.1f}")
+        + "× the segment's median of "
+        + peers.map(lambda v: f"{v:.0f}"),
+        "late_payer": "paid "
+        + late.map(lambda v: f"{v:.0f}")
+        + " of "
+        + due.map(lambda v: f"{v:.0f}")
+        + " invoices late",
+        "return_abuser": "returned "
+        + (returned / revenue.clip(lower=0.01) * 100).map(lambda v: f"{v:.0f}")
+        + "% of what they bought ("
+        + returns.map(lambda v: f"{v:.0f}")
+        + " returns)",
+    }
+    for name in INTANGIBLES:
+        values = texts[name].to_numpy()
+        for i in np.flatnonzero(flags[name].to_numpy()):
+            evidence[i].append(values[i])
+    return flags, evidence
+
+
+def value_if_won(features: pd.DataFrame, policy: Policy) -> pd.Series:
+    """Yearly margin over the past years, carried over the horizon with discounting."""
+    w = policy.worth
+    first = pd.to_datetime(features["first_order_date"])
+    last = pd.to_datetime(features["last_order_date"])
+    tenure_years = ((last - first).dt.days / 365.25).clip(lower=1.0, upper=float(w.years))
+    yearly = _num(features, "margin_past_years") / tenure_years
+    years = w.horizon_months / 12.0
+    rate = w.yearly_discount_rate
+    annuity = years if rate == 0 else (1 - (1 + rate) ** -years) / rate
+    return (yearly * annuity).clip(lower=0.0)
+
+
+def winback_odds(segments: pd.Series, outcomes: pd.DataFrame | None, policy: Policy) -> pd.Series:
+    """Beta-binomial odds by segment: the prior updated by recorded outcomes.
+
+    ``outcomes`` has ``segment`` and ``outcome`` columns (the winback_outcomes table).
+    """
+    o = policy.odds
+    strength = o.prior_strength
+    wins: dict[str, float] = {}
+    trials: dict[str, float] = {}
+    if outcomes is not None and len(outcomes):
+        seg = outcomes["segment"].fillna("all")
+        attempted = outcomes["outcome"].isin(ATTEMPTED + WON)
+        won = outcomes["outcome"].isin(WON)
+        trials = {str(k): float(v) for k, v in attempted.groupby(seg).sum().items()}
+        wins = {str(k): float(v) for k, v in won.groupby(seg).sum().items()}
+
+    def posterior(segment: str) -> float:
+        mean = o.segment_prior_means.get(segment, o.prior_mean)
+        return (mean * strength + wins.get(segment, 0.0)) / (strength + trials.get(segment, 0.0))
+
+    table = {s: posterior(s) for s in segments.unique()}
+    return segments.map(table).astype("float64")
+
+
+def decide(
+    features: pd.DataFrame,
+    status: pd.Series,
+    policy: Policy,
+    outcomes: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Decision, odds, value, expected value, tier and rank for every customer."""
+    flags, evidence = intangibles(features, policy)
+    value = value_if_won(features, policy)
+    odds = winback_odds(features["segment"].fillna("all"), outcomes, policy)
+    margin = _num(features, "margin_past_years")
+    incidents = _num(features, "recent_incidents")
+    gone = status.isin(["slipping", "lapsed", "lost"]).to_numpy()
+    n_intangibles = flags.sum(axis=1).to_numpy()
+    let_go = gone & (
+        (n_intangibles >= policy.decision.let_go_intangibles)
+        | (policy.decision.let_go_unprofitable & (margin.to_numpy() < 0))
+    )
+    too_small = gone & ~let_go & (value.to_numpy() < policy.decision.min_value)
+    pursue = gone & ~let_go & ~too_small
+    decision = np.where(let_go, "let_go", np.where(too_small, "dont_pursue", "pursue")).astype(
+        object
+    )
+    decision[~gone] = None
+
+    c = policy.costs
+    t = policy.tiers
+    base_cost = np.where(value.to_numpy() >= t.rep_min_value, c.rep_call, c.campaign)
+    expected_cost = base_cost + c.offer_share * odds.to_numpy() * value.to_numpy()
+    ev = odds.to_numpy() * value.to_numpy() - expected_cost
+    order = np.argsort(-np.where(pursue, ev, -np.inf), kind="stable")
+    rank = np.full(len(features), -1, dtype=np.int64)
+    tier = np.full(len(features), None, dtype=object)
+    tier[gone] = "none"
+    listed = [i for i in order if pursue[i] and ev[i] > 0]
+    executives = 0
+    for position, i in enumerate(listed, start=1):
+        rank[i] = position
+        if executives < t.executive_top and value.iloc[i] >= t.executive_min_value:
+            tier[i] = "executive"
+            executives += 1
+            expected_cost[i] += c.executive_call - base_cost[i]
+        elif value.iloc[i] >= t.rep_min_value:
+            tier[i] = "rep"
+        else:
+            tier[i] = "campaign"
+    for i in np.flatnonzero(pursue & (ev <= 0)):
+        tier[i] = "none"
+
+    reasons = _decision_reasons(
+        decision, value, margin, incidents, features, evidence, ev, odds, policy
+    )
+    out = pd.DataFrame(
+        {
+            "decision": decision,
+            "winback_odds": odds.to_numpy(),
+            "value_if_won": value.to_numpy(),
+            "expected_cost": np.where(gone, expected_cost, np.nan),
+            "expected_value": np.where(gone, ev, np.nan),
+            "tier": tier,
+            "rank": pd.array(np.where(rank > 0, rank, 0), dtype="Int64").astype("Int64"),
+            "decision_reasons": reasons,
+        },
+        index=features.index,
+    )
+    out.loc[rank <= 0, "rank"] = pd.NA
+    return pd.concat([out, flags], axis=1)
+
+
+def _decision_reasons(
+    decision: np.ndarray,
+    value: pd.Series,
+    margin: pd.Series,
+    incidents: pd.Series,
+    features: pd.DataFrame,
+    evidence: list[list[str]],
+    ev: np.ndarray,
+    odds: pd.Series,
+    policy: Policy,
+) -> list[list[str]]:
+    w = policy.worth
+    last_type = (
+        features["last_incident_type"].astype("object").to_numpy()
+        if "last_incident_type" in features
+        else np.full(len(features), None)
+    )
+    out: list[list[str]] = []
+    for i, d in enumerate(decision):
+        if d is None:
+            out.append([])
+            continue
+        lines = [
+            f"worth {value.iloc[i]:,.2f} over {w.horizon_months} months if won back "
+            f"(margin {margin.iloc[i]:,.2f} over the past {w.years} years)",
+            f"win-back odds {odds.iloc[i]:.0%}; expected value {ev[i]:,.2f} after costs",
+        ]
+        if incidents.iloc[i] > 0:
+            kind = str(last_type[i]).replace("_", " ") if last_type[i] else "an incident"
+            lines.append(
+                f"{incidents.iloc[i]:.0f} mistake(s) of ours in the last "
+                f"{w.recent_incident_days} days (latest: {kind}): an apology is due"
+            )
+        lines.extend(evidence[i])
+        if d == "let_go":
+            lines.insert(0, "let go gracefully: " + ("; ".join(evidence[i]) or "unprofitable"))
+        elif d == "dont_pursue":
+            lines.insert(
+                0,
+                f"not worth pursuing: value {value.iloc[i]:,.2f} is below the policy's "
+                f"{policy.decision.min_value:,.2f}",
+            )
+        out.append(lines)
+    return out

@@ -1,0 +1,78 @@
+"""Worth, odds and the keeper decision, on customers whose numbers can be checked by hand."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from winback.scan.policy import Policy
+from winback.scan.worth import decide, value_if_won, winback_odds
+
+
+def customers(n: int, **columns: list[object]) -> pd.DataFrame:
+    base: dict[str, list[object]] = {
+        "customer_id": [f"c{i}" for i in range(n)],
+        "segment": ["all"] * n,
+        "first_order_date": [pd.Timestamp("2020-06-01")] * n,  # over 3 years: full window
+        "last_order_date": [pd.Timestamp("2024-01-01")] * n,
+        "margin_past_years": [900.0] * n,
+        "revenue": [3000.0] * n,
+    }
+    base.update(columns)
+    return pd.DataFrame(base)
+
+
+def test_value_if_won_is_yearly_margin_over_the_discounted_horizon() -> None:
+    f = customers(1)
+    # 900 over 3 years = 300 a year; 3 years at 10%: (1 - 1.1^-3) / 0.1 = 2.48685
+    assert value_if_won(f, Policy()).iloc[0] == pytest.approx(300 * 2.486852, rel=1e-6)
+
+
+def test_odds_start_at_the_prior_and_learn_from_outcomes() -> None:
+    segments = pd.Series(["retail", "b2b"])
+    outcomes = pd.DataFrame(
+        {"segment": ["b2b"] * 30, "outcome": ["won_back"] * 24 + ["declined"] * 6}
+    )
+    odds = winback_odds(segments, outcomes, Policy())
+    assert odds.iloc[0] == pytest.approx(0.30)
+    # (0.3 x 70 + 24) / (70 + 30) = 0.45
+    assert odds.iloc[1] == pytest.approx(0.45)
+
+
+def test_intangibles_lead_to_letting_go_and_small_value_to_not_pursuing() -> None:
+    f = customers(
+        3,
+        rude_interactions=[3, 0, 0],
+        invoices_due=[6, 0, 0],
+        invoices_late=[4, 0, 0],
+        margin_past_years=[900.0, 900.0, 30.0],
+    )
+    status = pd.Series(["lapsed", "lapsed", "lapsed"])
+
+    d = decide(f, status, Policy())
+
+    assert d.decision.tolist() == ["let_go", "pursue", "dont_pursue"]
+    assert d.rude.tolist() == [True, False, False]
+    assert d.late_payer.tolist() == [True, False, False]
+    assert d.decision_reasons[0][0] == (
+        "let go gracefully: rude to staff in 3 recorded interactions; paid 4 of 6 invoices late"
+    )
+    assert "not worth pursuing: value 24.87 is below the policy's 50.00" in d.decision_reasons[2]
+    assert d["rank"].tolist()[1] == 1
+
+
+def test_rank_follows_expected_value_and_the_top_account_goes_to_an_executive() -> None:
+    f = customers(3, margin_past_years=[3000.0, 9000.0, 600.0])
+    d = decide(f, pd.Series(["lapsed", "lost", "slipping"]), Policy())
+    # value = margin / 3 x 2.48685: 2486.85, 7460.56, 497.37; EV = 0.3 v - cost
+    assert d["rank"].tolist() == [2, 1, 3]
+    assert d.tier.tolist() == ["rep", "executive", "rep"]
+    v = 7460.556
+    assert d.expected_value.iloc[1] == pytest.approx(0.3 * v - (40 + 0.1 * 0.3 * v), rel=1e-4)
+    assert d.expected_cost.iloc[1] == pytest.approx(250 + 0.1 * 0.3 * v, rel=1e-4)
+
+
+def test_active_customers_get_no_decision() -> None:
+    d = decide(customers(1), pd.Series(["active"]), Policy())
+    assert d.decision.tolist() == [None]
+    assert d["rank"].isna().all()
