@@ -207,6 +207,127 @@ def contract_command(
         out.print(f"[bold]{t.name}[/] (key {', '.join(t.key)}): required {required}")
 
 
+@app.command("scan")
+def scan_command(
+    policy: Path | None = typer.Option(None, help="Policy file (default: built-in defaults)."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="The scan's today, YYYY-MM-DD (default: the newest order)."
+    ),
+    top: int = typer.Option(20, help="How many of the ranked list to print."),
+) -> None:
+    """Scan the ledger: every customer's status, worth and reasons; the ranked win-back list."""
+    from datetime import date
+
+    from winback.scan.pipeline import run_scan
+    from winback.scan.policy import load_policy
+
+    settings = load_settings()
+    try:
+        cutoff = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise WinbackError(f"--as-of {as_of!r} is not a date (expected YYYY-MM-DD)") from None
+    rules = load_policy(policy)
+    with err.status("scanning") as status:
+        run = run_scan(
+            Ledger(settings.ledger_dir),
+            settings.runs_dir,
+            rules,
+            as_of=cutoff,
+            step=lambda name: status.update(f"scanning: {name}"),
+        )
+    _print_run(run, top)
+
+
+def _print_run(run: object, top: int) -> None:
+    from winback.scan.runs import ScanRun
+
+    assert isinstance(run, ScanRun)
+    counts = run.info.counts
+    out.print(
+        f"scan {run.info.run_id} as of {run.info.as_of}: "
+        + ", ".join(f"{counts.get(s, 0):,} {s}" for s in ("active", "slipping", "lapsed", "lost"))
+        + f"; {counts.get('listed', 0):,} on the win-back list ({run.info.seconds:.1f} s)",
+        highlight=False,
+    )
+    table = run.customers()
+    listed = table.filter(table["rank"].is_valid()).sort_by("rank").slice(0, top).to_pylist()
+    ranked = RichTable(title="win-back list", title_justify="left", show_lines=True)
+    for name in ("rank", "customer", "status", "tier", "expected value", "odds", "why"):
+        ranked.add_column(name, overflow="fold")
+    for row in listed:
+        ranked.add_row(
+            str(row["rank"]),
+            row["customer_id"] + (f"\n{row['name']}" if row["name"] else ""),
+            row["status"],
+            row["tier"],
+            f"{row['expected_value']:,.2f}",
+            f"{row['winback_odds']:.0%}",
+            "\n".join(row["reasons"][:2] + row["decision_reasons"][:1]),
+        )
+    out.print(ranked)
+    out.print(
+        f"the full list: {run.path / 'winback_list.csv'}; every customer: "
+        f"{run.path / 'customers.parquet'}",
+        highlight=False,
+    )
+
+
+@app.command("customer")
+def customer_command(customer_id: str = typer.Argument(..., help="The customer's id.")) -> None:
+    """Explain one customer from the latest scan: scores, status, decision and every reason."""
+    from winback.scan.pipeline import explain
+    from winback.scan.runs import latest_run
+
+    settings = load_settings()
+    run = latest_run(settings.runs_dir)
+    if run is None:
+        raise WinbackError("no scan has been run yet: run `winback scan` first")
+    record = explain(run, customer_id)
+    out.print(
+        f"[bold]{record['customer_id']}[/] {record['name'] or ''} "
+        f"(segment {record['segment']}) in scan {run.info.run_id} as of {run.info.as_of}",
+        highlight=False,
+    )
+    out.print(f"status: [bold]{record['status']}[/]", highlight=False)
+    for reason in record["reasons"] or ["no lapse signal"]:
+        out.print(f"  - {reason}", highlight=False)
+    if record["decision"]:
+        out.print(
+            f"decision: [bold]{record['decision']}[/], tier {record['tier']}, "
+            f"rank {record['rank'] or '-'}",
+            highlight=False,
+        )
+        for reason in record["decision_reasons"]:
+            out.print(f"  - {reason}", highlight=False)
+    facts = RichTable(show_header=False, box=None)
+    for key in (
+        "first_order_date",
+        "last_order_date",
+        "orders",
+        "revenue",
+        "revenue_last_year",
+        "margin_past_years",
+        "typical_interval_days",
+        "days_since_last_order",
+        "p_alive",
+        "expected_purchases",
+        "predicted_value",
+        "follow_suit_probability",
+        "winback_odds",
+        "expected_value",
+        "expected_cost",
+        "recent_incidents",
+        "rude",
+        "heavy_contact",
+        "late_payer",
+        "return_abuser",
+    ):
+        value = record[key]
+        shown = f"{value:,.2f}" if isinstance(value, float) else str(value)
+        facts.add_row(key, shown)
+    out.print(facts)
+
+
 @app.command("policy")
 def policy_command(
     defaults: bool = typer.Option(False, help="Print a complete policy file with every default."),

@@ -1,0 +1,151 @@
+"""The scan, end to end: ledger snapshot → features → statuses → worth → a scan run on disk."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from winback.errors import WinbackError
+from winback.ledger.store import Ledger
+from winback.scan.features import customer_features
+from winback.scan.lapse import classify
+from winback.scan.policy import Policy
+from winback.scan.runs import RUN_SCHEMA, RunInfo, ScanRun, write_run
+from winback.scan.worth import decide
+
+Step = Callable[[str], None]
+"""Called with the name of each step as it starts."""
+
+
+def default_as_of(ledger_con: Any) -> date:
+    """The scan's "today" when none is given: the newest order in the ledger.
+
+    For a live business that is today or yesterday; for historical data (CDNOW ends in
+    June 1998) it is the end of the data, which is what a scan of it must use.
+    """
+    newest = ledger_con.table("orders").order_date.max().execute()
+    if newest is None or pd.isna(newest):
+        raise WinbackError("the ledger holds no orders yet: import some with `winback import`")
+    return pd.Timestamp(newest).date()
+
+
+def run_scan(
+    ledger: Ledger,
+    runs_dir: Path,
+    policy: Policy,
+    *,
+    as_of: date | None = None,
+    step: Step | None = None,
+) -> ScanRun:
+    """Scan the ledger as it is now and write the run; returns it."""
+    started = time.perf_counter()
+    say = step or (lambda _name: None)
+    manifest = ledger.manifest()
+    con = ledger.ibis(manifest)
+    as_of = as_of or default_as_of(con)
+
+    say("features")
+    features = customer_features(con, as_of, policy).to_pandas()
+    if features.empty:
+        raise WinbackError(f"no customer has an order on or before {as_of}")
+    features = features.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+    say("statuses")
+    lapse = classify(features, as_of, policy)
+
+    say("worth")
+    outcomes = con.table("winback_outcomes").select("segment", "outcome").to_pandas()
+    worth = decide(features, lapse["status"], policy, outcomes)
+
+    say("writing")
+    table = _run_table(features, lapse, worth)
+    counts = {
+        s: int((lapse["status"] == s).sum()) for s in ("active", "slipping", "lapsed", "lost")
+    }
+    counts["listed"] = int(worth["rank"].notna().sum())
+    info = RunInfo(
+        run_id=RunInfo.new_id(),
+        as_of=as_of.isoformat(),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        ledger_batch=manifest.batches,
+        policy=policy.model_dump(),
+        counts=counts,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    return write_run(runs_dir, info, table)
+
+
+def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame) -> pa.Table:
+    def col(frame: pd.DataFrame, name: str) -> Any:
+        return frame.get(name)
+
+    data: dict[str, Any] = {
+        "customer_id": features["customer_id"].astype(str),
+        "name": col(features, "name"),
+        "segment": features["segment"],
+        "status": lapse["status"],
+        "first_order_date": pd.to_datetime(features["first_order_date"]).dt.date,
+        "last_order_date": pd.to_datetime(features["last_order_date"]).dt.date,
+        "orders": features["purchases"],
+        "revenue": features["revenue"],
+        "revenue_last_year": features["revenue_last_year"],
+        "margin_past_years": features["margin_past_years"],
+        "typical_interval_days": lapse["typical_interval_days"],
+        "days_since_last_order": features["days_since_last_order"],
+        "p_alive": col(features, "p_alive"),
+        "expected_purchases": col(features, "expected_purchases"),
+        "predicted_value": col(features, "predicted_value"),
+        "follow_suit_probability": col(features, "follow_suit_probability"),
+        "recent_incidents": features["recent_incidents"].fillna(0),
+        "rude": worth["rude"],
+        "heavy_contact": worth["heavy_contact"],
+        "late_payer": worth["late_payer"],
+        "return_abuser": worth["return_abuser"],
+        "decision": worth["decision"],
+        "winback_odds": worth["winback_odds"],
+        "expected_value": worth["expected_value"],
+        "expected_cost": worth["expected_cost"],
+        "tier": worth["tier"],
+        "rank": worth["rank"],
+        "reasons": lapse["reasons"],
+        "decision_reasons": worth["decision_reasons"],
+    }
+    arrays = {}
+    for field in RUN_SCHEMA:
+        values = data.get(field.name)
+        if values is None:
+            arrays[field.name] = pa.nulls(len(features), field.type)
+        else:
+            series = pd.Series(values).reset_index(drop=True)
+            if pa.types.is_floating(field.type) or pa.types.is_integer(field.type):
+                series = pd.to_numeric(series, errors="coerce")
+            arrays[field.name] = pa.array(
+                series.astype(object).where(series.notna(), None)
+                if not pa.types.is_list(field.type)
+                else series,
+                type=field.type,
+            )
+    return pa.table(arrays, schema=RUN_SCHEMA)
+
+
+def explain(run: ScanRun, customer_id: str) -> dict[str, Any]:
+    """Everything the run says about one customer, as a plain dict."""
+    import pyarrow.compute as pc
+
+    table = run.customers()
+    row = table.filter(pc.equal(table["customer_id"], customer_id))
+    if row.num_rows == 0:
+        raise WinbackError(
+            f"customer {customer_id!r} is not in scan run {run.info.run_id} "
+            f"(as of {run.info.as_of}); is the id right, and had they ordered by then?"
+        )
+    record: dict[str, Any] = row.to_pylist()[0]
+    record["run"] = asdict(run.info) | {"policy": "…"}
+    return record
