@@ -249,6 +249,16 @@ def _print_run(run: object, top: int) -> None:
         + f"; {counts.get('listed', 0):,} on the win-back list ({run.info.seconds:.1f} s)",
         highlight=False,
     )
+    clf = run.info.classifier
+    if clf.get("auc") is not None:
+        out.print(
+            f"follow-suit classifier, backtest on {clf['test_rows']:,} customers at "
+            f"{clf['cutoffs'][-1]}: AUC {clf['auc']:.3f}, top-decile lift "
+            f"{clf['top_decile_lift']:.2f} (base lapse rate {clf['base_rate']:.1%})",
+            highlight=False,
+        )
+    else:
+        out.print("follow-suit classifier: not enough history to backtest", highlight=False)
     table = run.customers()
     listed = table.filter(table["rank"].is_valid()).sort_by("rank").slice(0, top).to_pylist()
     ranked = RichTable(title="win-back list", title_justify="left", show_lines=True)

@@ -15,6 +15,7 @@ import pyarrow as pa
 from winback.errors import WinbackError
 from winback.ledger.store import Ledger
 from winback.scan.features import customer_features
+from winback.scan.follow_suit import backtest_and_score
 from winback.scan.lapse import classify
 from winback.scan.policy import Policy
 from winback.scan.runs import RUN_SCHEMA, RunInfo, ScanRun, write_run
@@ -60,6 +61,14 @@ def run_scan(
     say("statuses")
     lapse = classify(features, as_of, policy)
 
+    say("follow-suit classifier")
+
+    def features_at(cutoff: date) -> pd.DataFrame:
+        return customer_features(con, cutoff, policy).to_pandas()
+
+    follow, backtest = backtest_and_score(features_at, features, as_of, policy)
+    features["follow_suit_probability"] = follow
+
     say("worth")
     outcomes = con.table("winback_outcomes").select("segment", "outcome").to_pandas()
     worth = decide(features, lapse["status"], policy, outcomes)
@@ -77,6 +86,7 @@ def run_scan(
         ledger_batch=manifest.batches,
         policy=policy.model_dump(),
         counts=counts,
+        classifier=backtest.as_dict(),
         seconds=round(time.perf_counter() - started, 3),
     )
     return write_run(runs_dir, info, table)
