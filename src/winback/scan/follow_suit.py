@@ -77,12 +77,18 @@ def model_matrix(features: pd.DataFrame, as_of: date, policy: Policy) -> pd.Data
         if name in features:
             m[name] = pd.to_numeric(features[name], errors="coerce")
     m["cycle_ratio"] = features["days_since_last_order"] / typical_interval(features, policy)
-    due = pd.to_numeric(features.get("invoices_due"), errors="coerce")
-    late = pd.to_numeric(features.get("invoices_late"), errors="coerce")
+    due = pd.to_numeric(_column(features, "invoices_due"), errors="coerce")
+    late = pd.to_numeric(_column(features, "invoices_late"), errors="coerce")
     m["late_share"] = late / due.where(due > 0)
-    engaged = pd.to_datetime(features.get("last_engaged_at"))
+    engaged = pd.to_datetime(_column(features, "last_engaged_at"))
     m["days_since_engaged"] = (pd.Timestamp(as_of) - engaged).dt.days
     return m.reindex(columns=list(FEATURES)).astype("float64")
+
+
+def _column(features: pd.DataFrame, name: str) -> pd.Series:
+    if name in features:
+        return features[name]
+    return pd.Series(np.nan, index=features.index)
 
 
 def top_decile_lift(y: np.ndarray, score: np.ndarray) -> float:

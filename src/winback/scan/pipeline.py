@@ -64,7 +64,8 @@ def run_scan(
     say("follow-suit classifier")
 
     def features_at(cutoff: date) -> pd.DataFrame:
-        return customer_features(con, cutoff, policy).to_pandas()
+        frame: pd.DataFrame = customer_features(con, cutoff, policy).to_pandas()
+        return frame
 
     follow, backtest = backtest_and_score(features_at, features, as_of, policy)
     features["follow_suit_probability"] = follow
