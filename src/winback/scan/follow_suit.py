@@ -46,6 +46,11 @@ FEATURES = (
     "expected_purchases",
 )
 CUTOFFS = 4  # three to train on, the newest to test on
+MIN_EACH_CLASS = 20  # fewer lapsers (or stayers) than this: too little to learn or test on
+
+
+def _learnable(y: np.ndarray) -> bool:
+    return int(y.sum()) >= MIN_EACH_CLASS and int(len(y) - y.sum()) >= MIN_EACH_CLASS
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,7 @@ def backtest_and_score(
     y_train = np.concatenate([y for _, y in train])
     x_test, y_test = labelled[newest]
     auc = lift = base = None
-    if 0 < y_train.sum() < len(y_train) and 0 < y_test.sum() < len(y_test):
+    if _learnable(y_train) and _learnable(y_test):
         model = _classifier(seed).fit(x_train, y_train)
         p = model.predict_proba(x_test)[:, 1]
         auc = float(roc_auc_score(y_test, p))
@@ -160,7 +165,7 @@ def backtest_and_score(
 
     x_all = pd.concat([x for x, _ in labelled.values()])
     y_all = np.concatenate([y for _, y in labelled.values()])
-    if 0 < y_all.sum() < len(y_all):
+    if _learnable(y_all):
         final = _classifier(seed).fit(x_all, y_all)
         at_risk = statuses[as_of].isin(["active", "slipping"]).to_numpy()
         if at_risk.any():
@@ -174,5 +179,5 @@ def backtest_and_score(
 
 def _classifier(seed: int) -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(
-        max_iter=200, learning_rate=0.1, early_stopping=True, random_state=seed
+        max_iter=200, learning_rate=0.1, early_stopping="auto", random_state=seed
     )
