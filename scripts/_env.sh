@@ -34,4 +34,5 @@ else
   UV="$ROOT/.tools/bin/uv"
 fi
 export UV
-"$UV" sync --frozen --quiet ${WINBACK_SYNC_ARGS:-}
+# The tests need the optional Spark extra; the demo does not, and leaves it alone if present.
+"$UV" sync --frozen --quiet ${SYNC_ARGS:---inexact}

@@ -214,6 +214,7 @@ def scan_command(
         None, "--as-of", help="The scan's today, YYYY-MM-DD (default: the newest order)."
     ),
     top: int = typer.Option(20, help="How many of the ranked list to print."),
+    engine: str = typer.Option("duckdb", help="duckdb (embedded) or spark (winback[spark])."),
 ) -> None:
     """Scan the ledger: every customer's status, worth and reasons; the ranked win-back list."""
     from datetime import date
@@ -234,6 +235,7 @@ def scan_command(
             rules,
             as_of=cutoff,
             step=lambda name: status.update(f"scanning: {name}"),
+            engine=engine,
         )
     _print_run(run, top)
 

@@ -41,24 +41,39 @@ def order_features(orders: ir.Table, as_of: date, policy: Policy) -> ir.Table:
     o = orders.filter(
         (orders.order_date <= cut) & (orders.status.isnull() | orders.status.isin(_COUNTED))
     )
-    amount = o.amount.cast("float64")
-    margin = o.margin.cast("float64").fill_null(amount * rate)
+    # Money is summed as DECIMAL, exactly, and only then turned into floats: a float sum
+    # depends on the order of the rows, which differs between engines and runs.
+    zero = ibis.literal(0, type="decimal(18, 2)")
+    in_window = o.order_date > window_start
 
     def revenue_between(start: Any, end: Any) -> Any:
-        return ibis.ifelse((o.order_date > start) & (o.order_date <= end), amount, 0.0).sum()
+        return ibis.ifelse((o.order_date > start) & (o.order_date <= end), o.amount, zero).sum()
 
     per = o.group_by("customer_id").aggregate(
         first_order_date=o.order_date.min(),
         last_order_date=o.order_date.max(),
         purchases=o.order_date.nunique(),
         orders=o.count(),
-        revenue=amount.sum(),
+        revenue=o.amount.sum(),
         revenue_last_year=revenue_between(last_year, cut),
         revenue_recent=revenue_between(recent_start, cut),
         revenue_prior=revenue_between(prior_start, recent_start),
         revenue_year_ago=revenue_between(year_ago_start, year_ago_end),
-        margin_past_years=ibis.ifelse(o.order_date > window_start, margin, 0.0).sum(),
+        margin_known=ibis.ifelse(in_window & o.margin.notnull(), o.margin, zero).sum(),
+        revenue_without_margin=ibis.ifelse(in_window & o.margin.isnull(), o.amount, zero).sum(),
     )
+    money = (
+        "revenue",
+        "revenue_last_year",
+        "revenue_recent",
+        "revenue_prior",
+        "revenue_year_ago",
+    )
+    per = per.mutate(
+        **{name: per[name].cast("float64") for name in money},
+        margin_past_years=per.margin_known.cast("float64")
+        + per.revenue_without_margin.cast("float64") * rate,
+    ).drop("margin_known", "revenue_without_margin")
     span = _days_between(per.last_order_date, per.first_order_date).cast("float64")
     return per.mutate(
         days_since_last_order=_days_between(cut, per.last_order_date),
@@ -126,9 +141,8 @@ def payment_features(invoices: ir.Table, as_of: date, policy: Policy) -> ir.Tabl
 def return_features(returns: ir.Table, as_of: date) -> ir.Table:
     """Returns made, in number and value."""
     r = returns.filter(returns.returned_on <= ibis.date(as_of))
-    return r.group_by("customer_id").aggregate(
-        returns=r.count(), returned_value=r.amount.cast("float64").sum()
-    )
+    per = r.group_by("customer_id").aggregate(returns=r.count(), returned_value=r.amount.sum())
+    return per.mutate(returned_value=per.returned_value.cast("float64"))
 
 
 def customer_features(con: Any, as_of: date, policy: Policy) -> ir.Table:

@@ -44,12 +44,24 @@ def run_scan(
     *,
     as_of: date | None = None,
     step: Step | None = None,
+    engine: str = "duckdb",
 ) -> ScanRun:
-    """Scan the ledger as it is now and write the run; returns it."""
+    """Scan the ledger as it is now and write the run; returns it.
+
+    ``engine`` is ``duckdb`` (embedded, the default) or ``spark`` (a local PySpark session
+    over the same Parquet segments; needs ``winback[spark]``).
+    """
     started = time.perf_counter()
     say = step or (lambda _name: None)
     manifest = ledger.manifest()
-    con = ledger.ibis(manifest)
+    if engine == "duckdb":
+        con = ledger.ibis(manifest)
+    elif engine == "spark":
+        from winback.scan.spark import local_session, spark_backend
+
+        con = spark_backend(ledger, local_session(), manifest)
+    else:
+        raise WinbackError(f"unknown engine {engine!r}; use duckdb or spark")
     as_of = as_of or default_as_of(con)
 
     say("features")
@@ -86,6 +98,7 @@ def run_scan(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         ledger_batch=manifest.batches,
         policy=policy.model_dump(),
+        models={"engine": engine},
         counts=counts,
         classifier=backtest.as_dict(),
         seconds=round(time.perf_counter() - started, 3),

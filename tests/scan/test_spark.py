@@ -1,0 +1,57 @@
+"""The scan on PySpark (local mode) gives the same run as on DuckDB."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES, service_missing
+from winback.ledger.presets import import_preset
+from winback.ledger.store import Ledger
+from winback.scan.pipeline import run_scan
+from winback.scan.policy import Policy
+
+
+def _spark_available() -> None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        service_missing("PySpark (uv sync --extra spark)")
+    if shutil.which("java") is None:
+        service_missing("Java 17 for PySpark")
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) or (math.isnan(a) and math.isnan(b))
+    return a == b
+
+
+@pytest.mark.slow
+# PySpark leaves the sockets of its result transfers to the garbage collector.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_spark_scan_equals_duckdb_scan_on_cdnow(tmp_path: Path) -> None:
+    _spark_available()
+    ledger = Ledger(tmp_path / "ledger")
+    import_preset(ledger, "cdnow", EXAMPLES / "cdnow" / "CDNOW_sample.txt.gz", rejects_dir=tmp_path)
+
+    duck = run_scan(ledger, tmp_path / "duck", Policy())
+    spark = run_scan(ledger, tmp_path / "spark", Policy(), engine="spark")
+
+    assert spark.info.models["engine"] == "spark"
+    left = duck.customers().to_pylist()
+    right = spark.customers().to_pylist()
+    assert len(left) == len(right) == 2357
+    differences = [
+        (a["customer_id"], key, a[key], b[key])
+        for a, b in zip(left, right, strict=True)
+        for key in a
+        if not _same(a[key], b[key])
+    ]
+    assert differences == []
+    assert duck.info.counts == spark.info.counts
+    assert duck.info.classifier == spark.info.classifier
