@@ -38,36 +38,38 @@ def local_session(app_name: str = "winback", cores: int = 2) -> Any:
 
 
 def _spark_type(kind: str) -> Any:
-    from pyspark.sql import types as T
+    from pyspark.sql import types as spark_types
 
     return {
-        "id": T.StringType(),
-        "text": T.StringType(),
-        "category": T.StringType(),
-        "date": T.DateType(),
-        "timestamp": T.TimestampNTZType(),
-        "money": T.DecimalType(18, 2),
-        "integer": T.LongType(),
-        "number": T.DoubleType(),
-        "boolean": T.BooleanType(),
+        "id": spark_types.StringType(),
+        "text": spark_types.StringType(),
+        "category": spark_types.StringType(),
+        "date": spark_types.DateType(),
+        "timestamp": spark_types.TimestampNTZType(),
+        "money": spark_types.DecimalType(18, 2),
+        "integer": spark_types.LongType(),
+        "number": spark_types.DoubleType(),
+        "boolean": spark_types.BooleanType(),
     }[kind]
 
 
 def _frame(session: Any, ledger: Ledger, table: Table, manifest: Manifest) -> Any:
     from pyspark.sql import Window
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
+    from pyspark.sql import functions as spark_fn
+    from pyspark.sql import types as spark_types
 
-    schema = T.StructType([T.StructField(c.name, _spark_type(c.kind), True) for c in table.columns])
+    schema = spark_types.StructType(
+        [spark_types.StructField(c.name, _spark_type(c.kind), True) for c in table.columns]
+    )
     segments = manifest.segments(table.name)
     if not segments:
         return session.createDataFrame([], schema)
     frame = session.read.parquet(*(str(ledger.root / s.file) for s in segments))
     if any(s.updates for s in segments):
-        newest = Window.partitionBy(*table.key).orderBy(F.col("_batch").desc())
-        frame = frame.withColumn("_n", F.row_number().over(newest)).filter("_n = 1")
+        newest = Window.partitionBy(*table.key).orderBy(spark_fn.col("_batch").desc())
+        frame = frame.withColumn("_n", spark_fn.row_number().over(newest)).filter("_n = 1")
     return frame.select(
-        *(F.col(c.name).cast(_spark_type(c.kind)).alias(c.name) for c in table.columns)
+        *(spark_fn.col(c.name).cast(_spark_type(c.kind)).alias(c.name) for c in table.columns)
     )
 
 
