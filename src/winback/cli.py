@@ -7,6 +7,7 @@ from rich.console import Console
 
 from winback import __version__
 from winback.errors import WinbackError
+from winback.simulate.cli import simulate_command
 
 app = typer.Typer(
     name="winback",
@@ -16,6 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+app.command("simulate")(simulate_command)
 
 
 @app.callback()
