@@ -129,6 +129,7 @@ def truth_table(
         "heavy_contact": c.heavy_contact,
         "late_payer": c.late_payer,
         "return_abuser": c.return_abuser,
+        "monthly_lapse_chance": c.base_hazard,
         "orders_per_year": c.rate * 365.25,
         "mean_order_value": c.mean_spend,
         "margin_rate": c.margin_rate,
