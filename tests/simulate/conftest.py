@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
+from simworld import Sim, big
 
 from winback.simulate import world as world_module
 from winback.simulate.run import simulate
-from winback.simulate.settings import settings_for
-from winback.simulate.world import generate
 
 #: Small chunks so every written world spans several chunks, as a big run does.
 SMALL_CHUNK = 900
@@ -34,20 +32,16 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
     return SMALL_CHUNK
 
 
-def _big(profile: str, customers: int, **knobs: object) -> dict[str, pa.Table]:
-    return generate(settings_for(profile, customers=customers, months=36, seed=11, **knobs))
+@pytest.fixture(scope="session")
+def retail_world() -> Sim:
+    return big("retail", 20000)
 
 
 @pytest.fixture(scope="session")
-def retail_world() -> dict[str, pa.Table]:
-    return _big("retail", 20000)
+def b2b_world() -> Sim:
+    return big("b2b", 6000)
 
 
 @pytest.fixture(scope="session")
-def b2b_world() -> dict[str, pa.Table]:
-    return _big("b2b", 6000)
-
-
-@pytest.fixture(scope="session")
-def subscription_world() -> dict[str, pa.Table]:
-    return _big("subscription", 10000)
+def subscription_world() -> Sim:
+    return big("subscription", 10000)
