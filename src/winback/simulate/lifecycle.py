@@ -105,7 +105,6 @@ def live(settings: WorldSettings, window: Window, c: Customers, rng: np.random.G
         np.minimum.at(incident_choice, who[decisive], chosen_day[decisive])
         incident_bits = np.zeros(n, dtype=np.int64)
         np.bitwise_or.at(incident_bits, who[decisive], np.left_shift(1, code[decisive]))
-        incidents.append((who, day, code, severity, resolved, decisive))
 
         # 2. leaving for reasons the business never sees
         undecided = active & np.isinf(decided)
@@ -120,6 +119,9 @@ def live(settings: WorldSettings, window: Window, c: Customers, rng: np.random.G
         lapse[new] = decided[new] + np.round(slip_days[new])
         by_incident = incident_choice <= base_choice
         reasons[new] = np.where(by_incident, incident_bits, base_bits)[new]
+        # An incident only counts as decisive if the customer did not decide earlier anyway.
+        decisive &= by_incident[who]
+        incidents.append((who, day, code, severity, resolved, decisive))
 
         # 3-4. orders until the month ends or the customer stops
         stop = np.minimum(lapse, b)
