@@ -23,6 +23,7 @@ TRUTH_DIR = "truth"
 TRUTH_FILE = "customers_truth.parquet"
 #: Contract tables the simulator writes (the desk writes winback_outcomes later).
 WRITTEN = tuple(name for name in TABLES if name != "winback_outcomes")
+_UNSORTED = ("id", "text", "category")
 
 
 class WorldWriter:
@@ -60,7 +61,16 @@ class WorldWriter:
             f.write((",".join(schema(name).names) + "\n").encode())
             self._csv[name] = f
         else:
-            self._parquet[name] = pq.ParquetWriter(self.path(name), schema(name))
+            # Dictionary-encode only the columns with few distinct values, and keep min/max
+            # statistics only where readers can use them: identifiers are unique, and
+            # trying both on them costs half the writing time for nothing.
+            columns = TABLES[name].columns
+            self._parquet[name] = pq.ParquetWriter(
+                self.path(name),
+                schema(name),
+                use_dictionary=[c.name for c in columns if c.kind in ("category", "text")],
+                write_statistics=[c.name for c in columns if c.kind not in _UNSORTED],
+            )
 
     def write(self, name: str, table: pa.Table) -> None:
         """Append ``table`` to the file of contract table (or ``truth``) ``name``."""
