@@ -153,3 +153,20 @@ def test_b2b_volume_drifts_down_before_an_account_stops(b2b_world: Sim) -> None:
     stayers = truth["decided_on"].isna() & (signup < window.days - span)
     last3, before = monthly_value(stayers, np.full(len(truth), float(window.days)))
     assert 0.8 < last3 / before < 1.2
+
+
+def test_mistakes_about_an_order_name_the_customers_latest_order(retail_world: Sim) -> None:
+    _, world = retail_world
+    incidents = frame(world["incidents"])
+    orders = frame(world["orders"]).set_index("order_id")
+    linked = incidents.dropna(subset=["order_id"])
+    assert len(linked) > 0.5 * len(incidents)
+    assert set(linked["type"]) <= {
+        "late_delivery",
+        "wrong_item",
+        "quality_problem",
+        "billing_error",
+    }
+    order = orders.loc[linked["order_id"]]
+    assert (order["customer_id"].to_numpy() == linked["customer_id"].to_numpy()).all()
+    assert (order["order_date"].to_numpy() <= linked["occurred_on"].to_numpy()).all()

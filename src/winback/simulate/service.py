@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from winback.ledger.contract import INCIDENT_TYPES, INTERACTION_CHANNELS
 from winback.simulate.calendar import DAYS_PER_MONTH, Window
+from winback.simulate.commerce import Orders
 from winback.simulate.lifecycle import Lives, fade_at
 from winback.simulate.people import Customers
 from winback.simulate.settings import WorldSettings
@@ -23,18 +24,36 @@ from winback.simulate.tables import build, dates, ids, pick, timestamps
 _SUBJECTS = ("Question about an order", "Account change", "Delivery date", "Invoice copy",
              "Product advice", "Password reset", "Feedback")  # fmt: skip
 _CHANNEL_SHARES = {"ticket": 0.3, "call": 0.3, "email": 0.25, "chat": 0.15}
-_INCIDENT_WORDS = {t: t.replace("_", " ") for t in INCIDENT_TYPES}
+_ORDER_MISTAKES = [
+    INCIDENT_TYPES.index(t)
+    for t in ("late_delivery", "wrong_item", "quality_problem", "billing_error")
+]
 _POST_SOURCES = ("review site", "social network", "forum", "blog")
 _FALSE_RUDE = 0.002
 _DAY = 86400
 
 
-def incidents_table(window: Window, c: Customers, lives: Lives, first: int) -> pa.Table:
-    """The incidents table; a resolved incident is put right within three weeks."""
+def incidents_table(
+    window: Window, c: Customers, lives: Lives, orders: Orders, first: int
+) -> pa.Table:
+    """The incidents table; a resolved incident is put right within three weeks.
+
+    A mistake about an order (late delivery, wrong item, quality, billing) names the
+    customer's latest order on or before the day it happened, when there is one.
+    """
     n = lives.incident_day.size
-    # Resolution time is a fixed function of the incident number so this table needs no
-    # random draws of its own (the tickets below reuse it).
+    # Resolution takes 1-21 days, spread by a fixed scramble of the incident number so
+    # this table needs no random draws of its own.
     resolved_day = lives.incident_day + 1 + (np.arange(n) * 7919) % 21
+    # Orders are sorted by customer then day, so one search finds each latest order.
+    span = window.days + 1
+    order_key = orders.customer * span + orders.day
+    latest = (
+        np.searchsorted(order_key, lives.incident_customer * span + lives.incident_day, "right") - 1
+    )
+    about_order = np.isin(lives.incident_type, _ORDER_MISTAKES)
+    found = about_order & (latest >= 0)
+    found &= orders.customer[np.maximum(latest, 0)] == lives.incident_customer if n else found
     open_ = ~lives.incident_resolved | (resolved_day >= window.days)
     kind = pick(INCIDENT_TYPES, lives.incident_type)
     return build(
@@ -46,6 +65,7 @@ def incidents_table(window: Window, c: Customers, lives: Lives, first: int) -> p
             "type": kind,
             "severity": lives.incident_severity,
             "description": pc.replace_substring(kind, "_", " "),
+            "order_id": ids("O", orders.first + np.maximum(latest, 0), missing=~found),
             "resolved_on": dates(window, resolved_day, missing=open_),
         },
         n,

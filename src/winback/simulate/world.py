@@ -124,7 +124,7 @@ def build_chunk(
     out["invoices"], _ = commerce.invoices(s, window, c, o, rng)
     out["returns"] = commerce.returns(s, window, c, o, rng)
     out["subscriptions"] = commerce.subscriptions(s, window, c, lives, rng)
-    out["incidents"] = service.incidents_table(window, c, lives, numbering.incidents)
+    out["incidents"] = service.incidents_table(window, c, lives, o, numbering.incidents)
     out["interactions"] = service.interactions(
         s, window, c, lives, staff, owner, numbering.interactions, rng
     )
