@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -74,3 +76,31 @@ def test_the_command_writes_a_world(tmp_path: Path) -> None:
 def test_the_command_refuses_zero_customers(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["simulate", "--customers", "0", "--out", str(tmp_path)])
     assert isinstance(result.exception, SettingsError)
+
+
+def test_knobs_can_be_set_from_the_command_line(tmp_path: Path) -> None:
+    out = tmp_path / "knobs"
+    args = ["simulate", "--customers", "50", "--out", str(out), "--profile", "b2b"]
+    knobs = ["--set", "late_payer_share=1", "--set", "end=2025-12-31"]
+    result = CliRunner().invoke(app, args + knobs + ["--set", "cycle_regularity=[2, 4]"])
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((out / "truth" / "settings.json").read_text())
+    assert recorded["late_payer_share"] == 1.0
+    assert recorded["end"] == "2025-12-31"
+    assert recorded["cycle_regularity"] == [2, 4]
+    truth = pq.read_table(out / "truth" / "customers_truth.parquet")
+    assert all(truth.column("late_payer").to_pylist())
+
+
+@pytest.mark.parametrize(
+    ("knob", "message"),
+    [
+        ("late_payer_share=lots", "must be float"),
+        ("end=2025-13-01", "must be a date"),
+        ("no_equals_sign", "name=value"),
+    ],
+)
+def test_bad_knobs_are_refused(tmp_path: Path, knob: str, message: str) -> None:
+    result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path), "--set", knob])
+    assert isinstance(result.exception, SettingsError)
+    assert message in str(result.exception)

@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from winback.errors import SettingsError
 from winback.simulate.run import simulate
 
 _DEFAULT_OUT = Path("simulated")
+
+
+def parse_knobs(pairs: list[str]) -> dict[str, Any]:
+    """``name=value`` pairs; values are read as JSON when they can be (numbers, lists,
+    objects), else kept as text."""
+    knobs: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip():
+            raise SettingsError(f"--set needs name=value, not {pair!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        knobs[name.strip()] = tuple(value) if isinstance(value, list) else value
+    return knobs
 
 
 def simulate_command(
@@ -21,6 +39,14 @@ def simulate_command(
     months: Annotated[int, typer.Option(help="Months of history, ending on 2026-06-30.")] = 36,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    knobs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a knob of docs/simulator.md, e.g. --set late_payer_share=0.2 "
+            "or --set end=2025-12-31 (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Write every table of the data contract for a simulated business, and the ground
     truth (what really happened, and who would come back with which offer) under
@@ -43,6 +69,7 @@ def simulate_command(
             out,
             fmt,
             progress=lambda done, total: bar.update(task, completed=done),
+            **parse_knobs(knobs or []),
         )
     total = sum(summary.rows.values())
     err.print(

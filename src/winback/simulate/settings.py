@@ -275,6 +275,20 @@ def settings_for(profile: str, **overrides: Any) -> WorldSettings:
     if profile not in _PRESETS:
         raise SettingsError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     base = WorldSettings(profile=profile, **_PRESETS[profile])  # type: ignore[arg-type]
+    if isinstance(overrides.get("end"), str):
+        try:
+            overrides["end"] = dt.date.fromisoformat(overrides["end"])
+        except ValueError:
+            wrong = overrides["end"]
+            raise SettingsError(f"end must be a date YYYY-MM-DD, not {wrong!r}") from None
+    for name, value in overrides.items():
+        default = getattr(base, name, None)
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            overrides[name] = float(value)
+        elif default is not None and not isinstance(value, type(default)):
+            raise SettingsError(
+                f"{name} must be {type(default).__name__} like {default!r}, not {value!r}"
+            )
     try:
         return replace(base, **overrides)
     except TypeError as exc:
