@@ -27,7 +27,10 @@ def test_late_payers_are_the_configured_share_and_pay_late(b2b_world: Sim) -> No
     inv = frame(world["invoices"]).dropna(subset=["paid_on"])
     inv["late"] = inv["paid_on"] > inv["due_on"]
     inv["late_payer"] = truth.loc[inv["customer_id"], "late_payer"].to_numpy()
-    for flag, target in ((True, settings.late_payer_late_share), (False, 0.04)):
+    for flag, target in (
+        (True, settings.late_payer_late_share),
+        (False, settings.punctual_late_share),
+    ):
         group = inv.loc[inv["late_payer"] == flag, "late"]
         # Invoices of one customer share nothing but the flag, so they are independent.
         assert abs(group.mean() - target) < 4 * sd(target, len(group)), (flag, group.mean())
