@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winback.errors import SettingsError
 from winback.ledger.contract import TABLES
 from winback.simulate.calendar import Window
 
@@ -30,7 +31,7 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 #: Digits in each kind of identifier; wide enough for 10M customers and their history.
-ID_WIDTH = {"C": 8, "S": 5, "O": 10, "I": 9, "X": 9, "N": 9, "R": 9, "P": 4, "W": 8, "SUB": 8}
+ID_WIDTH = {"C": 8, "S": 5, "O": 10, "I": 9, "X": 9, "N": 10, "R": 10, "P": 4, "W": 8, "SUB": 8}
 
 
 def schema(table: str) -> pa.Schema:
@@ -66,6 +67,8 @@ def ids(prefix: str, numbers: np.ndarray, missing: np.ndarray | None = None) -> 
     """
     numbers = np.asarray(numbers, dtype=np.int64)
     width = ID_WIDTH[prefix]
+    if numbers.size and (numbers.max() >= 10**width or numbers.min() < 0):
+        raise SettingsError(f"too many records for {width}-digit {prefix} identifiers")
     size = len(prefix) + width
     text = np.empty((numbers.size, size), dtype=np.uint8)
     text[:, : len(prefix)] = np.frombuffer(prefix.encode(), dtype=np.uint8)
