@@ -80,7 +80,7 @@ def orders(
     names, shares = _CHANNELS[s.profile]
     channel = rng.choice(len(names), n, p=shares)
     # Orders taken by a person name them: the account owner when there is one.
-    by_person = np.isin(pick(names, channel).to_numpy(zero_copy_only=False), ("rep", "store"))
+    by_person = np.isin(channel, [i for i, name in enumerate(names) if name in ("rep", "store")])
     taker = np.where(owner[who] > 0, owner[who], rng.choice(staff.reps, n))
     cancelled = (rng.random(n) < _CANCELLED_SHARE) & (s.profile != "subscription")
     pending = ~cancelled & (day >= window.days - 3) & (rng.random(n) < 0.5)

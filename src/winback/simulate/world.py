@@ -8,7 +8,7 @@ Parquet) and memory stays bounded by the chunk size.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -40,7 +40,6 @@ class Numbering:
     incidents: int = 1
     interactions: int = 1
     posts: int = 1
-    rows: dict[str, int] = field(default_factory=dict)
 
 
 def chunks(customers: int) -> list[tuple[int, int]]:
