@@ -80,6 +80,7 @@ def test_public_complaints_come_from_a_few_unhappy_leavers(retail_world: Sim) ->
     truth = frame(world["truth"]).set_index("customer_id")
     assert 0 < len(posts) < 0.02 * len(truth)
     assert (posts["sentiment"] < 0).all()
+    assert posts["text"].str.contains(settings.business_name, regex=False).all()
     named = posts.dropna(subset=["customer_id"])
     assert 0.5 < len(named) / len(posts) < 0.9
     authors = truth.loc[named["customer_id"]]

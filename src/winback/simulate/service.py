@@ -191,7 +191,10 @@ def public_posts(
                 "https://reviews.example.com/p/", ids("W", numbers), ""
             ),
             "text": pc.binary_join_element_wise(
-                "Never again. Their ", kind, " ruined it for me and nobody cared.", ""
+                f"Never again with {s.business_name}. Their ",
+                kind,
+                " ruined it for me and nobody cared.",
+                "",
             ),
             "sentiment": np.clip(rng.normal(-0.75, 0.15, n), -1, 1).round(2),
         },

@@ -34,6 +34,8 @@ class WorldSettings:
     """
 
     profile: Profile
+    #: The business's name, as public posts mention it.
+    business_name: str = "Northwind Outfitters"
     customers: int = 3000
     months: int = 36
     seed: int = 0
@@ -193,6 +195,7 @@ class WorldSettings:
 
 
 _B2B = {
+    "business_name": "Harbour Industrial Supply",
     "orders_per_year": 14.0,
     "rate_shape": 3.0,
     "cycle_regularity": (6.0, 12.0),
@@ -230,6 +233,7 @@ _B2B = {
 }
 
 _SUBSCRIPTION = {
+    "business_name": "Streamwise",
     "orders_per_year": 12.0,
     "rate_shape": 50.0,
     "cycle_regularity": (1000.0, 1000.0),
