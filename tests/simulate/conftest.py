@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from simworld import Sim, big
 
 from winback.simulate import world as world_module
 from winback.simulate.run import simulate
+
+from .simworld import Sim, big
 
 #: Small chunks so every written world spans several chunks, as a big run does.
 SMALL_CHUNK = 900

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from simworld import Sim, day_of, frame, window_of
 
 from winback.simulate.calendar import DAYS_PER_MONTH
+
+from .simworld import Sim, day_of, frame, window_of
 
 
 def sd(p: float, n: int) -> float:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from simworld import Sim, big, day_of, frame, number, window_of
 
 from winback.simulate.calendar import DAYS_PER_MONTH
 from winback.simulate.settings import WorldSettings
+
+from .simworld import Sim, big, day_of, frame, number, window_of
 
 _DELAY = 14  # an incident's decision comes up to two weeks after it
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from simworld import Sim, day_of, frame, window_of
 
 from winback.errors import SettingsError
 from winback.simulate.settings import OFFERS
 from winback.simulate.truth import REMEDIES, respond
+
+from .simworld import Sim, day_of, frame, window_of
 
 
 def test_responsiveness_kinds_behave_as_described(retail_world: Sim) -> None:
