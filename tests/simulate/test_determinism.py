@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from pathlib import Path
@@ -24,13 +25,21 @@ def digests(folder: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("fmt", ["csv", "csv.gz", "parquet"])
 def test_same_seed_writes_identical_files(tmp_path: Path, fmt: str) -> None:
     simulate("retail", 400, 12, 42, tmp_path / "a", fmt)
     simulate("retail", 400, 12, 42, tmp_path / "b", fmt)
     a, b = digests(tmp_path / "a"), digests(tmp_path / "b")
     assert len(a) == 13
     assert a == b
+
+
+def test_gzip_csv_holds_the_same_bytes_as_csv(tmp_path: Path) -> None:
+    simulate("subscription", 300, 12, 4, tmp_path / "plain", "csv")
+    simulate("subscription", 300, 12, 4, tmp_path / "gz", "csv.gz")
+    for plain in (tmp_path / "plain").glob("*.csv"):
+        packed = tmp_path / "gz" / (plain.name + ".gz")
+        assert gzip.decompress(packed.read_bytes()) == plain.read_bytes()
 
 
 def test_another_seed_writes_another_world(tmp_path: Path) -> None:

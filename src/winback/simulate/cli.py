@@ -38,7 +38,7 @@ def simulate_command(
     customers: Annotated[int, typer.Option(help="How many customers.")] = 3000,
     months: Annotated[int, typer.Option(help="Months of history, ending on 2026-06-30.")] = 36,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 0,
-    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", help="csv, csv.gz or parquet.")] = "csv",
     knobs: Annotated[
         list[str] | None,
         typer.Option(

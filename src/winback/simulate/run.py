@@ -53,7 +53,7 @@ def simulate(
     out
         Folder to write into (created if needed; files already there are replaced).
     fmt
-        ``csv`` or ``parquet``.
+        ``csv``, ``csv.gz`` (gzip-compressed CSV) or ``parquet``.
     progress
         Called with (customers done, customers in all) after each chunk.
     **knobs
@@ -65,7 +65,7 @@ def simulate(
         For a bad profile, size, format or knob.
     """
     if fmt not in FORMATS:
-        raise SettingsError(f"unknown format {fmt!r}; choose csv or parquet")
+        raise SettingsError(f"unknown format {fmt!r}; choose csv, csv.gz or parquet")
     settings = settings_for(profile, customers=customers, months=months, seed=seed, **knobs)
     out = Path(out)
     if out.exists() and not out.is_dir():

@@ -8,7 +8,7 @@ under ``DIR/truth/`` (always Parquet), away from anything a scan reads.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 from winback.ledger.contract import TABLES
 from winback.simulate.tables import schema
 
-Format = Literal["csv", "parquet"]
-FORMATS: tuple[Format, ...] = ("csv", "parquet")
+Format = Literal["csv", "csv.gz", "parquet"]
+FORMATS: tuple[Format, ...] = ("csv", "csv.gz", "parquet")
 TRUTH_DIR = "truth"
 TRUTH_FILE = "customers_truth.parquet"
 #: Contract tables the simulator writes (the desk writes winback_outcomes later).
@@ -33,7 +33,7 @@ class WorldWriter:
         self.out = out
         self.fmt = fmt
         self.rows: dict[str, int] = dict.fromkeys(WRITTEN, 0)
-        self._csv: dict[str, IO[bytes]] = {}
+        self._csv: dict[str, Any] = {}
         self._parquet: dict[str, Any] = {}
         self._truth: Any = None
 
@@ -55,7 +55,11 @@ class WorldWriter:
         return self.out / f"{name}.{self.fmt}"
 
     def _open(self, name: str) -> None:
-        if self.fmt == "csv":
+        if self.fmt == "csv.gz":
+            f = pa.CompressedOutputStream(str(self.path(name)), "gzip")
+            f.write((",".join(schema(name).names) + "\n").encode())
+            self._csv[name] = f
+        elif self.fmt == "csv":
             f = self.path(name).open("wb")
             # The header is written by hand: Arrow would quote every column name.
             f.write((",".join(schema(name).names) + "\n").encode())
@@ -83,7 +87,7 @@ class WorldWriter:
         self.rows[name] += table.num_rows
         if table.num_rows == 0:
             return
-        if self.fmt == "csv":
+        if self.fmt != "parquet":
             options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
             pacsv.write_csv(table, self._csv[name], options)
         else:
