@@ -42,6 +42,13 @@ def test_gzip_csv_holds_the_same_bytes_as_csv(tmp_path: Path) -> None:
         assert gzip.decompress(packed.read_bytes()) == plain.read_bytes()
 
 
+def test_a_rerun_in_another_format_leaves_no_stale_tables(tmp_path: Path) -> None:
+    simulate("retail", 50, 6, 0, tmp_path, "csv")
+    simulate("retail", 50, 6, 0, tmp_path, "parquet")
+    assert not list(tmp_path.glob("*.csv"))
+    assert len(list(tmp_path.glob("*.parquet"))) == 11
+
+
 def test_another_seed_writes_another_world(tmp_path: Path) -> None:
     simulate("retail", 400, 12, 1, tmp_path / "a")
     simulate("retail", 400, 12, 2, tmp_path / "b")

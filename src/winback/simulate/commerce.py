@@ -95,7 +95,7 @@ def orders(
             "amount": money(amount),
             "margin": money(margin),
             "quantity": np.ones(n, dtype=np.int64),  # replaced from the lines
-            "currency": pa.array(["USD"]).take(pa.array(np.zeros(n, dtype=np.int64))),
+            "currency": pick(("USD",), np.zeros(n, dtype=np.int64)),
             "channel": pick(names, channel),
             "staff_id": ids("S", taker, missing=~by_person),
             "status": pick(("completed", "cancelled", "refunded", "pending"), status),

@@ -40,6 +40,11 @@ class WorldWriter:
     def __enter__(self) -> WorldWriter:
         (self.out / TRUTH_DIR).mkdir(parents=True, exist_ok=True)
         for name in WRITTEN:
+            # A table left from an earlier run in another format would be a second,
+            # different copy of it: remove it.
+            for fmt in FORMATS:
+                if fmt != self.fmt:
+                    (self.out / f"{name}.{fmt}").unlink(missing_ok=True)
             self._open(name)
         return self
 
