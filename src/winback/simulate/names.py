@@ -42,7 +42,9 @@ def companies(word: np.ndarray, kind: np.ndarray) -> pa.Array:
 def draw_names(n: int, business: bool, rng: np.random.Generator) -> pa.Array:
     """``n`` person or company names."""
     if business:
-        return companies(rng.integers(0, len(COMPANY_WORDS), n), rng.integers(0, 8, n))
+        return companies(
+            rng.integers(0, len(COMPANY_WORDS), n), rng.integers(0, len(COMPANY_KINDS), n)
+        )
     return people(rng.integers(0, len(FIRST), n), rng.integers(0, len(LAST), n))
 
 
