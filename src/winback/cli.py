@@ -18,6 +18,7 @@ from winback.ledger.importer import ImportResult
 from winback.ledger.importer import Progress as ProgressFn
 from winback.ledger.store import Ledger
 from winback.settings import Settings, load_settings
+from winback.simulate.cli import simulate_command
 
 app = typer.Typer(
     name="winback",
@@ -29,6 +30,7 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+app.command("simulate")(simulate_command)
 
 
 @app.callback()
