@@ -27,6 +27,9 @@ def test_import_prints_counts_and_rejects_and_exits_zero(tmp_path: Path) -> None
     done = winback("import", "orders", str(path), home=tmp_path / "ws")
 
     assert done.returncode == 0, done.stderr
+    assert "orders ← orders.csv: read 2 · stored 1 · updated 0 · duplicate 0 · 1 rejected" in (
+        done.stdout
+    )
     assert "orders.csv line 3: amount '-1' is negative" in done.stdout
     assert "every rejected record, with its reason:" in done.stdout
     strict = winback("import", "orders", str(path), "--fail-on-rejects", home=tmp_path / "ws")
@@ -69,3 +72,18 @@ def test_demo_imports_cdnow_and_shows_the_ledger(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "69,659 orders by 23,570 customers" in done.stdout
     assert (tmp_path / "ws" / "ledger" / "manifest.json").exists()
+
+
+def test_import_folder_imports_every_table_file_in_contract_order(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "orders.csv").write_text("order_id,customer_id,order_date,amount\n1,a,2024-01-01,5\n")
+    (data / "customers.csv").write_text("customer_id,name\na,Ann\n")
+    (data / "notes.txt").write_text("not a table")
+
+    done = winback("import-folder", str(data), home=tmp_path / "ws")
+
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if "←" in line]
+    assert lines[0].startswith("customers ← customers.csv: read 1 · stored 1")
+    assert lines[1].startswith("orders ← orders.csv: read 1 · stored 1")

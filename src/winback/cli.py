@@ -65,30 +65,21 @@ def progress_bar(label: str) -> Iterator[ProgressFn]:
 
 
 def _print_results(results: list[ImportResult]) -> None:
-    summary = RichTable(title="import", title_justify="left")
-    for name in ("table", "file", "read", "stored", "updated", "duplicate", "rejected", "seconds"):
-        summary.add_column(name, justify="left" if name in ("table", "file") else "right")
     for r in results:
-        summary.add_row(
-            r.table,
-            r.file.name,
-            f"{r.read:,}",
-            f"{r.stored:,}",
-            f"{r.updated:,}",
-            f"{r.duplicates:,}",
-            f"[red]{r.rejected:,}[/]" if r.rejected else "0",
-            f"{r.seconds:.1f}",
+        rejected = f"[red]{r.rejected:,} rejected[/]" if r.rejected else "0 rejected"
+        out.print(
+            f"[bold]{r.table}[/] ← {r.file.name}: read {r.read:,} · stored {r.stored:,} · "
+            f"updated {r.updated:,} · duplicate {r.duplicates:,} · {rejected} "
+            f"({r.seconds:.1f} s)",
+            highlight=False,
         )
-    out.print(summary)
-    for r in results:
         if r.ignored_columns:
             out.print(
-                f"{r.table}: columns not in the contract, not imported: "
+                "  columns not in the contract, not imported: "
                 + ", ".join(repr(c) for c in r.ignored_columns),
                 highlight=False,
             )
         if r.rejected:
-            out.print(f"[red]{r.table}: {r.rejected:,} record(s) rejected[/]:", highlight=False)
             for reject in r.rejects:
                 out.print(f"  {r.file.name} {reject.place}: {reject.reason}", highlight=False)
             if r.rejected > len(r.rejects):
@@ -154,6 +145,62 @@ def import_command(
     _print_results(results)
     if fail_on_rejects and any(r.rejected for r in results):
         raise typer.Exit(1)
+
+
+@app.command("import-folder")
+def import_folder_command(
+    folder: Path = typer.Argument(..., help="A folder with one file per contract table."),
+    fail_on_rejects: bool = typer.Option(
+        False, help="Exit with status 1 when any record is rejected."
+    ),
+) -> None:
+    """Import every file in a folder named after a contract table (orders.csv, staff.parquet)."""
+    from winback.ledger.importer import import_file
+    from winback.ledger.sources import detect_format
+
+    settings = load_settings()
+    ledger = Ledger(settings.ledger_dir)
+    found = _table_files(folder)
+    if not found:
+        raise WinbackError(
+            f"{folder}: no file named after a contract table (customers.csv, orders.parquet …)"
+        )
+    results = []
+    for table_name, path in found:
+        detect_format(path)
+        with progress_bar(f"{table_name} ← {path.name}") as update:
+            results.append(
+                import_file(
+                    ledger,
+                    table_name,
+                    path,
+                    rejects_dir=settings.rejects_dir,
+                    progress=update,
+                    memory=settings.import_memory,
+                )
+            )
+    _print_results(results)
+    if fail_on_rejects and any(r.rejected for r in results):
+        raise typer.Exit(1)
+
+
+def _table_files(folder: Path) -> list[tuple[str, Path]]:
+    """Files in ``folder`` named after contract tables, in the contract's order."""
+    from winback.ledger.contract import TABLES
+
+    if not folder.is_dir():
+        raise WinbackError(f"{folder}: not a folder")
+    found: list[tuple[str, Path]] = []
+    for name in TABLES:
+        matches = sorted(
+            p for p in folder.iterdir() if p.is_file() and p.name.split(".", 1)[0] == name
+        )
+        if len(matches) > 1:
+            raise WinbackError(
+                f"{folder}: more than one file for {name}: {', '.join(p.name for p in matches)}"
+            )
+        found.extend((name, p) for p in matches)
+    return found
 
 
 @app.command("ledger")
