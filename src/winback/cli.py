@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +28,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
+# Logs and pipes get a wide page; a terminal keeps its own width.
+out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True)
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 app.command("simulate")(simulate_command)
