@@ -1,0 +1,1 @@
+"""Scans of large transaction tables, as Ibis expressions the database runs."""
