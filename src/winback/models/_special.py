@@ -34,25 +34,30 @@ def hyp2f1_series(
     shape = np.broadcast_shapes(a_.shape, b_.shape, c_.shape, z_.shape)
     a_, b_, c_, z_ = (np.broadcast_to(v, shape).ravel() for v in (a_, b_, c_, z_))
     total = np.ones(a_.size)
-    term = np.ones(a_.size)
     active = np.arange(a_.size)
     ta, tb, tc, tz = a_, b_, c_, z_
-    tterm = term
+    tterm = np.ones(a_.size)
+    tsum = np.ones(a_.size)
     for n in range(MAX_TERMS):
         ratio = (ta + n) * (tb + n) / ((tc + n) * (n + 1.0)) * tz
         tterm = tterm * ratio
-        total[active] += tterm
+        tsum += tterm
+        # Checking convergence costs as much as a term, so only every few terms.
+        if n % 8 != 7:
+            continue
         abs_ratio = np.abs(ratio)
-        tail = np.where(
-            abs_ratio < 1.0, np.abs(tterm) / (1.0 - np.minimum(abs_ratio, 0.999999)), np.inf
-        )
-        done = (tail <= RTOL * np.abs(total[active])) | (tterm == 0.0)
+        bound = np.abs(tterm) / (1.0 - np.minimum(abs_ratio, 0.999999))
+        tail = np.where(abs_ratio < 1.0, bound, np.inf)
+        done = (tail <= RTOL * np.abs(tsum)) | (tterm == 0.0)
         if done.all():
             break
         if done.any():
+            total[active[done]] = tsum[done]
             keep = ~done
             active = active[keep]
-            ta, tb, tc, tz, tterm = ta[keep], tb[keep], tc[keep], tz[keep], tterm[keep]
+            ta, tb, tc, tz = ta[keep], tb[keep], tc[keep], tz[keep]
+            tterm, tsum = tterm[keep], tsum[keep]
+    total[active] = tsum
     return total.reshape(shape)
 
 

@@ -20,6 +20,9 @@ from scipy import optimize, stats
 from winback.errors import ConvergenceError, DegenerateFitWarning, ModelError, NotFittedError
 
 FloatArray = npt.NDArray[np.float64]
+IndexArray = npt.NDArray[np.intp]
+# Model data as the optimiser passes it: the columns, plus whatever ``_prepare`` adds.
+Data = tuple[Any, ...]
 
 # Parameters live in [e^-LOG_BOUND, e^LOG_BOUND]; a fit that reaches a bound has run off
 # along a ridge rather than found an interior optimum.
@@ -52,12 +55,27 @@ def compress_rows(
     Real transaction summaries repeat the same (x, t_x, T) many times (every one-off buyer
     of a cohort shares a row), so the likelihood is evaluated once per distinct row.
     """
-    stacked = np.column_stack(columns)
-    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    w = np.ones(len(stacked)) if weights is None else weights
-    summed = np.bincount(inverse, weights=w, minlength=len(unique)).astype(np.float64)
-    return tuple(np.ascontiguousarray(unique[:, i]) for i in range(unique.shape[1])), summed
+    unique, inverse = factorize(*columns)
+    w = np.ones(len(inverse)) if weights is None else weights
+    summed = np.bincount(inverse, weights=w, minlength=len(unique[0])).astype(np.float64)
+    return unique, summed
+
+
+def factorize(*columns: FloatArray) -> tuple[tuple[FloatArray, ...], IndexArray]:
+    """Distinct rows of ``columns`` and, per original row, the index of its distinct row.
+
+    Terms that depend on the parameters and on only some columns (gammaln(r + x), say) are
+    then computed once per distinct value and gathered, instead of once per row.
+    """
+    # Hash-based grouping: linear time, unlike sorting rows with np.unique(axis=0).
+    frame = pd.DataFrame(dict(enumerate(columns)))
+    grouped = frame.groupby(list(frame.columns), sort=False).ngroup()
+    codes: IndexArray = np.asarray(grouped.to_numpy(), dtype=np.intp)
+    first = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype=np.intp)
+    # The last write wins; any representative of a group will do.
+    first[codes] = np.arange(len(codes), dtype=np.intp)
+    cols = tuple(np.ascontiguousarray(col[first]) for col in columns)
+    return cols, codes
 
 
 class MaximumLikelihoodModel:
@@ -85,18 +103,35 @@ class MaximumLikelihoodModel:
 
     # -- what a subclass provides -------------------------------------------------------
 
-    def _log_likelihood_rows(self, params: FloatArray, data: tuple[FloatArray, ...]) -> FloatArray:
+    def _log_likelihood_rows(self, params: FloatArray, data: Data) -> FloatArray:
         raise NotImplementedError
 
-    def _gradient_rows(self, params: FloatArray, data: tuple[FloatArray, ...]) -> FloatArray | None:
+    def _gradient_rows(self, params: FloatArray, data: Data) -> FloatArray | None:
         """Per-row gradient of the log-likelihood (rows × params), or None if not known."""
         return None
+
+    def _value_and_gradient_rows(
+        self, params: FloatArray, data: Data
+    ) -> tuple[FloatArray, FloatArray | None]:
+        """Both at once; a model with an analytic gradient overrides this to share work."""
+        return self._log_likelihood_rows(params, data), self._gradient_rows(params, data)
+
+    def _has_gradient(self) -> bool:
+        cls = type(self)
+        return (
+            cls._gradient_rows is not MaximumLikelihoodModel._gradient_rows
+            or cls._value_and_gradient_rows is not MaximumLikelihoodModel._value_and_gradient_rows
+        )
 
     def _identified(self, params: FloatArray) -> str:
         """Describe the parameter combination a degenerate fit still identifies."""
         return "no single combination (inspect the likelihood surface)"
 
-    def _initial(self, data: tuple[FloatArray, ...], weights: FloatArray) -> FloatArray:
+    def _prepare(self, data: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Precompute what does not depend on the parameters (called once per fit)."""
+        return data
+
+    def _initial(self, data: Data, weights: FloatArray) -> FloatArray:
         return np.ones(len(self.param_names))
 
     # -- fitted state ----------------------------------------------------------------------
@@ -116,9 +151,7 @@ class MaximumLikelihoodModel:
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def _objective(
-        self, log_params: FloatArray, data: tuple[FloatArray, ...], weights: FloatArray
-    ) -> float:
+    def _objective(self, log_params: FloatArray, data: Data, weights: FloatArray) -> float:
         params = np.exp(log_params)
         with np.errstate(all="ignore"):
             ll = self._log_likelihood_rows(params, data)
@@ -129,7 +162,7 @@ class MaximumLikelihoodModel:
         return -total + self.penalizer * float(log_params @ log_params)
 
     def _objective_gradient(
-        self, log_params: FloatArray, data: tuple[FloatArray, ...], weights: FloatArray
+        self, log_params: FloatArray, data: Data, weights: FloatArray
     ) -> FloatArray:
         params = np.exp(log_params)
         with np.errstate(all="ignore"):
@@ -143,8 +176,27 @@ class MaximumLikelihoodModel:
             return self._numeric_gradient(log_params, data, weights)
         return np.asarray(grad, dtype=np.float64)
 
+    def _objective_and_gradient(
+        self, log_params: FloatArray, data: Data, weights: FloatArray
+    ) -> tuple[float, FloatArray]:
+        if not self._has_gradient():
+            value = self._objective(log_params, data, weights)
+            return value, self._numeric_gradient(log_params, data, weights)
+        params = np.exp(log_params)
+        with np.errstate(all="ignore"):
+            ll, rows = self._value_and_gradient_rows(params, data)
+        n = float(weights.sum())
+        total = float(weights @ ll) / n
+        if not np.isfinite(total) or rows is None:
+            return 1e300, np.zeros_like(log_params)
+        value = -total + self.penalizer * float(log_params @ log_params)
+        grad = -(weights @ rows) * params / n + 2.0 * self.penalizer * log_params
+        if not np.all(np.isfinite(grad)):
+            grad = self._numeric_gradient(log_params, data, weights)
+        return value, np.asarray(grad, dtype=np.float64)
+
     def _numeric_gradient(
-        self, log_params: FloatArray, data: tuple[FloatArray, ...], weights: FloatArray
+        self, log_params: FloatArray, data: Data, weights: FloatArray
     ) -> FloatArray:
         h = 1e-6
         grad = np.empty_like(log_params)
@@ -157,7 +209,7 @@ class MaximumLikelihoodModel:
         return grad
 
     def _numeric_hessian(
-        self, log_params: FloatArray, data: tuple[FloatArray, ...], weights: FloatArray
+        self, log_params: FloatArray, data: Data, weights: FloatArray
     ) -> FloatArray:
         """Hessian of the mean objective on the log scale, by central differences.
 
@@ -167,7 +219,7 @@ class MaximumLikelihoodModel:
         """
         k = len(log_params)
         hess = np.empty((k, k))
-        if type(self)._gradient_rows is not MaximumLikelihoodModel._gradient_rows:
+        if self._has_gradient():
             h = 1e-5
             for i in range(k):
                 step = np.zeros(k)
@@ -195,7 +247,7 @@ class MaximumLikelihoodModel:
 
     def _fit_data(
         self,
-        data: tuple[FloatArray, ...],
+        data: Data,
         weights: FloatArray | None,
         initial_params: Any = None,
     ) -> None:
@@ -209,6 +261,7 @@ class MaximumLikelihoodModel:
         data, w = tuple(col[keep] for col in data), w[keep]
         if len(w) == 0:
             raise ModelError("cannot fit on no customers")
+        data = self._prepare(data)
         k = len(self.param_names)
         if initial_params is None:
             start = np.log(self._initial(data, w))
@@ -218,10 +271,10 @@ class MaximumLikelihoodModel:
                 raise ModelError(f"initial_params needs {k} values: {self.param_names}")
         bounds = [(-LOG_BOUND, LOG_BOUND)] * k
         result = optimize.minimize(
-            self._objective,
+            self._objective_and_gradient,
             start,
             args=(data, w),
-            jac=self._objective_gradient,
+            jac=True,
             method="L-BFGS-B",
             bounds=bounds,
             options={"maxiter": self.max_iterations, "ftol": 1e-15, "gtol": 1e-10},
@@ -232,9 +285,11 @@ class MaximumLikelihoodModel:
                 f"{type(self).__name__} did not converge ({result.message}); try other "
                 "initial_params or a small penalizer, e.g. penalizer=0.01"
             )
-        log_params = self._polish(log_params, data, w)
+        log_params, hess_mean = self._polish(log_params, data, w)
         n = float(w.sum())
-        hess_log = self._numeric_hessian(log_params, data, w) * n
+        if hess_mean is None:
+            hess_mean = self._numeric_hessian(log_params, data, w)
+        hess_log = hess_mean * n
         params = np.exp(log_params)
         self._theta = params
         index = pd.Index(self.param_names, name="parameter")
@@ -250,30 +305,34 @@ class MaximumLikelihoodModel:
         self._warn_if_degenerate(log_params, hess_log)
 
     def _polish(
-        self, log_params: FloatArray, data: tuple[FloatArray, ...], weights: FloatArray
-    ) -> FloatArray:
-        """A few Newton steps from the quasi-Newton answer, for digits L-BFGS-B leaves."""
+        self, log_params: FloatArray, data: Data, weights: FloatArray
+    ) -> tuple[FloatArray, FloatArray | None]:
+        """A few Newton steps from the quasi-Newton answer, for digits L-BFGS-B leaves.
+
+        Returns the point and, when it was computed there, the Hessian at it.
+        """
         current = log_params
         value = self._objective(current, data, weights)
         for _ in range(3):
+            hess = self._numeric_hessian(current, data, weights)
             grad = self._objective_gradient(current, data, weights)
             if np.max(np.abs(grad)) < 1e-9:
-                break
-            hess = self._numeric_hessian(current, data, weights)
+                return current, hess
             try:
                 step = np.linalg.solve(hess, grad)
             except np.linalg.LinAlgError:
-                break
+                return current, hess
             if not np.all(np.isfinite(step)) or np.any(np.linalg.eigvalsh(hess) <= 0):
-                break
+                return current, hess
             candidate = np.clip(current - step, -LOG_BOUND, LOG_BOUND)
             new_value = self._objective(candidate, data, weights)
             if not new_value <= value:
-                break
+                return current, hess
             current, value = candidate, new_value
-            if np.max(np.abs(step)) < 1e-10:
-                break
-        return current
+            if np.max(np.abs(step)) < 1e-7:
+                # Newton converges quadratically: the next step would be ~1e-14.
+                return current, None
+        return current, None
 
     @staticmethod
     def _standard_errors(hess_log: FloatArray, params: FloatArray) -> FloatArray:

@@ -12,7 +12,7 @@ import numpy as np
 from scipy.special import betainc, betaln, digamma, expit, gammaln
 
 from winback.models._special import hyp2f1_series
-from winback.models.base import FloatArray
+from winback.models.base import Data, FloatArray, factorize
 from winback.models.transaction import RepeatPurchaseModel, customer_arrays
 
 
@@ -32,49 +32,57 @@ class BetaGeoModel(RepeatPurchaseModel):
 
     param_names = ("r", "alpha", "a", "b")
 
-    def _terms(
-        self, params: FloatArray, data: tuple[FloatArray, ...]
-    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-        r, alpha, a, b = params
-        x, t_x, T = data
-        head = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-        # Alive at T, or dropped out right after the last purchase (only possible if x > 0).
-        alive = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + T)
-        dropped = np.where(
-            x > 0,
-            betaln(a + 1, np.maximum(b + x - 1, 1e-300))
-            - betaln(a, b)
-            - (r + x) * np.log(alpha + t_x),
-            -np.inf,
-        )
-        return head, alive, dropped, np.logaddexp(alive, dropped)
+    def _prepare(self, data: Data) -> Data:
+        x, t_x, T = data[:3]
+        (distinct_x,), at_x = factorize(x)
+        (distinct_tx,), at_tx = factorize(t_x)
+        (distinct_t,), at_t = factorize(T)
+        return x, t_x, T, distinct_x, at_x, distinct_tx, at_tx, distinct_t, at_t
 
-    def _log_likelihood_rows(self, params: FloatArray, data: tuple[FloatArray, ...]) -> FloatArray:
-        head, _, _, mix = self._terms(params, data)
-        return np.asarray(head + mix, dtype=np.float64)
+    def _log_likelihood_rows(self, params: FloatArray, data: Data) -> FloatArray:
+        return self._value_and_gradient_rows(params, data, gradient=False)[0]
 
-    def _gradient_rows(self, params: FloatArray, data: tuple[FloatArray, ...]) -> FloatArray:
+    def _gradient_rows(self, params: FloatArray, data: Data) -> FloatArray | None:
+        return self._value_and_gradient_rows(params, data)[1]
+
+    def _value_and_gradient_rows(
+        self, params: FloatArray, data: Data, gradient: bool = True
+    ) -> tuple[FloatArray, FloatArray | None]:
+        if len(data) == 3:
+            data = self._prepare(data)
         r, alpha, a, b = params
-        x, t_x, T = data
-        _, alive, dropped, mix = self._terms(params, data)
+        x, _t_x, _T, ux, at_x, utx, at_tx, ut, at_t = data
+        # Special functions and logs depend on one column each: evaluate them per distinct
+        # value (a few hundred at most) and gather, instead of once per customer.
+        log_t = np.log(alpha + ut)[at_t]
+        log_tx = np.log(alpha + utx)[at_tx]
+        rx = r + x
+        alive = (betaln(a, b + ux) - betaln(a, b))[at_x] - rx * log_t
+        b_x1 = np.maximum(b + ux - 1, 1e-300)
+        drop_const = np.where(ux > 0, betaln(a + 1, b_x1) - betaln(a, b), -np.inf)
+        dropped = drop_const[at_x] - rx * log_tx
+        mix = np.logaddexp(alive, dropped)
+        ll = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha))[at_x] + mix
+        if not gradient:
+            return np.asarray(ll, dtype=np.float64), None
+        # Posterior weights of "alive at T" and "dropped out after the last purchase".
         w_alive = np.exp(alive - mix)
-        w_dropped = np.exp(dropped - mix)
+        w_dropped = 1.0 - w_alive
         d_ab = digamma(a + b)
-        d_abx = digamma(a + b + x)
-        b_x1 = np.maximum(b + x - 1, 1e-300)
-        g_r = (
-            digamma(r + x)
-            - digamma(r)
-            + np.log(alpha)
-            - w_alive * np.log(alpha + T)
-            - w_dropped * np.log(alpha + t_x)
+        d_abx = digamma(a + b + ux)
+        g_r = (digamma(r + ux) - digamma(r) + np.log(alpha))[at_x] - (
+            w_alive * log_t + w_dropped * log_tx
         )
-        g_alpha = r / alpha - (r + x) * (w_alive / (alpha + T) + w_dropped / (alpha + t_x))
-        g_a = w_alive * (d_ab - d_abx) + w_dropped * (digamma(a + 1) - digamma(a) + d_ab - d_abx)
-        g_b = w_alive * (digamma(b + x) - d_abx - digamma(b) + d_ab) + w_dropped * (
-            digamma(b_x1) - d_abx - digamma(b) + d_ab
-        )
-        return np.column_stack([g_r, g_alpha, g_a, g_b])
+        inv_t = (1.0 / (alpha + ut))[at_t]
+        inv_tx = (1.0 / (alpha + utx))[at_tx]
+        g_alpha = r / alpha - rx * (w_alive * inv_t + w_dropped * inv_tx)
+        a_alive = (d_ab - d_abx)[at_x]
+        a_dropped = (digamma(a + 1) - digamma(a) + d_ab - d_abx)[at_x]
+        b_alive = (digamma(b + ux) - d_abx - digamma(b) + d_ab)[at_x]
+        b_dropped = np.where(ux > 0, digamma(b_x1) - d_abx - digamma(b) + d_ab, 0.0)[at_x]
+        g_a = a_alive + w_dropped * (a_dropped - a_alive)
+        g_b = b_alive + w_dropped * (b_dropped - b_alive)
+        return np.asarray(ll, dtype=np.float64), np.column_stack([g_r, g_alpha, g_a, g_b])
 
     def _identified(self, params: FloatArray) -> str:
         r, alpha, a, b = params

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.special import expit, gammaln
 
 from winback.models._special import expm1_ratio, hyp2f1_series
-from winback.models.base import FloatArray
+from winback.models.base import Data, FloatArray, factorize
 from winback.models.transaction import RepeatPurchaseModel, customer_arrays
 
 GAUSS_NODES = 64
@@ -59,23 +59,31 @@ class ParetoNBDModel(RepeatPurchaseModel):
 
     param_names = ("r", "alpha", "s", "beta")
 
-    def _pieces(
-        self, params: FloatArray, data: tuple[FloatArray, ...]
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def _prepare(self, data: Data) -> Data:
+        x, t_x, T = data[:3]
+        # J depends on (x, t): distinct pairs are far fewer than distinct customers.
+        pairs_tx, at_tx = factorize(x, t_x)
+        pairs_t, at_t = factorize(x, T)
+        (distinct_x,), at_x = factorize(x)
+        return x, t_x, T, pairs_tx, at_tx, pairs_t, at_t, distinct_x, at_x
+
+    def _pieces(self, params: FloatArray, data: Data) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(log of the constant, log P(alive through T) part, log of the death part)."""
+        if len(data) == 3:
+            data = self._prepare(data)
         r, alpha, s, beta = (float(v) for v in params)
-        x, t_x, T = data
-        head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        x, _t_x, T, pairs_tx, at_tx, pairs_t, at_t, ux, at_x = data
+        head = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + s * np.log(beta))[at_x]
         alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-        log_j_tx = _log_j(r, alpha, s, beta, x, t_x)
-        log_j_t = _log_j(r, alpha, s, beta, x, T)
+        log_j_tx = _log_j(r, alpha, s, beta, *pairs_tx)[at_tx]
+        log_j_t = _log_j(r, alpha, s, beta, *pairs_t)[at_t]
         with np.errstate(divide="ignore"):
             # J(t_x) - J(T) without leaving log space; zero when t_x = T.
             gap = np.minimum(log_j_t - log_j_tx, 0.0)
             dead = np.log(s) + log_j_tx + np.log(-np.expm1(gap))
         return head, alive, dead
 
-    def _log_likelihood_rows(self, params: FloatArray, data: tuple[FloatArray, ...]) -> FloatArray:
+    def _log_likelihood_rows(self, params: FloatArray, data: Data) -> FloatArray:
         head, alive, dead = self._pieces(params, data)
         return np.asarray(head + np.logaddexp(alive, dead), dtype=np.float64)
 
