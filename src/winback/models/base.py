@@ -67,10 +67,17 @@ def factorize(*columns: FloatArray) -> tuple[tuple[FloatArray, ...], IndexArray]
     Terms that depend on the parameters and on only some columns (gammaln(r + x), say) are
     then computed once per distinct value and gathered, instead of once per row.
     """
-    # Hash-based grouping: linear time, unlike sorting rows with np.unique(axis=0).
-    frame = pd.DataFrame(dict(enumerate(columns)))
-    grouped = frame.groupby(list(frame.columns), sort=False).ngroup()
-    codes: IndexArray = np.asarray(grouped.to_numpy(), dtype=np.intp)
+    # Hash-based, column by column (linear time, unlike sorting rows with np.unique);
+    # the combined code is re-factorized after each column so it never overflows.
+    codes: IndexArray = np.zeros(len(columns[0]), dtype=np.intp)
+    span = 1
+    for i, col in enumerate(columns):
+        col_codes, uniques = pd.factorize(col)
+        codes = codes * len(uniques) + col_codes
+        span *= len(uniques)
+        if span > 2**40 or i == len(columns) - 1:
+            codes = np.asarray(pd.factorize(codes)[0], dtype=np.intp)
+            span = int(codes.max()) + 1 if len(codes) else 1
     first = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype=np.intp)
     # The last write wins; any representative of a group will do.
     first[codes] = np.arange(len(codes), dtype=np.intp)
@@ -164,17 +171,16 @@ class MaximumLikelihoodModel:
     def _objective_gradient(
         self, log_params: FloatArray, data: Data, weights: FloatArray
     ) -> FloatArray:
-        params = np.exp(log_params)
-        with np.errstate(all="ignore"):
-            rows = self._gradient_rows(params, data)
-        if rows is None:
-            return self._numeric_gradient(log_params, data, weights)
-        # Chain rule to the log scale: d/dlog θ = θ d/dθ.
-        grad = -(weights @ rows) * params / float(weights.sum())
-        grad = grad + 2.0 * self.penalizer * log_params
-        if not np.all(np.isfinite(grad)):
-            return self._numeric_gradient(log_params, data, weights)
-        return np.asarray(grad, dtype=np.float64)
+        return self._objective_and_gradient(log_params, data, weights)[1]
+
+    def _weighted_sums(
+        self, params: FloatArray, data: Data, weights: FloatArray
+    ) -> tuple[float, FloatArray | None]:
+        """Σ w·ll and Σ w·∇ll (natural scale). A model may override this to sum over
+        groups of rows rather than row by row."""
+        ll, rows = self._value_and_gradient_rows(params, data)
+        grad = None if rows is None else np.asarray(weights @ rows, dtype=np.float64)
+        return float(weights @ ll), grad
 
     def _objective_and_gradient(
         self, log_params: FloatArray, data: Data, weights: FloatArray
@@ -184,13 +190,13 @@ class MaximumLikelihoodModel:
             return value, self._numeric_gradient(log_params, data, weights)
         params = np.exp(log_params)
         with np.errstate(all="ignore"):
-            ll, rows = self._value_and_gradient_rows(params, data)
+            total, grad_sum = self._weighted_sums(params, data, weights)
         n = float(weights.sum())
-        total = float(weights @ ll) / n
-        if not np.isfinite(total) or rows is None:
+        if not np.isfinite(total) or grad_sum is None:
             return 1e300, np.zeros_like(log_params)
-        value = -total + self.penalizer * float(log_params @ log_params)
-        grad = -(weights @ rows) * params / n + 2.0 * self.penalizer * log_params
+        value = -total / n + self.penalizer * float(log_params @ log_params)
+        # Chain rule to the log scale: d/dlog θ = θ d/dθ.
+        grad = -grad_sum * params / n + 2.0 * self.penalizer * log_params
         if not np.all(np.isfinite(grad)):
             grad = self._numeric_gradient(log_params, data, weights)
         return value, np.asarray(grad, dtype=np.float64)
@@ -261,8 +267,8 @@ class MaximumLikelihoodModel:
         data, w = tuple(col[keep] for col in data), w[keep]
         if len(w) == 0:
             raise ModelError("cannot fit on no customers")
-        data = self._prepare(data)
         k = len(self.param_names)
+        data = self._prepare(data)
         if initial_params is None:
             start = np.log(self._initial(data, w))
         else:

@@ -84,6 +84,49 @@ class BetaGeoModel(RepeatPurchaseModel):
         g_b = b_alive + w_dropped * (b_dropped - b_alive)
         return np.asarray(ll, dtype=np.float64), np.column_stack([g_r, g_alpha, g_a, g_b])
 
+    def _weighted_sums(
+        self, params: FloatArray, data: Data, weights: FloatArray
+    ) -> tuple[float, FloatArray | None]:
+        # The same sums as the row-wise version, but every term that depends on x alone is
+        # summed per distinct x (weights pooled with bincount) instead of gathered per row.
+        if len(data) == 3:
+            data = self._prepare(data)
+        r, alpha, a, b = params
+        x, _t_x, _T, ux, at_x, utx, at_tx, ut, at_t = data
+        per_x = np.bincount(at_x, weights=weights, minlength=len(ux))
+        log_t = np.log(alpha + ut)[at_t]
+        log_tx = np.log(alpha + utx)[at_tx]
+        rx = r + x
+        b_x1 = np.maximum(b + ux - 1, 1e-300)
+        alive_x = betaln(a, b + ux) - betaln(a, b)
+        dropped_x = np.where(ux > 0, betaln(a + 1, b_x1) - betaln(a, b), -np.inf)
+        alive = alive_x[at_x] - rx * log_t
+        dropped = dropped_x[at_x] - rx * log_tx
+        mix = np.logaddexp(alive, dropped)
+        head_x = gammaln(r + ux) - gammaln(r) + r * np.log(alpha)
+        total = float(head_x @ per_x + weights @ mix)
+        w_dropped = -np.expm1(alive - mix)
+        wd = weights * w_dropped
+        per_x_dropped = np.bincount(at_x, weights=wd, minlength=len(ux))
+        d_ab = digamma(a + b)
+        d_abx = digamma(a + b + ux)
+        g_r = (digamma(r + ux) - digamma(r) + np.log(alpha)) @ per_x - (
+            weights @ log_t + wd @ (log_tx - log_t)
+        )
+        inv_t = (1.0 / (alpha + ut))[at_t]
+        inv_tx = (1.0 / (alpha + utx))[at_tx]
+        wrx = weights * rx
+        g_alpha = r / alpha * float(weights.sum()) - (
+            wrx @ inv_t + (wrx * w_dropped) @ (inv_tx - inv_t)
+        )
+        a_alive = d_ab - d_abx
+        a_dropped = digamma(a + 1) - digamma(a) + d_ab - d_abx
+        b_alive = digamma(b + ux) - d_abx - digamma(b) + d_ab
+        b_dropped = np.where(ux > 0, digamma(b_x1) - d_abx - digamma(b) + d_ab, 0.0)
+        g_a = a_alive @ per_x + (a_dropped - a_alive) @ per_x_dropped
+        g_b = b_alive @ per_x + (b_dropped - b_alive) @ per_x_dropped
+        return total, np.array([g_r, g_alpha, g_a, g_b])
+
     def _identified(self, params: FloatArray) -> str:
         r, alpha, a, b = params
         return (
