@@ -139,3 +139,14 @@ def test_prediction_properties(
     e2 = float(cdnow_bgnbd.conditional_expected_purchases(t + 1.0, x, t_x, T)[0])
     assert np.isfinite(e1)
     assert 0.0 <= e1 <= e2 + 1e-12
+
+
+def test_next_purchase_timing(cdnow_bgnbd: BetaGeoModel) -> None:
+    r, alpha = cdnow_bgnbd.params_["r"], cdnow_bgnbd.params_["alpha"]
+    out = cdnow_bgnbd.next_purchase([2, 0], [30.43, 0.0], [38.86, 38.86])
+    gap = (alpha + 38.86) / (r + 2)  # inverse posterior mean rate of an active customer
+    assert out.loc[0, "expected_gap"] == pytest.approx(gap)
+    assert out.loc[0, "due"] == pytest.approx(30.43 + gap)
+    assert out.loc[0, "overdue"] == pytest.approx(38.86 - 30.43 - gap)
+    assert out.loc[1, "overdue_ratio"] == pytest.approx(38.86 / ((alpha + 38.86) / r))
+    assert out.loc[1, "probability_alive"] == 1.0

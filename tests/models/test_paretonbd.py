@@ -127,3 +127,20 @@ def test_prediction_properties(
     e1 = float(cdnow_pnbd.conditional_expected_purchases(t, x, t_x, T)[0])
     e2 = float(cdnow_pnbd.conditional_expected_purchases(t + 1.0, x, t_x, T)[0])
     assert 0.0 <= e1 <= e2
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.floats(-4.6, 4.6), min_size=4, max_size=4),  # log-parameters: 0.01 .. 100
+    st.integers(0, 10_000),
+    st.floats(0, 1),
+    st.floats(0.01, 3650),  # up to ten years in days
+)
+def test_log_likelihood_is_finite_everywhere(
+    log_params: list[float], x: int, share: float, T: float
+) -> None:
+    t_x = share * T if x > 0 else 0.0
+    ll = ParetoNBDModel()._log_likelihood_rows(
+        np.exp(log_params), (np.array([float(x)]), np.array([t_x]), np.array([T]))
+    )
+    assert np.all(np.isfinite(ll))

@@ -16,7 +16,7 @@ that both give the same summary on CDNOW.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -149,3 +149,29 @@ def calibration_holdout_summary(
         cal["monetary_value_holdout"] = means.astype("float64")
     cal["duration_holdout"] = (obs_end - cal_end).days / per_day
     return cal
+
+
+def cumulative_repeat_purchases(
+    transactions: pd.DataFrame,
+    customer_col: str,
+    date_col: str,
+    origin: str | pd.Timestamp,
+    times: Any,
+    unit: TimeUnit = "weeks",
+) -> tuple[pd.Series, np.ndarray[Any, np.dtype[np.float64]]]:
+    """First purchase times and the base's cumulative repeat purchases over time.
+
+    Returns each customer's first purchase time (in ``unit`` since ``origin``) and, for
+    each of ``times``, the number of repeat purchase days before that time, which is what
+    ``winback.models.diagnostics.cumulative_tracking`` plots against the model.
+    """
+    per_day = _days_per_unit(unit)
+    start = pd.Timestamp(origin).normalize()
+    days = _purchase_days(transactions, customer_col, date_col, None)
+    elapsed = (days["day"] - start).dt.days.to_numpy(dtype=np.float64) / per_day
+    is_first = ~days["customer"].duplicated().to_numpy()  # days are sorted per customer
+    first = pd.Series(elapsed[is_first], index=days["customer"][is_first].to_numpy())
+    repeat_times = np.sort(elapsed[~is_first])
+    grid = np.asarray(times, dtype=np.float64)
+    cumulative = np.searchsorted(repeat_times, grid, side="left").astype(np.float64)
+    return first, cumulative
