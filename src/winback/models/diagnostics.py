@@ -183,7 +183,11 @@ def probability_alive_matrix(
         alt.Chart(tidy, title=f"P(alive) after T = {T:g}")
         .mark_rect()
         .encode(
-            x=alt.X("recency:O", title="Recency (time of last purchase)"),
+            x=alt.X(
+                "recency:O",
+                title="Recency (time of last purchase)",
+                axis=alt.Axis(labelExpr="format(datum.value, '.1f')"),
+            ),
             y=alt.Y("frequency:O", sort="descending", title="Repeat purchases"),
             color=alt.Color(
                 "probability_alive:Q", scale=alt.Scale(domain=[0, 1]), title="P(alive)"
