@@ -31,6 +31,8 @@ import pandas as pd
 
 from winback.models.bgnbd import BetaGeoModel, sample_bgnbd
 from winback.models.data import summarise_transactions
+from winback.models.gamma_gamma import GammaGammaModel
+from winback.models.mbgnbd import ModifiedBetaGeoModel
 from winback.models.paretonbd import ParetoNBDModel, sample_paretonbd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +59,9 @@ def cdnow() -> pd.DataFrame:
         names=["master_id", "customer_id", "date", "cds", "value"],
         dtype={"date": str},
     )
-    return summarise_transactions(tx, "customer_id", "date", "1997-09-30", unit="weeks")
+    return summarise_transactions(
+        tx, "customer_id", "date", "1997-09-30", value_col="value", unit="weeks"
+    )
 
 
 def simulated(kind: str, n: int, seed: int) -> pd.DataFrame:
@@ -78,16 +82,19 @@ def timed(fit: Callable[[], Any]) -> tuple[Any, float]:
 
 
 def compare(label: str, data: pd.DataFrame, ours_cls: Any, theirs_cls: Any) -> None:
-    x = data["frequency"].to_numpy()
-    t_x = data["recency"].to_numpy()
-    T = data["T"].to_numpy()
-    distinct = len(np.unique(np.column_stack([x, t_x, T]), axis=0))
-    say(f"\n== {label}: {len(data):,} customers, {distinct:,} distinct (x, t_x, T) rows")
+    if ours_cls is GammaGammaModel:
+        repeat = data[data["frequency"] > 0]
+        columns = (repeat["frequency"].to_numpy(), repeat["monetary_value"].to_numpy())
+        say(f"\n== {label}: {len(repeat):,} customers with repeat purchases")
+    else:
+        columns = tuple(data[c].to_numpy() for c in ("frequency", "recency", "T"))
+        distinct = len(np.unique(np.column_stack(columns), axis=0))
+        say(f"\n== {label}: {len(data):,} customers, {distinct:,} distinct (x, t_x, T) rows")
     say("   fitting with winback ...")
-    ours, ours_time = timed(lambda: ours_cls().fit(x, t_x, T))
+    ours, ours_time = timed(lambda: ours_cls().fit(*columns))
     say(f"   winback   {ours_time:9.2f} s")
     say("   fitting with lifetimes ...")
-    theirs, theirs_time = timed(lambda: theirs_cls().fit(x, t_x, T))
+    theirs, theirs_time = timed(lambda: theirs_cls().fit(*columns))
     say(f"   lifetimes {theirs_time:9.2f} s")
     names = list(ours.params_.index)
     their_params = theirs.params_.to_numpy()
@@ -122,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     compare("BG/NBD on CDNOW", data, BetaGeoModel, lifetimes.BetaGeoFitter)
     if not args.skip_pareto:
         compare("Pareto/NBD on CDNOW", data, ParetoNBDModel, lifetimes.ParetoNBDFitter)
+    compare("MBG/NBD on CDNOW", data, ModifiedBetaGeoModel, lifetimes.ModifiedBetaGeoFitter)
+    compare("Gamma-gamma on CDNOW", data, GammaGammaModel, lifetimes.GammaGammaFitter)
     say(f"\nsimulating {size:,} BG/NBD customers ...")
     compare(
         "BG/NBD simulated",
