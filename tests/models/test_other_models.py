@@ -46,7 +46,7 @@ def test_mbgnbd_non_repeaters_may_have_left(cdnow_mbg: ModifiedBetaGeoModel) -> 
 def test_mbgnbd_recovers_parameters() -> None:
     rng = np.random.default_rng(1)
     truth = {"r": 0.5, "alpha": 6.0, "a": 0.8, "b": 2.5}
-    x, t_x, T = sample_mbgnbd(rng.uniform(30, 60, 20_000), **truth, rng=rng)
+    x, t_x, T = sample_mbgnbd(rng.uniform(30, 60, 8_000), **truth, rng=rng)
     m = ModifiedBetaGeoModel().fit(x, t_x, T)
     for name, value in truth.items():
         assert abs(m.params_[name] - value) < 4 * m.standard_errors_[name], name

@@ -129,7 +129,7 @@ def test_prediction_properties(
     assert 0.0 <= e1 <= e2
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     st.lists(st.floats(-4.6, 4.6), min_size=4, max_size=4),  # log-parameters: 0.01 .. 100
     st.integers(0, 10_000),
