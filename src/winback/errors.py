@@ -14,6 +14,9 @@
         ├── NotFittedError       predicting before fitting
         └── ConvergenceError     the optimiser failed; the message says what to try next
 
+    DegenerateFitWarning         (a warning, not an error) a fit ran off along a flat ridge;
+                                 the message names the quantity the data do identify
+
 Bad *rows* are never exceptions: they are reported back as rejects (see
 ``winback.ledger.importer``), so one bad line never stops an import.
 """
@@ -59,3 +62,11 @@ class NotFittedError(ModelError, ValueError):
 
 class ConvergenceError(ModelError):
     """The optimiser did not converge."""
+
+
+class DegenerateFitWarning(UserWarning):
+    """A fit's parameters ran off along a flat ridge of the likelihood.
+
+    The individual parameters are then meaningless; the warning's message names the
+    combination of them that the data still identify (for example ``a/(a+b)``).
+    """

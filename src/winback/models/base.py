@@ -1,0 +1,394 @@
+"""The maximum-likelihood base every customer-base model shares.
+
+A model is its parameter names plus one per-row log-likelihood. This base does the rest:
+compressing identical rows into weights, optimising on the log scale of the (positive)
+parameters, standard errors from the Hessian of the negative log-likelihood, the summary
+table, AIC/BIC, the optional L2 penalty on the log-parameters, and the warning for a
+degenerate fit.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import optimize, stats
+
+from winback.errors import ConvergenceError, DegenerateFitWarning, ModelError, NotFittedError
+
+FloatArray = npt.NDArray[np.float64]
+IndexArray = npt.NDArray[np.intp]
+# Model data as the optimiser passes it: the columns, plus whatever ``_prepare`` adds.
+Data = tuple[Any, ...]
+
+# Parameters live in [e^-LOG_BOUND, e^LOG_BOUND]; a fit that reaches a bound has run off
+# along a ridge rather than found an interior optimum.
+LOG_BOUND = 18.0
+# A parameter beyond e^±RUNAWAY is reported as degenerate even if the optimiser stopped
+# short of the bound: past it, the likelihood is flat to machine precision in practice.
+RUNAWAY = 13.0
+# A standard error of a log-parameter above this leaves the parameter undetermined to
+# within a factor of e^6 ≈ 400 at one standard error.
+MAX_LOG_SE = 3.0
+
+
+def as_float_array(values: Any, name: str) -> FloatArray:
+    """Return ``values`` as a 1-d float64 array, refusing NaN and infinity."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ModelError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ModelError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def compress_rows(
+    columns: tuple[FloatArray, ...], weights: FloatArray | None
+) -> tuple[tuple[FloatArray, ...], FloatArray]:
+    """Collapse identical rows of ``columns`` into one row each, weights summed.
+
+    Real transaction summaries repeat the same (x, t_x, T) many times (every one-off buyer
+    of a cohort shares a row), so the likelihood is evaluated once per distinct row.
+    """
+    unique, inverse = factorize(*columns)
+    w = np.ones(len(inverse)) if weights is None else weights
+    summed = np.bincount(inverse, weights=w, minlength=len(unique[0])).astype(np.float64)
+    return unique, summed
+
+
+def factorize(*columns: FloatArray) -> tuple[tuple[FloatArray, ...], IndexArray]:
+    """Distinct rows of ``columns`` and, per original row, the index of its distinct row.
+
+    Terms that depend on the parameters and on only some columns (gammaln(r + x), say) are
+    then computed once per distinct value and gathered, instead of once per row.
+    """
+    # Hash-based, column by column (linear time, unlike sorting rows with np.unique);
+    # the combined code is re-factorized after each column so it never overflows.
+    codes: IndexArray = np.zeros(len(columns[0]), dtype=np.intp)
+    span = 1
+    for i, col in enumerate(columns):
+        col_codes, uniques = pd.factorize(col)
+        codes = codes * len(uniques) + col_codes
+        span *= len(uniques)
+        if span > 2**40 or i == len(columns) - 1:
+            codes = np.asarray(pd.factorize(codes)[0], dtype=np.intp)
+            span = int(codes.max()) + 1 if len(codes) else 1
+    first = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype=np.intp)
+    # The last write wins; any representative of a group will do.
+    first[codes] = np.arange(len(codes), dtype=np.intp)
+    cols = tuple(np.ascontiguousarray(col[first]) for col in columns)
+    return cols, codes
+
+
+class MaximumLikelihoodModel:
+    """Base for a model fitted by maximum likelihood over positive parameters.
+
+    Subclasses set ``param_names`` and implement ``_log_likelihood_rows``; they may
+    implement ``_gradient_rows`` (analytic gradient, natural scale) for speed and
+    ``_identified`` (what a degenerate fit still identifies).
+
+    Parameters
+    ----------
+    penalizer : float, default 0
+        Strength of an L2 penalty on the log-parameters, added to the mean negative
+        log-likelihood per customer. It shrinks parameters towards 1 and keeps a fit on a
+        flat ridge finite.
+    max_iterations : int, default 2000
+        Iteration cap for the optimiser.
+    """
+
+    param_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, penalizer: float = 0.0, max_iterations: int = 2000) -> None:
+        self.penalizer = penalizer
+        self.max_iterations = max_iterations
+
+    # -- what a subclass provides -------------------------------------------------------
+
+    def _log_likelihood_rows(self, params: FloatArray, data: Data) -> FloatArray:
+        raise NotImplementedError
+
+    def _gradient_rows(self, params: FloatArray, data: Data) -> FloatArray | None:
+        """Per-row gradient of the log-likelihood (rows × params), or None if not known."""
+        return None
+
+    def _value_and_gradient_rows(
+        self, params: FloatArray, data: Data
+    ) -> tuple[FloatArray, FloatArray | None]:
+        """Both at once; a model with an analytic gradient overrides this to share work."""
+        return self._log_likelihood_rows(params, data), self._gradient_rows(params, data)
+
+    def _has_gradient(self) -> bool:
+        cls = type(self)
+        return (
+            cls._gradient_rows is not MaximumLikelihoodModel._gradient_rows
+            or cls._value_and_gradient_rows is not MaximumLikelihoodModel._value_and_gradient_rows
+        )
+
+    def _identified(self, params: FloatArray) -> str:
+        """Describe the parameter combination a degenerate fit still identifies."""
+        return "no single combination (inspect the likelihood surface)"
+
+    def _prepare(self, data: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Precompute what does not depend on the parameters (called once per fit)."""
+        return data
+
+    def _initial(self, data: Data, weights: FloatArray) -> FloatArray:
+        return np.ones(len(self.param_names))
+
+    # -- fitted state ----------------------------------------------------------------------
+
+    def _named(self) -> dict[str, float]:
+        """Fitted parameters by name (raises NotFittedError before fitting)."""
+        values = self._require_fitted()
+        return {n: float(v) for n, v in zip(self.param_names, values, strict=True)}
+
+    def _require_fitted(self) -> FloatArray:
+        params: FloatArray | None = getattr(self, "_theta", None)
+        if params is None:
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet: call fit(...) before predicting"
+            )
+        return params
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def _objective(self, log_params: FloatArray, data: Data, weights: FloatArray) -> float:
+        params = np.exp(log_params)
+        with np.errstate(all="ignore"):
+            ll = self._log_likelihood_rows(params, data)
+        total = float(weights @ ll) / float(weights.sum())
+        if not np.isfinite(total):
+            # Outside the region where the likelihood is representable: steer away.
+            return 1e300
+        return -total + self.penalizer * float(log_params @ log_params)
+
+    def _objective_gradient(
+        self, log_params: FloatArray, data: Data, weights: FloatArray
+    ) -> FloatArray:
+        return self._objective_and_gradient(log_params, data, weights)[1]
+
+    def _weighted_sums(
+        self, params: FloatArray, data: Data, weights: FloatArray
+    ) -> tuple[float, FloatArray | None]:
+        """Σ w·ll and Σ w·∇ll (natural scale). A model may override this to sum over
+        groups of rows rather than row by row."""
+        ll, rows = self._value_and_gradient_rows(params, data)
+        grad = None if rows is None else np.asarray(weights @ rows, dtype=np.float64)
+        return float(weights @ ll), grad
+
+    def _objective_and_gradient(
+        self, log_params: FloatArray, data: Data, weights: FloatArray
+    ) -> tuple[float, FloatArray]:
+        if not self._has_gradient():
+            value = self._objective(log_params, data, weights)
+            return value, self._numeric_gradient(log_params, data, weights)
+        params = np.exp(log_params)
+        with np.errstate(all="ignore"):
+            total, grad_sum = self._weighted_sums(params, data, weights)
+        n = float(weights.sum())
+        if not np.isfinite(total) or grad_sum is None:
+            return 1e300, np.zeros_like(log_params)
+        value = -total / n + self.penalizer * float(log_params @ log_params)
+        # Chain rule to the log scale: d/dlog θ = θ d/dθ.
+        grad = -grad_sum * params / n + 2.0 * self.penalizer * log_params
+        if not np.all(np.isfinite(grad)):
+            grad = self._numeric_gradient(log_params, data, weights)
+        return value, np.asarray(grad, dtype=np.float64)
+
+    def _numeric_gradient(
+        self, log_params: FloatArray, data: Data, weights: FloatArray
+    ) -> FloatArray:
+        h = 1e-6
+        grad = np.empty_like(log_params)
+        for i in range(len(log_params)):
+            step = np.zeros_like(log_params)
+            step[i] = h
+            up = self._objective(log_params + step, data, weights)
+            down = self._objective(log_params - step, data, weights)
+            grad[i] = (up - down) / (2 * h)
+        return grad
+
+    def _numeric_hessian(
+        self, log_params: FloatArray, data: Data, weights: FloatArray
+    ) -> FloatArray:
+        """Hessian of the mean objective on the log scale, by central differences.
+
+        With an analytic gradient, differences of the gradient (2k evaluations); otherwise
+        second differences of the objective itself, which costs fewer evaluations than
+        differencing a numeric gradient.
+        """
+        k = len(log_params)
+        hess = np.empty((k, k))
+        if self._has_gradient():
+            h = 1e-5
+            for i in range(k):
+                step = np.zeros(k)
+                step[i] = h
+                up = self._objective_gradient(log_params + step, data, weights)
+                down = self._objective_gradient(log_params - step, data, weights)
+                hess[i] = (up - down) / (2 * h)
+            return np.asarray((hess + hess.T) / 2.0, dtype=np.float64)
+        h = 1e-4
+        centre = self._objective(log_params, data, weights)
+
+        def f(i: int, si: float, j: int, sj: float) -> float:
+            step = np.zeros(k)
+            step[i] += si * h
+            step[j] += sj * h
+            return self._objective(log_params + step, data, weights)
+
+        for i in range(k):
+            hess[i, i] = (f(i, 1, i, 1) - 2 * centre + f(i, -1, i, -1)) / (4 * h * h)
+            for j in range(i):
+                hess[i, j] = hess[j, i] = (
+                    f(i, 1, j, 1) - f(i, 1, j, -1) - f(i, -1, j, 1) + f(i, -1, j, -1)
+                ) / (4 * h * h)
+        return hess
+
+    def _fit_data(
+        self,
+        data: Data,
+        weights: FloatArray | None,
+        initial_params: Any = None,
+    ) -> None:
+        """Fit on ``data`` (columns of equal length) and set every fitted attribute."""
+        if weights is not None:
+            weights = as_float_array(weights, "weights")
+            if len(weights) != len(data[0]) or np.any(weights < 0):
+                raise ModelError("weights must be non-negative, one per row")
+        data, w = compress_rows(data, weights)
+        keep = w > 0
+        data, w = tuple(col[keep] for col in data), w[keep]
+        if len(w) == 0:
+            raise ModelError("cannot fit on no customers")
+        k = len(self.param_names)
+        data = self._prepare(data)
+        if initial_params is None:
+            start = np.log(self._initial(data, w))
+        else:
+            start = np.log(as_float_array(initial_params, "initial_params"))
+            if len(start) != k:
+                raise ModelError(f"initial_params needs {k} values: {self.param_names}")
+        bounds = [(-LOG_BOUND, LOG_BOUND)] * k
+        result = optimize.minimize(
+            self._objective_and_gradient,
+            start,
+            args=(data, w),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": self.max_iterations, "ftol": 1e-15, "gtol": 1e-10},
+        )
+        log_params = np.asarray(result.x, dtype=np.float64)
+        if not np.all(np.isfinite(log_params)) or result.fun >= 1e299:
+            raise ConvergenceError(
+                f"{type(self).__name__} did not converge ({result.message}); try other "
+                "initial_params or a small penalizer, e.g. penalizer=0.01"
+            )
+        log_params, hess_mean = self._polish(log_params, data, w)
+        n = float(w.sum())
+        if hess_mean is None:
+            hess_mean = self._numeric_hessian(log_params, data, w)
+        hess_log = hess_mean * n
+        params = np.exp(log_params)
+        self._theta = params
+        index = pd.Index(self.param_names, name="parameter")
+        self.params_ = pd.Series(params, index=index, name="coef")
+        with np.errstate(all="ignore"):
+            self.log_likelihood_ = float(w @ self._log_likelihood_rows(params, data))
+        self.n_observations_ = n
+        self.aic_ = 2 * k - 2 * self.log_likelihood_
+        self.bic_ = k * np.log(n) - 2 * self.log_likelihood_
+        se = self._standard_errors(hess_log, params)
+        self.standard_errors_ = pd.Series(se, index=index, name="se(coef)")
+        self.summary_ = self._summary_table(params, se)
+        self._warn_if_degenerate(log_params, hess_log)
+
+    def _polish(
+        self, log_params: FloatArray, data: Data, weights: FloatArray
+    ) -> tuple[FloatArray, FloatArray | None]:
+        """A few Newton steps from the quasi-Newton answer, for digits L-BFGS-B leaves.
+
+        Returns the point and, when it was computed there, the Hessian at it.
+        """
+        current = log_params
+        value = self._objective(current, data, weights)
+        for _ in range(3):
+            hess = self._numeric_hessian(current, data, weights)
+            grad = self._objective_gradient(current, data, weights)
+            if np.max(np.abs(grad)) < 1e-9:
+                return current, hess
+            try:
+                step = np.linalg.solve(hess, grad)
+            except np.linalg.LinAlgError:
+                return current, hess
+            if not np.all(np.isfinite(step)) or np.any(np.linalg.eigvalsh(hess) <= 0):
+                return current, hess
+            candidate = np.clip(current - step, -LOG_BOUND, LOG_BOUND)
+            new_value = self._objective(candidate, data, weights)
+            if not new_value <= value:
+                return current, hess
+            current, value = candidate, new_value
+            if np.max(np.abs(step)) < 1e-7:
+                # Newton converges quadratically: the next step would be ~1e-14.
+                return current, None
+        return current, None
+
+    @staticmethod
+    def _standard_errors(hess_log: FloatArray, params: FloatArray) -> FloatArray:
+        # Delta method: with θ = exp(φ), Cov(θ) = J Cov(φ) J, J = diag(θ).
+        try:
+            cov_log = np.linalg.inv(hess_log)
+        except np.linalg.LinAlgError:
+            return np.full(len(params), np.nan)
+        cov = cov_log * np.outer(params, params)
+        diag = np.diag(cov)
+        return np.asarray(np.where(diag > 0, np.sqrt(np.abs(diag)), np.nan), dtype=np.float64)
+
+    def _summary_table(self, params: FloatArray, se: FloatArray) -> pd.DataFrame:
+        z = float(stats.norm.ppf(0.975))
+        return pd.DataFrame(
+            {
+                "coef": params,
+                "se(coef)": se,
+                "lower 95% bound": params - z * se,
+                "upper 95% bound": params + z * se,
+            },
+            index=pd.Index(self.param_names, name="parameter"),
+        )
+
+    def _warn_if_degenerate(self, log_params: FloatArray, hess_log: FloatArray) -> None:
+        # Three signs of a ridge: a parameter at an extreme, a Hessian that is not positive
+        # definite, or a log-scale standard error so large that the parameter is
+        # undetermined to within orders of magnitude.
+        runaway = np.abs(log_params) > RUNAWAY
+        eig = np.linalg.eigvalsh(hess_log)
+        not_definite = bool(eig.min() <= 1e-12 * max(abs(eig.max()), 1.0))
+        loose = np.zeros_like(runaway)
+        if not not_definite:
+            loose = np.sqrt(np.abs(np.diag(np.linalg.inv(hess_log)))) > MAX_LOG_SE
+        bad = runaway | loose
+        if not (bad.any() or not_definite):
+            return
+        names = [n for n, r in zip(self.param_names, bad, strict=True) if r]
+        where = f"{', '.join(names)} not determined" if names else "flat likelihood"
+        warnings.warn(
+            f"{type(self).__name__}: degenerate fit ({where}); the individual parameters "
+            f"are not identified by these data. Identified: {self._identified(self._theta)}. "
+            "A small penalizer keeps the parameters finite.",
+            DegenerateFitWarning,
+            stacklevel=3,
+        )
+
+    def __repr__(self) -> str:
+        params = getattr(self, "_theta", None)
+        if params is None:
+            return f"<{type(self).__name__}: not fitted>"
+        shown = ", ".join(f"{n}={v:.4g}" for n, v in zip(self.param_names, params, strict=True))
+        return f"<{type(self).__name__}: {shown}, log-likelihood={self.log_likelihood_:.2f}>"
