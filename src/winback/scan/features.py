@@ -44,6 +44,7 @@ def order_features(orders: ir.Table, as_of: date, policy: Policy) -> ir.Table:
     # Money is summed as DECIMAL, exactly, and only then turned into floats: a float sum
     # depends on the order of the rows, which differs between engines and runs.
     zero = ibis.literal(0, type="decimal(18, 2)")
+    o = o.mutate(_first=o.order_date.min().over(group_by=o.customer_id))
     in_window = o.order_date > window_start
 
     def revenue_between(start: Any, end: Any) -> Any:
@@ -55,6 +56,7 @@ def order_features(orders: ir.Table, as_of: date, policy: Policy) -> ir.Table:
         purchases=o.order_date.nunique(),
         orders=o.count(),
         revenue=o.amount.sum(),
+        first_day_revenue=ibis.ifelse(o.order_date == o._first, o.amount, zero).sum(),
         revenue_last_year=revenue_between(last_year, cut),
         revenue_recent=revenue_between(recent_start, cut),
         revenue_prior=revenue_between(prior_start, recent_start),
@@ -64,6 +66,7 @@ def order_features(orders: ir.Table, as_of: date, policy: Policy) -> ir.Table:
     )
     money = (
         "revenue",
+        "first_day_revenue",
         "revenue_last_year",
         "revenue_recent",
         "revenue_prior",

@@ -17,6 +17,7 @@ from winback.ledger.store import Ledger
 from winback.scan.features import customer_features
 from winback.scan.follow_suit import backtest_and_score
 from winback.scan.lapse import classify
+from winback.scan.modelling import predict
 from winback.scan.policy import Policy
 from winback.scan.runs import RUN_SCHEMA, RunInfo, ScanRun, write_run
 from winback.scan.worth import decide
@@ -70,8 +71,14 @@ def run_scan(
         raise WinbackError(f"no customer has an order on or before {as_of}")
     features = features.sort_values("customer_id", kind="stable").reset_index(drop=True)
 
+    say("models")
+    predicted, model_report = predict(features, as_of, policy)
+    features = features.join(predicted)
+
     say("statuses")
-    lapse = classify(features, as_of, policy)
+    lapse = classify(
+        features if model_report.fitted else features.drop(columns=list(predicted)), as_of, policy
+    )
 
     say("follow-suit classifier")
 
@@ -98,7 +105,7 @@ def run_scan(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         ledger_batch=manifest.batches,
         policy=policy.model_dump(),
-        models={"engine": engine},
+        models={"engine": engine} | model_report.as_dict(),
         counts=counts,
         classifier=backtest.as_dict(),
         seconds=round(time.perf_counter() - started, 3),

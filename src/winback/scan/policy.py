@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -216,6 +216,23 @@ class Tiers(_Section):
     )
 
 
+class Models(_Section):
+    """The customer-base models the scan fits."""
+
+    repeat_model: Literal["pareto_nbd", "bg_nbd", "mbg_nbd"] = Field(
+        "pareto_nbd",
+        description="Model of repeat purchases for P(alive) and expected purchases: "
+        "pareto_nbd, bg_nbd or mbg_nbd. BG/NBD counts a customer with no repeat purchase "
+        "as certainly alive; Pareto/NBD and MBG/NBD do not.",
+    )
+    penalizer: float = Field(
+        0.0, ge=0, description="L2 penalty on the log-parameters, against runaway fits."
+    )
+    min_customers: int = Field(
+        200, gt=0, description="Fewer customers than this: the models are not fitted."
+    )
+
+
 class Policy(_Section):
     """The whole policy file."""
 
@@ -225,6 +242,7 @@ class Policy(_Section):
     odds: Odds = Field(default_factory=Odds)  # type: ignore[arg-type]
     costs: Costs = Field(default_factory=Costs)  # type: ignore[arg-type]
     tiers: Tiers = Field(default_factory=Tiers)  # type: ignore[arg-type]
+    models: Models = Field(default_factory=Models)  # type: ignore[arg-type]
     assignment: dict[str, Any] = Field(
         default_factory=dict,
         description="Case assignment rules, read by the desk (see docs/desk.md).",

@@ -192,6 +192,11 @@ def _decision_reasons(
     policy: Policy,
 ) -> list[list[str]]:
     w = policy.worth
+    predicted = (
+        pd.to_numeric(features["predicted_value"], errors="coerce").to_numpy()
+        if "predicted_value" in features
+        else None
+    )
     last_type = (
         features["last_incident_type"].astype("object").to_numpy()
         if "last_incident_type" in features
@@ -207,6 +212,11 @@ def _decision_reasons(
             f"(margin {margin.iloc[i]:,.2f} over the past {w.years} years)",
             f"win-back odds {odds.iloc[i]:.0%}; expected value {ev[i]:,.2f} after costs",
         ]
+        if predicted is not None and predicted[i] == predicted[i]:
+            lines.append(
+                f"as things stand, expected to bring {predicted[i]:,.2f} over "
+                f"{w.horizon_months} months (customer-base models)"
+            )
         if incidents.iloc[i] > 0:
             kind = str(last_type[i]).replace("_", " ") if last_type[i] else "an incident"
             lines.append(
