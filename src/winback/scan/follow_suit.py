@@ -108,7 +108,7 @@ def _labelled(
     frames: dict[date, pd.DataFrame], statuses: dict[date, pd.Series], cutoff: date, window: int
 ) -> tuple[pd.DataFrame, np.ndarray] | None:
     later = cutoff + timedelta(days=window)
-    if later not in frames:
+    if cutoff not in frames or later not in frames:
         return None
     now = frames[cutoff]
     at_risk = statuses[cutoff].isin(["active", "slipping"]).to_numpy()
@@ -131,11 +131,14 @@ def backtest_and_score(
     ``features_at(cutoff)`` returns the feature frame at a past cutoff. Customers already
     lapsed or lost get NaN.
     """
-    window = policy.lapse.expected_purchases_days
+    window = policy.lapse.follow_suit_window_days
     cutoffs = [as_of - timedelta(days=window * k) for k in range(1, CUTOFFS + 1)]
     frames: dict[date, pd.DataFrame] = {as_of: today}
     for c in cutoffs:
-        frames[c] = features_at(c)
+        frame = features_at(c)
+        if frame.empty:  # before the ledger's first order
+            break
+        frames[c] = frame
     statuses = {c: classify(f, c, policy)["status"] for c, f in frames.items()}
 
     labelled = {}

@@ -83,10 +83,13 @@ class Lapse(_Section):
         description="Model signal: a lapsed customer with P(alive) below this is lost.",
     )
     expected_purchases_days: int = Field(
+        90, gt=0, description="The period over which expected purchases are reported."
+    )
+    follow_suit_window_days: int = Field(
         90,
         gt=0,
-        description="The period over which expected purchases are reported (and the window "
-        "of the follow-suit classifier's label).",
+        description="The follow-suit classifier predicts lapsing within this many days; its "
+        "backtest cutoffs are this far apart.",
     )
 
 
