@@ -47,7 +47,7 @@ def _holdout_purchases(ledger: Ledger) -> pd.Series:
         "GROUP BY customer_id"
     ).fetchall()
     con.close()
-    return pd.Series({cid: n for cid, n in rows}, dtype="float64")
+    return pd.Series(dict(rows), dtype="float64")
 
 
 def main() -> None:
@@ -103,8 +103,8 @@ def main() -> None:
             f"BG/NBD alone {mae_bg:.3f} (ratio {mae_scan / mae_bg:.2f}x)"
         )
         print(
-            f"totals: actual {truth.sum():,.0f}, scan {scores['scan expected purchases'].sum():,.0f}, "
-            f"BG/NBD {bgnbd.sum():,.0f}"
+            f"totals: actual {truth.sum():,.0f}, "
+            f"scan {scores['scan expected purchases'].sum():,.0f}, BG/NBD {bgnbd.sum():,.0f}"
         )
         clf = run.info.classifier
         if clf.get("auc") is not None:
