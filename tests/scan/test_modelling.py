@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import EXAMPLES
 from winback.ledger.presets import import_preset
 from winback.ledger.store import Ledger
-from winback.models import ParetoNBDModel
+from winback.models import ModifiedBetaGeoModel
 from winback.models.data import summarise_transactions
 from winback.scan.pipeline import run_scan
 from winback.scan.policy import Policy
@@ -23,7 +23,7 @@ def cdnow_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
     return run_scan(ledger, tmp / "runs", Policy())
 
 
-def test_scan_fits_pareto_nbd_equal_to_a_fit_on_the_independent_summary(cdnow_run) -> None:  # type: ignore[no-untyped-def]
+def test_scan_fits_its_model_equal_to_a_fit_on_the_independent_summary(cdnow_run) -> None:  # type: ignore[no-untyped-def]
     raw = pd.read_csv(
         EXAMPLES / "cdnow" / "CDNOW_sample.txt.gz",
         sep=r"\s+",
@@ -33,9 +33,10 @@ def test_scan_fits_pareto_nbd_equal_to_a_fit_on_the_independent_summary(cdnow_ru
     )
     raw["date"] = pd.to_datetime(raw["date"], format="%Y%m%d")
     summary = summarise_transactions(raw, "master_id", "date", "1998-06-30", unit="weeks")
-    direct = ParetoNBDModel().fit(summary["frequency"], summary["recency"], summary["T"])
+    direct = ModifiedBetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
 
     report = cdnow_run.info.models
+    assert report["repeat_model"] == "mbg_nbd"
     assert report["fitted"] is True
     assert report["customers"] == 2357
     for name, value in direct.params_.items():

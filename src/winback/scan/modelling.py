@@ -2,7 +2,7 @@
 
 From each customer's purchase history (in weeks, as in the papers): x repeat purchases,
 recency t_x (first to last purchase) and age T (first purchase to the scan's date), the
-scan fits the policy's repeat-purchase model (Pareto/NBD by default; BG/NBD and MBG/NBD
+scan fits the policy's repeat-purchase model (MBG/NBD by default; BG/NBD and Pareto/NBD
 too) and a Gamma-Gamma spend model on the repeat buyers, then predicts for every customer.
 A fit that fails or runs off along a flat ridge is reported in the run, and the scan goes
 on without the model signals rather than rank customers on nonsense.
