@@ -35,3 +35,9 @@ else
 fi
 export UV
 "$UV" sync --frozen --quiet ${WINBACK_SYNC_ARGS:-}
+# The desk's front-end files (htmx) come from their npm packages, served by the app itself.
+if [ -f "$ROOT/package-lock.json" ] && command -v npm >/dev/null 2>&1; then
+  if [ ! -d "$ROOT/node_modules" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules" ]; then
+    npm ci --silent --no-fund --no-audit && touch "$ROOT/node_modules"
+  fi
+fi

@@ -64,3 +64,10 @@ def open_session(engine: Engine) -> Iterator[Session]:
     """A session that is closed (and rolled back if uncommitted) on the way out."""
     with session_factory(engine)() as session:
         yield session
+
+
+def desk_engine(url: str) -> Engine:
+    """An engine on the desk database at ``url``, migrated to the newest schema."""
+    engine = make_engine(url)
+    migrate(engine)
+    return engine

@@ -194,3 +194,10 @@ def user_for_token(db: Session, plain: str) -> User:
 
 def count_users(db: Session) -> int:
     return db.scalar(select(func.count()).select_from(User)) or 0
+
+
+def log_out(db: Session, user: User) -> None:
+    """End every session of ``user`` (the signed cookies carry the old epoch)."""
+    user.session_epoch += 1
+    audit.record(db, user, "user.logout", "user", user.id, None, None)
+    db.commit()
