@@ -40,10 +40,20 @@ def user_add(
     """Add a desk user. Prints a generated password once unless --password-stdin."""
     settings = load_settings()
     password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(12)
-    with open_session(desk_engine(settings.desk_database_url)) as db:
-        user = users.create_user(
-            db, None, username=username, name=name, role=role, password=password, staff_id=staff_id
-        )
+    engine = desk_engine(settings.desk_database_url)
+    try:
+        with open_session(engine) as db:
+            user = users.create_user(
+                db,
+                None,
+                username=username,
+                name=name,
+                role=role,
+                password=password,
+                staff_id=staff_id,
+            )
+    finally:
+        engine.dispose()
     out.print(f"added {user.role} {user.username} (user {user.id})", highlight=False)
     if not password_stdin:
         out.print(f"password: {password}", highlight=False)
@@ -66,8 +76,12 @@ def sync_workspace(settings: Settings, policy: AssignmentPolicy | None = None) -
     if run is None:
         raise WinbackError(f"no scan run in {settings.runs_dir} yet: run a scan first")
     ledger = Ledger(settings.ledger_dir) if settings.ledger_dir.exists() else None
-    with open_session(desk_engine(settings.desk_database_url)) as db:
-        return sync_cases(db, None, run, ledger=ledger, policy=policy)
+    engine = desk_engine(settings.desk_database_url)
+    try:
+        with open_session(engine) as db:
+            return sync_cases(db, None, run, ledger=ledger, policy=policy)
+    finally:
+        engine.dispose()
 
 
 def sync_command(

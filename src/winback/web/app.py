@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -28,7 +29,10 @@ from winback.web.sessions import CSRF_FIELD, CSRF_HEADER, SessionCookies
 HERE = Path(__file__).resolve().parent
 # The npm packages' files (package.json at the repository root; scripts/_env.sh installs).
 NODE_MODULES = HERE.parents[2] / "node_modules"
-VENDOR = {"htmx": NODE_MODULES / "htmx.org" / "dist"}
+VENDOR = {
+    "htmx": NODE_MODULES / "htmx.org" / "dist",
+    "swagger-ui": NODE_MODULES / "swagger-ui-dist",
+}
 
 
 def _is_api(request: Request) -> bool:
@@ -44,6 +48,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         version=__version__,
         description="The win-back desk's JSON API. Authenticate with "
         '`Authorization: Bearer <token>`; errors are `{"error": {"code", "message"}}`.',
+        # /docs is served below from the swagger-ui-dist package, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     engine = engine or desk_engine(settings.desk_database_url)
     app.state.settings = settings
@@ -66,6 +73,17 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         app.mount(f"/static/vendor/{name}", StaticFiles(directory=folder, check_dir=False), name)
     app.mount("/static/app", StaticFiles(directory=HERE / "static"), "app-static")
     app.include_router(api.router)
+
+    @app.get("/docs", include_in_schema=False)
+    def _docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="winback desk API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+        )
+
     app.include_router(pages.router)
 
     @app.exception_handler(LoginRequired)
