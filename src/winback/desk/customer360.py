@@ -133,22 +133,31 @@ def _ledger_part(ledger: Ledger, customer_id: str) -> tuple[dict[str, Any] | Non
 
 def _case_events(db: Session, cases: list[Case]) -> list[Event]:
     ids = [c.id for c in cases]
+    names: dict[int | None, str | None] = {None: None}
+
+    def name_of(user_id: int | None) -> str | None:
+        if user_id not in names:
+            user = db.get(User, user_id)
+            names[user_id] = user.username if user else f"user {user_id}"
+        return names[user_id]
+
     events = [
         Event(
             a.at,
             "case",
             f"case {a.case_id}",
-            f"{a.kind}" + (f" by {a.channel}" if a.channel else ""),
-            None,
+            a.kind + (f" by {a.channel}" if a.channel else ""),
+            name_of(a.user_id),
             a.text or None,
         )
         for a in activities(db, ids)
     ]
     for entry in audit.case_history(db, ids):
+        before = entry.before or {}
         change = ", ".join(
-            f"{k}: {(entry.before or {}).get(k)} → {v}"
+            f"{k}: {before[k]} → {v}" if k in before else f"{k}: {v}"
             for k, v in (entry.after or {}).items()
-            if k not in ("activity",)
+            if k != "activity"
         )
         events.append(
             Event(
