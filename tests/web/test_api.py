@@ -77,3 +77,17 @@ def test_openapi_describes_the_api(client: TestClient) -> None:
     assert "/api/customers/{customer_id}" in spec["paths"]
     assert "/login" not in spec["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_customer_without_an_open_case_is_read_from_the_scan_run(
+    client: TestClient, db: Session, people: dict[str, User], tokens: dict[str, str], scanned: None
+) -> None:
+    case = db.scalars(select(Case).where(Case.customer_id == "c2")).one()
+    client.post(
+        f"/api/cases/{case.id}/close", json={"outcome": "declined"}, headers=_auth(tokens, "admin")
+    )
+    view = client.get("/api/customers/c2", headers=_auth(tokens, "rep")).json()
+    assert view["scan"]["status"] == "lost"
+    assert view["scan"]["rank"] == 2
+    assert "run_id" not in view["scan"]  # the run's own row, not the case's copy
+    assert [c["outcome"] for c in view["cases"]] == ["declined"]

@@ -179,3 +179,17 @@ def test_htmx_is_served_by_the_app_from_its_npm_package(client: TestClient) -> N
     assert "htmx" in answer.text[:2000]
     assert client.get("/static/app/desk.css").status_code == 200
     assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+
+
+def test_owner_picker_marks_the_current_owner_and_escapes_names() -> None:
+    from winback.desk.models import User
+    from winback.web.pages import owner_options, with_selected
+
+    people = [
+        User(id=1, name="A & B", role="rep", active=True),
+        User(id=2, name="C", role="rep", active=True),
+    ]
+    html = str(with_selected(owner_options(people), 2))
+    assert html == (
+        '<option value="1">A &amp; B (rep)</option><option value="2" selected>C (rep)</option>'
+    )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from winback.desk.models import AuditEntry, User
+from winback.desk.models import AuditEntry, User, utcnow
 from winback.desk.permissions import Action, require
 
 SYSTEM = "system"
@@ -47,6 +47,32 @@ def record(
     )
     db.add(entry)
     return entry
+
+
+def record_many(
+    db: Session, actor: User | None, rows: list[dict[str, Any]], system_name: str
+) -> None:
+    """Add many audit rows in one bulk INSERT (``rows``: action, entity, entity_id, before,
+    after); for winback sync, which may open 100k cases at once."""
+    if not rows:
+        return
+    now = utcnow()
+    db.execute(
+        insert(AuditEntry),
+        [
+            {
+                "at": now,
+                "actor_id": actor.id if actor else None,
+                "actor_name": actor.username if actor else system_name,
+                "action": r["action"],
+                "entity": r["entity"],
+                "entity_id": str(r["entity_id"]),
+                "before": _plain(r["before"]) if r["before"] is not None else None,
+                "after": _plain(r["after"]) if r["after"] is not None else None,
+            }
+            for r in rows
+        ],
+    )
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -1,6 +1,11 @@
 """The customer 360: the scan's view of a customer, their cases, and one timeline of
 everything that happened to them (orders, incidents, interactions, marketing, payments,
-returns, and the desk's own case history)."""
+returns, and the desk's own case history).
+
+The scan's view comes from the open case when there is one (as of the last ``winback
+sync``), else from the latest scan run's file. The timeline runs DuckDB queries over the
+ledger's Parquet snapshot: it scans the files, so its cost grows with the ledger.
+"""
 
 from __future__ import annotations
 
@@ -112,6 +117,32 @@ def scan_row(run: ScanRun | None, customer_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+def scan_of_case(case: Case) -> dict[str, Any]:
+    """The scan's view of the customer as the open case holds it (from the last sync)."""
+    flags = case.intangibles or {}
+    return {
+        "customer_id": case.customer_id,
+        "name": case.customer_name,
+        "segment": case.segment,
+        "status": case.customer_status,
+        "decision": case.decision,
+        "tier": case.tier,
+        "rank": case.rank,
+        "p_alive": case.p_alive,
+        "winback_odds": case.winback_odds,
+        "predicted_value": case.predicted_value,
+        "expected_value": case.expected_value,
+        "revenue": case.revenue,
+        "revenue_last_year": case.revenue_last_year,
+        "last_order_date": case.last_order_date,
+        "reasons": case.reasons,
+        "decision_reasons": case.decision_reasons,
+        **{k: flags.get(k) for k in ("rude", "heavy_contact", "late_payer", "return_abuser")},
+        "recent_incidents": flags.get("recent_incidents"),
+        "run_id": case.run_id,
+    }
+
+
 def _ledger_part(ledger: Ledger, customer_id: str) -> tuple[dict[str, Any] | None, list[Event]]:
     """The customer's profile and ledger events. Runs seven DuckDB queries over Parquet."""
     con = ledger.connect()
@@ -178,7 +209,10 @@ def customer_view(
     """Everything about one customer, newest event first."""
     require(actor, Action.VIEW_CUSTOMER)
     cases = cases_of_customer(db, actor, customer_id)
-    scan = scan_row(run, customer_id)
+    open_case = next((c for c in cases if c.state != "closed"), None)
+    # An open case holds the scan's view as of the last sync: an indexed read, where the
+    # scan run's Parquet file would be scanned whole (1M customers: ~0.4 s).
+    scan = scan_of_case(open_case) if open_case else scan_row(run, customer_id)
     profile: dict[str, Any] | None = None
     events: list[Event] = []
     if ledger is not None and ledger.manifest_path.exists():

@@ -112,6 +112,7 @@ class Case(Base):
     predicted_value: Mapped[float | None] = mapped_column(Float)
     winback_odds: Mapped[float | None] = mapped_column(Float)
     expected_value: Mapped[float | None] = mapped_column(Float)
+    revenue: Mapped[float | None] = mapped_column(Float)
     revenue_last_year: Mapped[float | None] = mapped_column(Float)
     last_order_date: Mapped[date | None] = mapped_column(Date)
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)

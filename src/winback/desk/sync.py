@@ -34,6 +34,7 @@ _COLUMNS = [
     "last_order_date",
     "p_alive",
     "predicted_value",
+    "revenue",
     "revenue_last_year",
     "decision",
     "winback_odds",
@@ -61,6 +62,7 @@ _SCAN_FIELDS = (
     "predicted_value",
     "winback_odds",
     "expected_value",
+    "revenue",
     "revenue_last_year",
     "last_order_date",
     "reasons",
@@ -102,6 +104,7 @@ def _scan_fields(row: dict[str, Any]) -> dict[str, Any]:
         "predicted_value": row["predicted_value"],
         "winback_odds": row["winback_odds"],
         "expected_value": row["expected_value"],
+        "revenue": row["revenue"],
         "revenue_last_year": row["revenue_last_year"],
         "last_order_date": row["last_order_date"],
         "reasons": reasons,
@@ -292,14 +295,26 @@ def _open_cases(
         made.append((case, why))
         result.unassigned += owner_id is None
     db.flush()
-    for case, why in made:
-        after = {
-            "customer_id": case.customer_id,
-            "state": "open",
-            "owner_id": case.owner_id,
-            "assigned_because": why,
-            "priority": case.priority,
-            "tier": case.tier,
-        }
-        audit.record(db, actor, "case.open", "case", case.id, None, after, system_name=SYNC_ACTOR)
+    audit.record_many(
+        db,
+        actor,
+        [
+            {
+                "action": "case.open",
+                "entity": "case",
+                "entity_id": case.id,
+                "before": None,
+                "after": {
+                    "customer_id": case.customer_id,
+                    "state": "open",
+                    "owner_id": case.owner_id,
+                    "assigned_because": why,
+                    "priority": case.priority,
+                    "tier": case.tier,
+                },
+            }
+            for case, why in made
+        ],
+        SYNC_ACTOR,
+    )
     result.opened = len(made)

@@ -67,6 +67,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     templates.env.globals.update(
         may=may, Action=Action, CSRF_FIELD=CSRF_FIELD, CSRF_HEADER=CSRF_HEADER, quote=quote
     )
+    templates.env.filters["with_selected"] = pages.with_selected
     app.state.templates = templates
 
     for name, folder in VENDOR.items():

@@ -4,14 +4,15 @@ POST carries a CSRF token; writes redirect back (post/redirect/get)."""
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from winback.desk import audit, cases, users
 from winback.desk.customer360 import customer_view
-from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, ROLES
+from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, ROLES, User
 from winback.desk.permissions import Action, may, require
 from winback.errors import NotAuthenticated, PermissionDenied
 from winback.scan.runs import STATUSES, TIERS
@@ -32,6 +33,24 @@ def render(request: Request, template: str, status: int = 200, **values: Any) ->
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     return render(request, "error.html", status=status, status_code=status, message=message)
+
+
+def owner_options(people: list[User]) -> Markup:
+    """The <option>s of the owner pickers, rendered once a page rather than once a row."""
+    return Markup("").join(
+        Markup('<option value="{}">{} ({})</option>').format(u.id, u.name, u.role)
+        for u in people
+        if u.active and u.role != "admin"
+    )
+
+
+def with_selected(options: Markup, owner_id: int | None) -> Markup:
+    """``options`` with the current owner's option selected."""
+    if owner_id is None:
+        return options
+    mark = f'<option value="{owner_id}">'
+    # str() first: Markup.replace would escape the replacement.
+    return Markup(str(options).replace(mark, f'<option value="{owner_id}" selected>', 1))
 
 
 def _back(url: str) -> RedirectResponse:
@@ -126,7 +145,7 @@ def all_cases(request: Request, db: Db, user: PageUser, page: int = 1) -> Respon
         saved=cases.list_filters(db, user),
         people=people,
         owners={u.id: u.name for u in people},
-        assignable=[u for u in people if u.active and u.role != "admin"],
+        options=owner_options(people),
         statuses=STATUSES,
         tiers=TIERS,
         states=("active", *CASE_STATES, "all"),
@@ -163,9 +182,11 @@ def assign(
             "_case_row.html",
             case=case,
             owners={u.id: u.name for u in people},
-            assignable=[u for u in people if u.active and u.role != "admin"],
+            options=owner_options(people),
         )
-    return _back(request.headers.get("referer") or f"/customers/{case.customer_id}")
+    referer = urlsplit(request.headers.get("referer", ""))
+    back = referer.path + (f"?{referer.query}" if referer.query else "")
+    return _back(_safe_next(back) if referer.path else f"/customers/{quote(case.customer_id)}")
 
 
 # --- a customer and the work on their case -------------------------------------------
@@ -173,7 +194,8 @@ def assign(
 
 @router.get("/customers")
 def find_customer(user: PageUser, customer_id: str = "") -> Response:
-    return _back(f"/customers/{customer_id.strip()}" if customer_id.strip() else "/")
+    wanted = customer_id.strip()
+    return _back(f"/customers/{quote(wanted, safe='')}" if wanted else "/")
 
 
 @router.get("/customers/{customer_id}")
@@ -206,7 +228,7 @@ def activity(
     text: Annotated[str, Form()] = "",
 ) -> Response:
     cases.log_activity(db, user, case_id, kind=kind, channel=channel or None, text=text)
-    return _back(f"/customers/{cases.get_case(db, user, case_id).customer_id}")
+    return _back(f"/customers/{quote(cases.get_case(db, user, case_id).customer_id, safe='')}")
 
 
 @router.post("/cases/{case_id}/close", dependencies=[Csrf])
@@ -218,7 +240,7 @@ def close(
     note: Annotated[str, Form()] = "",
 ) -> Response:
     case = cases.close_case(db, user, case_id, outcome, note)
-    return _back(f"/customers/{case.customer_id}")
+    return _back(f"/customers/{quote(case.customer_id, safe='')}")
 
 
 # --- the audit log, users, and your account ------------------------------------------

@@ -98,6 +98,7 @@ def upgrade() -> None:
         sa.Column("predicted_value", sa.Float(), nullable=True),
         sa.Column("winback_odds", sa.Float(), nullable=True),
         sa.Column("expected_value", sa.Float(), nullable=True),
+        sa.Column("revenue", sa.Float(), nullable=True),
         sa.Column("revenue_last_year", sa.Float(), nullable=True),
         sa.Column("last_order_date", sa.Date(), nullable=True),
         sa.Column("reasons", sa.JSON(), nullable=False),
