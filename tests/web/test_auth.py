@@ -139,3 +139,14 @@ def test_pages_a_role_may_not_see_answer_403(client: TestClient, people: dict[st
     log_in(client, "rep")
     for path in ("/cases", "/audit", "/users"):
         assert client.get(path).status_code == 403, path
+
+
+def test_the_generated_session_key_is_made_once_and_kept_private(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from winback.settings import load_settings
+
+    first = load_settings(home=tmp_path / "ws").session_secret
+    again = load_settings(home=tmp_path / "ws").session_secret
+    assert first == again
+    assert len(first) >= 32
+    assert (tmp_path / "ws" / "secret_key").stat().st_mode & 0o077 == 0
+    assert load_settings(home=tmp_path / "ws", secret_key="s" * 32).session_secret == "s" * 32

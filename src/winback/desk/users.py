@@ -20,8 +20,15 @@ TOKEN_PREFIX = "wb_"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
 # Replaced by cheaper settings in the tests; argon2-cffi's defaults otherwise.
 hasher = PasswordHasher()
-# Verifying against this when the user is unknown keeps the time the same either way.
-_DUMMY_HASH = hasher.hash("not a password anyone has")
+_dummy_hash: str | None = None
+
+
+def _dummy() -> str:
+    """A hash to verify against when the user is unknown, so both cases take as long."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = hasher.hash("not a password anyone has")
+    return _dummy_hash
 
 
 def public(user: User) -> dict[str, object]:
@@ -123,7 +130,7 @@ def authenticate(db: Session, username: str, password: str) -> User:
     """The active user with this username and password, else NotAuthenticated."""
     user = db.scalar(select(User).where(User.username == username.strip().lower()))
     try:
-        hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        hasher.verify(user.password_hash if user else _dummy(), password)
     except (VerificationError, InvalidHashError):
         raise NotAuthenticated("wrong username or password") from None
     if user is None or not user.active:
