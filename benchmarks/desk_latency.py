@@ -10,14 +10,16 @@ a logged-in session:
   a database session), whose only query is ``SELECT 1``;
 - the rep queue page (/queue) and its API twin (/api/queue);
 - the manager's all-cases page filtered by tier and minimum value;
-- the customer page (/customers/<id>), which reads the customer's row from the 1M-row
-  scan run and their cases (no ledger timeline here: see docs/desk.md).
+- the customer page (/customers/<id>): the scan's view and cases from the desk database,
+  and, with ``--orders N``, a timeline from a ledger of N orders and N/4 interactions
+  (imported first; without it the ledger is empty and the timeline holds the case only).
 
 Prints p50 and p95 in ms and each p50 as a ratio to the anchor's. Goal (issue 6): p95
 under 150 ms on PostgreSQL.
 
     uv run python benchmarks/desk_latency.py                      # 1M customers, 100k cases
     uv run python benchmarks/desk_latency.py --customers 100000 --cases 10000
+    uv run python benchmarks/desk_latency.py --orders 20000000    # with a ledger timeline
 """
 
 from __future__ import annotations
@@ -99,6 +101,41 @@ def scan_table(customers: int, cases: int, seed: int = 7) -> pa.Table:
     return pa.table(columns)
 
 
+def build_ledger(settings: Any, customers: int, orders: int) -> None:
+    """Import ``orders`` orders and ``orders // 4`` interactions over the customers."""
+    import duckdb
+
+    from winback.ledger.importer import import_file
+    from winback.ledger.store import Ledger
+
+    work = settings.home / "files"
+    work.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute(
+        f"""COPY (SELECT 'O' || i AS order_id,
+                   'C' || lpad(CAST(hash(i) % {customers} AS VARCHAR), 7, '0') AS customer_id,
+                   DATE '2021-01-01' + CAST(hash(i * 7) % 1200 AS INTEGER) AS order_date,
+                   round(5 + (hash(i * 13) % 50000) / 100.0, 2) AS amount,
+                   'rep' || (hash(i * 3) % 50) AS staff_id
+            FROM range({orders}) t(i)) TO '{work / "orders.csv"}' (HEADER)"""
+    )
+    con.execute(
+        f"""COPY (SELECT 'I' || i AS interaction_id,
+                   'C' || lpad(CAST(hash(i * 5) % {customers} AS VARCHAR), 7, '0') AS customer_id,
+                   TIMESTAMP '2021-01-01' + to_hours(CAST(hash(i * 11) % 28000 AS INTEGER))
+                       AS occurred_at,
+                   'call' AS channel, 'rep' || (hash(i * 3) % 50) AS staff_id
+            FROM range({orders // 4}) t(i)) TO '{work / "interactions.csv"}' (HEADER)"""
+    )
+    con.close()
+    ledger = Ledger(settings.ledger_dir)
+    for table in ("orders", "interactions"):
+        started = time.perf_counter()
+        result = import_file(ledger, table, work / f"{table}.csv", rejects_dir=settings.rejects_dir)
+        seconds = time.perf_counter() - started
+        print(f"ledger: {result.stored:,} {table} imported in {seconds:.1f} s")
+
+
 def _postgres() -> tuple[Engine, Any, str]:
     import psycopg
 
@@ -130,6 +167,7 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--reps", type=int, default=50)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--orders", type=int, default=0, help="orders in the ledger (default none)")
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     args = parser.parse_args()
 
@@ -142,6 +180,8 @@ def main() -> None:
         engine, admin, name = _postgres()
     try:
         migrate(engine)
+        if args.orders:
+            build_ledger(settings, args.customers, args.orders)
         started = time.perf_counter()
         table = scan_table(args.customers, args.cases)
         run = write_run(
