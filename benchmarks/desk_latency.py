@@ -12,7 +12,8 @@ a logged-in session:
 - the manager's all-cases page filtered by tier and minimum value;
 - the customer page (/customers/<id>): the scan's view and cases from the desk database,
   and, with ``--orders N``, a timeline from a ledger of N orders and N/4 interactions
-  (imported first; without it the ledger is empty and the timeline holds the case only).
+  (imported first, then copied in customer order as ``winback sync`` does; without it
+  the ledger is empty and the timeline holds the case only).
 
 Prints p50 and p95 in ms and each p50 as a ratio to the anchor's. Goal (issue 6): p95
 under 150 ms on PostgreSQL.
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import random
 import secrets
+import shutil
 import socket
 import statistics
 import tempfile
@@ -41,9 +43,10 @@ import pyarrow as pa
 import uvicorn
 from sqlalchemy import Engine, text
 
-from winback.desk import users
+from winback.desk import timeline_index, users
 from winback.desk.db import make_engine, migrate, open_session
 from winback.desk.sync import sync_cases
+from winback.ledger.store import Ledger
 from winback.scan.runs import RUN_SCHEMA, RunInfo, write_run
 from winback.settings import load_settings
 from winback.web.app import create_app
@@ -212,12 +215,18 @@ def main() -> None:
             result = sync_cases(db, None, run)
             seconds = time.perf_counter() - started
             print(f"winback sync: {result.opened:,} cases opened in {seconds:.1f} s")
+        if args.orders:
+            started = time.perf_counter()
+            timeline_index.build(timeline_index.root_of(settings.home), Ledger(settings.ledger_dir))
+            seconds = time.perf_counter() - started
+            print(f"customer-ordered timeline copy (winback sync's last step): {seconds:.1f} s")
         if engine.dialect.name == "postgresql":
             with engine.begin() as connection:
                 connection.execute(text("ANALYZE"))
         _serve_and_measure(settings, engine, args)
     finally:
         engine.dispose()
+        shutil.rmtree(work, ignore_errors=True)
         if admin is not None:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.close()

@@ -18,6 +18,8 @@ LINK = re.compile(r'(?:src|href|action)\s*=\s*["\']([^"\']+)["\']', re.IGNORECAS
 
 
 def _import(app: FastAPI, tmp_path: Path, table: str, text: str) -> None:
+    tmp_path = tmp_path / f"import-{len(list(tmp_path.glob('import-*')))}"
+    tmp_path.mkdir()
     path = tmp_path / f"{table}.csv"
     path.write_text(text, encoding="utf-8")
     import_file(app.state.ledger, table, path, rejects_dir=tmp_path / "rejects")
@@ -193,3 +195,27 @@ def test_owner_picker_marks_the_current_owner_and_escapes_names() -> None:
     assert html == (
         '<option value="1">A &amp; B (rep)</option><option value="2" selected>C (rep)</option>'
     )
+
+
+def test_customer_page_reads_the_sorted_copy_when_it_matches_and_the_ledger_when_not(
+    app: FastAPI, client: TestClient, people: dict[str, User], scanned: None, tmp_path: Path
+) -> None:
+    from winback.desk import timeline_index
+
+    _import(
+        app, tmp_path, "orders", "order_id,customer_id,order_date,amount\no1,c1,2023-11-02,10\n"
+    )
+    root = app.state.timeline.root
+    folder = timeline_index.build(root, app.state.ledger)
+    assert folder is not None
+    assert timeline_index.current(root, app.state.ledger) == folder
+    log_in(client, "rep")
+    assert "order o1 for 10.00" in client.get("/customers/c1").text
+
+    _import(
+        app, tmp_path, "orders", "order_id,customer_id,order_date,amount\no2,c1,2024-02-02,20\n"
+    )
+    assert timeline_index.current(root, app.state.ledger) is None  # an import since: stale
+    page = client.get("/customers/c1").text
+    assert "order o2 for 20.00" in page
+    assert "order o1 for 10.00" in page

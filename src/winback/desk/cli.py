@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from winback.desk import users
+from winback.desk import timeline_index, users
 from winback.desk.assignment import AssignmentPolicy
 from winback.desk.db import desk_engine, open_session
 from winback.desk.models import ROLES
@@ -79,9 +79,12 @@ def sync_workspace(settings: Settings, policy: AssignmentPolicy | None = None) -
     engine = desk_engine(settings.desk_database_url)
     try:
         with open_session(engine) as db:
-            return sync_cases(db, None, run, ledger=ledger, policy=policy)
+            result = sync_cases(db, None, run, ledger=ledger, policy=policy)
     finally:
         engine.dispose()
+    if ledger is not None:
+        timeline_index.build(timeline_index.root_of(settings.home), ledger, settings.import_memory)
+    return result
 
 
 def sync_command(

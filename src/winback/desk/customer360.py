@@ -19,6 +19,7 @@ from winback.desk import audit
 from winback.desk.cases import activities, cases_of_customer
 from winback.desk.models import Case, User
 from winback.desk.permissions import Action, require
+from winback.desk.timeline_index import TimelineReader
 from winback.errors import NotFound
 from winback.ledger.store import Ledger
 from winback.scan.runs import ScanRun
@@ -143,9 +144,13 @@ def scan_of_case(case: Case) -> dict[str, Any]:
     }
 
 
-def _ledger_part(ledger: Ledger, customer_id: str) -> tuple[dict[str, Any] | None, list[Event]]:
-    """The customer's profile and ledger events. Runs seven DuckDB queries over Parquet."""
-    con = ledger.connect()
+def _ledger_part(
+    ledger: Ledger, customer_id: str, timeline: TimelineReader | None
+) -> tuple[dict[str, Any] | None, list[Event]]:
+    """The customer's profile and ledger events. Runs seven DuckDB queries over Parquet:
+    the customer-ordered copy when it matches the ledger, else the ledger itself."""
+    cursor = timeline.cursor(ledger) if timeline else None
+    con = cursor if cursor is not None else ledger.connect()
     try:
         cursor = con.execute("SELECT * FROM customers WHERE customer_id = $1", [customer_id])
         names = [d[0] for d in cursor.description or []]
@@ -204,7 +209,13 @@ def _case_events(db: Session, cases: list[Case]) -> list[Event]:
 
 
 def customer_view(
-    db: Session, actor: User, customer_id: str, *, run: ScanRun | None, ledger: Ledger | None
+    db: Session,
+    actor: User,
+    customer_id: str,
+    *,
+    run: ScanRun | None,
+    ledger: Ledger | None,
+    timeline: TimelineReader | None = None,
 ) -> CustomerView:
     """Everything about one customer, newest event first."""
     require(actor, Action.VIEW_CUSTOMER)
@@ -216,7 +227,7 @@ def customer_view(
     profile: dict[str, Any] | None = None
     events: list[Event] = []
     if ledger is not None and ledger.manifest_path.exists():
-        profile, events = _ledger_part(ledger, customer_id)
+        profile, events = _ledger_part(ledger, customer_id, timeline)
     if scan is None and profile is None and not cases:
         raise NotFound(f"no customer {customer_id!r} in the ledger, the scan or the desk")
     events += _case_events(db, cases)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from winback.desk import audit, cases, users
+from winback.desk import audit, cases, timeline_index, users
 from winback.desk.customer360 import customer_view
 from winback.desk.permissions import Action, require
 from winback.desk.sync import sync_cases
@@ -103,7 +103,12 @@ def assign_case(case_id: int, body: CaseReassign, db: Db, user: ApiUser) -> Any:
 def customer(customer_id: str, request: Request, db: Db, user: ApiUser) -> CustomerPublic:
     """The customer 360: scan, cases and timeline."""
     view = customer_view(
-        db, user, customer_id, run=request.app.state.latest_run(), ledger=request.app.state.ledger
+        db,
+        user,
+        customer_id,
+        run=request.app.state.latest_run(),
+        ledger=request.app.state.ledger,
+        timeline=request.app.state.timeline,
     )
     return CustomerPublic(
         customer_id=view.customer_id,
@@ -195,5 +200,8 @@ def sync(request: Request, db: Db, user: ApiUser) -> SyncPublic:
     run = request.app.state.latest_run()
     if run is None:
         raise WinbackError("no scan run yet: run a scan first")
-    result = sync_cases(db, user, run, ledger=request.app.state.ledger)
+    ledger = request.app.state.ledger
+    result = sync_cases(db, user, run, ledger=ledger)
+    settings = request.app.state.settings
+    timeline_index.build(request.app.state.timeline.root, ledger, settings.import_memory)
     return SyncPublic(run_id=result.run_id, **result.counts())

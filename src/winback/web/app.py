@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from winback import __version__
+from winback.desk import timeline_index
 from winback.desk.db import desk_engine, session_factory
 from winback.desk.permissions import Action, may
 from winback.errors import DeskError, WinbackError
@@ -58,6 +59,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.sessions = session_factory(engine)
     app.state.cookies = SessionCookies(settings.session_secret, int(settings.session_hours * 3600))
     app.state.ledger = Ledger(settings.ledger_dir)
+    app.state.timeline = timeline_index.TimelineReader(timeline_index.root_of(settings.home))
 
     def _latest() -> ScanRun | None:
         return latest_run(settings.runs_dir)

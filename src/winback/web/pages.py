@@ -201,7 +201,12 @@ def find_customer(user: PageUser, customer_id: str = "") -> Response:
 @router.get("/customers/{customer_id}")
 def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Response:
     view = customer_view(
-        db, user, customer_id, run=request.app.state.latest_run(), ledger=request.app.state.ledger
+        db,
+        user,
+        customer_id,
+        run=request.app.state.latest_run(),
+        ledger=request.app.state.ledger,
+        timeline=request.app.state.timeline,
     )
     people = users.list_users(db, user) if may(user, Action.LIST_USERS) else []
     owners = {u.id: u.name for u in people}
