@@ -76,3 +76,27 @@ def test_sync_in_a_real_process_turns_the_latest_run_into_cases(
     assert "2 case(s) opened" in done.stdout
     bob = db.scalars(select(User).where(User.username == "bob")).one()
     assert [c.owner_id for c in db.scalars(select(Case))] == [bob.id, bob.id]
+
+
+def test_sync_also_writes_the_customer_ordered_timeline_copy(env: dict[str, str]) -> None:
+    from winback.desk import timeline_index
+    from winback.ledger.importer import import_file
+    from winback.ledger.store import Ledger
+
+    home = Path(env["WINBACK_HOME"])
+    orders = home.parent / "orders.csv"
+    orders.write_text(
+        "order_id,customer_id,order_date,amount\no1,b,2023-01-01,5\no2,a,2023-02-01,7\n"
+    )
+    ledger = Ledger(home / "ledger")
+    import_file(ledger, "orders", orders, rejects_dir=home / "rejects")
+    make_run(home / "runs", [{"customer_id": "a", "rank": 1}])
+
+    done = CliRunner().invoke(app, ["sync"])
+
+    assert done.exit_code == 0, done.output
+    folder = timeline_index.current(timeline_index.root_of(home), ledger)
+    assert folder is not None
+    con = timeline_index.connect(folder)
+    assert con.sql("SELECT customer_id FROM orders").fetchall() == [("a",), ("b",)]
+    con.close()
