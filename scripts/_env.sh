@@ -35,9 +35,11 @@ else
 fi
 export UV
 "$UV" sync --frozen --quiet ${WINBACK_SYNC_ARGS:-}
-# The desk's front-end files (htmx) come from their npm packages, served by the app itself.
+# The desk's front-end files (htmx, Swagger UI) come from their npm packages, served by
+# the app itself. Static files need no install scripts (and swagger-ui-dist's telemetry
+# dependency would run one).
 if [ -f "$ROOT/package-lock.json" ] && command -v npm >/dev/null 2>&1; then
   if [ ! -d "$ROOT/node_modules" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules" ]; then
-    npm ci --silent --no-fund --no-audit && touch "$ROOT/node_modules"
+    npm ci --silent --no-fund --no-audit --ignore-scripts && touch "$ROOT/node_modules"
   fi
 fi
