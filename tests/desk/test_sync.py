@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tests.desk.conftest import make_run
@@ -201,3 +203,22 @@ def test_sync_writes_one_audit_row_per_case_opened(
     assert opened == 30
     loads = sorted(db.execute(select(Case.owner_id, func.count()).group_by(Case.owner_id)).all())
     assert [n for _, n in loads] == [15, 15]  # spread evenly over the two reps
+
+
+def test_the_database_refuses_a_second_open_case_for_a_customer(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 1}]))
+    (case,) = _cases(db)
+    twin = Case(
+        customer_id="a", state="open", priority=1, run_id=case.run_id, customer_status="lost"
+    )
+    db.add(twin)
+    with pytest.raises(IntegrityError):
+        db.commit()
+    db.rollback()
+    twin_closed = Case(
+        customer_id="a", state="closed", priority=1, run_id=case.run_id, customer_status="lost"
+    )
+    db.add(twin_closed)
+    db.commit()  # closed cases are history: as many as there were
