@@ -36,3 +36,11 @@ fi
 export UV
 # The tests need the optional Spark extra; the demo does not, and leaves it alone if present.
 "$UV" sync --frozen --quiet ${SYNC_ARGS:---inexact}
+# The desk's front-end files (htmx, Swagger UI) come from their npm packages, served by
+# the app itself. Static files need no install scripts (and swagger-ui-dist's telemetry
+# dependency would run one).
+if [ -f "$ROOT/package-lock.json" ] && command -v npm >/dev/null 2>&1; then
+  if [ ! -d "$ROOT/node_modules" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules" ]; then
+    npm ci --silent --no-fund --no-audit --ignore-scripts && touch "$ROOT/node_modules"
+  fi
+fi

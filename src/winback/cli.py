@@ -438,6 +438,15 @@ def demo_command(
     _print_ledger(settings)
 
 
+# The desk (issue 6): users, sync and the web app.
+from winback.desk.cli import sync_command, user_app  # noqa: E402
+from winback.web.cli import serve_command  # noqa: E402
+
+app.add_typer(user_app, name="user")
+app.command("sync")(sync_command)
+app.command("serve")(serve_command)
+
+
 def main() -> None:
     """Entry point: winback errors print as one readable line and exit 2."""
     try:

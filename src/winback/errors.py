@@ -10,9 +10,16 @@
     ├── MappingError             a column-mapping file is malformed or names unknown columns
     ├── LedgerError              the ledger on disk is damaged or busy
     │   └── LedgerBusyError      another process holds the ledger's write lock
-    └── ModelError               a customer-base model cannot do what was asked
-        ├── NotFittedError       predicting before fitting
-        └── ConvergenceError     the optimiser failed; the message says what to try next
+    ├── ModelError               a customer-base model cannot do what was asked
+    │   ├── NotFittedError       predicting before fitting
+    │   └── ConvergenceError     the optimiser failed; the message says what to try next
+    └── DeskError                the desk refused or could not do what was asked
+        ├── NotAuthenticated     nobody is logged in, or the password or token is wrong
+        ├── PermissionDenied     the user's role may not do this (see docs/desk.md)
+        ├── NotFound             no such case, customer, user or saved filter
+        ├── Conflict             the change clashes with what is stored (a name taken,
+        │                        a case already closed)
+        └── InvalidInput         a value the desk cannot accept; the message says why
 
     DegenerateFitWarning         (a warning, not an error) a fit ran off along a flat ridge;
                                  the message names the quantity the data do identify
@@ -70,3 +77,27 @@ class DegenerateFitWarning(UserWarning):
     The individual parameters are then meaningless; the warning's message names the
     combination of them that the data still identify (for example ``a/(a+b)``).
     """
+
+
+class DeskError(WinbackError):
+    """The desk refused or could not do what was asked."""
+
+
+class NotAuthenticated(DeskError):  # noqa: N818 (named for what the user hears)
+    """Nobody is logged in, or the credentials are wrong."""
+
+
+class PermissionDenied(DeskError):  # noqa: N818 (named for what the user hears)
+    """The user's role may not do this."""
+
+
+class NotFound(DeskError):  # noqa: N818 (named for what the user hears)
+    """No such object."""
+
+
+class Conflict(DeskError):  # noqa: N818 (named for what the user hears)
+    """The change clashes with what is stored."""
+
+
+class InvalidInput(DeskError, ValueError):  # noqa: N818
+    """A value the desk cannot accept."""

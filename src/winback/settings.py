@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import cached_property
 from pathlib import Path
 
@@ -36,6 +38,18 @@ class Settings(BaseSettings):
         description="How much memory one import may use before it spills to the workspace "
         "(a DuckDB size such as 512MB or 2GB).",
         pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+    )
+
+    secret_key: str | None = Field(
+        default=None,
+        description="The key that signs session cookies. Default: a random key generated "
+        "once and kept in the workspace file secret_key.",
+        min_length=32,
+    )
+    session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        description="How long a desk login lasts before the user must log in again.",
     )
 
     @field_validator("home")
@@ -73,6 +87,30 @@ class Settings(BaseSettings):
     @property
     def desk_database_url(self) -> str:
         return self.desk_url or f"sqlite:///{(self.home / 'desk.sqlite3').resolve()}"
+
+    @cached_property
+    def session_secret(self) -> str:
+        """The session-signing key: the setting, else the workspace's own (made once)."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.home / "secret_key"
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            pass
+        self.home.mkdir(parents=True, exist_ok=True)
+        tmp = self.home / f".secret_key.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            # link() fails when another process made the key first: theirs wins.
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+        return path.read_text(encoding="utf-8").strip()
 
 
 def load_settings(**overrides: object) -> Settings:

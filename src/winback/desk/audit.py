@@ -1,0 +1,114 @@
+"""The audit log: one append-only row per change. Written only by the service functions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from winback.desk.models import AuditEntry, User, utcnow
+from winback.desk.permissions import Action, require
+
+SYSTEM = "system"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def record(
+    db: Session,
+    actor: User | None,
+    action: str,
+    entity: str,
+    entity_id: object,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    *,
+    system_name: str = SYSTEM,
+) -> AuditEntry:
+    """Add an audit row to the session (the caller commits with the change itself)."""
+    entry = AuditEntry(
+        actor_id=actor.id if actor else None,
+        actor_name=actor.username if actor else system_name,
+        action=action,
+        entity=entity,
+        entity_id=str(entity_id),
+        before=_plain(before) if before is not None else None,
+        after=_plain(after) if after is not None else None,
+    )
+    db.add(entry)
+    return entry
+
+
+def record_many(
+    db: Session, actor: User | None, rows: list[dict[str, Any]], system_name: str
+) -> None:
+    """Add many audit rows in one bulk INSERT (``rows``: action, entity, entity_id, before,
+    after); for winback sync, which may open 100k cases at once."""
+    if not rows:
+        return
+    now = utcnow()
+    db.execute(
+        insert(AuditEntry),
+        [
+            {
+                "at": now,
+                "actor_id": actor.id if actor else None,
+                "actor_name": actor.username if actor else system_name,
+                "action": r["action"],
+                "entity": r["entity"],
+                "entity_id": str(r["entity_id"]),
+                "before": _plain(r["before"]) if r["before"] is not None else None,
+                "after": _plain(r["after"]) if r["after"] is not None else None,
+            }
+            for r in rows
+        ],
+    )
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only the fields that differ, as (before, after)."""
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+
+
+def read_log(
+    db: Session,
+    actor: User,
+    *,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    limit: int = 100,
+    before_id: int | None = None,
+) -> list[AuditEntry]:
+    """The newest audit rows first (keyset-paged by id). Runs one SQL query."""
+    require(actor, Action.VIEW_AUDIT)
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(min(limit, 500))
+    if entity:
+        query = query.where(AuditEntry.entity == entity)
+    if entity_id:
+        query = query.where(AuditEntry.entity_id == entity_id)
+    if before_id:
+        query = query.where(AuditEntry.id < before_id)
+    return list(db.scalars(query))
+
+
+def case_history(db: Session, case_ids: list[int]) -> list[AuditEntry]:
+    """Audit rows of the given cases, oldest first (for the customer page)."""
+    if not case_ids:
+        return []
+    query = (
+        select(AuditEntry)
+        .where(AuditEntry.entity == "case", AuditEntry.entity_id.in_([str(i) for i in case_ids]))
+        .order_by(AuditEntry.id)
+    )
+    return list(db.scalars(query))

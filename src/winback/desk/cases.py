@@ -1,0 +1,256 @@
+"""Cases: the rep's queue, the manager's view and filters, and the work done on a case."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from winback.desk import audit
+from winback.desk.models import (
+    CASE_OUTCOMES,
+    CONTACT_CHANNELS,
+    Case,
+    CaseActivity,
+    SavedFilter,
+    User,
+    utcnow,
+)
+from winback.desk.permissions import Action, require, require_case_work
+from winback.errors import Conflict, InvalidInput, NotFound
+
+PAGE_SIZE = 50
+# Outcomes a person records; "returned" is recorded only by winback sync.
+PERSON_OUTCOMES = tuple(o for o in CASE_OUTCOMES if o != "returned")
+STATE_CHOICES = ("open", "working", "closed", "active", "all")
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """The manager view's filters. ``state`` "active" means open or working."""
+
+    state: str = "active"
+    status: str | None = None  # the customer's status from the scan
+    tier: str | None = None
+    reason: str | None = None  # text the case's reasons contain
+    owner_id: int | None = None  # 0 = unassigned
+    min_value: float | None = None  # expected value at least this
+
+    @classmethod
+    def from_query(cls, query: dict[str, Any]) -> CaseFilter:
+        """Build from a query string or a saved filter; blank values mean no filter."""
+        known = {
+            k: v for k, v in query.items() if k in cls.__dataclass_fields__ and v not in ("", None)
+        }
+        try:
+            if "owner_id" in known:
+                known["owner_id"] = int(known["owner_id"])
+            if "min_value" in known:
+                known["min_value"] = float(known["min_value"])
+        except ValueError as exc:
+            raise InvalidInput(f"bad filter value: {exc}") from None
+        state = known.get("state", "active")
+        if state not in STATE_CHOICES:
+            raise InvalidInput(f"state {state!r}: use one of {', '.join(STATE_CHOICES)}")
+        return cls(**known)
+
+    def as_query(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def _apply(query: Select[Any], f: CaseFilter) -> Select[Any]:
+    if f.state == "active":
+        query = query.where(Case.state != "closed")
+    elif f.state != "all":
+        query = query.where(Case.state == f.state)
+    if f.status:
+        query = query.where(Case.customer_status == f.status)
+    if f.tier:
+        query = query.where(Case.tier == f.tier)
+    if f.reason:
+        needle = f.reason.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Case.reasons_text.like(f"%{needle}%", escape="\\"))
+    if f.owner_id == 0:
+        query = query.where(Case.owner_id.is_(None))
+    elif f.owner_id is not None:
+        query = query.where(Case.owner_id == f.owner_id)
+    if f.min_value is not None:
+        query = query.where(Case.expected_value >= f.min_value)
+    return query
+
+
+def _page(query: Select[Any], page: int, size: int) -> Select[Any]:
+    size = max(1, min(size, 200))
+    return query.order_by(Case.priority, Case.id).limit(size + 1).offset(max(0, page - 1) * size)
+
+
+@dataclass
+class Page:
+    cases: list[Case]
+    page: int
+    has_next: bool
+
+
+def _fetch(db: Session, query: Select[Any], page: int, size: int) -> Page:
+    rows = list(db.scalars(_page(query, page, size)))
+    size = max(1, min(size, 200))
+    return Page(rows[:size], max(1, page), len(rows) > size)
+
+
+def my_queue(db: Session, actor: User, page: int = 1, size: int = PAGE_SIZE) -> Page:
+    """The actor's open and working cases, first to call first. One indexed query."""
+    require(actor, Action.VIEW_OWN_QUEUE)
+    query = select(Case).where(Case.owner_id == actor.id, Case.state != "closed")
+    return _fetch(db, query, page, size)
+
+
+def search_cases(
+    db: Session, actor: User, f: CaseFilter, page: int = 1, size: int = PAGE_SIZE
+) -> Page:
+    """Every case matching the filters, in priority order (the manager view)."""
+    require(actor, Action.VIEW_ALL_CASES)
+    return _fetch(db, _apply(select(Case), f), page, size)
+
+
+def get_case(db: Session, actor: User, case_id: int) -> Case:
+    require(actor, Action.VIEW_CUSTOMER)
+    case = db.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    return case
+
+
+def cases_of_customer(db: Session, actor: User, customer_id: str) -> list[Case]:
+    require(actor, Action.VIEW_CUSTOMER)
+    query = select(Case).where(Case.customer_id == customer_id).order_by(Case.id.desc())
+    return list(db.scalars(query))
+
+
+def activities(db: Session, case_ids: list[int]) -> list[CaseActivity]:
+    if not case_ids:
+        return []
+    query = select(CaseActivity).where(CaseActivity.case_id.in_(case_ids))
+    return list(db.scalars(query.order_by(CaseActivity.id)))
+
+
+def reassign(db: Session, actor: User, case_id: int, owner_id: int | None) -> Case:
+    """Give a case to someone else (or nobody). Managers and admins only."""
+    require(actor, Action.REASSIGN_CASE)
+    case = get_case(db, actor, case_id)
+    if case.state == "closed":
+        raise Conflict(f"case {case_id} is closed")
+    if owner_id is not None:
+        owner = db.get(User, owner_id)
+        if owner is None or not owner.active or owner.role == "admin":
+            raise InvalidInput(f"user {owner_id} cannot take cases (unknown, inactive or admin)")
+    before = {"owner_id": case.owner_id}
+    case.owner_id, case.updated_at = owner_id, utcnow()
+    audit.record(db, actor, "case.reassign", "case", case.id, before, {"owner_id": owner_id})
+    db.commit()
+    return case
+
+
+def log_activity(
+    db: Session, actor: User, case_id: int, *, kind: str, channel: str | None, text: str
+) -> CaseActivity:
+    """Record a contact with the customer (the case becomes "working") or a note."""
+    case = get_case(db, actor, case_id)
+    require_case_work(actor, case)
+    if case.state == "closed":
+        raise Conflict(f"case {case_id} is closed")
+    if kind not in ("contact", "note"):
+        raise InvalidInput(f"kind {kind!r}: use contact or note")
+    if kind == "contact" and channel not in CONTACT_CHANNELS:
+        raise InvalidInput(f"channel {channel!r}: use one of {', '.join(CONTACT_CHANNELS)}")
+    activity = CaseActivity(
+        case_id=case.id,
+        user_id=actor.id,
+        kind=kind,
+        channel=channel if kind == "contact" else None,
+        text=text.strip()[:5000],
+    )
+    db.add(activity)
+    before = {"state": case.state, "contacted": case.contacted}
+    if kind == "contact":
+        case.contacted, case.state = True, "working"
+    case.updated_at = utcnow()
+    db.flush()
+    after = {"state": case.state, "contacted": case.contacted, "activity": activity.id}
+    audit.record(db, actor, f"case.{kind}", "case", case.id, before, after)
+    db.commit()
+    return activity
+
+
+def close_case(db: Session, actor: User, case_id: int, outcome: str, note: str = "") -> Case:
+    """Close a case with what came of it."""
+    case = get_case(db, actor, case_id)
+    require_case_work(actor, case)
+    if case.state == "closed":
+        raise Conflict(f"case {case_id} is closed already ({case.outcome})")
+    if outcome not in PERSON_OUTCOMES:
+        raise InvalidInput(f"outcome {outcome!r}: use one of {', '.join(PERSON_OUTCOMES)}")
+    before = {"state": case.state, "outcome": None}
+    case.state, case.outcome = "closed", outcome
+    case.closed_at = case.updated_at = utcnow()
+    if note.strip():
+        db.add(CaseActivity(case_id=case.id, user_id=actor.id, kind="note", text=note.strip()))
+    audit.record(
+        db, actor, "case.close", "case", case.id, before, {"state": "closed", "outcome": outcome}
+    )
+    db.commit()
+    return case
+
+
+# --- saved filters ------------------------------------------------------------------
+
+
+def save_filter(db: Session, actor: User, name: str, f: CaseFilter) -> SavedFilter:
+    require(actor, Action.SAVE_FILTER)
+    name = name.strip()
+    if not name:
+        raise InvalidInput("give the filter a name")
+    exists = db.scalar(
+        select(SavedFilter.id).where(SavedFilter.user_id == actor.id, SavedFilter.name == name)
+    )
+    if exists is not None:
+        raise Conflict(f"you have a filter called {name!r} already")
+    saved = SavedFilter(user_id=actor.id, name=name[:100], query=f.as_query())
+    db.add(saved)
+    db.flush()
+    audit.record(
+        db,
+        actor,
+        "filter.create",
+        "filter",
+        saved.id,
+        None,
+        {"name": saved.name, "query": saved.query},
+    )
+    db.commit()
+    return saved
+
+
+def list_filters(db: Session, actor: User) -> list[SavedFilter]:
+    require(actor, Action.SAVE_FILTER)
+    query = select(SavedFilter).where(SavedFilter.user_id == actor.id).order_by(SavedFilter.name)
+    return list(db.scalars(query))
+
+
+def delete_filter(db: Session, actor: User, filter_id: int) -> None:
+    require(actor, Action.SAVE_FILTER)
+    saved = db.get(SavedFilter, filter_id)
+    if saved is None or saved.user_id != actor.id:
+        raise NotFound(f"you have no saved filter {filter_id}")
+    audit.record(
+        db,
+        actor,
+        "filter.delete",
+        "filter",
+        saved.id,
+        {"name": saved.name, "query": saved.query},
+        None,
+    )
+    db.delete(saved)
+    db.commit()

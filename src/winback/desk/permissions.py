@@ -1,0 +1,77 @@
+"""Who may do what: the one table of roles and actions.
+
+``docs/desk.md`` shows the same table, and ``tests/desk/test_permissions.py`` checks
+every role against every action, both ways, and that the docs agree.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from winback.desk.models import Case, User
+from winback.errors import PermissionDenied
+
+
+class Action(StrEnum):
+    """Everything the desk lets someone do, named for the business."""
+
+    VIEW_OWN_QUEUE = "view own queue"
+    VIEW_CUSTOMER = "view a customer"
+    WORK_OWN_CASE = "log contacts and close own cases"
+    WORK_ANY_CASE = "log contacts and close any case"
+    VIEW_ALL_CASES = "view all cases"
+    REASSIGN_CASE = "reassign a case"
+    SAVE_FILTER = "save a case filter"
+    VIEW_AUDIT = "read the audit log"
+    SYNC_CASES = "sync cases from the latest scan"
+    LIST_USERS = "list users"
+    MANAGE_USERS = "add and deactivate users"
+    OWN_API_TOKENS = "create and revoke own API tokens"
+
+
+_EVERYONE = frozenset({"admin", "manager", "executive", "rep"})
+_LEADS = frozenset({"admin", "manager"})
+
+ALLOWED: dict[Action, frozenset[str]] = {
+    Action.VIEW_OWN_QUEUE: _EVERYONE,
+    Action.VIEW_CUSTOMER: _EVERYONE,
+    Action.WORK_OWN_CASE: _EVERYONE,
+    Action.WORK_ANY_CASE: _LEADS,
+    Action.VIEW_ALL_CASES: _LEADS,
+    Action.REASSIGN_CASE: _LEADS,
+    Action.SAVE_FILTER: _LEADS,
+    Action.VIEW_AUDIT: _LEADS,
+    Action.SYNC_CASES: _LEADS,
+    Action.LIST_USERS: _LEADS,
+    Action.MANAGE_USERS: frozenset({"admin"}),
+    Action.OWN_API_TOKENS: _EVERYONE,
+}
+
+
+def may(user: User, action: Action) -> bool:
+    return user.active and user.role in ALLOWED[action]
+
+
+def require(user: User, action: Action) -> None:
+    """Raise PermissionDenied unless ``user``'s role may do ``action``."""
+    if not may(user, action):
+        raise PermissionDenied(f"a {user.role} may not {action.value}")
+
+
+def require_case_work(user: User, case: Case) -> None:
+    """Working a case: your own with WORK_OWN_CASE, anyone's with WORK_ANY_CASE."""
+    if may(user, Action.WORK_ANY_CASE):
+        return
+    if case.owner_id == user.id and may(user, Action.WORK_OWN_CASE):
+        return
+    raise PermissionDenied(f"case {case.id} is not yours; a {user.role} may not work it")
+
+
+def markdown_table() -> str:
+    """The permission table as Markdown, for docs/desk.md."""
+    roles = ("admin", "manager", "executive", "rep")
+    lines = ["| action | " + " | ".join(roles) + " |", "|---|" + "---|" * len(roles)]
+    for action, allowed in ALLOWED.items():
+        marks = " | ".join("yes" if r in allowed else "no" for r in roles)
+        lines.append(f"| {action.value} | {marks} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,207 @@
+"""The JSON API under /api: everything the pages do, for scripts and other systems.
+
+Every call needs ``Authorization: Bearer <token>`` (make one on the account page or with
+POST /api/tokens). Errors are ``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from winback.desk import audit, cases, timeline_index, users
+from winback.desk.customer360 import customer_view
+from winback.desk.permissions import Action, require
+from winback.desk.sync import sync_cases
+from winback.errors import WinbackError
+from winback.web.deps import ApiUser, Db
+from winback.web.schemas import (
+    ActivityCreate,
+    ActivityPublic,
+    AuditPublic,
+    CaseClose,
+    CasePage,
+    CasePublic,
+    CaseReassign,
+    CustomerPublic,
+    EventPublic,
+    FilterCreate,
+    FilterPublic,
+    FilterQuery,
+    SyncPublic,
+    TokenCreate,
+    TokenCreated,
+    TokenPublic,
+    UserCreate,
+    UserPublic,
+    UserUpdate,
+)
+
+router = APIRouter(prefix="/api", tags=["desk"])
+
+
+def _page(result: cases.Page) -> CasePage:
+    return CasePage(
+        cases=[CasePublic.model_validate(c) for c in result.cases],
+        page=result.page,
+        has_next=result.has_next,
+    )
+
+
+@router.get("/me", response_model=UserPublic)
+def me(user: ApiUser) -> Any:
+    """Who the token belongs to."""
+    return user
+
+
+@router.get("/queue", response_model=CasePage)
+def queue(db: Db, user: ApiUser, page: int = 1, size: int = cases.PAGE_SIZE) -> CasePage:
+    """My open cases, first to call first."""
+    return _page(cases.my_queue(db, user, page, size))
+
+
+@router.get("/cases", response_model=CasePage)
+def list_cases(
+    db: Db,
+    user: ApiUser,
+    query: Annotated[FilterQuery, Query()],
+    page: int = 1,
+    size: int = cases.PAGE_SIZE,
+) -> CasePage:
+    """All cases matching the filters (managers and admins)."""
+    f = cases.CaseFilter.from_query(query.model_dump())
+    return _page(cases.search_cases(db, user, f, page, size))
+
+
+@router.get("/cases/{case_id}", response_model=CasePublic)
+def get_case(case_id: int, db: Db, user: ApiUser) -> Any:
+    return cases.get_case(db, user, case_id)
+
+
+@router.post("/cases/{case_id}/activities", response_model=ActivityPublic, status_code=201)
+def add_activity(case_id: int, body: ActivityCreate, db: Db, user: ApiUser) -> Any:
+    """Log a contact with the customer (the case becomes "working") or a note."""
+    return cases.log_activity(
+        db, user, case_id, kind=body.kind, channel=body.channel, text=body.text
+    )
+
+
+@router.post("/cases/{case_id}/close", response_model=CasePublic)
+def close_case(case_id: int, body: CaseClose, db: Db, user: ApiUser) -> Any:
+    return cases.close_case(db, user, case_id, body.outcome, body.note)
+
+
+@router.post("/cases/{case_id}/assign", response_model=CasePublic)
+def assign_case(case_id: int, body: CaseReassign, db: Db, user: ApiUser) -> Any:
+    """Give the case to another user, or to nobody (managers and admins)."""
+    return cases.reassign(db, user, case_id, body.owner_id)
+
+
+@router.get("/customers/{customer_id}", response_model=CustomerPublic)
+def customer(customer_id: str, request: Request, db: Db, user: ApiUser) -> CustomerPublic:
+    """The customer 360: scan, cases and timeline."""
+    view = customer_view(
+        db,
+        user,
+        customer_id,
+        run=request.app.state.latest_run(),
+        ledger=request.app.state.ledger,
+        timeline=request.app.state.timeline,
+    )
+    return CustomerPublic(
+        customer_id=view.customer_id,
+        name=view.name,
+        profile=view.profile,
+        scan=view.scan,
+        cases=[CasePublic.model_validate(c) for c in view.cases],
+        timeline=[EventPublic.model_validate(asdict(e)) for e in view.timeline],
+    )
+
+
+@router.get("/filters", response_model=list[FilterPublic])
+def list_filters(db: Db, user: ApiUser) -> Any:
+    return cases.list_filters(db, user)
+
+
+@router.post("/filters", response_model=FilterPublic, status_code=201)
+def save_filter(body: FilterCreate, db: Db, user: ApiUser) -> Any:
+    f = cases.CaseFilter.from_query(body.query.model_dump())
+    return cases.save_filter(db, user, body.name, f)
+
+
+@router.delete("/filters/{filter_id}", status_code=204)
+def delete_filter(filter_id: int, db: Db, user: ApiUser) -> None:
+    cases.delete_filter(db, user, filter_id)
+
+
+@router.get("/audit", response_model=list[AuditPublic])
+def read_audit(
+    db: Db,
+    user: ApiUser,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> Any:
+    """The audit log, newest first (managers and admins). Page with before_id."""
+    return audit.read_log(
+        db, user, entity=entity, entity_id=entity_id, before_id=before_id, limit=limit
+    )
+
+
+@router.get("/users", response_model=list[UserPublic])
+def list_users(db: Db, user: ApiUser) -> Any:
+    return users.list_users(db, user)
+
+
+@router.post("/users", response_model=UserPublic, status_code=201)
+def create_user(body: UserCreate, db: Db, user: ApiUser) -> Any:
+    return users.create_user(
+        db,
+        user,
+        username=body.username,
+        name=body.name,
+        role=body.role,
+        password=body.password,
+        staff_id=body.staff_id,
+    )
+
+
+@router.patch("/users/{user_id}", response_model=UserPublic)
+def update_user(user_id: int, body: UserUpdate, db: Db, user: ApiUser) -> Any:
+    return users.set_active(db, user, user_id, body.active)
+
+
+@router.get("/tokens", response_model=list[TokenPublic])
+def list_tokens(db: Db, user: ApiUser) -> Any:
+    return users.list_api_tokens(db, user)
+
+
+@router.post("/tokens", response_model=TokenCreated, status_code=201)
+def create_token(body: TokenCreate, db: Db, user: ApiUser) -> TokenCreated:
+    """A new API token; the response carries it this once."""
+    token, plain = users.create_api_token(db, user, body.name)
+    return TokenCreated(
+        id=token.id, name=token.name, prefix=token.prefix, created_at=token.created_at, token=plain
+    )
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+def revoke_token(token_id: int, db: Db, user: ApiUser) -> None:
+    users.revoke_api_token(db, user, token_id)
+
+
+@router.post("/sync", response_model=SyncPublic)
+def sync(request: Request, db: Db, user: ApiUser) -> SyncPublic:
+    """Turn the latest scan run into cases (managers and admins)."""
+    require(user, Action.SYNC_CASES)
+    run = request.app.state.latest_run()
+    if run is None:
+        raise WinbackError("no scan run yet: run a scan first")
+    ledger = request.app.state.ledger
+    result = sync_cases(db, user, run, ledger=ledger)
+    settings = request.app.state.settings
+    timeline_index.build(request.app.state.timeline.root, ledger, settings.import_memory)
+    return SyncPublic(run_id=result.run_id, **result.counts())

@@ -1,0 +1,133 @@
+"""The desk's web app: ``create_app(settings)`` gives the FastAPI application."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from winback import __version__
+from winback.desk import timeline_index
+from winback.desk.db import desk_engine, session_factory
+from winback.desk.permissions import Action, may
+from winback.errors import DeskError, WinbackError
+from winback.ledger.store import Ledger
+from winback.scan.runs import ScanRun, latest_run
+from winback.settings import Settings
+from winback.web.deps import LoginRequired
+from winback.web.errors import api_error, status_of
+from winback.web.sessions import CSRF_FIELD, CSRF_HEADER, SessionCookies
+
+HERE = Path(__file__).resolve().parent
+# The npm packages' files (package.json at the repository root; scripts/_env.sh installs).
+NODE_MODULES = HERE.parents[2] / "node_modules"
+VENDOR = {
+    "htmx": NODE_MODULES / "htmx.org" / "dist",
+    "swagger-ui": NODE_MODULES / "swagger-ui-dist",
+}
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """The app over the desk database of ``settings`` (or ``engine``, migrated already)."""
+    from winback.web import api, pages
+
+    app = FastAPI(
+        title="winback desk",
+        version=__version__,
+        description="The win-back desk's JSON API. Authenticate with "
+        '`Authorization: Bearer <token>`; errors are `{"error": {"code", "message"}}`.',
+        # /docs is served below from the swagger-ui-dist package, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
+    )
+    engine = engine or desk_engine(settings.desk_database_url)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    app.state.cookies = SessionCookies(settings.session_secret, int(settings.session_hours * 3600))
+    app.state.ledger = Ledger(settings.ledger_dir)
+    app.state.timeline = timeline_index.TimelineReader(timeline_index.root_of(settings.home))
+
+    def _latest() -> ScanRun | None:
+        return latest_run(settings.runs_dir)
+
+    app.state.latest_run = _latest
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals.update(
+        may=may, Action=Action, CSRF_FIELD=CSRF_FIELD, CSRF_HEADER=CSRF_HEADER, quote=quote
+    )
+    templates.env.filters["with_selected"] = pages.with_selected
+    app.state.templates = templates
+
+    for name, folder in VENDOR.items():
+        app.mount(f"/static/vendor/{name}", StaticFiles(directory=folder, check_dir=False), name)
+    app.mount("/static/app", StaticFiles(directory=HERE / "static"), "app-static")
+    app.include_router(api.router)
+
+    @app.get("/docs", include_in_schema=False)
+    def _docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="winback desk API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+        )
+
+    app.include_router(pages.router)
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, exc: LoginRequired) -> Response:
+        target = "/login?next=" + quote(str(request.url.path))
+        if request.headers.get("HX-Request"):
+            return Response(status_code=401, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(WinbackError)
+    async def _desk_error(request: Request, exc: WinbackError) -> Response:
+        status, code = status_of(exc) if isinstance(exc, DeskError) else (400, "error")
+        if _is_api(request):
+            return api_error(status, code, str(exc))
+        return pages.error_page(request, status, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        if _is_api(request):
+            return api_error(422, "invalid_input", problems)
+        return pages.error_page(request, 422, problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        if _is_api(request):
+            return api_error(exc.status_code, code, str(exc.detail))
+        return pages.error_page(request, exc.status_code, str(exc.detail))
+
+    return app
+
+
+def template_context(request: Request, **values: Any) -> dict[str, Any]:
+    """What every page template gets: the user, the session's CSRF token, and ``values``."""
+    session = getattr(request.state, "session", None)
+    context: dict[str, Any] = {
+        "user": getattr(request.state, "user", None),
+        "csrf": session.csrf if session else "",
+    }
+    context.update(values)
+    return context

@@ -1,0 +1,74 @@
+"""Reusable typed dependencies: the database session and the current user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from winback.desk import users
+from winback.desk.models import User
+from winback.errors import NotAuthenticated, PermissionDenied
+from winback.web.sessions import CSRF_FIELD, CSRF_HEADER, SessionData, csrf_matches
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """A desk session for one request; closed (rolled back if uncommitted) afterwards."""
+    with request.app.state.sessions() as session:
+        yield session
+
+
+Db = Annotated[Session, Depends(get_db)]
+
+
+def api_user(request: Request, db: Db) -> User:
+    """The owner of the request's ``Authorization: Bearer`` API token (one indexed query)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("send an API token: Authorization: Bearer wb_…")
+    return users.user_for_token(db, token.strip())
+
+
+ApiUser = Annotated[User, Depends(api_user)]
+
+
+class LoginRequired(NotAuthenticated):
+    """Raised by page dependencies; answered with a redirect to the login page."""
+
+
+def page_session(request: Request) -> SessionData | None:
+    session: SessionData | None = request.app.state.cookies.read(request)
+    return session
+
+
+def page_user(request: Request, db: Db) -> User:
+    """The logged-in user of a page request, else a redirect to /login."""
+    session = page_session(request)
+    if session is None or session.user_id is None:
+        raise LoginRequired("log in first")
+    user = db.get(User, session.user_id)
+    if user is None or not user.active or user.session_epoch != session.epoch:
+        raise LoginRequired("your session has ended; log in again")
+    request.state.session = session
+    request.state.user = user
+    return user
+
+
+PageUser = Annotated[User, Depends(page_user)]
+
+
+async def csrf_protect(request: Request) -> None:
+    """Every form POST carries the session's CSRF token (a form field or, for htmx, a header)."""
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if not csrf_matches(page_session(request), sent):
+        raise PermissionDenied("the form's CSRF token is missing or stale; reload the page")
+
+
+Csrf = Depends(csrf_protect)

@@ -1,0 +1,313 @@
+"""The desk's HTML pages. Each reads through the desk's service functions and each form
+POST carries a CSRF token; writes redirect back (post/redirect/get)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
+
+from winback.desk import audit, cases, users
+from winback.desk.customer360 import customer_view
+from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, ROLES, User
+from winback.desk.permissions import Action, may, require
+from winback.errors import NotAuthenticated, PermissionDenied
+from winback.scan.runs import STATUSES, TIERS
+from winback.web.deps import Csrf, Db, PageUser, page_session
+from winback.web.sessions import SessionCookies, csrf_matches
+
+router = APIRouter(include_in_schema=False)
+
+
+def render(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+    from winback.web.app import template_context
+
+    response: HTMLResponse = request.app.state.templates.TemplateResponse(
+        request, template, template_context(request, **values), status_code=status
+    )
+    return response
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    return render(request, "error.html", status=status, status_code=status, message=message)
+
+
+def owner_options(people: list[User]) -> Markup:
+    """The <option>s of the owner pickers, rendered once a page rather than once a row."""
+    return Markup("").join(
+        Markup('<option value="{}">{} ({})</option>').format(u.id, u.name, u.role)
+        for u in people
+        if u.active and u.role != "admin"
+    )
+
+
+def with_selected(options: Markup, owner_id: int | None) -> Markup:
+    """``options`` with the current owner's option selected."""
+    if owner_id is None:
+        return options
+    mark = f'<option value="{owner_id}">'
+    # str() first: Markup.replace would escape the replacement.
+    return Markup(str(options).replace(mark, f'<option value="{owner_id}" selected>', 1))
+
+
+def _back(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site (never //host or a scheme) may follow a login."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+# --- logging in and out ---------------------------------------------------------------
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/") -> Response:
+    cookies: SessionCookies = request.app.state.cookies
+    session = page_session(request) or cookies.new()
+    request.state.session = session
+    response = render(request, "login.html", next=_safe_next(next), error=None)
+    cookies.write(request, response, session)
+    return response
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    db: Db,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    cookies: SessionCookies = request.app.state.cookies
+    session = page_session(request)
+    if not csrf_matches(session, csrf_token):
+        raise PermissionDenied("the login form is stale; reload the page and try again")
+    try:
+        user = users.authenticate(db, username, password)
+    except NotAuthenticated as exc:
+        request.state.session = session
+        return render(request, "login.html", status=401, next=_safe_next(next), error=str(exc))
+    response = _back(_safe_next(next))
+    # A new session (and CSRF token) at login: nothing from before it carries over.
+    cookies.write(request, response, cookies.new(user.id, user.session_epoch))
+    return response
+
+
+@router.post("/logout", dependencies=[Csrf])
+def logout(request: Request, db: Db, user: PageUser) -> Response:
+    users.log_out(db, user)
+    response = _back("/login")
+    request.app.state.cookies.clear(response)
+    return response
+
+
+# --- queues ---------------------------------------------------------------------------
+
+
+@router.get("/")
+def home(user: PageUser) -> Response:
+    return _back("/cases" if may(user, Action.VIEW_ALL_CASES) else "/queue")
+
+
+@router.get("/queue")
+def queue(request: Request, db: Db, user: PageUser, page: int = 1) -> Response:
+    result = cases.my_queue(db, user, page)
+    return render(request, "queue.html", result=result, owners=_names(db, user))
+
+
+def _names(db: Db, user: PageUser) -> dict[int, str]:
+    if not may(user, Action.LIST_USERS):
+        return {user.id: user.name}
+    return {u.id: u.name for u in users.list_users(db, user)}
+
+
+@router.get("/cases")
+def all_cases(request: Request, db: Db, user: PageUser, page: int = 1) -> Response:
+    query = dict(request.query_params)
+    query.pop("page", None)
+    f = cases.CaseFilter.from_query(query)
+    result = cases.search_cases(db, user, f, page)
+    people = users.list_users(db, user)
+    return render(
+        request,
+        "cases.html",
+        result=result,
+        f=f,
+        query=urlencode(f.as_query()),
+        saved=cases.list_filters(db, user),
+        people=people,
+        owners={u.id: u.name for u in people},
+        options=owner_options(people),
+        statuses=STATUSES,
+        tiers=TIERS,
+        states=("active", *CASE_STATES, "all"),
+    )
+
+
+@router.post("/cases/filters", dependencies=[Csrf])
+async def save_filter(request: Request, db: Db, user: PageUser) -> Response:
+    form = dict(await request.form())
+    f = cases.CaseFilter.from_query({k: v for k, v in form.items() if isinstance(v, str)})
+    cases.save_filter(db, user, str(form.get("name", "")), f)
+    return _back("/cases?" + urlencode(f.as_query()))
+
+
+@router.post("/filters/{filter_id}/delete", dependencies=[Csrf])
+def delete_filter(filter_id: int, db: Db, user: PageUser) -> Response:
+    cases.delete_filter(db, user, filter_id)
+    return _back("/cases")
+
+
+@router.post("/cases/{case_id}/assign", dependencies=[Csrf])
+def assign(
+    request: Request,
+    case_id: int,
+    db: Db,
+    user: PageUser,
+    owner_id: Annotated[str, Form()] = "",
+) -> Response:
+    case = cases.reassign(db, user, case_id, int(owner_id) if owner_id else None)
+    if request.headers.get("HX-Request"):
+        people = users.list_users(db, user)
+        return render(
+            request,
+            "_case_row.html",
+            case=case,
+            owners={u.id: u.name for u in people},
+            options=owner_options(people),
+        )
+    referer = urlsplit(request.headers.get("referer", ""))
+    back = referer.path + (f"?{referer.query}" if referer.query else "")
+    return _back(_safe_next(back) if referer.path else f"/customers/{quote(case.customer_id)}")
+
+
+# --- a customer and the work on their case -------------------------------------------
+
+
+@router.get("/customers")
+def find_customer(user: PageUser, customer_id: str = "") -> Response:
+    wanted = customer_id.strip()
+    return _back(f"/customers/{quote(wanted, safe='')}" if wanted else "/")
+
+
+@router.get("/customers/{customer_id}")
+def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Response:
+    view = customer_view(
+        db,
+        user,
+        customer_id,
+        run=request.app.state.latest_run(),
+        ledger=request.app.state.ledger,
+        timeline=request.app.state.timeline,
+    )
+    people = users.list_users(db, user) if may(user, Action.LIST_USERS) else []
+    owners = {u.id: u.name for u in people}
+    if not owners:
+        owners = {user.id: user.name}
+    return render(
+        request,
+        "customer.html",
+        view=view,
+        owners=owners,
+        assignable=[u for u in people if u.active and u.role != "admin"],
+        channels=CONTACT_CHANNELS,
+        outcomes=cases.PERSON_OUTCOMES,
+    )
+
+
+@router.post("/cases/{case_id}/activity", dependencies=[Csrf])
+def activity(
+    case_id: int,
+    db: Db,
+    user: PageUser,
+    kind: Annotated[str, Form()] = "contact",
+    channel: Annotated[str, Form()] = "",
+    text: Annotated[str, Form()] = "",
+) -> Response:
+    cases.log_activity(db, user, case_id, kind=kind, channel=channel or None, text=text)
+    return _back(f"/customers/{quote(cases.get_case(db, user, case_id).customer_id, safe='')}")
+
+
+@router.post("/cases/{case_id}/close", dependencies=[Csrf])
+def close(
+    case_id: int,
+    db: Db,
+    user: PageUser,
+    outcome: Annotated[str, Form()],
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    case = cases.close_case(db, user, case_id, outcome, note)
+    return _back(f"/customers/{quote(case.customer_id, safe='')}")
+
+
+# --- the audit log, users, and your account ------------------------------------------
+
+
+@router.get("/audit")
+def audit_log(
+    request: Request, db: Db, user: PageUser, before_id: int | None = None, entity: str = ""
+) -> Response:
+    entries = audit.read_log(db, user, before_id=before_id, entity=entity or None, limit=100)
+    return render(request, "audit.html", entries=entries, entity=entity)
+
+
+@router.get("/users")
+def user_list(request: Request, db: Db, user: PageUser) -> Response:
+    return render(request, "users.html", people=users.list_users(db, user), roles=ROLES)
+
+
+@router.post("/users", dependencies=[Csrf])
+def user_add(
+    db: Db,
+    user: PageUser,
+    username: Annotated[str, Form()],
+    role: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    name: Annotated[str, Form()] = "",
+    staff_id: Annotated[str, Form()] = "",
+) -> Response:
+    users.create_user(
+        db,
+        user,
+        username=username,
+        name=name,
+        role=role,
+        password=password,
+        staff_id=staff_id or None,
+    )
+    return _back("/users")
+
+
+@router.post("/users/{user_id}/active", dependencies=[Csrf])
+def user_active(
+    user_id: int, db: Db, user: PageUser, active: Annotated[str, Form()] = "false"
+) -> Response:
+    users.set_active(db, user, user_id, active == "true")
+    return _back("/users")
+
+
+@router.get("/account")
+def account(request: Request, db: Db, user: PageUser) -> Response:
+    require(user, Action.OWN_API_TOKENS)
+    return render(request, "account.html", tokens=users.list_api_tokens(db, user), new_token=None)
+
+
+@router.post("/account/tokens", dependencies=[Csrf])
+def token_add(request: Request, db: Db, user: PageUser, name: Annotated[str, Form()]) -> Response:
+    _, plain = users.create_api_token(db, user, name)
+    # Shown in this response only; a reload does not show it again.
+    return render(request, "account.html", tokens=users.list_api_tokens(db, user), new_token=plain)
+
+
+@router.post("/account/tokens/{token_id}/revoke", dependencies=[Csrf])
+def token_revoke(token_id: int, db: Db, user: PageUser) -> Response:
+    users.revoke_api_token(db, user, token_id)
+    return _back("/account")

@@ -1,0 +1,179 @@
+"""The JSON API's shapes: separate schemas for what comes in and what goes out."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["admin", "manager", "executive", "rep"]
+
+
+class UserCreate(BaseModel):
+    username: str = Field(min_length=2, max_length=80)
+    name: str = ""
+    role: Role
+    password: str = Field(min_length=10, max_length=200)
+    staff_id: str | None = None
+
+
+class UserUpdate(BaseModel):
+    active: bool
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    name: str
+    role: str
+    staff_id: str | None
+    active: bool
+
+
+class CasePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    customer_id: str
+    customer_name: str | None
+    segment: str | None
+    state: str
+    outcome: str | None
+    contacted: bool
+    owner_id: int | None
+    priority: int
+    rank: int | None
+    customer_status: str
+    decision: str | None
+    tier: str | None
+    p_alive: float | None
+    predicted_value: float | None
+    winback_odds: float | None
+    expected_value: float | None
+    revenue_last_year: float | None
+    last_order_date: date | None
+    reasons: list[str]
+    decision_reasons: list[str]
+    intangibles: dict[str, Any]
+    run_id: str
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+class CasePage(BaseModel):
+    cases: list[CasePublic]
+    page: int
+    has_next: bool
+
+
+class ActivityCreate(BaseModel):
+    kind: Literal["contact", "note"] = "contact"
+    channel: str | None = None
+    text: str = ""
+
+
+class ActivityPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    case_id: int
+    user_id: int | None
+    at: datetime
+    kind: str
+    channel: str | None
+    text: str
+
+
+class CaseClose(BaseModel):
+    outcome: Literal["won_back", "declined", "unreachable", "not_pursued"]
+    note: str = ""
+
+
+class CaseReassign(BaseModel):
+    owner_id: int | None
+
+
+class FilterQuery(BaseModel):
+    state: Literal["open", "working", "closed", "active", "all"] = "active"
+    status: str | None = None
+    tier: str | None = None
+    reason: str | None = None
+    owner_id: int | None = None
+    min_value: float | None = None
+
+
+class FilterCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    query: FilterQuery
+
+
+class FilterPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    query: dict[str, Any]
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class TokenPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="The token itself: shown this once, never again.")
+
+
+class AuditPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor_id: int | None
+    actor_name: str
+    action: str
+    entity: str
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class EventPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    kind: str
+    ref: str
+    summary: str
+    who: str | None
+    detail: str | None
+
+
+class CustomerPublic(BaseModel):
+    customer_id: str
+    name: str
+    profile: dict[str, Any] | None
+    scan: dict[str, Any] | None
+    cases: list[CasePublic]
+    timeline: list[EventPublic]
+
+
+class SyncPublic(BaseModel):
+    run_id: str
+    opened: int
+    refreshed: int
+    unchanged: int
+    returned: int
+    unassigned: int

@@ -1,0 +1,124 @@
+"""Browser tests: Playwright drives Debian's Chromium against the real app, served by
+uvicorn on a free loopback port. Screenshots go to artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.orm import Session
+
+from tests.conftest import service_missing
+from tests.desk.conftest import (  # noqa: F401 (fixtures)
+    _cheap_password_hashing,
+    db,
+    desk_engine,
+    make_run,
+    people,
+    postgres_engine,
+    sqlite_template,
+)
+from tests.web.conftest import app  # noqa: F401 (fixture)
+from winback.desk.models import User
+from winback.desk.sync import sync_cases
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        service_missing("Chromium at /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(app: FastAPI, db: Session, people: dict[str, User]) -> Iterator[str]:  # noqa: F811
+    """The app, with a synced scan run, served for real on 127.0.0.1."""
+    rows = [
+        {"customer_id": "c1", "name": "Acme Ltd", "rank": 1, "expected_value": 900.0},
+        {
+            "customer_id": "c2",
+            "name": "Bolt & Co",
+            "rank": 2,
+            "status": "lost",
+            "reasons": ["three late deliveries since March"],
+        },
+        {"customer_id": "c3", "name": "Cogs plc", "rank": 3, "tier": "executive"},
+        {"customer_id": "c4", "name": "Dune Inc", "rank": 4, "rude": True},
+    ]
+    sync_cases(db, None, make_run(app.state.settings.runs_dir, rows))
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not running.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start within 20 s")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    running.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page(browser: Any, server: str, request: pytest.FixtureRequest) -> Iterator[Any]:
+    context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 800})
+    # Nothing may come from another host: every request is checked.
+    foreign: list[str] = []
+    context.on(
+        "request",
+        lambda r: (
+            None if r.url.startswith(server) or r.url.startswith("data:") else foreign.append(r.url)
+        ),
+    )
+    opened = context.new_page()
+    yield opened
+    context.close()
+    assert foreign == [], f"requests to other hosts: {foreign}"
+
+
+def shoot(page: Any, request: pytest.FixtureRequest, name: str) -> None:
+    """Keep a full-page screenshot as a test artifact."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    backend = request.node.callspec.params.get("desk_engine", "db")
+    page.screenshot(path=str(SHOTS / f"{backend}-{name}.png"), full_page=True)
+
+
+def log_in(page: Any, username: str, password: str = "correct horse battery") -> None:
+    page.goto("/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()

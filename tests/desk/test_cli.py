@@ -1,0 +1,102 @@
+"""winback user add and winback sync, as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from tests.desk.conftest import make_run
+from winback.cli import app
+from winback.desk.models import Case, User
+from winback.desk.users import authenticate
+from winback.errors import Conflict, WinbackError
+
+
+@pytest.fixture
+def env(desk_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {
+        "WINBACK_HOME": str(tmp_path / "ws"),
+        "WINBACK_DESK_URL": desk_engine.url.render_as_string(hide_password=False),
+        "COLUMNS": "200",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+def test_user_add_prints_a_generated_password_that_logs_in(
+    env: dict[str, str], db: Session
+) -> None:
+    runner = CliRunner()
+    done = runner.invoke(app, ["user", "add", "alice", "--role", "manager", "--name", "Alice Moss"])
+    assert done.exit_code == 0, done.output
+    assert "added manager alice" in done.output
+    password = done.output.split("password: ")[1].strip()
+    assert authenticate(db, "alice", password).name == "Alice Moss"
+    again = runner.invoke(app, ["user", "add", "alice", "--role", "rep"])
+    assert isinstance(again.exception, Conflict)
+
+
+def test_sync_without_a_scan_run_says_so(env: dict[str, str]) -> None:
+    done = CliRunner().invoke(app, ["sync"])
+    assert isinstance(done.exception, WinbackError)
+    assert "no scan run" in str(done.exception)
+
+
+def test_sync_in_a_real_process_turns_the_latest_run_into_cases(
+    env: dict[str, str], db: Session
+) -> None:
+    added = CliRunner().invoke(
+        app, ["user", "add", "bob", "--role", "rep", "--password-stdin"], input="a long password\n"
+    )
+    assert added.exit_code == 0, added.output
+    assert "password:" not in added.output
+    make_run(
+        Path(env["WINBACK_HOME"]) / "runs",
+        [{"customer_id": "a", "rank": 1}, {"customer_id": "b", "rank": 2}],
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-m", "winback", "sync"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "2 case(s) opened" in done.stdout
+    bob = db.scalars(select(User).where(User.username == "bob")).one()
+    assert [c.owner_id for c in db.scalars(select(Case))] == [bob.id, bob.id]
+
+
+def test_sync_also_writes_the_customer_ordered_timeline_copy(env: dict[str, str]) -> None:
+    from winback.desk import timeline_index
+    from winback.ledger.importer import import_file
+    from winback.ledger.store import Ledger
+
+    home = Path(env["WINBACK_HOME"])
+    orders = home.parent / "orders.csv"
+    orders.write_text(
+        "order_id,customer_id,order_date,amount\no1,b,2023-01-01,5\no2,a,2023-02-01,7\n"
+    )
+    ledger = Ledger(home / "ledger")
+    import_file(ledger, "orders", orders, rejects_dir=home / "rejects")
+    make_run(home / "runs", [{"customer_id": "a", "rank": 1}])
+
+    done = CliRunner().invoke(app, ["sync"])
+
+    assert done.exit_code == 0, done.output
+    folder = timeline_index.current(timeline_index.root_of(home), ledger)
+    assert folder is not None
+    con = timeline_index.connect(folder)
+    assert con.sql("SELECT customer_id FROM orders").fetchall() == [("a",), ("b",)]
+    con.close()

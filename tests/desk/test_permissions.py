@@ -1,0 +1,110 @@
+"""The permission matrix: every role against every action, allowed and refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.desk.conftest import PASSWORD, make_run
+from winback.desk import audit, cases, users
+from winback.desk.models import AuditEntry, Case, User
+from winback.desk.permissions import ALLOWED, Action, markdown_table
+from winback.desk.sync import sync_cases
+from winback.errors import PermissionDenied
+from winback.scan.runs import ScanRun
+
+ROLES = ("admin", "manager", "executive", "rep")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> ScanRun:
+    return make_run(
+        tmp_path_factory.mktemp("runs"),
+        [{"customer_id": "c1", "rank": 1}, {"customer_id": "c2", "rank": 2}],
+    )
+
+
+Do = Callable[[Session, User, dict[str, Case], ScanRun], object]
+
+DOING: dict[Action, Do] = {
+    Action.VIEW_OWN_QUEUE: lambda db, u, cs, run: cases.my_queue(db, u),
+    Action.VIEW_CUSTOMER: lambda db, u, cs, run: cases.cases_of_customer(db, u, "c2"),
+    Action.WORK_OWN_CASE: lambda db, u, cs, run: cases.log_activity(
+        db, u, cs["mine"].id, kind="contact", channel="call", text="left a message"
+    ),
+    Action.WORK_ANY_CASE: lambda db, u, cs, run: cases.close_case(
+        db, u, cs["theirs"].id, "declined"
+    ),
+    Action.VIEW_ALL_CASES: lambda db, u, cs, run: cases.search_cases(db, u, cases.CaseFilter()),
+    Action.REASSIGN_CASE: lambda db, u, cs, run: cases.reassign(db, u, cs["theirs"].id, None),
+    Action.SAVE_FILTER: lambda db, u, cs, run: cases.save_filter(
+        db, u, "big ones", cases.CaseFilter(min_value=1000)
+    ),
+    Action.VIEW_AUDIT: lambda db, u, cs, run: audit.read_log(db, u),
+    Action.SYNC_CASES: lambda db, u, cs, run: sync_cases(db, u, run),
+    Action.LIST_USERS: lambda db, u, cs, run: users.list_users(db, u),
+    Action.MANAGE_USERS: lambda db, u, cs, run: users.create_user(
+        db, u, username="newbie", name="New", role="rep", password=PASSWORD
+    ),
+    Action.OWN_API_TOKENS: lambda db, u, cs, run: users.create_api_token(db, u, "laptop"),
+}
+
+
+def test_every_action_has_a_check_in_the_matrix() -> None:
+    assert set(DOING) == set(Action) == set(ALLOWED)
+
+
+@pytest.mark.parametrize("action", list(Action), ids=lambda a: a.name.lower())
+@pytest.mark.parametrize("role", ROLES)
+def test_role_may_do_exactly_what_the_table_says(
+    db: Session, people: dict[str, User], run: ScanRun, role: str, action: Action
+) -> None:
+    sync_cases(db, None, run)
+    actor = people[role]
+    mine, theirs = (db.scalar(select(Case).where(Case.customer_id == c)) for c in ("c1", "c2"))
+    assert mine is not None
+    assert theirs is not None
+    mine.owner_id, theirs.owner_id = actor.id, people["rep2"].id
+    db.commit()
+    audit_rows = db.scalar(select(func.count()).select_from(AuditEntry))
+
+    if role in ALLOWED[action]:
+        DOING[action](db, actor, {"mine": mine, "theirs": theirs}, run)
+    else:
+        with pytest.raises(PermissionDenied):
+            DOING[action](db, actor, {"mine": mine, "theirs": theirs}, run)
+        db.rollback()
+        # A refused action changes nothing, not even the audit log.
+        assert db.scalar(select(func.count()).select_from(AuditEntry)) == audit_rows
+
+
+def test_rep_cannot_work_another_reps_case(
+    db: Session, people: dict[str, User], run: ScanRun
+) -> None:
+    sync_cases(db, None, run)
+    theirs = db.scalar(select(Case).where(Case.customer_id == "c2"))
+    assert theirs is not None
+    theirs.owner_id = people["rep2"].id
+    db.commit()
+    with pytest.raises(PermissionDenied, match="not yours"):
+        cases.log_activity(db, people["rep"], theirs.id, kind="note", channel=None, text="hi")
+
+
+def test_deactivated_manager_may_do_nothing(db: Session, people: dict[str, User]) -> None:
+    users.set_active(db, people["admin"], people["manager"].id, False)
+    with pytest.raises(PermissionDenied):
+        cases.my_queue(db, people["manager"])
+
+
+def test_the_docs_show_the_same_permission_table() -> None:
+    desk_doc = (ROOT / "docs" / "desk.md").read_text(encoding="utf-8")
+    assert markdown_table() in desk_doc, (
+        "docs/desk.md's permission table differs from winback.desk.permissions.ALLOWED: "
+        "paste in the output of `python -c 'from winback.desk.permissions import "
+        "markdown_table; print(markdown_table())'`"
+    )

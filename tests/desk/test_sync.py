@@ -1,0 +1,224 @@
+"""winback sync: scan runs become cases, refreshed and closed by later runs."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tests.desk.conftest import make_run
+from winback.desk import cases
+from winback.desk.assignment import AssignmentPolicy
+from winback.desk.models import AuditEntry, Case, User
+from winback.desk.sync import UNRANKED, sync_cases
+from winback.ledger.importer import import_file
+from winback.ledger.store import Ledger
+
+
+def _cases(db: Session) -> list[Case]:
+    return list(db.scalars(select(Case).order_by(Case.customer_id, Case.id)))
+
+
+def test_ranked_rep_and_executive_tiers_become_one_case_each(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    run = make_run(
+        tmp_path,
+        [
+            {"customer_id": "a", "rank": 2, "tier": "rep"},
+            {"customer_id": "b", "rank": 1, "tier": "executive"},
+            {"customer_id": "c", "rank": 3, "tier": "campaign"},
+            {"customer_id": "d", "rank": None, "tier": "none", "status": "active"},
+        ],
+    )
+    result = sync_cases(db, None, run)
+
+    made = _cases(db)
+    assert [c.customer_id for c in made] == ["a", "b"]
+    assert result.opened == 2
+    assert [c.priority for c in made] == [2, 1]
+    assert made[1].owner_id == people["executive"].id
+    assert made[0].owner_id in (people["rep"].id, people["rep2"].id)
+    assert made[0].reasons == ["no order for 200 days, twice the usual 90"]
+
+
+def test_a_later_scan_refreshes_the_open_case_and_never_duplicates_it(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 5}]))
+    again = make_run(
+        tmp_path, [{"customer_id": "a", "rank": 1, "reasons": ["p(alive) fell to 0.05"]}]
+    )
+    result = sync_cases(db, None, again)
+    sync_cases(db, None, again)
+
+    made = _cases(db)
+    assert len(made) == 1
+    assert (result.opened, result.refreshed) == (0, 1)
+    assert made[0].rank == 1
+    assert made[0].reasons_text == "p(alive) fell to 0.05"
+    refresh = db.scalars(select(AuditEntry).where(AuditEntry.action == "case.refresh")).one()
+    assert refresh.before == {
+        "rank": 5,
+        "priority": 5,
+        "reasons": ["no order for 200 days, twice the usual 90"],
+    }
+    assert refresh.actor_name == "winback sync"
+
+
+def test_customer_off_the_list_keeps_the_case_at_the_bottom_of_the_queue(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 1}]))
+    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": None, "tier": "none"}]))
+    (case,) = _cases(db)
+    assert case.state == "open"
+    assert case.priority == UNRANKED
+
+
+def test_a_new_order_closes_the_case_as_returned_recording_whether_anyone_called(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    sync_cases(
+        db,
+        None,
+        make_run(tmp_path, [{"customer_id": "a", "rank": 1}, {"customer_id": "b", "rank": 2}]),
+    )
+    a, b = _cases(db)
+    owner = db.get(User, a.owner_id)
+    assert owner is not None
+    cases.log_activity(db, owner, a.id, kind="contact", channel="call", text="apologised")
+
+    bought = {"last_order_date": date(2024, 7, 20), "status": "active", "rank": None}
+    result = sync_cases(
+        db,
+        None,
+        make_run(tmp_path, [{"customer_id": "a", **bought}, {"customer_id": "b", **bought}]),
+    )
+
+    a, b = _cases(db)
+    assert result.returned == 2
+    assert (a.state, a.outcome, a.contacted) == ("closed", "returned", True)
+    assert (b.state, b.outcome, b.contacted) == ("closed", "returned", False)
+    closing = db.scalars(
+        select(AuditEntry).where(AuditEntry.action == "case.returned").order_by(AuditEntry.id)
+    ).all()
+    assert [e.after["contacted"] for e in closing if e.after] == [True, False]
+
+
+def test_a_customer_who_lapses_again_gets_a_new_case(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 1}]))
+    sync_cases(
+        db,
+        None,
+        make_run(
+            tmp_path,
+            [
+                {
+                    "customer_id": "a",
+                    "rank": None,
+                    "status": "active",
+                    "last_order_date": date(2024, 8, 1),
+                }
+            ],
+        ),
+    )
+    sync_cases(
+        db,
+        None,
+        make_run(
+            tmp_path,
+            [{"customer_id": "a", "rank": 3, "last_order_date": date(2024, 8, 1)}],
+            as_of="2025-03-01",
+        ),
+    )
+    made = _cases(db)
+    assert [(c.state, c.outcome) for c in made] == [("closed", "returned"), ("open", None)]
+
+
+def test_the_rep_who_dealt_with_the_customer_gets_the_case(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    ledger = Ledger(tmp_path / "ledger")
+    interactions = tmp_path / "interactions.csv"
+    interactions.write_text(
+        "interaction_id,customer_id,occurred_at,channel,staff_id\n"
+        "i1,a,2024-06-01,call,s-rep2\n"
+        "i2,a,2023-01-01,call,s-rep\n"
+        "i3,b,2022-01-01,call,s-rep2\n"
+        "i4,b,2022-02-01,call,s-rep\n"
+        "i5,b,2022-03-01,call,s-rep2\n",
+        encoding="utf-8",
+    )
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "order_id,customer_id,order_date,amount,staff_id\no1,b,2022-04-01,10,s-rep2\n",
+        encoding="utf-8",
+    )
+    for table, path in (("interactions", interactions), ("orders", orders)):
+        import_file(ledger, table, path, rejects_dir=tmp_path / "rejects")
+
+    run = make_run(
+        tmp_path,
+        [
+            {"customer_id": "a", "rank": 1},
+            {"customer_id": "b", "rank": 2},
+            {"customer_id": "c", "rank": 3},
+        ],
+    )
+    sync_cases(db, None, run, ledger=ledger, policy=AssignmentPolicy(recent_days=90))
+
+    a, b, c = _cases(db)
+    assert a.owner_id == people["rep2"].id  # most recent contact, within 90 days
+    assert b.owner_id == people["rep2"].id  # nothing recent: most contacts (2 calls + 1 order)
+    assert c.owner_id == people["rep"].id  # nobody dealt with c: the least-busy rep
+    reasons = [
+        e.after["assigned_because"]
+        for e in db.scalars(
+            select(AuditEntry).where(AuditEntry.action == "case.open").order_by(AuditEntry.id)
+        )
+        if e.after
+    ]
+    assert reasons == [
+        "dealt with the customer last, on 2024-06-01",
+        "dealt with the customer most (3 times)",
+        "least-busy rep",
+    ]
+
+
+def test_sync_writes_one_audit_row_per_case_opened(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    rows = [{"customer_id": f"c{i}", "rank": i + 1} for i in range(30)]
+    sync_cases(db, None, make_run(tmp_path, rows))
+    opened = db.scalar(
+        select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "case.open")
+    )
+    assert opened == 30
+    loads = sorted(db.execute(select(Case.owner_id, func.count()).group_by(Case.owner_id)).all())
+    assert [n for _, n in loads] == [15, 15]  # spread evenly over the two reps
+
+
+def test_the_database_refuses_a_second_open_case_for_a_customer(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 1}]))
+    (case,) = _cases(db)
+    twin = Case(
+        customer_id="a", state="open", priority=1, run_id=case.run_id, customer_status="lost"
+    )
+    db.add(twin)
+    with pytest.raises(IntegrityError):
+        db.commit()
+    db.rollback()
+    twin_closed = Case(
+        customer_id="a", state="closed", priority=1, run_id=case.run_id, customer_status="lost"
+    )
+    db.add(twin_closed)
+    db.commit()  # closed cases are history: as many as there were

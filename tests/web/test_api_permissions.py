@@ -1,0 +1,74 @@
+"""The permission matrix again, through the JSON API: every role × every action."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.web.conftest import PASSWORD
+from winback.desk.models import Case, User
+from winback.desk.permissions import ALLOWED, Action
+
+ROLES = ("admin", "manager", "executive", "rep")
+
+# action → (method, path, JSON body); {mine} and {theirs} are case ids.
+CALLS: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
+    Action.VIEW_OWN_QUEUE: ("GET", "/api/queue", None),
+    Action.VIEW_CUSTOMER: ("GET", "/api/customers/c2", None),
+    Action.WORK_OWN_CASE: (
+        "POST",
+        "/api/cases/{mine}/activities",
+        {"kind": "contact", "channel": "call", "text": "x"},
+    ),
+    Action.WORK_ANY_CASE: ("POST", "/api/cases/{theirs}/close", {"outcome": "declined"}),
+    Action.VIEW_ALL_CASES: ("GET", "/api/cases?tier=rep", None),
+    Action.REASSIGN_CASE: ("POST", "/api/cases/{theirs}/assign", {"owner_id": None}),
+    Action.SAVE_FILTER: ("POST", "/api/filters", {"name": "lost", "query": {"status": "lost"}}),
+    Action.VIEW_AUDIT: ("GET", "/api/audit", None),
+    Action.SYNC_CASES: ("POST", "/api/sync", None),
+    Action.LIST_USERS: ("GET", "/api/users", None),
+    Action.MANAGE_USERS: (
+        "POST",
+        "/api/users",
+        {"username": "newbie", "role": "rep", "password": PASSWORD},
+    ),
+    Action.OWN_API_TOKENS: ("POST", "/api/tokens", {"name": "script"}),
+}
+
+
+def test_every_action_has_an_api_call() -> None:
+    assert set(CALLS) == set(Action)
+
+
+@pytest.mark.parametrize("action", list(Action), ids=lambda a: a.name.lower())
+@pytest.mark.parametrize("role", ROLES)
+def test_api_allows_and_refuses_exactly_what_the_table_says(
+    client: TestClient,
+    db: Session,
+    people: dict[str, User],
+    scanned: None,
+    tokens: dict[str, str],
+    role: str,
+    action: Action,
+) -> None:
+    mine, theirs = (db.scalar(select(Case).where(Case.customer_id == c)) for c in ("c1", "c2"))
+    assert mine is not None
+    assert theirs is not None
+    mine.owner_id, theirs.owner_id = people[role].id, people["rep2"].id
+    db.commit()
+    method, path, body = CALLS[action]
+    answer = client.request(
+        method,
+        path.format(mine=mine.id, theirs=theirs.id),
+        json=body,
+        headers={"Authorization": f"Bearer {tokens[role]}"},
+    )
+    if role in ALLOWED[action]:
+        assert answer.status_code < 300, answer.text
+    else:
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["error"]["code"] == "permission_denied"
