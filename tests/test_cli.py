@@ -66,12 +66,17 @@ def test_bad_setting_stops_the_command(tmp_path: Path) -> None:
     assert "WINBACK_DESK_URL" in done.stderr
 
 
-def test_demo_imports_cdnow_and_shows_the_ledger(tmp_path: Path) -> None:
-    done = winback("demo", home=tmp_path / "ws")
+def test_demo_builds_a_business_scans_it_and_prints_desk_users(tmp_path: Path) -> None:
+    done = winback("demo", "--no-serve", "--customers", "400", home=tmp_path / "ws")
 
     assert done.returncode == 0, done.stderr
-    assert "69,659 orders by 23,570 customers" in done.stdout
-    assert (tmp_path / "ws" / "ledger" / "manifest.json").exists()
+    assert "customers ← customers.csv: read 400 · stored 400" in done.stdout
+    assert "on the win-back list" in done.stdout
+    assert "case(s) opened" in done.stdout
+    assert "desk users (passwords shown once)" in done.stdout
+    assert "│ admin " in done.stdout
+    assert (tmp_path / "ws" / "runs" / "LATEST").exists()
+    assert (tmp_path / "ws" / "desk.sqlite3").exists()
 
 
 def test_import_folder_imports_every_table_file_in_contract_order(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -266,6 +265,7 @@ def scan_command(
     ),
     top: int = typer.Option(20, help="How many of the ranked list to print."),
     engine: str = typer.Option("duckdb", help="duckdb (embedded) or spark (winback[spark])."),
+    sync: bool = typer.Option(True, help="Sync the desk's cases with the new run."),
 ) -> None:
     """Scan the ledger: every customer's status, worth and reasons; the ranked win-back list."""
     from datetime import date
@@ -289,6 +289,16 @@ def scan_command(
             engine=engine,
         )
     _print_run(run, top)
+    if sync:
+        from winback.desk.assignment import AssignmentPolicy
+        from winback.desk.cli import sync_workspace
+
+        result = sync_workspace(settings, AssignmentPolicy.from_dict(rules.assignment))
+        out.print(
+            f"desk: {result.opened:,} case(s) opened ({result.unassigned:,} left for a manager "
+            f"to assign), {result.refreshed:,} refreshed, {result.returned:,} closed as returned",
+            highlight=False,
+        )
 
 
 def _print_run(run: object, top: int) -> None:
@@ -412,30 +422,39 @@ def policy_command(
 
 @app.command("demo")
 def demo_command(
-    fresh: bool = typer.Option(True, help="Start from an empty workspace."),
+    customers: int = typer.Option(3000, help="How many customers the simulated business has."),
+    serve: bool = typer.Option(True, help="Serve the desk when the demo is built."),
+    port: int = typer.Option(8000, help="Port for the desk."),
 ) -> None:
-    """The demo: import the CDNOW data into a fresh workspace and show what the ledger holds."""
-    from winback.ledger.presets import import_preset
+    """The demo: simulate a small business, import, scan, add desk users, sync, serve."""
+    from winback.demo import build_demo
 
     settings = load_settings()
-    if fresh and settings.ledger_dir.exists():
-        shutil.rmtree(settings.ledger_dir)
-    ledger = Ledger(settings.ledger_dir)
-    data = EXAMPLES / "cdnow" / "CDNOW_master.txt.gz"
-    if not data.exists():
-        raise WinbackError(f"{data}: the demo data is missing from this installation")
     out.print(f"winback demo: workspace {settings.home.resolve()}", highlight=False)
-    with progress_bar("CDNOW") as update:
-        results = import_preset(
-            ledger,
-            "cdnow",
-            data,
-            rejects_dir=settings.rejects_dir,
-            progress=update,
-            memory=settings.import_memory,
+    with err.status("building the demo") as status:
+        demo = build_demo(settings, customers, say=lambda text: status.update(text))
+    _print_results(demo.imports)
+    if demo.run is not None:
+        _print_run(demo.run, 10)
+    if demo.sync is not None:
+        s = demo.sync
+        out.print(
+            f"desk: {s.opened:,} case(s) opened, {s.unassigned:,} left for a manager to assign",
+            highlight=False,
         )
-    _print_results(results)
-    _print_ledger(settings)
+    users = RichTable(title="desk users (passwords shown once)", title_justify="left")
+    for name in ("username", "role", "password", "staff id"):
+        users.add_column(name)
+    for user in demo.users:
+        users.add_row(user.username, user.role, user.password, user.staff_id or "")
+    out.print(users)
+    if serve:
+        import uvicorn
+
+        from winback.web.app import create_app
+
+        out.print(f"serving the desk on http://127.0.0.1:{port}/ (Ctrl-C to stop)", highlight=False)
+        uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
 
 
 # The desk (issue 6): users, sync and the web app.
