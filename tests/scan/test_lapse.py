@@ -81,4 +81,4 @@ def test_long_silence_is_lost_and_a_model_verdict_can_make_lapsed_lost() -> None
     result = classify(f, AS_OF, Policy())
     # 600 days > 18 months: lost. 200 days > 6 months: lapsed, and P(alive) 0.05 < 0.1: lost.
     assert result.status.tolist() == ["lost", "lost", "lapsed"]
-    assert "P(alive) 0.30 (BG/NBD)" in result.reasons[2]
+    assert "P(alive) 0.30 (customer-base model)" in result.reasons[2]

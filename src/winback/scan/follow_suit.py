@@ -139,7 +139,7 @@ def backtest_and_score(
         if frame.empty:  # before the ledger's first order
             break
         frames[c] = frame
-    statuses = {c: classify(f, c, policy)["status"] for c, f in frames.items()}
+    statuses = {c: classify(f, c, policy, with_reasons=False)["status"] for c, f in frames.items()}
 
     labelled = {}
     for c in cutoffs:

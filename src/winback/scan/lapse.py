@@ -7,6 +7,7 @@ signals when present. Status is the most severe signal: lost > lapsed > slipping
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -26,7 +27,7 @@ class Signal:
 
     fired: np.ndarray  # bool per customer
     severity: int
-    reasons: pd.Series  # text where fired
+    text: Callable[[], pd.Series]  # the reason for every customer, built only when asked
 
 
 def _money(x: pd.Series) -> pd.Series:
@@ -54,15 +55,18 @@ def cycle_signals(features: pd.DataFrame, policy: Policy) -> list[Signal]:
     days = features["days_since_last_order"].astype("float64")
     ratio = days / interval
     k = policy.lapse.cycle_multiple
-    text = (
-        "last order "
-        + days.map(lambda d: f"{d:.0f}")
-        + " days ago; usually orders every "
-        + interval.map(lambda d: f"{d:.0f}")
-        + " days ("
-        + ratio.map(lambda r: f"{r:.1f}")
-        + "×)"
-    )
+
+    def text() -> pd.Series:
+        return (
+            "last order "
+            + days.map(lambda d: f"{d:.0f}")
+            + " days ago; usually orders every "
+            + interval.map(lambda d: f"{d:.0f}")
+            + " days ("
+            + ratio.map(lambda r: f"{r:.1f}")
+            + "×)"
+        )
+
     lapsed = (ratio >= k).to_numpy()
     slipping = ((ratio >= k / 2) & (ratio < k)).to_numpy()
     return [Signal(lapsed, 2, text), Signal(slipping, 1, text)]
@@ -79,16 +83,19 @@ def volume_signals(features: pd.DataFrame, policy: Policy) -> list[Signal]:
     ):
         before = features[column].astype("float64")
         fired = (before > 0) & (before >= rule.volume_min_revenue) & (recent <= before * (1 - drop))
-        change = (1 - recent / before.where(before > 0)) * 100
-        text = (
-            f"revenue in the last {rule.volume_period_days} days "
-            + _money(recent)
-            + ", down "
-            + change.map(lambda c: f"{c:.0f}" if c == c else "")
-            + "% from "
-            + _money(before)
-            + f" in {label}"
-        )
+
+        def text(before: pd.Series = before, label: str = label) -> pd.Series:
+            change = (1 - recent / before.where(before > 0)) * 100
+            return (
+                f"revenue in the last {rule.volume_period_days} days "
+                + _money(recent)
+                + ", down "
+                + change.map(lambda c: f"{c:.0f}" if c == c else "")
+                + "% from "
+                + _money(before)
+                + f" in {label}"
+            )
+
         out.append(Signal(fired.to_numpy(), 1, text))
     return out
 
@@ -99,25 +106,31 @@ def engagement_signal(features: pd.DataFrame, as_of: date, policy: Policy) -> Si
     last = pd.to_datetime(features["last_engaged_at"])
     since = pd.Timestamp(as_of) - pd.Timedelta(days=round(DAYS_PER_MONTH * months))
     fired = (sent > 0) & (last.isna() | (last < since))
-    last_text = last.dt.strftime("%Y-%m-%d").fillna("never")
-    text = (
-        "sent "
-        + sent.astype(str)
-        + f" mailings in the last {months} months, opened or clicked none (last engaged "
-        + last_text
-        + ")"
-    )
+
+    def text() -> pd.Series:
+        last_text = last.dt.strftime("%Y-%m-%d").fillna("never")
+        return (
+            "sent "
+            + sent.astype(str)
+            + f" mailings in the last {months} months, opened or clicked none (last engaged "
+            + last_text
+            + ")"
+        )
+
     return Signal(fired.to_numpy(), 1, text)
 
 
 def recency_signals(features: pd.DataFrame, policy: Policy) -> list[Signal]:
     rule = policy.lapse
     days = features["days_since_last_order"].astype("float64")
-    last = pd.to_datetime(features["last_order_date"]).dt.strftime("%Y-%m-%d")
-    months = (days / DAYS_PER_MONTH).map(lambda m: f"{m:.1f}")
     lapsed = days >= rule.no_purchase_months * DAYS_PER_MONTH
     lost = days >= rule.lost_after_months * DAYS_PER_MONTH
-    text = "no purchase in " + months + " months (last order " + last + ")"
+
+    def text() -> pd.Series:
+        last = pd.to_datetime(features["last_order_date"]).dt.strftime("%Y-%m-%d")
+        months = (days / DAYS_PER_MONTH).map(lambda m: f"{m:.1f}")
+        return "no purchase in " + months + " months (last order " + last + ")"
+
     return [Signal(lapsed.to_numpy(), 2, text), Signal(lost.to_numpy(), 3, text)]
 
 
@@ -126,21 +139,28 @@ def model_signals(features: pd.DataFrame, policy: Policy) -> list[Signal]:
         return []
     rule = policy.lapse
     p = features["p_alive"].astype("float64")
-    text = "P(alive) " + p.map(lambda v: f"{v:.2f}") + " (BG/NBD)"
-    if "expected_purchases" in features:
-        expected = features["expected_purchases"].astype("float64")
-        text = (
-            text
-            + "; expects "
-            + expected.map(lambda v: f"{v:.2f}")
-            + f" purchases in the next {rule.expected_purchases_days} days"
-        )
+
+    def text() -> pd.Series:
+        said = "P(alive) " + p.map(lambda v: f"{v:.2f}") + " (customer-base model)"
+        if "expected_purchases" in features:
+            expected = features["expected_purchases"].astype("float64")
+            said = (
+                said
+                + "; expects "
+                + expected.map(lambda v: f"{v:.2f}")
+                + f" purchases in the next {rule.expected_purchases_days} days"
+            )
+        return said
+
     return [Signal((p < rule.p_alive_slipping).to_numpy(), 1, text)]
 
 
-def classify(features: pd.DataFrame, as_of: date, policy: Policy) -> pd.DataFrame:
+def classify(
+    features: pd.DataFrame, as_of: date, policy: Policy, with_reasons: bool = True
+) -> pd.DataFrame:
     """Status and reasons for every customer; returns ``status``, ``reasons`` and
-    ``typical_interval_days`` aligned with ``features``."""
+    ``typical_interval_days`` aligned with ``features``. ``with_reasons=False`` skips the
+    words (the classifier's backtest needs only statuses)."""
     signals = [
         *cycle_signals(features, policy),
         *volume_signals(features, policy),
@@ -157,9 +177,12 @@ def classify(features: pd.DataFrame, as_of: date, policy: Policy) -> pd.DataFram
         gone = (features["p_alive"].to_numpy() < policy.lapse.p_alive_lost) & (severity == 2)
         severity = np.where(gone, 3, severity)
     reasons: list[list[str]] = [[] for _ in range(n)]
-    for s in signals:
-        texts = s.reasons.to_numpy()
-        for i in np.flatnonzero(s.fired):
+    for s in signals if with_reasons else ():
+        fired = np.flatnonzero(s.fired)
+        if not len(fired):
+            continue
+        texts = s.text().to_numpy()
+        for i in fired:
             if texts[i] not in reasons[i]:
                 reasons[i].append(texts[i])
     return pd.DataFrame(
