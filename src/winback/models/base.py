@@ -345,8 +345,9 @@ class MaximumLikelihoodModel:
                 return current, hess
             current, value = candidate, new_value
             if np.max(np.abs(step)) < 1e-7:
-                # Newton converges quadratically: the next step would be ~1e-14.
-                return current, None
+                # Newton converges quadratically: the next step would be ~1e-14, and the
+                # Hessian a step this small away is the Hessian here for standard errors.
+                return current, hess
         return current, None
 
     @staticmethod
