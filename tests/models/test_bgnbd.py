@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from winback.errors import DegenerateFitWarning, NotFittedError
+from winback.errors import ConvergenceError, DegenerateFitWarning, ModelError, NotFittedError
 from winback.models.bgnbd import BetaGeoModel, sample_bgnbd
 
 
@@ -150,3 +150,14 @@ def test_next_purchase_timing(cdnow_bgnbd: BetaGeoModel) -> None:
     assert out.loc[0, "overdue"] == pytest.approx(38.86 - 30.43 - gap)
     assert out.loc[1, "overdue_ratio"] == pytest.approx(38.86 / ((alpha + 38.86) / r))
     assert out.loc[1, "probability_alive"] == 1.0
+
+
+def test_stopping_early_is_an_error_not_an_answer(cdnow_summary: pd.DataFrame) -> None:
+    s = cdnow_summary
+    with pytest.raises(ConvergenceError, match="max_iterations"):
+        BetaGeoModel(max_iterations=1).fit(s["frequency_cal"], s["recency_cal"], s["T_cal"])
+
+
+def test_impossible_customers_are_refused() -> None:
+    with pytest.raises(ModelError, match="recency"):
+        BetaGeoModel().fit([1, 2], [5.0, 9.0], [4.0, 10.0])

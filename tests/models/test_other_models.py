@@ -159,3 +159,16 @@ def test_sbg_recovers_parameters_and_expected_lifetime() -> None:
     # With α > 1 the undiscounted lifetime is finite and DERL tends to it as d → 0.
     derl = m.discounted_expected_residual_lifetime([0, 4], 1e-7)
     assert derl == pytest.approx(m.expected_remaining_lifetime([0, 4]), rel=1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 300), st.floats(0, 1), st.floats(0.01, 500), st.floats(0, 100))
+def test_mbgnbd_prediction_properties(
+    cdnow_mbg: ModifiedBetaGeoModel, x: int, share: float, T: float, t: float
+) -> None:
+    t_x = share * T if x > 0 else 0.0
+    alive = float(cdnow_mbg.conditional_probability_alive(x, t_x, T)[0])
+    assert 0.0 <= alive < 1.0  # never certain: drop-out can follow the first purchase
+    e1 = float(cdnow_mbg.conditional_expected_purchases(t, x, t_x, T)[0])
+    e2 = float(cdnow_mbg.conditional_expected_purchases(t + 1.0, x, t_x, T)[0])
+    assert 0.0 <= e1 <= e2 + 1e-12

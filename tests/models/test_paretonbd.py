@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from scipy import integrate
 from scipy.special import gammaln
 
+from winback.errors import DegenerateFitWarning
 from winback.models.paretonbd import ParetoNBDModel, sample_paretonbd
 
 
@@ -144,3 +145,13 @@ def test_log_likelihood_is_finite_everywhere(
         np.exp(log_params), (np.array([float(x)]), np.array([t_x]), np.array([T]))
     )
     assert np.all(np.isfinite(ll))
+
+
+def test_homogeneous_rates_are_reported_as_degenerate() -> None:
+    # Everyone buys at rate 0.5 and leaves at rate 0.02: the gamma mixing distributions
+    # collapse, (r, α) and (s, β) run off together, and only the ratios are identified.
+    rng = np.random.default_rng(8)
+    x, t_x, T = sample_paretonbd(rng.uniform(30, 60, 500), 5e7, 1e8, 2e7, 1e9, rng)
+    # The optimiser creeps along the ridge; 100 iterations are enough to see it.
+    with pytest.warns(DegenerateFitWarning, match=r"r/alpha = 0\.[45]"):
+        ParetoNBDModel(max_iterations=100).fit(x, t_x, T)

@@ -308,7 +308,16 @@ class MaximumLikelihoodModel:
         se = self._standard_errors(hess_log, params)
         self.standard_errors_ = pd.Series(se, index=index, name="se(coef)")
         self.summary_ = self._summary_table(params, se)
-        self._warn_if_degenerate(log_params, hess_log)
+        degenerate = self._warn_if_degenerate(log_params, hess_log)
+        grad = self._objective_gradient(log_params, data, w)
+        if not degenerate and not result.success and np.max(np.abs(grad)) > 1e-6:
+            # Stopped early, not on a ridge and not at a stationary point: the numbers
+            # would look like an answer without being one.
+            raise ConvergenceError(
+                f"{type(self).__name__} stopped before converging after {result.nit} "
+                f"iterations ({result.message}); raise max_iterations (now "
+                f"{self.max_iterations}), give initial_params, or add a small penalizer"
+            )
 
     def _polish(
         self, log_params: FloatArray, data: Data, weights: FloatArray
@@ -336,8 +345,9 @@ class MaximumLikelihoodModel:
                 return current, hess
             current, value = candidate, new_value
             if np.max(np.abs(step)) < 1e-7:
-                # Newton converges quadratically: the next step would be ~1e-14.
-                return current, None
+                # Newton converges quadratically: the next step would be ~1e-14, and the
+                # Hessian a step this small away is the Hessian here for standard errors.
+                return current, hess
         return current, None
 
     @staticmethod
@@ -363,7 +373,7 @@ class MaximumLikelihoodModel:
             index=pd.Index(self.param_names, name="parameter"),
         )
 
-    def _warn_if_degenerate(self, log_params: FloatArray, hess_log: FloatArray) -> None:
+    def _warn_if_degenerate(self, log_params: FloatArray, hess_log: FloatArray) -> bool:
         # Three signs of a ridge: a parameter at an extreme, a Hessian that is not positive
         # definite, or a log-scale standard error so large that the parameter is
         # undetermined to within orders of magnitude.
@@ -375,7 +385,7 @@ class MaximumLikelihoodModel:
             loose = np.sqrt(np.abs(np.diag(np.linalg.inv(hess_log)))) > MAX_LOG_SE
         bad = runaway | loose
         if not (bad.any() or not_definite):
-            return
+            return False
         names = [n for n, r in zip(self.param_names, bad, strict=True) if r]
         where = f"{', '.join(names)} not determined" if names else "flat likelihood"
         warnings.warn(
@@ -385,6 +395,7 @@ class MaximumLikelihoodModel:
             DegenerateFitWarning,
             stacklevel=3,
         )
+        return True
 
     def __repr__(self) -> str:
         params = getattr(self, "_theta", None)

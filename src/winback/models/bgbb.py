@@ -99,8 +99,8 @@ class BetaGeoBetaBinomModel(MaximumLikelihoodModel):
         self, periods: Any, frequency: Any, recency: Any, n: Any
     ) -> FloatArray:
         """Expected transactions in opportunities n+1 .. n+periods (FHS 2010, eq. 13)."""
-        alpha, beta, gamma, delta = self._require_fitted()
         params = self._require_fitted()
+        alpha, beta, gamma, delta = params
         x, _t_x, m = data = _bgbb_arrays(frequency, recency, n)
         k = np.asarray(periods, dtype=np.float64)
         if np.any(k < 0):

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, gammaln
 
-from winback.models._special import expm1_ratio, hyp2f1_series
+from winback.models._special import expm1_ratio, hyp2f1_one
 from winback.models.base import Data, FloatArray, factorize
 from winback.models.transaction import RepeatPurchaseModel, customer_arrays
 
@@ -38,13 +38,13 @@ def _log_j(
         z = (alpha - beta) / anchor
         # 2F1(a, s+1; a+1; z) = (1-z)^-s 2F1(1, r+x; a+1; z)
         log_pre = -s * np.log1p(-z)
-        series = hyp2f1_series(1.0, r + x, a + 1, z)
+        series = hyp2f1_one(r + x, a + 1, z)
     else:
         anchor = beta + t
         z = (beta - alpha) / anchor
         # 2F1(a, r+x; a+1; z) = (1-z)^(1-r-x) 2F1(1, s+1; a+1; z)
         log_pre = (1 - r - x) * np.log1p(-z)
-        series = hyp2f1_series(1.0, s + 1, a + 1, z)
+        series = hyp2f1_one(np.full_like(x, s + 1), a + 1, z)
     return np.asarray(-a * np.log(anchor) - np.log(a) + log_pre + np.log(series), dtype=np.float64)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import betaln
 
 from winback.errors import ModelError
-from winback.models._special import hyp2f1_series
+from winback.models._special import hyp2f1_one
 from winback.models.base import FloatArray, MaximumLikelihoodModel, as_float_array
 
 
@@ -97,7 +97,7 @@ class ShiftedBetaGeometricModel(MaximumLikelihoodModel):
             raise ModelError("discount_rate must be > 0 (use expected_remaining_lifetime)")
         n = np.asarray(renewals, dtype=np.float64)
         z = 1.0 / (1.0 + discount_rate)
-        series = hyp2f1_series(1.0, beta + n + 1, alpha + beta + n + 1, z)
+        series = hyp2f1_one(beta + n + 1, alpha + beta + n + 1, np.full(np.shape(n), z))
         return np.asarray((beta + n) / (alpha + beta + n) * series, dtype=np.float64)
 
 
