@@ -172,3 +172,21 @@ def test_mbgnbd_prediction_properties(
     e1 = float(cdnow_mbg.conditional_expected_purchases(t, x, t_x, T)[0])
     e2 = float(cdnow_mbg.conditional_expected_purchases(t + 1.0, x, t_x, T)[0])
     assert 0.0 <= e1 <= e2 + 1e-12
+
+
+def test_sbg_on_contracts_equals_the_fit_on_the_cohort_counts() -> None:
+    from winback.models import ShiftedBetaGeometricModel
+
+    # The "regular" cohort of Fader & Hardie (2007), 1000 customers, years 0-7: as counts,
+    # and as 1000 contracts (churn year for leavers, 7 completed years for survivors).
+    survivors = np.array([1000, 631, 468, 382, 326, 289, 262, 241])
+    counts = ShiftedBetaGeometricModel().fit(survivors)
+    lost = survivors[:-1] - survivors[1:]
+    periods = np.concatenate([np.repeat(np.arange(1, 8), lost), np.full(survivors[-1], 7)])
+    churned = np.concatenate([np.ones(lost.sum(), bool), np.zeros(survivors[-1], bool)])
+
+    contracts = ShiftedBetaGeometricModel().fit_contracts(periods, churned)
+
+    assert contracts.params_["alpha"] == pytest.approx(counts.params_["alpha"], rel=1e-5)
+    assert contracts.params_["beta"] == pytest.approx(counts.params_["beta"], rel=1e-5)
+    assert contracts.params_["alpha"] == pytest.approx(0.704, abs=5e-4)

@@ -49,6 +49,31 @@ class ShiftedBetaGeometricModel(MaximumLikelihoodModel):
         self._fit_data((t, censored), weights, initial_params)
         return self
 
+    def fit_contracts(self, periods: Any, churned: Any, initial_params: Any = None) -> Self:
+        """Fit on individual contracts of any cohorts, each observed for its own time.
+
+        Parameters
+        ----------
+        periods : array-like
+            For a contract that churned, the period in which it churned (1 = did not renew
+            after the first period); for one still active, the periods it has completed.
+        churned : array-like of bool
+            Whether the contract ended; active ones count as censored.
+        """
+        t = as_float_array(periods, "periods")
+        ended = np.asarray(churned, dtype=bool)
+        if t.shape != ended.shape:
+            raise ModelError("periods and churned must have the same length")
+        if np.any(t[ended] < 1) or np.any(t < 0):
+            raise ModelError("a churned contract churns in period 1 or later; periods >= 0")
+        if not ended.any():
+            raise ModelError("no contract has ended: churn cannot be estimated yet")
+        rows, weights = np.unique(
+            np.stack([t, (~ended).astype(np.float64)]), axis=1, return_counts=True
+        )
+        self._fit_data((rows[0], rows[1]), weights.astype(np.float64), initial_params)
+        return self
+
     def _log_likelihood_rows(self, params: FloatArray, data: tuple[FloatArray, ...]) -> FloatArray:
         alpha, beta = params
         t, censored = data

@@ -134,6 +134,25 @@ def recency_signals(features: pd.DataFrame, policy: Policy) -> list[Signal]:
     return [Signal(lapsed.to_numpy(), 2, text), Signal(lost.to_numpy(), 3, text)]
 
 
+def cancellation_signals(features: pd.DataFrame, as_of: date, policy: Policy) -> list[Signal]:
+    """Every subscription ended: lapsed; ended long ago: lost."""
+    if "active_contracts" not in features:
+        return []
+    contracts = pd.to_numeric(features["contracts"], errors="coerce").fillna(0)
+    active = pd.to_numeric(features["active_contracts"], errors="coerce").fillna(0)
+    cancelled = pd.to_datetime(features["last_cancelled_on"])
+    gone = (contracts > 0) & (active == 0) & cancelled.notna()
+    days = (pd.Timestamp(as_of) - cancelled).dt.days
+    long_ago = gone & (days >= policy.lapse.lost_after_months * DAYS_PER_MONTH)
+
+    def text() -> pd.Series:
+        reason = features["last_cancel_reason"].astype("object")
+        said = "cancelled the subscription on " + cancelled.dt.strftime("%Y-%m-%d").fillna("")
+        return said + reason.map(lambda r: f" ({r})" if isinstance(r, str) and r else "")
+
+    return [Signal(gone.to_numpy(), 2, text), Signal(long_ago.to_numpy(), 3, text)]
+
+
 def model_signals(features: pd.DataFrame, policy: Policy) -> list[Signal]:
     if "p_alive" not in features:
         return []
@@ -166,6 +185,7 @@ def classify(
         *volume_signals(features, policy),
         engagement_signal(features, as_of, policy),
         *recency_signals(features, policy),
+        *cancellation_signals(features, as_of, policy),
         *model_signals(features, policy),
     ]
     n = len(features)

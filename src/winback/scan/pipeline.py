@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -20,6 +21,7 @@ from winback.scan.lapse import classify
 from winback.scan.modelling import predict
 from winback.scan.policy import Policy
 from winback.scan.runs import RUN_SCHEMA, RunInfo, ScanRun, write_run
+from winback.scan.subscriptions import fit_retention, subscriber_value, subscription_features
 from winback.scan.worth import decide
 
 Step = Callable[[str], None]
@@ -71,8 +73,22 @@ def run_scan(
         raise WinbackError(f"no customer has an order on or before {as_of}")
     features = features.sort_values("customer_id", kind="stable").reset_index(drop=True)
 
+    retention: dict[str, Any] = {}
+    if manifest.segments("subscriptions"):
+        say("subscriptions")
+        subs = subscription_features(con, as_of)
+        features = features.merge(subs, on="customer_id", how="left")
+
     say("models")
     predicted, model_report = predict(features, as_of, policy)
+    if "active_contracts" in features:
+        sbg, retention = fit_retention(con, as_of, policy)
+        if sbg is not None:
+            # A subscriber's value comes from the contract model, not from purchases.
+            value = subscriber_value(features, sbg, policy)
+            predicted["predicted_value"] = np.where(
+                np.isnan(value), predicted["predicted_value"], value
+            )
     features = features.join(predicted)
 
     say("statuses")
@@ -105,7 +121,7 @@ def run_scan(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         ledger_batch=manifest.batches,
         policy=policy.model_dump(),
-        models={"engine": engine} | model_report.as_dict(),
+        models={"engine": engine} | model_report.as_dict() | {"retention": retention},
         counts=counts,
         classifier=backtest.as_dict(),
         seconds=round(time.perf_counter() - started, 3),
