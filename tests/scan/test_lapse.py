@@ -82,3 +82,19 @@ def test_long_silence_is_lost_and_a_model_verdict_can_make_lapsed_lost() -> None
     # 600 days > 18 months: lost. 200 days > 6 months: lapsed, and P(alive) 0.05 < 0.1: lost.
     assert result.status.tolist() == ["lost", "lost", "lapsed"]
     assert "P(alive) 0.30 (customer-base model)" in result.reasons[2]
+
+
+def test_expected_next_purchase_overdue_is_slipping_with_the_due_date() -> None:
+    f = frame(
+        p_alive=[0.9, 0.9],
+        overdue_ratio=[2.5, 1.0],
+        due_days=[100.0, 100.0],
+        first_order_date=[pd.Timestamp("2024-01-01")] * 2,
+    )
+    result = classify(f, AS_OF, Policy())
+    assert result.status.tolist() == ["slipping", "active"]
+    # 2024-01-01 + 100 days = 2024-04-10
+    assert result.reasons[0] == [
+        "expected next purchase was due 2024-04-10 (customer-base model); "
+        "2.5 expected gaps since the last"
+    ]

@@ -171,7 +171,23 @@ def model_signals(features: pd.DataFrame, policy: Policy) -> list[Signal]:
             )
         return said
 
-    return [Signal((p < rule.p_alive_slipping).to_numpy(), 1, text)]
+    signals = [Signal((p < rule.p_alive_slipping).to_numpy(), 1, text)]
+    if "overdue_ratio" in features:
+        ratio = features["overdue_ratio"].astype("float64")
+
+        def overdue_text() -> pd.Series:
+            first = pd.to_datetime(features["first_order_date"])
+            due = first + pd.to_timedelta(features["due_days"].astype("float64"), unit="D")
+            return (
+                "expected next purchase was due "
+                + due.dt.strftime("%Y-%m-%d")
+                + " (customer-base model); "
+                + ratio.map(lambda v: f"{v:.1f}")
+                + " expected gaps since the last"
+            )
+
+        signals.append(Signal((ratio >= rule.overdue_gaps).to_numpy(), 1, overdue_text))
+    return signals
 
 
 def classify(

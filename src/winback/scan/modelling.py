@@ -62,14 +62,15 @@ def summaries(features: pd.DataFrame, as_of: Any) -> tuple[np.ndarray, np.ndarra
 
 
 def predict(features: pd.DataFrame, as_of: Any, policy: Policy) -> tuple[pd.DataFrame, ModelReport]:
-    """``p_alive``, ``expected_purchases`` and ``predicted_value`` per customer (NaN when the
-    models could not be fitted), and the report."""
+    """``p_alive``, ``expected_purchases``, ``predicted_value``, and when the next purchase
+    is due (``due_days`` after the first, ``overdue_ratio`` in expected gaps since the
+    last) per customer (NaN when the models could not be fitted), and the report."""
     name = policy.models.repeat_model
     report = ModelReport(repeat_model=name)
     out = pd.DataFrame(
         np.nan,
         index=features.index,
-        columns=["p_alive", "expected_purchases", "predicted_value"],
+        columns=["p_alive", "expected_purchases", "predicted_value", "overdue_ratio", "due_days"],
     )
     x, t_x, big_t = summaries(features, as_of)
     report.customers = len(x)
@@ -98,6 +99,9 @@ def predict(features: pd.DataFrame, as_of: Any, policy: Policy) -> tuple[pd.Data
     out["p_alive"] = model.conditional_probability_alive(x, t_x, big_t)
     out["expected_purchases"] = model.conditional_expected_purchases(window, x, t_x, big_t)
     out["predicted_value"] = _value(features, model, x, t_x, big_t, policy, report)
+    due = model.next_purchase(x, t_x, big_t)
+    out["overdue_ratio"] = due["overdue_ratio"].to_numpy()
+    out["due_days"] = due["due"].to_numpy() * 7.0  # days after the first purchase
     return out, report
 
 

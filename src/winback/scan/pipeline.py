@@ -148,6 +148,7 @@ def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame)
         "days_since_last_order": features["days_since_last_order"],
         "p_alive": col(features, "p_alive"),
         "expected_purchases": col(features, "expected_purchases"),
+        "next_purchase_due": _due_dates(features),
         "predicted_value": col(features, "predicted_value"),
         "follow_suit_probability": col(features, "follow_suit_probability"),
         "recent_incidents": features["recent_incidents"].fillna(0),
@@ -180,6 +181,14 @@ def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame)
                 type=field.type,
             )
     return pa.table(arrays, schema=RUN_SCHEMA)
+
+
+def _due_dates(features: pd.DataFrame) -> Any:
+    if "due_days" not in features:
+        return None
+    first = pd.to_datetime(features["first_order_date"])
+    due = first + pd.to_timedelta(features["due_days"].astype("float64").round(), unit="D")
+    return due.dt.date
 
 
 def explain(run: ScanRun, customer_id: str) -> dict[str, Any]:

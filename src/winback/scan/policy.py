@@ -82,6 +82,13 @@ class Lapse(_Section):
         lt=1,
         description="Model signal: a lapsed customer with P(alive) below this is lost.",
     )
+    overdue_gaps: float = Field(
+        2.0,
+        gt=0,
+        description="Model signal: slipping when the time since the last purchase is at "
+        "least this many of the model's expected gaps between the customer's purchases "
+        "(the expected next purchase is overdue).",
+    )
     expected_purchases_days: int = Field(
         90, gt=0, description="The period over which expected purchases are reported."
     )

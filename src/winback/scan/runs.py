@@ -6,6 +6,7 @@ The scan and the desk meet only here. A run is a folder ``$WINBACK_HOME/runs/<ru
                          model and classifier figures, counts by status
     customers.parquet    one row per customer: status, scores, decision, reasons (RUN_SCHEMA)
     winback_list.csv     the ranked list (customers with a rank), for people and spreadsheets
+    winback_list.parquet the same list with every column, for programs
 
 and ``runs/LATEST`` names the newest *finished* run. A run is written into a hidden folder
 and renamed into place, then LATEST is replaced atomically, so a reader never sees half
@@ -49,6 +50,7 @@ RUN_SCHEMA = pa.schema(
         pa.field("days_since_last_order", pa.int64()),
         pa.field("p_alive", pa.float64()),
         pa.field("expected_purchases", pa.float64()),  # in the policy's next period
+        pa.field("next_purchase_due", pa.date32()),  # when the model expected the next one
         pa.field("predicted_value", pa.float64()),  # lifetime value if kept (model-based)
         pa.field("follow_suit_probability", pa.float64()),  # classifier: lapse in the window
         pa.field("recent_incidents", pa.int64()),
@@ -118,6 +120,7 @@ def write_run(runs_dir: Path, info: RunInfo, customers: pa.Table) -> ScanRun:
     hidden.mkdir()
     pq.write_table(table, hidden / "customers.parquet", compression="zstd")
     listed = table.filter(pa.compute.is_valid(table["rank"])).sort_by("rank")
+    pq.write_table(listed, hidden / "winback_list.parquet", compression="zstd")
     flat = listed.drop_columns(["reasons", "decision_reasons"]).append_column(
         "reasons", pa.array(["; ".join(r or []) for r in listed["reasons"].to_pylist()])
     )
