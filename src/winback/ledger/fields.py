@@ -146,34 +146,50 @@ def typed_sql(column: Column, raw: str, fmt: str | None) -> str:
     raise AssertionError(kind)
 
 
-def problem_sql(column: Column, raw: str, typed: str, fmt: str | None) -> str:
-    """SQL that is NULL for a good value and otherwise says what is wrong with it."""
+def problem_sql(column: Column, raw: str, typed: str, fmt: str | None) -> tuple[str, str] | None:
+    """``(condition, sentence)``: SQL true when the value is bad, and SQL saying what is
+    wrong with it (NULL for a good value); None when the column has nothing to check.
+
+    The importer tests the cheap conditions on every record and builds sentences only for
+    the records that fail one.
+    """
     name = column.name
     shown_value = f"'''' || left({raw}, 60) || ''''"
-    cases = []
+    cases: list[tuple[str, str]] = []
     if column.required:
-        cases.append(f"WHEN {raw} IS NULL THEN '{name} is missing'")
+        cases.append((f"{raw} IS NULL", f"'{name} is missing'"))
     if column.kind not in ("id", "text", "category"):
         cases.append(
-            f"WHEN {raw} IS NOT NULL AND {typed} IS NULL "
-            f"THEN '{name} ' || {shown_value} || ' {_describe(column, fmt)}'"
+            (
+                f"({raw} IS NOT NULL AND {typed} IS NULL)",
+                f"'{name} ' || {shown_value} || ' {_describe(column, fmt)}'",
+            )
         )
     if column.kind == "category" and column.values:
         allowed = ", ".join(quote_literal(v) for v in column.values)
         cases.append(
-            f"WHEN {typed} IS NOT NULL AND {typed} NOT IN ({allowed}) "
-            f"THEN '{name} ' || {shown_value} || ' is not one of: {', '.join(column.values)}'"
+            (
+                f"({typed} IS NOT NULL AND {typed} NOT IN ({allowed}))",
+                f"'{name} ' || {shown_value} || ' is not one of: {', '.join(column.values)}'",
+            )
         )
     if column.minimum is not None:
         what = "negative" if column.minimum == 0 else f"below {column.minimum:g}"
         cases.append(
-            f"WHEN {typed} < {column.minimum} THEN '{name} ' || {shown_value} || ' is {what}'"
+            (
+                f"coalesce({typed} < {column.minimum}, false)",
+                f"'{name} ' || {shown_value} || ' is {what}'",
+            )
         )
     if column.maximum is not None:
         cases.append(
-            f"WHEN {typed} > {column.maximum} "
-            f"THEN '{name} ' || {shown_value} || ' is above {column.maximum:g}'"
+            (
+                f"coalesce({typed} > {column.maximum}, false)",
+                f"'{name} ' || {shown_value} || ' is above {column.maximum:g}'",
+            )
         )
     if not cases:
-        return "NULL"
-    return "CASE " + " ".join(cases) + " END"
+        return None
+    condition = " OR ".join(c for c, _ in cases)
+    sentence = "CASE " + " ".join(f"WHEN {c} THEN {m}" for c, m in cases) + " END"
+    return condition, sentence

@@ -114,11 +114,11 @@ def import_source(
             structural = structural_rejects(con) if source.structural_rejects else {}
             result.read = _scalar(con, "SELECT count(*) FROM staged") + len(structural)
             bad = con.sql(
-                f"SELECT {ordinal}, _problems FROM staged WHERE len(_problems) > 0"
+                f"SELECT {ordinal}, _problems FROM staged WHERE _problems IS NOT NULL"
             ).fetchall()
             conflicts, in_file_dups = _in_file_duplicates(con, table, ordinal)
             _drop(con, [o for o, _ in conflicts] + in_file_dups, replace=True)
-            keep = f"len(_problems) = 0 AND {ordinal} NOT IN (SELECT o FROM dropped)"
+            keep = f"_problems IS NULL AND {ordinal} NOT IN (SELECT o FROM dropped)"
             existing = _against_ledger(con, ledger, table, manifest, ordinal, keep)
             _drop(con, existing["same"])
             dropped = len(conflicts) + len(in_file_dups) + len(existing["same"])
@@ -280,19 +280,24 @@ def _staged_select(
         )
     middle = f"SELECT *, {', '.join(typed_cols)} FROM ({inner})"
 
-    problems = ["_row_problem"] if source.row_problem else []
+    conditions: list[str] = []
+    sentences: list[str] = []
     outputs = []
     for i, column in enumerate(table.columns):
-        problems.append(fields.problem_sql(column, f"_r{i}", f"_t{i}", formats.get(column.name)))
+        parts = fields.problem_sql(column, f"_r{i}", f"_t{i}", formats.get(column.name))
+        if parts is not None:
+            conditions.append(parts[0])
+            sentences.append(parts[1])
         outputs.append(f"_t{i} AS {quote_ident(column.name)}")
+    # Good records (nearly all) pay only for the conditions; sentences are built for the
+    # bad ones. _problems is NULL for a good record.
+    listed = f"list_filter([{', '.join(sentences) or 'NULL'}], lambda x: x IS NOT NULL)"
+    problem_list = f"CASE WHEN {' OR '.join(conditions) or 'false'} THEN {listed} END"
     if source.row_problem:
         # A record that is not even an object has no fields worth complaining about.
         problem_list = (
-            f"CASE WHEN _row_problem IS NOT NULL THEN [_row_problem] ELSE "
-            f"list_filter([{', '.join(problems[1:])}], lambda x: x IS NOT NULL) END"
+            f"CASE WHEN _row_problem IS NOT NULL THEN [_row_problem] ELSE {problem_list} END"
         )
-    else:
-        problem_list = f"list_filter([{', '.join(problems)}], lambda x: x IS NOT NULL)"
     ord_out = ", _ord" if ordinal_column else ""
     return f"SELECT {', '.join(outputs)}{ord_out}, {problem_list} AS _problems FROM ({middle})"
 
@@ -302,7 +307,7 @@ def _in_file_duplicates(
 ) -> tuple[list[tuple[int, int]], list[int]]:
     """Records repeating an earlier key of the same file: (conflicts with their first), exact."""
     key = ", ".join(quote_ident(k) for k in table.key)
-    good = "len(_problems) = 0"
+    good = "_problems IS NULL"
     # Distinct hashes prove distinct keys, and a 64-bit hash aggregates much faster than
     # text; a collision only sends the file down the exact path below.
     total, distinct = con.sql(
