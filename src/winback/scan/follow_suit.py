@@ -104,21 +104,6 @@ def top_decile_lift(y: np.ndarray, score: np.ndarray) -> float:
     return float(np.mean(y[top]) / base) if base > 0 else float("nan")
 
 
-def _labelled(
-    frames: dict[date, pd.DataFrame], statuses: dict[date, pd.Series], cutoff: date, window: int
-) -> tuple[pd.DataFrame, np.ndarray] | None:
-    later = cutoff + timedelta(days=window)
-    if cutoff not in frames or later not in frames:
-        return None
-    now = frames[cutoff]
-    at_risk = statuses[cutoff].isin(["active", "slipping"]).to_numpy()
-    then = statuses[later]
-    then_by_id = pd.Series(then.to_numpy(), index=frames[later]["customer_id"].to_numpy())
-    ids = now["customer_id"].to_numpy()[at_risk]
-    label = then_by_id.reindex(ids).isin(["lapsed", "lost"]).to_numpy().astype(np.int64)
-    return now.loc[at_risk], label
-
-
 def backtest_and_score(
     features_at: Callable[[date], pd.DataFrame],
     today: pd.DataFrame,
@@ -132,20 +117,26 @@ def backtest_and_score(
     lapsed or lost get NaN.
     """
     window = policy.lapse.follow_suit_window_days
-    cutoffs = [as_of - timedelta(days=window * k) for k in range(1, CUTOFFS + 1)]
-    frames: dict[date, pd.DataFrame] = {as_of: today}
-    for c in cutoffs:
-        frame = features_at(c)
+    today_status = classify(today, as_of, policy, with_reasons=False)["status"]
+    # Walk back one window at a time, keeping only what labels the next cutoff: the newer
+    # statuses by customer. A past cutoff's frame is dropped once its matrix is built,
+    # so memory holds one frame, not five.
+    newer = pd.Series(today_status.to_numpy(), index=today["customer_id"].to_numpy())
+    labelled: dict[date, tuple[pd.DataFrame, np.ndarray]] = {}
+    for k in range(1, CUTOFFS + 1):
+        cutoff = as_of - timedelta(days=window * k)
+        frame = features_at(cutoff)
         if frame.empty:  # before the ledger's first order
             break
-        frames[c] = frame
-    statuses = {c: classify(f, c, policy, with_reasons=False)["status"] for c, f in frames.items()}
-
-    labelled = {}
-    for c in cutoffs:
-        got = _labelled(frames, statuses, c, window)
-        if got is not None and len(got[1]):
-            labelled[c] = (model_matrix(got[0], c, policy), got[1])
+        status = classify(frame, cutoff, policy, with_reasons=False)["status"]
+        at_risk = status.isin(["active", "slipping"]).to_numpy()
+        ids = frame["customer_id"].to_numpy()[at_risk]
+        label = newer.reindex(ids).isin(["lapsed", "lost"]).to_numpy().astype(np.int64)
+        if len(label):
+            matrix = model_matrix(frame.loc[at_risk], cutoff, policy).astype("float32")
+            labelled[cutoff] = (matrix, label)
+        newer = pd.Series(status.to_numpy(), index=frame["customer_id"].to_numpy())
+        del frame
     score = np.full(len(today), np.nan)
     if len(labelled) < 2:
         return score, Backtest(None, None, None, 0, 0, tuple(str(c) for c in labelled))
@@ -170,7 +161,7 @@ def backtest_and_score(
     y_all = np.concatenate([y for _, y in labelled.values()])
     if _learnable(y_all):
         final = _classifier(seed).fit(x_all, y_all)
-        at_risk = statuses[as_of].isin(["active", "slipping"]).to_numpy()
+        at_risk = today_status.isin(["active", "slipping"]).to_numpy()
         if at_risk.any():
             score[at_risk] = final.predict_proba(
                 model_matrix(today.loc[at_risk], as_of, policy)[known]

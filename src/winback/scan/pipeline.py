@@ -170,15 +170,17 @@ def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame)
         values = data.get(field.name)
         if values is None:
             arrays[field.name] = pa.nulls(len(features), field.type)
+            continue
+        series = pd.Series(values).reset_index(drop=True)
+        if pa.types.is_floating(field.type) or pa.types.is_integer(field.type):
+            # NaN and pandas' NA become nulls without a detour through Python objects.
+            numbers = pd.to_numeric(series, errors="coerce")
+            arrays[field.name] = pa.array(numbers, type=field.type, from_pandas=True)
+        elif pa.types.is_list(field.type):
+            arrays[field.name] = pa.array(series, type=field.type)
         else:
-            series = pd.Series(values).reset_index(drop=True)
-            if pa.types.is_floating(field.type) or pa.types.is_integer(field.type):
-                series = pd.to_numeric(series, errors="coerce")
             arrays[field.name] = pa.array(
-                series.astype(object).where(series.notna(), None)
-                if not pa.types.is_list(field.type)
-                else series,
-                type=field.type,
+                series.astype(object).where(series.notna(), None), type=field.type
             )
     return pa.table(arrays, schema=RUN_SCHEMA)
 
