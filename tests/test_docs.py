@@ -29,5 +29,8 @@ def test_readme_gives_the_two_setup_commands() -> None:
     assert "./scripts/demo" in readme
     assert "./scripts/test" in readme
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert "./scripts/check" in ci
-    assert "scripts/test" in (ROOT / "scripts" / "check").read_text(encoding="utf-8")
+    assert "./scripts/lint" in ci
+    assert "exec ./scripts/test" in ci
+    check = (ROOT / "scripts" / "check").read_text(encoding="utf-8")
+    assert '"$here/lint"' in check
+    assert 'exec "$here/test"' in check
