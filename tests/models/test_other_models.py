@@ -190,3 +190,29 @@ def test_sbg_on_contracts_equals_the_fit_on_the_cohort_counts() -> None:
     assert contracts.params_["alpha"] == pytest.approx(counts.params_["alpha"], rel=1e-5)
     assert contracts.params_["beta"] == pytest.approx(counts.params_["beta"], rel=1e-5)
     assert contracts.params_["alpha"] == pytest.approx(0.704, abs=5e-4)
+
+
+@pytest.mark.parametrize("model_class", ["bg", "mbg"])
+def test_analytic_gradient_matches_central_differences(model_class: str) -> None:
+    from winback.models.bgnbd import BetaGeoModel
+
+    rng = np.random.default_rng(3)
+    n = 500
+    x = rng.poisson(2.0, n).astype(float)
+    T = rng.uniform(10, 40, n)
+    t_x = np.where(x > 0, T * rng.uniform(0.1, 1.0, n), 0.0)
+    model = BetaGeoModel() if model_class == "bg" else ModifiedBetaGeoModel()
+    data = model._prepare((x, t_x, T))
+    params = np.array([0.6, 5.0, 0.8, 2.2])
+    _, gradient = model._weighted_sums(params, data, np.ones(n))
+    assert gradient is not None
+    for i in range(4):
+        step = 1e-6 * params[i]
+        up, down = params.copy(), params.copy()
+        up[i] += step
+        down[i] -= step
+        numeric = (
+            model._log_likelihood_rows(up, data).sum()
+            - model._log_likelihood_rows(down, data).sum()
+        ) / (2 * step)
+        assert gradient[i] == pytest.approx(numeric, rel=1e-5, abs=1e-6)

@@ -39,6 +39,25 @@ class BetaGeoModel(RepeatPurchaseModel):
         (distinct_t,), at_t = factorize(T)
         return x, t_x, T, distinct_x, at_x, distinct_tx, at_tx, distinct_t, at_t
 
+    def _beta_terms(self, a: float, b: float, ux: FloatArray) -> tuple[FloatArray, ...]:
+        """Per distinct x: the log beta factor of "alive at T" and of "dropped out after
+        the last purchase", and their derivatives in a and in b.
+
+        BG/NBD: B(a, b+x)/B(a, b) alive; B(a+1, b+x−1)/B(a, b) dropped, possible only
+        after a repeat purchase (x > 0). The MBG/NBD overrides this and nothing else of
+        the likelihood.
+        """
+        b_x1 = np.maximum(b + ux - 1, 1e-300)
+        d_ab = digamma(a + b)
+        d_abx = digamma(a + b + ux)
+        alive = betaln(a, b + ux) - betaln(a, b)
+        dropped = np.where(ux > 0, betaln(a + 1, b_x1) - betaln(a, b), -np.inf)
+        a_alive = d_ab - d_abx
+        a_dropped = digamma(a + 1) - digamma(a) + d_ab - d_abx
+        b_alive = digamma(b + ux) - d_abx - digamma(b) + d_ab
+        b_dropped = np.where(ux > 0, digamma(b_x1) - d_abx - digamma(b) + d_ab, 0.0)
+        return alive, dropped, a_alive, a_dropped, b_alive, b_dropped
+
     def _log_likelihood_rows(self, params: FloatArray, data: Data) -> FloatArray:
         return self._value_and_gradient_rows(params, data, gradient=False)[0]
 
@@ -57,10 +76,11 @@ class BetaGeoModel(RepeatPurchaseModel):
         log_t = np.log(alpha + ut)[at_t]
         log_tx = np.log(alpha + utx)[at_tx]
         rx = r + x
-        alive = (betaln(a, b + ux) - betaln(a, b))[at_x] - rx * log_t
-        b_x1 = np.maximum(b + ux - 1, 1e-300)
-        drop_const = np.where(ux > 0, betaln(a + 1, b_x1) - betaln(a, b), -np.inf)
-        dropped = drop_const[at_x] - rx * log_tx
+        alive_x, dropped_x, a_alive_x, a_dropped_x, b_alive_x, b_dropped_x = self._beta_terms(
+            a, b, ux
+        )
+        alive = alive_x[at_x] - rx * log_t
+        dropped = dropped_x[at_x] - rx * log_tx
         mix = np.logaddexp(alive, dropped)
         ll = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha))[at_x] + mix
         if not gradient:
@@ -68,20 +88,16 @@ class BetaGeoModel(RepeatPurchaseModel):
         # Posterior weights of "alive at T" and "dropped out after the last purchase".
         w_alive = np.exp(alive - mix)
         w_dropped = 1.0 - w_alive
-        d_ab = digamma(a + b)
-        d_abx = digamma(a + b + ux)
         g_r = (digamma(r + ux) - digamma(r) + np.log(alpha))[at_x] - (
             w_alive * log_t + w_dropped * log_tx
         )
         inv_t = (1.0 / (alpha + ut))[at_t]
         inv_tx = (1.0 / (alpha + utx))[at_tx]
         g_alpha = r / alpha - rx * (w_alive * inv_t + w_dropped * inv_tx)
-        a_alive = (d_ab - d_abx)[at_x]
-        a_dropped = (digamma(a + 1) - digamma(a) + d_ab - d_abx)[at_x]
-        b_alive = (digamma(b + ux) - d_abx - digamma(b) + d_ab)[at_x]
-        b_dropped = np.where(ux > 0, digamma(b_x1) - d_abx - digamma(b) + d_ab, 0.0)[at_x]
-        g_a = a_alive + w_dropped * (a_dropped - a_alive)
-        g_b = b_alive + w_dropped * (b_dropped - b_alive)
+        a_alive = a_alive_x[at_x]
+        b_alive = b_alive_x[at_x]
+        g_a = a_alive + w_dropped * (a_dropped_x[at_x] - a_alive)
+        g_b = b_alive + w_dropped * (b_dropped_x[at_x] - b_alive)
         return np.asarray(ll, dtype=np.float64), np.column_stack([g_r, g_alpha, g_a, g_b])
 
     def _weighted_sums(
@@ -97,9 +113,7 @@ class BetaGeoModel(RepeatPurchaseModel):
         log_t = np.log(alpha + ut)[at_t]
         log_tx = np.log(alpha + utx)[at_tx]
         rx = r + x
-        b_x1 = np.maximum(b + ux - 1, 1e-300)
-        alive_x = betaln(a, b + ux) - betaln(a, b)
-        dropped_x = np.where(ux > 0, betaln(a + 1, b_x1) - betaln(a, b), -np.inf)
+        alive_x, dropped_x, a_alive, a_dropped, b_alive, b_dropped = self._beta_terms(a, b, ux)
         alive = alive_x[at_x] - rx * log_t
         dropped = dropped_x[at_x] - rx * log_tx
         mix = np.logaddexp(alive, dropped)
@@ -108,8 +122,6 @@ class BetaGeoModel(RepeatPurchaseModel):
         w_dropped = -np.expm1(alive - mix)
         wd = weights * w_dropped
         per_x_dropped = np.bincount(at_x, weights=wd, minlength=len(ux))
-        d_ab = digamma(a + b)
-        d_abx = digamma(a + b + ux)
         g_r = (digamma(r + ux) - digamma(r) + np.log(alpha)) @ per_x - (
             weights @ log_t + wd @ (log_tx - log_t)
         )
@@ -119,10 +131,6 @@ class BetaGeoModel(RepeatPurchaseModel):
         g_alpha = r / alpha * float(weights.sum()) - (
             wrx @ inv_t + (wrx * w_dropped) @ (inv_tx - inv_t)
         )
-        a_alive = d_ab - d_abx
-        a_dropped = digamma(a + 1) - digamma(a) + d_ab - d_abx
-        b_alive = digamma(b + ux) - d_abx - digamma(b) + d_ab
-        b_dropped = np.where(ux > 0, digamma(b_x1) - d_abx - digamma(b) + d_ab, 0.0)
         g_a = a_alive @ per_x + (a_dropped - a_alive) @ per_x_dropped
         g_b = b_alive @ per_x + (b_dropped - b_alive) @ per_x_dropped
         return total, np.array([g_r, g_alpha, g_a, g_b])

@@ -11,14 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import betainc, betaln, expit, gammaln
+from scipy.special import betainc, betaln, digamma, expit, gammaln
 
 from winback.models._special import hyp2f1_series
 from winback.models.base import FloatArray
-from winback.models.transaction import RepeatPurchaseModel, customer_arrays
+from winback.models.bgnbd import BetaGeoModel
+from winback.models.transaction import customer_arrays
 
 
-class ModifiedBetaGeoModel(RepeatPurchaseModel):
+class ModifiedBetaGeoModel(BetaGeoModel):
     """MBG/NBD: like BG/NBD, but drop-out is possible right after the first purchase.
 
     Parameters
@@ -29,13 +30,19 @@ class ModifiedBetaGeoModel(RepeatPurchaseModel):
 
     param_names = ("r", "alpha", "a", "b")
 
-    def _log_likelihood_rows(self, params: FloatArray, data: tuple[FloatArray, ...]) -> FloatArray:
-        r, alpha, a, b = params
-        x, t_x, T = data
-        head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
-        alive = betaln(a, b + x + 1) - (r + x) * np.log(alpha + T)
-        dropped = betaln(a + 1, b + x) - (r + x) * np.log(alpha + t_x)
-        return np.asarray(head + np.logaddexp(alive, dropped), dtype=np.float64)
+    def _beta_terms(self, a: float, b: float, ux: FloatArray) -> tuple[FloatArray, ...]:
+        """MBG/NBD: B(a, b+x+1)/B(a, b) alive; B(a+1, b+x)/B(a, b) dropped, possible for
+        every customer, x = 0 included. The rest of the likelihood and its analytic
+        gradient are the BG/NBD's."""
+        d_ab = digamma(a + b)
+        d_abx1 = digamma(a + b + ux + 1)
+        alive = betaln(a, b + ux + 1) - betaln(a, b)
+        dropped = betaln(a + 1, b + ux) - betaln(a, b)
+        a_alive = d_ab - d_abx1
+        a_dropped = digamma(a + 1) - digamma(a) + d_ab - d_abx1
+        b_alive = digamma(b + ux + 1) - d_abx1 - digamma(b) + d_ab
+        b_dropped = digamma(b + ux) - d_abx1 - digamma(b) + d_ab
+        return alive, dropped, a_alive, a_dropped, b_alive, b_dropped
 
     def _identified(self, params: FloatArray) -> str:
         r, alpha, a, b = params
