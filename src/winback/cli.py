@@ -17,6 +17,7 @@ from winback.errors import WinbackError
 from winback.ledger.importer import ImportResult
 from winback.ledger.importer import Progress as ProgressFn
 from winback.ledger.store import Ledger
+from winback.scan.runs import ScanRun
 from winback.settings import Settings, load_settings
 from winback.simulate.cli import simulate_command
 
@@ -157,7 +158,6 @@ def import_folder_command(
 ) -> None:
     """Import every file in a folder named after a contract table (orders.csv, staff.parquet)."""
     from winback.ledger.importer import import_file
-    from winback.ledger.sources import detect_format
 
     settings = load_settings()
     ledger = Ledger(settings.ledger_dir)
@@ -168,7 +168,6 @@ def import_folder_command(
         )
     results = []
     for table_name, path in found:
-        detect_format(path)
         with progress_bar(f"{table_name} ← {path.name}") as update:
             results.append(
                 import_file(
@@ -301,10 +300,7 @@ def scan_command(
         )
 
 
-def _print_run(run: object, top: int) -> None:
-    from winback.scan.runs import ScanRun
-
-    assert isinstance(run, ScanRun)
+def _print_run(run: ScanRun, top: int) -> None:
     counts = run.info.counts
     out.print(
         f"scan {run.info.run_id} as of {run.info.as_of}: "

@@ -34,7 +34,7 @@ from winback.ledger.contract import Table
 from winback.ledger.headers import Mapping, match_headers
 from winback.ledger.rejects import Reject, describe_rejects, structural_rejects, write_rejects
 from winback.ledger.sources import Source, iter_sample, quote_ident, quote_literal
-from winback.ledger.store import Ledger, Segment, now_iso
+from winback.ledger.store import Ledger, Manifest, Segment, now_iso
 
 Progress = Callable[[str, float], None]
 """Called with a phase name and the fraction done (0 to 1) of that phase."""
@@ -88,6 +88,7 @@ def import_source(
     con = staging or staging_connection(ledger, memory)
     # Ordinals: a preset's own column, else the record's position in the staged file.
     ordinal = "_ord" if source.ordinal_column else "file_row_number"
+    staged_path: Path | None = None
     try:
         formats = _formats(con, table, source, match.matched, mapping)
         select = _staged_select(table, source, match.matched, mapping, formats)
@@ -136,7 +137,6 @@ def import_source(
                     "writing",
                 )
             con.execute("DROP VIEW staged")
-            staged_path.unlink(missing_ok=True)
             if to_store:
                 added[table.name] = Segment(
                     file=name,
@@ -165,6 +165,9 @@ def import_source(
             )
         return result
     finally:
+        # A failed import leaves no half-written file beside the segments.
+        if staged_path is not None:
+            staged_path.unlink(missing_ok=True)
         if staging is None:
             con.close()
 
@@ -332,14 +335,11 @@ def _against_ledger(
     con: duckdb.DuckDBPyConnection,
     ledger: Ledger,
     table: Table,
-    manifest: object,
+    manifest: Manifest,
     ordinal: str,
     keep: str,
 ) -> dict[str, list[int]]:
     """Good records whose key is stored already: same values, or changed values."""
-    from winback.ledger.store import Manifest
-
-    assert isinstance(manifest, Manifest)
     if not manifest.segments(table.name):
         return {"same": [], "changed": []}
     values = ", ".join(f"s.{quote_ident(c)}" for c in table.column_names)
