@@ -258,7 +258,9 @@ def contract_command(
 
 @app.command("scan")
 def scan_command(
-    policy: Path | None = typer.Option(None, help="Policy file (default: built-in defaults)."),
+    policy: Path | None = typer.Option(
+        None, help="Policy file (default: WINBACK_POLICY, else built-in defaults)."
+    ),
     as_of: str | None = typer.Option(
         None, "--as-of", help="The scan's today, YYYY-MM-DD (default: the newest order)."
     ),
@@ -277,7 +279,7 @@ def scan_command(
         cutoff = date.fromisoformat(as_of) if as_of else None
     except ValueError:
         raise WinbackError(f"--as-of {as_of!r} is not a date (expected YYYY-MM-DD)") from None
-    rules = load_policy(policy)
+    rules = load_policy(policy) if policy else settings.read_policy()
     with err.status("scanning") as status:
         run = run_scan(
             Ledger(settings.ledger_dir),

@@ -6,11 +6,15 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from winback.errors import SettingsError
+
+if TYPE_CHECKING:
+    from winback.scan.policy import Policy
 
 _DESK_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 
@@ -52,6 +56,13 @@ class Settings(BaseSettings):
         description="How long a desk login lasts before the user must log in again.",
     )
 
+    policy: Path | None = Field(
+        default=None,
+        description="The policy TOML file that winback scan, winback sync and the desk use "
+        "(red-carpet length, assignment rules, lapse thresholds). Default: policy.toml in "
+        "the workspace if it exists, else the built-in defaults (winback policy --defaults).",
+    )
+
     @field_validator("home")
     @classmethod
     def _home_is_not_a_file(cls, value: Path) -> Path:
@@ -83,6 +94,20 @@ class Settings(BaseSettings):
     @cached_property
     def runs_dir(self) -> Path:
         return self.home / "runs"
+
+    @property
+    def policy_path(self) -> Path | None:
+        """The policy file in force: the setting, else the workspace's policy.toml if any."""
+        if self.policy is not None:
+            return self.policy
+        default = self.home / "policy.toml"
+        return default if default.exists() else None
+
+    def read_policy(self) -> Policy:
+        """The policy in force (read fresh each call: an edited file applies at once)."""
+        from winback.scan.policy import load_policy
+
+        return load_policy(self.policy_path)
 
     @property
     def desk_database_url(self) -> str:

@@ -24,8 +24,34 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 ROLES = ("admin", "manager", "executive", "rep")
 CASE_STATES = ("open", "working", "closed")
 # How a case ends: the first two are recorded by winback sync, the rest by people.
-CASE_OUTCOMES = ("returned", "won_back", "declined", "unreachable", "not_pursued")
+CASE_OUTCOMES = ("returned", "won_back", "will_return", "declined", "unreachable", "not_pursued")
 CONTACT_CHANNELS = ("call", "email", "visit", "chat", "letter", "other")
+# The guided call's steps, in order (docs/desk.md describes each).
+CALL_STEPS = (
+    "apology",
+    "listening",
+    "diagnosis",
+    "verification",
+    "asks",
+    "plan",
+    "offer",
+    "outcome",
+    "follow_up",
+)
+VERIFICATIONS = ("yes", "partly", "no")
+OFFER_KINDS = ("none", "price_break", "coupon", "credit", "free_items", "guarantee", "plus_extra")
+TASK_KINDS = ("commitment", "follow_up", "slip_alert", "appreciation")
+CONCESSION_KINDS = ("discount_pct", "credit", "free_items")
+CONCESSION_STATES = ("granted", "pending", "countered", "refused")
+EXPERIENCE_SOURCES = ("import", "api")
+# A new user's concession authority by role (percent discount, credit, free items);
+# managers change it per user. Migration 0002 gives existing users the same.
+STARTING_LIMITS: dict[str, tuple[float, float, int]] = {
+    "rep": (10.0, 50.0, 1),
+    "manager": (25.0, 500.0, 5),
+    "executive": (50.0, 5000.0, 20),
+    "admin": (0.0, 0.0, 0),
+}
 
 
 def utcnow() -> datetime:
@@ -52,6 +78,10 @@ class User(Base):
     # Raised to end every session of the user at once (password change, deactivation).
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Concession authority: what the user may grant on one case without asking anyone.
+    limit_discount_pct: Mapped[float] = mapped_column(Float, default=0.0)
+    limit_credit: Mapped[float] = mapped_column(Float, default=0.0)
+    limit_free_items: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ApiToken(Base):
@@ -123,6 +153,13 @@ class Case(Base):
     opened_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The customer's revenue over the year up to their last order when the case opened:
+    # what the business stands to lose (the reasons x revenue dashboard weighs by it).
+    value_before: Mapped[float | None] = mapped_column(Float)
+    # Set when a follow-up records that the customer confirms the problem is solved.
+    problem_solved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The ledger batch that holds this case's outcome (winback_outcomes); None = not yet.
+    outcome_batch: Mapped[int | None] = mapped_column(Integer)
 
 
 class CaseActivity(Base):
@@ -179,3 +216,135 @@ class AuditEntry(Base):
     entity_id: Mapped[str] = mapped_column(String(100))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ReasonCode(Base):
+    """One entry of the editable taxonomy of reasons customers leave."""
+
+    __tablename__ = "reason_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(50), unique=True)
+    label: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Call(Base):
+    """A guided call on a case: each step's answer is saved as it is given."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # "page" for a call worked step by step, "api" for one logged after the fact.
+    source: Mapped[str] = mapped_column(String(10), default="page")
+    step: Mapped[str] = mapped_column(String(20), default="apology")  # the next to answer
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    apology: Mapped[str] = mapped_column(Text, default="")
+    listening: Mapped[str] = mapped_column(Text, default="")
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)  # reason codes
+    verification: Mapped[str | None] = mapped_column(String(10))  # VERIFICATIONS
+    correction: Mapped[str] = mapped_column(Text, default="")
+    customer_words: Mapped[str] = mapped_column(Text, default="")
+    asks: Mapped[str] = mapped_column(Text, default="")
+    offer_kind: Mapped[str | None] = mapped_column(String(20))  # OFFER_KINDS
+    offer_text: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str | None] = mapped_column(String(30))
+
+
+class Task(Base):
+    """Work with a due date on someone's queue: a commitment made on a call, a follow-up,
+    a red-carpet slip alert, or an appreciation touch."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_owner_open", "owner_id", "done_at", "due_on"),
+        Index("ix_tasks_open_due", "done_at", "due_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # TASK_KINDS
+    title: Mapped[str] = mapped_column(String(500))
+    customer_id: Mapped[str] = mapped_column(String(100), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    due_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime)
+    done_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    result: Mapped[str] = mapped_column(Text, default="")
+
+
+class Concession(Base):
+    """Something given to win a customer back: asked by one user, granted within their
+    authority or decided by a manager or executive."""
+
+    __tablename__ = "concessions"
+    __table_args__ = (Index("ix_concessions_state", "state", "route"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # CONCESSION_KINDS
+    asked: Mapped[float] = mapped_column(Float)
+    granted: Mapped[float | None] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(20))  # CONCESSION_STATES
+    # Who must decide: "self" (within the asker's limit), "manager" or "executive".
+    route: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+
+
+class RedCarpet(Base):
+    """A won-back customer's red-carpet period: the next ``total`` experiences."""
+
+    __tablename__ = "red_carpets"
+    __table_args__ = (
+        Index(
+            "ix_red_carpets_one_active",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+        Index("ix_red_carpets_customer", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(100))
+    customer_name: Mapped[str | None] = mapped_column(String(300))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    total: Mapped[int] = mapped_column(Integer)
+    remaining: Mapped[int] = mapped_column(Integer)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    slipped_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Experience(Base):
+    """One order or interaction of a red-carpet customer, and the gesture given."""
+
+    __tablename__ = "experiences"
+    __table_args__ = (UniqueConstraint("red_carpet_id", "source", "ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    red_carpet_id: Mapped[int] = mapped_column(ForeignKey("red_carpets.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(10))  # EXPERIENCE_SOURCES
+    kind: Mapped[str] = mapped_column(String(30))  # order, interaction, or the caller's word
+    ref: Mapped[str] = mapped_column(String(200))  # order id, interaction id, caller's id
+    occurred_at: Mapped[datetime] = mapped_column(DateTime)
+    gesture: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

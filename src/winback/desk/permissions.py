@@ -27,6 +27,14 @@ class Action(StrEnum):
     LIST_USERS = "list users"
     MANAGE_USERS = "add and deactivate users"
     OWN_API_TOKENS = "create and revoke own API tokens"
+    ASK_CONCESSION = "grant a concession within own limit, or ask for one above it"
+    DECIDE_CONCESSION = "approve, counter or refuse a concession request"
+    SET_LIMITS = "set other users' concession limits"
+    EDIT_REASONS = "edit the taxonomy of reasons"
+    VIEW_TEAM_WORK = "see overdue work by rep"
+    VIEW_RED_CARPET = "see the red-carpet list"
+    RECORD_EXPERIENCE = "record a red-carpet customer's experience"
+    VIEW_REPORTS = "see the reasons x revenue dashboard"
 
 
 _EVERYONE = frozenset({"admin", "manager", "executive", "rep"})
@@ -45,6 +53,14 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.LIST_USERS: _LEADS,
     Action.MANAGE_USERS: frozenset({"admin"}),
     Action.OWN_API_TOKENS: _EVERYONE,
+    Action.ASK_CONCESSION: frozenset({"manager", "executive", "rep"}),
+    Action.DECIDE_CONCESSION: frozenset({"manager", "executive"}),
+    Action.SET_LIMITS: frozenset({"admin", "manager", "executive"}),
+    Action.EDIT_REASONS: _LEADS,
+    Action.VIEW_TEAM_WORK: frozenset({"admin", "manager", "executive"}),
+    Action.VIEW_RED_CARPET: _EVERYONE,
+    Action.RECORD_EXPERIENCE: _EVERYONE,
+    Action.VIEW_REPORTS: frozenset({"admin", "manager", "executive"}),
 }
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from winback.desk import audit
-from winback.desk.models import ROLES, ApiToken, User, utcnow
+from winback.desk.models import ROLES, STARTING_LIMITS, ApiToken, User, utcnow
 from winback.desk.permissions import Action, require
 from winback.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 
@@ -72,6 +72,7 @@ def create_user(
         raise Conflict(f"the username {username!r} is taken")
     if staff_id and db.scalar(select(User.id).where(User.staff_id == staff_id)) is not None:
         raise Conflict(f"staff id {staff_id!r} belongs to another user")
+    pct, credit, items = STARTING_LIMITS[role]
     user = User(
         username=username,
         name=name.strip() or username,
@@ -80,6 +81,9 @@ def create_user(
         password_hash=hasher.hash(password),
         active=True,
         session_epoch=0,
+        limit_discount_pct=pct,
+        limit_credit=credit,
+        limit_free_items=items,
     )
     db.add(user)
     db.flush()

@@ -244,6 +244,46 @@ class Models(_Section):
     )
 
 
+class RedCarpet(_Section):
+    """How a won-back customer is looked after (read by the desk)."""
+
+    experiences: int = Field(
+        10,
+        gt=0,
+        description="A won-back customer gets the red carpet for this many later orders or "
+        "interactions.",
+    )
+    cycle_multiple: float = Field(
+        1.5,
+        gt=0,
+        description="Tighter watch: a red-carpet customer has slipped when no order came "
+        "within this many times their typical interval (the usual rule waits far longer).",
+    )
+    p_alive_slipping: float = Field(
+        0.8,
+        gt=0,
+        lt=1,
+        description="Tighter watch: a red-carpet customer has slipped when P(alive) falls "
+        "below this.",
+    )
+    incident_slips: bool = Field(
+        True, description="A new incident during the period counts as a slip."
+    )
+    order_gesture: str = Field(
+        "priority handling and a personal thank-you",
+        description="The gesture recorded for an order that arrives by import.",
+    )
+    interaction_gesture: str = Field(
+        "senior staff handle the contact",
+        description="The gesture recorded for an interaction that arrives by import.",
+    )
+    appreciation_days: list[int] = Field(
+        default_factory=lambda: [7, 30],
+        description="When the period ends, appreciation touches are scheduled for the "
+        "owner this many days later.",
+    )
+
+
 class Policy(_Section):
     """The whole policy file."""
 
@@ -254,6 +294,7 @@ class Policy(_Section):
     costs: Costs = Field(default_factory=Costs)  # type: ignore[arg-type]
     tiers: Tiers = Field(default_factory=Tiers)  # type: ignore[arg-type]
     models: Models = Field(default_factory=Models)  # type: ignore[arg-type]
+    red_carpet: RedCarpet = Field(default_factory=RedCarpet)  # type: ignore[arg-type]
     assignment: dict[str, Any] = Field(
         default_factory=dict,
         description="Case assignment rules, read by the desk (see docs/desk.md).",

@@ -42,7 +42,7 @@ def _is_api(request: Request) -> bool:
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """The app over the desk database of ``settings`` (or ``engine``, migrated already)."""
-    from winback.web import api, pages
+    from winback.web import api, calls, concessions, pages, red_carpet, reports
 
     app = FastAPI(
         title="winback desk",
@@ -75,7 +75,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     for name, folder in VENDOR.items():
         app.mount(f"/static/vendor/{name}", StaticFiles(directory=folder, check_dir=False), name)
     app.mount("/static/app", StaticFiles(directory=HERE / "static"), "app-static")
+    # Each feature module has an API router (under /api) and a page router.
+    features = (calls, concessions, red_carpet, reports)
     app.include_router(api.router)
+    for feature in features:
+        app.include_router(feature.api_router)
 
     @app.get("/docs", include_in_schema=False)
     def _docs() -> Response:
@@ -88,6 +92,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         )
 
     app.include_router(pages.router)
+    for feature in features:
+        app.include_router(feature.page_router)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:

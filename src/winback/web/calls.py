@@ -1,0 +1,8 @@
+"""The guided call, follow-up tasks and the reason taxonomy: pages and API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+api_router = APIRouter(prefix="/api", tags=["desk"])
+page_router = APIRouter(include_in_schema=False)
