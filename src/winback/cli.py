@@ -280,6 +280,10 @@ def scan_command(
     except ValueError:
         raise WinbackError(f"--as-of {as_of!r} is not a date (expected YYYY-MM-DD)") from None
     rules = load_policy(policy) if policy else settings.read_policy()
+    from winback.desk.cli import export_workspace_outcomes, print_export
+
+    # The desk's outcomes first, so this scan's win-back odds learn from them.
+    print_export(export_workspace_outcomes(settings))
     with err.status("scanning") as status:
         run = run_scan(
             Ledger(settings.ledger_dir),
@@ -300,6 +304,7 @@ def scan_command(
             f"to assign), {result.refreshed:,} refreshed, {result.returned:,} closed as returned",
             highlight=False,
         )
+        print_export(result.outcomes)
 
 
 def _print_run(run: ScanRun, top: int) -> None:

@@ -83,10 +83,36 @@ def postgres_engine() -> Iterator[Engine]:
         admin.close()
 
 
+def _starting_reasons() -> list[dict[str, Any]]:
+    """The reason taxonomy as migration 0002 seeds it (read from the migration itself)."""
+    import importlib.util
+
+    from winback.desk.db import MIGRATIONS
+
+    path = MIGRATIONS / "versions" / "0002_working_cases.py"
+    spec = importlib.util.spec_from_file_location("desk_migration_0002", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [
+        {"code": code, "label": label, "position": i}
+        for i, (code, label) in enumerate(module.STARTING_REASONS)
+    ]
+
+
 def _truncate(engine: Engine) -> None:
+    """Empty every table, then seed what the migrations seed (the reason taxonomy)."""
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        connection.execute(
+            text(
+                "INSERT INTO reason_codes (code, label, active, position) "
+                "VALUES (:code, :label, true, :position)"
+            ),
+            _starting_reasons(),
+        )
 
 
 @pytest.fixture(params=BACKENDS)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.desk.conftest import PASSWORD, make_run
-from winback.desk import audit, cases, users
+from winback.desk import audit, calls, cases, tasks, users
 from winback.desk.models import AuditEntry, Case, User
 from winback.desk.permissions import ALLOWED, Action, markdown_table
 from winback.desk.sync import sync_cases
@@ -52,6 +52,8 @@ DOING: dict[Action, Do] = {
         db, u, username="newbie", name="New", role="rep", password=PASSWORD
     ),
     Action.OWN_API_TOKENS: lambda db, u, cs, run: users.create_api_token(db, u, "laptop"),
+    Action.EDIT_REASONS: lambda db, u, cs, run: calls.add_reason(db, u, "Slow support"),
+    Action.VIEW_TEAM_WORK: lambda db, u, cs, run: tasks.overdue_by_owner(db, u),
 }
 
 

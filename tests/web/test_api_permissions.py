@@ -37,6 +37,8 @@ CALLS: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
         {"username": "newbie", "role": "rep", "password": PASSWORD},
     ),
     Action.OWN_API_TOKENS: ("POST", "/api/tokens", {"name": "script"}),
+    Action.EDIT_REASONS: ("POST", "/api/reasons", {"label": "Slow support"}),
+    Action.VIEW_TEAM_WORK: ("GET", "/api/tasks/overdue", None),
 }
 
 

@@ -20,6 +20,7 @@ from winback.desk.models import (
 )
 from winback.desk.permissions import Action, require, require_case_work
 from winback.errors import Conflict, InvalidInput, NotFound
+from winback.scan.policy import Policy
 
 PAGE_SIZE = 50
 # Outcomes a person records; "returned" is recorded only by winback sync.
@@ -183,7 +184,15 @@ def log_activity(
     return activity
 
 
-def close_case(db: Session, actor: User, case_id: int, outcome: str, note: str = "") -> Case:
+def close_case(
+    db: Session,
+    actor: User,
+    case_id: int,
+    outcome: str,
+    note: str = "",
+    *,
+    policy: Policy | None = None,
+) -> Case:
     """Close a case with what came of it."""
     case = get_case(db, actor, case_id)
     require_case_work(actor, case)

@@ -15,6 +15,7 @@ from winback.desk import timeline_index, users
 from winback.desk.assignment import AssignmentPolicy
 from winback.desk.db import desk_engine, open_session
 from winback.desk.models import ROLES
+from winback.desk.outcomes import ExportResult, export_outcomes
 from winback.desk.sync import SyncResult, sync_cases
 from winback.errors import WinbackError
 from winback.ledger.store import Ledger
@@ -70,6 +71,26 @@ def read_assignment_policy(path: Path | None) -> AssignmentPolicy:
     return AssignmentPolicy.from_dict(data.get("assignment"))
 
 
+def desk_exists(settings: Settings) -> bool:
+    """Whether this workspace has a desk (a configured database, or the SQLite file)."""
+    return bool(settings.desk_url) or (settings.home / "desk.sqlite3").exists()
+
+
+def export_workspace_outcomes(settings: Settings) -> ExportResult | None:
+    """Send the desk's closed cases to the ledger's winback_outcomes (None: no desk)."""
+    if not desk_exists(settings) or not settings.ledger_dir.exists():
+        return None
+    ledger = Ledger(settings.ledger_dir)
+    if not ledger.manifest_path.exists():
+        return None
+    engine = desk_engine(settings.desk_database_url)
+    try:
+        with open_session(engine) as db:
+            return export_outcomes(db, ledger, settings.rejects_dir, memory=settings.import_memory)
+    finally:
+        engine.dispose()
+
+
 def sync_workspace(settings: Settings, policy: AssignmentPolicy | None = None) -> SyncResult:
     """Sync the desk with the workspace's latest scan run (what the scan calls at its end)."""
     run = latest_run(settings.runs_dir)
@@ -80,6 +101,10 @@ def sync_workspace(settings: Settings, policy: AssignmentPolicy | None = None) -
     try:
         with open_session(engine) as db:
             result = sync_cases(db, None, run, ledger=ledger, policy=policy)
+            if ledger is not None and ledger.manifest_path.exists():
+                result.outcomes = export_outcomes(
+                    db, ledger, settings.rejects_dir, memory=settings.import_memory
+                )
     finally:
         engine.dispose()
     if ledger is not None:
@@ -98,3 +123,14 @@ def sync_command(
         f"{result.unchanged:,} unchanged, {result.returned:,} closed as returned",
         highlight=False,
     )
+    print_export(result.outcomes)
+
+
+def print_export(result: ExportResult | None) -> None:
+    """One line on the outcomes sent to the ledger (nothing when there were none)."""
+    if result is None or (result.exported == 0 and result.pending == 0):
+        return
+    line = f"outcomes: {result.exported:,} written to the ledger's winback_outcomes"
+    if result.pending:
+        line += f", {result.pending:,} still pending ({result.problem})"
+    out.print(line, highlight=False)

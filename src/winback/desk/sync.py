@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from winback.desk import audit
 from winback.desk.assignment import AssignmentPolicy, Candidate, Contact, choose_owner
 from winback.desk.models import Case, SyncRecord, User, utcnow
+from winback.desk.outcomes import ExportResult
 from winback.desk.permissions import Action, require
 from winback.ledger.store import Ledger
 from winback.scan.runs import ScanRun
@@ -79,6 +80,8 @@ class SyncResult:
     unchanged: int = 0
     returned: int = 0
     unassigned: int = 0
+    # Closed cases sent to the ledger's winback_outcomes afterwards (winback sync fills it).
+    outcomes: ExportResult | None = None
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -156,6 +159,36 @@ def contact_history(
     for customer_id, staff_id, last, count in rows:
         contacts[customer_id].append(Contact(staff_id, last, count))
     return dict(contacts), dict(owners)
+
+
+def values_before(ledger: Ledger | None, customer_ids: list[str]) -> dict[str, float]:
+    """Each customer's revenue over the year up to their last order: what they were worth
+    to the business before they left (completed and pending orders, as the scan counts)."""
+    if ledger is None or not customer_ids or not ledger.manifest_path.exists():
+        return {}
+    import pyarrow as pa
+
+    con = ledger.connect()
+    try:
+        con.register("wanted", pa.table({"customer_id": pa.array(customer_ids, pa.string())}))
+        rows = con.sql(
+            """
+            WITH counted AS (
+                SELECT customer_id, order_date, CAST(amount AS DECIMAL(18, 2)) AS amount
+                FROM orders JOIN wanted USING (customer_id)
+                WHERE status IS NULL OR status IN ('completed', 'pending')
+            ), last AS (
+                SELECT customer_id, max(order_date) AS last_day FROM counted GROUP BY customer_id
+            )
+            SELECT customer_id, CAST(sum(amount) AS DOUBLE)
+            FROM counted JOIN last USING (customer_id)
+            WHERE order_date > last_day - INTERVAL 365 DAY
+            GROUP BY customer_id
+            """
+        ).fetchall()
+    finally:
+        con.close()
+    return {customer_id: float(value) for customer_id, value in rows}
 
 
 def _candidates(db: Session) -> list[Candidate]:
@@ -262,6 +295,7 @@ def _open_cases(
     now: Any,
 ) -> None:
     contacts, owners = contact_history(ledger, [r["customer_id"] for r in rows])
+    worth = values_before(ledger, [r["customer_id"] for r in rows])
     users = _candidates(db)
     load = _open_load(db)
     # Highest priority first, so the least-busy rule spreads the best cases evenly.
@@ -287,6 +321,7 @@ def _open_cases(
             owner_id=owner_id,
             run_id=run.info.run_id,
             reasons_text="\n".join(fields["reasons"]).lower(),
+            value_before=worth.get(row["customer_id"], row["revenue_last_year"]),
             opened_at=now,
             updated_at=now,
             **fields,

@@ -77,6 +77,12 @@ def add_task(
     return task
 
 
+def possible_owners(db: Session) -> list[User]:
+    """Who can be given a task or commitment: active users who work cases."""
+    query = select(User).where(User.active.is_(True), User.role != "admin")
+    return list(db.scalars(query.order_by(User.name)))
+
+
 def get_task(db: Session, actor: User, task_id: int) -> Task:
     task = db.get(Task, task_id)
     if task is None:
@@ -197,7 +203,7 @@ def is_overdue(task: Task, on: date | None = None) -> bool:
 
 
 def due_label(task: Task, on: date | None = None) -> str:
-    """"overdue by 3 days", "due today", "due in 2 days", or when it was done."""
+    """ "overdue by 3 days", "due today", "due in 2 days", or when it was done."""
     if task.done_at is not None:
         done: datetime = task.done_at
         return f"done {done:%Y-%m-%d}"

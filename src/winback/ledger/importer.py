@@ -75,6 +75,7 @@ def import_source(
     progress: Progress | None = None,
     staging: duckdb.DuckDBPyConnection | None = None,
     memory: str = "1GB",
+    wait_seconds: float = 30.0,
 ) -> ImportResult:
     """Import one :class:`Source` into ``table`` (see the module docstring).
 
@@ -92,7 +93,7 @@ def import_source(
     try:
         formats = _formats(con, table, source, match.matched, mapping)
         select = _staged_select(table, source, match.matched, mapping, formats)
-        with ledger.writing() as manifest:
+        with ledger.writing(wait_seconds) as manifest:
             batch = manifest.batches + 1
             path, name = ledger.new_segment_path(table.name, batch)
             staged_path = path.with_suffix(".staged")
@@ -383,8 +384,10 @@ def import_file(
     delimiter: str | None = None,
     progress: Progress | None = None,
     memory: str = "1GB",
+    wait_seconds: float = 30.0,
 ) -> ImportResult:
-    """Import ``path`` into the contract table ``table_name``."""
+    """Import ``path`` into the contract table ``table_name`` (waiting up to
+    ``wait_seconds`` for another writer to finish)."""
     from winback.ledger.contract import table as contract_table
     from winback.ledger.headers import load_mapping
     from winback.ledger.sources import open_source
@@ -400,4 +403,5 @@ def import_file(
         rejects_dir=rejects_dir,
         progress=progress,
         memory=memory,
+        wait_seconds=wait_seconds,
     )

@@ -16,7 +16,7 @@ from winback.desk.customer360 import customer_view
 from winback.desk.permissions import Action, require
 from winback.desk.sync import sync_cases
 from winback.errors import WinbackError
-from winback.web.deps import ApiUser, Db
+from winback.web.deps import ApiUser, Db, export_after_close
 from winback.web.schemas import (
     ActivityCreate,
     ActivityPublic,
@@ -89,8 +89,12 @@ def add_activity(case_id: int, body: ActivityCreate, db: Db, user: ApiUser) -> A
 
 
 @router.post("/cases/{case_id}/close", response_model=CasePublic)
-def close_case(case_id: int, body: CaseClose, db: Db, user: ApiUser) -> Any:
-    return cases.close_case(db, user, case_id, body.outcome, body.note)
+def close_case(case_id: int, body: CaseClose, request: Request, db: Db, user: ApiUser) -> Any:
+    """Close the case with its outcome; the outcome goes to the ledger for the scan."""
+    policy = request.app.state.settings.read_policy()
+    case = cases.close_case(db, user, case_id, body.outcome, body.note, policy=policy)
+    export_after_close(request, db)
+    return case
 
 
 @router.post("/cases/{case_id}/assign", response_model=CasePublic)

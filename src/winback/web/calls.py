@@ -2,7 +2,404 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from winback.desk import calls, tasks, users
+from winback.desk.cases import PERSON_OUTCOMES, get_case
+from winback.desk.models import CALL_STEPS, OFFER_KINDS, VERIFICATIONS, Call, Task
+from winback.desk.permissions import Action, may, require
+from winback.web.deps import ApiUser, Csrf, Db, PageUser, export_after_close
 
 api_router = APIRouter(prefix="/api", tags=["desk"])
 page_router = APIRouter(include_in_schema=False)
+
+
+# --- schemas ---------------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CallPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    case_id: int
+    user_id: int
+    source: str
+    step: str
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    apology: str
+    listening: str
+    reasons: list[str]
+    verification: str | None
+    correction: str
+    customer_words: str
+    asks: str
+    offer_kind: str | None
+    offer_text: str
+    outcome: str | None
+
+
+class TaskPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    title: str
+    customer_id: str
+    case_id: int | None
+    call_id: int | None
+    owner_id: int | None
+    due_on: date
+    done_at: datetime | None
+    result: str
+    overdue: bool = False
+
+
+class CommitmentIn(_Body):
+    text: str = Field(min_length=1, max_length=500)
+    owner_id: int
+    due_on: date
+
+
+class CallLogged(_Body):
+    """A call that already happened, every step at once."""
+
+    occurred_at: datetime
+    apology: str
+    listening: str
+    reasons: list[str] = Field(min_length=1)
+    verification: Literal["yes", "partly"]
+    correction: str = ""
+    customer_words: str = ""
+    asks: str
+    commitments: list[CommitmentIn] = Field(min_length=1)
+    offer_kind: str = "none"
+    offer_text: str = ""
+    outcome: Literal["won_back", "will_return", "declined", "unreachable", "not_pursued"]
+    follow_up_on: date | None = None
+    follow_up_title: str = ""
+
+
+class TaskDone(_Body):
+    result: str = ""
+    solved: bool | None = None
+    next_due: date | None = None
+
+
+class OverduePublic(BaseModel):
+    owner_id: int | None
+    owner_name: str
+    overdue: int
+    oldest_due: date
+
+
+class ReasonPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    code: str
+    label: str
+    active: bool
+
+
+class ReasonCreate(_Body):
+    label: str = Field(min_length=1, max_length=200)
+    code: str = ""
+
+
+class ReasonUpdate(_Body):
+    label: str | None = None
+    active: bool | None = None
+
+
+def _task_public(task: Task) -> TaskPublic:
+    public = TaskPublic.model_validate(task)
+    public.overdue = tasks.is_overdue(task)
+    return public
+
+
+# --- API: calls ------------------------------------------------------------------------
+
+
+@api_router.post("/cases/{case_id}/calls", response_model=CallPublic, status_code=201)
+def api_start_call(case_id: int, db: Db, user: ApiUser) -> Any:
+    """Start a guided call on the case (or get the one under way)."""
+    return calls.start_call(db, user, case_id)
+
+
+@api_router.post("/cases/{case_id}/calls/logged", response_model=CallPublic, status_code=201)
+def api_log_call(case_id: int, body: CallLogged, request: Request, db: Db, user: ApiUser) -> Any:
+    """Log a call after the fact: every step at once, with the same checks as the desk."""
+    logged = calls.LoggedCall(
+        **body.model_dump(exclude={"commitments"}),
+        commitments=[calls.Commitment(**c.model_dump()) for c in body.commitments],
+    )
+    call = calls.log_call(
+        db, user, case_id, logged, policy=request.app.state.settings.read_policy()
+    )
+    export_after_close(request, db)
+    return call
+
+
+@api_router.get("/calls/{call_id}", response_model=CallPublic)
+def api_get_call(call_id: int, db: Db, user: ApiUser) -> Any:
+    return calls.get_call(db, user, call_id)[0]
+
+
+@api_router.post("/calls/{call_id}/steps/{step}", response_model=CallPublic)
+def api_save_step(
+    call_id: int,
+    step: Literal[
+        "apology",
+        "listening",
+        "diagnosis",
+        "verification",
+        "asks",
+        "plan",
+        "offer",
+        "outcome",
+        "follow_up",
+    ],
+    answers: dict[str, Any],
+    request: Request,
+    db: Db,
+    user: ApiUser,
+) -> Any:
+    """Answer one step (fields as on the page: apology, listening, reasons, verification,
+    correction, customer_words, asks, offer_kind, offer_text, outcome, follow_up_on)."""
+    call = calls.save_step(
+        db, user, call_id, step, answers, policy=request.app.state.settings.read_policy()
+    )
+    if step == "outcome":
+        export_after_close(request, db)
+    return call
+
+
+@api_router.post("/calls/{call_id}/commitments", response_model=TaskPublic, status_code=201)
+def api_add_commitment(call_id: int, body: CommitmentIn, db: Db, user: ApiUser) -> TaskPublic:
+    task = calls.add_commitment(db, user, call_id, calls.Commitment(**body.model_dump()))
+    return _task_public(task)
+
+
+# --- API: tasks and reasons ------------------------------------------------------------
+
+
+@api_router.get("/tasks", response_model=list[TaskPublic])
+def api_tasks(db: Db, user: ApiUser, include_done: bool = False) -> list[TaskPublic]:
+    """My tasks, soonest due first; ``overdue`` marks those past their date."""
+    return [_task_public(t) for t in tasks.my_tasks(db, user, include_done=include_done)]
+
+
+@api_router.get("/tasks/overdue", response_model=list[OverduePublic])
+def api_overdue(db: Db, user: ApiUser) -> Any:
+    """Overdue work by person (managers, executives, admins)."""
+    return tasks.overdue_by_owner(db, user)
+
+
+@api_router.post("/tasks/{task_id}/done", response_model=TaskPublic)
+def api_task_done(task_id: int, body: TaskDone, db: Db, user: ApiUser) -> TaskPublic:
+    """Mark a task done; a follow-up says whether the problem is solved (if not, next_due)."""
+    task = tasks.complete_task(
+        db, user, task_id, result=body.result, solved=body.solved, next_due=body.next_due
+    )
+    return _task_public(task)
+
+
+@api_router.get("/reasons", response_model=list[ReasonPublic])
+def api_reasons(db: Db, user: ApiUser, include_retired: bool = False) -> Any:
+    require(user, Action.VIEW_CUSTOMER)
+    return calls.reason_codes(db, active_only=not include_retired)
+
+
+@api_router.post("/reasons", response_model=ReasonPublic, status_code=201)
+def api_add_reason(body: ReasonCreate, db: Db, user: ApiUser) -> Any:
+    return calls.add_reason(db, user, body.label, body.code)
+
+
+@api_router.patch("/reasons/{reason_id}", response_model=ReasonPublic)
+def api_update_reason(reason_id: int, body: ReasonUpdate, db: Db, user: ApiUser) -> Any:
+    return calls.update_reason(db, user, reason_id, label=body.label, active=body.active)
+
+
+# --- pages -----------------------------------------------------------------------------
+
+
+def _back(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _render(request: Request, template: str, **values: Any) -> Response:
+    from winback.web.pages import render
+
+    return render(request, template, **values)
+
+
+@page_router.post("/cases/{case_id}/calls", dependencies=[Csrf])
+def start_call(case_id: int, db: Db, user: PageUser) -> Response:
+    call = calls.start_call(db, user, case_id)
+    return _back(f"/calls/{call.id}")
+
+
+def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str | None) -> Response:
+    case = get_case(db, user, call.case_id)
+    showing = step if step in CALL_STEPS else call.step
+    if call.finished_at is None and CALL_STEPS.index(showing) > CALL_STEPS.index(call.step):
+        showing = call.step
+    incidents = calls.customer_incidents(request.app.state.ledger, case.customer_id)
+    return _render(
+        request,
+        "call.html",
+        call=call,
+        case=case,
+        showing=showing,
+        steps=CALL_STEPS,
+        labels=calls.reason_labels(db),
+        reasons=calls.reason_codes(db),
+        suggestion=call.apology or calls.suggested_apology(case, incidents),
+        incidents=incidents,
+        commitments=[t for t in tasks.tasks_of_case(db, [case.id]) if t.call_id == call.id],
+        people=tasks.possible_owners(db),
+        verifications=VERIFICATIONS,
+        offer_kinds=OFFER_KINDS,
+        outcomes=PERSON_OUTCOMES,
+        no_conversation=calls.NO_CONVERSATION,
+        follow_up_required=calls.FOLLOW_UP_REQUIRED,
+        today=tasks.today(),
+        quote=quote,
+    )
+
+
+@page_router.get("/calls/{call_id}")
+def call_page(
+    request: Request, call_id: int, db: Db, user: PageUser, step: str | None = None
+) -> Response:
+    call, _ = calls.get_call(db, user, call_id)
+    return _call_page(request, db, user, call, step)
+
+
+@page_router.post("/calls/{call_id}/steps/{step}", dependencies=[Csrf])
+async def save_step(request: Request, call_id: int, step: str, db: Db, user: PageUser) -> Response:
+    form = await request.form()
+    answers: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+    answers["reasons"] = [v for v in form.getlist("reasons") if isinstance(v, str)]
+    call = calls.save_step(
+        db, user, call_id, step, answers, policy=request.app.state.settings.read_policy()
+    )
+    if step == "outcome":
+        export_after_close(request, db)
+    if call.finished_at is not None:
+        case = get_case(db, user, call.case_id)
+        return _back(f"/customers/{quote(case.customer_id, safe='')}")
+    return _back(f"/calls/{call.id}")
+
+
+@page_router.post("/calls/{call_id}/commitments", dependencies=[Csrf])
+def add_commitment(
+    call_id: int,
+    db: Db,
+    user: PageUser,
+    text: Annotated[str, Form()] = "",
+    owner_id: Annotated[str, Form()] = "",
+    due_on: Annotated[str, Form()] = "",
+) -> Response:
+    from winback.desk.calls import Commitment, parse_date
+
+    try:
+        owner = int(owner_id) if owner_id else user.id
+    except ValueError:
+        owner = -1
+    calls.add_commitment(db, user, call_id, Commitment(text, owner, parse_date(due_on, "due_on")))
+    return _back(f"/calls/{call_id}?step=plan")
+
+
+@page_router.get("/tasks")
+def task_list(request: Request, db: Db, user: PageUser, done: bool = False) -> Response:
+    mine = tasks.my_tasks(db, user, include_done=done)
+    return _render(
+        request,
+        "tasks.html",
+        tasks=mine,
+        is_overdue=tasks.is_overdue,
+        due_label=tasks.due_label,
+        today=tasks.today(),
+        done=done,
+    )
+
+
+@page_router.post("/tasks/{task_id}/done", dependencies=[Csrf])
+def task_done(
+    task_id: int,
+    db: Db,
+    user: PageUser,
+    result: Annotated[str, Form()] = "",
+    solved: Annotated[str, Form()] = "",
+    next_due: Annotated[str, Form()] = "",
+) -> Response:
+    from winback.desk.calls import parse_date
+
+    tasks.complete_task(
+        db,
+        user,
+        task_id,
+        result=result,
+        solved={"yes": True, "no": False}.get(solved),
+        next_due=parse_date(next_due, "next_due") if next_due else None,
+    )
+    return _back("/tasks")
+
+
+@page_router.get("/tasks/overdue")
+def overdue_page(request: Request, db: Db, user: PageUser) -> Response:
+    return _render(
+        request,
+        "overdue.html",
+        by_owner=tasks.overdue_by_owner(db, user),
+        overdue=tasks.overdue_tasks(db, user),
+        names={u.id: u.name for u in users.list_users(db, user)}
+        if may(user, Action.LIST_USERS)
+        else {},
+        due_label=tasks.due_label,
+    )
+
+
+@page_router.get("/reasons")
+def reasons_page(request: Request, db: Db, user: PageUser) -> Response:
+    require(user, Action.EDIT_REASONS)
+    return _render(request, "reasons.html", reasons=calls.reason_codes(db, active_only=False))
+
+
+@page_router.post("/reasons", dependencies=[Csrf])
+def reasons_add(
+    db: Db, user: PageUser, label: Annotated[str, Form()] = "", code: Annotated[str, Form()] = ""
+) -> Response:
+    calls.add_reason(db, user, label, code)
+    return _back("/reasons")
+
+
+@page_router.post("/reasons/{reason_id}", dependencies=[Csrf])
+def reasons_update(
+    reason_id: int,
+    db: Db,
+    user: PageUser,
+    label: Annotated[str, Form()] = "",
+    active: Annotated[str, Form()] = "",
+) -> Response:
+    calls.update_reason(
+        db,
+        user,
+        reason_id,
+        label=label or None,
+        active={"true": True, "false": False}.get(active),
+    )
+    return _back("/reasons")

@@ -72,3 +72,16 @@ async def csrf_protect(request: Request) -> None:
 
 
 Csrf = Depends(csrf_protect)
+
+
+def export_after_close(request: Request, db: Session) -> None:
+    """After a case closes, send its outcome to the ledger at once if the ledger is free
+    (waiting at most 2 s); otherwise winback sync or the next scan sends it."""
+    from winback.desk.outcomes import export_outcomes
+
+    settings = request.app.state.settings
+    ledger = request.app.state.ledger
+    if ledger.manifest_path.exists():
+        export_outcomes(
+            db, ledger, settings.rejects_dir, wait_seconds=2.0, memory=settings.import_memory
+        )

@@ -10,13 +10,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from winback.desk import audit, cases, users
+from winback.desk import audit, calls, cases, tasks, users
 from winback.desk.customer360 import customer_view
 from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, ROLES, User
 from winback.desk.permissions import Action, may, require
 from winback.errors import NotAuthenticated, PermissionDenied
 from winback.scan.runs import STATUSES, TIERS
-from winback.web.deps import Csrf, Db, PageUser, page_session
+from winback.web.deps import Csrf, Db, PageUser, export_after_close, page_session
 from winback.web.sessions import SessionCookies, csrf_matches
 
 router = APIRouter(include_in_schema=False)
@@ -209,13 +209,17 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
         timeline=request.app.state.timeline,
     )
     people = users.list_users(db, user) if may(user, Action.LIST_USERS) else []
-    owners = {u.id: u.name for u in people}
-    if not owners:
-        owners = {user.id: user.name}
+    owners = {u.id: u.name for u in people} or {u.id: u.name for u in tasks.possible_owners(db)}
+    case_ids = [c.id for c in view.cases]
     return render(
         request,
         "customer.html",
         view=view,
+        calls=calls.calls_of_cases(db, case_ids),
+        customer_tasks=tasks.tasks_of_customer(db, customer_id),
+        reason_labels=calls.reason_labels(db),
+        is_overdue=tasks.is_overdue,
+        due_label=tasks.due_label,
         owners=owners,
         assignable=[u for u in people if u.active and u.role != "admin"],
         channels=CONTACT_CHANNELS,
@@ -238,13 +242,16 @@ def activity(
 
 @router.post("/cases/{case_id}/close", dependencies=[Csrf])
 def close(
+    request: Request,
     case_id: int,
     db: Db,
     user: PageUser,
     outcome: Annotated[str, Form()],
     note: Annotated[str, Form()] = "",
 ) -> Response:
-    case = cases.close_case(db, user, case_id, outcome, note)
+    policy = request.app.state.settings.read_policy()
+    case = cases.close_case(db, user, case_id, outcome, note, policy=policy)
+    export_after_close(request, db)
     return _back(f"/customers/{quote(case.customer_id, safe='')}")
 
 

@@ -89,7 +89,7 @@ class ActivityPublic(BaseModel):
 
 
 class CaseClose(BaseModel):
-    outcome: Literal["won_back", "declined", "unreachable", "not_pursued"]
+    outcome: Literal["won_back", "will_return", "declined", "unreachable", "not_pursued"]
     note: str = ""
 
 

@@ -1,0 +1,506 @@
+"""The guided call: a step-by-step conversation with a customer who left, each answer saved
+as it is given, so a call can be resumed later (or logged after the fact through the API).
+
+Steps (``CALL_STEPS``): apology → listening → diagnosis → verification → asks → plan →
+offer → outcome → follow_up. The outcome closes the case; the follow-up step schedules the
+first follow-up task, and follow-ups go on until the customer confirms the problem is solved
+(see ``winback.desk.tasks.complete_task``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from winback.desk import audit, tasks
+from winback.desk.cases import PERSON_OUTCOMES, close_case, get_case
+from winback.desk.models import (
+    CALL_STEPS,
+    OFFER_KINDS,
+    VERIFICATIONS,
+    Call,
+    Case,
+    ReasonCode,
+    Task,
+    User,
+    utcnow,
+)
+from winback.desk.permissions import Action, require, require_case_work
+from winback.errors import Conflict, InvalidInput, NotFound
+from winback.ledger.store import Ledger
+
+MAX_TEXT = 5000
+# Outcomes after which a first follow-up must be scheduled: the customer is coming back,
+# so someone checks that the problem stays solved.
+FOLLOW_UP_REQUIRED = ("won_back", "will_return")
+# Outcomes that need no conversation, so the call may jump to them from any step.
+NO_CONVERSATION = ("unreachable", "not_pursued")
+
+
+# --- the reason taxonomy ---------------------------------------------------------------
+
+
+def reason_codes(db: Session, *, active_only: bool = True) -> list[ReasonCode]:
+    query = select(ReasonCode)
+    if active_only:
+        query = query.where(ReasonCode.active.is_(True))
+    return list(db.scalars(query.order_by(ReasonCode.position, ReasonCode.id)))
+
+
+def reason_labels(db: Session) -> dict[str, str]:
+    """Every code's label, retired ones included (old calls still name them)."""
+    return {r.code: r.label for r in reason_codes(db, active_only=False)}
+
+
+def _code_of(text: str) -> str:
+    code = "".join(c if c.isalnum() else "_" for c in text.strip().lower()).strip("_")
+    while "__" in code:
+        code = code.replace("__", "_")
+    return code[:50]
+
+
+def add_reason(db: Session, actor: User, label: str, code: str = "") -> ReasonCode:
+    """Add a reason to the taxonomy (managers and admins)."""
+    require(actor, Action.EDIT_REASONS)
+    label = label.strip()
+    if not label:
+        raise InvalidInput("a reason needs a label, e.g. 'Slow support'")
+    code = _code_of(code or label)
+    if not code:
+        raise InvalidInput(f"cannot make a code from {label!r}: give a code of letters or digits")
+    if db.scalar(select(ReasonCode.id).where(ReasonCode.code == code)) is not None:
+        raise Conflict(f"the reason code {code!r} exists already (reactivate or rename it)")
+    last = max((r.position for r in reason_codes(db, active_only=False)), default=-1)
+    reason = ReasonCode(code=code, label=label[:200], active=True, position=last + 1)
+    db.add(reason)
+    db.flush()
+    audit.record(
+        db, actor, "reason.create", "reason", reason.id, None, {"code": code, "label": label}
+    )
+    db.commit()
+    return reason
+
+
+def update_reason(
+    db: Session,
+    actor: User,
+    reason_id: int,
+    *,
+    label: str | None = None,
+    active: bool | None = None,
+) -> ReasonCode:
+    """Rename a reason or retire/restore it. Codes never change: past calls refer to them."""
+    require(actor, Action.EDIT_REASONS)
+    reason = db.get(ReasonCode, reason_id)
+    if reason is None:
+        raise NotFound(f"no reason {reason_id}")
+    before = {"label": reason.label, "active": reason.active}
+    if label is not None:
+        if not label.strip():
+            raise InvalidInput("the label cannot be empty")
+        reason.label = label.strip()[:200]
+    if active is not None:
+        reason.active = active
+    audit.record(
+        db,
+        actor,
+        "reason.update",
+        "reason",
+        reason.id,
+        before,
+        {"label": reason.label, "active": reason.active},
+    )
+    db.commit()
+    return reason
+
+
+# --- calls -----------------------------------------------------------------------------
+
+
+def get_call(db: Session, actor: User, call_id: int) -> tuple[Call, Case]:
+    call = db.get(Call, call_id)
+    if call is None:
+        raise NotFound(f"no call {call_id}")
+    case = get_case(db, actor, call.case_id)
+    require_case_work(actor, case)
+    return call, case
+
+
+def calls_of_cases(db: Session, case_ids: list[int]) -> list[Call]:
+    if not case_ids:
+        return []
+    query = select(Call).where(Call.case_id.in_(case_ids)).order_by(Call.id.desc())
+    return list(db.scalars(query))
+
+
+def open_call(db: Session, case_id: int) -> Call | None:
+    """The case's unfinished call, if any: a call is resumed, not started twice."""
+    query = select(Call).where(Call.case_id == case_id, Call.finished_at.is_(None))
+    return db.scalars(query.order_by(Call.id.desc())).first()
+
+
+def _mark_contacted(db: Session, actor: User, case: Case) -> None:
+    if case.contacted and case.state == "working":
+        return
+    before = {"state": case.state, "contacted": case.contacted}
+    case.contacted, case.state, case.updated_at = True, "working", utcnow()
+    audit.record(
+        db, actor, "case.contact", "case", case.id, before, {"state": "working", "contacted": True}
+    )
+
+
+def start_call(db: Session, actor: User, case_id: int) -> Call:
+    """Start a guided call on an open case, or return the one already under way."""
+    case = get_case(db, actor, case_id)
+    require_case_work(actor, case)
+    if case.state == "closed":
+        raise Conflict(f"case {case_id} is closed ({case.outcome}); there is nobody to call back")
+    existing = open_call(db, case.id)
+    if existing is not None:
+        return existing
+    call = Call(case_id=case.id, user_id=actor.id, source="page", step=CALL_STEPS[0])
+    db.add(call)
+    db.flush()
+    _mark_contacted(db, actor, case)
+    audit.record(db, actor, "call.start", "call", call.id, None, {"case_id": case.id})
+    db.commit()
+    return call
+
+
+def _text(answers: dict[str, Any], name: str, *, required: str | None = None) -> str:
+    value = answers.get(name)
+    value = "" if value is None else str(value).strip()
+    if required and not value:
+        raise InvalidInput(f"{name}: {required}")
+    return value[:MAX_TEXT]
+
+
+def parse_date(value: Any, name: str) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise InvalidInput(f"{name}: {value!r} is not a date (use YYYY-MM-DD)") from None
+
+
+@dataclass
+class Commitment:
+    """One promise of the plan of action: what, who does it, by when."""
+
+    text: str
+    owner_id: int
+    due_on: date
+
+
+def _commitments(db: Session, call: Call) -> list[Task]:
+    query = select(Task).where(Task.call_id == call.id, Task.kind == "commitment")
+    return list(db.scalars(query.order_by(Task.id)))
+
+
+def add_commitment(db: Session, actor: User, call_id: int, item: Commitment) -> Task:
+    """Add one commitment to the call's plan: a task on its owner's queue."""
+    call, case = get_call(db, actor, call_id)
+    if call.finished_at is not None:
+        raise Conflict(f"call {call_id} is finished")
+    return _commit(db, actor, call, case, item, commit=True)
+
+
+def _commit(
+    db: Session, actor: User, call: Call, case: Case, item: Commitment, *, commit: bool
+) -> Task:
+    if not item.text.strip():
+        raise InvalidInput("a commitment says what will be done, e.g. 'refund the late fee'")
+    if item.due_on < (call.started_at.date() if call.source == "api" else tasks.today()):
+        raise InvalidInput(f"commitment due {item.due_on}: a due date cannot be in the past")
+    task = tasks.add_task(
+        db,
+        actor,
+        kind="commitment",
+        title=item.text,
+        customer_id=case.customer_id,
+        owner_id=item.owner_id,
+        due_on=item.due_on,
+        case_id=case.id,
+        call_id=call.id,
+    )
+    if commit:
+        db.commit()
+    return task
+
+
+def _check_reasons(db: Session, codes: list[str]) -> list[str]:
+    known = {r.code for r in reason_codes(db)}
+    cleaned = list(dict.fromkeys(c.strip() for c in codes if c and c.strip()))
+    if not cleaned:
+        raise InvalidInput("reasons: choose at least one reason the customer left")
+    unknown = [c for c in cleaned if c not in known]
+    if unknown:
+        raise InvalidInput(
+            f"reasons: {', '.join(unknown)} not in the taxonomy (use {', '.join(sorted(known))})"
+        )
+    return cleaned
+
+
+def _apply_step(
+    db: Session, actor: User, call: Call, case: Case, step: str, answers: dict[str, Any]
+) -> str:
+    """Validate and store one step's answers; return the step that comes next."""
+    nxt = CALL_STEPS[CALL_STEPS.index(step) + 1] if step != CALL_STEPS[-1] else "done"
+    if step == "apology":
+        call.apology = _text(answers, "apology", required="say the apology you opened with")
+    elif step == "listening":
+        call.listening = _text(answers, "listening", required="note what the customer told you")
+    elif step == "diagnosis":
+        raw = answers.get("reasons") or []
+        call.reasons = _check_reasons(db, [raw] if isinstance(raw, str) else list(raw))
+    elif step == "verification":
+        verdict = _text(answers, "verification")
+        if verdict not in VERIFICATIONS:
+            raise InvalidInput(
+                f"verification: did the customer agree? use {', '.join(VERIFICATIONS)}"
+            )
+        call.verification = verdict
+        call.correction = _text(
+            answers,
+            "correction",
+            required="the customer did not fully agree: write their correction"
+            if verdict != "yes"
+            else None,
+        )
+        call.customer_words = _text(answers, "customer_words")
+        if verdict == "no":
+            nxt = "diagnosis"  # the diagnosis was wrong: diagnose again with the correction
+    elif step == "asks":
+        call.asks = _text(
+            answers, "asks", required="what does the customer ask for to make it right?"
+        )
+    elif step == "plan":
+        if not _commitments(db, call):
+            raise InvalidInput(
+                "plan: add at least one commitment (what, who, by when) before going on"
+            )
+    elif step == "offer":
+        kind = _text(answers, "offer_kind") or "none"
+        if kind not in OFFER_KINDS:
+            raise InvalidInput(f"offer_kind {kind!r}: use one of {', '.join(OFFER_KINDS)}")
+        call.offer_kind, call.offer_text = kind, _text(answers, "offer_text")
+    elif step == "outcome":
+        outcome = _text(answers, "outcome")
+        if outcome not in PERSON_OUTCOMES:
+            raise InvalidInput(f"outcome {outcome!r}: use one of {', '.join(PERSON_OUTCOMES)}")
+        call.outcome = outcome
+    elif step == "follow_up":
+        due = answers.get("follow_up_on")
+        if due in (None, ""):
+            if call.outcome in FOLLOW_UP_REQUIRED:
+                raise InvalidInput(
+                    "follow_up_on: the customer is coming back; schedule the first follow-up "
+                    "to check the problem is solved"
+                )
+        else:
+            due_on = parse_date(due, "follow_up_on")
+            if due_on < (call.started_at.date() if call.source == "api" else tasks.today()):
+                raise InvalidInput(f"follow_up_on {due_on}: a follow-up cannot be in the past")
+            owner = answers.get("follow_up_owner_id") or case.owner_id or actor.id
+            who = case.customer_name or case.customer_id
+            tasks.add_task(
+                db,
+                actor,
+                kind="follow_up",
+                title=_text(answers, "follow_up_title")
+                or f"Check with {who} that the problem is solved",
+                customer_id=case.customer_id,
+                owner_id=int(owner),
+                due_on=due_on,
+                case_id=case.id,
+                call_id=call.id,
+            )
+    else:  # pragma: no cover - guarded by the caller
+        raise InvalidInput(f"step {step!r}: use one of {', '.join(CALL_STEPS)}")
+    return nxt
+
+
+def save_step(
+    db: Session,
+    actor: User,
+    call_id: int,
+    step: str,
+    answers: dict[str, Any],
+    *,
+    policy: Any = None,
+) -> Call:
+    """Save one step's answers and move the call on. Steps already answered may be answered
+    again (the rep goes back); steps ahead of the call's place may not be skipped."""
+    call, case = get_call(db, actor, call_id)
+    if step not in CALL_STEPS:
+        raise InvalidInput(f"step {step!r}: use one of {', '.join(CALL_STEPS)}")
+    if call.finished_at is not None:
+        raise Conflict(f"call {call_id} is finished")
+    # No answer, no conversation: the outcome may be recorded at any step.
+    skipping = step == "outcome" and str(answers.get("outcome", "")) in NO_CONVERSATION
+    if CALL_STEPS.index(step) > CALL_STEPS.index(call.step) and not skipping:
+        raise Conflict(f"step {step!r} comes later: answer {call.step!r} first")
+    if case.state == "closed" and CALL_STEPS.index(step) < CALL_STEPS.index("follow_up"):
+        raise Conflict(f"case {case.id} is closed ({case.outcome}); only the follow-up is left")
+    before = {"step": call.step}
+    nxt = _apply_step(db, actor, call, case, step, answers)
+    # Going back to an earlier step does not forget the later answers' place.
+    if nxt != "done" and (
+        CALL_STEPS.index(nxt) > CALL_STEPS.index(call.step)
+        or (step, nxt) == ("verification", "diagnosis")
+    ):
+        call.step = nxt
+    call.updated_at = utcnow()
+    after: dict[str, Any] = {"step": call.step, "answered": step}
+    if step == "outcome" and case.state != "closed":
+        db.flush()
+        audit.record(db, actor, "call.step", "call", call.id, before, after)
+        db.commit()
+        close_case(db, actor, case.id, call.outcome or "", f"guided call {call.id}", policy=policy)
+        return call
+    if nxt == "done":
+        call.finished_at = utcnow()
+        after["finished"] = True
+    audit.record(db, actor, "call.step", "call", call.id, before, after)
+    db.commit()
+    return call
+
+
+@dataclass
+class LoggedCall:
+    """A whole call at once, logged after the fact (the API)."""
+
+    occurred_at: datetime
+    apology: str
+    listening: str
+    reasons: list[str]
+    verification: str
+    asks: str
+    outcome: str
+    correction: str = ""
+    customer_words: str = ""
+    commitments: list[Commitment] = field(default_factory=list)
+    offer_kind: str = "none"
+    offer_text: str = ""
+    follow_up_on: date | None = None
+    follow_up_title: str = ""
+
+
+def log_call(
+    db: Session, actor: User, case_id: int, body: LoggedCall, *, policy: Any = None
+) -> Call:
+    """Record a call that already happened, every step at once, with the same checks as the
+    page. All or nothing: a bad answer stores nothing."""
+    case = get_case(db, actor, case_id)
+    require_case_work(actor, case)
+    if case.state == "closed":
+        raise Conflict(f"case {case_id} is closed ({case.outcome})")
+    if open_call(db, case.id) is not None:
+        raise Conflict(f"case {case_id} has a call under way; finish it on the desk instead")
+    if body.occurred_at > utcnow():
+        raise InvalidInput(f"occurred_at {body.occurred_at}: a logged call cannot be in the future")
+    if body.verification == "no":
+        raise InvalidInput(
+            "verification 'no': the customer rejected the diagnosis; log the reasons they "
+            "agreed to (yes or partly) instead"
+        )
+    call = Call(
+        case_id=case.id,
+        user_id=actor.id,
+        source="api",
+        step=CALL_STEPS[0],
+        started_at=body.occurred_at,
+    )
+    db.add(call)
+    db.flush()
+    answers: dict[str, Any] = {
+        "apology": body.apology,
+        "listening": body.listening,
+        "reasons": body.reasons,
+        "verification": body.verification,
+        "correction": body.correction,
+        "customer_words": body.customer_words,
+        "asks": body.asks,
+        "offer_kind": body.offer_kind,
+        "offer_text": body.offer_text,
+        "outcome": body.outcome,
+        "follow_up_on": body.follow_up_on,
+        "follow_up_title": body.follow_up_title,
+    }
+    try:
+        for step in CALL_STEPS:
+            if step == "plan":
+                for item in body.commitments:
+                    _commit(db, actor, call, case, item, commit=False)
+            _apply_step(db, actor, call, case, step, answers)
+    except Exception:
+        db.rollback()
+        raise
+    call.step, call.finished_at, call.updated_at = CALL_STEPS[-1], utcnow(), utcnow()
+    _mark_contacted(db, actor, case)
+    audit.record(
+        db, actor, "call.log", "call", call.id, None, {"case_id": case.id, "outcome": body.outcome}
+    )
+    db.commit()
+    close_case(db, actor, case.id, body.outcome, f"guided call {call.id} (logged)", policy=policy)
+    return call
+
+
+# --- what the rep sees -----------------------------------------------------------------
+
+
+def customer_incidents(
+    ledger: Ledger | None, customer_id: str, limit: int = 3
+) -> list[dict[str, Any]]:
+    """The customer's latest incidents, unresolved first (for the suggested apology)."""
+    if ledger is None or not ledger.manifest_path.exists():
+        return []
+    con = ledger.connect()
+    try:
+        cursor = con.execute(
+            "SELECT type, occurred_on, description, resolved_on FROM incidents "
+            "WHERE customer_id = $1 ORDER BY resolved_on IS NOT NULL, occurred_on DESC LIMIT $2",
+            [customer_id, limit],
+        )
+        names = [d[0] for d in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        con.close()
+
+
+def suggested_apology(case: Case, incidents: list[dict[str, Any]]) -> str:
+    """An opening that names what went wrong: the incidents on record, else the scan's
+    reasons, else a plain opening."""
+    name = case.customer_name or "there"
+    if incidents:
+        parts = []
+        for i in incidents:
+            what = (
+                i.get("description") or str(i.get("type") or "a problem").replace("_", " ")
+            ).strip()
+            when = i.get("occurred_on")
+            still = " and it is still not put right" if i.get("resolved_on") is None else ""
+            parts.append(f"{what} on {when:%d %B %Y}{still}" if when else f"{what}{still}")
+        listed = "; ".join(parts)
+        return (
+            f"Hello {name}, I am calling because we let you down: {listed}. "
+            "I am sorry. I would like to hear what happened from you and put it right."
+        )
+    if case.reasons:
+        return (
+            f"Hello {name}, we have missed you: {case.reasons[0]}. If we did something wrong, "
+            "I am sorry; I would like to hear what happened and put it right."
+        )
+    return (
+        f"Hello {name}, we have missed you and I wanted to ask, personally, whether we let you "
+        "down. If we did, I am sorry, and I would like to put it right."
+    )
+
+
+def step_index(call: Call) -> int:
+    return CALL_STEPS.index(call.step)
