@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from tests.desk.conftest import (  # noqa: F401 (fixtures)
 from tests.web.conftest import app  # noqa: F401 (fixture)
 from winback.desk.models import User
 from winback.desk.sync import sync_cases
+from winback.ledger.importer import import_file
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
@@ -62,8 +64,26 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(app: FastAPI, db: Session, people: dict[str, User]) -> Iterator[str]:  # noqa: F811
+def ledger_files() -> dict[str, str]:
+    """CSV text per contract table, imported into the ledger before the sync (a test module
+    overrides this fixture to give its customers a history)."""
+    return {}
+
+
+@pytest.fixture
+def server(
+    app: FastAPI,  # noqa: F811
+    db: Session,  # noqa: F811
+    people: dict[str, User],  # noqa: F811
+    ledger_files: dict[str, str],
+    tmp_path: Path,
+) -> Iterator[str]:
     """The app, with a synced scan run, served for real on 127.0.0.1."""
+    for table, text in ledger_files.items():
+        path = tmp_path / f"{table}.csv"
+        path.write_text(text, encoding="utf-8")
+        result = import_file(app.state.ledger, table, path, rejects_dir=tmp_path / "rejects")
+        assert result.rejected == 0, result.rejects
     rows = [
         {"customer_id": "c1", "name": "Acme Ltd", "rank": 1, "expected_value": 900.0},
         {
@@ -76,9 +96,18 @@ def server(app: FastAPI, db: Session, people: dict[str, User]) -> Iterator[str]:
         {"customer_id": "c3", "name": "Cogs plc", "rank": 3, "tier": "executive"},
         {"customer_id": "c4", "name": "Dune Inc", "rank": 4, "rude": True},
     ]
-    sync_cases(db, None, make_run(app.state.settings.runs_dir, rows))
+    sync_cases(db, None, make_run(app.state.settings.runs_dir, rows), ledger=app.state.ledger)
+    with serve(app) as url:
+        yield url
+
+
+@contextmanager
+def serve(application: FastAPI) -> Iterator[str]:
+    """Serve an app with uvicorn on a free loopback port, in a thread, until the block ends."""
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        application, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
@@ -87,9 +116,11 @@ def server(app: FastAPI, db: Session, people: dict[str, User]) -> Iterator[str]:
         if time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start within 20 s")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture
