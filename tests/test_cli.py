@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+from winback.ledger.store import Ledger
 
 
 def winback(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -77,6 +80,13 @@ def test_demo_builds_a_business_scans_it_and_prints_desk_users(tmp_path: Path) -
     assert "│ admin " in done.stdout
     assert (tmp_path / "ws" / "runs" / "LATEST").exists()
     assert (tmp_path / "ws" / "desk.sqlite3").exists()
+    # Some cases are worked (calls played from the simulator's truth) and their outcomes
+    # reach the ledger table the next scan learns from.
+    worked = re.search(r"desk: (\d+) case\(s\) worked by their reps, (\d+) won back", done.stdout)
+    assert worked, done.stdout
+    assert int(worked.group(1)) > 0
+    ledger = Ledger(tmp_path / "ws" / "ledger")
+    assert ledger.row_counts()["winback_outcomes"] == int(worked.group(1))
 
 
 def test_import_folder_imports_every_table_file_in_contract_order(tmp_path: Path) -> None:

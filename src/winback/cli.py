@@ -445,6 +445,12 @@ def demo_command(
             f"desk: {s.opened:,} case(s) opened, {s.unassigned:,} left for a manager to assign",
             highlight=False,
         )
+    if demo.worked is not None:
+        out.print(
+            f"desk: {demo.worked.calls} case(s) worked by their reps, {demo.worked.won_back} "
+            "won back (see the dashboard: Reasons × revenue)",
+            highlight=False,
+        )
     users = RichTable(title="desk users (passwords shown once)", title_justify="left")
     for name in ("username", "role", "password", "staff id"):
         users.add_column(name)

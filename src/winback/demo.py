@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from winback.demo_cases import Worked, work_cases
 from winback.desk.assignment import AssignmentPolicy
 from winback.desk.cli import sync_workspace
 from winback.desk.db import desk_engine, open_session
+from winback.desk.outcomes import export_outcomes
 from winback.desk.sync import SyncResult
 from winback.desk.users import create_user
 from winback.ledger.contract import TABLES
@@ -45,6 +47,7 @@ class Demo:
     run: ScanRun | None = None
     sync: SyncResult | None = None
     users: list[DemoUser] = field(default_factory=list)
+    worked: Worked | None = None
 
 
 def _username(name: str, taken: set[str]) -> str:
@@ -100,6 +103,14 @@ def build_demo(
     demo.users = _create_users(settings, ledger)
     say("syncing cases")
     demo.sync = sync_workspace(settings, AssignmentPolicy.from_dict(policy.assignment))
+    say("working the first cases (calls played from the simulator's truth)")
+    engine = desk_engine(settings.desk_database_url)
+    try:
+        with open_session(engine) as db:
+            demo.worked = work_cases(db, demo.data, policy, seed=seed)
+            export_outcomes(db, ledger, settings.rejects_dir, memory=settings.import_memory)
+    finally:
+        engine.dispose()
     return demo
 
 

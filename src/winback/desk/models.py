@@ -39,7 +39,16 @@ CALL_STEPS = (
     "follow_up",
 )
 VERIFICATIONS = ("yes", "partly", "no")
-OFFER_KINDS = ("none", "price_break", "coupon", "credit", "free_items", "guarantee", "plus_extra")
+OFFER_KINDS = (
+    "none",
+    "apology_only",
+    "price_break",
+    "coupon",
+    "credit",
+    "free_items",
+    "guarantee",
+    "plus_extra",
+)
 TASK_KINDS = ("commitment", "follow_up", "slip_alert", "appreciation")
 CONCESSION_KINDS = ("discount_pct", "credit", "free_items")
 CONCESSION_STATES = ("granted", "pending", "countered", "refused")
