@@ -13,6 +13,7 @@ from tests.desk.conftest import PASSWORD, make_run
 from winback.desk import audit, cases, users
 from winback.desk.models import AuditEntry, Case, User
 from winback.desk.permissions import ALLOWED, Action, markdown_table
+from winback.desk.report import build_report
 from winback.desk.sync import sync_cases
 from winback.errors import PermissionDenied
 from winback.scan.runs import ScanRun
@@ -52,6 +53,7 @@ DOING: dict[Action, Do] = {
         db, u, username="newbie", name="New", role="rep", password=PASSWORD
     ),
     Action.OWN_API_TOKENS: lambda db, u, cs, run: users.create_api_token(db, u, "laptop"),
+    Action.VIEW_REPORTS: lambda db, u, cs, run: build_report(db, u, None),
 }
 
 

@@ -37,6 +37,7 @@ CALLS: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
         {"username": "newbie", "role": "rep", "password": PASSWORD},
     ),
     Action.OWN_API_TOKENS: ("POST", "/api/tokens", {"name": "script"}),
+    Action.VIEW_REPORTS: ("GET", "/api/reports/reasons", None),
 }
 
 
