@@ -322,6 +322,16 @@ def test_a_case_without_value_counts_as_zero_and_says_so(
     assert any("1 case(s) have no value" in note for note in report.notes)
 
 
+def test_a_code_gone_from_the_taxonomy_shows_as_itself(
+    db: Session, people: dict[str, User]
+) -> None:
+    case = add_case(db, people, CaseSpec("cY", "closed", "declined", "rep", "rep", 90.0))
+    add_call(db, case, people["rep"], at=datetime(2024, 1, 5), reasons=["gone_code"])
+    db.commit()
+    (only,) = build_report(db, None, None).by_reason
+    assert (only.key, only.label, only.value_lost) == ("gone_code", "gone_code", 90.0)
+
+
 def test_empty_desk_gives_an_empty_report(db: Session, people: dict[str, User]) -> None:
     report = build_report(db, people["executive"], None)
     assert (report.total.cases, report.by_reason, report.voices) == (0, [], [])
