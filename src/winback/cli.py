@@ -423,6 +423,47 @@ def policy_command(
         print(default_toml(), end="")
 
 
+@app.command("report")
+def report_command(
+    out_file: Path = typer.Option(
+        Path("reasons-report.html"), "--out", help="Where to write the report (HTML)."
+    ),
+    since: str | None = typer.Option(
+        None, help="Only cases closed (or, if open, diagnosed) on or after YYYY-MM-DD."
+    ),
+) -> None:
+    """Reasons x revenue: the dashboard as one self-contained HTML file, charts included."""
+    from datetime import date
+
+    from winback.desk.db import desk_engine, open_session
+    from winback.desk.report import build_report
+    from winback.web.report_render import money, pct, render_html
+
+    settings = load_settings()
+    try:
+        start = date.fromisoformat(since) if since else None
+    except ValueError:
+        raise WinbackError(f"--since {since!r} is not a date (expected YYYY-MM-DD)") from None
+    with err.status("reading the desk") as status:
+        engine = desk_engine(settings.desk_database_url)
+        try:
+            with open_session(engine) as db:
+                report = build_report(db, None, Ledger(settings.ledger_dir), since=start)
+        finally:
+            engine.dispose()
+        status.update("drawing the charts")
+        html = render_html(report)
+    out_file.write_text(html, encoding="utf-8")
+    t = report.total
+    out.print(f"wrote {out_file.resolve()}", highlight=False)
+    out.print(
+        f"{t.cases:,} case(s) worked: revenue lost {money(t.value_lost)}, won back "
+        f"{money(t.value_won_back)} ({t.won_back:,} of {t.attempted:,} attempts, "
+        f"{pct(t.rate)}), {money(t.revenue_since)} since the win-back",
+        highlight=False,
+    )
+
+
 @app.command("demo")
 def demo_command(
     customers: int = typer.Option(3000, help="How many customers the simulated business has."),

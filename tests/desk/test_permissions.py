@@ -13,6 +13,7 @@ from tests.desk.conftest import PASSWORD, make_run
 from winback.desk import audit, calls, cases, tasks, users
 from winback.desk.models import AuditEntry, Case, User
 from winback.desk.permissions import ALLOWED, Action, markdown_table
+from winback.desk.report import build_report
 from winback.desk.sync import sync_cases
 from winback.errors import PermissionDenied
 from winback.scan.runs import ScanRun
@@ -54,6 +55,7 @@ DOING: dict[Action, Do] = {
     Action.OWN_API_TOKENS: lambda db, u, cs, run: users.create_api_token(db, u, "laptop"),
     Action.EDIT_REASONS: lambda db, u, cs, run: calls.add_reason(db, u, "Slow support"),
     Action.VIEW_TEAM_WORK: lambda db, u, cs, run: tasks.overdue_by_owner(db, u),
+    Action.VIEW_REPORTS: lambda db, u, cs, run: build_report(db, u, None),
 }
 
 

@@ -39,6 +39,7 @@ CALLS: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
     Action.OWN_API_TOKENS: ("POST", "/api/tokens", {"name": "script"}),
     Action.EDIT_REASONS: ("POST", "/api/reasons", {"label": "Slow support"}),
     Action.VIEW_TEAM_WORK: ("GET", "/api/tasks/overdue", None),
+    Action.VIEW_REPORTS: ("GET", "/api/reports/reasons", None),
 }
 
 

@@ -2,7 +2,96 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import date, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict
+
+from winback.desk.models import User
+from winback.desk.report import ReasonsReport, build_report
+from winback.web.deps import ApiUser, Db, PageUser
+from winback.web.pages import render
+from winback.web.report_render import render_html, report_context
 
 api_router = APIRouter(prefix="/api", tags=["desk"])
 page_router = APIRouter(include_in_schema=False)
+
+
+class SlicePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    key: str
+    label: str
+    cases: int
+    attempted: int
+    won_back: int
+    returned: int
+    rate: float | None
+    value_lost: float
+    value_won_back: float
+    value_returned: float
+    revenue_since: float
+    credit_granted: float
+    value_verified: float
+    value_unverified: float
+
+
+class VoicePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    case_id: int
+    customer_id: str
+    customer_name: str | None
+    reasons: list[str]
+    verification: str
+    correction: str
+    customer_words: str
+    outcome: str
+    rep: str
+    at: datetime
+
+
+class ReasonsReportPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    title: str
+    generated_at: datetime
+    since: date | None
+    total: SlicePublic
+    by_reason: list[SlicePublic]
+    by_tier: list[SlicePublic]
+    by_rep: list[SlicePublic]
+    by_offer: list[SlicePublic]
+    voices: list[VoicePublic]
+    voices_total: int
+    notes: list[str]
+
+
+def _report(request: Request, db: Db, user: User, since: date | None) -> ReasonsReport:
+    return build_report(db, user, request.app.state.ledger, since=since)
+
+
+@api_router.get("/reports/reasons", response_model=ReasonsReportPublic)
+def reasons_api(
+    request: Request, db: Db, user: ApiUser, since: date | None = None
+) -> ReasonsReportPublic:
+    """Reasons x revenue: the dashboard's numbers (cases closed, or diagnosed if open,
+    on or after ``since``)."""
+    return ReasonsReportPublic.model_validate(_report(request, db, user, since))
+
+
+@page_router.get("/dashboard")
+def dashboard(request: Request, db: Db, user: PageUser, since: date | None = None) -> Response:
+    report = _report(request, db, user, since)
+    return render(request, "dashboard.html", page=True, **report_context(report))
+
+
+@page_router.get("/dashboard/report.html")
+def dashboard_file(request: Request, db: Db, user: PageUser, since: date | None = None) -> Response:
+    """The dashboard as one self-contained HTML file, to keep or send on."""
+    report = _report(request, db, user, since)
+    name = f"reasons-report-{report.generated_at.date().isoformat()}.html"
+    return HTMLResponse(
+        render_html(report), headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )

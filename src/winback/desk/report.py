@@ -1,0 +1,394 @@
+"""Reasons x revenue: why customers left, weighted by what they were worth, and what the
+desk won back. The numbers behind the manager's dashboard and ``winback report``.
+
+Everything here is defined in docs/reasons-report.md; in short:
+
+* A case is *worked* when it is closed, or open with a guided call past the diagnosis.
+  Its reasons, verification, words and offer come from its latest such call.
+* A case's value is ``value_before`` (else ``revenue_last_year``, else 0). A case with
+  several reasons splits its value equally among them, so the reasons add up to the total;
+  a case with no diagnosed call or no reasons counts under "not diagnosed".
+* Win-back rate = won back / attempted, attempted = won_back + will_return + declined +
+  unreachable (``returned`` came back unprompted and ``not_pursued`` was not tried).
+
+The report is read with a handful of grouped queries whatever the number of cases.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from winback.desk.models import Call, Case, Concession, ReasonCode, User, utcnow
+from winback.desk.permissions import Action, require
+from winback.ledger.store import Ledger
+
+NOT_DIAGNOSED = "_not_diagnosed"
+NOT_DIAGNOSED_LABEL = "not diagnosed"
+NO_OFFER = "no offer"
+NO_TIER = "no tier"
+UNASSIGNED = "unassigned"
+OPEN = "open"
+ATTEMPTS = frozenset({"won_back", "will_return", "declined", "unreachable"})
+VERIFIED = frozenset({"yes", "partly"})
+# Orders that count as purchases (the scan counts the same: cancelled and refunded do not).
+COUNTED_ORDER_STATUSES = ("completed", "pending")
+# Steps a call has not yet finished the diagnosis at.
+BEFORE_DIAGNOSIS = ("apology", "listening", "diagnosis")
+WORDS_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One row of a breakdown (a tier, a rep, an offer, or a reason)."""
+
+    key: str
+    label: str
+    cases: int  # worked cases in the slice (for a reason: cases that gave it)
+    attempted: int
+    won_back: int
+    returned: int
+    rate: float | None  # won_back / attempted; None when nothing was attempted
+    value_lost: float  # value of every worked case (a reason's share of it)
+    value_won_back: float  # of the cases won back
+    value_returned: float  # of the cases that came back unprompted
+    revenue_since: float  # ledger orders of the won-back customers since the win-back
+    credit_granted: float  # concessions of kind "credit" granted on the slice's cases
+    value_verified: float  # value_lost whose reasons the customer confirmed (yes/partly)
+    value_unverified: float  # the rest of value_lost
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A verified reason in the customer's own words."""
+
+    case_id: int
+    customer_id: str
+    customer_name: str | None
+    reasons: list[str]  # labels
+    verification: str
+    correction: str
+    customer_words: str
+    outcome: str  # the case's outcome, or "open"
+    rep: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ReasonsReport:
+    """The whole report: totals, four breakdowns and the customers' words."""
+
+    generated_at: datetime
+    since: date | None
+    total: Slice
+    by_reason: list[Slice]
+    by_tier: list[Slice]
+    by_rep: list[Slice]
+    by_offer: list[Slice]
+    voices: list[Voice]
+    voices_total: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        window = f"cases since {self.since.isoformat()}" if self.since else "all cases"
+        return f"Reasons × revenue, {self.generated_at.date().isoformat()} ({window})"
+
+
+@dataclass
+class _Worked:
+    """One worked case with its latest diagnosed call, as read from the database."""
+
+    case_id: int
+    customer_id: str
+    customer_name: str | None
+    outcome: str
+    tier: str
+    owner_id: int | None
+    value: float
+    closed_at: datetime | None
+    reasons: list[str]
+    verified: bool
+    offer: str
+    call_at: datetime | None
+    verification: str | None = None
+    correction: str = ""
+    customer_words: str = ""
+    since_revenue: float = 0.0
+    credit: float = 0.0
+
+
+@dataclass
+class _Sums:
+    cases: float = 0
+    attempted: float = 0
+    won_back: float = 0
+    returned: float = 0
+    value_lost: float = 0.0
+    value_won_back: float = 0.0
+    value_returned: float = 0.0
+    revenue_since: float = 0.0
+    credit_granted: float = 0.0
+    value_verified: float = 0.0
+    value_unverified: float = 0.0
+
+    def add(self, w: _Worked, share: float) -> None:
+        """Count ``w`` once and add ``share`` of its money (1 unless split among reasons)."""
+        self.cases += 1
+        self.attempted += w.outcome in ATTEMPTS
+        self.won_back += w.outcome == "won_back"
+        self.returned += w.outcome == "returned"
+        value = w.value * share
+        self.value_lost += value
+        if w.outcome == "won_back":
+            self.value_won_back += value
+        if w.outcome == "returned":
+            self.value_returned += value
+        self.revenue_since += w.since_revenue * share
+        self.credit_granted += w.credit * share
+        if w.verified:
+            self.value_verified += value
+        else:
+            self.value_unverified += value
+
+    def slice(self, key: str, label: str) -> Slice:
+        return Slice(
+            key=key,
+            label=label,
+            cases=int(self.cases),
+            attempted=int(self.attempted),
+            won_back=int(self.won_back),
+            returned=int(self.returned),
+            rate=self.won_back / self.attempted if self.attempted else None,
+            value_lost=self.value_lost,
+            value_won_back=self.value_won_back,
+            value_returned=self.value_returned,
+            revenue_since=self.revenue_since,
+            credit_granted=self.credit_granted,
+            value_verified=self.value_verified,
+            value_unverified=self.value_unverified,
+        )
+
+
+def build_report(
+    db: Session, actor: User | None, ledger: Ledger | None, *, since: date | None = None
+) -> ReasonsReport:
+    """The reasons x revenue report over the worked cases (those closed on or after
+    ``since``, and open ones whose diagnosed call was last saved on or after it).
+
+    ``actor`` None is the command line; a user needs VIEW_REPORTS. ``ledger`` None (or a
+    ledger with nothing imported) leaves the revenue since the win-back at 0, with a note.
+    """
+    if actor is not None:
+        require(actor, Action.VIEW_REPORTS)
+    notes: list[str] = []
+    worked = _worked_cases(db, since)
+    labels = dict(db.execute(select(ReasonCode.code, ReasonCode.label)).all())
+    reps = dict(db.execute(select(User.id, User.name)).all())
+    _add_credit(db, worked)
+    notes.extend(_add_revenue_since(ledger, worked))
+    if any(w.value == 0 for w in worked):
+        notes.append(
+            f"{sum(w.value == 0 for w in worked):,} case(s) have no value before they left "
+            "(no value_before and no revenue last year) and count as 0"
+        )
+
+    total = _Sums()
+    by_reason: dict[str, _Sums] = defaultdict(_Sums)
+    by_tier: dict[str, _Sums] = defaultdict(_Sums)
+    by_rep: dict[str, _Sums] = defaultdict(_Sums)
+    by_offer: dict[str, _Sums] = defaultdict(_Sums)
+    for w in worked:
+        total.add(w, 1.0)
+        codes = list(dict.fromkeys(w.reasons)) or [NOT_DIAGNOSED]
+        for code in codes:
+            by_reason[code].add(w, 1.0 / len(codes))
+        by_tier[w.tier].add(w, 1.0)
+        by_rep[str(w.owner_id) if w.owner_id else UNASSIGNED].add(w, 1.0)
+        by_offer[w.offer].add(w, 1.0)
+
+    def label_of(code: str) -> str:
+        return NOT_DIAGNOSED_LABEL if code == NOT_DIAGNOSED else labels.get(code, code)
+
+    def rep_of(key: str) -> str:
+        return reps.get(int(key), f"user {key}") if key != UNASSIGNED else UNASSIGNED
+
+    reasons = _ranked((s.slice(code, label_of(code)) for code, s in by_reason.items()))
+    # "not diagnosed" last: it is what the desk has still to learn, not a reason.
+    reasons.sort(key=lambda s: s.key == NOT_DIAGNOSED)
+    voices = [
+        Voice(
+            case_id=w.case_id,
+            customer_id=w.customer_id,
+            customer_name=w.customer_name,
+            reasons=[label_of(c) for c in w.reasons],
+            verification=w.verification or "",
+            correction=w.correction,
+            customer_words=w.customer_words,
+            outcome=w.outcome,
+            rep=reps.get(w.owner_id, UNASSIGNED) if w.owner_id else UNASSIGNED,
+            at=w.call_at or utcnow(),
+        )
+        for w in worked
+        if w.verified
+    ]
+    voices.sort(key=lambda v: (v.at, v.case_id), reverse=True)
+    return ReasonsReport(
+        generated_at=utcnow(),
+        since=since,
+        total=total.slice("total", "all worked cases"),
+        by_reason=reasons,
+        by_tier=_ranked(s.slice(k, k) for k, s in by_tier.items()),
+        by_rep=_ranked(s.slice(k, rep_of(k)) for k, s in by_rep.items()),
+        by_offer=_ranked(s.slice(k, k.replace("_", " ")) for k, s in by_offer.items()),
+        voices=voices[:WORDS_LIMIT],
+        voices_total=len(voices),
+        notes=notes,
+    )
+
+
+def _ranked(slices: Iterable[Slice]) -> list[Slice]:
+    """Biggest revenue at stake first; ties by label so the order is stable."""
+    return sorted(slices, key=lambda s: (-s.value_lost, s.label))
+
+
+def _worked_cases(db: Session, since: date | None) -> list[_Worked]:
+    """Every worked case joined to its latest diagnosed call: one query."""
+    diagnosed = or_(Call.step.not_in(BEFORE_DIAGNOSIS), Call.finished_at.is_not(None))
+    ranked = (
+        select(
+            Call.case_id,
+            Call.reasons,
+            Call.verification,
+            Call.correction,
+            Call.customer_words,
+            Call.offer_kind,
+            Call.updated_at,
+            func.row_number()
+            .over(partition_by=Call.case_id, order_by=(Call.started_at.desc(), Call.id.desc()))
+            .label("n"),
+        )
+        .where(diagnosed)
+        .subquery()
+    )
+    call = select(ranked).where(ranked.c.n == 1).subquery()
+    query = (
+        select(
+            Case.id,
+            Case.customer_id,
+            Case.customer_name,
+            Case.state,
+            Case.outcome,
+            Case.tier,
+            Case.owner_id,
+            Case.value_before,
+            Case.revenue_last_year,
+            Case.closed_at,
+            call.c.case_id,
+            call.c.reasons,
+            call.c.verification,
+            call.c.correction,
+            call.c.customer_words,
+            call.c.offer_kind,
+            call.c.updated_at,
+        )
+        .outerjoin(call, call.c.case_id == Case.id)
+        .where(or_(Case.state == "closed", call.c.case_id.is_not(None)))
+    )
+    if since is not None:
+        start = datetime(since.year, since.month, since.day)
+        query = query.where(
+            or_(
+                and_(Case.state == "closed", Case.closed_at >= start),
+                and_(Case.state != "closed", call.c.updated_at >= start),
+            )
+        )
+    worked = []
+    for row in db.execute(query.order_by(Case.id)):
+        (case_id, customer_id, name, state, outcome, tier, owner_id, before, last_year) = row[:9]
+        closed_at, call_case, reasons, verification, correction, words, offer, call_at = row[9:]
+        has_call = call_case is not None
+        worked.append(
+            _Worked(
+                case_id=case_id,
+                customer_id=customer_id,
+                customer_name=name,
+                outcome=(outcome or "closed") if state == "closed" else OPEN,
+                tier=tier or NO_TIER,
+                owner_id=owner_id,
+                value=float(before if before is not None else last_year or 0.0),
+                closed_at=closed_at,
+                reasons=[str(r) for r in (reasons or [])] if has_call else [],
+                verified=has_call and verification in VERIFIED and bool(reasons),
+                offer=offer if offer and offer != "none" else NO_OFFER,
+                call_at=call_at,
+                verification=verification,
+                correction=correction or "",
+                customer_words=words or "",
+            )
+        )
+    return worked
+
+
+def _add_credit(db: Session, worked: list[_Worked]) -> None:
+    """Credit granted per case (concessions of kind credit, state granted): one query."""
+    if not worked:
+        return
+    by_id = {w.case_id: w for w in worked}
+    rows = db.execute(
+        select(Concession.case_id, func.sum(Concession.granted))
+        .where(Concession.state == "granted", Concession.kind == "credit")
+        .group_by(Concession.case_id)
+    )
+    for case_id, granted in rows:
+        if case_id in by_id:
+            by_id[case_id].credit = float(granted or 0.0)
+
+
+def _add_revenue_since(ledger: Ledger | None, worked: list[_Worked]) -> list[str]:
+    """Each won-back case's ledger orders from its closing day on (until the same
+    customer's next win-back, so no order counts twice): one DuckDB query."""
+    won = sorted(
+        (w for w in worked if w.outcome == "won_back" and w.closed_at is not None),
+        key=lambda w: (w.customer_id, w.closed_at or datetime.min, w.case_id),
+    )
+    if ledger is None or not ledger.manifest_path.exists():
+        return ["no ledger: the revenue since the win-back is not counted (0)"]
+    if not won:
+        return []
+    until: list[date | None] = []
+    for i, w in enumerate(won):
+        after = won[i + 1] if i + 1 < len(won) else None
+        same = after is not None and after.customer_id == w.customer_id
+        until.append(after.closed_at.date() if same and after and after.closed_at else None)
+    table = pa.table(
+        {
+            "case_id": pa.array([w.case_id for w in won], pa.int64()),
+            "customer_id": pa.array([w.customer_id for w in won], pa.string()),
+            "since": pa.array([w.closed_at.date() for w in won if w.closed_at], pa.date32()),
+            "until": pa.array(until, pa.date32()),
+        }
+    )
+    con = ledger.connect()
+    try:
+        con.register("won", table)
+        statuses = ", ".join(f"'{s}'" for s in COUNTED_ORDER_STATUSES)
+        rows: list[Any] = con.execute(
+            "SELECT won.case_id, sum(o.amount) FROM won JOIN orders o "
+            "ON o.customer_id = won.customer_id AND o.order_date >= won.since "
+            "AND (won.until IS NULL OR o.order_date < won.until) "
+            f"WHERE o.status IS NULL OR o.status IN ({statuses}) GROUP BY won.case_id"
+        ).fetchall()
+    finally:
+        con.close()
+    by_id = {w.case_id: w for w in won}
+    for case_id, amount in rows:
+        by_id[case_id].since_revenue = float(amount or 0.0)
+    return []
