@@ -85,8 +85,16 @@ def limit_of(user: User, kind: str) -> float:
 
 
 def limits_of(user: User) -> dict[str, float]:
-    """The user's three limits by kind, for pages and the API."""
-    return {kind: limit_of(user, kind) for kind in CONCESSION_KINDS}
+    """The user's three limits by kind (free items a whole number), for pages, API, audit."""
+    return {
+        "discount_pct": user.limit_discount_pct,
+        "credit": user.limit_credit,
+        "free_items": user.limit_free_items,
+    }
+
+
+def _a(role: str) -> str:
+    return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
 
 
 def already_granted(db: Session, case_id: int, kind: str) -> float:
@@ -225,7 +233,7 @@ def decide(
         raise PermissionDenied(
             f"request {concession_id} is above every manager's limit: an executive decides it"
             if concession.route == "executive"
-            else f"a {actor.role} may not decide request {concession_id}"
+            else f"{_a(actor.role)} may not decide request {concession_id}"
         )
     if case.state == "closed":
         raise Conflict(f"case {case.id} was closed; its requests can no longer be decided")
@@ -308,13 +316,19 @@ class ConcessionRow:
     decided_by: str | None
 
 
+def names_of(db: Session, user_ids: set[int]) -> dict[int, str]:
+    """People's names by id, in one query."""
+    query = select(User.id, User.name).where(User.id.in_(user_ids))
+    return {row.id: row.name for row in db.execute(query)}
+
+
 def rows_of_cases(db: Session, case_ids: list[int]) -> list[ConcessionRow]:
     """The cases' concessions with people's names, oldest first (two queries)."""
     found = concessions_of_cases(db, case_ids)
     if not found:
         return []
     ids = {c.requested_by for c in found} | {c.decided_by for c in found if c.decided_by}
-    names = dict(db.execute(select(User.id, User.name).where(User.id.in_(ids))).tuples().all())
+    names = names_of(db, ids)
     return [
         ConcessionRow(
             c,
@@ -393,7 +407,7 @@ def set_limits(
     if target.id == actor.id:
         raise PermissionDenied("nobody sets their own limits: ask a manager, executive or admin")
     if not may_set_limits(actor, target):
-        raise PermissionDenied(f"a {actor.role} may not set a {target.role}'s limits")
+        raise PermissionDenied(f"{_a(actor.role)} may not set {target.role}s' limits")
     wanted = {
         "discount_pct": check_amount("discount_pct", discount_pct, "discount_pct", zero_ok=True),
         "credit": check_amount("credit", credit, "credit", zero_ok=True),

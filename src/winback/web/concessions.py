@@ -221,7 +221,7 @@ def page_request(
 def approvals_page(request: Request, db: Db, user: PageUser) -> Response:
     rows = _approvals(db, service.approvals_for(db, user))
     ids = {c.requested_by for c, _, _ in rows}
-    names = dict(db.execute(select(User.id, User.name).where(User.id.in_(ids))).tuples().all())
+    names = service.names_of(db, ids)
     return render(request, "approvals.html", rows=rows, names=names)
 
 
