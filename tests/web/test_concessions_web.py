@@ -90,6 +90,8 @@ def test_api_refuses_injected_fields(
         ('{"kind": "credit", "amount": 1e309}', "finite"),
         ('{"kind": "credit", "amount": -1e309}', "finite"),
         ('{"kind": "credit", "amount": "NaN"}', "amount"),
+        ('{"kind": "credit", "amount": true}', "amount"),
+        ('{"kind": "credit", "amount": "5"}', "amount"),
         ('{"kind": "credit", "amount": -5}', "more than 0"),
         ('{"kind": "credit", "amount": 0}', "more than 0"),
         ('{"kind": "discount_pct", "amount": 100.01}', "at most 100"),

@@ -38,7 +38,10 @@ class ConcessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Kind
-    amount: float = Field(description="percent (0-100], money (> 0) or whole items (>= 1)")
+    # strict: a JSON number only, never true or "5" (the service refuses NaN and infinity).
+    amount: float = Field(
+        strict=True, description="percent (0-100], money (> 0) or whole items (>= 1)"
+    )
     note: str = Field("", max_length=service.MAX_NOTE)
     call_id: int | None = None
 
@@ -47,16 +50,18 @@ class ConcessionDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["approve", "counter", "refuse"]
-    amount: float | None = Field(None, description="the counter's amount, below the asked")
+    amount: float | None = Field(
+        None, strict=True, description="the counter's amount, below the asked"
+    )
     note: str = Field("", max_length=service.MAX_NOTE)
 
 
 class LimitsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    discount_pct: float
-    credit: float
-    free_items: float = Field(description="a whole number")
+    discount_pct: float = Field(strict=True)
+    credit: float = Field(strict=True)
+    free_items: float = Field(strict=True, description="a whole number")
 
 
 class ConcessionPublic(BaseModel):
