@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.desk.conftest import PASSWORD, make_run
-from winback.desk import audit, calls, cases, tasks, users
+from winback.desk import audit, calls, cases, concessions, tasks, users
 from winback.desk.models import AuditEntry, Case, User
 from winback.desk.permissions import ALLOWED, Action, markdown_table
 from winback.desk.report import build_report
@@ -31,6 +31,18 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> ScanRun:
 
 
 Do = Callable[[Session, User, dict[str, Case], ScanRun], object]
+
+
+def _decide_a_fresh_request(db: Session, u: User, cs: dict[str, Case]) -> object:
+    """rep2 asks above their limit on their own case (uncommitted, so a refusal rolls it
+    back too); ``u`` approves it."""
+    rep2 = db.get(User, cs["theirs"].owner_id)
+    assert rep2 is not None
+    asked = concessions.request_concession(
+        db, rep2, cs["theirs"].id, kind="discount_pct", amount=20, commit=False
+    )
+    return concessions.decide(db, u, asked.id, decision="approve")
+
 
 DOING: dict[Action, Do] = {
     Action.VIEW_OWN_QUEUE: lambda db, u, cs, run: cases.my_queue(db, u),
@@ -56,6 +68,13 @@ DOING: dict[Action, Do] = {
     Action.EDIT_REASONS: lambda db, u, cs, run: calls.add_reason(db, u, "Slow support"),
     Action.VIEW_TEAM_WORK: lambda db, u, cs, run: tasks.overdue_by_owner(db, u),
     Action.VIEW_REPORTS: lambda db, u, cs, run: build_report(db, u, None),
+    Action.ASK_CONCESSION: lambda db, u, cs, run: concessions.request_concession(
+        db, u, cs["mine"].id, kind="discount_pct", amount=5
+    ),
+    Action.DECIDE_CONCESSION: lambda db, u, cs, run: _decide_a_fresh_request(db, u, cs),
+    Action.SET_LIMITS: lambda db, u, cs, run: concessions.set_limits(
+        db, u, cs["theirs"].owner_id or 0, discount_pct=5, credit=10, free_items=1
+    ),
 }
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.web.conftest import PASSWORD
+from winback.desk import concessions
 from winback.desk.models import Case, User
 from winback.desk.permissions import ALLOWED, Action
 
@@ -40,6 +41,21 @@ CALLS: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
     Action.EDIT_REASONS: ("POST", "/api/reasons", {"label": "Slow support"}),
     Action.VIEW_TEAM_WORK: ("GET", "/api/tasks/overdue", None),
     Action.VIEW_REPORTS: ("GET", "/api/reports/reasons", None),
+    Action.ASK_CONCESSION: (
+        "POST",
+        "/api/cases/{mine}/concessions",
+        {"kind": "discount_pct", "amount": 5},
+    ),
+    Action.DECIDE_CONCESSION: (
+        "POST",
+        "/api/concessions/{pending}/decision",
+        {"decision": "approve"},
+    ),
+    Action.SET_LIMITS: (
+        "PUT",
+        "/api/users/{rep2}/limits",
+        {"discount_pct": 5, "credit": 10, "free_items": 1},
+    ),
 }
 
 
@@ -63,10 +79,14 @@ def test_api_allows_and_refuses_exactly_what_the_table_says(
     assert theirs is not None
     mine.owner_id, theirs.owner_id = people[role].id, people["rep2"].id
     db.commit()
+    # A request above rep2's limit, waiting for a manager's decision.
+    pending = concessions.request_concession(
+        db, people["rep2"], theirs.id, kind="credit", amount=100
+    )
     method, path, body = CALLS[action]
     answer = client.request(
         method,
-        path.format(mine=mine.id, theirs=theirs.id),
+        path.format(mine=mine.id, theirs=theirs.id, pending=pending.id, rep2=people["rep2"].id),
         json=body,
         headers={"Authorization": f"Bearer {tokens[role]}"},
     )

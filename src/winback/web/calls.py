@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from winback.desk import calls, tasks, users
 from winback.desk.cases import PERSON_OUTCOMES, get_case
+from winback.desk.concessions import rows_of_cases
 from winback.desk.models import CALL_STEPS, OFFER_KINDS, VERIFICATIONS, Call, Task
 from winback.desk.permissions import Action, may, require
 from winback.web.deps import ApiUser, Csrf, Db, PageUser, export_after_close
@@ -276,6 +277,7 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
         no_conversation=calls.NO_CONVERSATION,
         follow_up_required=calls.FOLLOW_UP_REQUIRED,
         today=tasks.today(),
+        concessions=rows_of_cases(db, [case.id]),
         quote=quote,
     )
 

@@ -1,8 +1,279 @@
-"""Concessions within authority and users' limits: pages and API."""
+"""Concessions within authority and users' limits: pages and API.
+
+The handlers are thin: every rule (limits, who decides, who sets whose limits) lives in
+``winback.desk.concessions``, so a form POST and an API call are held to the same limits.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from winback.desk import cases
+from winback.desk import concessions as service
+from winback.desk.models import Case, Concession, User
+from winback.desk.permissions import Action, may
+from winback.errors import InvalidInput
+from winback.web.deps import ApiUser, Csrf, Db, PageUser
+from winback.web.pages import render
 
 api_router = APIRouter(prefix="/api", tags=["desk"])
 page_router = APIRouter(include_in_schema=False)
+
+Kind = Literal["discount_pct", "credit", "free_items"]
+
+
+# --- shapes -------------------------------------------------------------------------------
+
+
+class ConcessionCreate(BaseModel):
+    """A request; unknown fields (``state``, ``granted``, ``route``...) are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Kind
+    # strict: a JSON number only, never true or "5" (the service refuses NaN and infinity).
+    amount: float = Field(
+        strict=True, description="percent (0-100], money (> 0) or whole items (>= 1)"
+    )
+    note: str = Field("", max_length=service.MAX_NOTE)
+    call_id: int | None = None
+
+
+class ConcessionDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "counter", "refuse"]
+    amount: float | None = Field(
+        None, strict=True, description="the counter's amount, below the asked"
+    )
+    note: str = Field("", max_length=service.MAX_NOTE)
+
+
+class LimitsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    discount_pct: float = Field(strict=True)
+    credit: float = Field(strict=True)
+    free_items: float = Field(strict=True, description="a whole number")
+
+
+class ConcessionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    case_id: int
+    call_id: int | None
+    kind: str
+    asked: float
+    granted: float | None
+    state: str
+    route: str
+    note: str
+    requested_by: int
+    requested_at: datetime
+    decided_by: int | None
+    decided_at: datetime | None
+    decision_note: str
+
+
+class ApprovalPublic(ConcessionPublic):
+    customer_id: str
+    customer_name: str | None
+    already_granted: float = Field(description="given of this kind on the case so far")
+
+
+class LimitsPublic(BaseModel):
+    user_id: int
+    discount_pct: float
+    credit: float
+    free_items: int
+
+
+def _limits(user: User) -> LimitsPublic:
+    return LimitsPublic(
+        user_id=user.id,
+        discount_pct=user.limit_discount_pct,
+        credit=user.limit_credit,
+        free_items=user.limit_free_items,
+    )
+
+
+# --- API ----------------------------------------------------------------------------------
+
+
+@api_router.post("/cases/{case_id}/concessions", response_model=ConcessionPublic, status_code=201)
+def api_request(case_id: int, body: ConcessionCreate, db: Db, user: ApiUser) -> Any:
+    """Grant a concession within my limit, or ask for one above it (state "pending")."""
+    return service.request_concession(
+        db, user, case_id, kind=body.kind, amount=body.amount, note=body.note, call_id=body.call_id
+    )
+
+
+@api_router.get("/cases/{case_id}/concessions", response_model=list[ConcessionPublic])
+def api_list(case_id: int, db: Db, user: ApiUser) -> Any:
+    return service.list_for_case(db, user, case_id)
+
+
+def _approvals(db: Db, pending: list[Concession]) -> list[tuple[Concession, Case, float]]:
+    """Each pending request with its case and what the case has been given of its kind."""
+    case_ids = {c.case_id for c in pending}
+    found = {c.id: c for c in db.scalars(select(Case).where(Case.id.in_(case_ids)))}
+    given = service.totals_of(service.concessions_of_cases(db, list(case_ids)))
+    return [(c, found[c.case_id], given.get(c.case_id, {}).get(c.kind, 0.0)) for c in pending]
+
+
+@api_router.get("/approvals", response_model=list[ApprovalPublic])
+def api_approvals(db: Db, user: ApiUser) -> list[ApprovalPublic]:
+    """Pending requests I may decide, oldest first (managers and executives)."""
+    rows = _approvals(db, service.approvals_for(db, user))
+    return [
+        ApprovalPublic.model_validate(
+            {
+                **ConcessionPublic.model_validate(c).model_dump(),
+                "customer_id": case.customer_id,
+                "customer_name": case.customer_name,
+                "already_granted": already,
+            }
+        )
+        for c, case, already in rows
+    ]
+
+
+@api_router.post("/concessions/{concession_id}/decision", response_model=ConcessionPublic)
+def api_decide(concession_id: int, body: ConcessionDecision, db: Db, user: ApiUser) -> Any:
+    """Approve, counter (``amount`` below the asked) or refuse a pending request."""
+    return service.decide(
+        db, user, concession_id, decision=body.decision, amount=body.amount, note=body.note
+    )
+
+
+@api_router.get("/users/{user_id}/limits", response_model=LimitsPublic)
+def api_limits(user_id: int, db: Db, user: ApiUser) -> LimitsPublic:
+    return _limits(service.get_limits(db, user, user_id))
+
+
+@api_router.put("/users/{user_id}/limits", response_model=LimitsPublic)
+def api_set_limits(user_id: int, body: LimitsUpdate, db: Db, user: ApiUser) -> LimitsPublic:
+    """Set another user's limits (never your own; never above what you hold)."""
+    target = service.set_limits(
+        db,
+        user,
+        user_id,
+        discount_pct=body.discount_pct,
+        credit=body.credit,
+        free_items=body.free_items,
+    )
+    return _limits(target)
+
+
+# --- pages --------------------------------------------------------------------------------
+
+
+def _number(text: str, field: str) -> float | None:
+    """A form field as a number ("" is None); the service judges NaN, inf and the rest."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput(f"{field} {text!r}: give a number") from None
+
+
+def _required(text: str, field: str) -> float:
+    value = _number(text, field)
+    if value is None:
+        raise InvalidInput(f"{field}: give a number")
+    return value
+
+
+def _local(target: str, fallback: str) -> str:
+    """``target`` when it is a path on this site (never //host, a scheme or a backslash)."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return fallback
+
+
+def _back(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+@page_router.post("/cases/{case_id}/concessions", dependencies=[Csrf])
+def page_request(
+    case_id: int,
+    db: Db,
+    user: PageUser,
+    kind: Annotated[str, Form()],
+    amount: Annotated[str, Form()],
+    note: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    service.request_concession(
+        db, user, case_id, kind=kind, amount=_required(amount, "amount"), note=note
+    )
+    case = cases.get_case(db, user, case_id)
+    return _back(_local(next, f"/customers/{quote(case.customer_id, safe='')}"))
+
+
+@page_router.get("/approvals")
+def approvals_page(request: Request, db: Db, user: PageUser) -> Response:
+    rows = _approvals(db, service.approvals_for(db, user))
+    ids = {c.requested_by for c, _, _ in rows}
+    names = service.names_of(db, ids)
+    return render(request, "approvals.html", rows=rows, names=names)
+
+
+@page_router.post("/concessions/{concession_id}/decide", dependencies=[Csrf])
+def page_decide(
+    concession_id: int,
+    db: Db,
+    user: PageUser,
+    decision: Annotated[str, Form()],
+    amount: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    service.decide(
+        db, user, concession_id, decision=decision, amount=_number(amount, "amount"), note=note
+    )
+    return _back(_local(next, "/approvals"))
+
+
+@page_router.get("/limits")
+def limits_page(request: Request, db: Db, user: PageUser) -> Response:
+    """Everyone whose limits I may set (executives cannot list users, so not /users)."""
+    people = service.users_for_limits(db, user)
+    return render(
+        request,
+        "limits.html",
+        people=people,
+        settable={u.id for u in people if service.may_set_limits(user, u)},
+    )
+
+
+@page_router.post("/users/{user_id}/limits", dependencies=[Csrf])
+def page_set_limits(
+    user_id: int,
+    db: Db,
+    user: PageUser,
+    discount_pct: Annotated[str, Form()],
+    credit: Annotated[str, Form()],
+    free_items: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    service.set_limits(
+        db,
+        user,
+        user_id,
+        discount_pct=_required(discount_pct, "discount_pct"),
+        credit=_required(credit, "credit"),
+        free_items=_required(free_items, "free_items"),
+    )
+    return _back(_local(next, "/users" if may(user, Action.LIST_USERS) else "/limits"))

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from winback.desk import audit, calls, cases, tasks, users
+from winback.desk.concessions import may_set_limits, rows_of_cases
 from winback.desk.customer360 import customer_view
 from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, ROLES, User
 from winback.desk.permissions import Action, may, require
@@ -224,6 +225,7 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
         assignable=[u for u in people if u.active and u.role != "admin"],
         channels=CONTACT_CHANNELS,
         outcomes=cases.PERSON_OUTCOMES,
+        concessions=rows_of_cases(db, [view.open_case.id]) if view.open_case else [],
     )
 
 
@@ -268,7 +270,9 @@ def audit_log(
 
 @router.get("/users")
 def user_list(request: Request, db: Db, user: PageUser) -> Response:
-    return render(request, "users.html", people=users.list_users(db, user), roles=ROLES)
+    people = users.list_users(db, user)
+    settable = {u.id for u in people if may_set_limits(user, u)}
+    return render(request, "users.html", people=people, roles=ROLES, settable=settable)
 
 
 @router.post("/users", dependencies=[Csrf])
