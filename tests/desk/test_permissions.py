@@ -10,11 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.desk.conftest import PASSWORD, make_run
-from winback.desk import audit, cases, users
-from winback.desk.models import AuditEntry, Case, User
+from winback.desk import audit, cases, red_carpet, users
+from winback.desk.models import AuditEntry, Case, RedCarpet, User
 from winback.desk.permissions import ALLOWED, Action, markdown_table
 from winback.desk.sync import sync_cases
 from winback.errors import PermissionDenied
+from winback.scan.policy import RedCarpet as RedCarpetRules
 from winback.scan.runs import ScanRun
 
 ROLES = ("admin", "manager", "executive", "rep")
@@ -30,6 +31,23 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> ScanRun:
 
 
 Do = Callable[[Session, User, dict[str, Case], ScanRun], object]
+
+
+def _record_experience(db: Session, actor: User) -> object:
+    """c2 on the red carpet (put there directly), then one experience recorded."""
+    db.add(RedCarpet(customer_id="c2", total=3, remaining=3))
+    db.commit()
+    return red_carpet.record_experience(
+        db,
+        actor,
+        "c2",
+        kind="visit",
+        ref="v1",
+        occurred_at=None,
+        gesture="coffee with the manager",
+        rules=RedCarpetRules(),
+    )
+
 
 DOING: dict[Action, Do] = {
     Action.VIEW_OWN_QUEUE: lambda db, u, cs, run: cases.my_queue(db, u),
@@ -52,6 +70,8 @@ DOING: dict[Action, Do] = {
         db, u, username="newbie", name="New", role="rep", password=PASSWORD
     ),
     Action.OWN_API_TOKENS: lambda db, u, cs, run: users.create_api_token(db, u, "laptop"),
+    Action.VIEW_RED_CARPET: lambda db, u, cs, run: red_carpet.red_carpet_list(db, u),
+    Action.RECORD_EXPERIENCE: lambda db, u, cs, run: _record_experience(db, u),
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from winback.desk import audit
+from winback.desk import audit, red_carpet
 from winback.desk.models import (
     CASE_OUTCOMES,
     CONTACT_CHANNELS,
@@ -20,6 +20,7 @@ from winback.desk.models import (
 )
 from winback.desk.permissions import Action, require, require_case_work
 from winback.errors import Conflict, InvalidInput, NotFound
+from winback.scan.policy import Policy
 
 PAGE_SIZE = 50
 # Outcomes a person records; "returned" is recorded only by winback sync.
@@ -183,8 +184,17 @@ def log_activity(
     return activity
 
 
-def close_case(db: Session, actor: User, case_id: int, outcome: str, note: str = "") -> Case:
-    """Close a case with what came of it."""
+def close_case(
+    db: Session,
+    actor: User,
+    case_id: int,
+    outcome: str,
+    note: str = "",
+    *,
+    policy: Policy | None = None,
+) -> Case:
+    """Close a case with what came of it. A win-back puts the customer on the red carpet
+    (``policy``'s ``[red_carpet]`` section) in the same transaction."""
     case = get_case(db, actor, case_id)
     require_case_work(actor, case)
     if case.state == "closed":
@@ -199,6 +209,8 @@ def close_case(db: Session, actor: User, case_id: int, outcome: str, note: str =
     audit.record(
         db, actor, "case.close", "case", case.id, before, {"state": "closed", "outcome": outcome}
     )
+    if outcome == "won_back":
+        red_carpet.start(db, actor, case, (policy or Policy()).red_carpet)
     db.commit()
     return case
 

@@ -197,7 +197,7 @@ def is_overdue(task: Task, on: date | None = None) -> bool:
 
 
 def due_label(task: Task, on: date | None = None) -> str:
-    """"overdue by 3 days", "due today", "due in 2 days", or when it was done."""
+    """ "overdue by 3 days", "due today", "due in 2 days", or when it was done."""
     if task.done_at is not None:
         done: datetime = task.done_at
         return f"done {done:%Y-%m-%d}"

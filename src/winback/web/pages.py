@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from winback.desk import audit, cases, users
+from winback.desk import audit, cases, red_carpet, users
 from winback.desk.customer360 import customer_view
 from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, ROLES, User
 from winback.desk.permissions import Action, may, require
@@ -120,7 +120,8 @@ def home(user: PageUser) -> Response:
 @router.get("/queue")
 def queue(request: Request, db: Db, user: PageUser, page: int = 1) -> Response:
     result = cases.my_queue(db, user, page)
-    return render(request, "queue.html", result=result, owners=_names(db, user))
+    flags = red_carpet.flags_for(db, [c.customer_id for c in result.cases])
+    return render(request, "queue.html", result=result, owners=_names(db, user), flags=flags)
 
 
 def _names(db: Db, user: PageUser) -> dict[int, str]:
@@ -140,6 +141,7 @@ def all_cases(request: Request, db: Db, user: PageUser, page: int = 1) -> Respon
         request,
         "cases.html",
         result=result,
+        flags=red_carpet.flags_for(db, [c.customer_id for c in result.cases]),
         f=f,
         query=urlencode(f.as_query()),
         saved=cases.list_filters(db, user),
@@ -183,6 +185,7 @@ def assign(
             case=case,
             owners={u.id: u.name for u in people},
             options=owner_options(people),
+            flags=red_carpet.flags_for(db, [case.customer_id]),
         )
     referer = urlsplit(request.headers.get("referer", ""))
     back = referer.path + (f"?{referer.query}" if referer.query else "")
@@ -220,6 +223,7 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
         assignable=[u for u in people if u.active and u.role != "admin"],
         channels=CONTACT_CHANNELS,
         outcomes=cases.PERSON_OUTCOMES,
+        red_carpet=red_carpet.of_customer(db, user, view.customer_id),
     )
 
 
@@ -238,13 +242,15 @@ def activity(
 
 @router.post("/cases/{case_id}/close", dependencies=[Csrf])
 def close(
+    request: Request,
     case_id: int,
     db: Db,
     user: PageUser,
     outcome: Annotated[str, Form()],
     note: Annotated[str, Form()] = "",
 ) -> Response:
-    case = cases.close_case(db, user, case_id, outcome, note)
+    policy = request.app.state.settings.read_policy() if outcome == "won_back" else None
+    case = cases.close_case(db, user, case_id, outcome, note, policy=policy)
     return _back(f"/customers/{quote(case.customer_id, safe='')}")
 
 
