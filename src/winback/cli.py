@@ -191,7 +191,12 @@ def _count_red_carpets(settings: Settings) -> None:
     when the workspace has a desk database."""
     from winback.desk.red_carpet import absorb_workspace, summary
 
-    result = absorb_workspace(settings)
+    try:
+        result = absorb_workspace(settings)
+    except WinbackError as exc:
+        # The import itself succeeded; say why the count-down did not happen, and go on.
+        err.print(f"red carpet: not counted ({exc})", highlight=False)
+        return
     if result is not None:
         out.print(summary(result), highlight=False)
 

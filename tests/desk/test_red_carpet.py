@@ -497,3 +497,26 @@ def test_winback_import_without_a_desk_says_nothing_of_the_red_carpet(tmp_path: 
     assert done.returncode == 0, done.stderr
     assert "red carpet" not in done.stdout
     assert not (tmp_path / "ws" / "desk.sqlite3").exists()
+
+
+def test_a_broken_policy_does_not_fail_the_import_it_follows(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    home.mkdir()
+    (home / "desk.sqlite3").touch()
+    (home / "policy.toml").write_text("[red_carpet]\nexperiences = 0\n", encoding="utf-8")
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_id,customer_id,order_date,amount\nx1,c1,2024-06-10,9\n")
+    env = {**os.environ, "WINBACK_HOME": str(home), "COLUMNS": "200"}
+    env.pop("WINBACK_DESK_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "winback", "import", "orders", str(orders)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "orders ← orders.csv: read 1 · stored 1" in done.stdout
+    assert "red carpet: not counted" in done.stderr
+    assert "experiences" in done.stderr
