@@ -466,20 +466,23 @@ def _ledger_rows(
 
 def absorb_ledger(
     db: Session, ledger: Ledger | None, rules: Rules, *, actor: User | None = None
-) -> AbsorbResult:
+) -> dict[str, int]:
     """Count down every red carpet with the orders and interactions the ledger holds since
     it started (``order:<id>`` / ``interaction:<id>``, source ``import``), oldest first,
     with the policy's gesture for each kind; an incident during the period is a slip when
     ``rules.incident_slips``. What was counted before is skipped, so running it again
     counts nothing twice. Cancelled orders do not count. Commits.
+
+    Returns the counts: experiences ``counted``, periods ``ended``, ``slipped`` (incidents)
+    and the periods ``watched`` (in progress before the pass).
     """
     result = AbsorbResult()
     if ledger is None or not ledger.manifest_path.exists():
-        return result
+        return result.counts()
     carpets = _active(db, lock=True)
     result.watched = len(carpets)
     if not carpets:
-        return result
+        return result.counts()
     rows = _ledger_rows(ledger, carpets, rules.incident_slips)
     by_customer = {c.customer_id: c for c in carpets}
     ids = [c.id for c in carpets]
@@ -524,7 +527,7 @@ def absorb_ledger(
         result.counted += 1
         result.ended += carpet.ended_at is not None
     db.commit()
-    return result
+    return result.counts()
 
 
 # --- the tighter watch ----------------------------------------------------------------
@@ -597,12 +600,14 @@ def check_run(db: Session, run: ScanRun, rules: Rules, *, actor: User | None = N
 
 def refresh(
     db: Session, actor: User, ledger: Ledger | None, run: ScanRun | None, rules: Rules
-) -> tuple[AbsorbResult, int]:
-    """Count what the ledger holds and watch through the latest run (managers, admins)."""
+) -> dict[str, int]:
+    """Count what the ledger holds and watch through the latest run (managers, admins);
+    the counts of :func:`absorb_ledger`, with the run's slips added to ``slipped``."""
     require(actor, Action.SYNC_CASES)
-    absorbed = absorb_ledger(db, ledger, rules, actor=actor)
-    slipped = check_run(db, run, rules, actor=actor) if run is not None else 0
-    return absorbed, slipped
+    counts = absorb_ledger(db, ledger, rules, actor=actor)
+    if run is not None:
+        counts["slipped"] += check_run(db, run, rules, actor=actor)
+    return counts
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -721,7 +726,7 @@ def of_customer(db: Session, actor: User, customer_id: str) -> CustomerRedCarpet
 # --- after an import ------------------------------------------------------------------
 
 
-def absorb_workspace(settings: Settings) -> AbsorbResult | None:
+def absorb_workspace(settings: Settings) -> dict[str, int] | None:
     """Count the red carpets down with what the workspace's ledger now holds (what
     ``winback import`` and ``winback import-folder`` call at their end). None when the
     workspace has no desk database: no SQLite file and no WINBACK_DESK_URL."""
@@ -738,7 +743,10 @@ def absorb_workspace(settings: Settings) -> AbsorbResult | None:
         engine.dispose()
 
 
-def summary(result: AbsorbResult) -> str:
+def summary(counts: dict[str, int]) -> str:
     """One line for the command line."""
-    line = f"red carpet: {result.counted:,} experience(s) counted, {result.ended:,} period(s) ended"
-    return line + (f", {result.slipped:,} slip(s) alerted" if result.slipped else "")
+    line = (
+        f"red carpet: {counts['counted']:,} experience(s) counted, "
+        f"{counts['ended']:,} period(s) ended"
+    )
+    return line + (f", {counts['slipped']:,} slip(s) alerted" if counts["slipped"] else "")

@@ -193,11 +193,9 @@ def list_red_carpet(db: Db, user: ApiUser) -> list[RedCarpetPublic]:
 def refresh(request: Request, db: Db, user: ApiUser) -> RefreshPublic:
     """Count the ledger's new orders and interactions, and watch every red-carpet customer
     through the latest scan run (managers and admins)."""
-    absorbed, slipped = red_carpet.refresh(
+    counts = red_carpet.refresh(
         db, user, request.app.state.ledger, request.app.state.latest_run(), _rules(request)
     )
-    counts = absorbed.counts()
-    counts["slipped"] += slipped
     return RefreshPublic(**counts)
 
 
