@@ -145,6 +145,7 @@ def import_command(
                 )
             ]
     _print_results(results)
+    _count_red_carpets(settings)
     if fail_on_rejects and any(r.rejected for r in results):
         raise typer.Exit(1)
 
@@ -180,8 +181,24 @@ def import_folder_command(
                 )
             )
     _print_results(results)
+    _count_red_carpets(settings)
     if fail_on_rejects and any(r.rejected for r in results):
         raise typer.Exit(1)
+
+
+def _count_red_carpets(settings: Settings) -> None:
+    """After an import: count the red-carpet customers' new orders and interactions down,
+    when the workspace has a desk database."""
+    from winback.desk.red_carpet import absorb_workspace, summary
+
+    try:
+        result = absorb_workspace(settings)
+    except WinbackError as exc:
+        # The import itself succeeded; say why the count-down did not happen, and go on.
+        err.print(f"red carpet: not counted ({exc})", highlight=False)
+        return
+    if result is not None:
+        out.print(summary(result), highlight=False)
 
 
 def _table_files(folder: Path) -> list[tuple[str, Path]]:

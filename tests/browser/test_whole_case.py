@@ -126,7 +126,9 @@ def test_a_whole_case(
     assert today is not None
     orders.write_text(
         "order_id,customer_id,order_date,amount\n"
-        + "".join(f"r{i},c2,{today.isoformat()},{amount}\n" for i, amount in enumerate((300, 450, 250)))
+        + "".join(
+            f"r{i},c2,{today.isoformat()},{amount}\n" for i, amount in enumerate((300, 450, 250))
+        )
         + "",
         encoding="utf-8",
     )

@@ -10,12 +10,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.desk.conftest import PASSWORD, make_run
-from winback.desk import audit, calls, cases, concessions, tasks, users
-from winback.desk.models import AuditEntry, Case, User
+from winback.desk import audit, calls, cases, concessions, red_carpet, tasks, users
+from winback.desk.models import AuditEntry, Case, RedCarpet, User
 from winback.desk.permissions import ALLOWED, Action, markdown_table
 from winback.desk.report import build_report
 from winback.desk.sync import sync_cases
 from winback.errors import PermissionDenied
+from winback.scan.policy import RedCarpet as RedCarpetRules
 from winback.scan.runs import ScanRun
 
 ROLES = ("admin", "manager", "executive", "rep")
@@ -42,6 +43,22 @@ def _decide_a_fresh_request(db: Session, u: User, cs: dict[str, Case]) -> object
         db, rep2, cs["theirs"].id, kind="discount_pct", amount=20, commit=False
     )
     return concessions.decide(db, u, asked.id, decision="approve")
+
+
+def _record_experience(db: Session, actor: User) -> object:
+    """c2 on the red carpet (put there directly), then one experience recorded."""
+    db.add(RedCarpet(customer_id="c2", total=3, remaining=3))
+    db.commit()
+    return red_carpet.record_experience(
+        db,
+        actor,
+        "c2",
+        kind="visit",
+        ref="v1",
+        occurred_at=None,
+        gesture="coffee with the manager",
+        rules=RedCarpetRules(),
+    )
 
 
 DOING: dict[Action, Do] = {
@@ -75,6 +92,8 @@ DOING: dict[Action, Do] = {
     Action.SET_LIMITS: lambda db, u, cs, run: concessions.set_limits(
         db, u, cs["theirs"].owner_id or 0, discount_pct=5, credit=10, free_items=1
     ),
+    Action.VIEW_RED_CARPET: lambda db, u, cs, run: red_carpet.red_carpet_list(db, u),
+    Action.RECORD_EXPERIENCE: lambda db, u, cs, run: _record_experience(db, u),
 }
 
 

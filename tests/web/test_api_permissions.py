@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tests.web.conftest import PASSWORD
 from winback.desk import concessions
-from winback.desk.models import Case, User
+from winback.desk.models import Case, RedCarpet, User
 from winback.desk.permissions import ALLOWED, Action
 
 ROLES = ("admin", "manager", "executive", "rep")
@@ -56,6 +56,12 @@ CALLS: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
         "/api/users/{rep2}/limits",
         {"discount_pct": 5, "credit": 10, "free_items": 1},
     ),
+    Action.VIEW_RED_CARPET: ("GET", "/api/red-carpet", None),
+    Action.RECORD_EXPERIENCE: (
+        "POST",
+        "/api/customers/c2/experiences",
+        {"kind": "ticket", "ref": "t-1", "gesture": "a senior rep answered"},
+    ),
 }
 
 
@@ -78,6 +84,8 @@ def test_api_allows_and_refuses_exactly_what_the_table_says(
     assert mine is not None
     assert theirs is not None
     mine.owner_id, theirs.owner_id = people[role].id, people["rep2"].id
+    if action is Action.RECORD_EXPERIENCE:
+        db.add(RedCarpet(customer_id="c2", total=3, remaining=3))  # c2 was won back
     db.commit()
     # A request above rep2's limit, waiting for a manager's decision.
     pending = concessions.request_concession(

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from winback.desk import audit
+from winback.desk import audit, red_carpet
 from winback.desk.models import (
     CASE_OUTCOMES,
     CONTACT_CHANNELS,
@@ -193,7 +193,8 @@ def close_case(
     *,
     policy: Policy | None = None,
 ) -> Case:
-    """Close a case with what came of it."""
+    """Close a case with what came of it. A win-back puts the customer on the red carpet
+    (``policy``'s ``[red_carpet]`` section) in the same transaction."""
     case = get_case(db, actor, case_id)
     require_case_work(actor, case)
     if case.state == "closed":
@@ -208,6 +209,8 @@ def close_case(
     audit.record(
         db, actor, "case.close", "case", case.id, before, {"state": "closed", "outcome": outcome}
     )
+    if outcome == "won_back":
+        red_carpet.start(db, actor, case, (policy or Policy()).red_carpet)
     db.commit()
     return case
 

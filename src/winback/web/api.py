@@ -17,6 +17,7 @@ from winback.desk.permissions import Action, require
 from winback.desk.sync import sync_cases
 from winback.errors import WinbackError
 from winback.web.deps import ApiUser, Db, export_after_close
+from winback.web.red_carpet import case_out, cases_out, customer_flag
 from winback.web.schemas import (
     ActivityCreate,
     ActivityPublic,
@@ -42,9 +43,9 @@ from winback.web.schemas import (
 router = APIRouter(prefix="/api", tags=["desk"])
 
 
-def _page(result: cases.Page) -> CasePage:
+def _page(db: Db, result: cases.Page) -> CasePage:
     return CasePage(
-        cases=[CasePublic.model_validate(c) for c in result.cases],
+        cases=cases_out(db, result.cases),
         page=result.page,
         has_next=result.has_next,
     )
@@ -59,7 +60,7 @@ def me(user: ApiUser) -> Any:
 @router.get("/queue", response_model=CasePage)
 def queue(db: Db, user: ApiUser, page: int = 1, size: int = cases.PAGE_SIZE) -> CasePage:
     """My open cases, first to call first."""
-    return _page(cases.my_queue(db, user, page, size))
+    return _page(db, cases.my_queue(db, user, page, size))
 
 
 @router.get("/cases", response_model=CasePage)
@@ -72,12 +73,12 @@ def list_cases(
 ) -> CasePage:
     """All cases matching the filters (managers and admins)."""
     f = cases.CaseFilter.from_query(query.model_dump())
-    return _page(cases.search_cases(db, user, f, page, size))
+    return _page(db, cases.search_cases(db, user, f, page, size))
 
 
 @router.get("/cases/{case_id}", response_model=CasePublic)
-def get_case(case_id: int, db: Db, user: ApiUser) -> Any:
-    return cases.get_case(db, user, case_id)
+def get_case(case_id: int, db: Db, user: ApiUser) -> CasePublic:
+    return case_out(db, cases.get_case(db, user, case_id))
 
 
 @router.post("/cases/{case_id}/activities", response_model=ActivityPublic, status_code=201)
@@ -89,18 +90,21 @@ def add_activity(case_id: int, body: ActivityCreate, db: Db, user: ApiUser) -> A
 
 
 @router.post("/cases/{case_id}/close", response_model=CasePublic)
-def close_case(case_id: int, body: CaseClose, request: Request, db: Db, user: ApiUser) -> Any:
-    """Close the case with its outcome; the outcome goes to the ledger for the scan."""
-    policy = request.app.state.settings.read_policy()
+def close_case(
+    case_id: int, body: CaseClose, request: Request, db: Db, user: ApiUser
+) -> CasePublic:
+    """Close the case with its outcome; the outcome goes to the ledger for the scan, and a
+    win-back puts the customer on the red carpet (the policy's [red_carpet] section)."""
+    policy = request.app.state.settings.read_policy() if body.outcome == "won_back" else None
     case = cases.close_case(db, user, case_id, body.outcome, body.note, policy=policy)
     export_after_close(request, db)
-    return case
+    return case_out(db, case)
 
 
 @router.post("/cases/{case_id}/assign", response_model=CasePublic)
-def assign_case(case_id: int, body: CaseReassign, db: Db, user: ApiUser) -> Any:
+def assign_case(case_id: int, body: CaseReassign, db: Db, user: ApiUser) -> CasePublic:
     """Give the case to another user, or to nobody (managers and admins)."""
-    return cases.reassign(db, user, case_id, body.owner_id)
+    return case_out(db, cases.reassign(db, user, case_id, body.owner_id))
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerPublic)
@@ -119,8 +123,9 @@ def customer(customer_id: str, request: Request, db: Db, user: ApiUser) -> Custo
         name=view.name,
         profile=view.profile,
         scan=view.scan,
-        cases=[CasePublic.model_validate(c) for c in view.cases],
+        cases=cases_out(db, view.cases),
         timeline=[EventPublic.model_validate(asdict(e)) for e in view.timeline],
+        red_carpet=customer_flag(db, view.customer_id),
     )
 
 

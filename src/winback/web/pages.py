@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from winback.desk import audit, calls, cases, tasks, users
+from winback.desk import audit, calls, cases, red_carpet, tasks, users
 from winback.desk.concessions import may_set_limits, rows_of_cases
 from winback.desk.customer360 import customer_view
 from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, ROLES, User
@@ -121,7 +121,8 @@ def home(user: PageUser) -> Response:
 @router.get("/queue")
 def queue(request: Request, db: Db, user: PageUser, page: int = 1) -> Response:
     result = cases.my_queue(db, user, page)
-    return render(request, "queue.html", result=result, owners=_names(db, user))
+    flags = red_carpet.flags_for(db, [c.customer_id for c in result.cases])
+    return render(request, "queue.html", result=result, owners=_names(db, user), flags=flags)
 
 
 def _names(db: Db, user: PageUser) -> dict[int, str]:
@@ -141,6 +142,7 @@ def all_cases(request: Request, db: Db, user: PageUser, page: int = 1) -> Respon
         request,
         "cases.html",
         result=result,
+        flags=red_carpet.flags_for(db, [c.customer_id for c in result.cases]),
         f=f,
         query=urlencode(f.as_query()),
         saved=cases.list_filters(db, user),
@@ -184,6 +186,7 @@ def assign(
             case=case,
             owners={u.id: u.name for u in people},
             options=owner_options(people),
+            flags=red_carpet.flags_for(db, [case.customer_id]),
         )
     referer = urlsplit(request.headers.get("referer", ""))
     back = referer.path + (f"?{referer.query}" if referer.query else "")
@@ -226,6 +229,7 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
         channels=CONTACT_CHANNELS,
         outcomes=cases.PERSON_OUTCOMES,
         concessions=rows_of_cases(db, [view.open_case.id]) if view.open_case else [],
+        red_carpet=red_carpet.of_customer(db, user, view.customer_id),
     )
 
 
@@ -251,7 +255,7 @@ def close(
     outcome: Annotated[str, Form()],
     note: Annotated[str, Form()] = "",
 ) -> Response:
-    policy = request.app.state.settings.read_policy()
+    policy = request.app.state.settings.read_policy() if outcome == "won_back" else None
     case = cases.close_case(db, user, case_id, outcome, note, policy=policy)
     export_after_close(request, db)
     return _back(f"/customers/{quote(case.customer_id, safe='')}")

@@ -1,8 +1,239 @@
-"""The red carpet: the list, experiences from other systems, and the flag."""
+"""The red carpet: the list, experiences from other systems, and the flag.
+
+Every API response about a case or a customer carries ``red_carpet`` (the flag, or null):
+build those responses with :func:`case_out`, :func:`cases_out` and :func:`customer_flag`
+(one query per response), never with ``CasePublic.model_validate`` alone.
+``tests/web/test_red_carpet_web.py`` walks every API route whose response holds a case or
+a customer and fails for one that leaves the flag out.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from winback.desk import red_carpet
+from winback.desk.models import Case, RedCarpet
+from winback.web.deps import ApiUser, Csrf, Db, PageUser
+from winback.web.pages import render
+from winback.web.schemas import CasePublic, RedCarpetFlag
 
 api_router = APIRouter(prefix="/api", tags=["desk"])
 page_router = APIRouter(include_in_schema=False)
+
+
+# --- the flag in every API response -----------------------------------------------------
+
+
+def flag_of(carpet: RedCarpet | None) -> RedCarpetFlag | None:
+    return RedCarpetFlag.model_validate(carpet) if carpet is not None else None
+
+
+def cases_out(db: Session, cases: Iterable[Case]) -> list[CasePublic]:
+    """Cases as the API shows them, each with its customer's red-carpet flag."""
+    items = list(cases)
+    flags = red_carpet.flags_for(db, [c.customer_id for c in items])
+    out = []
+    for case in items:
+        public = CasePublic.model_validate(case)
+        public.red_carpet = flag_of(flags.get(case.customer_id))
+        out.append(public)
+    return out
+
+
+def case_out(db: Session, case: Case) -> CasePublic:
+    return cases_out(db, [case])[0]
+
+
+def customer_flag(db: Session, customer_id: str) -> RedCarpetFlag | None:
+    return flag_of(red_carpet.active_for(db, customer_id))
+
+
+# --- the API ------------------------------------------------------------------------------
+
+
+class ExperienceCreate(BaseModel):
+    kind: str = Field(
+        min_length=1,
+        max_length=red_carpet.MAX_KIND,
+        description="What happened: order, interaction, visit, ticket …",
+    )
+    ref: str = Field(
+        min_length=1,
+        max_length=red_carpet.MAX_REF,
+        description="Your id for it (order or ticket id): sending the same ref again "
+        "counts nothing, so a retry is safe.",
+    )
+    occurred_at: datetime | None = Field(None, description="When it happened (default: now).")
+    gesture: str = Field(
+        max_length=red_carpet.MAX_GESTURE, description="The gesture the customer was given."
+    )
+
+
+class ExperiencePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    customer_id: str
+    source: str
+    kind: str
+    ref: str
+    occurred_at: datetime
+    gesture: str
+    recorded_at: datetime
+
+
+class ExperienceRecorded(BaseModel):
+    experience: ExperiencePublic
+    counted: bool = Field(description="False when this ref was recorded before (a repeat).")
+    remaining: int = Field(description="Experiences left in the customer's red-carpet period.")
+    total: int
+    ended: bool = Field(description="True once the period is over (remaining reached 0).")
+
+
+class RedCarpetPublic(BaseModel):
+    id: int
+    customer_id: str
+    customer_name: str | None
+    case_id: int | None
+    owner_id: int | None
+    owner_name: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    slipped_at: datetime | None
+    total: int
+    remaining: int
+    experiences: int
+    last_gesture: str | None
+
+
+class RefreshPublic(BaseModel):
+    counted: int = Field(description="Experiences counted from the ledger.")
+    ended: int = Field(description="Red-carpet periods that ended.")
+    slipped: int = Field(description="Slips recorded (incidents and the latest scan run).")
+    watched: int = Field(description="Red-carpet periods in progress before the refresh.")
+
+
+def _rules(request: Request) -> Any:
+    return request.app.state.settings.read_policy().red_carpet
+
+
+@api_router.post(
+    "/customers/{customer_id}/experiences",
+    response_model=ExperienceRecorded,
+    status_code=201,
+    responses={200: {"description": "A repeat of an experience already recorded."}},
+)
+def add_experience(
+    customer_id: str,
+    body: ExperienceCreate,
+    request: Request,
+    response: Response,
+    db: Db,
+    user: ApiUser,
+) -> ExperienceRecorded:
+    """Count one experience of a red-carpet customer (from a support desk, a till …):
+    201 when counted, 200 when the same ref was recorded before; 409 when the customer is
+    not on the red carpet."""
+    experience, counted = red_carpet.record_experience(
+        db,
+        user,
+        customer_id,
+        kind=body.kind,
+        ref=body.ref,
+        occurred_at=body.occurred_at,
+        gesture=body.gesture,
+        source="api",
+        rules=_rules(request),
+    )
+    if not counted:
+        response.status_code = 200
+    carpet = db.get(RedCarpet, experience.red_carpet_id)
+    assert carpet is not None  # an experience always belongs to a red carpet
+    return ExperienceRecorded(
+        experience=ExperiencePublic.model_validate(experience),
+        counted=counted,
+        remaining=carpet.remaining,
+        total=carpet.total,
+        ended=carpet.ended_at is not None,
+    )
+
+
+@api_router.get("/red-carpet", response_model=list[RedCarpetPublic])
+def list_red_carpet(db: Db, user: ApiUser) -> list[RedCarpetPublic]:
+    """Everyone on the red carpet, then the periods that ended in the last 90 days."""
+    return [
+        RedCarpetPublic(
+            id=row.carpet.id,
+            customer_id=row.carpet.customer_id,
+            customer_name=row.carpet.customer_name,
+            case_id=row.carpet.case_id,
+            owner_id=row.carpet.owner_id,
+            owner_name=row.owner_name,
+            started_at=row.carpet.started_at,
+            ended_at=row.carpet.ended_at,
+            slipped_at=row.carpet.slipped_at,
+            total=row.carpet.total,
+            remaining=row.carpet.remaining,
+            experiences=row.experiences,
+            last_gesture=row.last_gesture,
+        )
+        for row in red_carpet.red_carpet_list(db, user)
+    ]
+
+
+@api_router.post("/red-carpet/refresh", response_model=RefreshPublic)
+def refresh(request: Request, db: Db, user: ApiUser) -> RefreshPublic:
+    """Count the ledger's new orders and interactions, and watch every red-carpet customer
+    through the latest scan run (managers and admins)."""
+    counts = red_carpet.refresh(
+        db, user, request.app.state.ledger, request.app.state.latest_run(), _rules(request)
+    )
+    return RefreshPublic(**counts)
+
+
+# --- pages ------------------------------------------------------------------------------
+
+
+@page_router.get("/red-carpet")
+def red_carpet_page(request: Request, db: Db, user: PageUser) -> Response:
+    rows = red_carpet.red_carpet_list(db, user)
+    return render(
+        request,
+        "red_carpet.html",
+        active=[r for r in rows if r.active],
+        ended=[r for r in rows if not r.active],
+        ended_days=red_carpet.ENDED_SHOWN_DAYS,
+    )
+
+
+@page_router.post("/customers/{customer_id}/experiences", dependencies=[Csrf])
+def record_by_hand(
+    request: Request,
+    customer_id: str,
+    db: Db,
+    user: PageUser,
+    kind: Annotated[str, Form()] = "interaction",
+    gesture: Annotated[str, Form()] = "",
+    ref: Annotated[str, Form()] = "",
+) -> Response:
+    """An experience recorded on the customer page (a visit, a call the desk took)."""
+    red_carpet.record_experience(
+        db,
+        user,
+        customer_id,
+        kind=kind,
+        ref=ref.strip() or red_carpet.new_ref(),
+        occurred_at=None,
+        gesture=gesture,
+        source="api",
+        rules=_rules(request),
+    )
+    return RedirectResponse(f"/customers/{quote(customer_id, safe='')}", status_code=303)

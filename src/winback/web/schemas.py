@@ -33,6 +33,18 @@ class UserPublic(BaseModel):
     active: bool
 
 
+class RedCarpetFlag(BaseModel):
+    """The customer is on the red carpet: their next experiences get special care."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    remaining: int = Field(description="Experiences left in the period.")
+    total: int
+    started_at: datetime
+    owner_id: int | None
+    slipped_at: datetime | None = Field(description="When they first slipped, if they have.")
+
+
 class CasePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -62,6 +74,8 @@ class CasePublic(BaseModel):
     opened_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    # Filled by winback.web.red_carpet.case_out / cases_out (never read from the case).
+    red_carpet: RedCarpetFlag | None = None
 
 
 class CasePage(BaseModel):
@@ -168,6 +182,7 @@ class CustomerPublic(BaseModel):
     scan: dict[str, Any] | None
     cases: list[CasePublic]
     timeline: list[EventPublic]
+    red_carpet: RedCarpetFlag | None = None
 
 
 class SyncPublic(BaseModel):
