@@ -322,6 +322,10 @@ def scan_command(
             highlight=False,
         )
         print_export(result.outcomes)
+        if result.red_carpet and result.red_carpet.get("watched"):
+            from winback.desk.red_carpet import summary
+
+            out.print(summary(result.red_carpet), highlight=False)
 
 
 def _print_run(run: ScanRun, top: int) -> None:

@@ -411,10 +411,25 @@ def test_no_decision_after_the_case_closed(
     asked = _ask(db, people["rep"], open_cases["c1"], 20)
     assert [c.id for c in cx.approvals_for(db, people["manager"])] == [asked]
     cases.close_case(db, people["rep"], open_cases["c1"].id, "won_back")
-    with pytest.raises(Conflict, match="closed"):
+    # The request went with the case: withdrawn, on record, and no longer decidable.
+    withdrawn = _get(db, asked)
+    assert (withdrawn.state, withdrawn.granted) == ("withdrawn", None)
+    assert "closed (won_back) before a decision" in withdrawn.decision_note
+    with pytest.raises(Conflict):
         cx.decide(db, people["manager"], asked, decision="approve")
     db.rollback()
     assert cx.approvals_for(db, people["manager"]) == []
+
+
+def test_a_customer_who_returns_by_themselves_withdraws_the_request(
+    db: Session, people: dict[str, User], open_cases: dict[str, Case], tmp_path: Path
+) -> None:
+    from datetime import date
+
+    asked = _ask(db, people["rep"], open_cases["c1"], 20)
+    later = [{"customer_id": "c1", "rank": None, "last_order_date": date(2024, 8, 1)}]
+    sync_cases(db, None, make_run(tmp_path / "later", later, as_of="2024-08-02"))
+    assert _get(db, asked).state == "withdrawn"
 
 
 def test_a_deactivated_manager_neither_routes_nor_decides(

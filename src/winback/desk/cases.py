@@ -14,6 +14,7 @@ from winback.desk.models import (
     CONTACT_CHANNELS,
     Case,
     CaseActivity,
+    Concession,
     SavedFilter,
     User,
     utcnow,
@@ -209,10 +210,33 @@ def close_case(
     audit.record(
         db, actor, "case.close", "case", case.id, before, {"state": "closed", "outcome": outcome}
     )
+    withdraw_pending_concessions(db, actor, case)
     if outcome == "won_back":
         red_carpet.start(db, actor, case, (policy or Policy()).red_carpet)
     db.commit()
     return case
+
+
+def withdraw_pending_concessions(db: Session, actor: User | None, case: Case) -> int:
+    """A case that closes takes its undecided concession requests with it: each becomes
+    "withdrawn" (audited), so nobody approves a concession for a case already over."""
+    pending = db.scalars(
+        select(Concession).where(Concession.case_id == case.id, Concession.state == "pending")
+    ).all()
+    for concession in pending:
+        concession.state, concession.decided_at = "withdrawn", utcnow()
+        concession.decision_note = f"the case closed ({case.outcome}) before a decision"
+        audit.record(
+            db,
+            actor,
+            "concession.withdraw",
+            "concession",
+            concession.id,
+            {"state": "pending"},
+            {"state": "withdrawn", "case_outcome": case.outcome},
+            system_name="winback sync",
+        )
+    return len(pending)
 
 
 # --- saved filters ------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from winback.desk import timeline_index, users
+from winback.desk import red_carpet, timeline_index, users
 from winback.desk.assignment import AssignmentPolicy
 from winback.desk.db import desk_engine, open_session
 from winback.desk.models import ROLES
@@ -105,6 +105,10 @@ def sync_workspace(settings: Settings, policy: AssignmentPolicy | None = None) -
                 result.outcomes = export_outcomes(
                     db, ledger, settings.rejects_dir, memory=settings.import_memory
                 )
+            # Red-carpet customers: count what arrived, then watch them through the run.
+            rules = settings.read_policy().red_carpet
+            result.red_carpet = red_carpet.absorb_ledger(db, ledger, rules)
+            result.red_carpet["slipped"] += red_carpet.check_run(db, run, rules)
     finally:
         engine.dispose()
     if ledger is not None:
@@ -124,6 +128,8 @@ def sync_command(
         highlight=False,
     )
     print_export(result.outcomes)
+    if result.red_carpet and result.red_carpet.get("watched"):
+        out.print(red_carpet.summary(result.red_carpet), highlight=False)
 
 
 def print_export(result: ExportResult | None) -> None:

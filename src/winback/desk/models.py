@@ -51,7 +51,8 @@ OFFER_KINDS = (
 )
 TASK_KINDS = ("commitment", "follow_up", "slip_alert", "appreciation")
 CONCESSION_KINDS = ("discount_pct", "credit", "free_items")
-CONCESSION_STATES = ("granted", "pending", "countered", "refused")
+# "withdrawn": the case closed while the request waited for a decision.
+CONCESSION_STATES = ("granted", "pending", "countered", "refused", "withdrawn")
 EXPERIENCE_SOURCES = ("import", "api")
 # A new user's concession authority by role (percent discount, credit, free items);
 # managers change it per user. Migration 0002 gives existing users the same.

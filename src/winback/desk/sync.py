@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from winback.desk import audit
 from winback.desk.assignment import AssignmentPolicy, Candidate, Contact, choose_owner
+from winback.desk.cases import withdraw_pending_concessions
 from winback.desk.models import Case, SyncRecord, User, utcnow
 from winback.desk.outcomes import ExportResult
 from winback.desk.permissions import Action, require
@@ -82,6 +83,8 @@ class SyncResult:
     unassigned: int = 0
     # Closed cases sent to the ledger's winback_outcomes afterwards (winback sync fills it).
     outcomes: ExportResult | None = None
+    # What the red-carpet pass after the sync counted (winback sync fills it).
+    red_carpet: dict[str, int] | None = None
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -253,6 +256,7 @@ def sync_cases(
             audit.record(
                 db, actor, "case.returned", "case", case.id, before, after, system_name=system_name
             )
+            withdraw_pending_concessions(db, actor, case)
             result.returned += 1
             continue
         fields = _scan_fields(row)

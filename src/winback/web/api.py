@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from winback.desk import audit, cases, timeline_index, users
+from winback.desk import audit, cases, red_carpet, timeline_index, users
 from winback.desk.customer360 import customer_view
 from winback.desk.permissions import Action, require
 from winback.desk.sync import sync_cases
@@ -212,5 +212,6 @@ def sync(request: Request, db: Db, user: ApiUser) -> SyncPublic:
     ledger = request.app.state.ledger
     result = sync_cases(db, user, run, ledger=ledger)
     settings = request.app.state.settings
+    red_carpet.refresh(db, user, ledger, run, settings.read_policy().red_carpet)
     timeline_index.build(request.app.state.timeline.root, ledger, settings.import_memory)
     return SyncPublic(run_id=result.run_id, **result.counts())
