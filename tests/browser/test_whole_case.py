@@ -5,7 +5,10 @@ and the dashboard shows the reason with its revenue."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.browser.conftest import log_in, shoot
-from winback.desk import red_carpet
 from winback.desk.models import Case, Concession, User
-from winback.ledger.importer import import_file
 
 
 @pytest.fixture
@@ -36,8 +37,9 @@ def ledger_files() -> dict[str, str]:
     }
 
 
-def _submit(page: Any, section: str = "section.call-step") -> None:
-    page.click(f"{section} button[type=submit]")
+def _submit(page: Any) -> None:
+    """Answer the call's current step (its form, not the concession panel beside it)."""
+    page.click("form.step-form button[type=submit]")
     page.wait_for_load_state()
 
 
@@ -132,8 +134,20 @@ def test_a_whole_case(
         + "",
         encoding="utf-8",
     )
-    import_file(app.state.ledger, "orders", orders, rejects_dir=tmp_path / "rejects")
-    red_carpet.absorb_ledger(db, app.state.ledger, app.state.settings.read_policy().red_carpet)
+    # The way a business brings them in: `winback import`, against the same workspace and
+    # desk database as the app.
+    url = db.get_bind().url.render_as_string(hide_password=False)
+    env = {**os.environ, "WINBACK_HOME": str(app.state.settings.home), "WINBACK_DESK_URL": url}
+    done = subprocess.run(
+        [sys.executable, "-m", "winback", "import", "orders", str(orders)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "red carpet: 3 experience(s) counted" in done.stdout
     page.reload()
     assert "7 of 10" in page.locator(".red-carpet").first.inner_text()
     shoot(page, request, "case-red-carpet")
