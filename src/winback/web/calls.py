@@ -161,17 +161,7 @@ def api_get_call(call_id: int, db: Db, user: ApiUser) -> Any:
 @api_router.post("/calls/{call_id}/steps/{step}", response_model=CallPublic)
 def api_save_step(
     call_id: int,
-    step: Literal[
-        "apology",
-        "listening",
-        "diagnosis",
-        "verification",
-        "asks",
-        "plan",
-        "offer",
-        "outcome",
-        "follow_up",
-    ],
+    step: str,
     answers: dict[str, Any],
     request: Request,
     db: Db,
