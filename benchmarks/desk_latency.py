@@ -15,6 +15,11 @@ a logged-in session:
   (imported first, then copied in customer order as ``winback sync`` does; without it
   the ledger is empty and the timeline holds the case only).
 
+With ``--worked N`` (default 10,000), N of the cases are first worked: a finished guided
+call each (reasons, verification, offer, outcome), a commitment and a follow-up task, and
+the case closed; then it also times the rep's task list and the manager's reasons x
+revenue dashboard (page and API) over those N worked cases.
+
 Prints p50 and p95 in ms and each p50 as a ratio to the anchor's. Goal (issue 6): p95
 under 150 ms on PostgreSQL.
 
@@ -41,7 +46,7 @@ import httpx
 import numpy as np
 import pyarrow as pa
 import uvicorn
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, bindparam, text
 
 from winback.desk import timeline_index, users
 from winback.desk.db import make_engine, migrate, open_session
@@ -139,6 +144,87 @@ def build_ledger(settings: Any, customers: int, orders: int) -> None:
         print(f"ledger: {result.stored:,} {table} imported in {seconds:.1f} s")
 
 
+def work_cases(engine: Engine, count: int, seed: int = 11) -> None:
+    """Close ``count`` assigned cases as if their reps had called: one finished call each,
+    a commitment and a follow-up on the owner's list (some overdue). Bulk inserts."""
+    from datetime import date, datetime, timedelta
+
+    from winback.desk.models import Call, Case, Task
+
+    rng = np.random.default_rng(seed)
+    codes = ["price", "delivery", "service", "billing", "competitor", "product_quality"]
+    offers = ["none", "price_break", "coupon", "guarantee", "plus_extra"]
+    outcomes = ["won_back", "declined", "unreachable", "will_return"]
+    now = datetime(2024, 7, 1, 12)
+    with engine.begin() as c:
+        chosen = c.execute(
+            text(
+                "SELECT id, owner_id, customer_id FROM cases WHERE owner_id IS NOT NULL "
+                "ORDER BY priority LIMIT :n"
+            ),
+            {"n": count},
+        ).all()
+        calls, tasks, closes = [], [], []
+        for case_id, owner_id, customer_id in chosen:
+            outcome = outcomes[int(rng.integers(len(outcomes)))]
+            reasons = list(rng.choice(codes, size=int(rng.integers(1, 3)), replace=False))
+            calls.append(
+                {
+                    "case_id": case_id,
+                    "user_id": owner_id,
+                    "source": "api",
+                    "step": "follow_up",
+                    "started_at": now,
+                    "updated_at": now,
+                    "finished_at": now,
+                    "apology": "sorry",
+                    "listening": "notes",
+                    "reasons": reasons,
+                    "verification": "yes" if rng.random() < 0.7 else "partly",
+                    "correction": "",
+                    "customer_words": "the deliveries were late again and again",
+                    "asks": "a fixed day",
+                    "offer_kind": offers[int(rng.integers(len(offers)))],
+                    "offer_text": "",
+                    "outcome": outcome,
+                }
+            )
+            for kind, days in (("commitment", -3), ("follow_up", 7)):
+                tasks.append(
+                    {
+                        "kind": kind,
+                        "title": f"{kind} for {customer_id}",
+                        "customer_id": customer_id,
+                        "case_id": case_id,
+                        "owner_id": owner_id,
+                        "due_on": date(2026, 11, 1) + timedelta(days=int(days + rng.integers(60))),
+                        "created_at": now,
+                        "result": "",
+                    }
+                )
+            closes.append(
+                {
+                    "i": case_id,
+                    "o": outcome,
+                    "v": float(rng.gamma(2.0, 600.0)),
+                }
+            )
+        c.execute(Call.__table__.insert(), calls)
+        c.execute(Task.__table__.insert(), tasks)
+        c.execute(
+            Case.__table__.update()
+            .where(Case.__table__.c.id == bindparam("i"))
+            .values(
+                state="closed",
+                outcome=bindparam("o"),
+                contacted=True,
+                closed_at=now,
+                value_before=bindparam("v"),
+            ),
+            closes,
+        )
+
+
 def _postgres() -> tuple[Engine, Any, str]:
     import psycopg
 
@@ -172,6 +258,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--orders", type=int, default=0, help="orders in the ledger (default none)")
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
+    parser.add_argument(
+        "--worked", type=int, default=10_000, help="cases worked and closed (calls, tasks)"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="winback-desk-bench-"))
@@ -220,6 +309,13 @@ def main() -> None:
             timeline_index.build(timeline_index.root_of(settings.home), Ledger(settings.ledger_dir))
             seconds = time.perf_counter() - started
             print(f"customer-ordered timeline copy (winback sync's last step): {seconds:.1f} s")
+        if args.worked:
+            started = time.perf_counter()
+            work_cases(engine, args.worked)
+            seconds = time.perf_counter() - started
+            print(
+                f"worked cases: {args.worked:,} calls, tasks and closes written in {seconds:.1f} s"
+            )
         if engine.dialect.name == "postgresql":
             with engine.begin() as connection:
                 connection.execute(text("ANALYZE"))
@@ -259,6 +355,8 @@ def _serve_and_measure(settings: Any, engine: Engine, args: argparse.Namespace) 
             with open_session(engine) as db:
                 me = users.authenticate(db, "rep7", PASSWORD)
                 _, token = users.create_api_token(db, me, "bench")
+                chief = users.authenticate(db, "boss", PASSWORD)
+                _, boss_token = users.create_api_token(db, chief, "bench")
                 customer_ids = [
                     r[0]
                     for r in db.execute(text("SELECT customer_id FROM cases ORDER BY id")).all()
@@ -276,7 +374,16 @@ def _serve_and_measure(settings: Any, engine: Engine, args: argparse.Namespace) 
                     [f"/customers/{rng.choice(customer_ids)}" for _ in range(n)],
                 ),
             }
+            if args.worked:
+                paths["rep's task list"] = (rep, ["/tasks"] * n)
+                paths["reasons x revenue dashboard"] = (boss, ["/dashboard"] * (n // 4))
+                paths["reasons x revenue API"] = (boss, ["/api/reports/reasons"] * (n // 4))
+                started = time.perf_counter()
+                boss.get("/dashboard/report.html?since=2020-01-01")
+                cold = (time.perf_counter() - started) * 1000
+                print(f"report file, first request (charts drawn cold): {cold:.0f} ms")
             rep.headers["Authorization"] = f"Bearer {token}"
+            boss.headers["Authorization"] = f"Bearer {boss_token}"
             print(f"\n{'what':<38} {'p50 ms':>8} {'p95 ms':>8} {'p50/anchor':>11}")
             anchor_p50 = None
             for label, (client, targets) in paths.items():

@@ -223,6 +223,13 @@ def build_report(
     reasons = _ranked((s.slice(code, label_of(code)) for code, s in by_reason.items()))
     # "not diagnosed" last: it is what the desk has still to learn, not a reason.
     reasons.sort(key=lambda s: s.key == NOT_DIAGNOSED)
+    # The newest verified calls only: Voice rows are built for what is shown.
+    now = utcnow()
+    verified = sorted(
+        (w for w in worked if w.verified),
+        key=lambda w: (w.call_at or now, w.case_id),
+        reverse=True,
+    )
     voices = [
         Voice(
             case_id=w.case_id,
@@ -234,12 +241,10 @@ def build_report(
             customer_words=w.customer_words,
             outcome=w.outcome,
             rep=reps.get(w.owner_id, UNASSIGNED) if w.owner_id else UNASSIGNED,
-            at=w.call_at or utcnow(),
+            at=w.call_at or now,
         )
-        for w in worked
-        if w.verified
+        for w in verified[:WORDS_LIMIT]
     ]
-    voices.sort(key=lambda v: (v.at, v.case_id), reverse=True)
     return ReasonsReport(
         generated_at=utcnow(),
         since=since,
@@ -248,8 +253,8 @@ def build_report(
         by_tier=_ranked(s.slice(k, k) for k, s in by_tier.items()),
         by_rep=_ranked(s.slice(k, rep_of(k)) for k, s in by_rep.items()),
         by_offer=_ranked(s.slice(k, k.replace("_", " ")) for k, s in by_offer.items()),
-        voices=voices[:WORDS_LIMIT],
-        voices_total=len(voices),
+        voices=voices,
+        voices_total=len(verified),
         notes=notes,
     )
 
