@@ -279,3 +279,98 @@ def test_managers_see_overdue_work_by_rep(db: Session, people: dict[str, User], 
     mine = tasks.my_tasks(db, people["rep2"])
     assert [tasks.due_label(t) for t in mine] == ["overdue by 5 days", "due in 2 days"]
     assert [tasks.is_overdue(t) for t in mine] == [True, False]
+
+
+def test_a_failed_close_leaves_nothing_half_done(
+    db: Session, people: dict[str, User], case: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from winback.desk import red_carpet
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the red carpet could not start")
+
+    monkeypatch.setattr(red_carpet, "start", broken)
+    rep = people["rep"]
+    commitments = [Commitment("book Tuesday slots", rep.id, _soon(2))]
+    with pytest.raises(RuntimeError):
+        calls.log_call(db, rep, case.id, _logged(commitments=commitments))
+    db.refresh(case)
+    assert (case.state, case.outcome) == ("open", None)
+    assert db.scalar(select(func.count()).select_from(Call)) == 0
+    assert db.scalar(select(func.count()).select_from(Task)) == 0
+
+    # The same through the outcome step: the call stays at the outcome, the case open.
+    call = calls.start_call(db, rep, case.id)
+    call.step = "outcome"
+    db.commit()
+    with pytest.raises(RuntimeError):
+        calls.save_step(db, rep, call.id, "outcome", {"outcome": "won_back"})
+    db.refresh(case)
+    db.refresh(call)
+    assert (case.state, call.step, call.outcome) == ("working", "outcome", None)
+
+
+def test_a_new_diagnosis_is_put_to_the_customer_again(
+    db: Session, people: dict[str, User], case: Case
+) -> None:
+    rep = people["rep"]
+    call = calls.start_call(db, rep, case.id)
+    for step, answers in (
+        ("apology", {"apology": "sorry"}),
+        ("listening", {"listening": "notes"}),
+        ("diagnosis", {"reasons": ["delivery"]}),
+        ("verification", {"verification": "yes", "customer_words": "late, always late"}),
+        ("asks", {"asks": "a fixed day"}),
+    ):
+        calls.save_step(db, rep, call.id, step, answers)
+    assert call.step == "plan"
+    # Answering the diagnosis again with the same reasons keeps the customer's answer ...
+    calls.save_step(db, rep, call.id, "diagnosis", {"reasons": ["delivery"]})
+    assert (call.step, call.verification) == ("plan", "yes")
+    # ... a different diagnosis has not been put to them: they are asked again.
+    calls.save_step(db, rep, call.id, "diagnosis", {"reasons": ["price"]})
+    assert (call.step, call.verification, call.customer_words) == ("verification", None, "")
+    with pytest.raises(Conflict, match="comes later"):
+        calls.save_step(db, rep, call.id, "asks", {"asks": "skip the check"})
+
+
+def test_a_follow_up_owner_must_be_a_user_number(
+    db: Session, people: dict[str, User], case: Case
+) -> None:
+    rep = people["rep"]
+    call = calls.start_call(db, rep, case.id)
+    call.step, call.outcome = "follow_up", "declined"
+    db.commit()
+    with pytest.raises(InvalidInput, match="follow_up_owner_id"):
+        calls.save_step(
+            db,
+            rep,
+            call.id,
+            "follow_up",
+            {"follow_up_on": _soon(3).isoformat(), "follow_up_owner_id": "abc"},
+        )
+
+
+def test_a_follow_up_of_someone_who_left_passes_to_who_answers(
+    db: Session, people: dict[str, User], case: Case
+) -> None:
+    from winback.desk import users
+
+    rep2 = people["rep2"]
+    follow = tasks.add_task(
+        db,
+        None,
+        kind="follow_up",
+        title="check in",
+        customer_id="c1",
+        owner_id=rep2.id,
+        due_on=_soon(1),
+        case_id=case.id,
+    )
+    db.commit()
+    users.set_active(db, people["admin"], rep2.id, False)
+    tasks.complete_task(
+        db, people["manager"], follow.id, result="not yet", solved=False, next_due=_soon(5)
+    )
+    (following,) = tasks.my_tasks(db, people["manager"])
+    assert (following.kind, following.due_on) == ("follow_up", _soon(5))

@@ -166,6 +166,8 @@ def build_cases(db: Session, people: dict[str, User]) -> dict[str, Case]:
                        state="pending", route="manager", requested_by=rep.id),
             Concession(case_id=made["cC"].id, kind="discount_pct", asked=10, granted=10,
                        state="granted", route="self", requested_by=rep2.id),
+            Concession(case_id=made["cF"].id, kind="credit", asked=40, granted=30,
+                       state="countered", route="manager", requested_by=rep.id),
         ]
     )  # fmt: skip
     db.commit()
@@ -211,8 +213,9 @@ def test_totals_count_worked_cases_only(report: ReasonsReport) -> None:
     # cA: 50 on the day it closed + 70 (no status) after; not the order before nor the
     # cancelled one; cC: 30. cB declined, so its 500 does not count.
     assert t.revenue_since == pytest.approx(150.0)
-    # Granted credit only: cA's 50 (cB's is pending, cC's is a discount).
-    assert t.credit_granted == pytest.approx(50.0)
+    # Credit given: cA's 50 and the 30 countered on cF's 40 (cB's is pending, cC's is a
+    # discount).
+    assert t.credit_granted == pytest.approx(80.0)
 
 
 def test_two_reasons_split_the_value_and_reasons_add_up(report: ReasonsReport) -> None:

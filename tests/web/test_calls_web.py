@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -128,9 +128,16 @@ def test_a_call_is_logged_after_the_fact_through_the_api(
         f"/api/cases/{case.id}/calls/logged", json={**body, "finished_at": None}, headers=auth
     )
     assert injected.status_code == 422
+    # A time with a zone is taken as it says (here an hour ahead of UTC, two hours ago).
+    zoned = (
+        (utcnow() - timedelta(hours=2)).replace(tzinfo=UTC).astimezone(timezone(timedelta(hours=1)))
+    )
+    body["occurred_at"] = zoned.isoformat()
     answer = client.post(f"/api/cases/{case.id}/calls/logged", json=body, headers=auth)
     assert answer.status_code == 201, answer.text
     assert answer.json()["outcome"] == "won_back"
+    started = datetime.fromisoformat(answer.json()["started_at"])
+    assert abs(started - (utcnow() - timedelta(hours=2))) < timedelta(minutes=5)
     assert client.get(f"/api/cases/{case.id}", headers=auth).json()["outcome"] == "won_back"
     listed = client.get("/api/tasks", headers=auth).json()
     assert sorted(t["kind"] for t in listed) == ["commitment", "follow_up"]

@@ -10,7 +10,7 @@ first follow-up task, and follow-ups go on until the customer confirms the probl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -179,6 +179,13 @@ def _text(answers: dict[str, Any], name: str, *, required: str | None = None) ->
     return value[:MAX_TEXT]
 
 
+def naive_utc(moment: datetime) -> datetime:
+    """A time as the desk stores it: UTC without a zone (a zone-less time is taken as UTC)."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
 def parse_date(value: Any, name: str) -> date:
     if isinstance(value, date):
         return value
@@ -233,6 +240,21 @@ def _commit(
     return task
 
 
+def _task_owner(db: Session, given: Any, case: Case, actor: User) -> int | None:
+    """Who follows up: the user named, else the case's owner, else the actor; nobody (a
+    manager assigns it) when none of them can hold tasks."""
+    if given not in (None, ""):
+        try:
+            return int(str(given))
+        except ValueError:
+            raise InvalidInput(f"follow_up_owner_id {given!r}: give a user's number") from None
+    for candidate in (case.owner_id, actor.id):
+        user = db.get(User, candidate) if candidate is not None else None
+        if user is not None and user.active and user.role != "admin":
+            return user.id
+    return None
+
+
 def _check_reasons(db: Session, codes: list[str]) -> list[str]:
     known = {r.code for r in reason_codes(db)}
     cleaned = list(dict.fromkeys(c.strip() for c in codes if c and c.strip()))
@@ -257,7 +279,12 @@ def _apply_step(
         call.listening = _text(answers, "listening", required="note what the customer told you")
     elif step == "diagnosis":
         raw = answers.get("reasons") or []
-        call.reasons = _check_reasons(db, [raw] if isinstance(raw, str) else list(raw))
+        reasons = _check_reasons(db, [raw] if isinstance(raw, str) else list(raw))
+        if reasons != call.reasons and call.verification is not None:
+            # A new diagnosis has not been put to the customer: ask them again.
+            call.verification, call.correction, call.customer_words = None, "", ""
+            call.step = "verification"
+        call.reasons = reasons
     elif step == "verification":
         verdict = _text(answers, "verification")
         if verdict not in VERIFICATIONS:
@@ -306,7 +333,7 @@ def _apply_step(
             due_on = parse_date(due, "follow_up_on")
             if due_on < (call.started_at.date() if call.source == "api" else tasks.today()):
                 raise InvalidInput(f"follow_up_on {due_on}: a follow-up cannot be in the past")
-            owner = answers.get("follow_up_owner_id") or case.owner_id or actor.id
+            owner = _task_owner(db, answers.get("follow_up_owner_id"), case, actor)
             who = case.customer_name or case.customer_id
             tasks.add_task(
                 db,
@@ -315,7 +342,7 @@ def _apply_step(
                 title=_text(answers, "follow_up_title")
                 or f"Check with {who} that the problem is solved",
                 customer_id=case.customer_id,
-                owner_id=int(owner),
+                owner_id=owner,
                 due_on=due_on,
                 case_id=case.id,
                 call_id=call.id,
@@ -357,17 +384,26 @@ def save_step(
         call.step = nxt
     call.updated_at = utcnow()
     after: dict[str, Any] = {"step": call.step, "answered": step}
-    if step == "outcome" and case.state != "closed":
-        db.flush()
-        audit.record(db, actor, "call.step", "call", call.id, before, after)
-        db.commit()
-        close_case(db, actor, case.id, call.outcome or "", f"guided call {call.id}", policy=policy)
-        return call
     if nxt == "done":
         call.finished_at = utcnow()
         after["finished"] = True
-    audit.record(db, actor, "call.step", "call", call.id, before, after)
-    db.commit()
+    try:
+        audit.record(db, actor, "call.step", "call", call.id, before, after)
+        if step == "outcome" and case.state != "closed":
+            # The outcome and the close are one change: both land or neither does.
+            close_case(
+                db,
+                actor,
+                case.id,
+                call.outcome or "",
+                f"guided call {call.id}",
+                policy=policy,
+                commit=False,
+            )
+        db.commit()
+    except Exception:
+        db.rollback()
+        raise
     return call
 
 
@@ -402,6 +438,7 @@ def log_call(
         raise Conflict(f"case {case_id} is closed ({case.outcome})")
     if open_call(db, case.id) is not None:
         raise Conflict(f"case {case_id} has a call under way; finish it on the desk instead")
+    body.occurred_at = naive_utc(body.occurred_at)
     if body.occurred_at > utcnow():
         raise InvalidInput(f"occurred_at {body.occurred_at}: a logged call cannot be in the future")
     if body.verification == "no":
@@ -438,16 +475,31 @@ def log_call(
                 for item in body.commitments:
                     _commit(db, actor, call, case, item, commit=False)
             _apply_step(db, actor, call, case, step, answers)
+        call.step, call.finished_at, call.updated_at = CALL_STEPS[-1], utcnow(), utcnow()
+        _mark_contacted(db, actor, case)
+        audit.record(
+            db,
+            actor,
+            "call.log",
+            "call",
+            call.id,
+            None,
+            {"case_id": case.id, "outcome": body.outcome},
+        )
+        # The call, its tasks and the close are one change: all land or none does.
+        close_case(
+            db,
+            actor,
+            case.id,
+            body.outcome,
+            f"guided call {call.id} (logged)",
+            policy=policy,
+            commit=False,
+        )
+        db.commit()
     except Exception:
         db.rollback()
         raise
-    call.step, call.finished_at, call.updated_at = CALL_STEPS[-1], utcnow(), utcnow()
-    _mark_contacted(db, actor, case)
-    audit.record(
-        db, actor, "call.log", "call", call.id, None, {"case_id": case.id, "outcome": body.outcome}
-    )
-    db.commit()
-    close_case(db, actor, case.id, body.outcome, f"guided call {call.id} (logged)", policy=policy)
     return call
 
 

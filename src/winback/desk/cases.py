@@ -193,9 +193,12 @@ def close_case(
     note: str = "",
     *,
     policy: Policy | None = None,
+    commit: bool = True,
 ) -> Case:
     """Close a case with what came of it. A win-back puts the customer on the red carpet
-    (``policy``'s ``[red_carpet]`` section) in the same transaction."""
+    (``policy``'s ``[red_carpet]`` section) in the same transaction. ``commit`` False
+    leaves the commit to the caller (the guided call closes the case and saves its step
+    in one transaction)."""
     case = get_case(db, actor, case_id)
     require_case_work(actor, case)
     if case.state == "closed":
@@ -213,7 +216,10 @@ def close_case(
     withdraw_pending_concessions(db, actor, case)
     if outcome == "won_back":
         red_carpet.start(db, actor, case, (policy or Policy()).red_carpet)
-    db.commit()
+    if commit:
+        db.commit()
+    else:
+        db.flush()
     return case
 
 

@@ -343,13 +343,14 @@ def _worked_cases(db: Session, since: date | None) -> list[_Worked]:
 
 
 def _add_credit(db: Session, worked: list[_Worked]) -> None:
-    """Credit granted per case (concessions of kind credit, state granted): one query."""
+    """Credit given per case (concessions of kind credit, granted or countered: a counter
+    gives its smaller amount): one query."""
     if not worked:
         return
     by_id = {w.case_id: w for w in worked}
     rows = db.execute(
         select(Concession.case_id, func.sum(Concession.granted))
-        .where(Concession.state == "granted", Concession.kind == "credit")
+        .where(Concession.state.in_(("granted", "countered")), Concession.kind == "credit")
         .group_by(Concession.case_id)
     )
     for case_id, granted in rows:

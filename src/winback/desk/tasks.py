@@ -181,13 +181,17 @@ def complete_task(
         if solved and case is not None and case.problem_solved_at is None:
             case.problem_solved_at = utcnow()
         elif not solved and next_due is not None:
+            owner = db.get(User, task.owner_id) if task.owner_id else None
+            if owner is None or not owner.active:
+                # The owner has left: whoever recorded this answer follows up next.
+                owner = actor if actor.role != "admin" else None
             following = add_task(
                 db,
                 actor,
                 kind="follow_up",
                 title=task.title,
                 customer_id=task.customer_id,
-                owner_id=task.owner_id,
+                owner_id=owner.id if owner else None,
                 due_on=next_due,
                 case_id=task.case_id,
                 call_id=task.call_id,

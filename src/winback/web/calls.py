@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -285,15 +286,20 @@ async def save_step(request: Request, call_id: int, step: str, db: Db, user: Pag
     form = await request.form()
     answers: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
     answers["reasons"] = [v for v in form.getlist("reasons") if isinstance(v, str)]
-    call = calls.save_step(
-        db, user, call_id, step, answers, policy=request.app.state.settings.read_policy()
-    )
-    if step == "outcome":
-        export_after_close(request, db)
-    if call.finished_at is not None:
-        case = get_case(db, user, call.case_id)
-        return _back(f"/customers/{quote(case.customer_id, safe='')}")
-    return _back(f"/calls/{call.id}")
+
+    def work() -> str:
+        # Database work and the ledger export block: off the event loop.
+        call = calls.save_step(
+            db, user, call_id, step, answers, policy=request.app.state.settings.read_policy()
+        )
+        if step == "outcome":
+            export_after_close(request, db)
+        if call.finished_at is not None:
+            case = get_case(db, user, call.case_id)
+            return f"/customers/{quote(case.customer_id, safe='')}"
+        return f"/calls/{call.id}"
+
+    return _back(await run_in_threadpool(work))
 
 
 @page_router.post("/calls/{call_id}/commitments", dependencies=[Csrf])

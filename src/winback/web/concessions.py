@@ -214,9 +214,14 @@ def page_request(
     amount: Annotated[str, Form()],
     note: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
+    call_id: Annotated[str, Form()] = "",
 ) -> Response:
+    try:
+        call = int(call_id) if call_id else None
+    except ValueError:
+        raise InvalidInput(f"call_id {call_id!r}: give the call's number") from None
     service.request_concession(
-        db, user, case_id, kind=kind, amount=_required(amount, "amount"), note=note
+        db, user, case_id, kind=kind, amount=_required(amount, "amount"), note=note, call_id=call
     )
     case = cases.get_case(db, user, case_id)
     return _back(_local(next, f"/customers/{quote(case.customer_id, safe='')}"))
