@@ -56,12 +56,25 @@ class Settings(BaseSettings):
         description="How long a desk login lasts before the user must log in again.",
     )
 
+    timezone: str = Field(
+        default="UTC",
+        description="The business's time zone (an IANA name such as Europe/London): the desk "
+        "judges due dates, overdue work and 'not in the past' by the date there.",
+    )
     policy: Path | None = Field(
         default=None,
         description="The policy TOML file that winback scan, winback sync and the desk use "
         "(red-carpet length, assignment rules, lapse thresholds). Default: policy.toml in "
         "the workspace if it exists, else the built-in defaults (winback policy --defaults).",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_exists(cls, value: str) -> str:
+        from winback.clock import zone_of
+
+        zone_of(value)
+        return value
 
     @field_validator("home")
     @classmethod
@@ -141,7 +154,7 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read and validate the settings; a bad value raises SettingsError naming the variable."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -149,3 +162,7 @@ def load_settings(**overrides: object) -> Settings:
             message = error["msg"].removeprefix("Value error, ")
             problems.append(f"WINBACK_{field.upper()}: {message}")
         raise SettingsError("bad setting: " + "; ".join(problems)) from None
+    from winback.clock import use_zone
+
+    use_zone(settings.timezone)
+    return settings

@@ -158,7 +158,11 @@ def test_a_call_step_by_step_through_the_api(
 ) -> None:
     case = _mine(db, people)
     auth = {"Authorization": f"Bearer {tokens['rep']}"}
-    call = client.post(f"/api/cases/{case.id}/calls", headers=auth).json()
+    started = client.post(f"/api/cases/{case.id}/calls", headers=auth)
+    assert started.status_code == 201
+    call = started.json()
+    again = client.post(f"/api/cases/{case.id}/calls", headers=auth)
+    assert (again.status_code, again.json()["id"]) == (200, call["id"])
     saved = client.post(
         f"/api/calls/{call['id']}/steps/apology", json={"apology": "sorry"}, headers=auth
     )

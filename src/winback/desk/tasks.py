@@ -14,6 +14,7 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from winback import clock
 from winback.desk import audit
 from winback.desk.models import TASK_KINDS, Case, Task, User, utcnow
 from winback.desk.permissions import Action, may, require
@@ -23,7 +24,8 @@ MAX_TITLE = 500
 
 
 def today() -> date:
-    return utcnow().date()
+    """The business's date (``WINBACK_TIMEZONE``), by which due dates are judged."""
+    return clock.today()
 
 
 def add_task(

@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from winback import __version__
+from winback import __version__, clock
 from winback.desk import timeline_index
 from winback.desk.db import desk_engine, session_factory
 from winback.desk.permissions import Action, may
@@ -54,6 +54,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         redoc_url=None,
     )
     engine = engine or desk_engine(settings.desk_database_url)
+    clock.use_zone(settings.timezone)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)

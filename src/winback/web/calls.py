@@ -135,9 +135,13 @@ def _task_public(task: Task) -> TaskPublic:
 
 
 @api_router.post("/cases/{case_id}/calls", response_model=CallPublic, status_code=201)
-def api_start_call(case_id: int, db: Db, user: ApiUser) -> Any:
-    """Start a guided call on the case (or get the one under way)."""
-    return calls.start_call(db, user, case_id)
+def api_start_call(case_id: int, response: Response, db: Db, user: ApiUser) -> Any:
+    """Start a guided call on the case (201), or get the one under way (200)."""
+    under_way = calls.open_call(db, case_id)
+    call = calls.start_call(db, user, case_id)
+    if under_way is not None and under_way.id == call.id:
+        response.status_code = 200
+    return call
 
 
 @api_router.post("/cases/{case_id}/calls/logged", response_model=CallPublic, status_code=201)
