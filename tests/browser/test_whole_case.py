@@ -119,6 +119,9 @@ def test_a_whole_case(
     page.wait_for_url("**/customers/c2")
     banner = page.locator(".red-carpet").first
     assert "10 of 10" in banner.inner_text()
+    # The closed case still shows what was asked and what was given.
+    given = page.locator("div.past-concessions").inner_text()
+    assert re.search(r"20%\s+15%\s+countered", given), given
 
     # --- three later orders arrive by import and count the red carpet down ------------
     orders = tmp_path / "later-orders.csv"

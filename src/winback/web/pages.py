@@ -229,6 +229,8 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
         channels=CONTACT_CHANNELS,
         outcomes=cases.PERSON_OUTCOMES,
         concessions=rows_of_cases(db, [view.open_case.id]) if view.open_case else [],
+        # What earlier cases gave stays on view after they close.
+        past_concessions=rows_of_cases(db, [c.id for c in view.cases if c.state == "closed"]),
         red_carpet=red_carpet.of_customer(db, user, view.customer_id),
     )
 
