@@ -208,3 +208,32 @@ def test_managers_edit_the_taxonomy_and_reps_may_not(
     added = client.post("/reasons", data={"csrf_token": csrf, "label": "Slow support"})
     assert added.status_code == 303
     assert "<code>slow_support</code>" in client.get("/reasons").text
+
+
+def test_the_red_carpet_flag_shows_on_task_call_and_approval_pages(
+    client: TestClient, db: Session, people: dict[str, User], scanned: None
+) -> None:
+    from winback.desk import concessions
+    from winback.desk.models import RedCarpet
+
+    case = _mine(db, people)
+    db.add(RedCarpet(customer_id="c2", total=3, remaining=2))
+    tasks.add_task(
+        db,
+        None,
+        kind="follow_up",
+        title="ring Bolt back",
+        customer_id="c2",
+        owner_id=people["rep"].id,
+        due_on=utcnow().date() - timedelta(days=1),
+    )
+    db.commit()
+    concessions.request_concession(db, people["rep"], case.id, kind="credit", amount=400)
+    csrf = log_in(client, "rep")
+    call_url = client.post(f"/cases/{case.id}/calls", data={"csrf_token": csrf}).headers["location"]
+    for path in ("/tasks", call_url):
+        assert "red carpet 2/3" in client.get(path).text, path
+    client.cookies.clear()
+    log_in(client, "manager")
+    for path in ("/tasks/overdue", "/approvals"):
+        assert "red carpet 2/3" in client.get(path).text, path

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from winback.desk import calls, tasks, users
+from winback.desk import calls, red_carpet, tasks, users
 from winback.desk.cases import PERSON_OUTCOMES, get_case
 from winback.desk.concessions import rows_of_cases
 from winback.desk.models import CALL_STEPS, OFFER_KINDS, VERIFICATIONS, Call, Task
@@ -273,6 +273,7 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
         follow_up_required=calls.FOLLOW_UP_REQUIRED,
         today=tasks.today(),
         concessions=rows_of_cases(db, [case.id]),
+        flags=red_carpet.flags_for(db, [case.customer_id]),
         quote=quote,
     )
 
@@ -332,6 +333,7 @@ def task_list(request: Request, db: Db, user: PageUser, done: bool = False) -> R
         request,
         "tasks.html",
         tasks=mine,
+        flags=red_carpet.flags_for(db, [t.customer_id for t in mine]),
         is_overdue=tasks.is_overdue,
         due_label=tasks.due_label,
         today=tasks.today(),
@@ -363,11 +365,13 @@ def task_done(
 
 @page_router.get("/tasks/overdue")
 def overdue_page(request: Request, db: Db, user: PageUser) -> Response:
+    overdue = tasks.overdue_tasks(db, user)
     return _render(
         request,
         "overdue.html",
         by_owner=tasks.overdue_by_owner(db, user),
-        overdue=tasks.overdue_tasks(db, user),
+        overdue=overdue,
+        flags=red_carpet.flags_for(db, [t.customer_id for t in overdue]),
         names={u.id: u.name for u in users.list_users(db, user)}
         if may(user, Action.LIST_USERS)
         else {},

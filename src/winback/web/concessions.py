@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from winback.desk import cases
+from winback.desk import cases, red_carpet
 from winback.desk import concessions as service
 from winback.desk.models import Case, Concession, User
 from winback.desk.permissions import Action, may
@@ -232,7 +232,8 @@ def approvals_page(request: Request, db: Db, user: PageUser) -> Response:
     rows = _approvals(db, service.approvals_for(db, user))
     ids = {c.requested_by for c, _, _ in rows}
     names = service.names_of(db, ids)
-    return render(request, "approvals.html", rows=rows, names=names)
+    flags = red_carpet.flags_for(db, [case.customer_id for _, case, _ in rows])
+    return render(request, "approvals.html", rows=rows, names=names, flags=flags)
 
 
 @page_router.post("/concessions/{concession_id}/decide", dependencies=[Csrf])
