@@ -155,3 +155,40 @@ def test_logged_out_dashboard_goes_to_login(client: TestClient) -> None:
     answer = client.get("/dashboard")
     assert answer.status_code == 303
     assert answer.headers["location"] == "/login?next=/dashboard"
+
+
+def test_the_report_is_built_again_when_the_desk_changes(
+    client: TestClient,
+    db: Session,
+    people: dict[str, User],
+    worked: None,
+    tokens: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sqlalchemy import select
+
+    from winback.desk.models import Case
+    from winback.web import reports
+
+    built: list[object] = []
+
+    def counting(*args: object, **kwargs: object) -> object:
+        built.append(args)
+        return build_report(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reports, "build_report", counting)
+    auth = {"Authorization": f"Bearer {tokens['manager']}"}
+    first = client.get("/api/reports/reasons", headers=auth).json()
+    # Read again with nothing changed: the same report, not built a second time.
+    assert client.get("/api/reports/reasons", headers=auth).json() == first
+    assert len(built) == 1
+    # Any change goes through the audit log; the next report counts it.
+    still_open = db.scalars(select(Case).where(Case.state != "closed")).first()
+    assert still_open is not None
+    closed = client.post(
+        f"/api/cases/{still_open.id}/close", json={"outcome": "declined"}, headers=auth
+    )
+    assert closed.status_code == 200, closed.text
+    after = client.get("/api/reports/reasons", headers=auth).json()
+    assert after["total"]["attempted"] == first["total"]["attempted"] + 1
+    assert len(built) == 2

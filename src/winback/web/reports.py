@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import date, datetime
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func, select
 
-from winback.desk.models import User
+from winback.desk.models import AuditEntry, User
+from winback.desk.permissions import Action, require
 from winback.desk.report import ReasonsReport, build_report
 from winback.web.deps import ApiUser, Db, PageUser
 from winback.web.pages import render
@@ -68,8 +73,34 @@ class ReasonsReportPublic(BaseModel):
     notes: list[str]
 
 
+# Reports kept per app, keyed by what they were built from. Every change the desk makes is
+# written to the audit log in the same transaction, so the newest audit id (a primary-key
+# lookup) changes whenever the desk's data does; the ledger's batch count covers the
+# revenue since the win-back. A managers' dashboard read again and again is built once.
+_KEEP = 8
+_LOCK = threading.Lock()
+
+
 def _report(request: Request, db: Db, user: User, since: date | None) -> ReasonsReport:
-    return build_report(db, user, request.app.state.ledger, since=since)
+    require(user, Action.VIEW_REPORTS)
+    ledger = request.app.state.ledger
+    batches = ledger.manifest().batches if ledger.manifest_path.exists() else 0
+    key = (since, db.scalar(select(func.max(AuditEntry.id))), batches)
+    with _LOCK:
+        kept: OrderedDict[Any, ReasonsReport] | None = getattr(
+            request.app.state, "reason_reports", None
+        )
+        if kept is None:
+            kept = request.app.state.reason_reports = OrderedDict()
+        if key in kept:
+            kept.move_to_end(key)
+            return kept[key]
+    report = build_report(db, user, ledger, since=since)
+    with _LOCK:
+        kept[key] = report
+        while len(kept) > _KEEP:
+            kept.popitem(last=False)
+    return report
 
 
 @api_router.get("/reports/reasons", response_model=ReasonsReportPublic)
