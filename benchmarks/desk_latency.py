@@ -239,6 +239,13 @@ def _postgres() -> tuple[Engine, Any, str]:
     raise SystemExit("PostgreSQL does not answer on 127.0.0.1:5432")
 
 
+def _distinct_days(count: int) -> list[str]:
+    """``count`` different dates, all before any case: the same report, never kept."""
+    from datetime import date, timedelta
+
+    return [(date(1990, 1, 1) + timedelta(days=i)).isoformat() for i in range(count)]
+
+
 def _time(client: httpx.Client, paths: list[str]) -> list[float]:
     timings = []
     for path in paths:
@@ -376,8 +383,18 @@ def _serve_and_measure(settings: Any, engine: Engine, args: argparse.Namespace) 
             }
             if args.worked:
                 paths["rep's task list"] = (rep, ["/tasks"] * n)
-                paths["reasons x revenue dashboard"] = (boss, ["/dashboard"] * (n // 4))
-                paths["reasons x revenue API"] = (boss, ["/api/reports/reasons"] * (n // 4))
+                # A distinct `since` (all before any case) each time: the report is rebuilt,
+                # as after every change on the desk; the same URL again is the kept report.
+                paths["dashboard, rebuilt (data changed)"] = (
+                    boss,
+                    [f"/dashboard?since={d}" for d in _distinct_days(n // 4)],
+                )
+                paths["dashboard, kept (data unchanged)"] = (boss, ["/dashboard"] * n)
+                paths["reasons x revenue API, rebuilt"] = (
+                    boss,
+                    [f"/api/reports/reasons?since={d}" for d in _distinct_days(n // 4)],
+                )
+
                 started = time.perf_counter()
                 boss.get("/dashboard/report.html?since=2020-01-01")
                 cold = (time.perf_counter() - started) * 1000
@@ -387,7 +404,9 @@ def _serve_and_measure(settings: Any, engine: Engine, args: argparse.Namespace) 
             print(f"\n{'what':<38} {'p50 ms':>8} {'p95 ms':>8} {'p50/anchor':>11}")
             anchor_p50 = None
             for label, (client, targets) in paths.items():
-                _time(client, targets[: max(5, n // 20)])  # warm up
+                _time(
+                    client, targets[-max(5, n // 20) :]
+                )  # warm up (the last: kept reports are evicted by then)
                 timings = _time(client, targets)
                 p50 = statistics.median(timings)
                 p95 = statistics.quantiles(timings, n=20)[18]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -81,26 +82,36 @@ _KEEP = 8
 _LOCK = threading.Lock()
 
 
-def _report(request: Request, db: Db, user: User, since: date | None) -> ReasonsReport:
+@dataclass
+class _Kept:
+    """A report built, and its drawn charts once a page has asked for them."""
+
+    report: ReasonsReport
+    context: dict[str, Any] | None = None
+
+
+def _kept(request: Request, db: Db, user: User, since: date | None) -> _Kept:
     require(user, Action.VIEW_REPORTS)
     ledger = request.app.state.ledger
     batches = ledger.manifest().batches if ledger.manifest_path.exists() else 0
     key = (since, db.scalar(select(func.max(AuditEntry.id))), batches)
     with _LOCK:
-        kept: OrderedDict[Any, ReasonsReport] | None = getattr(
-            request.app.state, "reason_reports", None
-        )
+        kept: OrderedDict[Any, _Kept] | None = getattr(request.app.state, "reason_reports", None)
         if kept is None:
             kept = request.app.state.reason_reports = OrderedDict()
         if key in kept:
             kept.move_to_end(key)
             return kept[key]
-    report = build_report(db, user, ledger, since=since)
+    entry = _Kept(build_report(db, user, ledger, since=since))
     with _LOCK:
-        kept[key] = report
+        kept[key] = entry
         while len(kept) > _KEEP:
             kept.popitem(last=False)
-    return report
+    return entry
+
+
+def _report(request: Request, db: Db, user: User, since: date | None) -> ReasonsReport:
+    return _kept(request, db, user, since).report
 
 
 @api_router.get("/reports/reasons", response_model=ReasonsReportPublic)
@@ -114,8 +125,10 @@ def reasons_api(
 
 @page_router.get("/dashboard")
 def dashboard(request: Request, db: Db, user: PageUser, since: date | None = None) -> Response:
-    report = _report(request, db, user, since)
-    return render(request, "dashboard.html", page=True, **report_context(report))
+    kept = _kept(request, db, user, since)
+    if kept.context is None:
+        kept.context = report_context(kept.report)
+    return render(request, "dashboard.html", page=True, **kept.context)
 
 
 @page_router.get("/dashboard/report.html")
