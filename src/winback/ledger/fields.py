@@ -132,7 +132,14 @@ def typed_sql(column: Column, raw: str, fmt: str | None) -> str:
     if kind in ("id", "text"):
         return raw
     if kind == "category":
-        return f"lower(regexp_replace({raw}, '[\\s-]+', '_', 'g'))"
+        normalized = f"lower(regexp_replace({raw}, '[\\s-]+', '_', 'g'))"
+        # A value already written as the contract writes it (nearly all) is its own
+        # normal form: skip the regular expression for it.
+        plain = [v for v in column.values if re.fullmatch(r"[a-z0-9_]+", v)]
+        if not plain:
+            return normalized
+        listed = ", ".join(quote_literal(v) for v in plain)
+        return f"CASE WHEN {raw} IN ({listed}) THEN {raw} ELSE {normalized} END"
     if kind == "date":
         if fmt in (None, ISO):
             # A timestamp in a date column keeps its own (local) date: cut, do not convert.
