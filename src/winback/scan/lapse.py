@@ -19,6 +19,7 @@ from winback.scan.policy import Policy
 DAYS_PER_MONTH = 30.44
 SEVERITY = {"active": 0, "slipping": 1, "lapsed": 2, "lost": 3}
 STATUS_BY_SEVERITY = {v: k for k, v in SEVERITY.items()}
+_STATUS_NAMES = np.array([STATUS_BY_SEVERITY[v] for v in range(len(SEVERITY))], dtype=object)
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ def classify(
                 reasons[i].append(texts[i])
     return pd.DataFrame(
         {
-            "status": [STATUS_BY_SEVERITY[int(v)] for v in severity],
+            "status": _STATUS_NAMES[severity].tolist(),
             "reasons": reasons,
             "typical_interval_days": typical_interval(features, policy).to_numpy(),
         },

@@ -99,7 +99,12 @@ def run_scan(
     say("follow-suit classifier")
 
     def features_at(cutoff: date) -> pd.DataFrame:
-        frame: pd.DataFrame = customer_features(con, cutoff, policy).to_pandas()
+        # Straight from Arrow: Ibis's own conversion to pandas goes through Python objects
+        # for every column with a null, and the backtest reads these frames only for
+        # numbers and dates. The engine returns rows in any order, and the classifier's
+        # fits (their validation split, the sample of a big backtest) depend on it: sorted.
+        table = customer_features(con, cutoff, policy).to_pyarrow()
+        frame: pd.DataFrame = table.sort_by("customer_id").to_pandas()
         return frame
 
     follow, backtest = backtest_and_score(features_at, features, as_of, policy)
