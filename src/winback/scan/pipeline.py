@@ -120,6 +120,8 @@ def run_scan(
         s: int((lapse["status"] == s).sum()) for s in ("active", "slipping", "lapsed", "lost")
     }
     counts["listed"] = int(worth["rank"].notna().sum())
+    # The table holds its own copy of everything: let the frames go before writing it.
+    del features, lapse, worth, predicted, follow
     info = RunInfo(
         run_id=RunInfo.new_id(),
         as_of=as_of.isoformat(),
