@@ -83,6 +83,7 @@ def _scan(work: Path) -> dict[str, float]:
         "seconds": time.perf_counter() - started,
         "customers": float(sum(v for k, v in run.info.counts.items() if k != "listed")),
         "steps": steps,  # type: ignore[dict-item]
+        "classifier": run.info.classifier,  # type: ignore[dict-item]
     }
 
 
@@ -128,6 +129,13 @@ def main() -> None:
         )
         for name, seconds in scan["steps"].items():  # type: ignore[union-attr]
             print(f"    {name:24s} {seconds:7.2f} s")
+        c = scan["classifier"]
+        if isinstance(c, dict) and c.get("auc") is not None:
+            print(
+                f"    classifier backtest: AUC {c['auc']:.3f}, top-decile lift "
+                f"{c['top_decile_lift']:.2f} ({c['train_rows']:,} train rows, "
+                f"{c['test_rows']:,} test rows)"
+            )
         ratio = float(scan["seconds"]) / float(anchor["seconds"])  # type: ignore[arg-type]
         print(f"ratio scan / anchor (time): {ratio:.1f}x  (goal: <= 3x)")
         print(f"scan peak memory: {scan['peak_mb']:.0f} MB  (goal: < 4096 MB)")

@@ -98,3 +98,27 @@ def test_expected_next_purchase_overdue_is_slipping_with_the_due_date() -> None:
         "expected next purchase was due 2024-04-10 (customer-base model); "
         "2.5 expected gaps since the last"
     ]
+
+
+def test_each_customer_gets_the_words_of_their_own_signals() -> None:
+    f = frame(
+        contracts=[0, 1, 2],
+        active_contracts=[0, 0, 0],
+        last_cancelled_on=[pd.NaT, pd.Timestamp("2024-05-01"), pd.Timestamp("2022-01-15")],
+        last_cancel_reason=[None, "price", None],
+        p_alive=[0.9, 0.9, 0.3],
+        days_since_last_order=[10, 10, 600],
+        last_order_date=[
+            pd.Timestamp("2024-06-20"),
+            pd.Timestamp("2024-06-20"),
+            pd.Timestamp("2022-11-08"),
+        ],
+    )
+    result = classify(f, AS_OF, Policy())
+    assert result.status.tolist() == ["active", "lapsed", "lost"]
+    assert result.reasons[0] == []
+    assert result.reasons[1] == ["cancelled the subscription on 2024-05-01 (price)"]
+    assert "cancelled the subscription on 2022-01-15" in result.reasons[2]
+    assert "no purchase in 19.7 months (last order 2022-11-08)" in result.reasons[2]
+    assert "P(alive) 0.30 (customer-base model)" in result.reasons[2]
+    assert "reasons" not in classify(f, AS_OF, Policy(), with_reasons=False)

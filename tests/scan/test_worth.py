@@ -76,3 +76,30 @@ def test_active_customers_get_no_decision() -> None:
     d = decide(customers(1), pd.Series(["active"]), Policy())
     assert d.decision.tolist() == [None]
     assert d["rank"].isna().all()
+
+
+def test_only_the_top_few_worth_enough_go_to_executives() -> None:
+    f = customers(4, margin_past_years=[9000.0, 30000.0, 600.0, 12000.0])
+    policy = Policy.model_validate({"tiers": {"executive_top": 2, "executive_min_value": 9000}})
+    d = decide(f, pd.Series(["lapsed"] * 4), policy)
+    # values 7460.56, 24868.5, 497.37, 9947.4: ranked 3, 1, 4, 2; the first is below 9000
+    assert d["rank"].tolist() == [3, 1, 4, 2]
+    assert d.tier.tolist() == ["rep", "executive", "rep", "executive"]
+    assert d.expected_cost.iloc[3] == pytest.approx(250 + 0.1 * 0.3 * 9947.41, rel=1e-4)
+
+
+def test_heavy_contact_and_returns_come_with_their_numbers() -> None:
+    f = customers(
+        3,
+        contacts_last_year=[12, 2, 2],
+        returns=[0, 4, 0],
+        returned_value=[0.0, 1500.0, 0.0],
+    )
+    d = decide(f, pd.Series(["lapsed"] * 3), Policy())
+    assert d.heavy_contact.tolist() == [True, False, False]
+    assert d.return_abuser.tolist() == [False, True, False]
+    assert (
+        "contacted us 12 times in the last year, 6.0× the segment's median of 2"
+        in (d.decision_reasons[0])
+    )
+    assert "returned 50% of what they bought (4 returns)" in d.decision_reasons[1]

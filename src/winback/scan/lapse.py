@@ -19,6 +19,7 @@ from winback.scan.policy import Policy
 DAYS_PER_MONTH = 30.44
 SEVERITY = {"active": 0, "slipping": 1, "lapsed": 2, "lost": 3}
 STATUS_BY_SEVERITY = {v: k for k, v in SEVERITY.items()}
+_STATUS_NAMES = np.array([STATUS_BY_SEVERITY[v] for v in range(len(SEVERITY))], dtype=object)
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,9 @@ class Signal:
 
     fired: np.ndarray  # bool per customer
     severity: int
-    text: Callable[[], pd.Series]  # the reason for every customer, built only when asked
+    # The reason for the customers at the given row positions, built only when asked (and
+    # then only for those the rule fired for).
+    text: Callable[[np.ndarray], pd.Series]
 
 
 def _money(x: pd.Series) -> pd.Series:
@@ -56,14 +59,14 @@ def cycle_signals(features: pd.DataFrame, policy: Policy) -> list[Signal]:
     ratio = days / interval
     k = policy.lapse.cycle_multiple
 
-    def text() -> pd.Series:
+    def text(rows: np.ndarray) -> pd.Series:
         return (
             "last order "
-            + days.map(lambda d: f"{d:.0f}")
+            + days.iloc[rows].map(lambda d: f"{d:.0f}")
             + " days ago; usually orders every "
-            + interval.map(lambda d: f"{d:.0f}")
+            + interval.iloc[rows].map(lambda d: f"{d:.0f}")
             + " days ("
-            + ratio.map(lambda r: f"{r:.1f}")
+            + ratio.iloc[rows].map(lambda r: f"{r:.1f}")
             + "×)"
         )
 
@@ -84,15 +87,16 @@ def volume_signals(features: pd.DataFrame, policy: Policy) -> list[Signal]:
         before = features[column].astype("float64")
         fired = (before > 0) & (before >= rule.volume_min_revenue) & (recent <= before * (1 - drop))
 
-        def text(before: pd.Series = before, label: str = label) -> pd.Series:
-            change = (1 - recent / before.where(before > 0)) * 100
+        def text(rows: np.ndarray, before: pd.Series = before, label: str = label) -> pd.Series:
+            now, then = recent.iloc[rows], before.iloc[rows]
+            change = (1 - now / then.where(then > 0)) * 100
             return (
                 f"revenue in the last {rule.volume_period_days} days "
-                + _money(recent)
+                + _money(now)
                 + ", down "
                 + change.map(lambda c: f"{c:.0f}" if c == c else "")
                 + "% from "
-                + _money(before)
+                + _money(then)
                 + f" in {label}"
             )
 
@@ -107,11 +111,11 @@ def engagement_signal(features: pd.DataFrame, as_of: date, policy: Policy) -> Si
     since = pd.Timestamp(as_of) - pd.Timedelta(days=round(DAYS_PER_MONTH * months))
     fired = (sent > 0) & (last.isna() | (last < since))
 
-    def text() -> pd.Series:
-        last_text = last.dt.strftime("%Y-%m-%d").fillna("never")
+    def text(rows: np.ndarray) -> pd.Series:
+        last_text = last.iloc[rows].dt.strftime("%Y-%m-%d").fillna("never")
         return (
             "sent "
-            + sent.astype(str)
+            + sent.iloc[rows].astype(str)
             + f" mailings in the last {months} months, opened or clicked none (last engaged "
             + last_text
             + ")"
@@ -126,9 +130,9 @@ def recency_signals(features: pd.DataFrame, policy: Policy) -> list[Signal]:
     lapsed = days >= rule.no_purchase_months * DAYS_PER_MONTH
     lost = days >= rule.lost_after_months * DAYS_PER_MONTH
 
-    def text() -> pd.Series:
-        last = pd.to_datetime(features["last_order_date"]).dt.strftime("%Y-%m-%d")
-        months = (days / DAYS_PER_MONTH).map(lambda m: f"{m:.1f}")
+    def text(rows: np.ndarray) -> pd.Series:
+        last = pd.to_datetime(features["last_order_date"].iloc[rows]).dt.strftime("%Y-%m-%d")
+        months = (days.iloc[rows] / DAYS_PER_MONTH).map(lambda m: f"{m:.1f}")
         return "no purchase in " + months + " months (last order " + last + ")"
 
     return [Signal(lapsed.to_numpy(), 2, text), Signal(lost.to_numpy(), 3, text)]
@@ -145,9 +149,10 @@ def cancellation_signals(features: pd.DataFrame, as_of: date, policy: Policy) ->
     days = (pd.Timestamp(as_of) - cancelled).dt.days
     long_ago = gone & (days >= policy.lapse.lost_after_months * DAYS_PER_MONTH)
 
-    def text() -> pd.Series:
-        reason = features["last_cancel_reason"].astype("object")
-        said = "cancelled the subscription on " + cancelled.dt.strftime("%Y-%m-%d").fillna("")
+    def text(rows: np.ndarray) -> pd.Series:
+        reason = features["last_cancel_reason"].iloc[rows].astype("object")
+        on = cancelled.iloc[rows].dt.strftime("%Y-%m-%d").fillna("")
+        said = "cancelled the subscription on " + on
         return said + reason.map(lambda r: f" ({r})" if isinstance(r, str) and r else "")
 
     return [Signal(gone.to_numpy(), 2, text), Signal(long_ago.to_numpy(), 3, text)]
@@ -159,10 +164,10 @@ def model_signals(features: pd.DataFrame, policy: Policy) -> list[Signal]:
     rule = policy.lapse
     p = features["p_alive"].astype("float64")
 
-    def text() -> pd.Series:
-        said = "P(alive) " + p.map(lambda v: f"{v:.2f}") + " (customer-base model)"
+    def text(rows: np.ndarray) -> pd.Series:
+        said = "P(alive) " + p.iloc[rows].map(lambda v: f"{v:.2f}") + " (customer-base model)"
         if "expected_purchases" in features:
-            expected = features["expected_purchases"].astype("float64")
+            expected = features["expected_purchases"].iloc[rows].astype("float64")
             said = (
                 said
                 + "; expects "
@@ -175,14 +180,15 @@ def model_signals(features: pd.DataFrame, policy: Policy) -> list[Signal]:
     if "overdue_ratio" in features:
         ratio = features["overdue_ratio"].astype("float64")
 
-        def overdue_text() -> pd.Series:
-            first = pd.to_datetime(features["first_order_date"])
-            due = first + pd.to_timedelta(features["due_days"].astype("float64"), unit="D")
+        def overdue_text(rows: np.ndarray) -> pd.Series:
+            first = pd.to_datetime(features["first_order_date"].iloc[rows])
+            days = features["due_days"].iloc[rows].astype("float64")
+            due = first + pd.to_timedelta(days, unit="D")
             return (
                 "expected next purchase was due "
                 + due.dt.strftime("%Y-%m-%d")
                 + " (customer-base model); "
-                + ratio.map(lambda v: f"{v:.1f}")
+                + ratio.iloc[rows].map(lambda v: f"{v:.1f}")
                 + " expected gaps since the last"
             )
 
@@ -195,7 +201,7 @@ def classify(
 ) -> pd.DataFrame:
     """Status and reasons for every customer; returns ``status``, ``reasons`` and
     ``typical_interval_days`` aligned with ``features``. ``with_reasons=False`` skips the
-    words (the classifier's backtest needs only statuses)."""
+    words and leaves out ``reasons`` (the classifier's backtest needs only statuses)."""
     signals = [
         *cycle_signals(features, policy),
         *volume_signals(features, policy),
@@ -212,20 +218,16 @@ def classify(
     if "p_alive" in features:
         gone = (features["p_alive"].to_numpy() < policy.lapse.p_alive_lost) & (severity == 2)
         severity = np.where(gone, 3, severity)
-    reasons: list[list[str]] = [[] for _ in range(n)]
-    for s in signals if with_reasons else ():
-        fired = np.flatnonzero(s.fired)
-        if not len(fired):
-            continue
-        texts = s.text().to_numpy()
-        for i in fired:
-            if texts[i] not in reasons[i]:
-                reasons[i].append(texts[i])
-    return pd.DataFrame(
-        {
-            "status": [STATUS_BY_SEVERITY[int(v)] for v in severity],
-            "reasons": reasons,
-            "typical_interval_days": typical_interval(features, policy).to_numpy(),
-        },
-        index=features.index,
-    )
+    out: dict[str, object] = {"status": _STATUS_NAMES[severity].tolist()}
+    if with_reasons:
+        reasons: list[list[str]] = [[] for _ in range(n)]
+        for s in signals:
+            fired = np.flatnonzero(s.fired)
+            if not len(fired):
+                continue
+            for i, text in zip(fired, s.text(fired).to_numpy(), strict=True):
+                if text not in reasons[i]:
+                    reasons[i].append(text)
+        out["reasons"] = reasons
+    out["typical_interval_days"] = typical_interval(features, policy).to_numpy()
+    return pd.DataFrame(out, index=features.index)

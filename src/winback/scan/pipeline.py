@@ -99,7 +99,12 @@ def run_scan(
     say("follow-suit classifier")
 
     def features_at(cutoff: date) -> pd.DataFrame:
-        frame: pd.DataFrame = customer_features(con, cutoff, policy).to_pandas()
+        # Straight from Arrow: Ibis's own conversion to pandas goes through Python objects
+        # for every column with a null, and the backtest reads these frames only for
+        # numbers and dates. The engine returns rows in any order, and the classifier's
+        # fits (their validation split, the sample of a big backtest) depend on it: sorted.
+        table = customer_features(con, cutoff, policy).to_pyarrow()
+        frame: pd.DataFrame = table.sort_by("customer_id").to_pandas()
         return frame
 
     follow, backtest = backtest_and_score(features_at, features, as_of, policy)
@@ -115,6 +120,8 @@ def run_scan(
         s: int((lapse["status"] == s).sum()) for s in ("active", "slipping", "lapsed", "lost")
     }
     counts["listed"] = int(worth["rank"].notna().sum())
+    # The table holds its own copy of everything: let the frames go before writing it.
+    del features, lapse, worth, predicted, follow
     info = RunInfo(
         run_id=RunInfo.new_id(),
         as_of=as_of.isoformat(),

@@ -121,9 +121,8 @@ def write_run(runs_dir: Path, info: RunInfo, customers: pa.Table) -> ScanRun:
     pq.write_table(table, hidden / "customers.parquet", compression="zstd")
     listed = table.filter(pa.compute.is_valid(table["rank"])).sort_by("rank")
     pq.write_table(listed, hidden / "winback_list.parquet", compression="zstd")
-    flat = listed.drop_columns(["reasons", "decision_reasons"]).append_column(
-        "reasons", pa.array(["; ".join(r or []) for r in listed["reasons"].to_pylist()])
-    )
+    reasons = pa.compute.binary_join(listed["reasons"], "; ").fill_null("")
+    flat = listed.drop_columns(["reasons", "decision_reasons"]).append_column("reasons", reasons)
     pacsv.write_csv(flat, hidden / "winback_list.csv")
     (hidden / "run.json").write_text(json.dumps(asdict(info), indent=1), encoding="utf-8")
     os.replace(hidden, final)

@@ -9,6 +9,8 @@ suffered, and the intangibles, each with its evidence. Expected value is
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -48,29 +50,26 @@ def intangibles(features: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, l
         index=features.index,
     )
     evidence: list[list[str]] = [[] for _ in range(len(features))]
-    texts = {
-        "rude": "rude to staff in " + rude_n.map(lambda v: f"{v:.0f}") + " recorded interactions",
-        "heavy_contact": "contacted us "
-        + contacts.map(lambda v: f"{v:.0f}")
-        + " times in the last year, "
-        + (contacts / peers).map(lambda v: f"{v:.1f}")
-        + "× the segment's median of "
-        + peers.map(lambda v: f"{v:.0f}"),
-        "late_payer": "paid "
-        + late.map(lambda v: f"{v:.0f}")
-        + " of "
-        + due.map(lambda v: f"{v:.0f}")
-        + " invoices late",
-        "return_abuser": "returned "
-        + (returned / revenue.clip(lower=0.01) * 100).map(lambda v: f"{v:.0f}")
-        + "% of what they bought ("
-        + returns.map(lambda v: f"{v:.0f}")
-        + " returns)",
+    # The words are built only for the customers whose flag is raised.
+    rude_v, contacts_v, peers_v = rude_n.to_numpy(), contacts.to_numpy(), peers.to_numpy()
+    times_v = (contacts / peers).to_numpy()
+    late_v, due_v, returns_v = late.to_numpy(), due.to_numpy(), returns.to_numpy()
+    share_v = (returned / revenue.clip(lower=0.01) * 100).to_numpy()
+    texts: dict[str, Callable[[int], str]] = {
+        "rude": lambda i: f"rude to staff in {rude_v[i]:.0f} recorded interactions",
+        "heavy_contact": lambda i: (
+            f"contacted us {contacts_v[i]:.0f} times in the last year, "
+            f"{times_v[i]:.1f}× the segment's median of {peers_v[i]:.0f}"
+        ),
+        "late_payer": lambda i: f"paid {late_v[i]:.0f} of {due_v[i]:.0f} invoices late",
+        "return_abuser": lambda i: (
+            f"returned {share_v[i]:.0f}% of what they bought ({returns_v[i]:.0f} returns)"
+        ),
     }
     for name in INTANGIBLES:
-        values = texts[name].to_numpy()
+        text = texts[name]
         for i in np.flatnonzero(flags[name].to_numpy()):
-            evidence[i].append(values[i])
+            evidence[i].append(text(int(i)))
     return flags, evidence
 
 
@@ -145,20 +144,16 @@ def decide(
     rank = np.full(len(features), -1, dtype=np.int64)
     tier = np.full(len(features), None, dtype=object)
     tier[gone] = "none"
-    listed = [i for i in order if pursue[i] and ev[i] > 0]
-    executives = 0
-    for position, i in enumerate(listed, start=1):
-        rank[i] = position
-        if executives < t.executive_top and value.iloc[i] >= t.executive_min_value:
-            tier[i] = "executive"
-            executives += 1
-            expected_cost[i] += c.executive_call - base_cost[i]
-        elif value.iloc[i] >= t.rep_min_value:
-            tier[i] = "rep"
-        else:
-            tier[i] = "campaign"
-    for i in np.flatnonzero(pursue & (ev <= 0)):
-        tier[i] = "none"
+    listed = order[(pursue & (ev > 0))[order]]  # best first
+    rank[listed] = np.arange(1, len(listed) + 1)
+    listed_value = value.to_numpy()[listed]
+    tier[listed] = np.where(listed_value >= t.rep_min_value, "rep", "campaign")
+    # The best-ranked few worth enough get an executive's call.
+    executives = listed[np.flatnonzero(listed_value >= t.executive_min_value)]
+    executives = executives[: max(t.executive_top, 0)]
+    tier[executives] = "executive"
+    expected_cost[executives] += c.executive_call - base_cost[executives]
+    tier[pursue & (ev <= 0)] = "none"
 
     reasons = _decision_reasons(
         decision, value, margin, incidents, features, evidence, ev, odds, policy
@@ -202,25 +197,27 @@ def _decision_reasons(
         if "last_incident_type" in features
         else np.full(len(features), None)
     )
+    value_v, margin_v, odds_v = value.to_numpy(), margin.to_numpy(), odds.to_numpy()
+    incidents_v = incidents.to_numpy()
     out: list[list[str]] = []
     for i, d in enumerate(decision):
         if d is None:
             out.append([])
             continue
         lines = [
-            f"worth {value.iloc[i]:,.2f} over {w.horizon_months} months if won back "
-            f"(margin {margin.iloc[i]:,.2f} over the past {w.years} years)",
-            f"win-back odds {odds.iloc[i]:.0%}; expected value {ev[i]:,.2f} after costs",
+            f"worth {value_v[i]:,.2f} over {w.horizon_months} months if won back "
+            f"(margin {margin_v[i]:,.2f} over the past {w.years} years)",
+            f"win-back odds {odds_v[i]:.0%}; expected value {ev[i]:,.2f} after costs",
         ]
         if predicted is not None and predicted[i] == predicted[i]:
             lines.append(
                 f"as things stand, expected to bring {predicted[i]:,.2f} over "
                 f"{w.horizon_months} months (customer-base models)"
             )
-        if incidents.iloc[i] > 0:
+        if incidents_v[i] > 0:
             kind = str(last_type[i]).replace("_", " ") if last_type[i] else "an incident"
             lines.append(
-                f"{incidents.iloc[i]:.0f} mistake(s) of ours in the last "
+                f"{incidents_v[i]:.0f} mistake(s) of ours in the last "
                 f"{w.recent_incident_days} days (latest: {kind}): an apology is due"
             )
         lines.extend(evidence[i])
@@ -229,7 +226,7 @@ def _decision_reasons(
         elif d == "dont_pursue":
             lines.insert(
                 0,
-                f"not worth pursuing: value {value.iloc[i]:,.2f} is below the policy's "
+                f"not worth pursuing: value {value_v[i]:,.2f} is below the policy's "
                 f"{policy.decision.min_value:,.2f}",
             )
         out.append(lines)
