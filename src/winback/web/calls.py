@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from winback.desk import calls, red_carpet, tasks, users
@@ -16,7 +16,10 @@ from winback.desk.cases import PERSON_OUTCOMES, get_case
 from winback.desk.concessions import rows_of_cases
 from winback.desk.models import CALL_STEPS, OFFER_KINDS, VERIFICATIONS, Call, Task
 from winback.desk.permissions import Action, may, require
+from winback.errors import InvalidInput
+from winback.scan.policy import Policy
 from winback.web.deps import ApiUser, Csrf, Db, PageUser, export_after_close
+from winback.web.pages import back, render
 
 api_router = APIRouter(prefix="/api", tags=["desk"])
 page_router = APIRouter(include_in_schema=False)
@@ -175,11 +178,16 @@ def api_save_step(
     """Answer one step (fields as on the page: apology, listening, reasons, verification,
     correction, customer_words, asks, offer_kind, offer_text, outcome, follow_up_on)."""
     call = calls.save_step(
-        db, user, call_id, step, answers, policy=request.app.state.settings.read_policy()
+        db, user, call_id, step, answers, policy=_policy_if_closing(request, step)
     )
     if step == "outcome":
         export_after_close(request, db)
     return call
+
+
+def _policy_if_closing(request: Request, step: str) -> Policy | None:
+    """The policy (read from its file) only for the step that closes the case."""
+    return request.app.state.settings.read_policy() if step == "outcome" else None
 
 
 @api_router.post("/calls/{call_id}/commitments", response_model=TaskPublic, status_code=201)
@@ -231,20 +239,10 @@ def api_update_reason(reason_id: int, body: ReasonUpdate, db: Db, user: ApiUser)
 # --- pages -----------------------------------------------------------------------------
 
 
-def _back(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
-def _render(request: Request, template: str, **values: Any) -> Response:
-    from winback.web.pages import render
-
-    return render(request, template, **values)
-
-
 @page_router.post("/cases/{case_id}/calls", dependencies=[Csrf])
 def start_call(case_id: int, db: Db, user: PageUser) -> Response:
     call = calls.start_call(db, user, case_id)
-    return _back(f"/calls/{call.id}")
+    return back(f"/calls/{call.id}")
 
 
 def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str | None) -> Response:
@@ -253,7 +251,7 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
     if call.finished_at is None and CALL_STEPS.index(showing) > CALL_STEPS.index(call.step):
         showing = call.step
     incidents = calls.customer_incidents(request.app.state.ledger, case.customer_id)
-    return _render(
+    return render(
         request,
         "call.html",
         call=call,
@@ -295,7 +293,7 @@ async def save_step(request: Request, call_id: int, step: str, db: Db, user: Pag
     def work() -> str:
         # Database work and the ledger export block: off the event loop.
         call = calls.save_step(
-            db, user, call_id, step, answers, policy=request.app.state.settings.read_policy()
+            db, user, call_id, step, answers, policy=_policy_if_closing(request, step)
         )
         if step == "outcome":
             export_after_close(request, db)
@@ -304,7 +302,7 @@ async def save_step(request: Request, call_id: int, step: str, db: Db, user: Pag
             return f"/customers/{quote(case.customer_id, safe='')}"
         return f"/calls/{call.id}"
 
-    return _back(await run_in_threadpool(work))
+    return back(await run_in_threadpool(work))
 
 
 @page_router.post("/calls/{call_id}/commitments", dependencies=[Csrf])
@@ -321,15 +319,15 @@ def add_commitment(
     try:
         owner = int(owner_id) if owner_id else user.id
     except ValueError:
-        owner = -1
+        raise InvalidInput(f"owner_id {owner_id!r}: choose the commitment's owner") from None
     calls.add_commitment(db, user, call_id, Commitment(text, owner, parse_date(due_on, "due_on")))
-    return _back(f"/calls/{call_id}?step=plan")
+    return back(f"/calls/{call_id}?step=plan")
 
 
 @page_router.get("/tasks")
 def task_list(request: Request, db: Db, user: PageUser, done: bool = False) -> Response:
     mine = tasks.my_tasks(db, user, include_done=done)
-    return _render(
+    return render(
         request,
         "tasks.html",
         tasks=mine,
@@ -360,13 +358,13 @@ def task_done(
         solved={"yes": True, "no": False}.get(solved),
         next_due=parse_date(next_due, "next_due") if next_due else None,
     )
-    return _back("/tasks")
+    return back("/tasks")
 
 
 @page_router.get("/tasks/overdue")
 def overdue_page(request: Request, db: Db, user: PageUser) -> Response:
     overdue = tasks.overdue_tasks(db, user)
-    return _render(
+    return render(
         request,
         "overdue.html",
         by_owner=tasks.overdue_by_owner(db, user),
@@ -382,7 +380,7 @@ def overdue_page(request: Request, db: Db, user: PageUser) -> Response:
 @page_router.get("/reasons")
 def reasons_page(request: Request, db: Db, user: PageUser) -> Response:
     require(user, Action.EDIT_REASONS)
-    return _render(request, "reasons.html", reasons=calls.reason_codes(db, active_only=False))
+    return render(request, "reasons.html", reasons=calls.reason_codes(db, active_only=False))
 
 
 @page_router.post("/reasons", dependencies=[Csrf])
@@ -390,7 +388,7 @@ def reasons_add(
     db: Db, user: PageUser, label: Annotated[str, Form()] = "", code: Annotated[str, Form()] = ""
 ) -> Response:
     calls.add_reason(db, user, label, code)
-    return _back("/reasons")
+    return back("/reasons")
 
 
 @page_router.post("/reasons/{reason_id}", dependencies=[Csrf])
@@ -408,4 +406,4 @@ def reasons_update(
         label=label or None,
         active={"true": True, "false": False}.get(active),
     )
-    return _back("/reasons")
+    return back("/reasons")

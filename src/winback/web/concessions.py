@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -21,7 +21,7 @@ from winback.desk.models import Case, Concession, User
 from winback.desk.permissions import Action, may
 from winback.errors import InvalidInput
 from winback.web.deps import ApiUser, Csrf, Db, PageUser
-from winback.web.pages import render
+from winback.web.pages import back, local_path, render
 
 api_router = APIRouter(prefix="/api", tags=["desk"])
 page_router = APIRouter(include_in_schema=False)
@@ -194,17 +194,6 @@ def _required(text: str, field: str) -> float:
     return value
 
 
-def _local(target: str, fallback: str) -> str:
-    """``target`` when it is a path on this site (never //host, a scheme or a backslash)."""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return fallback
-
-
-def _back(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
 @page_router.post("/cases/{case_id}/concessions", dependencies=[Csrf])
 def page_request(
     case_id: int,
@@ -224,7 +213,7 @@ def page_request(
         db, user, case_id, kind=kind, amount=_required(amount, "amount"), note=note, call_id=call
     )
     case = cases.get_case(db, user, case_id)
-    return _back(_local(next, f"/customers/{quote(case.customer_id, safe='')}"))
+    return back(local_path(next, f"/customers/{quote(case.customer_id, safe='')}"))
 
 
 @page_router.get("/approvals")
@@ -249,7 +238,7 @@ def page_decide(
     service.decide(
         db, user, concession_id, decision=decision, amount=_number(amount, "amount"), note=note
     )
-    return _back(_local(next, "/approvals"))
+    return back(local_path(next, "/approvals"))
 
 
 @page_router.get("/limits")
@@ -282,4 +271,4 @@ def page_set_limits(
         credit=_required(credit, "credit"),
         free_items=_required(free_items, "free_items"),
     )
-    return _back(_local(next, "/users" if may(user, Action.LIST_USERS) else "/limits"))
+    return back(local_path(next, "/users" if may(user, Action.LIST_USERS) else "/limits"))

@@ -54,15 +54,17 @@ def with_selected(options: Markup, owner_id: int | None) -> Markup:
     return Markup(str(options).replace(mark, f'<option value="{owner_id}" selected>', 1))
 
 
-def _back(url: str) -> RedirectResponse:
+def back(url: str) -> RedirectResponse:
+    """Post/redirect/get: a form POST answers with a 303 to the page to show next."""
     return RedirectResponse(url, status_code=303)
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a path on this site (never //host or a scheme) may follow a login."""
+def local_path(target: str | None, fallback: str = "/") -> str:
+    """``target`` when it is a path on this site (never //host, a scheme or a backslash),
+    else ``fallback``: what a ``next`` field or a referer may send a browser to."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
-    return "/"
+    return fallback
 
 
 # --- logging in and out ---------------------------------------------------------------
@@ -73,7 +75,7 @@ def login_form(request: Request, next: str = "/") -> Response:
     cookies: SessionCookies = request.app.state.cookies
     session = page_session(request) or cookies.new()
     request.state.session = session
-    response = render(request, "login.html", next=_safe_next(next), error=None)
+    response = render(request, "login.html", next=local_path(next), error=None)
     cookies.write(request, response, session)
     return response
 
@@ -95,8 +97,8 @@ def login(
         user = users.authenticate(db, username, password)
     except NotAuthenticated as exc:
         request.state.session = session
-        return render(request, "login.html", status=401, next=_safe_next(next), error=str(exc))
-    response = _back(_safe_next(next))
+        return render(request, "login.html", status=401, next=local_path(next), error=str(exc))
+    response = back(local_path(next))
     # A new session (and CSRF token) at login: nothing from before it carries over.
     cookies.write(request, response, cookies.new(user.id, user.session_epoch))
     return response
@@ -105,7 +107,7 @@ def login(
 @router.post("/logout", dependencies=[Csrf])
 def logout(request: Request, db: Db, user: PageUser) -> Response:
     users.log_out(db, user)
-    response = _back("/login")
+    response = back("/login")
     request.app.state.cookies.clear(response)
     return response
 
@@ -115,7 +117,7 @@ def logout(request: Request, db: Db, user: PageUser) -> Response:
 
 @router.get("/")
 def home(user: PageUser) -> Response:
-    return _back("/cases" if may(user, Action.VIEW_ALL_CASES) else "/queue")
+    return back("/cases" if may(user, Action.VIEW_ALL_CASES) else "/queue")
 
 
 @router.get("/queue")
@@ -160,13 +162,13 @@ async def save_filter(request: Request, db: Db, user: PageUser) -> Response:
     form = dict(await request.form())
     f = cases.CaseFilter.from_query({k: v for k, v in form.items() if isinstance(v, str)})
     cases.save_filter(db, user, str(form.get("name", "")), f)
-    return _back("/cases?" + urlencode(f.as_query()))
+    return back("/cases?" + urlencode(f.as_query()))
 
 
 @router.post("/filters/{filter_id}/delete", dependencies=[Csrf])
 def delete_filter(filter_id: int, db: Db, user: PageUser) -> Response:
     cases.delete_filter(db, user, filter_id)
-    return _back("/cases")
+    return back("/cases")
 
 
 @router.post("/cases/{case_id}/assign", dependencies=[Csrf])
@@ -189,8 +191,8 @@ def assign(
             flags=red_carpet.flags_for(db, [case.customer_id]),
         )
     referer = urlsplit(request.headers.get("referer", ""))
-    back = referer.path + (f"?{referer.query}" if referer.query else "")
-    return _back(_safe_next(back) if referer.path else f"/customers/{quote(case.customer_id)}")
+    came_from = referer.path + (f"?{referer.query}" if referer.query else "")
+    return back(local_path(came_from) if referer.path else f"/customers/{quote(case.customer_id)}")
 
 
 # --- a customer and the work on their case -------------------------------------------
@@ -199,7 +201,7 @@ def assign(
 @router.get("/customers")
 def find_customer(user: PageUser, customer_id: str = "") -> Response:
     wanted = customer_id.strip()
-    return _back(f"/customers/{quote(wanted, safe='')}" if wanted else "/")
+    return back(f"/customers/{quote(wanted, safe='')}" if wanted else "/")
 
 
 @router.get("/customers/{customer_id}")
@@ -245,7 +247,7 @@ def activity(
     text: Annotated[str, Form()] = "",
 ) -> Response:
     cases.log_activity(db, user, case_id, kind=kind, channel=channel or None, text=text)
-    return _back(f"/customers/{quote(cases.get_case(db, user, case_id).customer_id, safe='')}")
+    return back(f"/customers/{quote(cases.get_case(db, user, case_id).customer_id, safe='')}")
 
 
 @router.post("/cases/{case_id}/close", dependencies=[Csrf])
@@ -260,7 +262,7 @@ def close(
     policy = request.app.state.settings.read_policy() if outcome == "won_back" else None
     case = cases.close_case(db, user, case_id, outcome, note, policy=policy)
     export_after_close(request, db)
-    return _back(f"/customers/{quote(case.customer_id, safe='')}")
+    return back(f"/customers/{quote(case.customer_id, safe='')}")
 
 
 # --- the audit log, users, and your account ------------------------------------------
@@ -300,7 +302,7 @@ def user_add(
         password=password,
         staff_id=staff_id or None,
     )
-    return _back("/users")
+    return back("/users")
 
 
 @router.post("/users/{user_id}/active", dependencies=[Csrf])
@@ -308,7 +310,7 @@ def user_active(
     user_id: int, db: Db, user: PageUser, active: Annotated[str, Form()] = "false"
 ) -> Response:
     users.set_active(db, user, user_id, active == "true")
-    return _back("/users")
+    return back("/users")
 
 
 @router.get("/account")
@@ -327,4 +329,4 @@ def token_add(request: Request, db: Db, user: PageUser, name: Annotated[str, For
 @router.post("/account/tokens/{token_id}/revoke", dependencies=[Csrf])
 def token_revoke(token_id: int, db: Db, user: PageUser) -> Response:
     users.revoke_api_token(db, user, token_id)
-    return _back("/account")
+    return back("/account")

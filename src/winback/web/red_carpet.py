@@ -15,14 +15,13 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request, Response
-from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from winback.desk import red_carpet
 from winback.desk.models import Case, RedCarpet
 from winback.web.deps import ApiUser, Csrf, Db, PageUser
-from winback.web.pages import render
+from winback.web.pages import back, render
 from winback.web.schemas import CasePublic, RedCarpetFlag
 
 api_router = APIRouter(prefix="/api", tags=["desk"])
@@ -236,4 +235,4 @@ def record_by_hand(
         source="api",
         rules=_rules(request),
     )
-    return RedirectResponse(f"/customers/{quote(customer_id, safe='')}", status_code=303)
+    return back(f"/customers/{quote(customer_id, safe='')}")
