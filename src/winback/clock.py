@@ -29,6 +29,13 @@ def use_zone(name: str) -> None:
     _zone = zone_of(name)
 
 
+def naive_utc(moment: datetime) -> datetime:
+    """A time as the desk stores it: UTC without a zone (a zone-less time is taken as UTC)."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
 def today(now: datetime | None = None) -> date:
     """The business's date at ``now`` (default: this instant)."""
     moment = now if now is not None else datetime.now(UTC)

@@ -123,6 +123,11 @@ class Settings(BaseSettings):
         return load_policy(self.policy_path)
 
     @property
+    def has_desk(self) -> bool:
+        """Whether this workspace has a desk: a configured database, or the SQLite file."""
+        return bool(self.desk_url) or (self.home / "desk.sqlite3").exists()
+
+    @property
     def desk_database_url(self) -> str:
         return self.desk_url or f"sqlite:///{(self.home / 'desk.sqlite3').resolve()}"
 

@@ -10,12 +10,13 @@ first follow-up task, and follow-ups go on until the customer confirms the probl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from winback.clock import naive_utc
 from winback.desk import audit, tasks
 from winback.desk.cases import PERSON_OUTCOMES, close_case, get_case
 from winback.desk.models import (
@@ -177,13 +178,6 @@ def _text(answers: dict[str, Any], name: str, *, required: str | None = None) ->
     if required and not value:
         raise InvalidInput(f"{name}: {required}")
     return value[:MAX_TEXT]
-
-
-def naive_utc(moment: datetime) -> datetime:
-    """A time as the desk stores it: UTC without a zone (a zone-less time is taken as UTC)."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def parse_date(value: Any, name: str) -> date:

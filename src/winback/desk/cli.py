@@ -71,14 +71,9 @@ def read_assignment_policy(path: Path | None) -> AssignmentPolicy:
     return AssignmentPolicy.from_dict(data.get("assignment"))
 
 
-def desk_exists(settings: Settings) -> bool:
-    """Whether this workspace has a desk (a configured database, or the SQLite file)."""
-    return bool(settings.desk_url) or (settings.home / "desk.sqlite3").exists()
-
-
 def export_workspace_outcomes(settings: Settings) -> ExportResult | None:
     """Send the desk's closed cases to the ledger's winback_outcomes (None: no desk)."""
-    if not desk_exists(settings) or not settings.ledger_dir.exists():
+    if not settings.has_desk or not settings.ledger_dir.exists():
         return None
     ledger = Ledger(settings.ledger_dir)
     if not ledger.manifest_path.exists():

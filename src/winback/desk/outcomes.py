@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from winback.desk.models import Call, Case
 from winback.errors import WinbackError
+from winback.ledger.contract import arrow_schema
 from winback.ledger.store import Ledger
 
 # How a desk outcome is named in the ledger (winback.ledger.contract.OUTCOMES).
@@ -63,8 +65,14 @@ def outcome_row(case: Case, call: Call | None) -> dict[str, Any]:
         "offer": call.offer_kind if call is not None else None,
         "reason": call.reasons[0] if verified and call is not None else None,
         "contacted": bool(case.contacted),
-        "value_before": max(0.0, value) if (value := value_before(case)) is not None else None,
+        "value_before": _money(value_before(case)),
     }
+
+
+def _money(value: float | None) -> Decimal | None:
+    """A contract money value: exact cents, never below zero (returns can make last year's
+    revenue negative)."""
+    return None if value is None else Decimal(f"{max(0.0, value):.2f}")
 
 
 def value_before(case: Case) -> float | None:
@@ -98,7 +106,6 @@ def export_outcomes(
 ) -> ExportResult:
     """Write every pending outcome to the ledger in one import. Never raises for a busy
     ledger: the cases stay pending and the next export takes them."""
-    from winback.ledger.contract import TABLES
     from winback.ledger.importer import import_file
 
     cases = pending(db)
@@ -106,22 +113,7 @@ def export_outcomes(
         return ExportResult()
     calls = _latest_calls(db, [c.id for c in cases])
     rows = [outcome_row(c, calls.get(c.id)) for c in cases]
-    table = TABLES["winback_outcomes"]
-    schema = pa.schema(
-        [
-            ("outcome_id", pa.string()),
-            ("customer_id", pa.string()),
-            ("recorded_on", pa.date32()),
-            ("outcome", pa.string()),
-            ("segment", pa.string()),
-            ("tier", pa.string()),
-            ("offer", pa.string()),
-            ("reason", pa.string()),
-            ("contacted", pa.bool_()),
-            ("value_before", pa.float64()),
-        ]
-    )
-    assert [f.name for f in schema] == list(table.column_names)
+    schema = arrow_schema("winback_outcomes")
     staging = ledger.root / "tmp"
     staging.mkdir(parents=True, exist_ok=True)
     path = staging / f"desk-outcomes-{secrets.token_hex(4)}.parquet"

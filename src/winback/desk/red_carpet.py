@@ -17,13 +17,14 @@ from __future__ import annotations
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from winback.clock import naive_utc
 from winback.desk import audit, tasks
 from winback.desk.models import (
     EXPERIENCE_SOURCES,
@@ -229,10 +230,6 @@ def _count(
     return experience
 
 
-def _naive_utc(at: datetime) -> datetime:
-    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
-
-
 def _existing(db: Session, carpet: RedCarpet, source: str, ref: str) -> Experience | None:
     return db.scalar(
         select(Experience).where(
@@ -287,7 +284,7 @@ def record_experience(
             f"customer {customer_id!r} is not on the red carpet: only a customer whose case "
             "was closed as won back, within their red-carpet period, has experiences counted"
         )
-    at = _naive_utc(occurred_at) if occurred_at is not None else utcnow()
+    at = naive_utc(occurred_at) if occurred_at is not None else utcnow()
     if at.date() < carpet.started_at.date():
         raise InvalidInput(
             f"the experience happened on {at:%Y-%m-%d}, before the red carpet started "
@@ -732,7 +729,7 @@ def absorb_workspace(settings: Settings) -> dict[str, int] | None:
     workspace has no desk database: no SQLite file and no WINBACK_DESK_URL."""
     from winback.desk.db import desk_engine, open_session
 
-    if settings.desk_url is None and not (settings.home / "desk.sqlite3").exists():
+    if not settings.has_desk:
         return None
     rules = settings.read_policy().red_carpet
     engine = desk_engine(settings.desk_database_url)

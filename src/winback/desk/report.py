@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from winback.desk.models import Call, Case, Concession, ReasonCode, User, utcnow
 from winback.desk.permissions import Action, require
+from winback.ledger.contract import counted_order_sql
 from winback.ledger.store import Ledger
 
 NOT_DIAGNOSED = "_not_diagnosed"
@@ -38,8 +39,6 @@ UNASSIGNED = "unassigned"
 OPEN = "open"
 ATTEMPTS = frozenset({"won_back", "will_return", "declined", "unreachable"})
 VERIFIED = frozenset({"yes", "partly"})
-# Orders that count as purchases (the scan counts the same: cancelled and refunded do not).
-COUNTED_ORDER_STATUSES = ("completed", "pending")
 # Steps a call has not yet finished the diagnosis at.
 BEFORE_DIAGNOSIS = ("apology", "listening", "diagnosis")
 WORDS_LIMIT = 200
@@ -385,12 +384,11 @@ def _add_revenue_since(ledger: Ledger | None, worked: list[_Worked]) -> list[str
     con = ledger.connect()
     try:
         con.register("won", table)
-        statuses = ", ".join(f"'{s}'" for s in COUNTED_ORDER_STATUSES)
         rows: list[Any] = con.execute(
             "SELECT won.case_id, sum(o.amount) FROM won JOIN orders o "
             "ON o.customer_id = won.customer_id AND o.order_date >= won.since "
             "AND (won.until IS NULL OR o.order_date < won.until) "
-            f"WHERE o.status IS NULL OR o.status IN ({statuses}) GROUP BY won.case_id"
+            f"WHERE {counted_order_sql('o.status')} GROUP BY won.case_id"
         ).fetchall()
     finally:
         con.close()

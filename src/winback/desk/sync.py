@@ -22,6 +22,7 @@ from winback.desk.cases import withdraw_pending_concessions
 from winback.desk.models import Case, SyncRecord, User, utcnow
 from winback.desk.outcomes import ExportResult
 from winback.desk.permissions import Action, require
+from winback.ledger.contract import counted_order_sql
 from winback.ledger.store import Ledger
 from winback.scan.runs import ScanRun
 
@@ -175,11 +176,11 @@ def values_before(ledger: Ledger | None, customer_ids: list[str]) -> dict[str, f
     try:
         con.register("wanted", pa.table({"customer_id": pa.array(customer_ids, pa.string())}))
         rows = con.sql(
-            """
+            f"""
             WITH counted AS (
                 SELECT customer_id, order_date, CAST(amount AS DECIMAL(18, 2)) AS amount
                 FROM orders JOIN wanted USING (customer_id)
-                WHERE status IS NULL OR status IN ('completed', 'pending')
+                WHERE {counted_order_sql()}
             ), last AS (
                 SELECT customer_id, max(order_date) AS last_day FROM counted GROUP BY customer_id
             )

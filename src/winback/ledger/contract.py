@@ -27,7 +27,7 @@ boolean    BOOLEAN             true/false, yes/no, y/n, 1/0, t/f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from winback.errors import ContractError
 
@@ -136,6 +136,17 @@ INCIDENT_TYPES = (
 INTERACTION_CHANNELS = ("ticket", "call", "email", "chat", "visit", "note", "social", "other")
 MARKETING_EVENTS = ("sent", "opened", "clicked", "unsubscribed", "bounced", "converted")
 STAFF_ROLES = ("rep", "service", "manager", "executive", "other")
+# Orders that count as purchases everywhere (the scan, a case's value before leaving, the
+# revenue since a win-back): cancelled and refunded ones do not; a blank status counts.
+COUNTED_ORDER_STATUSES = ("completed", "pending")
+
+
+def counted_order_sql(status: str = "status") -> str:
+    """SQL true for an order counted as a purchase (``status`` names the status column)."""
+    listed = ", ".join(f"'{s}'" for s in COUNTED_ORDER_STATUSES)
+    return f"({status} IS NULL OR {status} IN ({listed}))"
+
+
 OUTCOMES = (
     "won_back",
     "will_return",
@@ -721,3 +732,22 @@ def table(name: str) -> Table:
         if wanted == t.name or wanted in t.synonyms:
             return t
     raise ContractError(f"unknown table {name!r}; winback knows " + ", ".join(TABLES))
+
+
+def arrow_schema(name: str) -> Any:
+    """The Arrow schema of the contract table ``name``, columns in contract order (money
+    as exact decimals)."""
+    import pyarrow as pa
+
+    types = {
+        "id": pa.string(),
+        "text": pa.string(),
+        "category": pa.string(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("s"),
+        "money": pa.decimal128(18, 2),
+        "integer": pa.int64(),
+        "number": pa.float64(),
+        "boolean": pa.bool_(),
+    }
+    return pa.schema([pa.field(c.name, types[c.kind]) for c in TABLES[name].columns])

@@ -17,9 +17,8 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from winback.ledger.contract import COUNTED_ORDER_STATUSES
 from winback.scan.policy import Policy
-
-_COUNTED = ("completed", "pending")
 
 
 def _days_between(later: Any, earlier: Any) -> Any:
@@ -39,7 +38,8 @@ def order_features(orders: ir.Table, as_of: date, policy: Policy) -> ir.Table:
     rate = policy.worth.default_margin_rate
 
     o = orders.filter(
-        (orders.order_date <= cut) & (orders.status.isnull() | orders.status.isin(_COUNTED))
+        (orders.order_date <= cut)
+        & (orders.status.isnull() | orders.status.isin(COUNTED_ORDER_STATUSES))
     )
     # Money is summed as DECIMAL, exactly, and only then turned into floats: a float sum
     # depends on the order of the rows, which differs between engines and runs.

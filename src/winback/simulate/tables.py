@@ -15,20 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winback.errors import SettingsError
-from winback.ledger.contract import TABLES
+from winback.ledger.contract import arrow_schema
 from winback.simulate.calendar import Window
-
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "id": pa.string(),
-    "text": pa.string(),
-    "category": pa.string(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("s"),
-    "money": pa.decimal128(18, 2),
-    "integer": pa.int64(),
-    "number": pa.float64(),
-    "boolean": pa.bool_(),
-}
 
 #: Digits in each kind of identifier; wide enough for 10M customers and their history.
 ID_WIDTH = {"C": 8, "S": 5, "O": 10, "I": 9, "X": 9, "N": 10, "R": 10, "P": 4, "W": 8, "SUB": 8}
@@ -36,9 +24,7 @@ ID_WIDTH = {"C": 8, "S": 5, "O": 10, "I": 9, "X": 9, "N": 10, "R": 10, "P": 4, "
 
 def schema(table: str) -> pa.Schema:
     """The Arrow schema of a contract table, columns in contract order."""
-    return pa.schema(
-        [pa.field(c.name, ARROW_TYPES[c.kind], nullable=True) for c in TABLES[table].columns]
-    )
+    return arrow_schema(table)
 
 
 def build(table: str, columns: Mapping[str, Any], rows: int) -> pa.Table:
