@@ -22,6 +22,7 @@ from winback.desk.cases import withdraw_pending_concessions
 from winback.desk.models import Case, SyncRecord, User, utcnow
 from winback.desk.outcomes import ExportResult
 from winback.desk.permissions import Action, require
+from winback.desk.tasks import possible_owners
 from winback.ledger.contract import counted_order_sql
 from winback.ledger.store import Ledger
 from winback.scan.runs import ScanRun
@@ -196,8 +197,7 @@ def values_before(ledger: Ledger | None, customer_ids: list[str]) -> dict[str, f
 
 
 def _candidates(db: Session) -> list[Candidate]:
-    users = db.scalars(select(User).where(User.active.is_(True), User.role != "admin"))
-    return [Candidate(u.id, u.role, u.staff_id) for u in users]
+    return [Candidate(u.id, u.role, u.staff_id) for u in possible_owners(db)]
 
 
 def _open_load(db: Session) -> dict[int, int]:

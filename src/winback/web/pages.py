@@ -217,6 +217,8 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
     people = users.list_users(db, user) if may(user, Action.LIST_USERS) else []
     owners = {u.id: u.name for u in people} or {u.id: u.name for u in tasks.possible_owners(db)}
     case_ids = [c.id for c in view.cases]
+    given = rows_of_cases(db, case_ids)
+    open_id = view.open_case.id if view.open_case else None
     return render(
         request,
         "customer.html",
@@ -230,9 +232,9 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
         assignable=[u for u in people if u.active and u.role != "admin"],
         channels=CONTACT_CHANNELS,
         outcomes=cases.PERSON_OUTCOMES,
-        concessions=rows_of_cases(db, [view.open_case.id]) if view.open_case else [],
+        concessions=[r for r in given if r.concession.case_id == open_id],
         # What earlier cases gave stays on view after they close.
-        past_concessions=rows_of_cases(db, [c.id for c in view.cases if c.state == "closed"]),
+        past_concessions=[r for r in given if r.concession.case_id != open_id],
         red_carpet=red_carpet.of_customer(db, user, view.customer_id),
     )
 
