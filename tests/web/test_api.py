@@ -91,3 +91,18 @@ def test_customer_without_an_open_case_is_read_from_the_scan_run(
     assert view["scan"]["rank"] == 2
     assert "run_id" not in view["scan"]  # the run's own row, not the case's copy
     assert [c["outcome"] for c in view["cases"]] == ["declined"]
+
+
+def test_a_body_field_the_api_does_not_know_is_refused_not_ignored(
+    client: TestClient, db: Session, tokens: dict[str, str], scanned: None
+) -> None:
+    case = db.scalars(select(Case).where(Case.customer_id == "c1")).one()
+    answer = client.post(
+        f"/api/cases/{case.id}/close",
+        json={"outcome": "declined", "state": "open"},
+        headers=_auth(tokens, "manager"),
+    )
+    assert answer.status_code == 422
+    assert "state" in answer.json()["error"]["message"]
+    db.refresh(case)
+    assert case.state != "closed"

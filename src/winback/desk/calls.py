@@ -546,7 +546,3 @@ def suggested_apology(case: Case, incidents: list[dict[str, Any]]) -> str:
         f"Hello {name}, we have missed you and I wanted to ask, personally, whether we let you "
         "down. If we did, I am sorry, and I would like to put it right."
     )
-
-
-def step_index(call: Call) -> int:
-    return CALL_STEPS.index(call.step)

@@ -20,16 +20,13 @@ from winback.errors import InvalidInput
 from winback.scan.policy import Policy
 from winback.web.deps import ApiUser, Csrf, Db, PageUser, export_after_close
 from winback.web.pages import back, render
+from winback.web.schemas import Body
 
 api_router = APIRouter(prefix="/api", tags=["desk"])
 page_router = APIRouter(include_in_schema=False)
 
 
 # --- schemas ---------------------------------------------------------------------------
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class CallPublic(BaseModel):
@@ -71,13 +68,13 @@ class TaskPublic(BaseModel):
     overdue: bool = False
 
 
-class CommitmentIn(_Body):
+class CommitmentIn(Body):
     text: str = Field(min_length=1, max_length=500)
     owner_id: int
     due_on: date
 
 
-class CallLogged(_Body):
+class CallLogged(Body):
     """A call that already happened, every step at once."""
 
     occurred_at: datetime
@@ -96,7 +93,7 @@ class CallLogged(_Body):
     follow_up_title: str = ""
 
 
-class TaskDone(_Body):
+class TaskDone(Body):
     result: str = ""
     solved: bool | None = None
     next_due: date | None = None
@@ -118,12 +115,12 @@ class ReasonPublic(BaseModel):
     active: bool
 
 
-class ReasonCreate(_Body):
+class ReasonCreate(Body):
     label: str = Field(min_length=1, max_length=200)
     code: str = ""
 
 
-class ReasonUpdate(_Body):
+class ReasonUpdate(Body):
     label: str | None = None
     active: bool | None = None
 

@@ -22,6 +22,7 @@ from winback.desk.permissions import Action, may
 from winback.errors import InvalidInput
 from winback.web.deps import ApiUser, Csrf, Db, PageUser
 from winback.web.pages import back, local_path, render
+from winback.web.schemas import Body
 
 api_router = APIRouter(prefix="/api", tags=["desk"])
 page_router = APIRouter(include_in_schema=False)
@@ -32,10 +33,8 @@ Kind = Literal["discount_pct", "credit", "free_items"]
 # --- shapes -------------------------------------------------------------------------------
 
 
-class ConcessionCreate(BaseModel):
+class ConcessionCreate(Body):
     """A request; unknown fields (``state``, ``granted``, ``route``...) are refused."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: Kind
     # strict: a JSON number only, never true or "5" (the service refuses NaN and infinity).
@@ -46,9 +45,7 @@ class ConcessionCreate(BaseModel):
     call_id: int | None = None
 
 
-class ConcessionDecision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ConcessionDecision(Body):
     decision: Literal["approve", "counter", "refuse"]
     amount: float | None = Field(
         None, strict=True, description="the counter's amount, below the asked"
@@ -56,9 +53,7 @@ class ConcessionDecision(BaseModel):
     note: str = Field("", max_length=service.MAX_NOTE)
 
 
-class LimitsUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LimitsUpdate(Body):
     discount_pct: float = Field(strict=True)
     credit: float = Field(strict=True)
     free_items: float = Field(strict=True, description="a whole number")

@@ -22,7 +22,7 @@ from winback.desk import red_carpet
 from winback.desk.models import Case, RedCarpet
 from winback.web.deps import ApiUser, Csrf, Db, PageUser
 from winback.web.pages import back, render
-from winback.web.schemas import CasePublic, RedCarpetFlag
+from winback.web.schemas import Body, CasePublic, RedCarpetFlag
 
 api_router = APIRouter(prefix="/api", tags=["desk"])
 page_router = APIRouter(include_in_schema=False)
@@ -58,7 +58,7 @@ def customer_flag(db: Session, customer_id: str) -> RedCarpetFlag | None:
 # --- the API ------------------------------------------------------------------------------
 
 
-class ExperienceCreate(BaseModel):
+class ExperienceCreate(Body):
     kind: str = Field(
         min_length=1,
         max_length=red_carpet.MAX_KIND,

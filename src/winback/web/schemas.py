@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 Role = Literal["admin", "manager", "executive", "rep"]
 
 
-class UserCreate(BaseModel):
+class Body(BaseModel):
+    """A request body: a field the API does not know (``state``, ``granted``, a typo) is
+    refused with 422, never quietly ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserCreate(Body):
     username: str = Field(min_length=2, max_length=80)
     name: str = ""
     role: Role
@@ -18,7 +25,7 @@ class UserCreate(BaseModel):
     staff_id: str | None = None
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(Body):
     active: bool
 
 
@@ -84,7 +91,7 @@ class CasePage(BaseModel):
     has_next: bool
 
 
-class ActivityCreate(BaseModel):
+class ActivityCreate(Body):
     kind: Literal["contact", "note"] = "contact"
     channel: str | None = None
     text: str = ""
@@ -102,12 +109,12 @@ class ActivityPublic(BaseModel):
     text: str
 
 
-class CaseClose(BaseModel):
+class CaseClose(Body):
     outcome: Literal["won_back", "will_return", "declined", "unreachable", "not_pursued"]
     note: str = ""
 
 
-class CaseReassign(BaseModel):
+class CaseReassign(Body):
     owner_id: int | None
 
 
@@ -120,7 +127,7 @@ class FilterQuery(BaseModel):
     min_value: float | None = None
 
 
-class FilterCreate(BaseModel):
+class FilterCreate(Body):
     name: str = Field(min_length=1, max_length=100)
     query: FilterQuery
 
@@ -133,7 +140,7 @@ class FilterPublic(BaseModel):
     query: dict[str, Any]
 
 
-class TokenCreate(BaseModel):
+class TokenCreate(Body):
     name: str = Field(min_length=1, max_length=100)
 
 
