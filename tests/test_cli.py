@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
+from tests.conftest import run_winback
 from winback.ledger.store import Ledger
 
 
 def winback(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WINBACK_HOME": str(home), "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "winback", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return run_winback(*args, env={"WINBACK_HOME": str(home)})
 
 
 def test_import_prints_counts_and_rejects_and_exits_zero(tmp_path: Path) -> None:
@@ -57,13 +48,8 @@ def test_unknown_table_is_named(tmp_path: Path) -> None:
 
 def test_bad_setting_stops_the_command(tmp_path: Path) -> None:
     env_home = tmp_path / "ws"
-    done = subprocess.run(
-        [sys.executable, "-m", "winback", "ledger"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "WINBACK_HOME": str(env_home), "WINBACK_DESK_URL": "oracle://x"},
-        timeout=60,
-        check=False,
+    done = run_winback(
+        "ledger", env={"WINBACK_HOME": str(env_home), "WINBACK_DESK_URL": "oracle://x"}, timeout=60
     )
     assert done.returncode == 2
     assert "WINBACK_DESK_URL" in done.stderr

@@ -5,10 +5,7 @@ and the dashboard shows the reason with its revenue."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.browser.conftest import log_in, shoot
+from tests.conftest import run_winback
 from winback.desk.models import Case, Concession, User
 
 
@@ -140,15 +138,8 @@ def test_a_whole_case(
     # The way a business brings them in: `winback import`, against the same workspace and
     # desk database as the app.
     url = db.get_bind().url.render_as_string(hide_password=False)
-    env = {**os.environ, "WINBACK_HOME": str(app.state.settings.home), "WINBACK_DESK_URL": url}
-    done = subprocess.run(
-        [sys.executable, "-m", "winback", "import", "orders", str(orders)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    env = {"WINBACK_HOME": str(app.state.settings.home), "WINBACK_DESK_URL": url}
+    done = run_winback("import", "orders", str(orders), env=env)
     assert done.returncode == 0, done.stderr
     assert "red carpet: 3 experience(s) counted" in done.stdout
     page.reload()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +9,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from tests.conftest import run_winback
 from tests.desk.conftest import make_run
 from winback.cli import app
 from winback.desk.models import Case, User
@@ -63,14 +61,7 @@ def test_sync_in_a_real_process_turns_the_latest_run_into_cases(
         [{"customer_id": "a", "rank": 1}, {"customer_id": "b", "rank": 2}],
     )
 
-    done = subprocess.run(
-        [sys.executable, "-m", "winback", "sync"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=120,
-        check=False,
-    )
+    done = run_winback("sync", env=env)
 
     assert done.returncode == 0, done.stderr
     assert "2 case(s) opened" in done.stdout

@@ -3,9 +3,6 @@ with appreciation touches, and watched more tightly than the scan watches everyo
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from tests.conftest import run_winback
 from tests.desk.conftest import make_run
 from winback.desk import cases, red_carpet, tasks
 from winback.desk.models import AuditEntry, Case, Experience, RedCarpet, Task, User
@@ -461,20 +459,12 @@ def test_winback_import_counts_red_carpets_down_when_the_desk_exists(
 ) -> None:
     orders = tmp_path / "orders.csv"
     orders.write_text("order_id,customer_id,order_date,amount\nx1,c1,2024-06-10,9\n")
-    env = {
-        **os.environ,
+    env: dict[str, str | None] = {
         "WINBACK_HOME": str(tmp_path / "ws"),
         "WINBACK_DESK_URL": desk_engine.url.render_as_string(hide_password=False),
         "WINBACK_POLICY": str(tmp_path / "policy.toml"),
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "winback", "import", "orders", str(orders)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    done = run_winback("import", "orders", str(orders), env=env)
     assert done.returncode == 0, done.stderr
     assert "red carpet: 1 experience(s) counted, 0 period(s) ended" in done.stdout
     db.expire_all()
@@ -484,16 +474,8 @@ def test_winback_import_counts_red_carpets_down_when_the_desk_exists(
 def test_winback_import_without_a_desk_says_nothing_of_the_red_carpet(tmp_path: Path) -> None:
     orders = tmp_path / "orders.csv"
     orders.write_text("order_id,customer_id,order_date,amount\nx1,c1,2024-06-10,9\n")
-    env = {**os.environ, "WINBACK_HOME": str(tmp_path / "ws")}
-    env.pop("WINBACK_DESK_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "winback", "import", "orders", str(orders)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    env = {"WINBACK_HOME": str(tmp_path / "ws"), "WINBACK_DESK_URL": None}
+    done = run_winback("import", "orders", str(orders), env=env)
     assert done.returncode == 0, done.stderr
     assert "red carpet" not in done.stdout
     assert not (tmp_path / "ws" / "desk.sqlite3").exists()
@@ -506,16 +488,8 @@ def test_a_broken_policy_does_not_fail_the_import_it_follows(tmp_path: Path) -> 
     (home / "policy.toml").write_text("[red_carpet]\nexperiences = 0\n", encoding="utf-8")
     orders = tmp_path / "orders.csv"
     orders.write_text("order_id,customer_id,order_date,amount\nx1,c1,2024-06-10,9\n")
-    env = {**os.environ, "WINBACK_HOME": str(home), "COLUMNS": "200"}
-    env.pop("WINBACK_DESK_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "winback", "import", "orders", str(orders)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    env = {"WINBACK_HOME": str(home), "WINBACK_DESK_URL": None}
+    done = run_winback("import", "orders", str(orders), env=env)
     assert done.returncode == 0, done.stderr
     assert "orders ← orders.csv: read 1 · stored 1" in done.stdout
     assert "red carpet: not counted" in done.stderr

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from tests.conftest import run_winback
 from tests.desk.test_report import ORDERS, build_cases
 from winback.cli import app
 from winback.desk.models import User
@@ -50,15 +48,7 @@ def test_report_writes_the_file_into_the_current_folder(
 ) -> None:
     here = tmp_path / "here"
     here.mkdir()
-    done = subprocess.run(
-        [sys.executable, "-m", "winback", "report"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        cwd=here,
-        timeout=120,
-        check=False,
-    )
+    done = run_winback("report", env=env, cwd=here)
     assert done.returncode == 0, done.stderr
     written = here / "reasons-report.html"
     assert f"wrote {written}" in done.stdout
