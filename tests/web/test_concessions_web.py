@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from tests.web.conftest import log_in
 from winback.desk import concessions as cx
 from winback.desk.models import Case, Concession, User
-from winback.desk.permissions import ALLOWED, Action
 
 ROLES = ("admin", "manager", "executive", "rep")
 
@@ -237,50 +236,8 @@ def test_api_limits(
     assert raised.status_code == 200, raised.text
 
 
-CALLS: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
-    Action.ASK_CONCESSION: (
-        "POST",
-        "/api/cases/{mine}/concessions",
-        {"kind": "discount_pct", "amount": 5},
-    ),
-    Action.DECIDE_CONCESSION: (
-        "POST",
-        "/api/concessions/{pending}/decision",
-        {"decision": "approve"},
-    ),
-    Action.SET_LIMITS: (
-        "PUT",
-        "/api/users/{rep2}/limits",
-        {"discount_pct": 5, "credit": 10, "free_items": 1},
-    ),
-}
-
-
-@pytest.mark.parametrize("action", list(CALLS), ids=lambda a: a.name.lower())
-@pytest.mark.parametrize("role", ROLES)
-def test_api_concession_actions_follow_the_permission_table(
-    client: TestClient,
-    db: Session,
-    people: dict[str, User],
-    scanned: None,
-    tokens: dict[str, str],
-    role: str,
-    action: Action,
-) -> None:
-    mine, theirs = (
-        db.scalars(select(Case).where(Case.customer_id == c)).one() for c in ("c1", "c2")
-    )
-    mine.owner_id, theirs.owner_id = people[role].id, people["rep2"].id
-    db.commit()
-    pending = cx.request_concession(db, people["rep2"], theirs.id, kind="credit", amount=100)
-    method, path, body = CALLS[action]
-    url = path.format(mine=mine.id, pending=pending.id, rep2=people["rep2"].id)
-    answer = client.request(method, url, json=body, headers=_auth(tokens, role))
-    if role in ALLOWED[action]:
-        assert answer.status_code < 300, answer.text
-    else:
-        assert answer.status_code == 403, answer.text
-        assert answer.json()["error"]["code"] == "permission_denied"
+# Each role against ASK_CONCESSION, DECIDE_CONCESSION and SET_LIMITS through the API is in
+# the whole permission matrix: tests/web/test_api_permissions.py.
 
 
 # --- pages ----------------------------------------------------------------------------
