@@ -465,6 +465,13 @@ def report_command(
         start = date.fromisoformat(since) if since else None
     except ValueError:
         raise WinbackError(f"--since {since!r} is not a date (expected YYYY-MM-DD)") from None
+    if not settings.has_desk:
+        raise WinbackError(
+            f"no desk in {settings.home}: set WINBACK_DESK_URL, or run winback sync after a "
+            "scan (or winback demo) to make one"
+        )
+    if not out_file.parent.is_dir():
+        raise WinbackError(f"--out {out_file}: the folder {out_file.parent} does not exist")
     with err.status("reading the desk") as status:
         engine = desk_engine(settings.desk_database_url)
         try:

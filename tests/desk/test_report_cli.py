@@ -75,3 +75,21 @@ def test_report_refuses_a_bad_date(env: dict[str, str], tmp_path: Path) -> None:
     done = CliRunner().invoke(app, ["report", "--since", "April"])
     assert isinstance(done.exception, WinbackError)
     assert "--since 'April' is not a date (expected YYYY-MM-DD)" in str(done.exception)
+
+
+def test_report_names_a_missing_folder(env: dict[str, str], tmp_path: Path) -> None:
+    done = CliRunner().invoke(app, ["report", "--out", str(tmp_path / "nowhere" / "r.html")])
+    assert isinstance(done.exception, WinbackError)
+    assert f"the folder {tmp_path / 'nowhere'} does not exist" in str(done.exception)
+
+
+def test_report_without_a_desk_says_how_to_make_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WINBACK_HOME", str(tmp_path / "empty"))
+    monkeypatch.delenv("WINBACK_DESK_URL", raising=False)
+    done = CliRunner().invoke(app, ["report", "--out", str(tmp_path / "r.html")])
+    assert isinstance(done.exception, WinbackError)
+    assert "no desk in" in str(done.exception)
+    assert not (tmp_path / "empty" / "desk.sqlite3").exists()
+    assert not (tmp_path / "r.html").exists()
