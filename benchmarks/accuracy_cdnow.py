@@ -29,9 +29,9 @@ from sklearn.metrics import roc_auc_score
 from winback.ledger.presets import import_preset
 from winback.ledger.store import Ledger
 from winback.models import BetaGeoModel
+from winback.policy import Policy
 from winback.scan.follow_suit import top_decile_lift
 from winback.scan.pipeline import run_scan
-from winback.scan.policy import Policy
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "cdnow"
 CALIBRATION_END = date(1997, 9, 30)

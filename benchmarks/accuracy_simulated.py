@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 from winback.ledger.contract import TABLES
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
+from winback.policy import Policy
 from winback.scan.pipeline import run_scan
-from winback.scan.policy import Policy
 from winback.simulate.run import simulate
 
 END = date(2026, 6, 30)

@@ -48,9 +48,10 @@ import pyarrow as pa
 import uvicorn
 from sqlalchemy import Engine, bindparam, text
 
-from winback.desk import timeline_index, users
+from winback.desk import users
 from winback.desk.db import make_engine, migrate, open_session
 from winback.desk.sync import sync_cases
+from winback.ledger import timeline as timeline_index
 from winback.ledger.store import Ledger
 from winback.scan.runs import RUN_SCHEMA, RunInfo, write_run
 from winback.settings import load_settings

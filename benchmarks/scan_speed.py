@@ -64,8 +64,8 @@ def _anchor(work: Path) -> dict[str, float]:
 
 def _scan(work: Path) -> dict[str, float]:
     from winback.ledger.store import Ledger
+    from winback.policy import Policy
     from winback.scan.pipeline import run_scan
-    from winback.scan.policy import Policy
 
     steps: dict[str, float] = {}
     clock = {"name": "", "at": time.perf_counter()}

@@ -12,9 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from winback import cycle
 from winback.demo_cases import Worked, work_cases
-from winback.desk.assignment import AssignmentPolicy
-from winback.desk.cli import sync_workspace
 from winback.desk.db import desk_engine, open_session
 from winback.desk.outcomes import export_outcomes
 from winback.desk.sync import SyncResult
@@ -23,7 +22,6 @@ from winback.ledger.contract import TABLES
 from winback.ledger.importer import ImportResult, import_file
 from winback.ledger.store import Ledger
 from winback.scan.pipeline import run_scan
-from winback.scan.policy import Policy
 from winback.scan.runs import ScanRun
 from winback.settings import Settings
 from winback.simulate.run import simulate
@@ -97,12 +95,12 @@ def build_demo(
                 )
             )
     say("scanning")
-    policy = Policy()
+    policy = cycle.policy_in_force(settings)
     demo.run = run_scan(ledger, settings.runs_dir, policy)
     say("creating desk users")
     demo.users = _create_users(settings, ledger)
     say("syncing cases")
-    demo.sync = sync_workspace(settings, AssignmentPolicy.from_dict(policy.assignment))
+    demo.sync = cycle.sync(settings, policy, demo.run)
     say("working the first cases (calls played from the simulator's truth)")
     engine = desk_engine(settings.desk_database_url)
     try:

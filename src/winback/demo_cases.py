@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from winback.desk.calls import Commitment, LoggedCall, log_call
 from winback.desk.models import Case, User, utcnow
-from winback.scan.policy import Policy
+from winback.policy import Policy
 
 # The simulator's reasons for leaving, as the desk's starting taxonomy names them.
 TAXONOMY = {

@@ -4,6 +4,7 @@
 
     WinbackError                 base of everything below; the CLI prints its message
     ├── SettingsError            a setting (environment variable or .env) has a bad value
+    ├── PolicyError              the policy file is malformed or holds a bad value
     ├── ContractError            a table or column name that the data contract does not know
     ├── ImportFileError          a file cannot be read at all (missing, empty, unknown format,
     │                            no usable header, required columns absent)
@@ -37,6 +38,10 @@ class WinbackError(Exception):
 
 class SettingsError(WinbackError):
     """A setting has a bad value."""
+
+
+class PolicyError(WinbackError):
+    """The policy file is malformed or holds a bad value."""
 
 
 class ContractError(WinbackError):

@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from winback.errors import SettingsError
 
 if TYPE_CHECKING:
-    from winback.scan.policy import Policy
+    from winback.policy import Policy
 
 _DESK_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 
@@ -118,7 +118,7 @@ class Settings(BaseSettings):
 
     def read_policy(self) -> Policy:
         """The policy in force (read fresh each call: an edited file applies at once)."""
-        from winback.scan.policy import load_policy
+        from winback.policy import load_policy
 
         return load_policy(self.policy_path)
 

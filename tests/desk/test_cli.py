@@ -70,7 +70,7 @@ def test_sync_in_a_real_process_turns_the_latest_run_into_cases(
 
 
 def test_sync_also_writes_the_customer_ordered_timeline_copy(env: dict[str, str]) -> None:
-    from winback.desk import timeline_index
+    from winback.ledger import timeline as timeline_index
     from winback.ledger.importer import import_file
     from winback.ledger.store import Ledger
 

@@ -19,7 +19,7 @@ from winback.desk.outcomes import export_outcomes, pending
 from winback.desk.sync import sync_cases
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
-from winback.scan.policy import Policy
+from winback.policy import Policy
 from winback.scan.worth import winback_odds
 
 

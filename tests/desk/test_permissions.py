@@ -13,10 +13,10 @@ from tests.desk.conftest import PASSWORD, make_run
 from winback.desk import audit, calls, cases, concessions, red_carpet, tasks, users
 from winback.desk.models import AuditEntry, Case, RedCarpet, User
 from winback.desk.permissions import ALLOWED, Action, markdown_table
-from winback.desk.report import build_report
 from winback.desk.sync import sync_cases
 from winback.errors import PermissionDenied
-from winback.scan.policy import RedCarpet as RedCarpetRules
+from winback.insights.reasons import build_report
+from winback.policy import RedCarpet as RedCarpetRules
 from winback.scan.runs import ScanRun
 
 ROLES = ("admin", "manager", "executive", "rep")

@@ -19,8 +19,8 @@ from winback.desk.sync import sync_cases
 from winback.errors import Conflict, InvalidInput
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
-from winback.scan.policy import Policy, load_policy
-from winback.scan.policy import RedCarpet as Rules
+from winback.policy import Policy, load_policy
+from winback.policy import RedCarpet as Rules
 
 # The win-back in the ledger tests happened on this day (set on the row by hand).
 WON_ON = datetime(2024, 6, 1, 9, 30)

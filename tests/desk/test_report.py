@@ -26,8 +26,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from winback.desk.models import Call, Case, Concession, ReasonCode, User
-from winback.desk.report import NOT_DIAGNOSED, ReasonsReport, Slice, build_report
 from winback.errors import PermissionDenied
+from winback.insights.reasons import NOT_DIAGNOSED, ReasonsReport, Slice, build_report
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
 

@@ -7,8 +7,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from winback.policy import Policy
 from winback.scan.lapse import classify, typical_interval
-from winback.scan.policy import Policy
 
 AS_OF = date(2024, 6, 30)
 

@@ -11,8 +11,8 @@ from winback.ledger.presets import import_preset
 from winback.ledger.store import Ledger
 from winback.models import ModifiedBetaGeoModel
 from winback.models.data import summarise_transactions
+from winback.policy import Policy
 from winback.scan.pipeline import run_scan
-from winback.scan.policy import Policy
 
 
 @pytest.fixture(scope="module")

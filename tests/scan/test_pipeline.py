@@ -10,9 +10,9 @@ import pytest
 from winback.errors import WinbackError
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
+from winback.policy import Policy
 from winback.scan.features import customer_features
 from winback.scan.pipeline import explain, run_scan
-from winback.scan.policy import Policy
 from winback.scan.runs import latest_run
 
 AS_OF = date(2024, 6, 30)

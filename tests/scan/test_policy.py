@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from winback.scan.policy import Policy, PolicyError, default_toml, load_policy, render_markdown
+from winback.policy import Policy, PolicyError, default_toml, load_policy, render_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 

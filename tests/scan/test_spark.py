@@ -11,8 +11,8 @@ import pytest
 from tests.conftest import EXAMPLES, service_missing
 from winback.ledger.presets import import_preset
 from winback.ledger.store import Ledger
+from winback.policy import Policy
 from winback.scan.pipeline import run_scan
-from winback.scan.policy import Policy
 
 
 def _spark_available() -> None:

@@ -8,8 +8,8 @@ import pytest
 from winback.ledger.contract import TABLES
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
+from winback.policy import Policy
 from winback.scan.pipeline import run_scan
-from winback.scan.policy import Policy
 from winback.scan.subscriptions import DAYS_PER_MONTH, subscription_features
 from winback.simulate.run import simulate
 

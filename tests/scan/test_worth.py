@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from winback.scan.policy import Policy
+from winback.policy import Policy
 from winback.scan.worth import decide, value_if_won, winback_odds
 
 

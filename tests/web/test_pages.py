@@ -200,7 +200,7 @@ def test_owner_picker_marks_the_current_owner_and_escapes_names() -> None:
 def test_customer_page_reads_the_sorted_copy_when_it_matches_and_the_ledger_when_not(
     app: FastAPI, client: TestClient, people: dict[str, User], scanned: None, tmp_path: Path
 ) -> None:
-    from winback.desk import timeline_index
+    from winback.ledger import timeline as timeline_index
 
     _import(
         app, tmp_path, "orders", "order_id,customer_id,order_date,amount\no1,c1,2023-11-02,10\n"

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from tests.desk.test_report import ORDERS, build_cases
 from tests.web.conftest import log_in
 from winback.desk.models import User
-from winback.desk.report import build_report
+from winback.insights.reasons import build_report
+from winback.insights.render import render_html
 from winback.ledger.importer import import_file
-from winback.web.report_render import render_html
 
 ADDRESS = re.compile(r"https?://", re.IGNORECASE)
 # Anything that would make the browser fetch: a script, stylesheet, image or frame source.

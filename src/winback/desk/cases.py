@@ -21,7 +21,7 @@ from winback.desk.models import (
 )
 from winback.desk.permissions import Action, require, require_case_work
 from winback.errors import Conflict, InvalidInput, NotFound
-from winback.scan.policy import Policy
+from winback.policy import Policy
 
 PAGE_SIZE = 50
 # Outcomes a person records; "returned" is recorded only by winback sync.

@@ -19,9 +19,9 @@ from winback.desk import audit
 from winback.desk.cases import activities, cases_of_customer
 from winback.desk.models import Case, User
 from winback.desk.permissions import Action, require
-from winback.desk.timeline_index import TimelineReader
 from winback.errors import NotFound
 from winback.ledger.store import Ledger
+from winback.ledger.timeline import TimelineReader
 from winback.scan.runs import ScanRun
 
 TIMELINE_LIMIT = 200  # per kind: the newest events of each kind

@@ -39,9 +39,8 @@ from winback.desk.models import (
 from winback.desk.permissions import Action, require
 from winback.errors import Conflict, InvalidInput
 from winback.ledger.store import Ledger
-from winback.scan.policy import RedCarpet as Rules
+from winback.policy import RedCarpet as Rules
 from winback.scan.runs import ScanRun
-from winback.settings import Settings
 
 SYSTEM_NAME = "winback red carpet"
 MAX_KIND = 30
@@ -718,26 +717,6 @@ def of_customer(db: Session, actor: User, customer_id: str) -> CustomerRedCarpet
         return None
     owner = db.get(User, carpet.owner_id) if carpet.owner_id is not None else None
     return CustomerRedCarpet(carpet, owner.name if owner else None, experiences_of(db, carpet.id))
-
-
-# --- after an import ------------------------------------------------------------------
-
-
-def absorb_workspace(settings: Settings) -> dict[str, int] | None:
-    """Count the red carpets down with what the workspace's ledger now holds (what
-    ``winback import`` and ``winback import-folder`` call at their end). None when the
-    workspace has no desk database: no SQLite file and no WINBACK_DESK_URL."""
-    from winback.desk.db import desk_engine, open_session
-
-    if not settings.has_desk:
-        return None
-    rules = settings.read_policy().red_carpet
-    engine = desk_engine(settings.desk_database_url)
-    try:
-        with open_session(engine) as db:
-            return absorb_ledger(db, Ledger(settings.ledger_dir), rules)
-    finally:
-        engine.dispose()
 
 
 def summary(counts: dict[str, int]) -> str:

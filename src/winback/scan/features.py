@@ -18,7 +18,7 @@ import ibis
 import ibis.expr.types as ir
 
 from winback.ledger.contract import COUNTED_ORDER_STATUSES
-from winback.scan.policy import Policy
+from winback.policy import Policy
 
 
 def _days_between(later: Any, earlier: Any) -> Any:

@@ -27,8 +27,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
+from winback.policy import Policy
 from winback.scan.lapse import classify, typical_interval
-from winback.scan.policy import Policy
 
 FEATURES = (
     "purchases",

@@ -14,7 +14,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from winback.scan.policy import Policy
+from winback.policy import Policy
 
 DAYS_PER_MONTH = 30.44
 SEVERITY = {"active": 0, "slipping": 1, "lapsed": 2, "lost": 3}

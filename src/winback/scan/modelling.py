@@ -25,7 +25,7 @@ from winback.models import (
     ParetoNBDModel,
     customer_lifetime_value,
 )
-from winback.scan.policy import Policy
+from winback.policy import Policy
 
 REPEAT_MODELS = {
     "pareto_nbd": ParetoNBDModel,

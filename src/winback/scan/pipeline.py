@@ -15,11 +15,11 @@ import pyarrow as pa
 
 from winback.errors import WinbackError
 from winback.ledger.store import Ledger
+from winback.policy import Policy
 from winback.scan.features import customer_features
 from winback.scan.follow_suit import backtest_and_score
 from winback.scan.lapse import classify
 from winback.scan.modelling import predict
-from winback.scan.policy import Policy
 from winback.scan.runs import RUN_SCHEMA, RunInfo, ScanRun, write_run
 from winback.scan.subscriptions import fit_retention, subscriber_value, subscription_features
 from winback.scan.worth import decide

@@ -20,7 +20,7 @@ import pandas as pd
 
 from winback.errors import DegenerateFitWarning, ModelError
 from winback.models import ShiftedBetaGeometricModel
-from winback.scan.policy import Policy
+from winback.policy import Policy
 
 DAYS_PER_MONTH = 30.44
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from winback.scan.policy import Policy
+from winback.policy import Policy
 
 INTANGIBLES = ("rude", "heavy_contact", "late_payer", "return_abuser")
 WON = ("won_back", "returned_unprompted")

@@ -9,13 +9,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 
-from winback.desk import audit, cases, red_carpet, timeline_index, users
+from winback import cycle
+from winback.desk import audit, cases, users
 from winback.desk.customer360 import customer_view
 from winback.desk.permissions import Action, require
-from winback.desk.sync import sync_cases
-from winback.errors import WinbackError
 from winback.web.deps import ApiUser, Db, export_after_close
 from winback.web.red_carpet import case_out, cases_out, customer_flag
 from winback.web.schemas import (
@@ -91,13 +90,18 @@ def add_activity(case_id: int, body: ActivityCreate, db: Db, user: ApiUser) -> A
 
 @router.post("/cases/{case_id}/close", response_model=CasePublic)
 def close_case(
-    case_id: int, body: CaseClose, request: Request, db: Db, user: ApiUser
+    case_id: int,
+    body: CaseClose,
+    request: Request,
+    background: BackgroundTasks,
+    db: Db,
+    user: ApiUser,
 ) -> CasePublic:
     """Close the case with its outcome; the outcome goes to the ledger for the scan, and a
     win-back puts the customer on the red carpet (the policy's [red_carpet] section)."""
     policy = request.app.state.settings.read_policy() if body.outcome == "won_back" else None
     case = cases.close_case(db, user, case_id, body.outcome, body.note, policy=policy)
-    export_after_close(request, db)
+    export_after_close(request, background)
     return case_out(db, case)
 
 
@@ -203,15 +207,13 @@ def revoke_token(token_id: int, db: Db, user: ApiUser) -> None:
 
 
 @router.post("/sync", response_model=SyncPublic)
-def sync(request: Request, db: Db, user: ApiUser) -> SyncPublic:
-    """Turn the latest scan run into cases (managers and admins)."""
+def sync(request: Request, background: BackgroundTasks, db: Db, user: ApiUser) -> SyncPublic:
+    """Turn the latest scan run into cases (managers and admins). The customer timeline
+    copy is rebuilt after the answer is sent."""
     require(user, Action.SYNC_CASES)
-    run = request.app.state.latest_run()
-    if run is None:
-        raise WinbackError("no scan run yet: run a scan first")
-    ledger = request.app.state.ledger
-    result = sync_cases(db, user, run, ledger=ledger)
     settings = request.app.state.settings
-    red_carpet.refresh(db, user, ledger, run, settings.read_policy().red_carpet)
-    timeline_index.build(request.app.state.timeline.root, ledger, settings.import_memory)
+    result = cycle.sync(
+        settings, cycle.policy_in_force(settings), db=db, actor=user, rebuild_timeline=False
+    )
+    background.add_task(cycle.refresh_timeline, settings)
     return SyncPublic(run_id=result.run_id, **result.counts())

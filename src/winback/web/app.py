@@ -16,10 +16,10 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from winback import __version__, clock
-from winback.desk import timeline_index
 from winback.desk.db import desk_engine, session_factory
 from winback.desk.permissions import Action, may
 from winback.errors import DeskError, WinbackError
+from winback.ledger import timeline as timeline_index
 from winback.ledger.store import Ledger
 from winback.scan.runs import ScanRun, latest_run
 from winback.settings import Settings

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,7 +17,7 @@ from winback.desk.concessions import rows_of_cases
 from winback.desk.models import CALL_STEPS, OFFER_KINDS, VERIFICATIONS, Call, Task
 from winback.desk.permissions import Action, may, require
 from winback.errors import InvalidInput
-from winback.scan.policy import Policy
+from winback.policy import Policy
 from winback.web.deps import ApiUser, Csrf, Db, PageUser, export_after_close
 from winback.web.pages import back, render
 from winback.web.schemas import Body
@@ -145,7 +145,14 @@ def api_start_call(case_id: int, response: Response, db: Db, user: ApiUser) -> A
 
 
 @api_router.post("/cases/{case_id}/calls/logged", response_model=CallPublic, status_code=201)
-def api_log_call(case_id: int, body: CallLogged, request: Request, db: Db, user: ApiUser) -> Any:
+def api_log_call(
+    case_id: int,
+    body: CallLogged,
+    request: Request,
+    background: BackgroundTasks,
+    db: Db,
+    user: ApiUser,
+) -> Any:
     """Log a call after the fact: every step at once, with the same checks as the desk."""
     logged = calls.LoggedCall(
         **body.model_dump(exclude={"commitments"}),
@@ -154,7 +161,7 @@ def api_log_call(case_id: int, body: CallLogged, request: Request, db: Db, user:
     call = calls.log_call(
         db, user, case_id, logged, policy=request.app.state.settings.read_policy()
     )
-    export_after_close(request, db)
+    export_after_close(request, background)
     return call
 
 
@@ -169,6 +176,7 @@ def api_save_step(
     step: str,
     answers: dict[str, Any],
     request: Request,
+    background: BackgroundTasks,
     db: Db,
     user: ApiUser,
 ) -> Any:
@@ -178,7 +186,7 @@ def api_save_step(
         db, user, call_id, step, answers, policy=_policy_if_closing(request, step)
     )
     if step == "outcome":
-        export_after_close(request, db)
+        export_after_close(request, background)
     return call
 
 
@@ -282,7 +290,9 @@ def call_page(
 
 
 @page_router.post("/calls/{call_id}/steps/{step}", dependencies=[Csrf])
-async def save_step(request: Request, call_id: int, step: str, db: Db, user: PageUser) -> Response:
+async def save_step(
+    request: Request, background: BackgroundTasks, call_id: int, step: str, db: Db, user: PageUser
+) -> Response:
     form = await request.form()
     answers: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
     answers["reasons"] = [v for v in form.getlist("reasons") if isinstance(v, str)]
@@ -293,7 +303,7 @@ async def save_step(request: Request, call_id: int, step: str, db: Db, user: Pag
             db, user, call_id, step, answers, policy=_policy_if_closing(request, step)
         )
         if step == "outcome":
-            export_after_close(request, db)
+            export_after_close(request, background)
         if call.finished_at is not None:
             case = get_case(db, user, call.case_id)
             return f"/customers/{quote(case.customer_id, safe='')}"

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy.orm import Session
 
 from winback.desk import users
 from winback.desk.models import User
 from winback.errors import NotAuthenticated, PermissionDenied
 from winback.web.sessions import CSRF_FIELD, CSRF_HEADER, SessionData, csrf_matches
-
-log = logging.getLogger(__name__)
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -77,19 +74,9 @@ async def csrf_protect(request: Request) -> None:
 Csrf = Depends(csrf_protect)
 
 
-def export_after_close(request: Request, db: Session) -> None:
-    """After a case closes, send its outcome to the ledger at once if the ledger is free
-    (waiting at most 2 s); otherwise winback sync or the next scan sends it."""
-    from winback.desk.outcomes import export_outcomes
+def export_after_close(request: Request, background: BackgroundTasks) -> None:
+    """After a case closes: the cycle's after-close step, once the answer is sent (outside
+    the request's transaction)."""
+    from winback import cycle
 
-    settings = request.app.state.settings
-    ledger = request.app.state.ledger
-    if not ledger.manifest_path.exists():
-        return
-    try:
-        export_outcomes(
-            db, ledger, settings.rejects_dir, wait_seconds=2.0, memory=settings.import_memory
-        )
-    except Exception:  # the close is committed; the next sync or scan sends the outcome
-        db.rollback()
-        log.exception("outcome export after a close failed; it stays pending")
+    background.add_task(cycle.after_close, request.app.state.settings, request.app.state.sessions)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
@@ -255,6 +255,7 @@ def activity(
 @router.post("/cases/{case_id}/close", dependencies=[Csrf])
 def close(
     request: Request,
+    background: BackgroundTasks,
     case_id: int,
     db: Db,
     user: PageUser,
@@ -263,7 +264,7 @@ def close(
 ) -> Response:
     policy = request.app.state.settings.read_policy() if outcome == "won_back" else None
     case = cases.close_case(db, user, case_id, outcome, note, policy=policy)
-    export_after_close(request, db)
+    export_after_close(request, background)
     return back(f"/customers/{quote(case.customer_id, safe='')}")
 
 

@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 
 from winback.desk.models import AuditEntry, User
 from winback.desk.permissions import Action, require
-from winback.desk.report import ReasonsReport, build_report
+from winback.insights.reasons import ReasonsReport, build_report
+from winback.insights.render import render_html, report_context
 from winback.web.deps import ApiUser, Db, PageUser
 from winback.web.pages import render
-from winback.web.report_render import render_html, report_context
 
 api_router = APIRouter(prefix="/api", tags=["desk"])
 page_router = APIRouter(include_in_schema=False)

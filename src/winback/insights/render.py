@@ -18,10 +18,11 @@ import vl_convert
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from winback.desk.report import ReasonsReport, Slice
+from winback.insights.reasons import ReasonsReport, Slice
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-DESK_CSS = Path(__file__).resolve().parent / "static" / "desk.css"
+WEB = Path(__file__).resolve().parents[1] / "web"
+TEMPLATES = WEB / "templates"
+DESK_CSS = WEB / "static" / "desk.css"
 # The report's block of desk.css, copied into the standalone file so both look the same.
 CSS_START, CSS_END = "/* reasons x revenue */", "/* end reasons x revenue */"
 # The standalone file's own page styles (the desk layout's, cut to what the report uses).

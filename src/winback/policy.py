@@ -15,11 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from winback.errors import WinbackError
-
-
-class PolicyError(WinbackError):
-    """The policy file is malformed or holds a bad value."""
+from winback.errors import PolicyError
 
 
 class _Section(BaseModel):
@@ -363,7 +359,7 @@ def render_markdown() -> str:
         "",
         "Every threshold the scan uses lives in one TOML file: `winback scan --policy FILE`.",
         "Keys left out keep their defaults; `winback policy --defaults > policy.toml` writes a",
-        "complete file to start from. This page is generated from `src/winback/scan/policy.py`",
+        "complete file to start from. This page is generated from `src/winback/policy.py`",
         "(`winback policy --markdown`); a test fails when they differ.",
         "",
     ]

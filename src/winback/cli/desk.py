@@ -1,0 +1,73 @@
+"""The desk's commands: ``winback user add`` and ``winback sync`` (thin; the work is in
+the desk's service functions and the cycle)."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+import typer
+
+from winback import cycle
+from winback.cli.output import out, print_export
+from winback.desk import red_carpet, users
+from winback.desk.models import ROLES
+from winback.desk.sync import SyncResult
+from winback.settings import load_settings
+
+user_app = typer.Typer(help="Desk users: add them from the command line.", no_args_is_help=True)
+
+
+@user_app.command("add")
+def user_add(
+    username: str = typer.Argument(..., help="Login name (lower-case letters, digits, . _ -)."),
+    role: str = typer.Option(..., help=f"One of: {', '.join(ROLES)}."),
+    name: str = typer.Option("", help="Full name (default: the username)."),
+    staff_id: str | None = typer.Option(
+        None, help="The person's staff_id in the ledger, so cases follow who dealt with whom."
+    ),
+    password_stdin: bool = typer.Option(
+        False, help="Read the password from standard input instead of generating one."
+    ),
+) -> None:
+    """Add a desk user. Prints a generated password once unless --password-stdin."""
+    settings = load_settings()
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(12)
+    with cycle.desk_session(settings) as db:
+        user = users.create_user(
+            db,
+            None,
+            username=username,
+            name=name,
+            role=role,
+            password=password,
+            staff_id=staff_id,
+        )
+    out.print(f"added {user.role} {user.username} (user {user.id})", highlight=False)
+    if not password_stdin:
+        out.print(f"password: {password}", highlight=False)
+
+
+def sync_command(
+    policy: Path | None = typer.Option(
+        None, help="Policy file (default: WINBACK_POLICY, else the workspace's policy.toml)."
+    ),
+) -> None:
+    """Turn the latest scan run into cases: open, refresh, close the returned."""
+    settings = load_settings()
+    result = cycle.sync(settings, cycle.policy_in_force(settings, policy))
+    print_sync(result)
+
+
+def print_sync(result: SyncResult) -> None:
+    """What a sync did: cases, outcomes sent to the ledger, the red carpet."""
+    out.print(
+        f"scan run {result.run_id}: {result.opened:,} case(s) opened "
+        f"({result.unassigned:,} left for a manager to assign), {result.refreshed:,} refreshed, "
+        f"{result.unchanged:,} unchanged, {result.returned:,} closed as returned",
+        highlight=False,
+    )
+    print_export(result.outcomes)
+    if result.red_carpet and result.red_carpet.get("watched"):
+        out.print(red_carpet.summary(result.red_carpet), highlight=False)

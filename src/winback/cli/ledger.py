@@ -1,0 +1,190 @@
+"""The ledger's commands: ``import``, ``import-folder``, ``ledger`` and ``contract``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table as RichTable
+
+from winback import cycle
+from winback.cli.output import err, out, print_results, progress_bar
+from winback.desk import red_carpet
+from winback.errors import WinbackError
+from winback.ledger.importer import ImportResult
+from winback.ledger.store import Ledger
+from winback.settings import Settings, load_settings
+
+
+def import_command(
+    table: str = typer.Argument(..., help="Contract table: orders, customers, interactions, …"),
+    file: Path = typer.Argument(..., help="CSV/TSV (optionally .gz), Parquet or JSON Lines."),
+    mapping: Path | None = typer.Option(None, help="TOML file mapping headers to columns."),
+    preset: str | None = typer.Option(None, help="A known layout: cdnow or shopify."),
+    file_format: str | None = typer.Option(
+        None, "--format", help="csv, tsv, parquet or jsonl (default: from the file name)."
+    ),
+    encoding: str = typer.Option("utf-8", help="Text encoding of a CSV or JSON Lines file."),
+    delimiter: str | None = typer.Option(None, help="CSV field delimiter (default: sniffed)."),
+    fail_on_rejects: bool = typer.Option(
+        False, help="Exit with status 1 when any record is rejected."
+    ),
+) -> None:
+    """Import a file into the ledger. Every record is stored or written to a rejects file."""
+    from winback.ledger.contract import table as contract_table
+    from winback.ledger.importer import import_file
+    from winback.ledger.presets import import_preset
+
+    settings = load_settings()
+    ledger = Ledger(settings.ledger_dir)
+    target = contract_table(table)
+    with progress_bar(f"{target.name} ← {file.name}") as update:
+        if preset:
+            results = import_preset(
+                ledger,
+                preset,
+                file,
+                rejects_dir=settings.rejects_dir,
+                progress=update,
+                memory=settings.import_memory,
+            )
+            if target.name not in {r.table for r in results}:
+                raise WinbackError(
+                    f"the {preset} preset fills {', '.join(r.table for r in results)}, "
+                    f"not {target.name}"
+                )
+        else:
+            results = [
+                import_file(
+                    ledger,
+                    target.name,
+                    file,
+                    rejects_dir=settings.rejects_dir,
+                    fmt=file_format,
+                    mapping_path=mapping,
+                    encoding=encoding,
+                    delimiter=delimiter,
+                    progress=update,
+                    memory=settings.import_memory,
+                )
+            ]
+    _after_import(settings, results)
+    if fail_on_rejects and any(r.rejected for r in results):
+        raise typer.Exit(1)
+
+
+def import_folder_command(
+    folder: Path = typer.Argument(..., help="A folder with one file per contract table."),
+    fail_on_rejects: bool = typer.Option(
+        False, help="Exit with status 1 when any record is rejected."
+    ),
+) -> None:
+    """Import every file in a folder named after a contract table (orders.csv, staff.parquet)."""
+    from winback.ledger.importer import import_file
+
+    settings = load_settings()
+    ledger = Ledger(settings.ledger_dir)
+    found = _table_files(folder)
+    if not found:
+        raise WinbackError(
+            f"{folder}: no file named after a contract table (customers.csv, orders.parquet …)"
+        )
+    results = []
+    for table_name, path in found:
+        with progress_bar(f"{table_name} ← {path.name}") as update:
+            results.append(
+                import_file(
+                    ledger,
+                    table_name,
+                    path,
+                    rejects_dir=settings.rejects_dir,
+                    progress=update,
+                    memory=settings.import_memory,
+                )
+            )
+    _after_import(settings, results)
+    if fail_on_rejects and any(r.rejected for r in results):
+        raise typer.Exit(1)
+
+
+def _after_import(settings: Settings, results: list[ImportResult]) -> None:
+    """Print what was imported, then run the cycle's after-import step."""
+    print_results(results)
+    try:
+        counted = cycle.after_import(settings, cycle.policy_in_force(settings))
+    except WinbackError as exc:
+        # The import itself succeeded; say why the count-down did not happen, and go on.
+        err.print(f"red carpet: not counted ({exc})", highlight=False)
+        return
+    if counted is not None:
+        out.print(red_carpet.summary(counted), highlight=False)
+
+
+def _table_files(folder: Path) -> list[tuple[str, Path]]:
+    """Files in ``folder`` named after contract tables, in the contract's order."""
+    from winback.ledger.contract import TABLES
+
+    if not folder.is_dir():
+        raise WinbackError(f"{folder}: not a folder")
+    found: list[tuple[str, Path]] = []
+    for name in TABLES:
+        matches = sorted(
+            p for p in folder.iterdir() if p.is_file() and p.name.split(".", 1)[0] == name
+        )
+        if len(matches) > 1:
+            raise WinbackError(
+                f"{folder}: more than one file for {name}: {', '.join(p.name for p in matches)}"
+            )
+        found.extend((name, p) for p in matches)
+    return found
+
+
+def ledger_command() -> None:
+    """What the ledger holds: rows per table and the latest imports."""
+    print_ledger(load_settings())
+
+
+def print_ledger(settings: Settings) -> None:
+    ledger = Ledger(settings.ledger_dir)
+    manifest = ledger.manifest()
+    con = ledger.connect(manifest)
+    summary = RichTable(title=f"ledger at {settings.ledger_dir}", title_justify="left")
+    summary.add_column("table")
+    summary.add_column("rows", justify="right")
+    summary.add_column("segments", justify="right")
+    for name in manifest.tables:
+        rows = con.sql(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
+        summary.add_row(name, f"{rows:,}", str(len(manifest.segments(name))))
+    if not manifest.tables:
+        summary.add_row("(empty)", "0", "0")
+    out.print(summary)
+    if manifest.segments("orders"):
+        (first, last, n_customers, n_orders, revenue, repeaters) = con.sql(
+            "WITH per AS (SELECT customer_id, count(DISTINCT order_date) AS days, "
+            "sum(amount) AS spend FROM orders GROUP BY customer_id) "
+            "SELECT (SELECT min(order_date) FROM orders), (SELECT max(order_date) FROM orders), "
+            "count(*), (SELECT count(*) FROM orders), sum(spend), count(*) FILTER (days > 1) "
+            "FROM per"
+        ).fetchall()[0]
+        out.print(
+            f"orders from {first} to {last}: {n_orders:,} orders by {n_customers:,} customers, "
+            f"revenue {revenue:,.2f}; {repeaters:,} customers ({repeaters / n_customers:.1%}) "
+            "bought on more than one day",
+            highlight=False,
+        )
+    con.close()
+
+
+def contract_command(
+    markdown: bool = typer.Option(False, help="Print docs/data-contract.md."),
+) -> None:
+    """The data contract: the tables and columns winback reads."""
+    from winback.ledger.contract import TABLES
+    from winback.ledger.contract_doc import render_markdown
+
+    if markdown:
+        print(render_markdown(), end="")
+        return
+    for t in TABLES.values():
+        required = ", ".join(t.required)
+        out.print(f"[bold]{t.name}[/] (key {', '.join(t.key)}): required {required}")

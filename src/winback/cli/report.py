@@ -1,0 +1,54 @@
+"""``winback report``: reasons x revenue as one self-contained HTML file."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import typer
+
+from winback import cycle
+from winback.cli.output import err, out
+from winback.errors import WinbackError
+from winback.ledger.store import Ledger
+from winback.settings import load_settings
+
+
+def report_command(
+    out_file: Path = typer.Option(
+        Path("reasons-report.html"), "--out", help="Where to write the report (HTML)."
+    ),
+    since: str | None = typer.Option(
+        None, help="Only cases closed (or, if open, diagnosed) on or after YYYY-MM-DD."
+    ),
+) -> None:
+    """Reasons x revenue: the dashboard as one self-contained HTML file, charts included."""
+    from winback.insights.reasons import build_report
+    from winback.insights.render import money, pct, render_html
+
+    settings = load_settings()
+    try:
+        start = date.fromisoformat(since) if since else None
+    except ValueError:
+        raise WinbackError(f"--since {since!r} is not a date (expected YYYY-MM-DD)") from None
+    if not settings.has_desk:
+        raise WinbackError(
+            f"no desk in {settings.home}: set WINBACK_DESK_URL, or run winback sync after a "
+            "scan (or winback demo) to make one"
+        )
+    if not out_file.parent.is_dir():
+        raise WinbackError(f"--out {out_file}: the folder {out_file.parent} does not exist")
+    with err.status("reading the desk") as status:
+        with cycle.desk_session(settings) as db:
+            report = build_report(db, None, Ledger(settings.ledger_dir), since=start)
+        status.update("drawing the charts")
+        html = render_html(report)
+    out_file.write_text(html, encoding="utf-8")
+    t = report.total
+    out.print(f"wrote {out_file.resolve()}", highlight=False)
+    out.print(
+        f"{t.cases:,} case(s) worked: revenue lost {money(t.value_lost)}, won back "
+        f"{money(t.value_won_back)} ({t.won_back:,} of {t.attempted:,} attempts, "
+        f"{pct(t.rate)}), {money(t.revenue_since)} since the win-back",
+        highlight=False,
+    )

@@ -1,0 +1,202 @@
+"""The cycle: every sequence of steps that crosses rooms, in one place.
+
+The rooms each do one thing (the ledger stores facts, the scan judges, the desk holds the
+work); the order in which they run after something happens lives here and nowhere else.
+The command line, the web app, the demo and the scheduler call these functions:
+
+* :func:`after_import`: a file reached the ledger, so red-carpet customers' new orders and
+  interactions are counted down.
+* :func:`scan`: the desk's closed cases go to the ledger first (so the win-back odds learn
+  from them), the scan runs, and its run is synced into the desk.
+* :func:`sync`: the desk's cases follow one scan run; outcomes go to the ledger; the red
+  carpet counts and watches; the customer timeline copy is rebuilt.
+* :func:`after_close`: a case was closed (side effects after the desk's commit).
+
+Every function takes one :class:`~winback.policy.Policy`, read once by the caller
+(:func:`policy_in_force`), so one run of the cycle never mixes two policy files.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from winback.desk import red_carpet
+from winback.desk.assignment import AssignmentPolicy
+from winback.desk.db import desk_engine, open_session
+from winback.desk.models import User
+from winback.desk.outcomes import ExportResult, export_outcomes
+from winback.desk.sync import SyncResult, sync_cases
+from winback.errors import WinbackError
+from winback.ledger import timeline
+from winback.ledger.store import Ledger
+from winback.policy import Policy, load_policy
+from winback.scan.pipeline import run_scan
+from winback.scan.runs import ScanRun, latest_run
+from winback.settings import Settings
+
+# How long a close waits for the ledger's write lock before leaving its outcome pending
+# for the next sync or scan (a person is waiting on the answer).
+CLOSE_EXPORT_WAIT_SECONDS = 2.0
+log = logging.getLogger(__name__)
+
+
+def policy_in_force(settings: Settings, path: Path | None = None) -> Policy:
+    """The policy one pass of the cycle uses: ``path`` when given, else the workspace's
+    (``WINBACK_POLICY``, else ``policy.toml`` in the workspace, else the defaults)."""
+    return load_policy(path) if path is not None else settings.read_policy()
+
+
+@contextmanager
+def desk_session(settings: Settings) -> Iterator[Session]:
+    """A session on the workspace's desk database (migrated), its engine let go after."""
+    engine = desk_engine(settings.desk_database_url)
+    try:
+        with open_session(engine) as db:
+            yield db
+    finally:
+        engine.dispose()
+
+
+def _ledger(settings: Settings) -> Ledger | None:
+    """The workspace's ledger, or None before anything was imported."""
+    ledger = Ledger(settings.ledger_dir)
+    return ledger if ledger.manifest_path.exists() else None
+
+
+def export_outcomes_of(settings: Settings) -> ExportResult | None:
+    """Send the desk's closed cases to the ledger's winback_outcomes (None: no desk or no
+    ledger yet)."""
+    ledger = _ledger(settings)
+    if not settings.has_desk or ledger is None:
+        return None
+    with desk_session(settings) as db:
+        return export_outcomes(db, ledger, settings.rejects_dir, memory=settings.import_memory)
+
+
+def after_import(settings: Settings, policy: Policy) -> dict[str, int] | None:
+    """Count the red carpets down with what the ledger now holds. None when the workspace
+    has no desk database (no SQLite file and no WINBACK_DESK_URL)."""
+    ledger = _ledger(settings)
+    if not settings.has_desk or ledger is None:
+        return None
+    with desk_session(settings) as db:
+        return red_carpet.absorb_ledger(db, ledger, policy.red_carpet)
+
+
+@dataclass
+class ScanResult:
+    """What one :func:`scan` did: the outcomes sent first, the run, and its sync."""
+
+    run: ScanRun
+    exported: ExportResult | None
+    synced: SyncResult | None
+
+
+def scan(
+    settings: Settings,
+    policy: Policy,
+    *,
+    as_of: date | None = None,
+    engine: str = "duckdb",
+    step: Callable[[str], None] = lambda _name: None,
+    sync_desk: bool = True,
+) -> ScanResult:
+    """Outcomes to the ledger, the scan, then (``sync_desk``) the desk synced with it."""
+    exported = export_outcomes_of(settings)
+    step("scanning")
+    run = run_scan(
+        Ledger(settings.ledger_dir),
+        settings.runs_dir,
+        policy,
+        as_of=as_of,
+        step=step,
+        engine=engine,
+    )
+    synced = None
+    if sync_desk:
+        step("syncing the desk")
+        synced = sync(settings, policy, run)
+    return ScanResult(run, exported, synced)
+
+
+def sync(
+    settings: Settings,
+    policy: Policy,
+    run: ScanRun | None = None,
+    *,
+    db: Session | None = None,
+    actor: User | None = None,
+    rebuild_timeline: bool = True,
+) -> SyncResult:
+    """Open, refresh and close cases from ``run`` (default: the latest run), send the
+    closed ones' outcomes to the ledger, count and watch the red carpet, and rebuild the
+    customer timeline copy. ``db`` and ``actor``: the web app's session and user."""
+    run = run or latest_run(settings.runs_dir)
+    if run is None:
+        raise WinbackError(f"no scan run in {settings.runs_dir} yet: run a scan first")
+    ledger = _ledger(settings)
+    if db is None:
+        with desk_session(settings) as own:
+            result = _sync_in(own, settings, policy, run, ledger, actor)
+    else:
+        result = _sync_in(db, settings, policy, run, ledger, actor)
+    if ledger is not None and rebuild_timeline:
+        refresh_timeline(settings)
+    return result
+
+
+def _sync_in(
+    db: Session,
+    settings: Settings,
+    policy: Policy,
+    run: ScanRun,
+    ledger: Ledger | None,
+    actor: User | None,
+) -> SyncResult:
+    assignment = AssignmentPolicy.from_dict(policy.assignment)
+    result = sync_cases(db, actor, run, ledger=ledger, policy=assignment)
+    if ledger is not None:
+        result.outcomes = export_outcomes(
+            db, ledger, settings.rejects_dir, memory=settings.import_memory
+        )
+    # Red-carpet customers: count what arrived, then watch them through the run.
+    rules = policy.red_carpet
+    result.red_carpet = red_carpet.absorb_ledger(db, ledger, rules, actor=actor)
+    result.red_carpet["slipped"] += red_carpet.check_run(db, run, rules, actor=actor)
+    return result
+
+
+def after_close(settings: Settings, sessions: Callable[[], Session]) -> ExportResult | None:
+    """After a case closed (and its transaction committed): send its outcome to the ledger
+    at once if the ledger is free, waiting at most 2 s; otherwise ``sync`` or the next
+    ``scan`` sends it. Never raises: the close stands whatever happens here."""
+    ledger = _ledger(settings)
+    if ledger is None:
+        return None
+    try:
+        with sessions() as db:
+            return export_outcomes(
+                db,
+                ledger,
+                settings.rejects_dir,
+                wait_seconds=CLOSE_EXPORT_WAIT_SECONDS,
+                memory=settings.import_memory,
+            )
+    except Exception:  # the close is committed; the next sync or scan sends the outcome
+        log.exception("outcome export after a close failed; it stays pending")
+        return None
+
+
+def refresh_timeline(settings: Settings) -> Path | None:
+    """Rebuild the customer-sorted copy of the ledger's timeline tables (None: no ledger)."""
+    ledger = _ledger(settings)
+    if ledger is None:
+        return None
+    return timeline.build(timeline.root_of(settings.home), ledger, settings.import_memory)
