@@ -248,3 +248,27 @@ def test_scan_sync_the_api_and_a_scheduled_pass_open_the_same_cases_under_one_po
     assert expected, "the policy opened no case at all"
     assert {tier for _, tier in expected} == {"executive"}
     assert opened == dict.fromkeys(desks, expected)
+
+
+def test_the_served_app_runs_the_scheduler_while_it_runs_and_stops_it_after(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from winback.web.app import served_app
+
+    monkeypatch.setenv("WINBACK_CYCLE_SCHEDULE", "every 6 hours")
+    app = served_app()
+    with TestClient(app):
+        scheduler = app.state.scheduler
+        assert scheduler is not None
+        deadline = time.monotonic() + 10
+        while scheduler.next_at is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert scheduler.next_at is not None
+        assert scheduler.next_at.hour % 6 == 0
+        assert scheduler.next_at.minute == 0
+    assert not scheduler._thread.is_alive()
+
+    monkeypatch.setenv("WINBACK_CYCLE_SCHEDULE", "off")
+    quiet = served_app()
+    with TestClient(quiet):
+        assert quiet.state.scheduler is None
