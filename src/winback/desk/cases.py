@@ -8,10 +8,12 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from winback.desk import audit, red_carpet
+from winback.desk import audit, red_carpet, tasks
 from winback.desk.models import (
-    CASE_OUTCOMES,
+    ACTIVITY_KINDS,
+    CASE_STATE_CHOICES,
     CONTACT_CHANNELS,
+    PERSON_OUTCOMES,
     Case,
     CaseActivity,
     Concession,
@@ -19,14 +21,12 @@ from winback.desk.models import (
     User,
     utcnow,
 )
+from winback.desk.outcomes import is_won_back
 from winback.desk.permissions import Action, require, require_case_work
 from winback.errors import Conflict, InvalidInput, NotFound
 from winback.policy import Policy
 
 PAGE_SIZE = 50
-# Outcomes a person records; "returned" is recorded only by winback sync.
-PERSON_OUTCOMES = tuple(o for o in CASE_OUTCOMES if o != "returned")
-STATE_CHOICES = ("open", "working", "closed", "active", "all")
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,8 @@ class CaseFilter:
         except ValueError as exc:
             raise InvalidInput(f"bad filter value: {exc}") from None
         state = known.get("state", "active")
-        if state not in STATE_CHOICES:
-            raise InvalidInput(f"state {state!r}: use one of {', '.join(STATE_CHOICES)}")
+        if state not in CASE_STATE_CHOICES:
+            raise InvalidInput(f"state {state!r}: use one of {', '.join(CASE_STATE_CHOICES)}")
         return cls(**known)
 
     def as_query(self) -> dict[str, Any]:
@@ -143,10 +143,7 @@ def reassign(db: Session, actor: User, case_id: int, owner_id: int | None) -> Ca
     case = get_case(db, actor, case_id)
     if case.state == "closed":
         raise Conflict(f"case {case_id} is closed")
-    if owner_id is not None:
-        owner = db.get(User, owner_id)
-        if owner is None or not owner.active or owner.role == "admin":
-            raise InvalidInput(f"user {owner_id} cannot take cases (unknown, inactive or admin)")
+    tasks.check_holder(db, owner_id, "cases")
     before = {"owner_id": case.owner_id}
     case.owner_id, case.updated_at = owner_id, utcnow()
     audit.record(db, actor, "case.reassign", "case", case.id, before, {"owner_id": owner_id})
@@ -162,8 +159,8 @@ def log_activity(
     require_case_work(actor, case)
     if case.state == "closed":
         raise Conflict(f"case {case_id} is closed")
-    if kind not in ("contact", "note"):
-        raise InvalidInput(f"kind {kind!r}: use contact or note")
+    if kind not in ACTIVITY_KINDS:
+        raise InvalidInput(f"kind {kind!r}: use one of {', '.join(ACTIVITY_KINDS)}")
     if kind == "contact" and channel not in CONTACT_CHANNELS:
         raise InvalidInput(f"channel {channel!r}: use one of {', '.join(CONTACT_CHANNELS)}")
     activity = CaseActivity(
@@ -214,7 +211,7 @@ def close_case(
         db, actor, "case.close", "case", case.id, before, {"state": "closed", "outcome": outcome}
     )
     withdraw_pending_concessions(db, actor, case)
-    if outcome == "won_back":
+    if is_won_back(case):
         red_carpet.start(db, actor, case, (policy or Policy()).red_carpet)
     if commit:
         db.commit()

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from winback.desk import red_carpet
-from winback.desk.models import Case, RedCarpet
+from winback.desk.models import Case, ExperienceSource, RedCarpet
 from winback.web.deps import ApiUser, Csrf, Db, PageUser
 from winback.web.pages import back, render
 from winback.web.schemas import Body, CasePublic, RedCarpetFlag
@@ -81,7 +81,7 @@ class ExperiencePublic(BaseModel):
 
     id: int
     customer_id: str
-    source: str
+    source: ExperienceSource
     kind: str
     ref: str
     occurred_at: datetime
