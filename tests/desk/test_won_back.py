@@ -126,3 +126,32 @@ def test_the_sql_and_python_meanings_of_an_outcome_agree(db: Session, contacted:
     assert [counted for _, counted in rows] == [counted_outcome(o, contacted) for o, _ in rows]
     returned = dict(rows)["returned"]
     assert returned == ("won_back" if contacted else "returned_unprompted")
+
+
+def test_the_desks_case_reads_carry_the_red_carpet_flag(
+    db: Session, people: dict[str, User], closed: dict[str, Case], tmp_path: Path
+) -> None:
+    # a came back after contact (on the red carpet); a lapses again and gets a new case.
+    again = [{"customer_id": "a", "rank": 1, "last_order_date": date(2024, 8, 1)}]
+    sync_cases(db, None, make_run(tmp_path / "runs", again, "2024-12-01"), rules=RULES)
+    db.expire_all()
+    manager, rep = people["manager"], people["rep"]
+    new = db.scalars(select(Case).where(Case.customer_id == "a", Case.state == "open")).one()
+    new.owner_id = rep.id
+    db.commit()
+    db.expire_all()
+
+    def flags(found: list[Case]) -> dict[int, int | None]:
+        return {c.id: c.red_carpet.remaining if c.red_carpet else None for c in found}
+
+    everything = cases.search_cases(db, manager, cases.CaseFilter(state="all")).cases
+    assert flags(everything) == {
+        closed["a"].id: RULES.experiences,
+        closed["b"].id: None,
+        closed["c"].id: RULES.experiences,
+        closed["d"].id: None,
+        new.id: RULES.experiences,
+    }
+    assert flags(cases.my_queue(db, rep).cases) == {new.id: RULES.experiences}
+    assert flags(cases.cases_of_customer(db, rep, "b")) == {closed["b"].id: None}
+    assert cases.get_case(db, rep, new.id).red_carpet is not None

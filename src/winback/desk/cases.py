@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from winback.desk import audit, red_carpet, tasks
 from winback.desk.models import (
@@ -95,14 +95,21 @@ class Page:
     has_next: bool
 
 
+def _with_flag(query: Select[Any]) -> Select[Any]:
+    """Cases with their customer's red carpet in progress (``Case.red_carpet``): one more
+    query for the whole page, whatever its size."""
+    return query.options(selectinload(Case.red_carpet))
+
+
 def _fetch(db: Session, query: Select[Any], page: int, size: int) -> Page:
-    rows = list(db.scalars(_page(query, page, size)))
+    rows = list(db.scalars(_with_flag(_page(query, page, size))))
     size = max(1, min(size, 200))
     return Page(rows[:size], max(1, page), len(rows) > size)
 
 
 def my_queue(db: Session, actor: User, page: int = 1, size: int = PAGE_SIZE) -> Page:
-    """The actor's open and working cases, first to call first. One indexed query."""
+    """The actor's open and working cases, first to call first: one indexed query, and
+    one for the red-carpet flags."""
     require(actor, Action.VIEW_OWN_QUEUE)
     query = select(Case).where(Case.owner_id == actor.id, Case.state != "closed")
     return _fetch(db, query, page, size)
@@ -118,7 +125,7 @@ def search_cases(
 
 def get_case(db: Session, actor: User, case_id: int) -> Case:
     require(actor, Action.VIEW_CUSTOMER)
-    case = db.get(Case, case_id)
+    case = db.get(Case, case_id, options=[selectinload(Case.red_carpet)])
     if case is None:
         raise NotFound(f"no case {case_id}")
     return case
@@ -127,7 +134,7 @@ def get_case(db: Session, actor: User, case_id: int) -> Case:
 def cases_of_customer(db: Session, actor: User, customer_id: str) -> list[Case]:
     require(actor, Action.VIEW_CUSTOMER)
     query = select(Case).where(Case.customer_id == customer_id).order_by(Case.id.desc())
-    return list(db.scalars(query))
+    return list(db.scalars(_with_flag(query)))
 
 
 def activities(db: Session, case_ids: list[int]) -> list[CaseActivity]:

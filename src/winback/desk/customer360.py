@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from winback.desk import audit, scan_fields
 from winback.desk.cases import activities, cases_of_customer
-from winback.desk.models import Case, User
+from winback.desk.models import Case, RedCarpet, User
 from winback.desk.permissions import Action, require
 from winback.errors import NotFound
 from winback.ledger.store import Ledger
@@ -96,6 +96,12 @@ class CustomerView:
     @property
     def open_case(self) -> Case | None:
         return next((c for c in self.cases if c.state != "closed"), None)
+
+    @property
+    def red_carpet(self) -> RedCarpet | None:
+        """The customer's red carpet in progress, carried by their cases (a red carpet
+        always starts from one)."""
+        return next((c.red_carpet for c in self.cases), None)
 
     @property
     def name(self) -> str:

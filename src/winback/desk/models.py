@@ -19,7 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # The desk's vocabularies: each a Literal type (the web's schemas use these types) and the
 # tuple of its values in order (the desk's checks and pages use these), one from the other.
@@ -200,6 +200,14 @@ class Case(Base):
     problem_solved_at: Mapped[datetime | None] = mapped_column(DateTime)
     # The ledger batch that holds this case's outcome (winback_outcomes); None = not yet.
     outcome_batch: Mapped[int | None] = mapped_column(Integer)
+    # The customer's red carpet in progress, if any: the flag every view of the case shows.
+    # Read-only; the desk's case reads (winback.desk.cases) load it with the rows.
+    red_carpet: Mapped[RedCarpet | None] = relationship(
+        primaryjoin="and_(Case.customer_id == foreign(RedCarpet.customer_id), "
+        "RedCarpet.ended_at.is_(None))",
+        viewonly=True,
+        uselist=False,
+    )
 
 
 class CaseActivity(Base):

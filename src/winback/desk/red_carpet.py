@@ -117,6 +117,7 @@ def start(
         current.total = current.remaining = rules.experiences
         current.slipped_at = None
         current.customer_name = case.customer_name or current.customer_name
+        db.expire(case, ["red_carpet"])  # the case's flag now shows the new period
         audit.record(
             db,
             actor,
@@ -139,6 +140,7 @@ def start(
     )
     db.add(carpet)
     db.flush()
+    db.expire(case, ["red_carpet"])  # the case's flag now shows the new period
     audit.record(
         db,
         actor,

@@ -289,7 +289,6 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
         follow_up_required=calls.FOLLOW_UP_REQUIRED,
         today=tasks.today(),
         concessions=rows_of_cases(db, [case.id]),
-        flags=red_carpet.flags_for(db, [case.customer_id]),
         quote=quote,
     )
 

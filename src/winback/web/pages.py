@@ -123,8 +123,7 @@ def home(user: PageUser) -> Response:
 @router.get("/queue")
 def queue(request: Request, db: Db, user: PageUser, page: int = 1) -> Response:
     result = cases.my_queue(db, user, page)
-    flags = red_carpet.flags_for(db, [c.customer_id for c in result.cases])
-    return render(request, "queue.html", result=result, owners=_names(db, user), flags=flags)
+    return render(request, "queue.html", result=result, owners=_names(db, user))
 
 
 def _names(db: Db, user: PageUser) -> dict[int, str]:
@@ -144,7 +143,6 @@ def all_cases(request: Request, db: Db, user: PageUser, page: int = 1) -> Respon
         request,
         "cases.html",
         result=result,
-        flags=red_carpet.flags_for(db, [c.customer_id for c in result.cases]),
         f=f,
         query=urlencode(f.as_query()),
         saved=cases.list_filters(db, user),
@@ -188,7 +186,6 @@ def assign(
             case=case,
             owners={u.id: u.name for u in people},
             options=owner_options(people),
-            flags=red_carpet.flags_for(db, [case.customer_id]),
         )
     referer = urlsplit(request.headers.get("referer", ""))
     came_from = referer.path + (f"?{referer.query}" if referer.query else "")

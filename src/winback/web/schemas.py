@@ -89,7 +89,7 @@ class CasePublic(BaseModel):
     opened_at: datetime
     updated_at: datetime
     closed_at: datetime | None
-    # Filled by winback.web.red_carpet.case_out / cases_out (never read from the case).
+    # The customer's red carpet in progress, loaded with the case (Case.red_carpet).
     red_carpet: RedCarpetFlag | None = None
 
 
@@ -205,5 +205,8 @@ class SyncPublic(BaseModel):
     opened: int
     refreshed: int
     unchanged: int
-    returned: int
+    returned: int = Field(description="Cases closed because the customer ordered again.")
+    won_back: int = Field(
+        description="Of those, the ones the desk had contacted: won back, on the red carpet."
+    )
     unassigned: int
