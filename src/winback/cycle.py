@@ -165,7 +165,7 @@ def _sync_in(
     actor: User | None,
 ) -> SyncResult:
     assignment = AssignmentPolicy.from_dict(policy.assignment)
-    result = sync_cases(db, actor, run, ledger=ledger, policy=assignment)
+    result = sync_cases(db, actor, run, rules=policy.red_carpet, ledger=ledger, policy=assignment)
     if ledger is not None:
         result.outcomes = export_outcomes(
             db, ledger, settings.rejects_dir, memory=settings.import_memory

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import service_missing
 from tests.desk.conftest import (  # noqa: F401 (fixtures)
+    RULES,
     _cheap_password_hashing,
     db,
     desk_engine,
@@ -96,7 +97,9 @@ def server(
         {"customer_id": "c3", "name": "Cogs plc", "rank": 3, "tier": "executive"},
         {"customer_id": "c4", "name": "Dune Inc", "rank": 4, "rude": True},
     ]
-    sync_cases(db, None, make_run(app.state.settings.runs_dir, rows), ledger=app.state.ledger)
+    sync_cases(
+        db, None, make_run(app.state.settings.runs_dir, rows), ledger=app.state.ledger, rules=RULES
+    )
     with serve(app) as url:
         yield url
 

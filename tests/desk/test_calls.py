@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import make_run
+from tests.desk.conftest import RULES, make_run
 from winback.desk import calls, tasks
 from winback.desk.calls import Commitment, LoggedCall
 from winback.desk.models import Call, Case, Task, User, utcnow
@@ -24,7 +24,7 @@ def case(db: Session, people: dict[str, User], tmp_path: Path) -> Case:
         {"customer_id": "c1", "name": "Acme Ltd", "rank": 1, "reasons": ["no order for 200 days"]},
         {"customer_id": "c2", "name": "Bolt & Co", "rank": 2},
     ]
-    sync_cases(db, None, make_run(tmp_path, rows))
+    sync_cases(db, None, make_run(tmp_path, rows), rules=RULES)
     made = list(db.scalars(select(Case).order_by(Case.customer_id)))
     for c in made:
         c.owner_id = people["rep"].id

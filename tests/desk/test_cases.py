@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import make_run
+from tests.desk.conftest import RULES, make_run
 from winback.desk import cases
 from winback.desk.models import Case, User
 from winback.desk.sync import sync_cases
@@ -29,7 +29,7 @@ def some_cases(db: Session, people: dict[str, User], tmp_path: Path) -> list[Cas
         {"customer_id": "c", "rank": 2, "expected_value": 400.0, "status": "slipping"},
         {"customer_id": "d", "rank": 4, "expected_value": 50.0, "tier": "executive"},
     ]
-    sync_cases(db, None, make_run(tmp_path, rows))
+    sync_cases(db, None, make_run(tmp_path, rows), rules=RULES)
     made = list(db.scalars(select(Case).order_by(Case.customer_id)))
     for case in made[:3]:
         case.owner_id = people["rep"].id

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import PASSWORD, make_run
+from tests.desk.conftest import PASSWORD, RULES, make_run
 from winback.desk import cases, users
 from winback.desk import concessions as cx
 from winback.desk.models import AuditEntry, Case, Concession, User
@@ -28,7 +28,7 @@ def open_cases(db: Session, people: dict[str, User], tmp_path: Path) -> dict[str
         tmp_path / "runs",
         [{"customer_id": f"c{i}", "rank": i} for i in (1, 2, 3)],
     )
-    sync_cases(db, None, run)
+    sync_cases(db, None, run, rules=RULES)
     found = {c.customer_id: c for c in db.scalars(select(Case))}
     found["c1"].owner_id = people["rep"].id
     found["c2"].owner_id = people["rep2"].id
@@ -428,7 +428,7 @@ def test_a_customer_who_returns_by_themselves_withdraws_the_request(
 
     asked = _ask(db, people["rep"], open_cases["c1"], 20)
     later = [{"customer_id": "c1", "rank": None, "last_order_date": date(2024, 8, 1)}]
-    sync_cases(db, None, make_run(tmp_path / "later", later, as_of="2024-08-02"))
+    sync_cases(db, None, make_run(tmp_path / "later", later, as_of="2024-08-02"), rules=RULES)
     assert _get(db, asked).state == "withdrawn"
 
 

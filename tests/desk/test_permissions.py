@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import PASSWORD, make_run
+from tests.desk.conftest import PASSWORD, RULES, make_run
 from winback.desk import audit, calls, cases, concessions, passes, red_carpet, tasks, users
 from winback.desk.models import AuditEntry, Case, RedCarpet, User
 from winback.desk.permissions import ALLOWED, Action, markdown_table
@@ -76,7 +76,7 @@ DOING: dict[Action, Do] = {
         db, u, "big ones", cases.CaseFilter(min_value=1000)
     ),
     Action.VIEW_AUDIT: lambda db, u, cs, run: audit.read_log(db, u),
-    Action.SYNC_CASES: lambda db, u, cs, run: sync_cases(db, u, run),
+    Action.SYNC_CASES: lambda db, u, cs, run: sync_cases(db, u, run, rules=RULES),
     Action.LIST_USERS: lambda db, u, cs, run: users.list_users(db, u),
     Action.MANAGE_USERS: lambda db, u, cs, run: users.create_user(
         db, u, username="newbie", name="New", role="rep", password=PASSWORD
@@ -107,7 +107,7 @@ def test_every_action_has_a_check_in_the_matrix() -> None:
 def test_role_may_do_exactly_what_the_table_says(
     db: Session, people: dict[str, User], run: ScanRun, role: str, action: Action
 ) -> None:
-    sync_cases(db, None, run)
+    sync_cases(db, None, run, rules=RULES)
     actor = people[role]
     mine, theirs = (db.scalar(select(Case).where(Case.customer_id == c)) for c in ("c1", "c2"))
     assert mine is not None
@@ -129,7 +129,7 @@ def test_role_may_do_exactly_what_the_table_says(
 def test_rep_cannot_work_another_reps_case(
     db: Session, people: dict[str, User], run: ScanRun
 ) -> None:
-    sync_cases(db, None, run)
+    sync_cases(db, None, run, rules=RULES)
     theirs = db.scalar(select(Case).where(Case.customer_id == "c2"))
     assert theirs is not None
     theirs.owner_id = people["rep2"].id

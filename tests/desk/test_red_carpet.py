@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import run_winback
-from tests.desk.conftest import make_run
+from tests.desk.conftest import RULES, make_run
 from winback.desk import cases, red_carpet, tasks
 from winback.desk.models import AuditEntry, Case, Experience, RedCarpet, Task, User
 from winback.desk.sync import sync_cases
@@ -49,7 +49,7 @@ def _cases(db: Session, tmp_path: Path, owner: User | None) -> dict[str, Case]:
         {"customer_id": "c1", "name": "Acme Ltd", "rank": 1},
         {"customer_id": "c2", "name": "Bolt & Co", "rank": 2},
     ]
-    sync_cases(db, None, make_run(tmp_path / "runs", rows))
+    sync_cases(db, None, make_run(tmp_path / "runs", rows), rules=RULES)
     made = {c.customer_id: c for c in db.scalars(select(Case))}
     for case in made.values():
         case.owner_id = owner.id if owner else None
@@ -123,7 +123,9 @@ def test_a_second_win_back_while_active_restarts_the_count(
     _record(db, people["rep"], "t2", rules)
     assert won.remaining == 1
     # A later scan lists c1 again: a new case, won back again by the second rep.
-    sync_cases(db, None, make_run(tmp_path / "runs2", [{"customer_id": "c1", "rank": 1}]))
+    sync_cases(
+        db, None, make_run(tmp_path / "runs2", [{"customer_id": "c1", "rank": 1}]), rules=RULES
+    )
     again = db.scalars(select(Case).where(Case.customer_id == "c1", Case.state == "open")).one()
     again.owner_id = people["rep2"].id
     db.commit()

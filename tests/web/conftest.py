@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from tests.desk.conftest import (  # noqa: F401 (fixtures)
     PASSWORD,
+    RULES,
     _cheap_password_hashing,
     db,
     desk_engine,
@@ -46,7 +47,7 @@ def scanned(app: FastAPI, db: Session, people: dict[str, User]) -> None:  # noqa
         {"customer_id": "c3", "name": "Cogs plc", "rank": 3, "tier": "executive"},
     ]
     run = make_run(app.state.settings.runs_dir, rows)
-    sync_cases(db, None, run)
+    sync_cases(db, None, run, rules=RULES)
 
 
 @pytest.fixture

@@ -175,7 +175,7 @@ def test_every_api_route_about_a_case_or_customer_carries_the_flag(
 ) -> None:
     assert _routes_about_cases_or_customers(app) == set(FLAGGED_CALLS), (
         "a route answers with cases or a customer: add it to FLAGGED_CALLS and build its "
-        "answer with winback.web.red_carpet.case_out / cases_out / customer_flag"
+        "check the desk read behind it loads Case.red_carpet with the cases"
     )
     c1, c2, c3 = (_case(db, c) for c in ("c1", "c2", "c3"))
     c1.owner_id = people["rep"].id

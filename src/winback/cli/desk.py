@@ -65,7 +65,8 @@ def print_sync(result: SyncResult) -> None:
     out.print(
         f"scan run {result.run_id}: {result.opened:,} case(s) opened "
         f"({result.unassigned:,} left for a manager to assign), {result.refreshed:,} refreshed, "
-        f"{result.unchanged:,} unchanged, {result.returned:,} closed as returned",
+        f"{result.unchanged:,} unchanged, {result.returned:,} closed as returned "
+        f"({result.won_back:,} won back after contact)",
         highlight=False,
     )
     print_export(result.outcomes)

@@ -22,10 +22,8 @@ from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from typing import Any
 
+from winback.desk.models import WORK_ROLES
 from winback.errors import InvalidInput
-
-# The roles that can be handed a case on the strength of having dealt with the customer.
-_HANDLERS = ("rep", "executive", "manager")
 
 
 @dataclass(frozen=True)
@@ -112,9 +110,9 @@ def choose_owner(
             return executive.user_id, "executive tier; least-busy executive"
     if policy.prefer_account_owner and account_owner in by_staff:
         owner = by_staff[account_owner]
-        if owner.role in _HANDLERS:
+        if owner.role in WORK_ROLES:
             return owner.user_id, "account owner"
-    found = dealt_with(_HANDLERS)
+    found = dealt_with(WORK_ROLES)
     if found:
         return found[0].user_id, found[1]
     rep = least_busy(policy.fallback_role)

@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 
 from winback.clock import naive_utc
 from winback.desk import audit, tasks
-from winback.desk.cases import PERSON_OUTCOMES, close_case, get_case
+from winback.desk.cases import close_case, get_case
 from winback.desk.models import (
     CALL_STEPS,
     OFFER_KINDS,
+    PERSON_OUTCOMES,
     VERIFICATIONS,
     Call,
     Case,
@@ -30,7 +31,7 @@ from winback.desk.models import (
     User,
     utcnow,
 )
-from winback.desk.permissions import Action, require, require_case_work
+from winback.desk.permissions import Action, may_hold_work, require, require_case_work
 from winback.errors import Conflict, InvalidInput, NotFound
 from winback.ledger.store import Ledger
 
@@ -244,8 +245,8 @@ def _task_owner(db: Session, given: Any, case: Case, actor: User) -> int | None:
             raise InvalidInput(f"follow_up_owner_id {given!r}: give a user's number") from None
     for candidate in (case.owner_id, actor.id):
         user = db.get(User, candidate) if candidate is not None else None
-        if user is not None and user.active and user.role != "admin":
-            return user.id
+        if may_hold_work(user):
+            return candidate
     return None
 
 

@@ -6,12 +6,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from winback.desk import audit, red_carpet
+from winback.desk import audit, red_carpet, tasks
 from winback.desk.models import (
-    CASE_OUTCOMES,
+    ACTIVITY_KINDS,
+    CASE_STATE_CHOICES,
     CONTACT_CHANNELS,
+    PERSON_OUTCOMES,
     Case,
     CaseActivity,
     Concession,
@@ -19,14 +21,12 @@ from winback.desk.models import (
     User,
     utcnow,
 )
+from winback.desk.outcomes import is_won_back
 from winback.desk.permissions import Action, require, require_case_work
 from winback.errors import Conflict, InvalidInput, NotFound
 from winback.policy import Policy
 
 PAGE_SIZE = 50
-# Outcomes a person records; "returned" is recorded only by winback sync.
-PERSON_OUTCOMES = tuple(o for o in CASE_OUTCOMES if o != "returned")
-STATE_CHOICES = ("open", "working", "closed", "active", "all")
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,8 @@ class CaseFilter:
         except ValueError as exc:
             raise InvalidInput(f"bad filter value: {exc}") from None
         state = known.get("state", "active")
-        if state not in STATE_CHOICES:
-            raise InvalidInput(f"state {state!r}: use one of {', '.join(STATE_CHOICES)}")
+        if state not in CASE_STATE_CHOICES:
+            raise InvalidInput(f"state {state!r}: use one of {', '.join(CASE_STATE_CHOICES)}")
         return cls(**known)
 
     def as_query(self) -> dict[str, Any]:
@@ -95,14 +95,21 @@ class Page:
     has_next: bool
 
 
+def _with_flag(query: Select[Any]) -> Select[Any]:
+    """Cases with their customer's red carpet in progress (``Case.red_carpet``): one more
+    query for the whole page, whatever its size."""
+    return query.options(selectinload(Case.red_carpet))
+
+
 def _fetch(db: Session, query: Select[Any], page: int, size: int) -> Page:
-    rows = list(db.scalars(_page(query, page, size)))
+    rows = list(db.scalars(_with_flag(_page(query, page, size))))
     size = max(1, min(size, 200))
     return Page(rows[:size], max(1, page), len(rows) > size)
 
 
 def my_queue(db: Session, actor: User, page: int = 1, size: int = PAGE_SIZE) -> Page:
-    """The actor's open and working cases, first to call first. One indexed query."""
+    """The actor's open and working cases, first to call first: one indexed query, and
+    one for the red-carpet flags."""
     require(actor, Action.VIEW_OWN_QUEUE)
     query = select(Case).where(Case.owner_id == actor.id, Case.state != "closed")
     return _fetch(db, query, page, size)
@@ -118,7 +125,7 @@ def search_cases(
 
 def get_case(db: Session, actor: User, case_id: int) -> Case:
     require(actor, Action.VIEW_CUSTOMER)
-    case = db.get(Case, case_id)
+    case = db.get(Case, case_id, options=[selectinload(Case.red_carpet)])
     if case is None:
         raise NotFound(f"no case {case_id}")
     return case
@@ -127,7 +134,7 @@ def get_case(db: Session, actor: User, case_id: int) -> Case:
 def cases_of_customer(db: Session, actor: User, customer_id: str) -> list[Case]:
     require(actor, Action.VIEW_CUSTOMER)
     query = select(Case).where(Case.customer_id == customer_id).order_by(Case.id.desc())
-    return list(db.scalars(query))
+    return list(db.scalars(_with_flag(query)))
 
 
 def activities(db: Session, case_ids: list[int]) -> list[CaseActivity]:
@@ -143,10 +150,7 @@ def reassign(db: Session, actor: User, case_id: int, owner_id: int | None) -> Ca
     case = get_case(db, actor, case_id)
     if case.state == "closed":
         raise Conflict(f"case {case_id} is closed")
-    if owner_id is not None:
-        owner = db.get(User, owner_id)
-        if owner is None or not owner.active or owner.role == "admin":
-            raise InvalidInput(f"user {owner_id} cannot take cases (unknown, inactive or admin)")
+    tasks.check_holder(db, owner_id, "cases")
     before = {"owner_id": case.owner_id}
     case.owner_id, case.updated_at = owner_id, utcnow()
     audit.record(db, actor, "case.reassign", "case", case.id, before, {"owner_id": owner_id})
@@ -162,8 +166,8 @@ def log_activity(
     require_case_work(actor, case)
     if case.state == "closed":
         raise Conflict(f"case {case_id} is closed")
-    if kind not in ("contact", "note"):
-        raise InvalidInput(f"kind {kind!r}: use contact or note")
+    if kind not in ACTIVITY_KINDS:
+        raise InvalidInput(f"kind {kind!r}: use one of {', '.join(ACTIVITY_KINDS)}")
     if kind == "contact" and channel not in CONTACT_CHANNELS:
         raise InvalidInput(f"channel {channel!r}: use one of {', '.join(CONTACT_CHANNELS)}")
     activity = CaseActivity(
@@ -214,7 +218,7 @@ def close_case(
         db, actor, "case.close", "case", case.id, before, {"state": "closed", "outcome": outcome}
     )
     withdraw_pending_concessions(db, actor, case)
-    if outcome == "won_back":
+    if is_won_back(case):
         red_carpet.start(db, actor, case, (policy or Policy()).red_carpet)
     if commit:
         db.commit()

@@ -20,11 +20,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from winback.desk import audit
-from winback.desk.models import CONCESSION_KINDS, Call, Case, Concession, User, utcnow
+from winback.desk.models import (
+    CONCESSION_DECISIONS,
+    CONCESSION_KINDS,
+    Call,
+    Case,
+    Concession,
+    User,
+    utcnow,
+)
 from winback.desk.permissions import Action, require, require_case_work
 from winback.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 
-DECISIONS = ("approve", "counter", "refuse")
 # States whose ``granted`` counts towards the case's total of a kind.
 GIVEN_STATES = ("granted", "countered")
 # Sums of money and percentages are compared at this many decimals, so 0.1 + 0.2 fits a
@@ -218,8 +225,8 @@ def decide(
 ) -> Concession:
     """Approve, counter (a smaller amount) or refuse a pending request."""
     require(actor, Action.DECIDE_CONCESSION)
-    if decision not in DECISIONS:
-        raise InvalidInput(f"decision {decision!r}: use one of {', '.join(DECISIONS)}")
+    if decision not in CONCESSION_DECISIONS:
+        raise InvalidInput(f"decision {decision!r}: use one of {', '.join(CONCESSION_DECISIONS)}")
     concession = db.get(Concession, concession_id)
     if concession is None:
         raise NotFound(f"no concession request {concession_id}")

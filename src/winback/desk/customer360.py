@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from winback.desk import audit
+from winback.desk import audit, scan_fields
 from winback.desk.cases import activities, cases_of_customer
-from winback.desk.models import Case, User
+from winback.desk.models import Case, RedCarpet, User
 from winback.desk.permissions import Action, require
 from winback.errors import NotFound
 from winback.ledger.store import Ledger
@@ -98,6 +98,12 @@ class CustomerView:
         return next((c for c in self.cases if c.state != "closed"), None)
 
     @property
+    def red_carpet(self) -> RedCarpet | None:
+        """The customer's red carpet in progress, carried by their cases (a red carpet
+        always starts from one)."""
+        return next((c.red_carpet for c in self.cases), None)
+
+    @property
     def name(self) -> str:
         for source in (self.profile, self.scan):
             if source and source.get("name"):
@@ -116,32 +122,6 @@ def scan_row(run: ScanRun | None, customer_id: str) -> dict[str, Any] | None:
     )
     rows = table.to_pylist()
     return rows[0] if rows else None
-
-
-def scan_of_case(case: Case) -> dict[str, Any]:
-    """The scan's view of the customer as the open case holds it (from the last sync)."""
-    flags = case.intangibles or {}
-    return {
-        "customer_id": case.customer_id,
-        "name": case.customer_name,
-        "segment": case.segment,
-        "status": case.customer_status,
-        "decision": case.decision,
-        "tier": case.tier,
-        "rank": case.rank,
-        "p_alive": case.p_alive,
-        "winback_odds": case.winback_odds,
-        "predicted_value": case.predicted_value,
-        "expected_value": case.expected_value,
-        "revenue": case.revenue,
-        "revenue_last_year": case.revenue_last_year,
-        "last_order_date": case.last_order_date,
-        "reasons": case.reasons,
-        "decision_reasons": case.decision_reasons,
-        **{k: flags.get(k) for k in ("rude", "heavy_contact", "late_payer", "return_abuser")},
-        "recent_incidents": flags.get("recent_incidents"),
-        "run_id": case.run_id,
-    }
 
 
 def _ledger_part(
@@ -223,7 +203,7 @@ def customer_view(
     open_case = next((c for c in cases if c.state != "closed"), None)
     # An open case holds the scan's view as of the last sync: an indexed read, where the
     # scan run's Parquet file would be scanned whole (1M customers: ~0.4 s).
-    scan = scan_of_case(open_case) if open_case else scan_row(run, customer_id)
+    scan = scan_fields.scan_row(open_case) if open_case else scan_row(run, customer_id)
     profile: dict[str, Any] | None = None
     events: list[Event] = []
     if ledger is not None and ledger.manifest_path.exists():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     JSON,
@@ -19,15 +19,24 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-ROLES = ("admin", "manager", "executive", "rep")
-CASE_STATES = ("open", "working", "closed")
-# How a case ends: the first two are recorded by winback sync, the rest by people.
-CASE_OUTCOMES = ("returned", "won_back", "will_return", "declined", "unreachable", "not_pursued")
-CONTACT_CHANNELS = ("call", "email", "visit", "chat", "letter", "other")
+# The desk's vocabularies: each a Literal type (the web's schemas use these types) and the
+# tuple of its values in order (the desk's checks and pages use these), one from the other.
+# The roles that hold work (cases, tasks, follow-ups, red carpets); admins run the desk.
+WorkRole = Literal["manager", "executive", "rep"]
+Role = Literal["admin", WorkRole]
+CaseState = Literal["open", "working", "closed"]
+# The case filter's states: "active" is open or working.
+CaseStateChoice = Literal[CaseState, "active", "all"]
+# How a case ends: people record these; winback sync records "returned" (what each counts
+# as is winback.desk.outcomes.counted_outcome).
+PersonOutcome = Literal["won_back", "will_return", "declined", "unreachable", "not_pursued"]
+CaseOutcome = Literal["returned", PersonOutcome]
+ActivityKind = Literal["contact", "note"]
+ContactChannel = Literal["call", "email", "visit", "chat", "letter", "other"]
 # The guided call's steps, in order (docs/desk.md describes each).
-CALL_STEPS = (
+CallStep = Literal[
     "apology",
     "listening",
     "diagnosis",
@@ -37,9 +46,11 @@ CALL_STEPS = (
     "offer",
     "outcome",
     "follow_up",
-)
-VERIFICATIONS = ("yes", "partly", "no")
-OFFER_KINDS = (
+]
+# Did the customer agree with the diagnosis? "yes" and "partly" verify the reasons.
+Verified = Literal["yes", "partly"]
+Verification = Literal[Verified, "no"]
+OfferKind = Literal[
     "none",
     "apology_only",
     "price_break",
@@ -48,15 +59,36 @@ OFFER_KINDS = (
     "free_items",
     "guarantee",
     "plus_extra",
-)
-TASK_KINDS = ("commitment", "follow_up", "slip_alert", "appreciation")
-CONCESSION_KINDS = ("discount_pct", "credit", "free_items")
+]
+TaskKind = Literal["commitment", "follow_up", "slip_alert", "appreciation"]
+ConcessionKind = Literal["discount_pct", "credit", "free_items"]
 # "withdrawn": the case closed while the request waited for a decision.
-CONCESSION_STATES = ("granted", "pending", "countered", "refused", "withdrawn")
-EXPERIENCE_SOURCES = ("import", "api")
+ConcessionState = Literal["granted", "pending", "countered", "refused", "withdrawn"]
+ConcessionDecision = Literal["approve", "counter", "refuse"]
+ExperienceSource = Literal["import", "api"]
 # What started a pass of the cycle, and how it ended ("running" until it does).
-PASS_TRIGGERS = ("schedule", "command")
-PASS_OUTCOMES = ("running", "succeeded", "failed")
+PassTrigger = Literal["schedule", "command"]
+PassOutcome = Literal["running", "succeeded", "failed"]
+
+WORK_ROLES: tuple[WorkRole, ...] = get_args(WorkRole)
+ROLES: tuple[Role, ...] = get_args(Role)
+CASE_STATES: tuple[CaseState, ...] = get_args(CaseState)
+CASE_STATE_CHOICES: tuple[CaseStateChoice, ...] = get_args(CaseStateChoice)
+PERSON_OUTCOMES: tuple[PersonOutcome, ...] = get_args(PersonOutcome)
+CASE_OUTCOMES: tuple[CaseOutcome, ...] = get_args(CaseOutcome)
+ACTIVITY_KINDS: tuple[ActivityKind, ...] = get_args(ActivityKind)
+CONTACT_CHANNELS: tuple[ContactChannel, ...] = get_args(ContactChannel)
+CALL_STEPS: tuple[CallStep, ...] = get_args(CallStep)
+VERIFIED: tuple[Verified, ...] = get_args(Verified)
+VERIFICATIONS: tuple[Verification, ...] = get_args(Verification)
+OFFER_KINDS: tuple[OfferKind, ...] = get_args(OfferKind)
+TASK_KINDS: tuple[TaskKind, ...] = get_args(TaskKind)
+CONCESSION_KINDS: tuple[ConcessionKind, ...] = get_args(ConcessionKind)
+CONCESSION_STATES: tuple[ConcessionState, ...] = get_args(ConcessionState)
+CONCESSION_DECISIONS: tuple[ConcessionDecision, ...] = get_args(ConcessionDecision)
+EXPERIENCE_SOURCES: tuple[ExperienceSource, ...] = get_args(ExperienceSource)
+PASS_TRIGGERS: tuple[PassTrigger, ...] = get_args(PassTrigger)
+PASS_OUTCOMES: tuple[PassOutcome, ...] = get_args(PassOutcome)
 # A new user's concession authority by role (percent discount, credit, free items);
 # managers change it per user. Migration 0002 gives existing users the same.
 STARTING_LIMITS: dict[str, tuple[float, float, int]] = {
@@ -173,6 +205,14 @@ class Case(Base):
     problem_solved_at: Mapped[datetime | None] = mapped_column(DateTime)
     # The ledger batch that holds this case's outcome (winback_outcomes); None = not yet.
     outcome_batch: Mapped[int | None] = mapped_column(Integer)
+    # The customer's red carpet in progress, if any: the flag every view of the case shows.
+    # Read-only; the desk's case reads (winback.desk.cases) load it with the rows.
+    red_carpet: Mapped[RedCarpet | None] = relationship(
+        primaryjoin="and_(Case.customer_id == foreign(RedCarpet.customer_id), "
+        "RedCarpet.ended_at.is_(None))",
+        viewonly=True,
+        uselist=False,
+    )
 
 
 class CaseActivity(Base):

@@ -1,5 +1,11 @@
-"""Closed cases become rows of the ledger's ``winback_outcomes`` table, which the scan reads
-to learn win-back odds by segment.
+"""What a closed case counts as, and closed cases as rows of the ledger's
+``winback_outcomes`` table, which the scan reads to learn win-back odds by segment.
+
+*Won back* has one meaning (docs/desk.md, "Won back"): a person closed the case as
+``won_back``, or winback sync closed it as ``returned`` after the desk had contacted the
+customer (``case.contacted``). A return without contact is *returned unprompted*.
+:func:`counted_outcome` and :func:`counted_outcome_sql` say it once, in Python and in SQL,
+for the outcome export, the reasons report, the red carpet and the desk's pages.
 
 Export is idempotent: each case has one outcome record (``desk-case-<id>``), written through
 the ordinary importer (so it is checked against the data contract like any other file) and
@@ -18,22 +24,20 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
-from winback.desk.models import Call, Case
+from winback.desk.models import VERIFIED, Call, Case
 from winback.errors import WinbackError
 from winback.ledger.contract import arrow_schema
 from winback.ledger.store import Ledger
 
-# How a desk outcome is named in the ledger (winback.ledger.contract.OUTCOMES).
-_LEDGER_OUTCOME = {
-    "won_back": "won_back",
-    "will_return": "will_return",
-    "declined": "declined",
-    "unreachable": "unreachable",
-    "not_pursued": "not_pursued",
-}
+WON_BACK = "won_back"
+# Recorded by winback sync when the customer ordered again while the case was open.
+RETURNED = "returned"
+# What a return without contact counts as (the ledger's name for it too).
+RETURNED_UNPROMPTED = "returned_unprompted"
 _LEDGER_TIERS = ("executive", "rep", "campaign", "holdout")
 
 
@@ -45,16 +49,49 @@ class ExportResult:
     problem: str | None = None
 
 
-def ledger_outcome(case: Case) -> str:
-    """A case closed as "returned" by winback sync came back by itself unless someone had
-    reached the customer first, in which case the desk's work counts as a win-back."""
-    if case.outcome == "returned":
-        return "won_back" if case.contacted else "returned_unprompted"
-    return _LEDGER_OUTCOME[case.outcome or ""]
+def counted_outcome(outcome: str | None, contacted: bool) -> str | None:
+    """The outcome as every count reads it: ``returned`` becomes ``won_back`` when the
+    desk had contacted the customer, else ``returned_unprompted``; the rest stay as
+    they are (None for an open case)."""
+    if outcome == RETURNED:
+        return WON_BACK if contacted else RETURNED_UNPROMPTED
+    return outcome
+
+
+def counted_outcome_sql() -> ColumnElement[str | None]:
+    """:func:`counted_outcome` of ``cases.outcome`` and ``cases.contacted`` in SQL."""
+    return sql_case(
+        (and_(Case.outcome == RETURNED, Case.contacted.is_(True)), WON_BACK),
+        (Case.outcome == RETURNED, RETURNED_UNPROMPTED),
+        else_=Case.outcome,
+    )
+
+
+def is_won_back(c: Case) -> bool:
+    """Whether the closed case ``c`` counts as won back (see the module docstring)."""
+    return counted_outcome(c.outcome, c.contacted) == WON_BACK
+
+
+def outcome_label(c: Case) -> str:
+    """The case's outcome in words as the desk's pages show it ("" while open)."""
+    counted = counted_outcome(c.outcome, c.contacted)
+    if counted is None:
+        return ""
+    if c.outcome == RETURNED and counted == WON_BACK:
+        return "won back (ordered again after contact)"
+    return counted.replace("_", " ")
+
+
+def ledger_outcome(c: Case) -> str:
+    """The case's outcome as the ledger's ``winback_outcomes`` names it."""
+    counted = counted_outcome(c.outcome, c.contacted)
+    if counted is None:
+        raise WinbackError(f"case {c.id} is not closed: it has no outcome to export")
+    return counted
 
 
 def outcome_row(case: Case, call: Call | None) -> dict[str, Any]:
-    verified = call is not None and call.verification in ("yes", "partly") and call.reasons
+    verified = call is not None and call.verification in VERIFIED and call.reasons
     return {
         "outcome_id": f"desk-case-{case.id}",
         "customer_id": case.customer_id,

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from winback.desk.models import Case, User
+from sqlalchemy import ColumnElement, and_
+
+from winback.desk.models import ROLES, WORK_ROLES, Case, User
 from winback.errors import PermissionDenied
 
 
@@ -38,7 +40,7 @@ class Action(StrEnum):
     VIEW_CYCLE = "see the periodic cycle's passes"
 
 
-_EVERYONE = frozenset({"admin", "manager", "executive", "rep"})
+_EVERYONE = frozenset(ROLES)
 _LEADS = frozenset({"admin", "manager"})
 
 ALLOWED: dict[Action, frozenset[str]] = {
@@ -70,6 +72,17 @@ def may(user: User, action: Action) -> bool:
     return user.active and user.role in ALLOWED[action]
 
 
+def may_hold_work(user: User | None) -> bool:
+    """Whether ``user`` may be given work (a case, a task, a follow-up, a red carpet): an
+    active user whose role works cases. Admins run the desk and hold none."""
+    return user is not None and user.active and user.role in WORK_ROLES
+
+
+def holds_work_sql() -> ColumnElement[bool]:
+    """:func:`may_hold_work` as a condition on the ``users`` table."""
+    return and_(User.active.is_(True), User.role.in_(WORK_ROLES))
+
+
 def require(user: User, action: Action) -> None:
     """Raise PermissionDenied unless ``user``'s role may do ``action``."""
     if not may(user, action):
@@ -87,7 +100,7 @@ def require_case_work(user: User, case: Case) -> None:
 
 def markdown_table() -> str:
     """The permission table as Markdown, for docs/desk.md."""
-    roles = ("admin", "manager", "executive", "rep")
+    roles = ROLES
     lines = ["| action | " + " | ".join(roles) + " |", "|---|" + "---|" * len(roles)]
     for action, allowed in ALLOWED.items():
         marks = " | ".join("yes" if r in allowed else "no" for r in roles)

@@ -1,9 +1,10 @@
 """The red carpet: a won-back customer's next experiences, watched and counted down.
 
-A case closed as ``won_back`` starts a period of ``[red_carpet] experiences`` experiences
-(:func:`start`, called by :func:`winback.desk.cases.close_case`). Each later order or
-interaction counts one down and records the gesture given, whether it arrives by import
-(:func:`absorb_ledger`) or from another system through the API
+A case won back (:func:`winback.desk.outcomes.is_won_back`: closed as ``won_back``, or
+returned after contact) starts a period of ``[red_carpet] experiences`` experiences
+(:func:`start`, called by :func:`winback.desk.cases.close_case` and winback sync). Each
+later order or interaction counts one down and records the gesture given, whether it
+arrives by import (:func:`absorb_ledger`) or from another system through the API
 (:func:`record_experience`). At zero the period ends and appreciation touches go on the
 owner's task queue. During the period the customer is watched more tightly than the scan
 watches everyone (:func:`check_run`), and an incident is a slip too: a slip puts a
@@ -36,7 +37,7 @@ from winback.desk.models import (
     User,
     utcnow,
 )
-from winback.desk.permissions import Action, require
+from winback.desk.permissions import Action, may_hold_work, require
 from winback.errors import Conflict, InvalidInput
 from winback.ledger.store import Ledger
 from winback.policy import RedCarpet as Rules
@@ -93,14 +94,21 @@ def _state(carpet: RedCarpet) -> dict[str, Any]:
     }
 
 
-def start(db: Session, actor: User | None, case: Case, rules: Rules) -> RedCarpet:
+def start(
+    db: Session, actor: User | None, case: Case, rules: Rules, *, system_name: str = SYSTEM_NAME
+) -> RedCarpet:
     """Put the customer of ``case`` (just closed as won back) on the red carpet.
 
     Called inside :func:`~winback.desk.cases.close_case`, which has checked the actor may
-    close the case; flushed and audited here, committed by the caller with the close. A
-    customer already on the red carpet starts again from ``rules.experiences``.
+    close the case, and by winback sync for a contacted customer who ordered again
+    (``actor`` None, audited as ``system_name``); flushed and audited here, committed by
+    the caller with the close. A customer already on the red carpet starts again from
+    ``rules.experiences``.
     """
-    owner_id = case.owner_id if case.owner_id is not None else (actor.id if actor else None)
+    # The case's owner, else whoever closed it if they may hold work (not an admin).
+    owner_id = case.owner_id
+    if owner_id is None and actor is not None and may_hold_work(actor):
+        owner_id = actor.id
     now = utcnow()
     current = active_for(db, case.customer_id, lock=True)
     if current is not None:
@@ -109,8 +117,16 @@ def start(db: Session, actor: User | None, case: Case, rules: Rules) -> RedCarpe
         current.total = current.remaining = rules.experiences
         current.slipped_at = None
         current.customer_name = case.customer_name or current.customer_name
+        db.expire(case, ["red_carpet"])  # the case's flag now shows the new period
         audit.record(
-            db, actor, "red_carpet.restart", "red_carpet", current.id, before, _state(current)
+            db,
+            actor,
+            "red_carpet.restart",
+            "red_carpet",
+            current.id,
+            before,
+            _state(current),
+            system_name=system_name,
         )
         return current
     carpet = RedCarpet(
@@ -124,19 +140,25 @@ def start(db: Session, actor: User | None, case: Case, rules: Rules) -> RedCarpe
     )
     db.add(carpet)
     db.flush()
-    audit.record(db, actor, "red_carpet.start", "red_carpet", carpet.id, None, _state(carpet))
+    db.expire(case, ["red_carpet"])  # the case's flag now shows the new period
+    audit.record(
+        db,
+        actor,
+        "red_carpet.start",
+        "red_carpet",
+        carpet.id,
+        None,
+        _state(carpet),
+        system_name=system_name,
+    )
     return carpet
 
 
 def _task_owner(db: Session, carpet: RedCarpet) -> int | None:
     """The red carpet's owner if they can hold tasks (active, not an admin), else nobody:
     the task then waits, unassigned, for a manager."""
-    if carpet.owner_id is None:
-        return None
-    owner = db.get(User, carpet.owner_id)
-    if owner is None or not owner.active or owner.role == "admin":
-        return None
-    return owner.id
+    owner = db.get(User, carpet.owner_id) if carpet.owner_id is not None else None
+    return carpet.owner_id if may_hold_work(owner) else None
 
 
 def _who(carpet: RedCarpet) -> str:

@@ -3,7 +3,9 @@
 One open case per customer on the list (tiers in ``AssignmentPolicy.case_tiers``):
 created the first time, refreshed by later runs, never duplicated (a partial unique
 index backs this up). A case is closed as ``returned`` when the run shows an order after
-the one the case knew of, recording whether anyone had contacted the customer.
+the one the case knew of, recording whether anyone had contacted the customer: a return
+after contact is won back (:mod:`winback.desk.outcomes`) and starts the red carpet. The
+scan-row -> case field map is :mod:`winback.desk.scan_fields`.
 """
 
 from __future__ import annotations
@@ -16,63 +18,20 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from winback.desk import audit
+from winback.desk import audit, red_carpet
 from winback.desk.assignment import AssignmentPolicy, Candidate, Contact, choose_owner
 from winback.desk.cases import withdraw_pending_concessions
 from winback.desk.models import Case, SyncRecord, User, utcnow
-from winback.desk.outcomes import ExportResult
+from winback.desk.outcomes import RETURNED, ExportResult, is_won_back
 from winback.desk.permissions import Action, require
+from winback.desk.scan_fields import CASE_FIELDS, RUN_COLUMNS, case_fields
 from winback.desk.tasks import possible_owners
 from winback.ledger.contract import counted_order_sql
 from winback.ledger.store import Ledger
+from winback.policy import RedCarpet as RedCarpetRules
 from winback.scan.runs import ScanRun
 
 SYNC_ACTOR = "winback sync"
-UNRANKED = 2_000_000_000  # priority of a case whose customer is no longer on the ranked list
-
-_COLUMNS = [
-    "customer_id",
-    "name",
-    "segment",
-    "status",
-    "last_order_date",
-    "p_alive",
-    "predicted_value",
-    "revenue",
-    "revenue_last_year",
-    "decision",
-    "winback_odds",
-    "expected_value",
-    "tier",
-    "rank",
-    "reasons",
-    "decision_reasons",
-    "rude",
-    "heavy_contact",
-    "late_payer",
-    "return_abuser",
-    "recent_incidents",
-]
-# The fields a scan refreshes on an open case; a change in any of them is audited.
-_SCAN_FIELDS = (
-    "customer_name",
-    "segment",
-    "customer_status",
-    "decision",
-    "tier",
-    "rank",
-    "priority",
-    "p_alive",
-    "predicted_value",
-    "winback_odds",
-    "expected_value",
-    "revenue",
-    "revenue_last_year",
-    "last_order_date",
-    "reasons",
-    "decision_reasons",
-    "intangibles",
-)
 
 
 @dataclass
@@ -81,7 +40,8 @@ class SyncResult:
     opened: int = 0
     refreshed: int = 0
     unchanged: int = 0
-    returned: int = 0
+    returned: int = 0  # closed as returned, the won-back ones among them
+    won_back: int = 0  # returned after the desk's contact: on the red carpet now
     unassigned: int = 0
     # Closed cases sent to the ledger's winback_outcomes afterwards (winback sync fills it).
     outcomes: ExportResult | None = None
@@ -94,37 +54,9 @@ class SyncResult:
             "refreshed": self.refreshed,
             "unchanged": self.unchanged,
             "returned": self.returned,
+            "won_back": self.won_back,
             "unassigned": self.unassigned,
         }
-
-
-def _scan_fields(row: dict[str, Any]) -> dict[str, Any]:
-    reasons = list(row["reasons"] or [])
-    return {
-        "customer_name": row["name"],
-        "segment": row["segment"],
-        "customer_status": row["status"],
-        "decision": row["decision"],
-        "tier": row["tier"],
-        "rank": row["rank"],
-        "priority": row["rank"] if row["rank"] is not None else UNRANKED,
-        "p_alive": row["p_alive"],
-        "predicted_value": row["predicted_value"],
-        "winback_odds": row["winback_odds"],
-        "expected_value": row["expected_value"],
-        "revenue": row["revenue"],
-        "revenue_last_year": row["revenue_last_year"],
-        "last_order_date": row["last_order_date"],
-        "reasons": reasons,
-        "decision_reasons": list(row["decision_reasons"] or []),
-        "intangibles": {
-            "rude": bool(row["rude"]),
-            "heavy_contact": bool(row["heavy_contact"]),
-            "late_payer": bool(row["late_payer"]),
-            "return_abuser": bool(row["return_abuser"]),
-            "recent_incidents": int(row["recent_incidents"] or 0),
-        },
-    }
 
 
 def contact_history(
@@ -214,16 +146,19 @@ def sync_cases(
     actor: User | None,
     run: ScanRun,
     *,
+    rules: RedCarpetRules,
     ledger: Ledger | None = None,
     policy: AssignmentPolicy | None = None,
 ) -> SyncResult:
-    """Open, refresh and close cases from ``run``; ``actor`` None is the command line."""
+    """Open, refresh and close cases from ``run``; ``actor`` None is the command line.
+    A case that returns after the desk's contact is won back: its customer goes on the
+    red carpet under ``rules`` (the policy's ``[red_carpet]``) in the same transaction."""
     if actor is not None:
         require(actor, Action.SYNC_CASES)
     policy = policy or AssignmentPolicy()
     system_name = SYNC_ACTOR
     result = SyncResult(run.info.run_id)
-    rows = run.customers(_COLUMNS).to_pylist()
+    rows = run.customers(RUN_COLUMNS).to_pylist()
     open_cases = {c.customer_id: c for c in db.scalars(select(Case).where(Case.state != "closed"))}
 
     new_rows: list[dict[str, Any]] = []
@@ -243,14 +178,14 @@ def sync_cases(
             }
             case.state, case.outcome, case.closed_at, case.updated_at = (
                 "closed",
-                "returned",
+                RETURNED,
                 now,
                 now,
             )
             case.last_order_date = bought
             after = {
                 "state": "closed",
-                "outcome": "returned",
+                "outcome": RETURNED,
                 "last_order_date": bought,
                 "contacted": case.contacted,
             }
@@ -259,9 +194,12 @@ def sync_cases(
             )
             withdraw_pending_concessions(db, actor, case)
             result.returned += 1
+            if is_won_back(case):
+                red_carpet.start(db, actor, case, rules, system_name=system_name)
+                result.won_back += 1
             continue
-        fields = _scan_fields(row)
-        before = {k: getattr(case, k) for k in _SCAN_FIELDS}
+        fields = case_fields(row)
+        before = {k: getattr(case, k) for k in CASE_FIELDS}
         changed_before, changed_after = audit.changes(before, fields)
         if not changed_after:
             result.unchanged += 1
@@ -318,7 +256,7 @@ def _open_cases(
         )
         if owner_id is not None:
             load[owner_id] = load.get(owner_id, 0) + 1
-        fields = _scan_fields(row)
+        fields = case_fields(row)
         case = Case(
             customer_id=row["customer_id"],
             state="open",

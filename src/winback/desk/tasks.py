@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from winback import clock
 from winback.desk import audit
 from winback.desk.models import TASK_KINDS, Case, Task, User, utcnow
-from winback.desk.permissions import Action, may, require
+from winback.desk.permissions import Action, holds_work_sql, may, may_hold_work, require
 from winback.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 
 MAX_TITLE = 500
@@ -50,10 +50,7 @@ def add_task(
     title = title.strip()
     if not title:
         raise InvalidInput("a task needs a title: say what is to be done")
-    if owner_id is not None:
-        owner = db.get(User, owner_id)
-        if owner is None or not owner.active or owner.role == "admin":
-            raise InvalidInput(f"user {owner_id} cannot own tasks (unknown, inactive or admin)")
+    check_holder(db, owner_id, "tasks")
     task = Task(
         kind=kind,
         title=title[:MAX_TITLE],
@@ -80,9 +77,16 @@ def add_task(
 
 
 def possible_owners(db: Session) -> list[User]:
-    """Who can be given a task or commitment: active users who work cases."""
-    query = select(User).where(User.active.is_(True), User.role != "admin")
+    """Who may be given work (:func:`~winback.desk.permissions.may_hold_work`), by name."""
+    query = select(User).where(holds_work_sql())
     return list(db.scalars(query.order_by(User.name)))
+
+
+def check_holder(db: Session, user_id: int | None, work: str) -> None:
+    """Refuse to give ``work`` ("cases", "tasks") to a user who may not hold work
+    (unknown, deactivated or an admin); None (nobody) is always allowed."""
+    if user_id is not None and not may_hold_work(db.get(User, user_id)):
+        raise InvalidInput(f"user {user_id} cannot take {work} (unknown, inactive or admin)")
 
 
 def get_task(db: Session, actor: User, task_id: int) -> Task:
@@ -184,9 +188,9 @@ def complete_task(
             case.problem_solved_at = utcnow()
         elif not solved and next_due is not None:
             owner = db.get(User, task.owner_id) if task.owner_id else None
-            if owner is None or not owner.active:
+            if not may_hold_work(owner):
                 # The owner has left: whoever recorded this answer follows up next.
-                owner = actor if actor.role != "admin" else None
+                owner = actor if may_hold_work(actor) else None
             following = add_task(
                 db,
                 actor,

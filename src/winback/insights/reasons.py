@@ -8,8 +8,11 @@ Everything here is defined in docs/reasons-report.md; in short:
 * A case's value is ``value_before`` (else ``revenue_last_year``, else 0). A case with
   several reasons splits its value equally among them, so the reasons add up to the total;
   a case with no diagnosed call or no reasons counts under "not diagnosed".
-* Win-back rate = won back / attempted, attempted = won_back + will_return + declined +
-  unreachable (``returned`` came back unprompted and ``not_pursued`` was not tried).
+* Outcomes are counted as :func:`winback.desk.outcomes.counted_outcome` says: a case is
+  won back when a person closed it ``won_back`` or it returned after the desk contacted
+  the customer; a return without contact is "returned unprompted".
+* Win-back rate = won back / attempted, attempted = won back + will_return + declined +
+  unreachable (returned unprompted and ``not_pursued`` were not attempts).
 
 The report is read with a handful of grouped queries whatever the number of cases.
 """
@@ -26,7 +29,8 @@ import pyarrow as pa
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from winback.desk.models import Call, Case, Concession, ReasonCode, User, utcnow
+from winback.desk.models import VERIFIED, Call, Case, Concession, ReasonCode, User, utcnow
+from winback.desk.outcomes import RETURNED_UNPROMPTED, WON_BACK, counted_outcome_sql
 from winback.desk.permissions import Action, require
 from winback.ledger.contract import counted_order_sql
 from winback.ledger.store import Ledger
@@ -37,8 +41,7 @@ NO_OFFER = "no offer"
 NO_TIER = "no tier"
 UNASSIGNED = "unassigned"
 OPEN = "open"
-ATTEMPTS = frozenset({"won_back", "will_return", "declined", "unreachable"})
-VERIFIED = frozenset({"yes", "partly"})
+ATTEMPTS = frozenset({WON_BACK, "will_return", "declined", "unreachable"})
 # Steps a call has not yet finished the diagnosis at.
 BEFORE_DIAGNOSIS = ("apology", "listening", "diagnosis")
 WORDS_LIMIT = 200
@@ -53,7 +56,7 @@ class Slice:
     cases: int  # worked cases in the slice (for a reason: cases that gave it)
     attempted: int
     won_back: int
-    returned: int
+    returned: int  # came back unprompted (returned without contact)
     rate: float | None  # won_back / attempted; None when nothing was attempted
     value_lost: float  # value of every worked case (a reason's share of it)
     value_won_back: float  # of the cases won back
@@ -75,7 +78,7 @@ class Voice:
     verification: str
     correction: str
     customer_words: str
-    outcome: str  # the case's outcome, or "open"
+    outcome: str  # the counted outcome (winback.desk.outcomes.counted_outcome), or "open"
     rep: str
     at: datetime
 
@@ -142,13 +145,13 @@ class _Sums:
         """Count ``w`` once and add ``share`` of its money (1 unless split among reasons)."""
         self.cases += 1
         self.attempted += w.outcome in ATTEMPTS
-        self.won_back += w.outcome == "won_back"
-        self.returned += w.outcome == "returned"
+        self.won_back += w.outcome == WON_BACK
+        self.returned += w.outcome == RETURNED_UNPROMPTED
         value = w.value * share
         self.value_lost += value
-        if w.outcome == "won_back":
+        if w.outcome == WON_BACK:
             self.value_won_back += value
-        if w.outcome == "returned":
+        if w.outcome == RETURNED_UNPROMPTED:
             self.value_returned += value
         self.revenue_since += w.since_revenue * share
         self.credit_granted += w.credit * share
@@ -289,7 +292,7 @@ def _worked_cases(db: Session, since: date | None) -> list[_Worked]:
             Case.customer_id,
             Case.customer_name,
             Case.state,
-            Case.outcome,
+            counted_outcome_sql(),
             Case.tier,
             Case.owner_id,
             Case.value_before,
@@ -361,7 +364,7 @@ def _add_revenue_since(ledger: Ledger | None, worked: list[_Worked]) -> list[str
     """Each won-back case's ledger orders from its closing day on (until the same
     customer's next win-back, so no order counts twice): one DuckDB query."""
     won = sorted(
-        (w for w in worked if w.outcome == "won_back" and w.closed_at is not None),
+        (w for w in worked if w.outcome == WON_BACK and w.closed_at is not None),
         key=lambda w: (w.customer_id, w.closed_at or datetime.min, w.case_id),
     )
     if ledger is None or not ledger.manifest_path.exists():

@@ -16,7 +16,6 @@ from winback.desk import audit, cases, users
 from winback.desk.customer360 import customer_view
 from winback.desk.permissions import Action, require
 from winback.web.deps import ApiUser, Db, export_after_close
-from winback.web.red_carpet import case_out, cases_out, customer_flag
 from winback.web.schemas import (
     ActivityCreate,
     ActivityPublic,
@@ -30,6 +29,7 @@ from winback.web.schemas import (
     FilterCreate,
     FilterPublic,
     FilterQuery,
+    RedCarpetFlag,
     SyncPublic,
     TokenCreate,
     TokenCreated,
@@ -42,12 +42,9 @@ from winback.web.schemas import (
 router = APIRouter(prefix="/api", tags=["desk"])
 
 
-def _page(db: Db, result: cases.Page) -> CasePage:
-    return CasePage(
-        cases=cases_out(db, result.cases),
-        page=result.page,
-        has_next=result.has_next,
-    )
+def _page(result: cases.Page) -> CasePage:
+    # The desk's case reads carry each case's red-carpet flag (Case.red_carpet).
+    return CasePage.model_validate(result, from_attributes=True)
 
 
 @router.get("/me", response_model=UserPublic)
@@ -59,7 +56,7 @@ def me(user: ApiUser) -> Any:
 @router.get("/queue", response_model=CasePage)
 def queue(db: Db, user: ApiUser, page: int = 1, size: int = cases.PAGE_SIZE) -> CasePage:
     """My open cases, first to call first."""
-    return _page(db, cases.my_queue(db, user, page, size))
+    return _page(cases.my_queue(db, user, page, size))
 
 
 @router.get("/cases", response_model=CasePage)
@@ -72,12 +69,12 @@ def list_cases(
 ) -> CasePage:
     """All cases matching the filters (managers and admins)."""
     f = cases.CaseFilter.from_query(query.model_dump())
-    return _page(db, cases.search_cases(db, user, f, page, size))
+    return _page(cases.search_cases(db, user, f, page, size))
 
 
 @router.get("/cases/{case_id}", response_model=CasePublic)
 def get_case(case_id: int, db: Db, user: ApiUser) -> CasePublic:
-    return case_out(db, cases.get_case(db, user, case_id))
+    return CasePublic.model_validate(cases.get_case(db, user, case_id))
 
 
 @router.post("/cases/{case_id}/activities", response_model=ActivityPublic, status_code=201)
@@ -102,13 +99,13 @@ def close_case(
     policy = request.app.state.settings.read_policy() if body.outcome == "won_back" else None
     case = cases.close_case(db, user, case_id, body.outcome, body.note, policy=policy)
     export_after_close(request, background)
-    return case_out(db, case)
+    return CasePublic.model_validate(case)
 
 
 @router.post("/cases/{case_id}/assign", response_model=CasePublic)
 def assign_case(case_id: int, body: CaseReassign, db: Db, user: ApiUser) -> CasePublic:
     """Give the case to another user, or to nobody (managers and admins)."""
-    return case_out(db, cases.reassign(db, user, case_id, body.owner_id))
+    return CasePublic.model_validate(cases.reassign(db, user, case_id, body.owner_id))
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerPublic)
@@ -127,9 +124,9 @@ def customer(customer_id: str, request: Request, db: Db, user: ApiUser) -> Custo
         name=view.name,
         profile=view.profile,
         scan=view.scan,
-        cases=cases_out(db, view.cases),
+        cases=[CasePublic.model_validate(c) for c in view.cases],
         timeline=[EventPublic.model_validate(asdict(e)) for e in view.timeline],
-        red_carpet=customer_flag(db, view.customer_id),
+        red_carpet=RedCarpetFlag.model_validate(view.red_carpet) if view.red_carpet else None,
     )
 
 

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from winback import __version__, clock
 from winback.desk.db import desk_engine, session_factory
+from winback.desk.outcomes import outcome_label
 from winback.desk.permissions import Action, may
 from winback.errors import DeskError, WinbackError
 from winback.ledger import timeline as timeline_index
@@ -107,7 +108,12 @@ def create_app(
     app.state.scheduler = None
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(
-        may=may, Action=Action, CSRF_FIELD=CSRF_FIELD, CSRF_HEADER=CSRF_HEADER, quote=quote
+        may=may,
+        Action=Action,
+        CSRF_FIELD=CSRF_FIELD,
+        CSRF_HEADER=CSRF_HEADER,
+        quote=quote,
+        outcome_label=outcome_label,
     )
     templates.env.filters["with_selected"] = pages.with_selected
     app.state.templates = templates

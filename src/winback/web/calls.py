@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
@@ -12,9 +12,22 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from winback.desk import calls, red_carpet, tasks, users
-from winback.desk.cases import PERSON_OUTCOMES, get_case
+from winback.desk.cases import get_case
 from winback.desk.concessions import rows_of_cases
-from winback.desk.models import CALL_STEPS, OFFER_KINDS, VERIFICATIONS, Call, Task
+from winback.desk.models import (
+    CALL_STEPS,
+    OFFER_KINDS,
+    PERSON_OUTCOMES,
+    VERIFICATIONS,
+    Call,
+    CallStep,
+    OfferKind,
+    PersonOutcome,
+    Task,
+    TaskKind,
+    Verification,
+    Verified,
+)
 from winback.desk.permissions import Action, may, require
 from winback.errors import InvalidInput
 from winback.policy import Policy
@@ -36,27 +49,27 @@ class CallPublic(BaseModel):
     case_id: int
     user_id: int
     source: str
-    step: str
+    step: CallStep
     started_at: datetime
     updated_at: datetime
     finished_at: datetime | None
     apology: str
     listening: str
     reasons: list[str]
-    verification: str | None
+    verification: Verification | None
     correction: str
     customer_words: str
     asks: str
-    offer_kind: str | None
+    offer_kind: OfferKind | None
     offer_text: str
-    outcome: str | None
+    outcome: PersonOutcome | None
 
 
 class TaskPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    kind: str
+    kind: TaskKind
     title: str
     customer_id: str
     case_id: int | None
@@ -81,14 +94,14 @@ class CallLogged(Body):
     apology: str
     listening: str
     reasons: list[str] = Field(min_length=1)
-    verification: Literal["yes", "partly"]
+    verification: Verified
     correction: str = ""
     customer_words: str = ""
     asks: str
     commitments: list[CommitmentIn] = Field(min_length=1)
-    offer_kind: str = "none"
+    offer_kind: OfferKind = "none"
     offer_text: str = ""
-    outcome: Literal["won_back", "will_return", "declined", "unreachable", "not_pursued"]
+    outcome: PersonOutcome
     follow_up_on: date | None = None
     follow_up_title: str = ""
 
@@ -276,7 +289,6 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
         follow_up_required=calls.FOLLOW_UP_REQUIRED,
         today=tasks.today(),
         concessions=rows_of_cases(db, [case.id]),
-        flags=red_carpet.flags_for(db, [case.customer_id]),
         quote=quote,
     )
 

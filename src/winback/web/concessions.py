@@ -7,7 +7,7 @@ The handlers are thin: every rule (limits, who decides, who sets whose limits) l
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
@@ -15,9 +15,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from winback.desk import cases, red_carpet
+from winback.desk import cases, models, red_carpet
 from winback.desk import concessions as service
-from winback.desk.models import Case, Concession, User
+from winback.desk.models import Case, Concession, ConcessionKind, ConcessionState, User
 from winback.desk.permissions import Action, may
 from winback.errors import InvalidInput
 from winback.web.deps import ApiUser, Csrf, Db, PageUser
@@ -27,16 +27,13 @@ from winback.web.schemas import Body
 api_router = APIRouter(prefix="/api", tags=["desk"])
 page_router = APIRouter(include_in_schema=False)
 
-Kind = Literal["discount_pct", "credit", "free_items"]
-
-
 # --- shapes -------------------------------------------------------------------------------
 
 
 class ConcessionCreate(Body):
     """A request; unknown fields (``state``, ``granted``, ``route``...) are refused."""
 
-    kind: Kind
+    kind: ConcessionKind
     # strict: a JSON number only, never true or "5" (the service refuses NaN and infinity).
     amount: float = Field(
         strict=True, description="percent (0-100], money (> 0) or whole items (>= 1)"
@@ -46,7 +43,7 @@ class ConcessionCreate(Body):
 
 
 class ConcessionDecision(Body):
-    decision: Literal["approve", "counter", "refuse"]
+    decision: models.ConcessionDecision
     amount: float | None = Field(
         None, strict=True, description="the counter's amount, below the asked"
     )
@@ -65,10 +62,10 @@ class ConcessionPublic(BaseModel):
     id: int
     case_id: int
     call_id: int | None
-    kind: str
+    kind: ConcessionKind
     asked: float
     granted: float | None
-    state: str
+    state: ConcessionState
     route: str
     note: str
     requested_by: int

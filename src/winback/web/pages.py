@@ -13,8 +13,8 @@ from markupsafe import Markup
 from winback.desk import audit, calls, cases, red_carpet, tasks, users
 from winback.desk.concessions import may_set_limits, rows_of_cases
 from winback.desk.customer360 import customer_view
-from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, ROLES, User
-from winback.desk.permissions import Action, may, require
+from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, PERSON_OUTCOMES, ROLES, User
+from winback.desk.permissions import Action, may, may_hold_work, require
 from winback.errors import NotAuthenticated, PermissionDenied
 from winback.scan.runs import STATUSES, TIERS
 from winback.web.deps import Csrf, Db, PageUser, export_after_close, page_session
@@ -41,7 +41,7 @@ def owner_options(people: list[User]) -> Markup:
     return Markup("").join(
         Markup('<option value="{}">{} ({})</option>').format(u.id, u.name, u.role)
         for u in people
-        if u.active and u.role != "admin"
+        if may_hold_work(u)
     )
 
 
@@ -123,8 +123,7 @@ def home(user: PageUser) -> Response:
 @router.get("/queue")
 def queue(request: Request, db: Db, user: PageUser, page: int = 1) -> Response:
     result = cases.my_queue(db, user, page)
-    flags = red_carpet.flags_for(db, [c.customer_id for c in result.cases])
-    return render(request, "queue.html", result=result, owners=_names(db, user), flags=flags)
+    return render(request, "queue.html", result=result, owners=_names(db, user))
 
 
 def _names(db: Db, user: PageUser) -> dict[int, str]:
@@ -144,7 +143,6 @@ def all_cases(request: Request, db: Db, user: PageUser, page: int = 1) -> Respon
         request,
         "cases.html",
         result=result,
-        flags=red_carpet.flags_for(db, [c.customer_id for c in result.cases]),
         f=f,
         query=urlencode(f.as_query()),
         saved=cases.list_filters(db, user),
@@ -188,7 +186,6 @@ def assign(
             case=case,
             owners={u.id: u.name for u in people},
             options=owner_options(people),
-            flags=red_carpet.flags_for(db, [case.customer_id]),
         )
     referer = urlsplit(request.headers.get("referer", ""))
     came_from = referer.path + (f"?{referer.query}" if referer.query else "")
@@ -229,9 +226,9 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
         is_overdue=tasks.is_overdue,
         due_label=tasks.due_label,
         owners=owners,
-        assignable=[u for u in people if u.active and u.role != "admin"],
+        assignable=[u for u in people if may_hold_work(u)],
         channels=CONTACT_CHANNELS,
-        outcomes=cases.PERSON_OUTCOMES,
+        outcomes=PERSON_OUTCOMES,
         concessions=[r for r in given if r.concession.case_id == open_id],
         # What earlier cases gave stays on view after they close.
         past_concessions=[r for r in given if r.concession.case_id != open_id],

@@ -1,58 +1,29 @@
-"""The red carpet: the list, experiences from other systems, and the flag.
+"""The red carpet: the list, experiences from other systems, and refreshing it.
 
 Every API response about a case or a customer carries ``red_carpet`` (the flag, or null):
-build those responses with :func:`case_out`, :func:`cases_out` and :func:`customer_flag`
-(one query per response), never with ``CasePublic.model_validate`` alone.
+the desk's case reads load it with the rows (``Case.red_carpet``), so ``CasePublic`` and
+``CustomerPublic`` read it like any other field.
 ``tests/web/test_red_carpet_web.py`` walks every API route whose response holds a case or
 a customer and fails for one that leaves the flag out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
 from winback.desk import red_carpet
-from winback.desk.models import Case, RedCarpet
+from winback.desk.models import ExperienceSource, RedCarpet
 from winback.web.deps import ApiUser, Csrf, Db, PageUser
 from winback.web.pages import back, render
-from winback.web.schemas import Body, CasePublic, RedCarpetFlag
+from winback.web.schemas import Body
 
 api_router = APIRouter(prefix="/api", tags=["desk"])
 page_router = APIRouter(include_in_schema=False)
-
-
-# --- the flag in every API response -----------------------------------------------------
-
-
-def flag_of(carpet: RedCarpet | None) -> RedCarpetFlag | None:
-    return RedCarpetFlag.model_validate(carpet) if carpet is not None else None
-
-
-def cases_out(db: Session, cases: Iterable[Case]) -> list[CasePublic]:
-    """Cases as the API shows them, each with its customer's red-carpet flag."""
-    items = list(cases)
-    flags = red_carpet.flags_for(db, [c.customer_id for c in items])
-    out = []
-    for case in items:
-        public = CasePublic.model_validate(case)
-        public.red_carpet = flag_of(flags.get(case.customer_id))
-        out.append(public)
-    return out
-
-
-def case_out(db: Session, case: Case) -> CasePublic:
-    return cases_out(db, [case])[0]
-
-
-def customer_flag(db: Session, customer_id: str) -> RedCarpetFlag | None:
-    return flag_of(red_carpet.active_for(db, customer_id))
 
 
 # --- the API ------------------------------------------------------------------------------
@@ -81,7 +52,7 @@ class ExperiencePublic(BaseModel):
 
     id: int
     customer_id: str
-    source: str
+    source: ExperienceSource
     kind: str
     ref: str
     occurred_at: datetime

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Role = Literal["admin", "manager", "executive", "rep"]
+from winback.desk.models import (
+    ActivityKind,
+    CaseOutcome,
+    CaseState,
+    CaseStateChoice,
+    ContactChannel,
+    PersonOutcome,
+    Role,
+)
 
 
 class Body(BaseModel):
@@ -35,7 +43,7 @@ class UserPublic(BaseModel):
     id: int
     username: str
     name: str
-    role: str
+    role: Role
     staff_id: str | None
     active: bool
 
@@ -59,8 +67,8 @@ class CasePublic(BaseModel):
     customer_id: str
     customer_name: str | None
     segment: str | None
-    state: str
-    outcome: str | None
+    state: CaseState
+    outcome: CaseOutcome | None
     contacted: bool
     owner_id: int | None
     priority: int
@@ -81,7 +89,7 @@ class CasePublic(BaseModel):
     opened_at: datetime
     updated_at: datetime
     closed_at: datetime | None
-    # Filled by winback.web.red_carpet.case_out / cases_out (never read from the case).
+    # The customer's red carpet in progress, loaded with the case (Case.red_carpet).
     red_carpet: RedCarpetFlag | None = None
 
 
@@ -92,8 +100,8 @@ class CasePage(BaseModel):
 
 
 class ActivityCreate(Body):
-    kind: Literal["contact", "note"] = "contact"
-    channel: str | None = None
+    kind: ActivityKind = "contact"
+    channel: ContactChannel | None = None
     text: str = ""
 
 
@@ -104,13 +112,13 @@ class ActivityPublic(BaseModel):
     case_id: int
     user_id: int | None
     at: datetime
-    kind: str
-    channel: str | None
+    kind: ActivityKind
+    channel: ContactChannel | None
     text: str
 
 
 class CaseClose(Body):
-    outcome: Literal["won_back", "will_return", "declined", "unreachable", "not_pursued"]
+    outcome: PersonOutcome
     note: str = ""
 
 
@@ -119,7 +127,7 @@ class CaseReassign(Body):
 
 
 class FilterQuery(BaseModel):
-    state: Literal["open", "working", "closed", "active", "all"] = "active"
+    state: CaseStateChoice = "active"
     status: str | None = None
     tier: str | None = None
     reason: str | None = None
@@ -197,5 +205,8 @@ class SyncPublic(BaseModel):
     opened: int
     refreshed: int
     unchanged: int
-    returned: int
+    returned: int = Field(description="Cases closed because the customer ordered again.")
+    won_back: int = Field(
+        description="Of those, the ones the desk had contacted: won back, on the red carpet."
+    )
     unassigned: int
