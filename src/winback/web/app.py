@@ -12,6 +12,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, FileSystemLoader
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -19,6 +20,8 @@ from winback import __version__, clock
 from winback.desk.db import desk_engine, session_factory
 from winback.desk.permissions import Action, may
 from winback.errors import DeskError, WinbackError
+from winback.insights import render as report_render
+from winback.insights.kept import ReportStore
 from winback.ledger import timeline as timeline_index
 from winback.ledger.store import Ledger
 from winback.scan.runs import ScanRun, latest_run
@@ -61,12 +64,18 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.cookies = SessionCookies(settings.session_secret, int(settings.session_hours * 3600))
     app.state.ledger = Ledger(settings.ledger_dir)
     app.state.timeline = timeline_index.TimelineReader(timeline_index.root_of(settings.home))
+    app.state.reason_reports = ReportStore()
 
     def _latest() -> ScanRun | None:
         return latest_run(settings.runs_dir)
 
     app.state.latest_run = _latest
     templates = Jinja2Templates(directory=HERE / "templates")
+    # The reasons x revenue partial is the insights room's: the dashboard includes the
+    # same file the standalone report does.
+    templates.env.loader = ChoiceLoader(
+        [FileSystemLoader(HERE / "templates"), FileSystemLoader(report_render.TEMPLATES)]
+    )
     templates.env.globals.update(
         may=may, Action=Action, CSRF_FIELD=CSRF_FIELD, CSRF_HEADER=CSRF_HEADER, quote=quote
     )
@@ -76,6 +85,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     for name, folder in VENDOR.items():
         app.mount(f"/static/vendor/{name}", StaticFiles(directory=folder, check_dir=False), name)
     app.mount("/static/app", StaticFiles(directory=HERE / "static"), "app-static")
+    app.mount("/static/insights", StaticFiles(directory=report_render.STATIC), "insights-static")
     # Each feature module has an API router (under /api) and a page router.
     features = (calls, concessions, red_carpet, reports)
     app.include_router(api.router)
