@@ -18,6 +18,7 @@ from winback.desk.db import desk_engine, open_session
 from winback.desk.outcomes import export_outcomes
 from winback.desk.sync import SyncResult
 from winback.desk.users import create_user
+from winback.ledger import reads
 from winback.ledger.contract import TABLES
 from winback.ledger.importer import ImportResult, import_file
 from winback.ledger.store import Ledger
@@ -113,14 +114,9 @@ def build_demo(
 
 
 def _create_users(settings: Settings, ledger: Ledger) -> list[DemoUser]:
-    con = ledger.connect()
-    try:
-        staff = con.sql("SELECT staff_id, name, role FROM staff ORDER BY staff_id").fetchall()
-    finally:
-        con.close()
     taken: set[str] = set()
     wanted = [DemoUser(_username("admin", taken), "admin", secrets.token_urlsafe(9), None)]
-    for staff_id, name, role in staff:
+    for staff_id, name, role in reads.staff(ledger):
         if role in DESK_ROLES:
             wanted.append(
                 DemoUser(

@@ -288,6 +288,27 @@ def test_imports_count_orders_and_interactions_after_the_win_back_once(
     assert kinds.count("appreciation") == 2
 
 
+def test_a_refunded_order_does_not_count_down_the_red_carpet(
+    db: Session, won_long_ago: RedCarpet, rules: Rules, tmp_path: Path
+) -> None:
+    ledger = Ledger(tmp_path / "ws" / "ledger")
+    _import(
+        ledger,
+        tmp_path / "files",
+        "orders",
+        "order_id,customer_id,order_date,amount,status\n"
+        "o1,c1,2024-06-02,20,refunded\n"
+        "o2,c1,2024-06-03,20,pending\n"
+        "o3,c1,2024-06-04,20,\n",  # a blank status counts, as everywhere
+    )
+
+    done = red_carpet.absorb_ledger(db, ledger, rules)
+
+    assert done["counted"] == 2
+    assert sorted(db.scalars(select(Experience.ref))) == ["order:o2", "order:o3"]
+    assert won_long_ago.remaining == 1
+
+
 def test_an_incident_during_the_period_alerts_the_owner_once(
     db: Session, people: dict[str, User], won_long_ago: RedCarpet, rules: Rules, tmp_path: Path
 ) -> None:

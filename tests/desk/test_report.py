@@ -25,8 +25,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
+from winback.desk import audit
 from winback.desk.models import Call, Case, Concession, ReasonCode, User
 from winback.errors import PermissionDenied
+from winback.insights.kept import ReportStore
 from winback.insights.reasons import NOT_DIAGNOSED, ReasonsReport, Slice, build_report
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
@@ -344,3 +346,31 @@ def test_empty_desk_gives_an_empty_report(db: Session, people: dict[str, User]) 
 def test_a_rep_may_not_see_the_report(db: Session, people: dict[str, User]) -> None:
     with pytest.raises(PermissionDenied, match="a rep may not see the reasons x revenue"):
         build_report(db, people["rep"], None)
+
+
+def test_a_kept_report_is_built_again_only_when_the_desk_or_the_ledger_changed(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    build_cases(db, people)
+    ledger = make_ledger(tmp_path)
+    store = ReportStore(keep=2)
+    manager = people["manager"]
+
+    first = store.get(db, manager, ledger, None)
+    assert store.get(db, manager, ledger, None) is first
+    assert first.context() is first.context()  # the charts are drawn once
+
+    # A new order of a won-back customer: the ledger changed, the revenue since too.
+    make_ledger(tmp_path, "order_id,customer_id,order_date,amount\no7,cC,2024-07-01,25\n")
+    second = store.get(db, manager, ledger, None)
+    assert second is not first
+    assert (first.report.total.revenue_since, second.report.total.revenue_since) == (
+        pytest.approx(150.0),
+        pytest.approx(175.0),
+    )
+
+    audit.record(db, manager, "case.note", "case", 1, None, {"text": "called"})
+    db.commit()
+    assert store.get(db, manager, ledger, None) is not second
+    with pytest.raises(PermissionDenied):
+        store.get(db, people["rep"], ledger, None)

@@ -1,10 +1,9 @@
-"""The diagnostic charts carry the right numbers (read back from the Vega-Lite spec)."""
+"""The model diagnostics: the model's expectations beside what CDNOW customers did."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,10 +11,10 @@ import pytest
 from winback.models.bgnbd import BetaGeoModel
 from winback.models.data import cumulative_repeat_purchases
 from winback.models.diagnostics import (
-    calibration_vs_holdout,
     cumulative_tracking,
-    probability_alive_matrix,
-    repeat_purchase_histogram,
+    holdout_by_frequency,
+    probability_alive_grid,
+    repeat_purchase_counts,
 )
 
 
@@ -25,18 +24,18 @@ def fitted(cdnow_summary: pd.DataFrame) -> BetaGeoModel:
     return BetaGeoModel().fit(s["frequency_cal"], s["recency_cal"], s["T_cal"])
 
 
-def chart_rows(chart: alt.Chart | alt.LayerChart) -> list[dict[str, Any]]:
-    spec = chart.to_dict()
-    datasets = list(spec["datasets"].values())
-    return max(datasets, key=len)  # type: ignore[no-any-return]
+def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return frame.to_dict("records")  # type: ignore[return-value]
 
 
-def test_calibration_vs_holdout(fitted: BetaGeoModel, cdnow_summary: pd.DataFrame) -> None:
+def test_holdout_purchases_by_calibration_frequency_match_the_data_and_the_model(
+    fitted: BetaGeoModel, cdnow_summary: pd.DataFrame
+) -> None:
     s = cdnow_summary
-    chart = calibration_vs_holdout(
+    table = holdout_by_frequency(
         fitted, s["frequency_cal"], s["recency_cal"], s["T_cal"], s["frequency_holdout"], 39.0
     )
-    rows = {(r["frequency"], r["series"]): r for r in chart_rows(chart)}
+    rows = {(r["frequency"], r["series"]): r for r in rows_of(table)}
     zero = s["frequency_cal"] == 0
     assert rows[("0", "actual")]["purchases"] == pytest.approx(
         s.loc[zero, "frequency_holdout"].mean()
@@ -47,13 +46,14 @@ def test_calibration_vs_holdout(fitted: BetaGeoModel, cdnow_summary: pd.DataFram
         39, *(s.loc[seven_plus, c] for c in ("frequency_cal", "recency_cal", "T_cal"))
     ).mean()
     assert rows[("7+", "model")]["purchases"] == pytest.approx(expected)
-    assert chart.to_dict()["mark"]["type"] == "line"
+    assert list(table["frequency"].unique()) == ["0", "1", "2", "3", "4", "5", "6", "7+"]
 
 
-def test_repeat_purchase_histogram(fitted: BetaGeoModel, cdnow_summary: pd.DataFrame) -> None:
+def test_repeat_purchase_counts_add_up_to_the_customers(
+    fitted: BetaGeoModel, cdnow_summary: pd.DataFrame
+) -> None:
     s = cdnow_summary
-    chart = repeat_purchase_histogram(fitted, s["frequency_cal"], s["T_cal"])
-    rows = chart_rows(chart)
+    rows = rows_of(repeat_purchase_counts(fitted, s["frequency_cal"], s["T_cal"]))
     actual = {r["frequency"]: r["customers"] for r in rows if r["series"] == "actual"}
     model = {r["frequency"]: r["customers"] for r in rows if r["series"] == "model"}
     assert actual["0"] == 1411
@@ -63,7 +63,7 @@ def test_repeat_purchase_histogram(fitted: BetaGeoModel, cdnow_summary: pd.DataF
     assert model["0"] == pytest.approx(1411, rel=0.02)
 
 
-def test_cumulative_tracking(
+def test_cumulative_tracking_ends_at_every_repeat_purchase(
     fitted: BetaGeoModel, cdnow_transactions: pd.DataFrame, cdnow_summary: pd.DataFrame
 ) -> None:
     weeks = np.arange(1, 79, dtype=float)
@@ -72,8 +72,7 @@ def test_cumulative_tracking(
     )
     assert len(births) == 2357
     assert births.max() < 12.1
-    chart = cumulative_tracking(fitted, births, weeks, actual, calibration_end=272 / 7)
-    rows = chart_rows(chart)
+    rows = rows_of(cumulative_tracking(fitted, births, weeks, actual))
     model = [r["purchases"] for r in rows if r["series"] == "model"]
     got = [r["purchases"] for r in rows if r["series"] == "actual"]
     # Week 78 ends on 1998-06-30: every repeat purchase day of calibration and holdout.
@@ -85,12 +84,11 @@ def test_cumulative_tracking(
     assert model[week_39] == pytest.approx(actual[week_39], rel=0.05)
 
 
-def test_probability_alive_matrix(fitted: BetaGeoModel) -> None:
-    chart = probability_alive_matrix(fitted, T=38.86, max_frequency=10, recency_steps=10)
-    rows = chart_rows(chart)
+def test_probability_alive_grid_rises_with_recency(fitted: BetaGeoModel) -> None:
+    rows = rows_of(probability_alive_grid(fitted, T=38.86, max_frequency=10, recency_steps=10))
     cell = {(r["frequency"], r["recency"]): r["probability_alive"] for r in rows}
     assert cell[(0.0, 0.0)] == 1.0
     assert all(0.0 <= v <= 1.0 for v in cell.values())
     assert cell[(10.0, 38.86)] > cell[(10.0, 3.886)]
     assert (0.0, 3.886) not in cell
-    assert chart.to_dict()["mark"]["type"] == "rect"
+    assert len(cell) == 1 + 10 * 11  # frequency 0 at recency 0 only; 1..10 at 11 recencies

@@ -103,6 +103,36 @@ def test_the_download_is_one_self_contained_file_with_the_pages_content(
     assert 'href="/customers/' not in text  # the file links nowhere
 
 
+def test_the_page_and_the_file_share_the_insights_rooms_stylesheet(
+    client: TestClient, worked: None
+) -> None:
+    log_in(client, "manager")
+    page = client.get("/dashboard").text
+    assert '<link rel="stylesheet" href="/static/insights/report.css">' in page
+    served = client.get("/static/insights/report.css")
+    assert served.status_code == 200
+    assert ".rr-chart svg { max-width: 100%; height: auto; }" in served.text
+    # The desk's own stylesheet no longer carries the report's rules.
+    assert ".rr-chart" not in client.get("/static/app/desk.css").text
+    download = client.get("/dashboard/report.html").text
+    assert served.text in download  # inlined byte for byte
+
+
+def test_the_report_is_drawn_from_the_insights_room_alone() -> None:
+    import winback.insights.render as report_render
+
+    insights = Path(report_render.__file__).parent
+    for path in (report_render.TEMPLATES, report_render.REPORT_CSS):
+        assert path.is_relative_to(insights), path
+    assert sorted(p.name for p in report_render.TEMPLATES.iterdir()) == [
+        "_numbers.html",
+        "_reasons_report.html",
+        "reasons_report_file.html",
+    ]
+    for module in insights.glob("*.py"):
+        assert "web" not in re.findall(r'"(\w+)"', module.read_text(encoding="utf-8")), module
+
+
 def test_render_html_of_an_empty_desk_is_self_contained_too(
     db: Session, people: dict[str, User]
 ) -> None:
@@ -168,7 +198,7 @@ def test_the_report_is_built_again_when_the_desk_changes(
     from sqlalchemy import select
 
     from winback.desk.models import Case
-    from winback.web import reports
+    from winback.insights import kept
 
     built: list[object] = []
 
@@ -176,7 +206,7 @@ def test_the_report_is_built_again_when_the_desk_changes(
         built.append(args)
         return build_report(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(reports, "build_report", counting)
+    monkeypatch.setattr(kept, "build_report", counting)
     auth = {"Authorization": f"Bearer {tokens['manager']}"}
     first = client.get("/api/reports/reasons", headers=auth).json()
     # Read again with nothing changed: the same report, not built a second time.

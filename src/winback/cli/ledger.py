@@ -11,6 +11,7 @@ from winback import cycle
 from winback.cli.output import err, out, print_results, progress_bar
 from winback.desk import red_carpet
 from winback.errors import WinbackError
+from winback.ledger import reads
 from winback.ledger.importer import ImportResult
 from winback.ledger.store import Ledger
 from winback.settings import Settings, load_settings
@@ -145,34 +146,31 @@ def ledger_command() -> None:
 
 
 def print_ledger(settings: Settings) -> None:
-    ledger = Ledger(settings.ledger_dir)
-    manifest = ledger.manifest()
-    con = ledger.connect(manifest)
+    held = reads.summary(Ledger(settings.ledger_dir))
     summary = RichTable(title=f"ledger at {settings.ledger_dir}", title_justify="left")
     summary.add_column("table")
     summary.add_column("rows", justify="right")
     summary.add_column("segments", justify="right")
-    for name in manifest.tables:
-        rows = con.sql(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
-        summary.add_row(name, f"{rows:,}", str(len(manifest.segments(name))))
-    if not manifest.tables:
+    for name, (rows, segments) in held.tables.items():
+        summary.add_row(name, f"{rows:,}", str(segments))
+    if not held.tables:
         summary.add_row("(empty)", "0", "0")
     out.print(summary)
-    if manifest.segments("orders"):
-        (first, last, n_customers, n_orders, revenue, repeaters) = con.sql(
-            "WITH per AS (SELECT customer_id, count(DISTINCT order_date) AS days, "
-            "sum(amount) AS spend FROM orders GROUP BY customer_id) "
-            "SELECT (SELECT min(order_date) FROM orders), (SELECT max(order_date) FROM orders), "
-            "count(*), (SELECT count(*) FROM orders), sum(spend), count(*) FILTER (days > 1) "
-            "FROM per"
-        ).fetchall()[0]
-        out.print(
-            f"orders from {first} to {last}: {n_orders:,} orders by {n_customers:,} customers, "
-            f"revenue {revenue:,.2f}; {repeaters:,} customers ({repeaters / n_customers:.1%}) "
-            "bought on more than one day",
-            highlight=False,
-        )
-    con.close()
+    o = held.orders
+    if o is not None:
+        left_out = ""
+        if o.not_counted:
+            left_out = f" ({o.not_counted:,} cancelled or refunded, not counted)"
+        if o.orders:
+            out.print(
+                f"orders from {o.first} to {o.last}: {o.orders:,} counted orders by "
+                f"{o.customers:,} customers, revenue {o.revenue:,.2f}{left_out}; "
+                f"{o.repeaters:,} customers ({o.repeaters / o.customers:.1%}) bought on more "
+                "than one day",
+                highlight=False,
+            )
+        else:
+            out.print(f"no counted orders{left_out}", highlight=False)
 
 
 def contract_command(

@@ -33,7 +33,6 @@ from winback.desk.models import (
 )
 from winback.desk.permissions import Action, may_hold_work, require, require_case_work
 from winback.errors import Conflict, InvalidInput, NotFound
-from winback.ledger.store import Ledger
 
 MAX_TEXT = 5000
 # Outcomes after which a first follow-up must be scheduled: the customer is coming back,
@@ -499,25 +498,6 @@ def log_call(
 
 
 # --- what the rep sees -----------------------------------------------------------------
-
-
-def customer_incidents(
-    ledger: Ledger | None, customer_id: str, limit: int = 3
-) -> list[dict[str, Any]]:
-    """The customer's latest incidents, unresolved first (for the suggested apology)."""
-    if ledger is None or not ledger.manifest_path.exists():
-        return []
-    con = ledger.connect()
-    try:
-        cursor = con.execute(
-            "SELECT type, occurred_on, description, resolved_on FROM incidents "
-            "WHERE customer_id = $1 ORDER BY resolved_on IS NOT NULL, occurred_on DESC LIMIT $2",
-            [customer_id, limit],
-        )
-        names = [d[0] for d in cursor.description or []]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        con.close()
 
 
 def suggested_apology(case: Case, incidents: list[dict[str, Any]]) -> str:

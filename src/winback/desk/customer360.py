@@ -3,8 +3,9 @@ everything that happened to them (orders, incidents, interactions, marketing, pa
 returns, and the desk's own case history).
 
 The scan's view comes from the open case when there is one (as of the last ``winback
-sync``), else from the latest scan run's file. The timeline runs DuckDB queries over the
-ledger's Parquet snapshot: it scans the files, so its cost grows with the ledger.
+sync``), else from the latest scan run's file. The ledger's part of the timeline comes from
+:func:`winback.ledger.reads.customer_timeline` (its cost grows with the ledger unless the
+customer-sorted copy matches it).
 """
 
 from __future__ import annotations
@@ -20,57 +21,10 @@ from winback.desk.cases import activities, cases_of_customer
 from winback.desk.models import Case, RedCarpet, User
 from winback.desk.permissions import Action, require
 from winback.errors import NotFound
+from winback.ledger import reads
 from winback.ledger.store import Ledger
 from winback.ledger.timeline import TimelineReader
 from winback.scan.runs import ScanRun
-
-TIMELINE_LIMIT = 200  # per kind: the newest events of each kind
-
-# kind, SQL (one parameter: the customer id), and how to summarise a row.
-_LEDGER_EVENTS: tuple[tuple[str, str], ...] = (
-    (
-        "order",
-        "SELECT CAST(order_date AS TIMESTAMP), order_id, "
-        "format('order {} for {:.2f}', order_id, amount), staff_id, status "
-        "FROM orders WHERE customer_id = $1 ORDER BY order_date DESC LIMIT {limit}",
-    ),
-    (
-        "incident",
-        "SELECT CAST(occurred_on AS TIMESTAMP), incident_id, "
-        "format('{} (severity {}){}', type, coalesce(CAST(severity AS VARCHAR), '?'), "
-        "CASE WHEN resolved_on IS NULL THEN ', unresolved' ELSE ', resolved' END), "
-        "NULL, description FROM incidents WHERE customer_id = $1 "
-        "ORDER BY occurred_on DESC LIMIT {limit}",
-    ),
-    (
-        "interaction",
-        "SELECT occurred_at, interaction_id, "
-        "format('{} {}{}', coalesce(direction, ''), channel, "
-        "CASE WHEN customer_rude THEN ' (customer rude to staff)' ELSE '' END), "
-        "staff_id, subject FROM interactions WHERE customer_id = $1 "
-        "ORDER BY occurred_at DESC LIMIT {limit}",
-    ),
-    (
-        "marketing",
-        "SELECT occurred_at, campaign_id, format('{} {}', event, campaign_id), NULL, channel "
-        "FROM marketing_events WHERE customer_id = $1 ORDER BY occurred_at DESC LIMIT {limit}",
-    ),
-    (
-        "payment",
-        "SELECT CAST(issued_on AS TIMESTAMP), invoice_id, "
-        "format('invoice {} for {:.2f}, due {}, {}', invoice_id, amount, due_on, "
-        "CASE WHEN paid_on IS NULL THEN 'unpaid' "
-        "WHEN paid_on > due_on THEN format('paid late on {}', paid_on) "
-        "ELSE format('paid on {}', paid_on) END), NULL, NULL "
-        "FROM invoices WHERE customer_id = $1 ORDER BY issued_on DESC LIMIT {limit}",
-    ),
-    (
-        "return",
-        "SELECT CAST(returned_on AS TIMESTAMP), return_id, "
-        "format('return {} of {:.2f}', return_id, amount), NULL, reason "
-        "FROM returns WHERE customer_id = $1 ORDER BY returned_on DESC LIMIT {limit}",
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -122,29 +76,6 @@ def scan_row(run: ScanRun | None, customer_id: str) -> dict[str, Any] | None:
     )
     rows = table.to_pylist()
     return rows[0] if rows else None
-
-
-def _ledger_part(
-    ledger: Ledger, customer_id: str, timeline: TimelineReader | None
-) -> tuple[dict[str, Any] | None, list[Event]]:
-    """The customer's profile and ledger events. Runs seven DuckDB queries over Parquet:
-    the customer-ordered copy when it matches the ledger, else the ledger itself."""
-    cursor = timeline.cursor(ledger) if timeline else None
-    con = cursor if cursor is not None else ledger.connect()
-    try:
-        cursor = con.execute("SELECT * FROM customers WHERE customer_id = $1", [customer_id])
-        names = [d[0] for d in cursor.description or []]
-        found = cursor.fetchone()
-        profile = dict(zip(names, found, strict=True)) if found else None
-        events = []
-        for kind, sql in _LEDGER_EVENTS:
-            for at, ref, summary, who, detail in con.execute(
-                sql.replace("{limit}", str(TIMELINE_LIMIT)), [customer_id]
-            ).fetchall():
-                events.append(Event(at, kind, str(ref), summary, who, detail))
-    finally:
-        con.close()
-    return profile, events
 
 
 def _case_events(db: Session, cases: list[Case]) -> list[Event]:
@@ -204,10 +135,8 @@ def customer_view(
     # An open case holds the scan's view as of the last sync: an indexed read, where the
     # scan run's Parquet file would be scanned whole (1M customers: ~0.4 s).
     scan = scan_fields.scan_row(open_case) if open_case else scan_row(run, customer_id)
-    profile: dict[str, Any] | None = None
-    events: list[Event] = []
-    if ledger is not None and ledger.manifest_path.exists():
-        profile, events = _ledger_part(ledger, customer_id, timeline)
+    profile, facts = reads.customer_timeline(ledger, customer_id, timeline)
+    events = [Event(*fact) for fact in facts]
     if scan is None and profile is None and not cases:
         raise NotFound(f"no customer {customer_id!r} in the ledger, the scan or the desk")
     events += _case_events(db, cases)

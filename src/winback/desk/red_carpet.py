@@ -39,6 +39,7 @@ from winback.desk.models import (
 )
 from winback.desk.permissions import Action, may_hold_work, require
 from winback.errors import Conflict, InvalidInput
+from winback.ledger import reads
 from winback.ledger.store import Ledger
 from winback.policy import RedCarpet as Rules
 from winback.scan.runs import ScanRun
@@ -439,49 +440,6 @@ class AbsorbResult:
         }
 
 
-_LEDGER_SQL = """
-SELECT o.customer_id, 'order' AS kind, 'order:' || o.order_id AS ref,
-       CAST(o.order_date AS TIMESTAMP) AS happened, NULL AS detail
-FROM orders o JOIN wanted w ON o.customer_id = w.customer_id
-WHERE o.order_date >= CAST(w.since AS DATE) AND coalesce(o.status, '') <> 'cancelled'
-UNION ALL
-SELECT i.customer_id, 'interaction', 'interaction:' || i.interaction_id, i.occurred_at,
-       NULL
-FROM interactions i JOIN wanted w ON i.customer_id = w.customer_id
-WHERE i.occurred_at >= w.since
-UNION ALL
-SELECT n.customer_id, 'incident', 'incident:' || n.incident_id,
-       CAST(n.occurred_on AS TIMESTAMP), n.type
-FROM incidents n JOIN wanted w ON n.customer_id = w.customer_id
-WHERE $incidents AND n.occurred_on >= CAST(w.since AS DATE)
-ORDER BY happened, kind DESC, ref
-"""
-
-
-def _ledger_rows(
-    ledger: Ledger, carpets: list[RedCarpet], incidents: bool
-) -> list[tuple[str, str, str, datetime, str | None]]:
-    """Orders, interactions and (when they slip) incidents of the red-carpet customers
-    since each period started, oldest first: one DuckDB query over the ledger snapshot."""
-    import pyarrow as pa
-
-    wanted = pa.table(
-        {
-            "customer_id": pa.array([c.customer_id for c in carpets], pa.string()),
-            "since": pa.array([c.started_at for c in carpets], pa.timestamp("us")),
-        }
-    )
-    con = ledger.connect()
-    try:
-        con.register("wanted", wanted)
-        rows: list[tuple[str, str, str, datetime, str | None]] = con.execute(
-            _LEDGER_SQL, {"incidents": incidents}
-        ).fetchall()
-    finally:
-        con.close()
-    return rows
-
-
 def absorb_ledger(
     db: Session, ledger: Ledger | None, rules: Rules, *, actor: User | None = None
 ) -> dict[str, int]:
@@ -489,7 +447,8 @@ def absorb_ledger(
     it started (``order:<id>`` / ``interaction:<id>``, source ``import``), oldest first,
     with the policy's gesture for each kind; an incident during the period is a slip when
     ``rules.incident_slips``. What was counted before is skipped, so running it again
-    counts nothing twice. Cancelled orders do not count. Commits.
+    counts nothing twice. Only counted orders count (the contract's rule: not cancelled
+    or refunded). Commits.
 
     Returns the counts: experiences ``counted``, periods ``ended``, ``slipped`` (incidents)
     and the periods ``watched`` (in progress before the pass).
@@ -501,7 +460,9 @@ def absorb_ledger(
     result.watched = len(carpets)
     if not carpets:
         return result.counts()
-    rows = _ledger_rows(ledger, carpets, rules.incident_slips)
+    rows = reads.happenings_since(
+        ledger, [(c.customer_id, c.started_at) for c in carpets], incidents=rules.incident_slips
+    )
     by_customer = {c.customer_id: c for c in carpets}
     ids = [c.id for c in carpets]
     counted = {

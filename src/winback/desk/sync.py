@@ -10,7 +10,6 @@ scan-row -> case field map is :mod:`winback.desk.scan_fields`.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -26,7 +25,7 @@ from winback.desk.outcomes import RETURNED, ExportResult, is_won_back
 from winback.desk.permissions import Action, require
 from winback.desk.scan_fields import CASE_FIELDS, RUN_COLUMNS, case_fields
 from winback.desk.tasks import possible_owners
-from winback.ledger.contract import counted_order_sql
+from winback.ledger import reads
 from winback.ledger.store import Ledger
 from winback.policy import RedCarpet as RedCarpetRules
 from winback.scan.runs import ScanRun
@@ -57,75 +56,6 @@ class SyncResult:
             "won_back": self.won_back,
             "unassigned": self.unassigned,
         }
-
-
-def contact_history(
-    ledger: Ledger | None, customer_ids: list[str]
-) -> tuple[dict[str, list[Contact]], dict[str, str]]:
-    """Who dealt with each customer (interactions and orders) and each account's owner.
-
-    Runs two DuckDB queries over the ledger's Parquet snapshot; never blocks on an import.
-    """
-    if ledger is None or not customer_ids:
-        return {}, {}
-    import pyarrow as pa
-
-    con = ledger.connect()
-    try:
-        con.register("wanted", pa.table({"customer_id": pa.array(customer_ids, pa.string())}))
-        rows = con.sql(
-            """
-            WITH touch AS (
-                SELECT customer_id, staff_id, CAST(occurred_at AS DATE) AS day
-                FROM interactions WHERE staff_id IS NOT NULL
-                UNION ALL
-                SELECT customer_id, staff_id, order_date FROM orders WHERE staff_id IS NOT NULL
-            )
-            SELECT customer_id, staff_id, max(day), count(*)
-            FROM touch JOIN wanted USING (customer_id)
-            GROUP BY customer_id, staff_id
-            """
-        ).fetchall()
-        owners = con.sql(
-            "SELECT customer_id, owner_staff_id FROM customers JOIN wanted USING (customer_id) "
-            "WHERE owner_staff_id IS NOT NULL"
-        ).fetchall()
-    finally:
-        con.close()
-    contacts: dict[str, list[Contact]] = defaultdict(list)
-    for customer_id, staff_id, last, count in rows:
-        contacts[customer_id].append(Contact(staff_id, last, count))
-    return dict(contacts), dict(owners)
-
-
-def values_before(ledger: Ledger | None, customer_ids: list[str]) -> dict[str, float]:
-    """Each customer's revenue over the year up to their last order: what they were worth
-    to the business before they left (completed and pending orders, as the scan counts)."""
-    if ledger is None or not customer_ids or not ledger.manifest_path.exists():
-        return {}
-    import pyarrow as pa
-
-    con = ledger.connect()
-    try:
-        con.register("wanted", pa.table({"customer_id": pa.array(customer_ids, pa.string())}))
-        rows = con.sql(
-            f"""
-            WITH counted AS (
-                SELECT customer_id, order_date, CAST(amount AS DECIMAL(18, 2)) AS amount
-                FROM orders JOIN wanted USING (customer_id)
-                WHERE {counted_order_sql()}
-            ), last AS (
-                SELECT customer_id, max(order_date) AS last_day FROM counted GROUP BY customer_id
-            )
-            SELECT customer_id, CAST(sum(amount) AS DOUBLE)
-            FROM counted JOIN last USING (customer_id)
-            WHERE order_date > last_day - INTERVAL 365 DAY
-            GROUP BY customer_id
-            """
-        ).fetchall()
-    finally:
-        con.close()
-    return {customer_id: float(value) for customer_id, value in rows}
 
 
 def _candidates(db: Session) -> list[Candidate]:
@@ -237,8 +167,13 @@ def _open_cases(
     result: SyncResult,
     now: Any,
 ) -> None:
-    contacts, owners = contact_history(ledger, [r["customer_id"] for r in rows])
-    worth = values_before(ledger, [r["customer_id"] for r in rows])
+    ids = [r["customer_id"] for r in rows]
+    history, owners = reads.contact_history(ledger, ids)
+    contacts = {
+        customer: [Contact(t.staff_id, t.last, t.count) for t in touches]
+        for customer, touches in history.items()
+    }
+    worth = reads.values_before(ledger, ids)
     users = _candidates(db)
     load = _open_load(db)
     # Highest priority first, so the least-busy rule spreads the best cases evenly.

@@ -23,16 +23,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
 
-import pyarrow as pa
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from winback.desk.models import VERIFIED, Call, Case, Concession, ReasonCode, User, utcnow
 from winback.desk.outcomes import RETURNED_UNPROMPTED, WON_BACK, counted_outcome_sql
 from winback.desk.permissions import Action, require
-from winback.ledger.contract import counted_order_sql
+from winback.ledger import reads
 from winback.ledger.store import Ledger
 
 NOT_DIAGNOSED = "_not_diagnosed"
@@ -362,7 +360,7 @@ def _add_credit(db: Session, worked: list[_Worked]) -> None:
 
 def _add_revenue_since(ledger: Ledger | None, worked: list[_Worked]) -> list[str]:
     """Each won-back case's ledger orders from its closing day on (until the same
-    customer's next win-back, so no order counts twice): one DuckDB query."""
+    customer's next win-back, so no order counts twice): one ledger read."""
     won = sorted(
         (w for w in worked if w.outcome == WON_BACK and w.closed_at is not None),
         key=lambda w: (w.customer_id, w.closed_at or datetime.min, w.case_id),
@@ -376,25 +374,12 @@ def _add_revenue_since(ledger: Ledger | None, worked: list[_Worked]) -> list[str
         after = won[i + 1] if i + 1 < len(won) else None
         same = after is not None and after.customer_id == w.customer_id
         until.append(after.closed_at.date() if same and after and after.closed_at else None)
-    table = pa.table(
-        {
-            "case_id": pa.array([w.case_id for w in won], pa.int64()),
-            "customer_id": pa.array([w.customer_id for w in won], pa.string()),
-            "since": pa.array([w.closed_at.date() for w in won if w.closed_at], pa.date32()),
-            "until": pa.array(until, pa.date32()),
-        }
-    )
-    con = ledger.connect()
-    try:
-        con.register("won", table)
-        rows: list[Any] = con.execute(
-            "SELECT won.case_id, sum(o.amount) FROM won JOIN orders o "
-            "ON o.customer_id = won.customer_id AND o.order_date >= won.since "
-            "AND (won.until IS NULL OR o.order_date < won.until) "
-            f"WHERE {counted_order_sql('o.status')} GROUP BY won.case_id"
-        ).fetchall()
-    finally:
-        con.close()
+    windows = [
+        reads.RevenueWindow(w.case_id, w.customer_id, w.closed_at.date(), end)
+        for w, end in zip(won, until, strict=True)
+        if w.closed_at is not None
+    ]
+    rows = reads.revenue_in_windows(ledger, windows).items()
     by_id = {w.case_id: w for w in won}
     for case_id, amount in rows:
         by_id[case_id].since_revenue = float(amount or 0.0)

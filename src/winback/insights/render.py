@@ -20,11 +20,13 @@ from markupsafe import Markup
 
 from winback.insights.reasons import ReasonsReport, Slice
 
-WEB = Path(__file__).resolve().parents[1] / "web"
-TEMPLATES = WEB / "templates"
-DESK_CSS = WEB / "static" / "desk.css"
-# The report's block of desk.css, copied into the standalone file so both look the same.
-CSS_START, CSS_END = "/* reasons x revenue */", "/* end reasons x revenue */"
+HERE = Path(__file__).resolve().parent
+# The report's templates; the web app loads from here too, so its dashboard and the
+# standalone file include the one partial, ``_reasons_report.html``.
+TEMPLATES = HERE / "templates"
+# The report's styles: a stylesheet of the dashboard page, inlined into the standalone file.
+STATIC = HERE / "static"
+REPORT_CSS = STATIC / "report.css"
 # The standalone file's own page styles (the desk layout's, cut to what the report uses).
 FILE_CSS = """
 * { box-sizing: border-box; }
@@ -160,10 +162,8 @@ def report_context(report: ReasonsReport) -> dict[str, Any]:
 
 
 def report_css() -> str:
-    """The report's block of desk.css (between its two marker comments)."""
-    text = DESK_CSS.read_text(encoding="utf-8")
-    start, end = text.find(CSS_START), text.find(CSS_END)
-    return text[start:end] if 0 <= start < end else ""
+    """The report's own styles (``report.css``), as the dashboard page has them."""
+    return REPORT_CSS.read_text(encoding="utf-8")
 
 
 @functools.cache

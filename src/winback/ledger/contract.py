@@ -283,7 +283,10 @@ ORDERS = Table(
         Column(
             "status",
             "category",
-            "Order state; cancelled orders do not count as purchases.",
+            "Order state. A counted order (a purchase for the scan, a case's value, the "
+            "revenue since a win-back, the red carpet and `winback ledger`) is one with a "
+            f"status blank, {' or '.join(f'`{s}`' for s in COUNTED_ORDER_STATUSES)}; "
+            "cancelled and refunded orders do not count.",
             values=("completed", "cancelled", "refunded", "pending"),
         ),
     ),

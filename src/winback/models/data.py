@@ -163,7 +163,7 @@ def cumulative_repeat_purchases(
 
     Returns each customer's first purchase time (in ``unit`` since ``origin``) and, for
     each of ``times``, the number of repeat purchase days before that time, which is what
-    ``winback.models.diagnostics.cumulative_tracking`` plots against the model.
+    ``winback.models.diagnostics.cumulative_tracking`` sets beside the model.
     """
     per_day = _days_per_unit(unit)
     start = pd.Timestamp(origin).normalize()

@@ -14,6 +14,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, FileSystemLoader
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -22,6 +23,8 @@ from winback.desk.db import desk_engine, session_factory
 from winback.desk.outcomes import outcome_label
 from winback.desk.permissions import Action, may
 from winback.errors import DeskError, WinbackError
+from winback.insights import render as report_render
+from winback.insights.kept import ReportStore
 from winback.ledger import timeline as timeline_index
 from winback.ledger.store import Ledger
 from winback.scan.runs import ScanRun, latest_run
@@ -100,6 +103,7 @@ def create_app(
     app.state.cookies = SessionCookies(settings.session_secret, int(settings.session_hours * 3600))
     app.state.ledger = Ledger(settings.ledger_dir)
     app.state.timeline = timeline_index.TimelineReader(timeline_index.root_of(settings.home))
+    app.state.reason_reports = ReportStore()
 
     def _latest() -> ScanRun | None:
         return latest_run(settings.runs_dir)
@@ -107,6 +111,11 @@ def create_app(
     app.state.latest_run = _latest
     app.state.scheduler = None
     templates = Jinja2Templates(directory=HERE / "templates")
+    # The reasons x revenue partial is the insights room's: the dashboard includes the
+    # same file the standalone report does.
+    templates.env.loader = ChoiceLoader(
+        [FileSystemLoader(HERE / "templates"), FileSystemLoader(report_render.TEMPLATES)]
+    )
     templates.env.globals.update(
         may=may,
         Action=Action,
@@ -121,6 +130,7 @@ def create_app(
     for name, folder in VENDOR.items():
         app.mount(f"/static/vendor/{name}", StaticFiles(directory=folder, check_dir=False), name)
     app.mount("/static/app", StaticFiles(directory=HERE / "static"), "app-static")
+    app.mount("/static/insights", StaticFiles(directory=report_render.STATIC), "insights-static")
     # Each feature module has an API router (under /api) and a page router.
     features = (calls, concessions, cycle, red_carpet, reports)
     app.include_router(api.router)

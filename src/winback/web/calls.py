@@ -30,6 +30,7 @@ from winback.desk.models import (
 )
 from winback.desk.permissions import Action, may, require
 from winback.errors import InvalidInput
+from winback.ledger import reads
 from winback.policy import Policy
 from winback.web.deps import ApiUser, Csrf, Db, PageUser, export_after_close
 from winback.web.pages import back, render
@@ -268,7 +269,7 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
     showing = step if step in CALL_STEPS else call.step
     if call.finished_at is None and CALL_STEPS.index(showing) > CALL_STEPS.index(call.step):
         showing = call.step
-    incidents = calls.customer_incidents(request.app.state.ledger, case.customer_id)
+    incidents = reads.latest_incidents(request.app.state.ledger, case.customer_id)
     return render(
         request,
         "call.html",

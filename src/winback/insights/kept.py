@@ -1,0 +1,66 @@
+"""Reports kept, so a dashboard read again and again is built once.
+
+A report is kept under what it was built from. Every change the desk makes is written to
+the audit log in the same transaction, so the newest audit id (a primary-key lookup)
+changes whenever the desk's data does; the ledger's batch count covers the revenue since
+the win-back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from winback.desk.models import AuditEntry, User
+from winback.desk.permissions import Action, require
+from winback.insights.reasons import ReasonsReport, build_report
+from winback.insights.render import report_context
+from winback.ledger.store import Ledger
+
+KEEP = 8  # reports kept per store: a few `since` dates for a few desk states
+
+
+@dataclass
+class Kept:
+    """A report built, and its drawn charts once a page has asked for them."""
+
+    report: ReasonsReport
+    _context: dict[str, Any] | None = None
+
+    def context(self) -> dict[str, Any]:
+        """What the report's templates need; the charts are drawn the first time only."""
+        if self._context is None:
+            self._context = report_context(self.report)
+        return self._context
+
+
+class ReportStore:
+    """The reasons x revenue reports of one app, newest used last; safe across threads."""
+
+    def __init__(self, keep: int = KEEP) -> None:
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[Any, Kept] = OrderedDict()
+
+    def get(self, db: Session, user: User, ledger: Ledger, since: date | None) -> Kept:
+        """The report for ``since`` as the desk and ledger are now: built when they changed
+        since it was kept (one audit-log lookup and one manifest read otherwise)."""
+        require(user, Action.VIEW_REPORTS)
+        batches = ledger.manifest().batches if ledger.manifest_path.exists() else 0
+        key = (since, db.scalar(select(func.max(AuditEntry.id))), batches)
+        with self._lock:
+            if key in self._kept:
+                self._kept.move_to_end(key)
+                return self._kept[key]
+        entry = Kept(build_report(db, user, ledger, since=since))
+        with self._lock:
+            self._kept[key] = entry
+            while len(self._kept) > self.keep:
+                self._kept.popitem(last=False)
+        return entry
