@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from winback.clock import naive_utc
 from winback.desk import audit, tasks
-from winback.desk.cases import PERSON_OUTCOMES, close_case, get_case
+from winback.desk.cases import PERSON_OUTCOMES, close_case, get_case, locked_case
 from winback.desk.models import (
     CALL_STEPS,
     OFFER_KINDS,
@@ -425,13 +425,9 @@ def log_call(
     db: Session, actor: User, case_id: int, body: LoggedCall, *, policy: Any = None
 ) -> Call:
     """Record a call that already happened, every step at once, with the same checks as the
-    page. All or nothing: a bad answer stores nothing."""
-    case = get_case(db, actor, case_id)
-    require_case_work(actor, case)
-    if case.state == "closed":
-        raise Conflict(f"case {case_id} is closed ({case.outcome})")
-    if open_call(db, case.id) is not None:
-        raise Conflict(f"case {case_id} has a call under way; finish it on the desk instead")
+    page. All or nothing: a bad answer stores nothing. Of parallel logged calls and closes
+    on one case exactly one lands; the others get Conflict."""
+    require_case_work(actor, get_case(db, actor, case_id))
     body.occurred_at = naive_utc(body.occurred_at)
     if body.occurred_at > utcnow():
         raise InvalidInput(f"occurred_at {body.occurred_at}: a logged call cannot be in the future")
@@ -440,6 +436,18 @@ def log_call(
             "verification 'no': the customer rejected the diagnosis; log the reasons they "
             "agreed to (yes or partly) instead"
         )
+    try:
+        # Locked before anything is written: marking the case contacted must not reopen a
+        # case that a parallel close has just closed.
+        case = locked_case(db, case_id)
+        require_case_work(actor, case)
+        if case.state == "closed":
+            raise Conflict(f"case {case_id} is closed ({case.outcome})")
+        if open_call(db, case.id) is not None:
+            raise Conflict(f"case {case_id} has a call under way; finish it on the desk instead")
+    except Exception:
+        db.rollback()
+        raise
     call = Call(
         case_id=case.id,
         user_id=actor.id,

@@ -9,6 +9,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from winback.desk import audit, red_carpet
+from winback.desk.db import write_lock
 from winback.desk.models import (
     CASE_OUTCOMES,
     CONTACT_CHANNELS,
@@ -124,6 +125,17 @@ def get_case(db: Session, actor: User, case_id: int) -> Case:
     return case
 
 
+def locked_case(db: Session, case_id: int) -> Case:
+    """The case read afresh under a write lock held to the commit (the row on PostgreSQL,
+    the database on SQLite): of parallel writers that check the case, one goes at a time
+    and each sees what the one before wrote."""
+    write_lock(db)
+    case = db.get(Case, case_id, with_for_update=True, populate_existing=True)
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    return case
+
+
 def cases_of_customer(db: Session, actor: User, customer_id: str) -> list[Case]:
     require(actor, Action.VIEW_CUSTOMER)
     query = select(Case).where(Case.customer_id == customer_id).order_by(Case.id.desc())
@@ -198,8 +210,9 @@ def close_case(
     """Close a case with what came of it. A win-back puts the customer on the red carpet
     (``policy``'s ``[red_carpet]`` section) in the same transaction. ``commit`` False
     leaves the commit to the caller (the guided call closes the case and saves its step
-    in one transaction)."""
-    case = get_case(db, actor, case_id)
+    in one transaction). Of parallel closes exactly one wins; the others get Conflict."""
+    require(actor, Action.VIEW_CUSTOMER)
+    case = locked_case(db, case_id)
     require_case_work(actor, case)
     if case.state == "closed":
         raise Conflict(f"case {case_id} is closed already ({case.outcome})")

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from winback.desk import audit
+from winback.desk.cases import locked_case
 from winback.desk.models import CONCESSION_KINDS, Call, Case, Concession, User, utcnow
 from winback.desk.permissions import Action, require, require_case_work
 from winback.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -109,15 +110,6 @@ def already_granted(db: Session, case_id: int, kind: str) -> float:
     return float(total or 0.0)
 
 
-def _locked_case(db: Session, case_id: int) -> Case:
-    """The case, row-locked on PostgreSQL so two requests on one case cannot both fit
-    the same room under a limit (SQLite serialises writers anyway)."""
-    case = db.get(Case, case_id, with_for_update=True, populate_existing=True)
-    if case is None:
-        raise NotFound(f"no case {case_id}")
-    return case
-
-
 def _route(db: Session, kind: str, total: float) -> str:
     """ "manager" when some active manager could approve ``total``, else "executive"."""
     column = getattr(User, _LIMIT_FIELD[kind])
@@ -157,7 +149,7 @@ def request_concession(
     require(actor, Action.ASK_CONCESSION)
     check_kind(kind)
     amount = check_amount(kind, amount)
-    case = _locked_case(db, case_id)
+    case = locked_case(db, case_id)
     require_case_work(actor, case)
     if case.state == "closed":
         raise Conflict(f"case {case_id} is closed; no concession can be given on it")
@@ -223,7 +215,7 @@ def decide(
     concession = db.get(Concession, concession_id)
     if concession is None:
         raise NotFound(f"no concession request {concession_id}")
-    case = _locked_case(db, concession.case_id)
+    case = locked_case(db, concession.case_id)
     db.refresh(concession)
     if concession.state != "pending":
         raise Conflict(f"request {concession_id} was decided already ({concession.state})")

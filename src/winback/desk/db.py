@@ -66,6 +66,23 @@ def open_session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+def write_lock(db: Session) -> None:
+    """Take the desk's write lock now, before the reads that a write depends on.
+
+    Python's sqlite3 starts a transaction only at the first write, so the checks read before
+    it (a limit, a pending request, a case still open) can be overtaken by a parallel
+    writer, and ``FOR UPDATE`` is not SQL that SQLite knows. ``BEGIN IMMEDIATE`` takes the
+    write lock first (waiting up to the busy timeout), so check and write are one step.
+    Already in a write transaction, the lock is held. On PostgreSQL this does nothing:
+    callers lock the rows they depend on with ``FOR UPDATE``.
+    """
+    connection = db.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def desk_engine(url: str) -> Engine:
     """An engine on the desk database at ``url``, migrated to the newest schema."""
     engine = make_engine(url)
