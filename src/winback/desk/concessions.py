@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -28,9 +29,10 @@ from winback.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 DECISIONS = ("approve", "counter", "refuse")
 # States whose ``granted`` counts towards the case's total of a kind.
 GIVEN_STATES = ("granted", "countered")
-# Sums of money and percentages are compared at this many decimals, so 0.1 + 0.2 fits a
-# limit of 0.3.
-_PLACES = 6
+# Money and percentages are given to the hundredth at most (a cent, 0.01 %), so totals are
+# compared exactly as whole hundredths: 0.1 + 0.2 fits a limit of 0.3, and 10.0000004 %
+# is refused rather than rounded into a 10 % limit.
+_PLACES = 2
 MAX_NOTE = 2000
 LABELS = {"discount_pct": "percent discount", "credit": "credit", "free_items": "free items"}
 # Each kind's column on User.
@@ -47,8 +49,12 @@ _SETS_LIMITS_OF = {
 }
 
 
+def _hundredths(value: float) -> int:
+    return round(float(value) * 100)
+
+
 def _fits(total: float, limit: float) -> bool:
-    return round(total, _PLACES) <= round(limit, _PLACES)
+    return _hundredths(total) <= _hundredths(limit)
 
 
 def check_kind(kind: str) -> str:
@@ -63,8 +69,8 @@ def check_amount(
     """``value`` as a valid amount of ``kind``, else InvalidInput naming ``field``.
 
     Requests need more than zero (``zero_ok`` False); limits may be zero (nothing on the
-    spot). Percentages go up to 100, free items are whole numbers, nothing is NaN or
-    infinite.
+    spot). Percentages go up to 100, money and percentages have at most two decimals,
+    free items are whole numbers, nothing is NaN or infinite.
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"{field} {value!r}: give a number")
@@ -78,6 +84,12 @@ def check_amount(
         raise InvalidInput(f"{field} {value!r}: a percent discount is at most 100")
     if kind == "free_items" and number != int(number):
         raise InvalidInput(f"{field} {value!r}: free items are a whole number")
+    exponent = Decimal(repr(number)).as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -_PLACES:
+        raise InvalidInput(
+            f"{field} {value!r}: give at most {_PLACES} decimals "
+            f"({'a cent' if kind == 'credit' else 'a hundredth of a percent'})"
+        )
     return number
 
 
