@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from winback.clock import naive_utc
 from winback.desk import audit, tasks
 from winback.desk.cases import PERSON_OUTCOMES, close_case, get_case, locked_case
+from winback.desk.db import parse_id
 from winback.desk.models import (
     CALL_STEPS,
     OFFER_KINDS,
@@ -238,10 +239,7 @@ def _task_owner(db: Session, given: Any, case: Case, actor: User) -> int | None:
     """Who follows up: the user named, else the case's owner, else the actor; nobody (a
     manager assigns it) when none of them can hold tasks."""
     if given not in (None, ""):
-        try:
-            return int(str(given))
-        except ValueError:
-            raise InvalidInput(f"follow_up_owner_id {given!r}: give a user's number") from None
+        return parse_id(given, "follow_up_owner_id", "give a user's number")
     for candidate in (case.owner_id, actor.id):
         user = db.get(User, candidate) if candidate is not None else None
         if user is not None and user.active and user.role != "admin":

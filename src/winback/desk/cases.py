@@ -9,7 +9,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from winback.desk import audit, red_carpet
-from winback.desk.db import write_lock
+from winback.desk.db import parse_id, write_lock
 from winback.desk.models import (
     CASE_OUTCOMES,
     CONTACT_CHANNELS,
@@ -47,9 +47,10 @@ class CaseFilter:
         known = {
             k: v for k, v in query.items() if k in cls.__dataclass_fields__ and v not in ("", None)
         }
+        if "owner_id" in known:  # 0: unassigned
+            owner = str(known["owner_id"]).strip()
+            known["owner_id"] = 0 if owner == "0" else parse_id(owner, "owner_id", "choose a user")
         try:
-            if "owner_id" in known:
-                known["owner_id"] = int(known["owner_id"])
             if "min_value" in known:
                 known["min_value"] = float(known["min_value"])
         except ValueError as exc:

@@ -50,7 +50,8 @@ _SETS_LIMITS_OF = {
 
 
 def _hundredths(value: float) -> int:
-    return round(float(value) * 100)
+    # Decimal, not value * 100: a float near its largest would overflow to infinity.
+    return round(Decimal(repr(float(value))).scaleb(_PLACES))
 
 
 def _fits(total: float, limit: float) -> bool:

@@ -10,7 +10,13 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from winback.errors import InvalidInput
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The largest whole number a desk column holds on both databases (PostgreSQL's INTEGER;
+# SQLite's limit is 2**63 - 1). An id, page or count above it names nothing, so it is
+# refused where it enters rather than handed to the database, which would fail with a 500.
+MAX_INT = 2**31 - 1
 
 
 def normalise_url(url: str) -> str:
@@ -41,6 +47,21 @@ def make_engine(url: str, **options: Any) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, **options)
+
+
+def parse_id(value: object, field: str, hint: str) -> int:
+    """``value`` (text or a number) as an id from 1 to MAX_INT, else InvalidInput naming
+    ``field`` and saying what to give (``hint``, e.g. "give the call's number"): for ids
+    that arrive as text (form fields, a guided call's answers)."""
+    number: int | None = None
+    if not isinstance(value, bool):
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            number = None
+    if number is None or not 1 <= number <= MAX_INT:
+        raise InvalidInput(f"{field} {value!r}: {hint} (a whole number from 1 to {MAX_INT})")
+    return number
 
 
 def migrate(engine: Engine) -> None:
