@@ -660,3 +660,11 @@ def test_totals_are_compared_in_exact_hundredths(
     states = [_get(db, _ask(db, rep, case, a)).state for a in (3.33, 3.33, 3.34, 0.01)]
     assert states == ["granted", "granted", "granted", "pending"]
     assert cx.already_granted(db, case.id, "discount_pct") == pytest.approx(10.0)
+
+
+def test_the_largest_amount_a_float_holds_goes_to_an_executive_without_overflow(
+    db: Session, people: dict[str, User], open_cases: dict[str, Case]
+) -> None:
+    """1e308 credit: compared in exact hundredths (1e310 would overflow a float)."""
+    asked = _get(db, _ask(db, people["rep"], open_cases["c1"], 1e308, "credit"))
+    assert (asked.state, asked.route) == ("pending", "executive")
