@@ -631,3 +631,40 @@ def test_the_panel_rows_name_who_asked_and_who_decided(
     ]
     assert cx.totals_of([r.concession for r in rows]) == {open_cases["c1"].id: {"discount_pct": 12}}
     assert cx.rows_of_cases(db, []) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "amount"), [("discount_pct", 10.0000004), ("credit", 49.999), ("discount_pct", 0.001)]
+)
+def test_amounts_finer_than_a_hundredth_are_refused_not_rounded_into_the_limit(
+    db: Session, people: dict[str, User], open_cases: dict[str, Case], kind: str, amount: float
+) -> None:
+    with pytest.raises(InvalidInput, match="at most 2 decimals"):
+        _ask(db, people["rep"], open_cases["c1"], amount, kind)
+    assert db.scalar(select(func.count()).select_from(Concession)) == 0
+
+
+def test_limits_finer_than_a_hundredth_are_refused(db: Session, people: dict[str, User]) -> None:
+    with pytest.raises(InvalidInput, match=r"discount_pct 9\.999: give at most 2 decimals"):
+        cx.set_limits(
+            db, people["manager"], people["rep"].id, discount_pct=9.999, credit=50, free_items=1
+        )
+
+
+def test_totals_are_compared_in_exact_hundredths(
+    db: Session, people: dict[str, User], open_cases: dict[str, Case]
+) -> None:
+    """3.33 + 3.33 + 3.34 is exactly the rep's 10 %, though the floats add to 10.000000000000002;
+    one hundredth more goes to a manager."""
+    rep, case = people["rep"], open_cases["c1"]
+    states = [_get(db, _ask(db, rep, case, a)).state for a in (3.33, 3.33, 3.34, 0.01)]
+    assert states == ["granted", "granted", "granted", "pending"]
+    assert cx.already_granted(db, case.id, "discount_pct") == pytest.approx(10.0)
+
+
+def test_the_largest_amount_a_float_holds_goes_to_an_executive_without_overflow(
+    db: Session, people: dict[str, User], open_cases: dict[str, Case]
+) -> None:
+    """1e308 credit: compared in exact hundredths (1e310 would overflow a float)."""
+    asked = _get(db, _ask(db, people["rep"], open_cases["c1"], 1e308, "credit"))
+    assert (asked.state, asked.route) == ("pending", "executive")

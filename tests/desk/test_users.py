@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from tests.desk.conftest import PASSWORD
 from winback.desk import users
-from winback.desk.models import ApiToken, User
+from winback.desk.models import ApiToken, AuditEntry, User
 from winback.errors import Conflict, InvalidInput, NotAuthenticated
 
 
@@ -62,3 +62,26 @@ def test_token_of_a_deactivated_user_stops_working(db: Session, people: dict[str
     users.set_active(db, people["admin"], people["manager"].id, False)
     with pytest.raises(NotAuthenticated):
         users.user_for_token(db, plain)
+
+
+def test_reactivating_a_user_does_not_bring_back_their_tokens_or_sessions(
+    db: Session, people: dict[str, User]
+) -> None:
+    manager, admin = people["manager"], people["admin"]
+    _, first = users.create_api_token(db, manager, "script")
+    _, second = users.create_api_token(db, manager, "laptop")
+    epoch = manager.session_epoch
+    users.set_active(db, admin, manager.id, False)
+    users.set_active(db, admin, manager.id, True)
+    for plain in (first, second):
+        with pytest.raises(NotAuthenticated):
+            users.user_for_token(db, plain)
+    assert users.list_api_tokens(db, manager) == []
+    assert manager.session_epoch == epoch + 2  # cookies carrying the old epoch stay dead
+    update = db.scalars(
+        select(AuditEntry).where(AuditEntry.action == "user.update").order_by(AuditEntry.id)
+    ).first()
+    assert update is not None
+    assert update.after == {"active": False, "tokens_revoked": 2}
+    _, fresh = users.create_api_token(db, manager, "new laptop")
+    assert users.user_for_token(db, fresh).id == manager.id

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from winback.clock import naive_utc
 from winback.desk import audit, tasks
-from winback.desk.cases import close_case, get_case
+from winback.desk.cases import close_case, get_case, locked_case
+from winback.desk.db import parse_id
 from winback.desk.models import (
     CALL_STEPS,
     OFFER_KINDS,
@@ -238,10 +239,7 @@ def _task_owner(db: Session, given: Any, case: Case, actor: User) -> int | None:
     """Who follows up: the user named, else the case's owner, else the actor; nobody (a
     manager assigns it) when none of them can hold tasks."""
     if given not in (None, ""):
-        try:
-            return int(str(given))
-        except ValueError:
-            raise InvalidInput(f"follow_up_owner_id {given!r}: give a user's number") from None
+        return parse_id(given, "follow_up_owner_id", "give a user's number")
     for candidate in (case.owner_id, actor.id):
         user = db.get(User, candidate) if candidate is not None else None
         if may_hold_work(user):
@@ -425,13 +423,9 @@ def log_call(
     db: Session, actor: User, case_id: int, body: LoggedCall, *, policy: Any = None
 ) -> Call:
     """Record a call that already happened, every step at once, with the same checks as the
-    page. All or nothing: a bad answer stores nothing."""
-    case = get_case(db, actor, case_id)
-    require_case_work(actor, case)
-    if case.state == "closed":
-        raise Conflict(f"case {case_id} is closed ({case.outcome})")
-    if open_call(db, case.id) is not None:
-        raise Conflict(f"case {case_id} has a call under way; finish it on the desk instead")
+    page. All or nothing: a bad answer stores nothing. Of parallel logged calls and closes
+    on one case exactly one lands; the others get Conflict."""
+    require_case_work(actor, get_case(db, actor, case_id))
     body.occurred_at = naive_utc(body.occurred_at)
     if body.occurred_at > utcnow():
         raise InvalidInput(f"occurred_at {body.occurred_at}: a logged call cannot be in the future")
@@ -440,6 +434,18 @@ def log_call(
             "verification 'no': the customer rejected the diagnosis; log the reasons they "
             "agreed to (yes or partly) instead"
         )
+    try:
+        # Locked before anything is written: marking the case contacted must not reopen a
+        # case that a parallel close has just closed.
+        case = locked_case(db, case_id)
+        require_case_work(actor, case)
+        if case.state == "closed":
+            raise Conflict(f"case {case_id} is closed ({case.outcome})")
+        if open_call(db, case.id) is not None:
+            raise Conflict(f"case {case_id} has a call under way; finish it on the desk instead")
+    except Exception:
+        db.rollback()
+        raise
     call = Call(
         case_id=case.id,
         user_id=actor.id,

@@ -9,6 +9,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from winback.desk import audit, red_carpet, tasks
+from winback.desk.db import parse_id, write_lock
 from winback.desk.models import (
     ACTIVITY_KINDS,
     CASE_STATE_CHOICES,
@@ -46,9 +47,10 @@ class CaseFilter:
         known = {
             k: v for k, v in query.items() if k in cls.__dataclass_fields__ and v not in ("", None)
         }
+        if "owner_id" in known:  # 0: unassigned
+            owner = str(known["owner_id"]).strip()
+            known["owner_id"] = 0 if owner == "0" else parse_id(owner, "owner_id", "choose a user")
         try:
-            if "owner_id" in known:
-                known["owner_id"] = int(known["owner_id"])
             if "min_value" in known:
                 known["min_value"] = float(known["min_value"])
         except ValueError as exc:
@@ -131,6 +133,17 @@ def get_case(db: Session, actor: User, case_id: int) -> Case:
     return case
 
 
+def locked_case(db: Session, case_id: int) -> Case:
+    """The case read afresh under a write lock held to the commit (the row on PostgreSQL,
+    the database on SQLite): of parallel writers that check the case, one goes at a time
+    and each sees what the one before wrote."""
+    write_lock(db)
+    case = db.get(Case, case_id, with_for_update=True, populate_existing=True)
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    return case
+
+
 def cases_of_customer(db: Session, actor: User, customer_id: str) -> list[Case]:
     require(actor, Action.VIEW_CUSTOMER)
     query = select(Case).where(Case.customer_id == customer_id).order_by(Case.id.desc())
@@ -202,8 +215,9 @@ def close_case(
     """Close a case with what came of it. A win-back puts the customer on the red carpet
     (``policy``'s ``[red_carpet]`` section) in the same transaction. ``commit`` False
     leaves the commit to the caller (the guided call closes the case and saves its step
-    in one transaction)."""
-    case = get_case(db, actor, case_id)
+    in one transaction). Of parallel closes exactly one wins; the others get Conflict."""
+    require(actor, Action.VIEW_CUSTOMER)
+    case = locked_case(db, case_id)
     require_case_work(actor, case)
     if case.state == "closed":
         raise Conflict(f"case {case_id} is closed already ({case.outcome})")

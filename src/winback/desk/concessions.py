@@ -15,11 +15,13 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from winback.desk import audit
+from winback.desk.cases import locked_case
 from winback.desk.models import (
     CONCESSION_DECISIONS,
     CONCESSION_KINDS,
@@ -34,9 +36,10 @@ from winback.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 
 # States whose ``granted`` counts towards the case's total of a kind.
 GIVEN_STATES = ("granted", "countered")
-# Sums of money and percentages are compared at this many decimals, so 0.1 + 0.2 fits a
-# limit of 0.3.
-_PLACES = 6
+# Money and percentages are given to the hundredth at most (a cent, 0.01 %), so totals are
+# compared exactly as whole hundredths: 0.1 + 0.2 fits a limit of 0.3, and 10.0000004 %
+# is refused rather than rounded into a 10 % limit.
+_PLACES = 2
 MAX_NOTE = 2000
 LABELS = {"discount_pct": "percent discount", "credit": "credit", "free_items": "free items"}
 # Each kind's column on User.
@@ -53,8 +56,13 @@ _SETS_LIMITS_OF = {
 }
 
 
+def _hundredths(value: float) -> int:
+    # Decimal, not value * 100: a float near its largest would overflow to infinity.
+    return round(Decimal(repr(float(value))).scaleb(_PLACES))
+
+
 def _fits(total: float, limit: float) -> bool:
-    return round(total, _PLACES) <= round(limit, _PLACES)
+    return _hundredths(total) <= _hundredths(limit)
 
 
 def check_kind(kind: str) -> str:
@@ -69,8 +77,8 @@ def check_amount(
     """``value`` as a valid amount of ``kind``, else InvalidInput naming ``field``.
 
     Requests need more than zero (``zero_ok`` False); limits may be zero (nothing on the
-    spot). Percentages go up to 100, free items are whole numbers, nothing is NaN or
-    infinite.
+    spot). Percentages go up to 100, money and percentages have at most two decimals,
+    free items are whole numbers, nothing is NaN or infinite.
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"{field} {value!r}: give a number")
@@ -84,6 +92,12 @@ def check_amount(
         raise InvalidInput(f"{field} {value!r}: a percent discount is at most 100")
     if kind == "free_items" and number != int(number):
         raise InvalidInput(f"{field} {value!r}: free items are a whole number")
+    exponent = Decimal(repr(number)).as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -_PLACES:
+        raise InvalidInput(
+            f"{field} {value!r}: give at most {_PLACES} decimals "
+            f"({'a cent' if kind == 'credit' else 'a hundredth of a percent'})"
+        )
     return number
 
 
@@ -114,15 +128,6 @@ def already_granted(db: Session, case_id: int, kind: str) -> float:
         )
     )
     return float(total or 0.0)
-
-
-def _locked_case(db: Session, case_id: int) -> Case:
-    """The case, row-locked on PostgreSQL so two requests on one case cannot both fit
-    the same room under a limit (SQLite serialises writers anyway)."""
-    case = db.get(Case, case_id, with_for_update=True, populate_existing=True)
-    if case is None:
-        raise NotFound(f"no case {case_id}")
-    return case
 
 
 def _route(db: Session, kind: str, total: float) -> str:
@@ -164,7 +169,7 @@ def request_concession(
     require(actor, Action.ASK_CONCESSION)
     check_kind(kind)
     amount = check_amount(kind, amount)
-    case = _locked_case(db, case_id)
+    case = locked_case(db, case_id)
     require_case_work(actor, case)
     if case.state == "closed":
         raise Conflict(f"case {case_id} is closed; no concession can be given on it")
@@ -230,7 +235,7 @@ def decide(
     concession = db.get(Concession, concession_id)
     if concession is None:
         raise NotFound(f"no concession request {concession_id}")
-    case = _locked_case(db, concession.case_id)
+    case = locked_case(db, concession.case_id)
     db.refresh(concession)
     if concession.state != "pending":
         raise Conflict(f"request {concession_id} was decided already ({concession.state})")

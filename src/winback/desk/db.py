@@ -10,7 +10,13 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from winback.errors import InvalidInput
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The largest whole number a desk column holds on both databases (PostgreSQL's INTEGER;
+# SQLite's limit is 2**63 - 1). An id, page or count above it names nothing, so it is
+# refused where it enters rather than handed to the database, which would fail with a 500.
+MAX_INT = 2**31 - 1
 
 
 def normalise_url(url: str) -> str:
@@ -43,6 +49,21 @@ def make_engine(url: str, **options: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **options)
 
 
+def parse_id(value: object, field: str, hint: str) -> int:
+    """``value`` (text or a number) as an id from 1 to MAX_INT, else InvalidInput naming
+    ``field`` and saying what to give (``hint``, e.g. "give the call's number"): for ids
+    that arrive as text (form fields, a guided call's answers)."""
+    number: int | None = None
+    if not isinstance(value, bool):
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            number = None
+    if number is None or not 1 <= number <= MAX_INT:
+        raise InvalidInput(f"{field} {value!r}: {hint} (a whole number from 1 to {MAX_INT})")
+    return number
+
+
 def migrate(engine: Engine) -> None:
     """Run every Alembic migration not yet applied (a no-op when up to date)."""
     from alembic import command
@@ -64,6 +85,23 @@ def open_session(engine: Engine) -> Iterator[Session]:
     """A session that is closed (and rolled back if uncommitted) on the way out."""
     with session_factory(engine)() as session:
         yield session
+
+
+def write_lock(db: Session) -> None:
+    """Take the desk's write lock now, before the reads that a write depends on.
+
+    Python's sqlite3 starts a transaction only at the first write, so the checks read before
+    it (a limit, a pending request, a case still open) can be overtaken by a parallel
+    writer, and ``FOR UPDATE`` is not SQL that SQLite knows. ``BEGIN IMMEDIATE`` takes the
+    write lock first (waiting up to the busy timeout), so check and write are one step.
+    Already in a write transaction, the lock is held. On PostgreSQL this does nothing:
+    callers lock the rows they depend on with ``FOR UPDATE``.
+    """
+    connection = db.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def desk_engine(url: str) -> Engine:

@@ -93,7 +93,8 @@ def create_user(
 
 
 def set_active(db: Session, actor: User, user_id: int, active: bool) -> User:
-    """Deactivate (or reactivate) a user; deactivation ends their sessions and tokens."""
+    """Deactivate (or reactivate) a user. Either way their sessions end; deactivation
+    revokes their API tokens for good, so a reactivated user makes new ones."""
     require(actor, Action.MANAGE_USERS)
     user = get_user(db, user_id)
     if user.id == actor.id and not active:
@@ -101,9 +102,22 @@ def set_active(db: Session, actor: User, user_id: int, active: bool) -> User:
     before = public(user)
     user.active = active
     user.session_epoch += 1
-    audit.record(db, actor, "user.update", "user", user.id, *audit.changes(before, public(user)))
+    was, now = audit.changes(before, public(user))
+    if not active:
+        now["tokens_revoked"] = _revoke_all_tokens(db, user)
+    audit.record(db, actor, "user.update", "user", user.id, was, now)
     db.commit()
     return user
+
+
+def _revoke_all_tokens(db: Session, user: User) -> int:
+    """Revoke every live API token of ``user``; how many there were."""
+    live = db.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).all()
+    for token in live:
+        token.revoked_at = utcnow()
+    return len(live)
 
 
 def set_password(db: Session, actor: User | None, user_id: int, password: str) -> None:

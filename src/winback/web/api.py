@@ -19,7 +19,9 @@ from winback.web.deps import ApiUser, Db, export_after_close
 from winback.web.schemas import (
     ActivityCreate,
     ActivityPublic,
+    AuditLimit,
     AuditPublic,
+    BeforeId,
     CaseClose,
     CasePage,
     CasePublic,
@@ -29,6 +31,9 @@ from winback.web.schemas import (
     FilterCreate,
     FilterPublic,
     FilterQuery,
+    Id,
+    PageNumber,
+    PageSize,
     RedCarpetFlag,
     SyncPublic,
     TokenCreate,
@@ -54,7 +59,9 @@ def me(user: ApiUser) -> Any:
 
 
 @router.get("/queue", response_model=CasePage)
-def queue(db: Db, user: ApiUser, page: int = 1, size: int = cases.PAGE_SIZE) -> CasePage:
+def queue(
+    db: Db, user: ApiUser, page: PageNumber = 1, size: PageSize = cases.PAGE_SIZE
+) -> CasePage:
     """My open cases, first to call first."""
     return _page(cases.my_queue(db, user, page, size))
 
@@ -64,8 +71,8 @@ def list_cases(
     db: Db,
     user: ApiUser,
     query: Annotated[FilterQuery, Query()],
-    page: int = 1,
-    size: int = cases.PAGE_SIZE,
+    page: PageNumber = 1,
+    size: PageSize = cases.PAGE_SIZE,
 ) -> CasePage:
     """All cases matching the filters (managers and admins)."""
     f = cases.CaseFilter.from_query(query.model_dump())
@@ -73,12 +80,12 @@ def list_cases(
 
 
 @router.get("/cases/{case_id}", response_model=CasePublic)
-def get_case(case_id: int, db: Db, user: ApiUser) -> CasePublic:
+def get_case(case_id: Id, db: Db, user: ApiUser) -> CasePublic:
     return CasePublic.model_validate(cases.get_case(db, user, case_id))
 
 
 @router.post("/cases/{case_id}/activities", response_model=ActivityPublic, status_code=201)
-def add_activity(case_id: int, body: ActivityCreate, db: Db, user: ApiUser) -> Any:
+def add_activity(case_id: Id, body: ActivityCreate, db: Db, user: ApiUser) -> Any:
     """Log a contact with the customer (the case becomes "working") or a note."""
     return cases.log_activity(
         db, user, case_id, kind=body.kind, channel=body.channel, text=body.text
@@ -87,7 +94,7 @@ def add_activity(case_id: int, body: ActivityCreate, db: Db, user: ApiUser) -> A
 
 @router.post("/cases/{case_id}/close", response_model=CasePublic)
 def close_case(
-    case_id: int,
+    case_id: Id,
     body: CaseClose,
     request: Request,
     background: BackgroundTasks,
@@ -103,7 +110,7 @@ def close_case(
 
 
 @router.post("/cases/{case_id}/assign", response_model=CasePublic)
-def assign_case(case_id: int, body: CaseReassign, db: Db, user: ApiUser) -> CasePublic:
+def assign_case(case_id: Id, body: CaseReassign, db: Db, user: ApiUser) -> CasePublic:
     """Give the case to another user, or to nobody (managers and admins)."""
     return CasePublic.model_validate(cases.reassign(db, user, case_id, body.owner_id))
 
@@ -142,7 +149,7 @@ def save_filter(body: FilterCreate, db: Db, user: ApiUser) -> Any:
 
 
 @router.delete("/filters/{filter_id}", status_code=204)
-def delete_filter(filter_id: int, db: Db, user: ApiUser) -> None:
+def delete_filter(filter_id: Id, db: Db, user: ApiUser) -> None:
     cases.delete_filter(db, user, filter_id)
 
 
@@ -152,8 +159,8 @@ def read_audit(
     user: ApiUser,
     entity: str | None = None,
     entity_id: str | None = None,
-    before_id: int | None = None,
-    limit: int = 100,
+    before_id: BeforeId = None,
+    limit: AuditLimit = 100,
 ) -> Any:
     """The audit log, newest first (managers and admins). Page with before_id."""
     return audit.read_log(
@@ -180,7 +187,7 @@ def create_user(body: UserCreate, db: Db, user: ApiUser) -> Any:
 
 
 @router.patch("/users/{user_id}", response_model=UserPublic)
-def update_user(user_id: int, body: UserUpdate, db: Db, user: ApiUser) -> Any:
+def update_user(user_id: Id, body: UserUpdate, db: Db, user: ApiUser) -> Any:
     return users.set_active(db, user, user_id, body.active)
 
 
@@ -199,7 +206,7 @@ def create_token(body: TokenCreate, db: Db, user: ApiUser) -> TokenCreated:
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def revoke_token(token_id: int, db: Db, user: ApiUser) -> None:
+def revoke_token(token_id: Id, db: Db, user: ApiUser) -> None:
     users.revoke_api_token(db, user, token_id)
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from winback.desk import calls, red_carpet, tasks, users
 from winback.desk.cases import get_case
 from winback.desk.concessions import rows_of_cases
+from winback.desk.db import parse_id
 from winback.desk.models import (
     CALL_STEPS,
     OFFER_KINDS,
@@ -29,12 +30,11 @@ from winback.desk.models import (
     Verified,
 )
 from winback.desk.permissions import Action, may, require
-from winback.errors import InvalidInput
 from winback.ledger import reads
 from winback.policy import Policy
 from winback.web.deps import ApiUser, Csrf, Db, PageUser, export_after_close
 from winback.web.pages import back, render
-from winback.web.schemas import Body
+from winback.web.schemas import Body, Id, IdField
 
 api_router = APIRouter(prefix="/api", tags=["desk"])
 page_router = APIRouter(include_in_schema=False)
@@ -84,7 +84,7 @@ class TaskPublic(BaseModel):
 
 class CommitmentIn(Body):
     text: str = Field(min_length=1, max_length=500)
-    owner_id: int
+    owner_id: IdField
     due_on: date
 
 
@@ -149,7 +149,7 @@ def _task_public(task: Task) -> TaskPublic:
 
 
 @api_router.post("/cases/{case_id}/calls", response_model=CallPublic, status_code=201)
-def api_start_call(case_id: int, response: Response, db: Db, user: ApiUser) -> Any:
+def api_start_call(case_id: Id, response: Response, db: Db, user: ApiUser) -> Any:
     """Start a guided call on the case (201), or get the one under way (200)."""
     under_way = calls.open_call(db, case_id)
     call = calls.start_call(db, user, case_id)
@@ -160,7 +160,7 @@ def api_start_call(case_id: int, response: Response, db: Db, user: ApiUser) -> A
 
 @api_router.post("/cases/{case_id}/calls/logged", response_model=CallPublic, status_code=201)
 def api_log_call(
-    case_id: int,
+    case_id: Id,
     body: CallLogged,
     request: Request,
     background: BackgroundTasks,
@@ -180,13 +180,13 @@ def api_log_call(
 
 
 @api_router.get("/calls/{call_id}", response_model=CallPublic)
-def api_get_call(call_id: int, db: Db, user: ApiUser) -> Any:
+def api_get_call(call_id: Id, db: Db, user: ApiUser) -> Any:
     return calls.get_call(db, user, call_id)[0]
 
 
 @api_router.post("/calls/{call_id}/steps/{step}", response_model=CallPublic)
 def api_save_step(
-    call_id: int,
+    call_id: Id,
     step: str,
     answers: dict[str, Any],
     request: Request,
@@ -210,7 +210,7 @@ def _policy_if_closing(request: Request, step: str) -> Policy | None:
 
 
 @api_router.post("/calls/{call_id}/commitments", response_model=TaskPublic, status_code=201)
-def api_add_commitment(call_id: int, body: CommitmentIn, db: Db, user: ApiUser) -> TaskPublic:
+def api_add_commitment(call_id: Id, body: CommitmentIn, db: Db, user: ApiUser) -> TaskPublic:
     task = calls.add_commitment(db, user, call_id, calls.Commitment(**body.model_dump()))
     return _task_public(task)
 
@@ -231,7 +231,7 @@ def api_overdue(db: Db, user: ApiUser) -> Any:
 
 
 @api_router.post("/tasks/{task_id}/done", response_model=TaskPublic)
-def api_task_done(task_id: int, body: TaskDone, db: Db, user: ApiUser) -> TaskPublic:
+def api_task_done(task_id: Id, body: TaskDone, db: Db, user: ApiUser) -> TaskPublic:
     """Mark a task done; a follow-up says whether the problem is solved (if not, next_due)."""
     task = tasks.complete_task(
         db, user, task_id, result=body.result, solved=body.solved, next_due=body.next_due
@@ -251,7 +251,7 @@ def api_add_reason(body: ReasonCreate, db: Db, user: ApiUser) -> Any:
 
 
 @api_router.patch("/reasons/{reason_id}", response_model=ReasonPublic)
-def api_update_reason(reason_id: int, body: ReasonUpdate, db: Db, user: ApiUser) -> Any:
+def api_update_reason(reason_id: Id, body: ReasonUpdate, db: Db, user: ApiUser) -> Any:
     return calls.update_reason(db, user, reason_id, label=body.label, active=body.active)
 
 
@@ -259,7 +259,7 @@ def api_update_reason(reason_id: int, body: ReasonUpdate, db: Db, user: ApiUser)
 
 
 @page_router.post("/cases/{case_id}/calls", dependencies=[Csrf])
-def start_call(case_id: int, db: Db, user: PageUser) -> Response:
+def start_call(case_id: Id, db: Db, user: PageUser) -> Response:
     call = calls.start_call(db, user, case_id)
     return back(f"/calls/{call.id}")
 
@@ -296,7 +296,7 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
 
 @page_router.get("/calls/{call_id}")
 def call_page(
-    request: Request, call_id: int, db: Db, user: PageUser, step: str | None = None
+    request: Request, call_id: Id, db: Db, user: PageUser, step: str | None = None
 ) -> Response:
     call, _ = calls.get_call(db, user, call_id)
     return _call_page(request, db, user, call, step)
@@ -304,7 +304,7 @@ def call_page(
 
 @page_router.post("/calls/{call_id}/steps/{step}", dependencies=[Csrf])
 async def save_step(
-    request: Request, background: BackgroundTasks, call_id: int, step: str, db: Db, user: PageUser
+    request: Request, background: BackgroundTasks, call_id: Id, step: str, db: Db, user: PageUser
 ) -> Response:
     form = await request.form()
     answers: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
@@ -327,7 +327,7 @@ async def save_step(
 
 @page_router.post("/calls/{call_id}/commitments", dependencies=[Csrf])
 def add_commitment(
-    call_id: int,
+    call_id: Id,
     db: Db,
     user: PageUser,
     text: Annotated[str, Form()] = "",
@@ -336,10 +336,7 @@ def add_commitment(
 ) -> Response:
     from winback.desk.calls import Commitment, parse_date
 
-    try:
-        owner = int(owner_id) if owner_id else user.id
-    except ValueError:
-        raise InvalidInput(f"owner_id {owner_id!r}: choose the commitment's owner") from None
+    owner = parse_id(owner_id, "owner_id", "choose the commitment's owner") if owner_id else user.id
     calls.add_commitment(db, user, call_id, Commitment(text, owner, parse_date(due_on, "due_on")))
     return back(f"/calls/{call_id}?step=plan")
 
@@ -361,7 +358,7 @@ def task_list(request: Request, db: Db, user: PageUser, done: bool = False) -> R
 
 @page_router.post("/tasks/{task_id}/done", dependencies=[Csrf])
 def task_done(
-    task_id: int,
+    task_id: Id,
     db: Db,
     user: PageUser,
     result: Annotated[str, Form()] = "",
@@ -413,7 +410,7 @@ def reasons_add(
 
 @page_router.post("/reasons/{reason_id}", dependencies=[Csrf])
 def reasons_update(
-    reason_id: int,
+    reason_id: Id,
     db: Db,
     user: PageUser,
     label: Annotated[str, Form()] = "",

@@ -17,12 +17,13 @@ from sqlalchemy import select
 
 from winback.desk import cases, models, red_carpet
 from winback.desk import concessions as service
+from winback.desk.db import parse_id
 from winback.desk.models import Case, Concession, ConcessionKind, ConcessionState, User
 from winback.desk.permissions import Action, may
 from winback.errors import InvalidInput
 from winback.web.deps import ApiUser, Csrf, Db, PageUser
 from winback.web.pages import back, local_path, render
-from winback.web.schemas import Body
+from winback.web.schemas import Body, Id, IdField
 
 api_router = APIRouter(prefix="/api", tags=["desk"])
 page_router = APIRouter(include_in_schema=False)
@@ -39,7 +40,7 @@ class ConcessionCreate(Body):
         strict=True, description="percent (0-100], money (> 0) or whole items (>= 1)"
     )
     note: str = Field("", max_length=service.MAX_NOTE)
-    call_id: int | None = None
+    call_id: IdField | None = None
 
 
 class ConcessionDecision(Body):
@@ -101,7 +102,7 @@ def _limits(user: User) -> LimitsPublic:
 
 
 @api_router.post("/cases/{case_id}/concessions", response_model=ConcessionPublic, status_code=201)
-def api_request(case_id: int, body: ConcessionCreate, db: Db, user: ApiUser) -> Any:
+def api_request(case_id: Id, body: ConcessionCreate, db: Db, user: ApiUser) -> Any:
     """Grant a concession within my limit, or ask for one above it (state "pending")."""
     return service.request_concession(
         db, user, case_id, kind=body.kind, amount=body.amount, note=body.note, call_id=body.call_id
@@ -109,7 +110,7 @@ def api_request(case_id: int, body: ConcessionCreate, db: Db, user: ApiUser) -> 
 
 
 @api_router.get("/cases/{case_id}/concessions", response_model=list[ConcessionPublic])
-def api_list(case_id: int, db: Db, user: ApiUser) -> Any:
+def api_list(case_id: Id, db: Db, user: ApiUser) -> Any:
     return service.list_for_case(db, user, case_id)
 
 
@@ -139,7 +140,7 @@ def api_approvals(db: Db, user: ApiUser) -> list[ApprovalPublic]:
 
 
 @api_router.post("/concessions/{concession_id}/decision", response_model=ConcessionPublic)
-def api_decide(concession_id: int, body: ConcessionDecision, db: Db, user: ApiUser) -> Any:
+def api_decide(concession_id: Id, body: ConcessionDecision, db: Db, user: ApiUser) -> Any:
     """Approve, counter (``amount`` below the asked) or refuse a pending request."""
     return service.decide(
         db, user, concession_id, decision=body.decision, amount=body.amount, note=body.note
@@ -147,12 +148,12 @@ def api_decide(concession_id: int, body: ConcessionDecision, db: Db, user: ApiUs
 
 
 @api_router.get("/users/{user_id}/limits", response_model=LimitsPublic)
-def api_limits(user_id: int, db: Db, user: ApiUser) -> LimitsPublic:
+def api_limits(user_id: Id, db: Db, user: ApiUser) -> LimitsPublic:
     return _limits(service.get_limits(db, user, user_id))
 
 
 @api_router.put("/users/{user_id}/limits", response_model=LimitsPublic)
-def api_set_limits(user_id: int, body: LimitsUpdate, db: Db, user: ApiUser) -> LimitsPublic:
+def api_set_limits(user_id: Id, body: LimitsUpdate, db: Db, user: ApiUser) -> LimitsPublic:
     """Set another user's limits (never your own; never above what you hold)."""
     target = service.set_limits(
         db,
@@ -188,7 +189,7 @@ def _required(text: str, field: str) -> float:
 
 @page_router.post("/cases/{case_id}/concessions", dependencies=[Csrf])
 def page_request(
-    case_id: int,
+    case_id: Id,
     db: Db,
     user: PageUser,
     kind: Annotated[str, Form()],
@@ -197,10 +198,7 @@ def page_request(
     next: Annotated[str, Form()] = "",
     call_id: Annotated[str, Form()] = "",
 ) -> Response:
-    try:
-        call = int(call_id) if call_id else None
-    except ValueError:
-        raise InvalidInput(f"call_id {call_id!r}: give the call's number") from None
+    call = parse_id(call_id, "call_id", "give the call's number") if call_id else None
     service.request_concession(
         db, user, case_id, kind=kind, amount=_required(amount, "amount"), note=note, call_id=call
     )
@@ -219,7 +217,7 @@ def approvals_page(request: Request, db: Db, user: PageUser) -> Response:
 
 @page_router.post("/concessions/{concession_id}/decide", dependencies=[Csrf])
 def page_decide(
-    concession_id: int,
+    concession_id: Id,
     db: Db,
     user: PageUser,
     decision: Annotated[str, Form()],
@@ -247,7 +245,7 @@ def limits_page(request: Request, db: Db, user: PageUser) -> Response:
 
 @page_router.post("/users/{user_id}/limits", dependencies=[Csrf])
 def page_set_limits(
-    user_id: int,
+    user_id: Id,
     db: Db,
     user: PageUser,
     discount_pct: Annotated[str, Form()],

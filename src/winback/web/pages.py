@@ -13,11 +13,13 @@ from markupsafe import Markup
 from winback.desk import audit, calls, cases, red_carpet, tasks, users
 from winback.desk.concessions import may_set_limits, rows_of_cases
 from winback.desk.customer360 import customer_view
+from winback.desk.db import parse_id
 from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, PERSON_OUTCOMES, ROLES, User
 from winback.desk.permissions import Action, may, may_hold_work, require
 from winback.errors import NotAuthenticated, PermissionDenied
 from winback.scan.runs import STATUSES, TIERS
 from winback.web.deps import Csrf, Db, PageUser, export_after_close, page_session
+from winback.web.schemas import BeforeId, Id, PageNumber
 from winback.web.sessions import SessionCookies, csrf_matches
 
 router = APIRouter(include_in_schema=False)
@@ -121,7 +123,7 @@ def home(user: PageUser) -> Response:
 
 
 @router.get("/queue")
-def queue(request: Request, db: Db, user: PageUser, page: int = 1) -> Response:
+def queue(request: Request, db: Db, user: PageUser, page: PageNumber = 1) -> Response:
     result = cases.my_queue(db, user, page)
     return render(request, "queue.html", result=result, owners=_names(db, user))
 
@@ -133,7 +135,7 @@ def _names(db: Db, user: PageUser) -> dict[int, str]:
 
 
 @router.get("/cases")
-def all_cases(request: Request, db: Db, user: PageUser, page: int = 1) -> Response:
+def all_cases(request: Request, db: Db, user: PageUser, page: PageNumber = 1) -> Response:
     query = dict(request.query_params)
     query.pop("page", None)
     f = cases.CaseFilter.from_query(query)
@@ -164,7 +166,7 @@ async def save_filter(request: Request, db: Db, user: PageUser) -> Response:
 
 
 @router.post("/filters/{filter_id}/delete", dependencies=[Csrf])
-def delete_filter(filter_id: int, db: Db, user: PageUser) -> Response:
+def delete_filter(filter_id: Id, db: Db, user: PageUser) -> Response:
     cases.delete_filter(db, user, filter_id)
     return back("/cases")
 
@@ -172,12 +174,13 @@ def delete_filter(filter_id: int, db: Db, user: PageUser) -> Response:
 @router.post("/cases/{case_id}/assign", dependencies=[Csrf])
 def assign(
     request: Request,
-    case_id: int,
+    case_id: Id,
     db: Db,
     user: PageUser,
     owner_id: Annotated[str, Form()] = "",
 ) -> Response:
-    case = cases.reassign(db, user, case_id, int(owner_id) if owner_id else None)
+    owner = parse_id(owner_id, "owner_id", "choose a user") if owner_id else None
+    case = cases.reassign(db, user, case_id, owner)
     if request.headers.get("HX-Request"):
         people = users.list_users(db, user)
         return render(
@@ -238,7 +241,7 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
 
 @router.post("/cases/{case_id}/activity", dependencies=[Csrf])
 def activity(
-    case_id: int,
+    case_id: Id,
     db: Db,
     user: PageUser,
     kind: Annotated[str, Form()] = "contact",
@@ -253,7 +256,7 @@ def activity(
 def close(
     request: Request,
     background: BackgroundTasks,
-    case_id: int,
+    case_id: Id,
     db: Db,
     user: PageUser,
     outcome: Annotated[str, Form()],
@@ -270,7 +273,7 @@ def close(
 
 @router.get("/audit")
 def audit_log(
-    request: Request, db: Db, user: PageUser, before_id: int | None = None, entity: str = ""
+    request: Request, db: Db, user: PageUser, before_id: BeforeId = None, entity: str = ""
 ) -> Response:
     entries = audit.read_log(db, user, before_id=before_id, entity=entity or None, limit=100)
     return render(request, "audit.html", entries=entries, entity=entity)
@@ -307,7 +310,7 @@ def user_add(
 
 @router.post("/users/{user_id}/active", dependencies=[Csrf])
 def user_active(
-    user_id: int, db: Db, user: PageUser, active: Annotated[str, Form()] = "false"
+    user_id: Id, db: Db, user: PageUser, active: Annotated[str, Form()] = "false"
 ) -> Response:
     users.set_active(db, user, user_id, active == "true")
     return back("/users")
@@ -327,6 +330,6 @@ def token_add(request: Request, db: Db, user: PageUser, name: Annotated[str, For
 
 
 @router.post("/account/tokens/{token_id}/revoke", dependencies=[Csrf])
-def token_revoke(token_id: int, db: Db, user: PageUser) -> Response:
+def token_revoke(token_id: Id, db: Db, user: PageUser) -> Response:
     users.revoke_api_token(db, user, token_id)
     return back("/account")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from winback.desk.db import MAX_INT
 from winback.desk.models import (
     ActivityKind,
     CaseOutcome,
@@ -16,6 +18,17 @@ from winback.desk.models import (
     PersonOutcome,
     Role,
 )
+
+# Every whole number a request carries is bounded where it enters: an id above the
+# databases' INTEGER names nothing and is answered 422, never handed to the database.
+Id = Annotated[int, Path(ge=1, le=MAX_INT, description="an id (1 to 2147483647)")]
+PageNumber = Annotated[int, Query(ge=1, le=MAX_INT, description="the page, from 1")]
+PageSize = Annotated[int, Query(ge=1, le=200, description="rows on a page (1 to 200)")]
+BeforeId = Annotated[
+    int | None, Query(ge=1, le=MAX_INT, description="only rows with an id below this")
+]
+AuditLimit = Annotated[int, Query(ge=1, le=500, description="rows to return (1 to 500)")]
+IdField = Annotated[int, Field(ge=1, le=MAX_INT)]
 
 
 class Body(BaseModel):
@@ -123,7 +136,7 @@ class CaseClose(Body):
 
 
 class CaseReassign(Body):
-    owner_id: int | None
+    owner_id: IdField | None
 
 
 class FilterQuery(BaseModel):
@@ -131,7 +144,7 @@ class FilterQuery(BaseModel):
     status: str | None = None
     tier: str | None = None
     reason: str | None = None
-    owner_id: int | None = None
+    owner_id: Annotated[int, Field(ge=0, le=MAX_INT, description="0: unassigned")] | None = None
     min_value: float | None = None
 
 
