@@ -21,7 +21,7 @@ def test_every_change_records_who_what_before_and_after(
     assert entry.actor_name == "admin"
     assert entry.action == "user.update"
     assert entry.before == {"active": True}
-    assert entry.after == {"active": False}
+    assert entry.after == {"active": False, "tokens_revoked": 0}  # the rep had no token
 
 
 def test_creating_a_user_from_the_command_line_is_audited_as_system(
