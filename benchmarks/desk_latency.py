@@ -53,6 +53,7 @@ from winback.desk.db import make_engine, migrate, open_session
 from winback.desk.sync import sync_cases
 from winback.ledger import timeline as timeline_index
 from winback.ledger.store import Ledger
+from winback.policy import Assignment
 from winback.scan.runs import RUN_SCHEMA, RunInfo, write_run
 from winback.settings import load_settings
 from winback.web.app import create_app
@@ -309,7 +310,7 @@ def main() -> None:
                     db, None, username=f"rep{i}", name=f"Rep {i}", role="rep", password=PASSWORD
                 )
             started = time.perf_counter()
-            result = sync_cases(db, None, run)
+            result = sync_cases(db, None, run, policy=Assignment())
             seconds = time.perf_counter() - started
             print(f"winback sync: {result.opened:,} cases opened in {seconds:.1f} s")
         if args.orders:

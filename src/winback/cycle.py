@@ -28,7 +28,6 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from winback.desk import red_carpet
-from winback.desk.assignment import AssignmentPolicy
 from winback.desk.db import desk_engine, open_session
 from winback.desk.models import User
 from winback.desk.outcomes import ExportResult, export_outcomes
@@ -160,8 +159,7 @@ def _sync_in(
     ledger: Ledger | None,
     actor: User | None,
 ) -> SyncResult:
-    assignment = AssignmentPolicy.from_dict(policy.assignment)
-    result = sync_cases(db, actor, run, ledger=ledger, policy=assignment)
+    result = sync_cases(db, actor, run, ledger=ledger, policy=policy.assignment)
     if ledger is not None:
         result.outcomes = export_outcomes(
             db, ledger, settings.rejects_dir, memory=settings.import_memory

@@ -30,6 +30,7 @@ from tests.web.conftest import app  # noqa: F401 (fixture)
 from winback.desk.models import User
 from winback.desk.sync import sync_cases
 from winback.ledger.importer import import_file
+from winback.policy import Assignment
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
@@ -96,7 +97,13 @@ def server(
         {"customer_id": "c3", "name": "Cogs plc", "rank": 3, "tier": "executive"},
         {"customer_id": "c4", "name": "Dune Inc", "rank": 4, "rude": True},
     ]
-    sync_cases(db, None, make_run(app.state.settings.runs_dir, rows), ledger=app.state.ledger)
+    sync_cases(
+        db,
+        None,
+        make_run(app.state.settings.runs_dir, rows),
+        ledger=app.state.ledger,
+        policy=Assignment(),
+    )
     with serve(app) as url:
         yield url
 

@@ -19,7 +19,7 @@ from winback.desk.sync import sync_cases
 from winback.errors import Conflict, InvalidInput
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
-from winback.policy import Policy, load_policy
+from winback.policy import Assignment, Policy, load_policy
 from winback.policy import RedCarpet as Rules
 
 # The win-back in the ledger tests happened on this day (set on the row by hand).
@@ -49,7 +49,7 @@ def _cases(db: Session, tmp_path: Path, owner: User | None) -> dict[str, Case]:
         {"customer_id": "c1", "name": "Acme Ltd", "rank": 1},
         {"customer_id": "c2", "name": "Bolt & Co", "rank": 2},
     ]
-    sync_cases(db, None, make_run(tmp_path / "runs", rows))
+    sync_cases(db, None, make_run(tmp_path / "runs", rows), policy=Assignment())
     made = {c.customer_id: c for c in db.scalars(select(Case))}
     for case in made.values():
         case.owner_id = owner.id if owner else None
@@ -98,9 +98,11 @@ def test_other_outcomes_start_nothing_and_defaults_give_ten(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:
     made = _cases(db, tmp_path, people["rep"])
-    cases.close_case(db, people["rep"], made["c2"].id, "declined")
+    cases.close_case(db, people["rep"], made["c2"].id, "declined", policy=Policy())
     assert red_carpet.active_for(db, "c2") is None
-    cases.close_case(db, people["rep"], made["c1"].id, "won_back")  # no policy: defaults
+    cases.close_case(
+        db, people["rep"], made["c1"].id, "won_back", policy=Policy()
+    )  # the default policy: 10
     carpet = red_carpet.active_for(db, "c1")
     assert carpet is not None
     assert carpet.total == 10
@@ -123,7 +125,12 @@ def test_a_second_win_back_while_active_restarts_the_count(
     _record(db, people["rep"], "t2", rules)
     assert won.remaining == 1
     # A later scan lists c1 again: a new case, won back again by the second rep.
-    sync_cases(db, None, make_run(tmp_path / "runs2", [{"customer_id": "c1", "rank": 1}]))
+    sync_cases(
+        db,
+        None,
+        make_run(tmp_path / "runs2", [{"customer_id": "c1", "rank": 1}]),
+        policy=Assignment(),
+    )
     again = db.scalars(select(Case).where(Case.customer_id == "c1", Case.state == "open")).one()
     again.owner_id = people["rep2"].id
     db.commit()

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from tests.desk.conftest import make_run
 from winback.desk import cases
-from winback.desk.assignment import AssignmentPolicy
 from winback.desk.models import AuditEntry, Case, User
 from winback.desk.sync import UNRANKED, sync_cases
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
+from winback.policy import Assignment
 
 
 def _cases(db: Session) -> list[Case]:
@@ -35,7 +35,7 @@ def test_ranked_rep_and_executive_tiers_become_one_case_each(
             {"customer_id": "d", "rank": None, "tier": "none", "status": "active"},
         ],
     )
-    result = sync_cases(db, None, run)
+    result = sync_cases(db, None, run, policy=Assignment())
 
     made = _cases(db)
     assert [c.customer_id for c in made] == ["a", "b"]
@@ -49,12 +49,12 @@ def test_ranked_rep_and_executive_tiers_become_one_case_each(
 def test_a_later_scan_refreshes_the_open_case_and_never_duplicates_it(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:
-    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 5}]))
+    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 5}]), policy=Assignment())
     again = make_run(
         tmp_path, [{"customer_id": "a", "rank": 1, "reasons": ["p(alive) fell to 0.05"]}]
     )
-    result = sync_cases(db, None, again)
-    sync_cases(db, None, again)
+    result = sync_cases(db, None, again, policy=Assignment())
+    sync_cases(db, None, again, policy=Assignment())
 
     made = _cases(db)
     assert len(made) == 1
@@ -73,8 +73,13 @@ def test_a_later_scan_refreshes_the_open_case_and_never_duplicates_it(
 def test_customer_off_the_list_keeps_the_case_at_the_bottom_of_the_queue(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:
-    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 1}]))
-    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": None, "tier": "none"}]))
+    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 1}]), policy=Assignment())
+    sync_cases(
+        db,
+        None,
+        make_run(tmp_path, [{"customer_id": "a", "rank": None, "tier": "none"}]),
+        policy=Assignment(),
+    )
     (case,) = _cases(db)
     assert case.state == "open"
     assert case.priority == UNRANKED
@@ -87,6 +92,7 @@ def test_a_new_order_closes_the_case_as_returned_recording_whether_anyone_called
         db,
         None,
         make_run(tmp_path, [{"customer_id": "a", "rank": 1}, {"customer_id": "b", "rank": 2}]),
+        policy=Assignment(),
     )
     a, b = _cases(db)
     owner = db.get(User, a.owner_id)
@@ -98,6 +104,7 @@ def test_a_new_order_closes_the_case_as_returned_recording_whether_anyone_called
         db,
         None,
         make_run(tmp_path, [{"customer_id": "a", **bought}, {"customer_id": "b", **bought}]),
+        policy=Assignment(),
     )
 
     a, b = _cases(db)
@@ -113,7 +120,7 @@ def test_a_new_order_closes_the_case_as_returned_recording_whether_anyone_called
 def test_a_customer_who_lapses_again_gets_a_new_case(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:
-    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 1}]))
+    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 1}]), policy=Assignment())
     sync_cases(
         db,
         None,
@@ -128,6 +135,7 @@ def test_a_customer_who_lapses_again_gets_a_new_case(
                 }
             ],
         ),
+        policy=Assignment(),
     )
     sync_cases(
         db,
@@ -137,6 +145,7 @@ def test_a_customer_who_lapses_again_gets_a_new_case(
             [{"customer_id": "a", "rank": 3, "last_order_date": date(2024, 8, 1)}],
             as_of="2025-03-01",
         ),
+        policy=Assignment(),
     )
     made = _cases(db)
     assert [(c.state, c.outcome) for c in made] == [("closed", "returned"), ("open", None)]
@@ -172,7 +181,7 @@ def test_the_rep_who_dealt_with_the_customer_gets_the_case(
             {"customer_id": "c", "rank": 3},
         ],
     )
-    sync_cases(db, None, run, ledger=ledger, policy=AssignmentPolicy(recent_days=90))
+    sync_cases(db, None, run, ledger=ledger, policy=Assignment(recent_days=90))
 
     a, b, c = _cases(db)
     assert a.owner_id == people["rep2"].id  # most recent contact, within 90 days
@@ -196,7 +205,7 @@ def test_sync_writes_one_audit_row_per_case_opened(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:
     rows = [{"customer_id": f"c{i}", "rank": i + 1} for i in range(30)]
-    sync_cases(db, None, make_run(tmp_path, rows))
+    sync_cases(db, None, make_run(tmp_path, rows), policy=Assignment())
     opened = db.scalar(
         select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "case.open")
     )
@@ -208,7 +217,7 @@ def test_sync_writes_one_audit_row_per_case_opened(
 def test_the_database_refuses_a_second_open_case_for_a_customer(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:
-    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 1}]))
+    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 1}]), policy=Assignment())
     (case,) = _cases(db)
     twin = Case(
         customer_id="a", state="open", priority=1, run_id=case.run_id, customer_status="lost"

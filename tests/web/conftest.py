@@ -25,6 +25,7 @@ from tests.desk.conftest import (  # noqa: F401 (fixtures)
 from winback.desk import users
 from winback.desk.models import User
 from winback.desk.sync import sync_cases
+from winback.policy import Assignment
 from winback.settings import load_settings
 from winback.web.app import create_app
 
@@ -46,7 +47,7 @@ def scanned(app: FastAPI, db: Session, people: dict[str, User]) -> None:  # noqa
         {"customer_id": "c3", "name": "Cogs plc", "rank": 3, "tier": "executive"},
     ]
     run = make_run(app.state.settings.runs_dir, rows)
-    sync_cases(db, None, run)
+    sync_cases(db, None, run, policy=Assignment())
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """``winback sync``: turn the latest scan run into cases.
 
-One open case per customer on the list (tiers in ``AssignmentPolicy.case_tiers``):
+One open case per customer on the list (tiers in the policy's ``[assignment] case_tiers``):
 created the first time, refreshed by later runs, never duplicated (a partial unique
 index backs this up). A case is closed as ``returned`` when the run shows an order after
 the one the case knew of, recording whether anyone had contacted the customer.
@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from winback.desk import audit
-from winback.desk.assignment import AssignmentPolicy, Candidate, Contact, choose_owner
+from winback.desk.assignment import Candidate, Contact, choose_owner
 from winback.desk.cases import withdraw_pending_concessions
 from winback.desk.models import Case, SyncRecord, User, utcnow
 from winback.desk.outcomes import ExportResult
@@ -25,6 +25,7 @@ from winback.desk.permissions import Action, require
 from winback.desk.tasks import possible_owners
 from winback.ledger.contract import counted_order_sql
 from winback.ledger.store import Ledger
+from winback.policy import Assignment
 from winback.scan.runs import ScanRun
 
 SYNC_ACTOR = "winback sync"
@@ -215,12 +216,11 @@ def sync_cases(
     run: ScanRun,
     *,
     ledger: Ledger | None = None,
-    policy: AssignmentPolicy | None = None,
+    policy: Assignment,
 ) -> SyncResult:
     """Open, refresh and close cases from ``run``; ``actor`` None is the command line."""
     if actor is not None:
         require(actor, Action.SYNC_CASES)
-    policy = policy or AssignmentPolicy()
     system_name = SYNC_ACTOR
     result = SyncResult(run.info.run_id)
     rows = run.customers(_COLUMNS).to_pylist()
@@ -295,7 +295,7 @@ def _open_cases(
     run: ScanRun,
     rows: list[dict[str, Any]],
     ledger: Ledger | None,
-    policy: AssignmentPolicy,
+    policy: Assignment,
     result: SyncResult,
     now: Any,
 ) -> None:
