@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from winback import __version__, clock
 from winback.desk.db import desk_engine, session_factory
 from winback.desk.permissions import Action, may
-from winback.errors import DeskError, WinbackError
+from winback.errors import DeskError, PolicyError, WinbackError
 from winback.ledger import timeline as timeline_index
 from winback.ledger.store import Ledger
 from winback.scan.runs import ScanRun, latest_run
@@ -106,6 +106,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     @app.exception_handler(WinbackError)
     async def _desk_error(request: Request, exc: WinbackError) -> Response:
         status, code = status_of(exc) if isinstance(exc, DeskError) else (400, "error")
+        if isinstance(exc, PolicyError):
+            code = "policy_error"  # the workspace's policy file: a manager must fix it
         if _is_api(request):
             return api_error(status, code, str(exc))
         return pages.error_page(request, status, str(exc))
