@@ -46,6 +46,25 @@ def test_ranked_rep_and_executive_tiers_become_one_case_each(
     assert made[0].reasons == ["no order for 200 days, twice the usual 90"]
 
 
+@pytest.mark.parametrize(
+    ("tiers", "opened"), [(["executive"], ["b"]), (["campaign", "rep"], ["a", "c"])]
+)
+def test_the_policys_case_tiers_decide_which_tiers_become_cases(
+    db: Session, people: dict[str, User], tmp_path: Path, tiers: list[str], opened: list[str]
+) -> None:
+    run = make_run(
+        tmp_path,
+        [
+            {"customer_id": "a", "rank": 2, "tier": "rep"},
+            {"customer_id": "b", "rank": 1, "tier": "executive"},
+            {"customer_id": "c", "rank": 3, "tier": "campaign"},
+        ],
+    )
+    sync_cases(db, None, run, policy=Assignment.model_validate({"case_tiers": tiers}))
+
+    assert [c.customer_id for c in _cases(db)] == opened
+
+
 def test_a_later_scan_refreshes_the_open_case_and_never_duplicates_it(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:
