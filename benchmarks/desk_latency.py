@@ -310,7 +310,7 @@ def main() -> None:
                     db, None, username=f"rep{i}", name=f"Rep {i}", role="rep", password=PASSWORD
                 )
             started = time.perf_counter()
-            result = sync_cases(db, None, run, rules=Policy().red_carpet)
+            result = sync_cases(db, None, run, policy=Policy())
             seconds = time.perf_counter() - started
             print(f"winback sync: {result.opened:,} cases opened in {seconds:.1f} s")
         if args.orders:

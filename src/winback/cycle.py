@@ -31,7 +31,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from winback.desk import passes, red_carpet
-from winback.desk.assignment import AssignmentPolicy
 from winback.desk.db import desk_engine, open_session
 from winback.desk.models import CyclePass, User
 from winback.desk.outcomes import ExportResult, export_outcomes
@@ -164,8 +163,7 @@ def _sync_in(
     ledger: Ledger | None,
     actor: User | None,
 ) -> SyncResult:
-    assignment = AssignmentPolicy.from_dict(policy.assignment)
-    result = sync_cases(db, actor, run, rules=policy.red_carpet, ledger=ledger, policy=assignment)
+    result = sync_cases(db, actor, run, ledger=ledger, policy=policy)
     if ledger is not None:
         result.outcomes = export_outcomes(
             db, ledger, settings.rejects_dir, memory=settings.import_memory

@@ -1,14 +1,19 @@
-"""The lapse policy: every threshold the scan uses, in one TOML file a business can edit.
+"""The policy file: every rule the scan and the desk apply, in one TOML file a business
+can edit.
 
-``winback scan --policy my-policy.toml`` reads it; keys left out keep their defaults, and
-``winback policy --defaults`` prints a complete file to start from. docs/policy.md is
-generated from this module (``winback policy --markdown``), so the documentation of each
-key cannot drift from the code. A bad value stops the scan with the section, the key and
-what is expected.
+One typed object, :class:`Policy`, one section class per ``[section]``, validated once at
+load (:func:`load_policy`). ``winback scan --policy my-policy.toml`` reads it; keys left out
+keep their defaults, and ``winback policy --defaults`` prints a complete file to start
+from. docs/policy.md is generated from this module (``winback policy --markdown``), so the
+documentation of each key cannot drift from the code. A bad value stops whoever reads the
+file with the section, the key and what is expected. Nothing reads the file behind the
+caller's back: the cycle, the web app and the CLI read it and pass it down.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -280,6 +285,46 @@ class RedCarpet(_Section):
     )
 
 
+# The desk roles that may hold a case (the desk's own list: desk/assignment.py; a test
+# keeps the two equal, since this bottom layer may not import the desk).
+HolderRole = Literal["executive", "manager", "rep"]
+# The scan's approach tiers that a case can be opened for (scan/runs.py's TIERS without
+# "none"; a test keeps them equal).
+CaseTier = Literal["executive", "rep", "campaign"]
+_DEFAULT_CASE_TIERS: list[CaseTier] = ["executive", "rep"]
+
+
+class Assignment(_Section):
+    """Who gets a new case (read by the desk; the rules in order: docs/desk.md)."""
+
+    recent_days: int = Field(
+        180,
+        ge=0,
+        description="Whoever dealt with the customer last gets the case if that was within "
+        "this many days of the scan date; otherwise whoever dealt with them most.",
+    )
+    prefer_account_owner: bool = Field(
+        True,
+        description="The account owner (customers.owner_staff_id), when a desk user, gets "
+        "the case before anyone who merely dealt with the customer.",
+    )
+    executive_tier: HolderRole = Field(
+        "executive",
+        description="The desk role that takes the executive tier's cases: executive, "
+        "manager or rep.",
+    )
+    fallback_role: HolderRole = Field(
+        "rep",
+        description="When nobody has dealt with the customer, the least busy user of this "
+        "role takes the case: executive, manager or rep.",
+    )
+    case_tiers: list[CaseTier] = Field(
+        default_factory=lambda: _DEFAULT_CASE_TIERS.copy(),
+        description="The scan's tiers whose customers get a case on the desk: executive, "
+        "rep, campaign. The others are left to campaigns.",
+    )
+
+
 class Policy(_Section):
     """The whole policy file."""
 
@@ -291,10 +336,7 @@ class Policy(_Section):
     tiers: Tiers = Field(default_factory=Tiers)  # type: ignore[arg-type]
     models: Models = Field(default_factory=Models)  # type: ignore[arg-type]
     red_carpet: RedCarpet = Field(default_factory=RedCarpet)  # type: ignore[arg-type]
-    assignment: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Case assignment rules, read by the desk (see docs/desk.md).",
-    )
+    assignment: Assignment = Field(default_factory=Assignment)  # type: ignore[arg-type]
 
 
 def load_policy(path: Path | None) -> Policy:
@@ -310,25 +352,53 @@ def load_policy(path: Path | None) -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = [str(p) for p in error["loc"]]
-            where = f"[{loc[0]}] {'.'.join(loc[1:])}" if len(loc) > 1 else f"[{loc[0]}]"
-            message = error["msg"]
-            if error["type"] == "extra_forbidden":
-                message = "not a policy key (misspelt?); see docs/policy.md"
-            problems.append(f"{where}: {message}")
-        raise PolicyError(f"{path}: " + "; ".join(problems)) from None
+        raise PolicyError(f"{path}: " + "; ".join(_problems(exc))) from None
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    """Each error as ``[section] key: what is wrong`` (``key[0]`` for a list's item)."""
+    problems = []
+    for error in exc.errors():
+        section, *rest = error["loc"]
+        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rest).lstrip(".")
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            known = ", ".join(Policy.model_fields) if not rest else ""
+            message = (
+                f"not a policy section (misspelt?); the sections are {known}"
+                if known
+                else "not a policy key (misspelt?); see docs/policy.md"
+            )
+        problems.append(f"[{section}] {key}: {message}" if key else f"[{section}]: {message}")
+    return problems
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
+
+
+def _toml_string(value: str) -> str:
+    # A JSON string is a TOML basic string once DEL, which TOML refuses raw, is escaped.
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _toml_value(value: Any) -> str:
+    """One value as TOML (inline: a policy file keeps every key on one line)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, str):
-        return f'"{value}"'
-    return repr(value)
+        return _toml_string(value)
+    if isinstance(value, int | float):
+        return repr(value)  # Python's int and float literals are TOML's (inf and nan too)
+    if isinstance(value, dict):
+        items = (f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")  # pragma: no cover - a new field's type
 
 
 def _sections() -> list[tuple[str, type[_Section]]]:
@@ -339,28 +409,39 @@ def _sections() -> list[tuple[str, type[_Section]]]:
     return out
 
 
-def default_toml() -> str:
-    """A complete policy file holding every default, each key with its meaning."""
-    lines = ["# winback lapse policy: every key with its default. See docs/policy.md.", ""]
+def to_toml(policy: Policy) -> str:
+    """``policy`` as a complete policy file, every key with its meaning; it loads back equal."""
+    lines = ["# winback policy: every key of every section. See docs/policy.md.", ""]
     for name, section in _sections():
         lines.append(f"[{name}]  # {section.__doc__}")
-        defaults = section()
+        values = getattr(policy, name)
         for key, field in section.model_fields.items():
             lines.append(f"# {field.description}")
-            lines.append(f"{key} = {_toml_value(getattr(defaults, key))}")
+            lines.append(f"{key} = {_toml_value(getattr(values, key))}")
         lines.append("")
     return "\n".join(lines)
+
+
+def default_toml() -> str:
+    """A complete policy file holding every default, each key with its meaning."""
+    return to_toml(Policy())
 
 
 def render_markdown() -> str:
     """docs/policy.md."""
     lines = [
-        "# The lapse policy",
+        "# The policy file",
         "",
-        "Every threshold the scan uses lives in one TOML file: `winback scan --policy FILE`.",
-        "Keys left out keep their defaults; `winback policy --defaults > policy.toml` writes a",
-        "complete file to start from. This page is generated from `src/winback/policy.py`",
-        "(`winback policy --markdown`); a test fails when they differ.",
+        "Every rule the scan and the desk apply lives in one TOML file: the workspace's",
+        "`policy.toml` (or `WINBACK_POLICY`; see [operations.md](operations.md)), or",
+        "`winback scan --policy FILE` for one scan. Keys left out keep their defaults;",
+        "`winback policy --defaults > policy.toml` writes a complete file to start from, and",
+        "`winback policy --check FILE` checks every section of a file and prints it in full.",
+        "A bad value or a misspelt key is refused when the file is read, naming the section",
+        "and the key: the scan and `winback sync` stop, and the desk answers every request",
+        "that applies a rule (closing a case, a guided call, the red carpet) with that",
+        "message until the file is fixed. This page is generated from",
+        "`src/winback/policy.py` (`winback policy --markdown`); a test fails when they differ.",
         "",
     ]
     for name, section in _sections():
@@ -378,10 +459,4 @@ def render_markdown() -> str:
                 f"| `{key}` | `{_toml_value(getattr(defaults, key))}` | {field.description} |"
             )
         lines.append("")
-    lines += [
-        "## [assignment]",
-        "",
-        "Case assignment rules, read by the desk (see docs/desk.md).",
-        "",
-    ]
     return "\n".join(lines)

@@ -17,15 +17,9 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from tests.conftest import service_missing
-from tests.desk.conftest import (  # noqa: F401 (fixtures)
-    RULES,
-    _cheap_password_hashing,
-    db,
-    desk_engine,
+from tests.desk.conftest import (
+    POLICY,
     make_run,
-    people,
-    postgres_engine,
-    sqlite_template,
 )
 from tests.web.conftest import app  # noqa: F401 (fixture)
 from winback.desk.models import User
@@ -74,8 +68,8 @@ def ledger_files() -> dict[str, str]:
 @pytest.fixture
 def server(
     app: FastAPI,  # noqa: F811
-    db: Session,  # noqa: F811
-    people: dict[str, User],  # noqa: F811
+    db: Session,
+    people: dict[str, User],
     ledger_files: dict[str, str],
     tmp_path: Path,
 ) -> Iterator[str]:
@@ -98,7 +92,11 @@ def server(
         {"customer_id": "c4", "name": "Dune Inc", "rank": 4, "rude": True},
     ]
     sync_cases(
-        db, None, make_run(app.state.settings.runs_dir, rows), ledger=app.state.ledger, rules=RULES
+        db,
+        None,
+        make_run(app.state.settings.runs_dir, rows),
+        ledger=app.state.ledger,
+        policy=POLICY,
     )
     with serve(app) as url:
         yield url

@@ -24,6 +24,7 @@ from tests.conftest import service_missing
 from winback.desk import users as desk_users
 from winback.desk.db import make_engine, migrate, open_session
 from winback.desk.models import Base, User
+from winback.policy import Policy
 from winback.policy import RedCarpet as RedCarpetRules
 from winback.scan.runs import RUN_SCHEMA, RunInfo, ScanRun, write_run
 
@@ -35,6 +36,8 @@ BACKENDS = ["sqlite", "postgresql"]
 PASSWORD = "correct horse battery"
 # The policy's default [red_carpet] rules, for the tests that sync or close cases.
 RULES = RedCarpetRules()
+# The whole policy at its defaults, for the desk's calls that take one.
+POLICY = Policy()
 
 
 @pytest.fixture(scope="session", autouse=True)

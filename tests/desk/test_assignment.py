@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
+from typing import get_args
 
-import pytest
-
-from winback.desk.assignment import AssignmentPolicy, Candidate, Contact, choose_owner
-from winback.errors import InvalidInput
+from winback.desk.assignment import _HANDLERS, Candidate, Contact, choose_owner
+from winback.policy import Assignment, HolderRole, load_policy
 
 AS_OF = date(2024, 7, 1)
 USERS = [
@@ -19,7 +19,7 @@ USERS = [
 ]
 
 
-def _choose(**kwargs: object) -> tuple[int | None, str]:
+def _choose(policy: Assignment | None = None, **kwargs: object) -> tuple[int | None, str]:
     options: dict[str, object] = {
         "tier": "rep",
         "as_of": AS_OF,
@@ -29,7 +29,7 @@ def _choose(**kwargs: object) -> tuple[int | None, str]:
         "load": {},
     }
     options.update(kwargs)
-    return choose_owner(AssignmentPolicy(), **options)  # type: ignore[arg-type]
+    return choose_owner(policy or Assignment(), **options)  # type: ignore[arg-type]
 
 
 def test_executive_tier_goes_to_the_least_busy_executive() -> None:
@@ -65,9 +65,22 @@ def test_nobody_to_assign_leaves_the_case_for_a_manager() -> None:
     assert _choose(users=[])[0] is None
 
 
-def test_policy_section_is_read_and_unknown_keys_are_refused() -> None:
-    policy = AssignmentPolicy.from_dict({"recent_days": 30, "case_tiers": ["executive"]})
-    assert policy.recent_days == 30
-    assert policy.case_tiers == ("executive",)
-    with pytest.raises(InvalidInput, match="unknown setting"):
-        AssignmentPolicy.from_dict({"recent_dayz": 30})
+def test_the_policy_files_section_is_what_choose_owner_applies(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        '[assignment]\nrecent_days = 30\nexecutive_tier = "manager"\n'
+        'fallback_role = "executive"\nprefer_account_owner = false\n'
+    )
+    section = load_policy(path).assignment
+    # The executive tier goes to the least-busy manager, not an executive.
+    assert _choose(section, tier="executive") == (5, "executive tier; least-busy manager")
+    # 40 days ago is not recent under recent_days = 30: the most frequent contact wins.
+    contacts = [Contact("s1", date(2024, 5, 22), 1), Contact("s2", date(2023, 1, 1), 20)]
+    assert _choose(section, contacts=contacts)[0] == 2
+    assert _choose(contacts=contacts)[0] == 1  # the default 180 days: the recent one
+    # The account owner is passed over; nobody dealt with the customer: an executive.
+    assert _choose(section, account_owner="s1", load={3: 1}) == (4, "least-busy executive")
+
+
+def test_the_policys_holder_roles_are_the_desks() -> None:
+    assert set(get_args(HolderRole)) == set(_HANDLERS)

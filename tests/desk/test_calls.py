@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import RULES, make_run
+from tests.desk.conftest import POLICY, make_run
 from winback.desk import calls, tasks
 from winback.desk.calls import Commitment, LoggedCall
 from winback.desk.models import Call, Case, Task, User, utcnow
 from winback.desk.sync import sync_cases
 from winback.errors import Conflict, InvalidInput, PermissionDenied
+from winback.policy import Policy
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def case(db: Session, people: dict[str, User], tmp_path: Path) -> Case:
         {"customer_id": "c1", "name": "Acme Ltd", "rank": 1, "reasons": ["no order for 200 days"]},
         {"customer_id": "c2", "name": "Bolt & Co", "rank": 2},
     ]
-    sync_cases(db, None, make_run(tmp_path, rows), rules=RULES)
+    sync_cases(db, None, make_run(tmp_path, rows), policy=POLICY)
     made = list(db.scalars(select(Case).order_by(Case.customer_id)))
     for c in made:
         c.owner_id = people["rep"].id
@@ -44,49 +45,68 @@ def test_a_whole_call_step_by_step(db: Session, people: dict[str, User], case: C
     # Resumable: starting again gives the same call, at the same place.
     assert calls.start_call(db, rep, case.id).id == call.id
 
-    calls.save_step(db, rep, call.id, "apology", {"apology": "Sorry about the late boxes."})
+    calls.save_step(
+        db, rep, call.id, "apology", {"apology": "Sorry about the late boxes."}, policy=Policy()
+    )
     with pytest.raises(Conflict, match="comes later"):
-        calls.save_step(db, rep, call.id, "asks", {"asks": "skip ahead"})
-    calls.save_step(db, rep, call.id, "listening", {"listening": "Three boxes late in March."})
+        calls.save_step(db, rep, call.id, "asks", {"asks": "skip ahead"}, policy=Policy())
+    calls.save_step(
+        db, rep, call.id, "listening", {"listening": "Three boxes late in March."}, policy=Policy()
+    )
     with pytest.raises(InvalidInput, match="not in the taxonomy"):
-        calls.save_step(db, rep, call.id, "diagnosis", {"reasons": ["astrology"]})
-    calls.save_step(db, rep, call.id, "diagnosis", {"reasons": ["price"]})
+        calls.save_step(db, rep, call.id, "diagnosis", {"reasons": ["astrology"]}, policy=Policy())
+    calls.save_step(db, rep, call.id, "diagnosis", {"reasons": ["price"]}, policy=Policy())
 
     # The customer says no: the correction is required, and the call goes back a step.
     with pytest.raises(InvalidInput, match="correction"):
-        calls.save_step(db, rep, call.id, "verification", {"verification": "no"})
+        calls.save_step(db, rep, call.id, "verification", {"verification": "no"}, policy=Policy())
     calls.save_step(
-        db, rep, call.id, "verification", {"verification": "no", "correction": "it was delivery"}
+        db,
+        rep,
+        call.id,
+        "verification",
+        {"verification": "no", "correction": "it was delivery"},
+        policy=Policy(),
     )
     assert call.step == "diagnosis"
-    calls.save_step(db, rep, call.id, "diagnosis", {"reasons": ["delivery", "service"]})
+    calls.save_step(
+        db, rep, call.id, "diagnosis", {"reasons": ["delivery", "service"]}, policy=Policy()
+    )
     calls.save_step(
         db,
         rep,
         call.id,
         "verification",
         {"verification": "partly", "correction": "mostly delivery", "customer_words": "late!"},
+        policy=Policy(),
     )
-    calls.save_step(db, rep, call.id, "asks", {"asks": "a fixed delivery day"})
+    calls.save_step(db, rep, call.id, "asks", {"asks": "a fixed delivery day"}, policy=Policy())
     with pytest.raises(InvalidInput, match="at least one commitment"):
-        calls.save_step(db, rep, call.id, "plan", {})
+        calls.save_step(db, rep, call.id, "plan", {}, policy=Policy())
     with pytest.raises(InvalidInput, match="past"):
         calls.add_commitment(db, rep, call.id, Commitment("book slots", rep.id, _soon(-1)))
     task = calls.add_commitment(
         db, rep, call.id, Commitment("book Tuesday slots", people["manager"].id, _soon(3))
     )
-    calls.save_step(db, rep, call.id, "plan", {})
+    calls.save_step(db, rep, call.id, "plan", {}, policy=Policy())
     calls.save_step(
-        db, rep, call.id, "offer", {"offer_kind": "guarantee", "offer_text": "on time or free"}
+        db,
+        rep,
+        call.id,
+        "offer",
+        {"offer_kind": "guarantee", "offer_text": "on time or free"},
+        policy=Policy(),
     )
-    calls.save_step(db, rep, call.id, "outcome", {"outcome": "won_back"})
+    calls.save_step(db, rep, call.id, "outcome", {"outcome": "won_back"}, policy=Policy())
     db.refresh(case)
     assert (case.state, case.outcome) == ("closed", "won_back")
     assert call.step == "follow_up"
     assert call.finished_at is None
     with pytest.raises(InvalidInput, match="schedule the first follow-up"):
-        calls.save_step(db, rep, call.id, "follow_up", {})
-    calls.save_step(db, rep, call.id, "follow_up", {"follow_up_on": _soon(14).isoformat()})
+        calls.save_step(db, rep, call.id, "follow_up", {}, policy=Policy())
+    calls.save_step(
+        db, rep, call.id, "follow_up", {"follow_up_on": _soon(14).isoformat()}, policy=Policy()
+    )
 
     saved = db.get(Call, call.id)
     assert saved is not None
@@ -104,7 +124,7 @@ def test_a_whole_call_step_by_step(db: Session, people: dict[str, User], case: C
     assert [(t.kind, t.due_on) for t in mine] == [("follow_up", _soon(14))]
     assert task.call_id == call.id
     with pytest.raises(Conflict, match="finished"):
-        calls.save_step(db, rep, call.id, "apology", {"apology": "again"})
+        calls.save_step(db, rep, call.id, "apology", {"apology": "again"}, policy=Policy())
 
 
 def test_no_answer_jumps_to_the_outcome_from_any_step(
@@ -112,12 +132,16 @@ def test_no_answer_jumps_to_the_outcome_from_any_step(
 ) -> None:
     call = calls.start_call(db, people["rep"], case.id)
     with pytest.raises(Conflict, match="comes later"):
-        calls.save_step(db, people["rep"], call.id, "outcome", {"outcome": "won_back"})
-    calls.save_step(db, people["rep"], call.id, "outcome", {"outcome": "unreachable"})
+        calls.save_step(
+            db, people["rep"], call.id, "outcome", {"outcome": "won_back"}, policy=Policy()
+        )
+    calls.save_step(
+        db, people["rep"], call.id, "outcome", {"outcome": "unreachable"}, policy=Policy()
+    )
     db.refresh(case)
     assert (case.state, case.outcome) == ("closed", "unreachable")
     # The follow-up is optional here: an empty answer finishes the call.
-    calls.save_step(db, people["rep"], call.id, "follow_up", {})
+    calls.save_step(db, people["rep"], call.id, "follow_up", {}, policy=Policy())
     assert call.finished_at is not None
     assert tasks.my_tasks(db, people["rep"]) == []
 
@@ -129,7 +153,7 @@ def test_only_the_owner_or_a_manager_runs_a_call(
         calls.start_call(db, people["rep2"], case.id)
     call = calls.start_call(db, people["manager"], case.id)
     with pytest.raises(PermissionDenied):
-        calls.save_step(db, people["rep2"], call.id, "apology", {"apology": "hi"})
+        calls.save_step(db, people["rep2"], call.id, "apology", {"apology": "hi"}, policy=Policy())
 
 
 def _logged(**changes: object) -> LoggedCall:
@@ -153,7 +177,7 @@ def _logged(**changes: object) -> LoggedCall:
 def test_a_call_logged_after_the_fact(db: Session, people: dict[str, User], case: Case) -> None:
     rep = people["rep"]
     commitments = [Commitment("book Tuesday slots", rep.id, _soon(2))]
-    call = calls.log_call(db, rep, case.id, _logged(commitments=commitments))
+    call = calls.log_call(db, rep, case.id, _logged(commitments=commitments), policy=Policy())
     db.refresh(case)
     assert (call.source, call.finished_at is not None, case.outcome) == ("api", True, "won_back")
     kinds = sorted(t.kind for t in tasks.my_tasks(db, rep))
@@ -177,7 +201,9 @@ def test_a_bad_logged_call_stores_nothing(
     rep = people["rep"]
     commitments = [Commitment("book Tuesday slots", rep.id, _soon(2))]
     with pytest.raises(InvalidInput, match=message):
-        calls.log_call(db, rep, case.id, _logged(commitments=commitments, **change))
+        calls.log_call(
+            db, rep, case.id, _logged(commitments=commitments, **change), policy=Policy()
+        )
     db.refresh(case)
     assert case.state == "open"
     assert case.outcome is None
@@ -225,10 +251,14 @@ def test_the_taxonomy_is_editable_and_retired_reasons_are_refused(
     # Old calls still show its label; a new diagnosis cannot use it.
     assert calls.reason_labels(db)["slow_support"] == "Support too slow"
     call = calls.start_call(db, people["rep"], case.id)
-    calls.save_step(db, people["rep"], call.id, "apology", {"apology": "sorry"})
-    calls.save_step(db, people["rep"], call.id, "listening", {"listening": "notes"})
+    calls.save_step(db, people["rep"], call.id, "apology", {"apology": "sorry"}, policy=Policy())
+    calls.save_step(
+        db, people["rep"], call.id, "listening", {"listening": "notes"}, policy=Policy()
+    )
     with pytest.raises(InvalidInput, match="slow_support"):
-        calls.save_step(db, people["rep"], call.id, "diagnosis", {"reasons": ["slow_support"]})
+        calls.save_step(
+            db, people["rep"], call.id, "diagnosis", {"reasons": ["slow_support"]}, policy=Policy()
+        )
 
 
 def test_follow_ups_go_on_until_the_customer_confirms(
@@ -236,7 +266,11 @@ def test_follow_ups_go_on_until_the_customer_confirms(
 ) -> None:
     rep = people["rep"]
     call = calls.log_call(
-        db, rep, case.id, _logged(commitments=[Commitment("call back", rep.id, _soon(1))])
+        db,
+        rep,
+        case.id,
+        _logged(commitments=[Commitment("call back", rep.id, _soon(1))]),
+        policy=Policy(),
     )
     follow = next(t for t in tasks.my_tasks(db, rep) if t.kind == "follow_up")
     with pytest.raises(InvalidInput, match="confirm the problem is solved"):
@@ -293,7 +327,7 @@ def test_a_failed_close_leaves_nothing_half_done(
     rep = people["rep"]
     commitments = [Commitment("book Tuesday slots", rep.id, _soon(2))]
     with pytest.raises(RuntimeError):
-        calls.log_call(db, rep, case.id, _logged(commitments=commitments))
+        calls.log_call(db, rep, case.id, _logged(commitments=commitments), policy=Policy())
     db.refresh(case)
     assert (case.state, case.outcome) == ("open", None)
     assert db.scalar(select(func.count()).select_from(Call)) == 0
@@ -304,7 +338,7 @@ def test_a_failed_close_leaves_nothing_half_done(
     call.step = "outcome"
     db.commit()
     with pytest.raises(RuntimeError):
-        calls.save_step(db, rep, call.id, "outcome", {"outcome": "won_back"})
+        calls.save_step(db, rep, call.id, "outcome", {"outcome": "won_back"}, policy=Policy())
     db.refresh(case)
     db.refresh(call)
     assert (case.state, call.step, call.outcome) == ("working", "outcome", None)
@@ -322,16 +356,16 @@ def test_a_new_diagnosis_is_put_to_the_customer_again(
         ("verification", {"verification": "yes", "customer_words": "late, always late"}),
         ("asks", {"asks": "a fixed day"}),
     ):
-        calls.save_step(db, rep, call.id, step, answers)
+        calls.save_step(db, rep, call.id, step, answers, policy=Policy())
     assert call.step == "plan"
     # Answering the diagnosis again with the same reasons keeps the customer's answer ...
-    calls.save_step(db, rep, call.id, "diagnosis", {"reasons": ["delivery"]})
+    calls.save_step(db, rep, call.id, "diagnosis", {"reasons": ["delivery"]}, policy=Policy())
     assert (call.step, call.verification) == ("plan", "yes")
     # ... a different diagnosis has not been put to them: they are asked again.
-    calls.save_step(db, rep, call.id, "diagnosis", {"reasons": ["price"]})
+    calls.save_step(db, rep, call.id, "diagnosis", {"reasons": ["price"]}, policy=Policy())
     assert (call.step, call.verification, call.customer_words) == ("verification", None, "")
     with pytest.raises(Conflict, match="comes later"):
-        calls.save_step(db, rep, call.id, "asks", {"asks": "skip the check"})
+        calls.save_step(db, rep, call.id, "asks", {"asks": "skip the check"}, policy=Policy())
 
 
 def test_a_follow_up_owner_must_be_a_user_number(
@@ -348,6 +382,7 @@ def test_a_follow_up_owner_must_be_a_user_number(
             call.id,
             "follow_up",
             {"follow_up_on": _soon(3).isoformat(), "follow_up_owner_id": "abc"},
+            policy=Policy(),
         )
 
 

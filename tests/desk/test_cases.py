@@ -8,11 +8,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import RULES, make_run
+from tests.desk.conftest import POLICY, make_run
 from winback.desk import cases
 from winback.desk.models import Case, User
 from winback.desk.sync import sync_cases
 from winback.errors import Conflict, InvalidInput
+from winback.policy import Policy
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def some_cases(db: Session, people: dict[str, User], tmp_path: Path) -> list[Cas
         {"customer_id": "c", "rank": 2, "expected_value": 400.0, "status": "slipping"},
         {"customer_id": "d", "rank": 4, "expected_value": 50.0, "tier": "executive"},
     ]
-    sync_cases(db, None, make_run(tmp_path, rows), rules=RULES)
+    sync_cases(db, None, make_run(tmp_path, rows), policy=POLICY)
     made = list(db.scalars(select(Case).order_by(Case.customer_id)))
     for case in made[:3]:
         case.owner_id = people["rep"].id
@@ -41,7 +42,7 @@ def some_cases(db: Session, people: dict[str, User], tmp_path: Path) -> list[Cas
 def test_rep_queue_is_in_priority_order_and_holds_only_their_open_cases(
     db: Session, people: dict[str, User], some_cases: list[Case]
 ) -> None:
-    cases.close_case(db, people["rep"], some_cases[2].id, "declined")
+    cases.close_case(db, people["rep"], some_cases[2].id, "declined", policy=Policy())
     page = cases.my_queue(db, people["rep"])
     assert [c.customer_id for c in page.cases] == ["b", "a"]
     assert page.cases[0].reasons == ["three late deliveries since March"]
@@ -116,9 +117,9 @@ def test_logging_a_contact_marks_the_case_contacted_and_working(
 def test_a_closed_case_cannot_be_closed_again_or_reassigned(
     db: Session, people: dict[str, User], some_cases: list[Case]
 ) -> None:
-    cases.close_case(db, people["rep"], some_cases[0].id, "won_back")
+    cases.close_case(db, people["rep"], some_cases[0].id, "won_back", policy=Policy())
     with pytest.raises(Conflict):
-        cases.close_case(db, people["manager"], some_cases[0].id, "declined")
+        cases.close_case(db, people["manager"], some_cases[0].id, "declined", policy=Policy())
     with pytest.raises(Conflict):
         cases.reassign(db, people["manager"], some_cases[0].id, people["rep2"].id)
 
@@ -127,7 +128,7 @@ def test_only_sync_records_returned(
     db: Session, people: dict[str, User], some_cases: list[Case]
 ) -> None:
     with pytest.raises(InvalidInput, match="outcome"):
-        cases.close_case(db, people["rep"], some_cases[0].id, "returned")
+        cases.close_case(db, people["rep"], some_cases[0].id, "returned", policy=Policy())
 
 
 def test_cases_cannot_go_to_an_admin(

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import make_run
+from tests.desk.conftest import POLICY, make_run
 from tests.desk.race import THREADS, in_parallel, kinds_of_errors, wins
 from winback.desk import calls, cases
 from winback.desk.calls import Commitment, LoggedCall
@@ -25,7 +25,9 @@ OUTCOMES = ("won_back", "not_pursued")
 @pytest.fixture
 def case_id(db: Session, people: dict[str, User], tmp_path: Path) -> int:
     """The rep's one open case."""
-    sync_cases(db, None, make_run(tmp_path / "runs", [{"customer_id": "c1", "rank": 1}]))
+    sync_cases(
+        db, None, make_run(tmp_path / "runs", [{"customer_id": "c1", "rank": 1}]), policy=POLICY
+    )
     case = db.scalars(select(Case)).one()
     case.owner_id = people["rep"].id
     db.commit()
@@ -57,7 +59,7 @@ def test_parallel_closes_close_the_case_once(
 ) -> None:
     def close(session: Session, who: User, i: int) -> str:
         outcome = OUTCOMES[i % 2]
-        cases.close_case(session, who, case_id, outcome, f"click {i}")
+        cases.close_case(session, who, case_id, outcome, f"click {i}", policy=POLICY)
         return outcome
 
     results = in_parallel(desk_engine, [people["rep"].id, people["manager"].id], close)
@@ -77,7 +79,7 @@ def test_the_guided_calls_outcome_saved_in_parallel_closes_the_case_once(
 
     def save(session: Session, rep: User, i: int) -> str:
         outcome = skipped[i % 2]
-        calls.save_step(session, rep, call.id, "outcome", {"outcome": outcome})
+        calls.save_step(session, rep, call.id, "outcome", {"outcome": outcome}, policy=POLICY)
         return outcome
 
     results = in_parallel(desk_engine, people["rep"].id, save)
@@ -110,7 +112,7 @@ def test_calls_logged_in_parallel_close_the_case_once(
 ) -> None:
     def log(session: Session, rep: User, i: int) -> str:
         outcome = ("won_back", "will_return")[i % 2]
-        calls.log_call(session, rep, case_id, _logged(outcome, rep))
+        calls.log_call(session, rep, case_id, _logged(outcome, rep), policy=POLICY)
         return outcome
 
     results = in_parallel(desk_engine, people["rep"].id, log)
@@ -127,9 +129,9 @@ def test_a_close_racing_a_logged_call_lets_one_of_them_win(
 ) -> None:
     def either(session: Session, rep: User, i: int) -> str:
         if i % 2:
-            calls.log_call(session, rep, case_id, _logged("won_back", rep))
+            calls.log_call(session, rep, case_id, _logged("won_back", rep), policy=POLICY)
             return "won_back"
-        cases.close_case(session, rep, case_id, "declined")
+        cases.close_case(session, rep, case_id, "declined", policy=POLICY)
         return "declined"
 
     results = in_parallel(desk_engine, people["rep"].id, either)

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import make_run
+from tests.desk.conftest import POLICY, make_run
 from tests.desk.race import THREADS, in_parallel, kinds_of_errors, wins
 from winback.desk import concessions as cx
 from winback.desk.models import AuditEntry, Case, Concession, User
@@ -24,7 +24,9 @@ from winback.desk.sync import sync_cases
 @pytest.fixture
 def case_id(db: Session, people: dict[str, User], tmp_path: Path) -> int:
     """The rep's one open case."""
-    sync_cases(db, None, make_run(tmp_path / "runs", [{"customer_id": "c1", "rank": 1}]))
+    sync_cases(
+        db, None, make_run(tmp_path / "runs", [{"customer_id": "c1", "rank": 1}]), policy=POLICY
+    )
     case = db.scalars(select(Case)).one()
     case.owner_id = people["rep"].id
     db.commit()

@@ -13,12 +13,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import PASSWORD, RULES, make_run
+from tests.desk.conftest import PASSWORD, POLICY, make_run
 from winback.desk import cases, users
 from winback.desk import concessions as cx
 from winback.desk.models import AuditEntry, Case, Concession, User
 from winback.desk.sync import sync_cases
 from winback.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from winback.policy import Policy
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def open_cases(db: Session, people: dict[str, User], tmp_path: Path) -> dict[str
         tmp_path / "runs",
         [{"customer_id": f"c{i}", "rank": i} for i in (1, 2, 3)],
     )
-    sync_cases(db, None, run, rules=RULES)
+    sync_cases(db, None, run, policy=POLICY)
     found = {c.customer_id: c for c in db.scalars(select(Case))}
     found["c1"].owner_id = people["rep"].id
     found["c2"].owner_id = people["rep2"].id
@@ -217,7 +218,7 @@ def test_an_admin_holds_no_authority(
 def test_no_concession_on_a_closed_case(
     db: Session, people: dict[str, User], open_cases: dict[str, Case]
 ) -> None:
-    cases.close_case(db, people["rep"], open_cases["c1"].id, "declined")
+    cases.close_case(db, people["rep"], open_cases["c1"].id, "declined", policy=Policy())
     with pytest.raises(Conflict, match="closed"):
         _ask(db, people["rep"], open_cases["c1"], 5)
 
@@ -410,7 +411,7 @@ def test_no_decision_after_the_case_closed(
 ) -> None:
     asked = _ask(db, people["rep"], open_cases["c1"], 20)
     assert [c.id for c in cx.approvals_for(db, people["manager"])] == [asked]
-    cases.close_case(db, people["rep"], open_cases["c1"].id, "won_back")
+    cases.close_case(db, people["rep"], open_cases["c1"].id, "won_back", policy=Policy())
     # The request went with the case: withdrawn, on record, and no longer decidable.
     withdrawn = _get(db, asked)
     assert (withdrawn.state, withdrawn.granted) == ("withdrawn", None)
@@ -428,7 +429,7 @@ def test_a_customer_who_returns_by_themselves_withdraws_the_request(
 
     asked = _ask(db, people["rep"], open_cases["c1"], 20)
     later = [{"customer_id": "c1", "rank": None, "last_order_date": date(2024, 8, 1)}]
-    sync_cases(db, None, make_run(tmp_path / "later", later, as_of="2024-08-02"), rules=RULES)
+    sync_cases(db, None, make_run(tmp_path / "later", later, as_of="2024-08-02"), policy=POLICY)
     assert _get(db, asked).state == "withdrawn"
 
 

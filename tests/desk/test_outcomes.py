@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import RULES, make_run
+from tests.desk.conftest import POLICY, make_run
 from winback.desk import calls, cases
 from winback.desk.calls import Commitment, LoggedCall
 from winback.desk.models import Case, User, utcnow
@@ -59,7 +59,7 @@ def test_closed_cases_become_winback_outcomes(
         {"customer_id": "b", "rank": 2, "segment": "retail", "revenue_last_year": 40.0},
         {"customer_id": "c", "rank": 3, "segment": "trade", "revenue_last_year": 70.0},
     ]
-    sync_cases(db, None, make_run(tmp_path, rows), ledger=ledger, rules=RULES)
+    sync_cases(db, None, make_run(tmp_path, rows), ledger=ledger, policy=POLICY)
     a, b, c = db.scalars(select(Case).order_by(Case.customer_id))
     assert a.value_before == pytest.approx(350.0)  # 100 + 250, not the 2021 order
     assert b.value_before == pytest.approx(40.0)
@@ -86,8 +86,9 @@ def test_closed_cases_become_winback_outcomes(
             offer_kind="guarantee",
             follow_up_on=utcnow().date() + timedelta(days=7),
         ),
+        policy=Policy(),
     )
-    cases.close_case(db, rep, b.id, "declined")
+    cases.close_case(db, rep, b.id, "declined", policy=Policy())
     assert [x.customer_id for x in pending(db)] == ["a", "b"]
 
     result = export_outcomes(db, ledger, tmp_path / "rejects")
@@ -123,13 +124,13 @@ def test_a_customer_who_returned_by_themselves_is_not_a_win_back(
     from datetime import date
 
     rows = [{"customer_id": "a", "rank": 1}, {"customer_id": "b", "rank": 2}]
-    sync_cases(db, None, make_run(tmp_path, rows), rules=RULES)
+    sync_cases(db, None, make_run(tmp_path, rows), policy=POLICY)
     b = db.scalars(select(Case).where(Case.customer_id == "b")).one()
     b.owner_id = people["rep"].id
     db.commit()
     cases.log_activity(db, people["rep"], b.id, kind="contact", channel="call", text="rang")
     later = [{"customer_id": c, "rank": None, "last_order_date": date(2024, 8, 1)} for c in "ab"]
-    sync_cases(db, None, make_run(tmp_path, later, as_of="2024-08-02"), rules=RULES)
+    sync_cases(db, None, make_run(tmp_path, later, as_of="2024-08-02"), policy=POLICY)
     export_outcomes(db, ledger, tmp_path / "rejects")
     outcomes = {r["customer_id"]: r["outcome"] for r in _ledger_outcomes(ledger)}
     assert outcomes == {"a": "returned_unprompted", "b": "won_back"}
@@ -139,11 +140,13 @@ def test_the_scan_learns_win_back_odds_from_desk_outcomes(
     db: Session, people: dict[str, User], ledger: Ledger, tmp_path: Path
 ) -> None:
     rows = [{"customer_id": f"x{i}", "rank": i + 1, "segment": "trade"} for i in range(6)]
-    sync_cases(db, None, make_run(tmp_path, rows), rules=RULES)
+    sync_cases(db, None, make_run(tmp_path, rows), policy=POLICY)
     for i, case in enumerate(db.scalars(select(Case).order_by(Case.id))):
         case.owner_id = people["rep"].id
         db.commit()
-        cases.close_case(db, people["rep"], case.id, "won_back" if i < 5 else "declined")
+        cases.close_case(
+            db, people["rep"], case.id, "won_back" if i < 5 else "declined", policy=Policy()
+        )
     export_outcomes(db, ledger, tmp_path / "rejects")
 
     policy = Policy()

@@ -9,13 +9,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import PASSWORD, RULES, make_run
+from tests.desk.conftest import PASSWORD, POLICY, make_run
 from winback.desk import audit, calls, cases, concessions, passes, red_carpet, tasks, users
 from winback.desk.models import AuditEntry, Case, RedCarpet, User
 from winback.desk.permissions import ALLOWED, Action, markdown_table
 from winback.desk.sync import sync_cases
 from winback.errors import PermissionDenied
 from winback.insights.reasons import build_report
+from winback.policy import Policy
 from winback.policy import RedCarpet as RedCarpetRules
 from winback.scan.runs import ScanRun
 
@@ -68,7 +69,7 @@ DOING: dict[Action, Do] = {
         db, u, cs["mine"].id, kind="contact", channel="call", text="left a message"
     ),
     Action.WORK_ANY_CASE: lambda db, u, cs, run: cases.close_case(
-        db, u, cs["theirs"].id, "declined"
+        db, u, cs["theirs"].id, "declined", policy=Policy()
     ),
     Action.VIEW_ALL_CASES: lambda db, u, cs, run: cases.search_cases(db, u, cases.CaseFilter()),
     Action.REASSIGN_CASE: lambda db, u, cs, run: cases.reassign(db, u, cs["theirs"].id, None),
@@ -76,7 +77,7 @@ DOING: dict[Action, Do] = {
         db, u, "big ones", cases.CaseFilter(min_value=1000)
     ),
     Action.VIEW_AUDIT: lambda db, u, cs, run: audit.read_log(db, u),
-    Action.SYNC_CASES: lambda db, u, cs, run: sync_cases(db, u, run, rules=RULES),
+    Action.SYNC_CASES: lambda db, u, cs, run: sync_cases(db, u, run, policy=POLICY),
     Action.LIST_USERS: lambda db, u, cs, run: users.list_users(db, u),
     Action.MANAGE_USERS: lambda db, u, cs, run: users.create_user(
         db, u, username="newbie", name="New", role="rep", password=PASSWORD
@@ -107,7 +108,7 @@ def test_every_action_has_a_check_in_the_matrix() -> None:
 def test_role_may_do_exactly_what_the_table_says(
     db: Session, people: dict[str, User], run: ScanRun, role: str, action: Action
 ) -> None:
-    sync_cases(db, None, run, rules=RULES)
+    sync_cases(db, None, run, policy=POLICY)
     actor = people[role]
     mine, theirs = (db.scalar(select(Case).where(Case.customer_id == c)) for c in ("c1", "c2"))
     assert mine is not None
@@ -129,7 +130,7 @@ def test_role_may_do_exactly_what_the_table_says(
 def test_rep_cannot_work_another_reps_case(
     db: Session, people: dict[str, User], run: ScanRun
 ) -> None:
-    sync_cases(db, None, run, rules=RULES)
+    sync_cases(db, None, run, policy=POLICY)
     theirs = db.scalar(select(Case).where(Case.customer_id == "c2"))
     assert theirs is not None
     theirs.owner_id = people["rep2"].id

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import run_winback
-from tests.desk.conftest import RULES, make_run
+from tests.desk.conftest import POLICY, make_run
 from winback.desk import cases, red_carpet, tasks
 from winback.desk.models import AuditEntry, Case, Experience, RedCarpet, Task, User
 from winback.desk.sync import sync_cases
@@ -49,7 +49,7 @@ def _cases(db: Session, tmp_path: Path, owner: User | None) -> dict[str, Case]:
         {"customer_id": "c1", "name": "Acme Ltd", "rank": 1},
         {"customer_id": "c2", "name": "Bolt & Co", "rank": 2},
     ]
-    sync_cases(db, None, make_run(tmp_path / "runs", rows), rules=RULES)
+    sync_cases(db, None, make_run(tmp_path / "runs", rows), policy=POLICY)
     made = {c.customer_id: c for c in db.scalars(select(Case))}
     for case in made.values():
         case.owner_id = owner.id if owner else None
@@ -98,9 +98,11 @@ def test_other_outcomes_start_nothing_and_defaults_give_ten(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:
     made = _cases(db, tmp_path, people["rep"])
-    cases.close_case(db, people["rep"], made["c2"].id, "declined")
+    cases.close_case(db, people["rep"], made["c2"].id, "declined", policy=Policy())
     assert red_carpet.active_for(db, "c2") is None
-    cases.close_case(db, people["rep"], made["c1"].id, "won_back")  # no policy: defaults
+    cases.close_case(
+        db, people["rep"], made["c1"].id, "won_back", policy=Policy()
+    )  # the default policy: 10
     carpet = red_carpet.active_for(db, "c1")
     assert carpet is not None
     assert carpet.total == 10
@@ -124,7 +126,7 @@ def test_a_second_win_back_while_active_restarts_the_count(
     assert won.remaining == 1
     # A later scan lists c1 again: a new case, won back again by the second rep.
     sync_cases(
-        db, None, make_run(tmp_path / "runs2", [{"customer_id": "c1", "rank": 1}]), rules=RULES
+        db, None, make_run(tmp_path / "runs2", [{"customer_id": "c1", "rank": 1}]), policy=POLICY
     )
     again = db.scalars(select(Case).where(Case.customer_id == "c1", Case.state == "open")).one()
     again.owner_id = people["rep2"].id

@@ -10,14 +10,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import RULES, make_run
+from tests.desk.conftest import POLICY, make_run
 from winback.desk import cases
-from winback.desk.assignment import AssignmentPolicy
 from winback.desk.models import AuditEntry, Case, User
 from winback.desk.scan_fields import UNRANKED
 from winback.desk.sync import sync_cases
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
+from winback.policy import Assignment, Policy
 
 
 def _cases(db: Session) -> list[Case]:
@@ -36,7 +36,7 @@ def test_ranked_rep_and_executive_tiers_become_one_case_each(
             {"customer_id": "d", "rank": None, "tier": "none", "status": "active"},
         ],
     )
-    result = sync_cases(db, None, run, rules=RULES)
+    result = sync_cases(db, None, run, policy=POLICY)
 
     made = _cases(db)
     assert [c.customer_id for c in made] == ["a", "b"]
@@ -47,15 +47,34 @@ def test_ranked_rep_and_executive_tiers_become_one_case_each(
     assert made[0].reasons == ["no order for 200 days, twice the usual 90"]
 
 
+@pytest.mark.parametrize(
+    ("tiers", "opened"), [(["executive"], ["b"]), (["campaign", "rep"], ["a", "c"])]
+)
+def test_the_policys_case_tiers_decide_which_tiers_become_cases(
+    db: Session, people: dict[str, User], tmp_path: Path, tiers: list[str], opened: list[str]
+) -> None:
+    run = make_run(
+        tmp_path,
+        [
+            {"customer_id": "a", "rank": 2, "tier": "rep"},
+            {"customer_id": "b", "rank": 1, "tier": "executive"},
+            {"customer_id": "c", "rank": 3, "tier": "campaign"},
+        ],
+    )
+    sync_cases(db, None, run, policy=Assignment.model_validate({"case_tiers": tiers}))
+
+    assert [c.customer_id for c in _cases(db)] == opened
+
+
 def test_a_later_scan_refreshes_the_open_case_and_never_duplicates_it(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:
-    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 5}]), rules=RULES)
+    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 5}]), policy=POLICY)
     again = make_run(
         tmp_path, [{"customer_id": "a", "rank": 1, "reasons": ["p(alive) fell to 0.05"]}]
     )
-    result = sync_cases(db, None, again, rules=RULES)
-    sync_cases(db, None, again, rules=RULES)
+    result = sync_cases(db, None, again, policy=POLICY)
+    sync_cases(db, None, again, policy=POLICY)
 
     made = _cases(db)
     assert len(made) == 1
@@ -74,12 +93,12 @@ def test_a_later_scan_refreshes_the_open_case_and_never_duplicates_it(
 def test_customer_off_the_list_keeps_the_case_at_the_bottom_of_the_queue(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:
-    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 1}]), rules=RULES)
+    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 1}]), policy=POLICY)
     sync_cases(
         db,
         None,
         make_run(tmp_path, [{"customer_id": "a", "rank": None, "tier": "none"}]),
-        rules=RULES,
+        policy=POLICY,
     )
     (case,) = _cases(db)
     assert case.state == "open"
@@ -93,7 +112,7 @@ def test_a_new_order_closes_the_case_as_returned_recording_whether_anyone_called
         db,
         None,
         make_run(tmp_path, [{"customer_id": "a", "rank": 1}, {"customer_id": "b", "rank": 2}]),
-        rules=RULES,
+        policy=POLICY,
     )
     a, b = _cases(db)
     owner = db.get(User, a.owner_id)
@@ -105,7 +124,7 @@ def test_a_new_order_closes_the_case_as_returned_recording_whether_anyone_called
         db,
         None,
         make_run(tmp_path, [{"customer_id": "a", **bought}, {"customer_id": "b", **bought}]),
-        rules=RULES,
+        policy=POLICY,
     )
 
     a, b = _cases(db)
@@ -121,7 +140,7 @@ def test_a_new_order_closes_the_case_as_returned_recording_whether_anyone_called
 def test_a_customer_who_lapses_again_gets_a_new_case(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:
-    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 1}]), rules=RULES)
+    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 1}]), policy=POLICY)
     sync_cases(
         db,
         None,
@@ -136,7 +155,7 @@ def test_a_customer_who_lapses_again_gets_a_new_case(
                 }
             ],
         ),
-        rules=RULES,
+        policy=POLICY,
     )
     sync_cases(
         db,
@@ -146,7 +165,7 @@ def test_a_customer_who_lapses_again_gets_a_new_case(
             [{"customer_id": "a", "rank": 3, "last_order_date": date(2024, 8, 1)}],
             as_of="2025-03-01",
         ),
-        rules=RULES,
+        policy=POLICY,
     )
     made = _cases(db)
     assert [(c.state, c.outcome) for c in made] == [("closed", "returned"), ("open", None)]
@@ -182,7 +201,7 @@ def test_the_rep_who_dealt_with_the_customer_gets_the_case(
             {"customer_id": "c", "rank": 3},
         ],
     )
-    sync_cases(db, None, run, ledger=ledger, policy=AssignmentPolicy(recent_days=90), rules=RULES)
+    sync_cases(db, None, run, ledger=ledger, policy=Policy(assignment=Assignment(recent_days=90)))
 
     a, b, c = _cases(db)
     assert a.owner_id == people["rep2"].id  # most recent contact, within 90 days
@@ -206,7 +225,7 @@ def test_sync_writes_one_audit_row_per_case_opened(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:
     rows = [{"customer_id": f"c{i}", "rank": i + 1} for i in range(30)]
-    sync_cases(db, None, make_run(tmp_path, rows), rules=RULES)
+    sync_cases(db, None, make_run(tmp_path, rows), policy=POLICY)
     opened = db.scalar(
         select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "case.open")
     )
@@ -218,7 +237,7 @@ def test_sync_writes_one_audit_row_per_case_opened(
 def test_the_database_refuses_a_second_open_case_for_a_customer(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:
-    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 1}]), rules=RULES)
+    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 1}]), policy=POLICY)
     (case,) = _cases(db)
     twin = Case(
         customer_id="a", state="open", priority=1, run_id=case.run_id, customer_status="lost"

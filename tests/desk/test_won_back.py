@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import RULES, make_run
+from tests.desk.conftest import POLICY, RULES, make_run
 from winback.desk import cases
 from winback.desk.models import CASE_OUTCOMES, AuditEntry, Case, RedCarpet, User
 from winback.desk.outcomes import (
@@ -42,7 +42,7 @@ def closed(db: Session, people: dict[str, User], tmp_path: Path) -> dict[str, Ca
         {"customer_id": c, "rank": i + 1, "revenue_last_year": v}
         for i, (c, v) in enumerate(VALUES.items())
     ]
-    sync_cases(db, None, make_run(tmp_path / "runs", rows), rules=RULES)
+    sync_cases(db, None, make_run(tmp_path / "runs", rows), policy=POLICY)
     made = {c.customer_id: c for c in db.scalars(select(Case))}
     rep = people["rep"]
     for case in made.values():
@@ -54,7 +54,7 @@ def closed(db: Session, people: dict[str, User], tmp_path: Path) -> dict[str, Ca
     later = [
         {"customer_id": c, "rank": None, "last_order_date": date(2024, 8, 1)} for c in ("a", "b")
     ]
-    result = sync_cases(db, None, make_run(tmp_path / "runs", later, "2024-08-02"), rules=RULES)
+    result = sync_cases(db, None, make_run(tmp_path / "runs", later, "2024-08-02"), policy=POLICY)
     assert (result.returned, result.won_back) == (2, 1)
     return made
 
@@ -133,7 +133,7 @@ def test_the_desks_case_reads_carry_the_red_carpet_flag(
 ) -> None:
     # a came back after contact (on the red carpet); a lapses again and gets a new case.
     again = [{"customer_id": "a", "rank": 1, "last_order_date": date(2024, 8, 1)}]
-    sync_cases(db, None, make_run(tmp_path / "runs", again, "2024-12-01"), rules=RULES)
+    sync_cases(db, None, make_run(tmp_path / "runs", again, "2024-12-01"), policy=POLICY)
     db.expire_all()
     manager, rep = people["manager"], people["rep"]
     new = db.scalars(select(Case).where(Case.customer_id == "a", Case.state == "open")).one()

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import PASSWORD, RULES, make_run
+from tests.desk.conftest import PASSWORD, POLICY, make_run
 from winback.desk import calls, cases, red_carpet, tasks, users
 from winback.desk.calls import Commitment
 from winback.desk.models import Case, Task, User, utcnow
@@ -33,7 +33,7 @@ def gone(db: Session, people: dict[str, User]) -> User:
 
 @pytest.fixture
 def case(db: Session, people: dict[str, User], tmp_path: Path) -> Case:
-    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "c1", "rank": 1}]), rules=RULES)
+    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "c1", "rank": 1}]), policy=POLICY)
     made = db.scalars(select(Case)).one()
     made.owner_id = people["rep"].id
     db.commit()
@@ -106,14 +106,14 @@ def test_no_task_or_commitment_goes_to_an_admin_or_a_deactivated_user(
 def _call_at_follow_up(db: Session, rep: User, case: Case) -> int:
     call = calls.start_call(db, rep, case.id)
     soon = utcnow().date() + timedelta(days=3)
-    calls.save_step(db, rep, call.id, "apology", {"apology": "Sorry."})
-    calls.save_step(db, rep, call.id, "listening", {"listening": "Too dear."})
-    calls.save_step(db, rep, call.id, "diagnosis", {"reasons": ["price"]})
-    calls.save_step(db, rep, call.id, "verification", {"verification": "yes"})
-    calls.save_step(db, rep, call.id, "asks", {"asks": "a better price"})
+    calls.save_step(db, rep, call.id, "apology", {"apology": "Sorry."}, policy=POLICY)
+    calls.save_step(db, rep, call.id, "listening", {"listening": "Too dear."}, policy=POLICY)
+    calls.save_step(db, rep, call.id, "diagnosis", {"reasons": ["price"]}, policy=POLICY)
+    calls.save_step(db, rep, call.id, "verification", {"verification": "yes"}, policy=POLICY)
+    calls.save_step(db, rep, call.id, "asks", {"asks": "a better price"}, policy=POLICY)
     calls.add_commitment(db, rep, call.id, Commitment("send the new price", rep.id, soon))
-    calls.save_step(db, rep, call.id, "plan", {})
-    calls.save_step(db, rep, call.id, "offer", {"offer_kind": "coupon"})
+    calls.save_step(db, rep, call.id, "plan", {}, policy=POLICY)
+    calls.save_step(db, rep, call.id, "offer", {"offer_kind": "coupon"}, policy=POLICY)
     calls.save_step(db, rep, call.id, "outcome", {"outcome": "won_back"}, policy=Policy())
     return call.id
 
@@ -132,8 +132,9 @@ def test_no_follow_up_goes_to_an_admin_or_a_deactivated_user(
                 call_id,
                 "follow_up",
                 {"follow_up_on": due, "follow_up_owner_id": str(user.id)},
+                policy=POLICY,
             )
-    calls.save_step(db, rep, call_id, "follow_up", {"follow_up_on": due})
+    calls.save_step(db, rep, call_id, "follow_up", {"follow_up_on": due}, policy=POLICY)
     follow_up = db.scalars(select(Task).where(Task.kind == "follow_up")).one()
     assert follow_up.owner_id == rep.id
 

@@ -12,16 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import (  # noqa: F401 (fixtures)
+from tests.desk.conftest import (
     PASSWORD,
-    RULES,
-    _cheap_password_hashing,
-    db,
-    desk_engine,
+    POLICY,
     make_run,
-    people,
-    postgres_engine,
-    sqlite_template,
 )
 from winback.desk import users
 from winback.desk.models import User
@@ -33,13 +27,13 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
-def app(desk_engine: Engine, tmp_path: Path) -> FastAPI:  # noqa: F811
+def app(desk_engine: Engine, tmp_path: Path) -> FastAPI:
     settings = load_settings(home=tmp_path / "ws", secret_key="k" * 40)
     return create_app(settings, engine=desk_engine)
 
 
 @pytest.fixture
-def scanned(app: FastAPI, db: Session, people: dict[str, User]) -> None:  # noqa: F811
+def scanned(app: FastAPI, db: Session, people: dict[str, User]) -> None:
     """A scan run with three customers on the list, synced into cases."""
     rows = [
         {"customer_id": "c1", "name": "Acme Ltd", "rank": 1, "expected_value": 900.0},
@@ -47,7 +41,7 @@ def scanned(app: FastAPI, db: Session, people: dict[str, User]) -> None:  # noqa
         {"customer_id": "c3", "name": "Cogs plc", "rank": 3, "tier": "executive"},
     ]
     run = make_run(app.state.settings.runs_dir, rows)
-    sync_cases(db, None, run, rules=RULES)
+    sync_cases(db, None, run, policy=POLICY)
 
 
 @pytest.fixture
@@ -74,6 +68,6 @@ def log_in(client: TestClient, username: str, password: str = PASSWORD) -> str:
 
 
 @pytest.fixture
-def tokens(db: Session, people: dict[str, User]) -> dict[str, str]:  # noqa: F811
+def tokens(db: Session, people: dict[str, User]) -> dict[str, str]:
     """An API token for every role."""
     return {role: users.create_api_token(db, u, "tests")[1] for role, u in people.items()}

@@ -108,16 +108,20 @@ def customer_command(customer_id: str = typer.Argument(..., help="The customer's
 def policy_command(
     defaults: bool = typer.Option(False, help="Print a complete policy file with every default."),
     markdown: bool = typer.Option(False, help="Print docs/policy.md."),
-    check: Path | None = typer.Option(None, help="Check a policy file and print it in full."),
+    check: Path | None = typer.Option(
+        None,
+        help="Check every section of a policy file; print it in full, as a complete file "
+        "(the keys it leaves out with their defaults).",
+    ),
 ) -> None:
-    """The lapse policy: thresholds for statuses, worth, decisions, odds and tiers."""
-    from winback.policy import default_toml, load_policy, render_markdown
+    """The policy file: the scan's thresholds and the desk's rules (assignment, red carpet)."""
+    from winback.policy import default_toml, load_policy, render_markdown, to_toml
 
     if markdown:
         print(render_markdown(), end="")
     elif check is not None:
         policy = load_policy(check)
-        out.print(f"{check}: a valid policy", highlight=False)
-        out.print_json(policy.model_dump_json())
+        err.print(f"{check}: a valid policy", highlight=False, markup=False)
+        print(to_toml(policy), end="")
     else:
         print(default_toml(), end="")

@@ -1,4 +1,4 @@
-"""Who gets a case: the ``[assignment]`` section of the lapse policy file.
+"""Who gets a case: the ``[assignment]`` section of the policy file (``policy.Assignment``).
 
 The rules, in order:
 
@@ -18,40 +18,11 @@ stays unassigned until a manager assigns it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 from winback.desk.models import WORK_ROLES
-from winback.errors import InvalidInput
-
-
-@dataclass(frozen=True)
-class AssignmentPolicy:
-    """The ``[assignment]`` section, with its defaults."""
-
-    recent_days: int = 180
-    prefer_account_owner: bool = True
-    executive_tier: str = "executive"  # the role that takes tier-"executive" cases
-    fallback_role: str = "rep"  # the least busy of these takes the rest
-    case_tiers: tuple[str, ...] = ("executive", "rep")  # scan tiers that become cases
-
-    @classmethod
-    def from_dict(cls, section: Mapping[str, Any] | None) -> AssignmentPolicy:
-        """Read ``[assignment]`` from a parsed policy file; unknown keys are an error."""
-        section = dict(section or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise InvalidInput(
-                f"[assignment]: unknown setting(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(known))}"
-            )
-        if "case_tiers" in section:
-            section["case_tiers"] = tuple(section["case_tiers"])
-        if int(section.get("recent_days", 180)) < 0:
-            raise InvalidInput("[assignment] recent_days must be 0 or more")
-        return cls(**section)
+from winback.policy import Assignment
 
 
 @dataclass(frozen=True)
@@ -73,7 +44,7 @@ class Candidate:
 
 
 def choose_owner(
-    policy: AssignmentPolicy,
+    policy: Assignment,
     *,
     tier: str | None,
     as_of: date,
@@ -107,7 +78,7 @@ def choose_owner(
             return found[0].user_id, f"executive tier; {found[1]}"
         executive = least_busy(policy.executive_tier)
         if executive:
-            return executive.user_id, "executive tier; least-busy executive"
+            return executive.user_id, f"executive tier; least-busy {policy.executive_tier}"
     if policy.prefer_account_owner and account_owner in by_staff:
         owner = by_staff[account_owner]
         if owner.role in WORK_ROLES:

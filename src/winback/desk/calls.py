@@ -34,6 +34,7 @@ from winback.desk.models import (
 )
 from winback.desk.permissions import Action, may_hold_work, require, require_case_work
 from winback.errors import Conflict, InvalidInput, NotFound
+from winback.policy import Policy
 
 MAX_TEXT = 5000
 # Outcomes after which a first follow-up must be scheduled: the customer is coming back,
@@ -351,7 +352,7 @@ def save_step(
     step: str,
     answers: dict[str, Any],
     *,
-    policy: Any = None,
+    policy: Policy,
 ) -> Call:
     """Save one step's answers and move the call on. Steps already answered may be answered
     again (the rep goes back); steps ahead of the call's place may not be skipped."""
@@ -419,9 +420,7 @@ class LoggedCall:
     follow_up_title: str = ""
 
 
-def log_call(
-    db: Session, actor: User, case_id: int, body: LoggedCall, *, policy: Any = None
-) -> Call:
+def log_call(db: Session, actor: User, case_id: int, body: LoggedCall, *, policy: Policy) -> Call:
     """Record a call that already happened, every step at once, with the same checks as the
     page. All or nothing: a bad answer stores nothing. Of parallel logged calls and closes
     on one case exactly one lands; the others get Conflict."""

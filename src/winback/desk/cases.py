@@ -209,7 +209,7 @@ def close_case(
     outcome: str,
     note: str = "",
     *,
-    policy: Policy | None = None,
+    policy: Policy,
     commit: bool = True,
 ) -> Case:
     """Close a case with what came of it. A win-back puts the customer on the red carpet
@@ -233,7 +233,7 @@ def close_case(
     )
     withdraw_pending_concessions(db, actor, case)
     if is_won_back(case):
-        red_carpet.start(db, actor, case, (policy or Policy()).red_carpet)
+        red_carpet.start(db, actor, case, policy.red_carpet)
     if commit:
         db.commit()
     else:

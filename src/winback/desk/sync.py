@@ -1,6 +1,6 @@
 """``winback sync``: turn the latest scan run into cases.
 
-One open case per customer on the list (tiers in ``AssignmentPolicy.case_tiers``):
+One open case per customer on the list (tiers in the policy's ``[assignment] case_tiers``):
 created the first time, refreshed by later runs, never duplicated (a partial unique
 index backs this up). A case is closed as ``returned`` when the run shows an order after
 the one the case knew of, recording whether anyone had contacted the customer: a return
@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from winback.desk import audit, red_carpet
-from winback.desk.assignment import AssignmentPolicy, Candidate, Contact, choose_owner
+from winback.desk.assignment import Candidate, Contact, choose_owner
 from winback.desk.cases import withdraw_pending_concessions
 from winback.desk.models import Case, SyncRecord, User, utcnow
 from winback.desk.outcomes import RETURNED, ExportResult, is_won_back
@@ -27,7 +27,7 @@ from winback.desk.scan_fields import CASE_FIELDS, RUN_COLUMNS, case_fields
 from winback.desk.tasks import possible_owners
 from winback.ledger import reads
 from winback.ledger.store import Ledger
-from winback.policy import RedCarpet as RedCarpetRules
+from winback.policy import Assignment, Policy
 from winback.scan.runs import ScanRun
 
 SYNC_ACTOR = "winback sync"
@@ -76,16 +76,15 @@ def sync_cases(
     actor: User | None,
     run: ScanRun,
     *,
-    rules: RedCarpetRules,
+    policy: Policy,
     ledger: Ledger | None = None,
-    policy: AssignmentPolicy | None = None,
 ) -> SyncResult:
-    """Open, refresh and close cases from ``run``; ``actor`` None is the command line.
-    A case that returns after the desk's contact is won back: its customer goes on the
-    red carpet under ``rules`` (the policy's ``[red_carpet]``) in the same transaction."""
+    """Open, refresh and close cases from ``run`` under ``policy`` (its ``[assignment]``
+    decides which tiers become cases and who gets them); ``actor`` None is the command
+    line. A case that returns after the desk's contact is won back: its customer goes on
+    the red carpet under the policy's ``[red_carpet]`` in the same transaction."""
     if actor is not None:
         require(actor, Action.SYNC_CASES)
-    policy = policy or AssignmentPolicy()
     system_name = SYNC_ACTOR
     result = SyncResult(run.info.run_id)
     rows = run.customers(RUN_COLUMNS).to_pylist()
@@ -96,7 +95,7 @@ def sync_cases(
     for row in rows:
         case = open_cases.get(row["customer_id"])
         if case is None:
-            if row["rank"] is not None and row["tier"] in policy.case_tiers:
+            if row["rank"] is not None and row["tier"] in policy.assignment.case_tiers:
                 new_rows.append(row)
             continue
         bought: date | None = row["last_order_date"]
@@ -125,7 +124,7 @@ def sync_cases(
             withdraw_pending_concessions(db, actor, case)
             result.returned += 1
             if is_won_back(case):
-                red_carpet.start(db, actor, case, rules, system_name=system_name)
+                red_carpet.start(db, actor, case, policy.red_carpet, system_name=system_name)
                 result.won_back += 1
             continue
         fields = case_fields(row)
@@ -151,7 +150,7 @@ def sync_cases(
         result.refreshed += 1
 
     if new_rows:
-        _open_cases(db, actor, run, new_rows, ledger, policy, result, now)
+        _open_cases(db, actor, run, new_rows, ledger, policy.assignment, result, now)
     db.add(SyncRecord(run_id=run.info.run_id, counts=result.counts()))
     db.commit()
     return result
@@ -163,7 +162,7 @@ def _open_cases(
     run: ScanRun,
     rows: list[dict[str, Any]],
     ledger: Ledger | None,
-    policy: AssignmentPolicy,
+    policy: Assignment,
     result: SyncResult,
     now: Any,
 ) -> None:

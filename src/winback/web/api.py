@@ -15,7 +15,7 @@ from winback import cycle
 from winback.desk import audit, cases, users
 from winback.desk.customer360 import customer_view
 from winback.desk.permissions import Action, require
-from winback.web.deps import ApiUser, Db, export_after_close
+from winback.web.deps import ApiUser, Db, Rules, export_after_close
 from winback.web.schemas import (
     ActivityCreate,
     ActivityPublic,
@@ -100,11 +100,11 @@ def close_case(
     background: BackgroundTasks,
     db: Db,
     user: ApiUser,
+    rules: Rules,
 ) -> CasePublic:
     """Close the case with its outcome; the outcome goes to the ledger for the scan, and a
     win-back puts the customer on the red carpet (the policy's [red_carpet] section)."""
-    policy = request.app.state.settings.read_policy() if body.outcome == "won_back" else None
-    case = cases.close_case(db, user, case_id, body.outcome, body.note, policy=policy)
+    case = cases.close_case(db, user, case_id, body.outcome, body.note, policy=rules)
     export_after_close(request, background)
     return CasePublic.model_validate(case)
 

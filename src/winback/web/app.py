@@ -22,7 +22,7 @@ from winback import __version__, clock
 from winback.desk.db import desk_engine, session_factory
 from winback.desk.outcomes import outcome_label
 from winback.desk.permissions import Action, may
-from winback.errors import DeskError, WinbackError
+from winback.errors import DeskError, PolicyError, WinbackError
 from winback.insights import render as report_render
 from winback.insights.kept import ReportStore
 from winback.ledger import timeline as timeline_index
@@ -161,6 +161,8 @@ def create_app(
     @app.exception_handler(WinbackError)
     async def _desk_error(request: Request, exc: WinbackError) -> Response:
         status, code = status_of(exc) if isinstance(exc, DeskError) else (400, "error")
+        if isinstance(exc, PolicyError):
+            code = "policy_error"  # the workspace's policy file: a manager must fix it
         if _is_api(request):
             return api_error(status, code, str(exc))
         return pages.error_page(request, status, str(exc))

@@ -31,8 +31,7 @@ from winback.desk.models import (
 )
 from winback.desk.permissions import Action, may, require
 from winback.ledger import reads
-from winback.policy import Policy
-from winback.web.deps import ApiUser, Csrf, Db, PageUser, export_after_close
+from winback.web.deps import ApiUser, Csrf, Db, PageUser, Rules, export_after_close
 from winback.web.pages import back, render
 from winback.web.schemas import Body, Id, IdField
 
@@ -166,15 +165,14 @@ def api_log_call(
     background: BackgroundTasks,
     db: Db,
     user: ApiUser,
+    rules: Rules,
 ) -> Any:
     """Log a call after the fact: every step at once, with the same checks as the desk."""
     logged = calls.LoggedCall(
         **body.model_dump(exclude={"commitments"}),
         commitments=[calls.Commitment(**c.model_dump()) for c in body.commitments],
     )
-    call = calls.log_call(
-        db, user, case_id, logged, policy=request.app.state.settings.read_policy()
-    )
+    call = calls.log_call(db, user, case_id, logged, policy=rules)
     export_after_close(request, background)
     return call
 
@@ -193,20 +191,14 @@ def api_save_step(
     background: BackgroundTasks,
     db: Db,
     user: ApiUser,
+    rules: Rules,
 ) -> Any:
     """Answer one step (fields as on the page: apology, listening, reasons, verification,
     correction, customer_words, asks, offer_kind, offer_text, outcome, follow_up_on)."""
-    call = calls.save_step(
-        db, user, call_id, step, answers, policy=_policy_if_closing(request, step)
-    )
+    call = calls.save_step(db, user, call_id, step, answers, policy=rules)
     if step == "outcome":
         export_after_close(request, background)
     return call
-
-
-def _policy_if_closing(request: Request, step: str) -> Policy | None:
-    """The policy (read from its file) only for the step that closes the case."""
-    return request.app.state.settings.read_policy() if step == "outcome" else None
 
 
 @api_router.post("/calls/{call_id}/commitments", response_model=TaskPublic, status_code=201)
@@ -304,7 +296,13 @@ def call_page(
 
 @page_router.post("/calls/{call_id}/steps/{step}", dependencies=[Csrf])
 async def save_step(
-    request: Request, background: BackgroundTasks, call_id: Id, step: str, db: Db, user: PageUser
+    request: Request,
+    background: BackgroundTasks,
+    call_id: Id,
+    step: str,
+    db: Db,
+    user: PageUser,
+    rules: Rules,
 ) -> Response:
     form = await request.form()
     answers: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
@@ -312,9 +310,7 @@ async def save_step(
 
     def work() -> str:
         # Database work and the ledger export block: off the event loop.
-        call = calls.save_step(
-            db, user, call_id, step, answers, policy=_policy_if_closing(request, step)
-        )
+        call = calls.save_step(db, user, call_id, step, answers, policy=rules)
         if step == "outcome":
             export_after_close(request, background)
         if call.finished_at is not None:

@@ -1,4 +1,4 @@
-"""Reusable typed dependencies: the database session and the current user."""
+"""Reusable typed dependencies: the database session, the current user and the policy."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from winback.desk import users
 from winback.desk.models import User
 from winback.errors import NotAuthenticated, PermissionDenied
+from winback.policy import Policy
 from winback.web.sessions import CSRF_FIELD, CSRF_HEADER, SessionData, csrf_matches
 
 
@@ -33,6 +34,17 @@ def api_user(request: Request, db: Db) -> User:
 
 
 ApiUser = Annotated[User, Depends(api_user)]
+
+
+def policy_of_request(request: Request) -> Policy:
+    """The policy in force, read once for the request (fresh each time: an edited file
+    applies at once). A bad file raises PolicyError, answered with 400 and its message.
+    Declare it after the user, so a stranger is sent to log in rather than shown it."""
+    policy: Policy = request.app.state.settings.read_policy()
+    return policy
+
+
+Rules = Annotated[Policy, Depends(policy_of_request)]
 
 
 class LoginRequired(NotAuthenticated):

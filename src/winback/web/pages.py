@@ -18,7 +18,7 @@ from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, PERSON_OUTCOMES, 
 from winback.desk.permissions import Action, may, may_hold_work, require
 from winback.errors import NotAuthenticated, PermissionDenied
 from winback.scan.runs import STATUSES, TIERS
-from winback.web.deps import Csrf, Db, PageUser, export_after_close, page_session
+from winback.web.deps import Csrf, Db, PageUser, Rules, export_after_close, page_session
 from winback.web.schemas import BeforeId, Id, PageNumber
 from winback.web.sessions import SessionCookies, csrf_matches
 
@@ -259,11 +259,11 @@ def close(
     case_id: Id,
     db: Db,
     user: PageUser,
+    rules: Rules,
     outcome: Annotated[str, Form()],
     note: Annotated[str, Form()] = "",
 ) -> Response:
-    policy = request.app.state.settings.read_policy() if outcome == "won_back" else None
-    case = cases.close_case(db, user, case_id, outcome, note, policy=policy)
+    case = cases.close_case(db, user, case_id, outcome, note, policy=rules)
     export_after_close(request, background)
     return back(f"/customers/{quote(case.customer_id, safe='')}")
 

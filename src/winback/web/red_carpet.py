@@ -10,7 +10,7 @@ a customer and fails for one that leaves the flag out.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request, Response
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from winback.desk import red_carpet
 from winback.desk.models import ExperienceSource, RedCarpet
-from winback.web.deps import ApiUser, Csrf, Db, PageUser
+from winback.web.deps import ApiUser, Csrf, Db, PageUser, Rules
 from winback.web.pages import back, render
 from winback.web.schemas import Body
 
@@ -91,10 +91,6 @@ class RefreshPublic(BaseModel):
     watched: int = Field(description="Red-carpet periods in progress before the refresh.")
 
 
-def _rules(request: Request) -> Any:
-    return request.app.state.settings.read_policy().red_carpet
-
-
 @api_router.post(
     "/customers/{customer_id}/experiences",
     response_model=ExperienceRecorded,
@@ -108,6 +104,7 @@ def add_experience(
     response: Response,
     db: Db,
     user: ApiUser,
+    rules: Rules,
 ) -> ExperienceRecorded:
     """Count one experience of a red-carpet customer (from a support desk, a till …):
     201 when counted, 200 when the same ref was recorded before; 409 when the customer is
@@ -121,7 +118,7 @@ def add_experience(
         occurred_at=body.occurred_at,
         gesture=body.gesture,
         source="api",
-        rules=_rules(request),
+        rules=rules.red_carpet,
     )
     if not counted:
         response.status_code = 200
@@ -160,11 +157,11 @@ def list_red_carpet(db: Db, user: ApiUser) -> list[RedCarpetPublic]:
 
 
 @api_router.post("/red-carpet/refresh", response_model=RefreshPublic)
-def refresh(request: Request, db: Db, user: ApiUser) -> RefreshPublic:
+def refresh(request: Request, db: Db, user: ApiUser, rules: Rules) -> RefreshPublic:
     """Count the ledger's new orders and interactions, and watch every red-carpet customer
     through the latest scan run (managers and admins)."""
     counts = red_carpet.refresh(
-        db, user, request.app.state.ledger, request.app.state.latest_run(), _rules(request)
+        db, user, request.app.state.ledger, request.app.state.latest_run(), rules.red_carpet
     )
     return RefreshPublic(**counts)
 
@@ -190,6 +187,7 @@ def record_by_hand(
     customer_id: str,
     db: Db,
     user: PageUser,
+    rules: Rules,
     kind: Annotated[str, Form()] = "interaction",
     gesture: Annotated[str, Form()] = "",
     ref: Annotated[str, Form()] = "",
@@ -204,6 +202,6 @@ def record_by_hand(
         occurred_at=None,
         gesture=gesture,
         source="api",
-        rules=_rules(request),
+        rules=rules.red_carpet,
     )
     return back(f"/customers/{quote(customer_id, safe='')}")
