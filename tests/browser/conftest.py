@@ -17,9 +17,15 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from tests.conftest import service_missing
-from tests.desk.conftest import (
+from tests.desk.conftest import (  # noqa: F401 (fixtures)
     POLICY,
+    _cheap_password_hashing,
+    db,
+    desk_engine,
     make_run,
+    people,
+    postgres_engine,
+    sqlite_template,
 )
 from tests.web.conftest import app  # noqa: F401 (fixture)
 from winback.desk.models import User
@@ -68,8 +74,8 @@ def ledger_files() -> dict[str, str]:
 @pytest.fixture
 def server(
     app: FastAPI,  # noqa: F811
-    db: Session,
-    people: dict[str, User],
+    db: Session,  # noqa: F811
+    people: dict[str, User],  # noqa: F811
     ledger_files: dict[str, str],
     tmp_path: Path,
 ) -> Iterator[str]:

@@ -6,7 +6,8 @@ from datetime import date
 from pathlib import Path
 from typing import get_args
 
-from winback.desk.assignment import _HANDLERS, Candidate, Contact, choose_owner
+from winback.desk.assignment import Candidate, Contact, choose_owner
+from winback.desk.models import WORK_ROLES
 from winback.policy import Assignment, HolderRole, load_policy
 
 AS_OF = date(2024, 7, 1)
@@ -83,4 +84,4 @@ def test_the_policy_files_section_is_what_choose_owner_applies(tmp_path: Path) -
 
 
 def test_the_policys_holder_roles_are_the_desks() -> None:
-    assert set(get_args(HolderRole)) == set(_HANDLERS)
+    assert set(get_args(HolderRole)) == set(WORK_ROLES)

@@ -61,7 +61,8 @@ def test_the_policys_case_tiers_decide_which_tiers_become_cases(
             {"customer_id": "c", "rank": 3, "tier": "campaign"},
         ],
     )
-    sync_cases(db, None, run, policy=Assignment.model_validate({"case_tiers": tiers}))
+    policy = Policy(assignment=Assignment.model_validate({"case_tiers": tiers}))
+    sync_cases(db, None, run, policy=policy)
 
     assert [c.customer_id for c in _cases(db)] == opened
 

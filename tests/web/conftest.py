@@ -12,10 +12,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import (
+from tests.desk.conftest import (  # noqa: F401 (fixtures)
     PASSWORD,
     POLICY,
+    _cheap_password_hashing,
+    db,
+    desk_engine,
     make_run,
+    people,
+    postgres_engine,
+    sqlite_template,
 )
 from winback.desk import users
 from winback.desk.models import User
@@ -27,13 +33,13 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
-def app(desk_engine: Engine, tmp_path: Path) -> FastAPI:
+def app(desk_engine: Engine, tmp_path: Path) -> FastAPI:  # noqa: F811
     settings = load_settings(home=tmp_path / "ws", secret_key="k" * 40)
     return create_app(settings, engine=desk_engine)
 
 
 @pytest.fixture
-def scanned(app: FastAPI, db: Session, people: dict[str, User]) -> None:
+def scanned(app: FastAPI, db: Session, people: dict[str, User]) -> None:  # noqa: F811
     """A scan run with three customers on the list, synced into cases."""
     rows = [
         {"customer_id": "c1", "name": "Acme Ltd", "rank": 1, "expected_value": 900.0},
@@ -68,6 +74,6 @@ def log_in(client: TestClient, username: str, password: str = PASSWORD) -> str:
 
 
 @pytest.fixture
-def tokens(db: Session, people: dict[str, User]) -> dict[str, str]:
+def tokens(db: Session, people: dict[str, User]) -> dict[str, str]:  # noqa: F811
     """An API token for every role."""
     return {role: users.create_api_token(db, u, "tests")[1] for role, u in people.items()}
