@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -11,21 +10,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from winback import __version__, clock
 from winback.desk.db import desk_engine, session_factory
-from winback.desk.permissions import Action, may
 from winback.errors import DeskError, WinbackError
 from winback.ledger import timeline as timeline_index
 from winback.ledger.store import Ledger
 from winback.scan.runs import ScanRun, latest_run
 from winback.settings import Settings
+from winback.web import api, calls, concessions, pages, red_carpet, reports
 from winback.web.deps import LoginRequired
 from winback.web.errors import api_error, status_of
-from winback.web.sessions import CSRF_FIELD, CSRF_HEADER, SessionCookies
+from winback.web.sessions import SessionCookies
+from winback.web.templating import page_templates
 
 HERE = Path(__file__).resolve().parent
 # The npm packages' files (package.json at the repository root; scripts/_env.sh installs).
@@ -42,8 +41,6 @@ def _is_api(request: Request) -> bool:
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """The app over the desk database of ``settings`` (or ``engine``, migrated already)."""
-    from winback.web import api, calls, concessions, pages, red_carpet, reports
-
     app = FastAPI(
         title="winback desk",
         version=__version__,
@@ -66,12 +63,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         return latest_run(settings.runs_dir)
 
     app.state.latest_run = _latest
-    templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.globals.update(
-        may=may, Action=Action, CSRF_FIELD=CSRF_FIELD, CSRF_HEADER=CSRF_HEADER, quote=quote
-    )
-    templates.env.filters["with_selected"] = pages.with_selected
-    app.state.templates = templates
+    app.state.templates = page_templates()
 
     for name, folder in VENDOR.items():
         app.mount(f"/static/vendor/{name}", StaticFiles(directory=folder, check_dir=False), name)
@@ -127,14 +119,3 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         return pages.error_page(request, exc.status_code, str(exc.detail))
 
     return app
-
-
-def template_context(request: Request, **values: Any) -> dict[str, Any]:
-    """What every page template gets: the user, the session's CSRF token, and ``values``."""
-    session = getattr(request.state, "session", None)
-    context: dict[str, Any] = {
-        "user": getattr(request.state, "user", None),
-        "csrf": session.csrf if session else "",
-    }
-    context.update(values)
-    return context
