@@ -33,7 +33,7 @@ from winback.desk.db import desk_engine, open_session
 from winback.desk.models import User
 from winback.desk.outcomes import ExportResult, export_outcomes
 from winback.desk.sync import SyncResult, sync_cases
-from winback.errors import WinbackError
+from winback.errors import NoScanRunError
 from winback.ledger import timeline
 from winback.ledger.store import Ledger
 from winback.policy import Policy, load_policy
@@ -140,7 +140,7 @@ def sync(
     customer timeline copy. ``db`` and ``actor``: the web app's session and user."""
     run = run or latest_run(settings.runs_dir)
     if run is None:
-        raise WinbackError(f"no scan run in {settings.runs_dir} yet: run a scan first")
+        raise NoScanRunError(f"no scan run in {settings.runs_dir} yet: run a scan first")
     ledger = _ledger(settings)
     if db is None:
         with desk_session(settings) as own:

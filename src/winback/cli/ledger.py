@@ -10,7 +10,7 @@ from rich.table import Table as RichTable
 from winback import cycle
 from winback.cli.output import err, out, print_results, progress_bar
 from winback.desk import red_carpet
-from winback.errors import WinbackError
+from winback.errors import ImportFolderError, UsageError, WinbackError
 from winback.ledger.importer import ImportResult
 from winback.ledger.store import Ledger
 from winback.settings import Settings, load_settings
@@ -49,7 +49,7 @@ def import_command(
                 memory=settings.import_memory,
             )
             if target.name not in {r.table for r in results}:
-                raise WinbackError(
+                raise UsageError(
                     f"the {preset} preset fills {', '.join(r.table for r in results)}, "
                     f"not {target.name}"
                 )
@@ -86,7 +86,7 @@ def import_folder_command(
     ledger = Ledger(settings.ledger_dir)
     found = _table_files(folder)
     if not found:
-        raise WinbackError(
+        raise ImportFolderError(
             f"{folder}: no file named after a contract table (customers.csv, orders.parquet …)"
         )
     results = []
@@ -125,14 +125,14 @@ def _table_files(folder: Path) -> list[tuple[str, Path]]:
     from winback.ledger.contract import TABLES
 
     if not folder.is_dir():
-        raise WinbackError(f"{folder}: not a folder")
+        raise ImportFolderError(f"{folder}: not a folder")
     found: list[tuple[str, Path]] = []
     for name in TABLES:
         matches = sorted(
             p for p in folder.iterdir() if p.is_file() and p.name.split(".", 1)[0] == name
         )
         if len(matches) > 1:
-            raise WinbackError(
+            raise ImportFolderError(
                 f"{folder}: more than one file for {name}: {', '.join(p.name for p in matches)}"
             )
         found.extend((name, p) for p in matches)

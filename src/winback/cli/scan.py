@@ -11,7 +11,7 @@ from rich.table import Table as RichTable
 from winback import cycle
 from winback.cli.desk import print_sync
 from winback.cli.output import err, out, print_export, print_run
-from winback.errors import WinbackError
+from winback.errors import NoScanRunError, UsageError
 from winback.settings import load_settings
 
 
@@ -33,7 +33,7 @@ def scan_command(
     try:
         cutoff = date.fromisoformat(as_of) if as_of else None
     except ValueError:
-        raise WinbackError(f"--as-of {as_of!r} is not a date (expected YYYY-MM-DD)") from None
+        raise UsageError(f"--as-of {as_of!r} is not a date (expected YYYY-MM-DD)") from None
     rules = cycle.policy_in_force(settings, policy)
     with err.status("scanning") as status:
         done = cycle.scan(
@@ -58,7 +58,7 @@ def customer_command(customer_id: str = typer.Argument(..., help="The customer's
     settings = load_settings()
     run = latest_run(settings.runs_dir)
     if run is None:
-        raise WinbackError("no scan has been run yet: run `winback scan` first")
+        raise NoScanRunError("no scan has been run yet: run `winback scan` first")
     record = explain(run, customer_id)
     out.print(
         f"[bold]{record['customer_id']}[/] {record['name'] or ''} "
