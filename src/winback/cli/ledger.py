@@ -8,7 +8,7 @@ import typer
 from rich.table import Table as RichTable
 
 from winback import cycle
-from winback.cli.output import err, out, print_results, progress_bar
+from winback.cli.output import err, out, print_results, progress_bar, safe
 from winback.desk import red_carpet
 from winback.errors import ImportFolderError, UsageError, WinbackError
 from winback.ledger.importer import ImportResult
@@ -19,7 +19,11 @@ from winback.settings import Settings, load_settings
 def import_command(
     table: str = typer.Argument(..., help="Contract table: orders, customers, interactions, …"),
     file: Path = typer.Argument(..., help="CSV/TSV (optionally .gz), Parquet or JSON Lines."),
-    mapping: Path | None = typer.Option(None, help="TOML file mapping headers to columns."),
+    mapping: Path | None = typer.Option(
+        None,
+        help="TOML file mapping headers to columns: [columns], [formats] and [defaults] "
+        "(docs/import.md).",
+    ),
     preset: str | None = typer.Option(None, help="A known layout: cdnow or shopify."),
     file_format: str | None = typer.Option(
         None, "--format", help="csv, tsv, parquet or jsonl (default: from the file name)."
@@ -114,7 +118,7 @@ def _after_import(settings: Settings, results: list[ImportResult]) -> None:
         counted = cycle.after_import(settings, cycle.policy_in_force(settings))
     except WinbackError as exc:
         # The import itself succeeded; say why the count-down did not happen, and go on.
-        err.print(f"red carpet: not counted ({exc})", highlight=False)
+        err.print(f"red carpet: not counted ({safe(exc)})", highlight=False)
         return
     if counted is not None:
         out.print(red_carpet.summary(counted), highlight=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from winback import cycle
-from winback.cli.output import err, out
+from winback.cli.output import err, out, safe
 from winback.errors import NoDeskError, UsageError
 from winback.ledger.store import Ledger
 from winback.settings import load_settings
@@ -45,7 +45,7 @@ def report_command(
         html = render_html(report)
     out_file.write_text(html, encoding="utf-8")
     t = report.total
-    out.print(f"wrote {out_file.resolve()}", highlight=False)
+    out.print(f"wrote {safe(out_file.resolve())}", highlight=False)
     out.print(
         f"{t.cases:,} case(s) worked: revenue lost {money(t.value_lost)}, won back "
         f"{money(t.value_won_back)} ({t.won_back:,} of {t.attempted:,} attempts, "
