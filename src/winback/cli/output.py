@@ -56,7 +56,7 @@ def progress_bar(label: str) -> Iterator[ProgressFn]:
 
         def update(phase: str, fraction: float) -> None:
             if phase not in tasks:
-                tasks[phase] = bar.add_task(f"{label}: {phase}", total=1.0)
+                tasks[phase] = bar.add_task(f"{safe(label)}: {safe(phase)}", total=1.0)
             bar.update(tasks[phase], completed=fraction)  # type: ignore[arg-type]
 
         yield update
