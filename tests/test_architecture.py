@@ -8,7 +8,7 @@ The layers, top to bottom (a module may import its own layer and the layers belo
     desk, outreach, listening, insights       the rooms of the work
     scan, simulate                            the scan; the simulated business
     models, ledger                            the pure core; the store of facts
-    errors, settings, policy, clock           what everything may use
+    errors, settings, policy, clock, schedule what everything may use
 
 Beyond the layers: ``models`` imports nothing of winback but ``errors``; ``ledger`` only the
 bottom layer; ``desk`` never the web, the cycle or the CLI; only the CLI imports the demo
@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "settings": 0,
     "policy": 0,
     "clock": 0,
+    "schedule": 0,  # when the cycle runs: cron and interval times, no room of winback
     "models": 1,
     "ledger": 1,
     "scan": 2,
@@ -52,7 +53,7 @@ LAYERS: dict[str, int] = {
     "cli": 5,
     "__main__": 6,
 }
-FOUNDATION = {"winback", "errors", "settings", "policy", "clock"}
+FOUNDATION = {"winback", "errors", "settings", "policy", "clock", "schedule"}
 # room -> the only rooms it may import (besides itself).
 ONLY: dict[str, set[str]] = {
     "models": {"errors"},

@@ -11,6 +11,8 @@ The command line, the web app, the demo and the scheduler call these functions:
 * :func:`sync`: the desk's cases follow one scan run; outcomes go to the ledger; the red
   carpet counts and watches; the customer timeline copy is rebuilt.
 * :func:`after_close`: a case was closed (side effects after the desk's commit).
+* :func:`run_pass`: the periodic pass: the drop folder imported, then :func:`scan` (with
+  its sync), each step recorded in the desk so managers see whether last night worked.
 
 Every function takes one :class:`~winback.policy.Policy`, read once by the caller
 (:func:`policy_in_force`), so one run of the cycle never mixes two policy files.
@@ -24,17 +26,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from winback.desk import red_carpet
+from winback.desk import passes, red_carpet
 from winback.desk.assignment import AssignmentPolicy
 from winback.desk.db import desk_engine, open_session
-from winback.desk.models import User
+from winback.desk.models import CyclePass, User
 from winback.desk.outcomes import ExportResult, export_outcomes
 from winback.desk.sync import SyncResult, sync_cases
-from winback.errors import NoScanRunError
+from winback.errors import NoScanRunError, WinbackError
 from winback.ledger import timeline
+from winback.ledger.inbox import import_inbox
 from winback.ledger.store import Ledger
 from winback.policy import Policy, load_policy
 from winback.scan.pipeline import run_scan
@@ -200,3 +204,92 @@ def refresh_timeline(settings: Settings) -> Path | None:
     if ledger is None:
         return None
     return timeline.build(timeline.root_of(settings.home), ledger, settings.import_memory)
+
+
+@dataclass
+class PassReport:
+    """What one pass of the cycle did (also recorded in the desk's ``cycle_passes``)."""
+
+    pass_id: int
+    outcome: str
+    counts: dict[str, Any]
+    error: str | None
+
+
+def run_pass(
+    settings: Settings,
+    *,
+    trigger: str = "command",
+    slot: str | None = None,
+    say: Callable[[str], None] = lambda _text: None,
+) -> PassReport | None:
+    """One pass: import the drop folder, then scan and sync under the policy in force.
+
+    Returns None, doing nothing, when another pass holds the lock or ``slot`` has been
+    run already. Never raises for a failed step: the pass is recorded as failed, with the
+    error, and the next pass tries again. Every pass's record is in the desk.
+    """
+    engine = desk_engine(settings.desk_database_url)
+    lock = passes.PassLock(engine)
+    try:
+        if not lock.acquire():
+            return None
+        with open_session(engine) as db:
+            record = passes.begin_pass(db, trigger=trigger, slot=slot)
+            if record is None:
+                return None
+            counts: dict[str, Any] = {}
+            error = _pass_steps(settings, db, record, lock, counts, say)
+            passes.finish_pass(db, record, counts, error)
+            return PassReport(record.id, record.outcome, counts, error)
+    finally:
+        lock.release()
+        engine.dispose()
+
+
+def _pass_steps(
+    settings: Settings,
+    db: Session,
+    record: CyclePass,
+    lock: passes.PassLock,
+    counts: dict[str, Any],
+    say: Callable[[str], None],
+) -> str | None:
+    """Run the pass's steps in order, counting into ``counts``; the error, if any."""
+    problems: list[str] = []
+    try:
+        passes.mark_step(db, record, "policy", counts)
+        policy = policy_in_force(settings)
+        passes.mark_step(db, record, "inbox", counts)
+        ledger = Ledger(settings.ledger_dir)
+        arrived = import_inbox(
+            ledger,
+            settings.inbox_dir,
+            rejects_dir=settings.rejects_dir,
+            memory=settings.import_memory,
+            say=say,
+        )
+        counts.update(arrived.counts())
+        problems += [f"{name}: {why} (moved to failed/)" for name, why in arrived.failed]
+        lock.renew()
+        if not _has_orders(ledger):
+            counts["scan"] = "nothing to scan: the ledger holds no orders yet"
+            return "; ".join(problems) or None
+        passes.mark_step(db, record, "scan", counts)
+        done = scan(settings, policy, step=say)
+        counts["run_id"] = done.run.info.run_id
+        counts.update({f"customers_{k}": v for k, v in done.run.info.counts.items()})
+        if done.synced is not None:
+            counts.update({f"cases_{k}": v for k, v in done.synced.counts().items()})
+            counts.update({f"red_carpet_{k}": v for k, v in (done.synced.red_carpet or {}).items()})
+        lock.renew()
+    except WinbackError as exc:
+        problems.append(str(exc))
+    except Exception as exc:  # a bug: recorded for the page, the traceback to the log
+        log.exception("the cycle's pass %s failed", record.id)
+        problems.append(f"unexpected error ({type(exc).__name__}: {exc}); see the server log")
+    return "; ".join(problems) or None
+
+
+def _has_orders(ledger: Ledger) -> bool:
+    return ledger.manifest_path.exists() and bool(ledger.manifest().segments("orders"))

@@ -68,6 +68,28 @@ class Settings(BaseSettings):
         "the workspace if it exists, else the built-in defaults (winback policy --defaults).",
     )
 
+    inbox: Path | None = Field(
+        default=None,
+        description="The drop folder whose files each pass of the cycle imports (named after "
+        "a contract table: orders.csv, customers-2026-11.parquet), then moves to done/ or "
+        "failed/. Default: inbox in the workspace.",
+    )
+    cycle_schedule: str = Field(
+        default="0 2 * * *",
+        description="When winback serve runs the periodic cycle (import the inbox, scan, sync, "
+        "red carpet, timeline): a cron expression in WINBACK_TIMEZONE (default 02:00 every "
+        "night), 'every N minutes' (seconds, hours), or 'off' for people who run winback cycle "
+        "from cron or a systemd timer.",
+    )
+
+    @field_validator("cycle_schedule")
+    @classmethod
+    def _schedule_parses(cls, value: str) -> str:
+        from winback.schedule import trigger_of
+
+        trigger_of(value)
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _timezone_exists(cls, value: str) -> str:
@@ -107,6 +129,11 @@ class Settings(BaseSettings):
     @cached_property
     def runs_dir(self) -> Path:
         return self.home / "runs"
+
+    @property
+    def inbox_dir(self) -> Path:
+        """The drop folder: the setting, else ``inbox`` in the workspace."""
+        return self.inbox if self.inbox is not None else self.home / "inbox"
 
     @property
     def policy_path(self) -> Path | None:

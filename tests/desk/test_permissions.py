@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.desk.conftest import PASSWORD, make_run
-from winback.desk import audit, calls, cases, concessions, red_carpet, tasks, users
+from winback.desk import audit, calls, cases, concessions, passes, red_carpet, tasks, users
 from winback.desk.models import AuditEntry, Case, RedCarpet, User
 from winback.desk.permissions import ALLOWED, Action, markdown_table
 from winback.desk.sync import sync_cases
@@ -94,6 +94,7 @@ DOING: dict[Action, Do] = {
     ),
     Action.VIEW_RED_CARPET: lambda db, u, cs, run: red_carpet.red_carpet_list(db, u),
     Action.RECORD_EXPERIENCE: lambda db, u, cs, run: _record_experience(db, u),
+    Action.VIEW_CYCLE: lambda db, u, cs, run: passes.recent_passes(db, u),
 }
 
 

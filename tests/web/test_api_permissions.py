@@ -62,6 +62,7 @@ CALLS: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
         "/api/customers/c2/experiences",
         {"kind": "ticket", "ref": "t-1", "gesture": "a senior rep answered"},
     ),
+    Action.VIEW_CYCLE: ("GET", "/api/cycle/passes", None),
 }
 
 

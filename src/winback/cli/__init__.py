@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from winback import __version__
-from winback.cli import demo, desk, ledger, report, scan, serve, simulate
+from winback.cli import cycle, demo, desk, ledger, report, scan, serve, simulate
 from winback.cli.output import err, safe
 from winback.errors import WinbackError
 
@@ -47,6 +47,7 @@ app.command("demo")(demo.demo_command)
 app.add_typer(desk.user_app, name="user")
 app.command("sync")(desk.sync_command)
 app.command("serve")(serve.serve_command)
+app.command("cycle")(cycle.cycle_command)
 
 
 def main() -> None:

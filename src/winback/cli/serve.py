@@ -1,4 +1,4 @@
-"""``winback serve``: run the desk's web app."""
+"""``winback serve``: run the desk's web app, and the periodic cycle on its schedule."""
 
 from __future__ import annotations
 
@@ -8,11 +8,26 @@ import typer
 def serve_command(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (each serves the desk)."),
+    cycle: bool = typer.Option(
+        True, help="Run the periodic cycle on WINBACK_CYCLE_SCHEDULE (once across workers)."
+    ),
 ) -> None:
-    """Serve the desk (pages and JSON API; OpenAPI at /docs)."""
+    """Serve the desk (pages and JSON API; OpenAPI at /docs) and run the cycle on schedule."""
+    import os
+
     import uvicorn
 
     from winback.settings import load_settings
-    from winback.web.app import create_app
 
-    uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
+    if not cycle:
+        os.environ["WINBACK_CYCLE_SCHEDULE"] = "off"  # read by every worker's settings
+    load_settings()  # a bad setting stops here, with its name, before any worker starts
+    uvicorn.run(
+        "winback.web.app:served_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )

@@ -54,6 +54,9 @@ CONCESSION_KINDS = ("discount_pct", "credit", "free_items")
 # "withdrawn": the case closed while the request waited for a decision.
 CONCESSION_STATES = ("granted", "pending", "countered", "refused", "withdrawn")
 EXPERIENCE_SOURCES = ("import", "api")
+# What started a pass of the cycle, and how it ended ("running" until it does).
+PASS_TRIGGERS = ("schedule", "command")
+PASS_OUTCOMES = ("running", "succeeded", "failed")
 # A new user's concession authority by role (percent discount, credit, free items);
 # managers change it per user. Migration 0002 gives existing users the same.
 STARTING_LIMITS: dict[str, tuple[float, float, int]] = {
@@ -358,3 +361,34 @@ class Experience(Base):
     gesture: Mapped[str] = mapped_column(Text, default="")
     recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CyclePass(Base):
+    """One pass of the periodic cycle (inbox, scan, sync, red carpet, timeline): when it
+    ran, how it ended, what it did. ``slot`` is the scheduled time it ran for: unique, so
+    several servers on one desk database run each scheduled pass once."""
+
+    __tablename__ = "cycle_passes"
+    __table_args__ = (Index("ix_cycle_passes_started_at", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slot: Mapped[str | None] = mapped_column(String(40), unique=True)
+    trigger: Mapped[str] = mapped_column(String(20))  # PASS_TRIGGERS
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    outcome: Mapped[str] = mapped_column(String(20), default="running")  # PASS_OUTCOMES
+    step: Mapped[str] = mapped_column(String(40), default="")
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str] = mapped_column(String(200), default="")
+
+
+class CycleLock(Base):
+    """The lease that lets one pass of the cycle run at a time across processes and
+    servers (PostgreSQL uses an advisory lock instead; this row serves SQLite)."""
+
+    __tablename__ = "cycle_lock"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -35,6 +35,7 @@ class Action(StrEnum):
     VIEW_RED_CARPET = "see the red-carpet list"
     RECORD_EXPERIENCE = "record a red-carpet customer's experience"
     VIEW_REPORTS = "see the reasons x revenue dashboard"
+    VIEW_CYCLE = "see the periodic cycle's passes"
 
 
 _EVERYONE = frozenset({"admin", "manager", "executive", "rep"})
@@ -61,6 +62,7 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.VIEW_RED_CARPET: _EVERYONE,
     Action.RECORD_EXPERIENCE: _EVERYONE,
     Action.VIEW_REPORTS: frozenset({"admin", "manager", "executive"}),
+    Action.VIEW_CYCLE: _LEADS,
 }
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -21,6 +24,7 @@ from winback.ledger.store import Ledger
 from winback.scan.runs import ScanRun, latest_run
 from winback.settings import Settings
 from winback.web import api, calls, concessions, pages, red_carpet, reports
+from winback.web import cycle as cycle_pages
 from winback.web.deps import LoginRequired
 from winback.web.errors import api_error, status_of
 from winback.web.sessions import SessionCookies
@@ -39,9 +43,45 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
-    """The app over the desk database of ``settings`` (or ``engine``, migrated already)."""
+def served_app() -> FastAPI:
+    """The app ``winback serve`` runs in each worker: settings from the environment, and
+    the periodic cycle on its schedule (each scheduled pass runs once across workers)."""
+    from winback.settings import load_settings
+
+    return create_app(load_settings(), schedule=True)
+
+
+def _scheduler_lifespan(settings: Settings) -> Any:
+    """Start the cycle's scheduler with the app, stop it with the app."""
+    from winback import cycle
+    from winback.schedule import PassScheduler, trigger_of
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        trigger = trigger_of(settings.cycle_schedule, settings.timezone)
+        scheduler = None
+        if trigger is not None:
+            scheduler = PassScheduler(
+                trigger, lambda slot: cycle.run_pass(settings, trigger="schedule", slot=slot)
+            )
+            scheduler.start()
+        app.state.scheduler = scheduler
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+
+    return lifespan
+
+
+def create_app(
+    settings: Settings, engine: Engine | None = None, *, schedule: bool = False
+) -> FastAPI:
+    """The app over the desk database of ``settings`` (or ``engine``, migrated already);
+    ``schedule``: run the periodic cycle in this process while the app runs."""
     app = FastAPI(
+        lifespan=_scheduler_lifespan(settings) if schedule else None,
         title="winback desk",
         version=__version__,
         description="The win-back desk's JSON API. Authenticate with "
@@ -63,13 +103,14 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         return latest_run(settings.runs_dir)
 
     app.state.latest_run = _latest
+    app.state.scheduler = None
     app.state.templates = page_templates()
 
     for name, folder in VENDOR.items():
         app.mount(f"/static/vendor/{name}", StaticFiles(directory=folder, check_dir=False), name)
     app.mount("/static/app", StaticFiles(directory=HERE / "static"), "app-static")
     # Each feature module has an API router (under /api) and a page router.
-    features = (calls, concessions, red_carpet, reports)
+    features = (calls, concessions, cycle_pages, red_carpet, reports)
     app.include_router(api.router)
     for feature in features:
         app.include_router(feature.api_router)
