@@ -35,7 +35,7 @@ from winback.desk.db import desk_engine, open_session
 from winback.desk.models import CyclePass, User
 from winback.desk.outcomes import ExportResult, export_outcomes
 from winback.desk.sync import SyncResult, sync_cases
-from winback.errors import WinbackError
+from winback.errors import NoScanRunError, WinbackError
 from winback.ledger import timeline
 from winback.ledger.inbox import import_inbox
 from winback.ledger.store import Ledger
@@ -143,7 +143,7 @@ def sync(
     customer timeline copy. ``db`` and ``actor``: the web app's session and user."""
     run = run or latest_run(settings.runs_dir)
     if run is None:
-        raise WinbackError(f"no scan run in {settings.runs_dir} yet: run a scan first")
+        raise NoScanRunError(f"no scan run in {settings.runs_dir} yet: run a scan first")
     ledger = _ledger(settings)
     if db is None:
         with desk_session(settings) as own:

@@ -2,15 +2,25 @@
 
 ::
 
-    WinbackError                 base of everything below; the CLI prints its message
+    WinbackError                 base of everything below; the CLI prints its message (it is
+    │                            never raised itself: each error below says what went wrong)
+    ├── UsageError               a command-line argument or option has a bad value
     ├── SettingsError            a setting (environment variable or .env) has a bad value
     ├── PolicyError              the policy file is malformed or holds a bad value
     ├── ContractError            a table or column name that the data contract does not know
     ├── ImportFileError          a file cannot be read at all (missing, empty, unknown format,
     │                            no usable header, required columns absent)
+    │   └── ImportFolderError    a folder to import is missing, or holds no file named after a
+    │                            contract table, or two files for one table
     ├── MappingError             a column-mapping file is malformed or names unknown columns
     ├── LedgerError              the ledger on disk is damaged or busy
     │   └── LedgerBusyError      another process holds the ledger's write lock
+    ├── ScanError                a scan cannot run, or its result cannot be read
+    │   ├── NothingToScanError   the ledger holds no orders (by the as-of date) to scan
+    │   ├── EngineError          the scan engine is unknown, or its extra is not installed
+    │   ├── NoScanRunError       no scan has been run yet
+    │   ├── ScanRunError         a scan run on disk is unreadable or incomplete
+    │   └── NotInScanError       a customer the scan run does not hold
     ├── ModelError               a customer-base model cannot do what was asked
     │   ├── NotFittedError       predicting before fitting
     │   └── ConvergenceError     the optimiser failed; the message says what to try next
@@ -20,7 +30,8 @@
         ├── NotFound             no such case, customer, user or saved filter
         ├── Conflict             the change clashes with what is stored (a name taken,
         │                        a case already closed)
-        └── InvalidInput         a value the desk cannot accept; the message says why
+        ├── InvalidInput         a value the desk cannot accept; the message says why
+        └── NoDeskError          the workspace has no desk database yet
 
     DegenerateFitWarning         (a warning, not an error) a fit ran off along a flat ridge;
                                  the message names the quantity the data do identify
@@ -34,6 +45,10 @@ from __future__ import annotations
 
 class WinbackError(Exception):
     """Base class for every error winback raises on purpose."""
+
+
+class UsageError(WinbackError):
+    """A command-line argument or option has a bad value."""
 
 
 class SettingsError(WinbackError):
@@ -52,6 +67,10 @@ class ImportFileError(WinbackError):
     """A file cannot be imported at all."""
 
 
+class ImportFolderError(ImportFileError):
+    """A folder to import is missing, or its files do not name the contract's tables."""
+
+
 class MappingError(WinbackError):
     """A column-mapping file is malformed."""
 
@@ -62,6 +81,30 @@ class LedgerError(WinbackError):
 
 class LedgerBusyError(LedgerError):
     """Another process holds the ledger's write lock."""
+
+
+class ScanError(WinbackError):
+    """A scan cannot run, or its result cannot be read."""
+
+
+class NothingToScanError(ScanError):
+    """The ledger holds no orders to scan (or none by the as-of date)."""
+
+
+class EngineError(ScanError):
+    """The scan engine is unknown, or the extra it needs is not installed."""
+
+
+class NoScanRunError(ScanError):
+    """No scan has been run yet, so there is no run to read."""
+
+
+class ScanRunError(ScanError):
+    """A scan run on disk is unreadable or lacks columns."""
+
+
+class NotInScanError(ScanError):
+    """The scan run holds no such customer."""
 
 
 class ModelError(WinbackError):
@@ -106,3 +149,7 @@ class Conflict(DeskError):  # noqa: N818 (named for what the user hears)
 
 class InvalidInput(DeskError, ValueError):  # noqa: N818
     """A value the desk cannot accept."""
+
+
+class NoDeskError(DeskError):
+    """The workspace has no desk database yet."""

@@ -185,7 +185,7 @@ def test_htmx_is_served_by_the_app_from_its_npm_package(client: TestClient) -> N
 
 def test_owner_picker_marks_the_current_owner_and_escapes_names() -> None:
     from winback.desk.models import User
-    from winback.web.pages import owner_options, with_selected
+    from winback.web.templating import owner_options, with_selected
 
     people = [
         User(id=1, name="A & B", role="rep", active=True),

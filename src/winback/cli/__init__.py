@@ -8,11 +8,10 @@ of commands; the work itself is in the rooms and, where it crosses rooms, in
 from __future__ import annotations
 
 import typer
-from rich.markup import escape
 
 from winback import __version__
 from winback.cli import cycle, demo, desk, ledger, report, scan, serve, simulate
-from winback.cli.output import err
+from winback.cli.output import err, safe
 from winback.errors import WinbackError
 
 app = typer.Typer(
@@ -21,6 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help is plain text: its brackets ([assignment], winback[spark]) are words, not markup.
+    rich_markup_mode=None,
 )
 
 
@@ -40,7 +41,7 @@ app.command("ledger")(ledger.ledger_command)
 app.command("contract")(ledger.contract_command)
 app.command("scan")(scan.scan_command)
 app.command("customer")(scan.customer_command)
-app.command("policy")(scan.policy_command)
+app.command("policy", help=scan.POLICY_HELP)(scan.policy_command)
 app.command("report")(report.report_command)
 app.command("demo")(demo.demo_command)
 app.add_typer(desk.user_app, name="user")
@@ -54,6 +55,5 @@ def main() -> None:
     try:
         app()
     except WinbackError as exc:
-        # The message is text, not markup: "[assignment] recent_days" must print as it is.
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        err.print(f"[bold red]error:[/] {safe(exc, lines=True)}", highlight=False)
         raise SystemExit(2) from None

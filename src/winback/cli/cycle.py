@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from winback import cycle
-from winback.cli.output import err, out
+from winback.cli.output import err, out, safe
 from winback.settings import load_settings
 
 
@@ -15,16 +15,16 @@ def cycle_command() -> None:
     settings = load_settings()
     with err.status("cycle") as status:
         report = cycle.run_pass(
-            settings, trigger="command", say=lambda text: status.update(f"cycle: {text}")
+            settings, trigger="command", say=lambda text: status.update(f"cycle: {safe(text)}")
         )
     if report is None:
         out.print("another pass of the cycle is running; nothing done", highlight=False)
         return
     shown = ", ".join(
-        f"{key} {value:,}" if isinstance(value, int) else f"{key} {value}"
+        f"{key} {value:,}" if isinstance(value, int) else f"{key} {safe(value)}"
         for key, value in report.counts.items()
     )
     out.print(f"pass {report.pass_id} {report.outcome}: {shown}", highlight=False)
     if report.error:
-        err.print(f"error: {report.error}", highlight=False, markup=False)
+        err.print(f"error: {safe(report.error, lines=True)}", highlight=False)
         raise typer.Exit(1)

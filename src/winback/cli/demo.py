@@ -6,7 +6,7 @@ import typer
 from rich.table import Table as RichTable
 
 from winback.cli.desk import print_sync
-from winback.cli.output import err, out, print_results, print_run
+from winback.cli.output import err, out, print_results, print_run, safe
 from winback.settings import load_settings
 
 
@@ -19,9 +19,9 @@ def demo_command(
     from winback.demo import build_demo
 
     settings = load_settings()
-    out.print(f"winback demo: workspace {settings.home.resolve()}", highlight=False)
+    out.print(f"winback demo: workspace {safe(settings.home.resolve())}", highlight=False)
     with err.status("building the demo") as status:
-        demo = build_demo(settings, customers, say=lambda text: status.update(text))
+        demo = build_demo(settings, customers, say=lambda text: status.update(safe(text)))
     print_results(demo.imports)
     if demo.run is not None:
         print_run(demo.run, 10)
@@ -37,7 +37,9 @@ def demo_command(
     for name in ("username", "role", "password", "staff id"):
         users.add_column(name)
     for user in demo.users:
-        users.add_row(user.username, user.role, user.password, user.staff_id or "")
+        users.add_row(
+            safe(user.username), safe(user.role), safe(user.password), safe(user.staff_id or "")
+        )
     out.print(users)
     if serve:
         import uvicorn

@@ -10,13 +10,15 @@ from pathlib import Path
 import typer
 
 from winback import cycle
-from winback.cli.output import out, print_export
+from winback.cli.output import out, print_export, safe
 from winback.desk import red_carpet, users
 from winback.desk.models import ROLES
 from winback.desk.sync import SyncResult
 from winback.settings import load_settings
 
-user_app = typer.Typer(help="Desk users: add them from the command line.", no_args_is_help=True)
+user_app = typer.Typer(
+    help="Desk users: add them from the command line.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @user_app.command("add")
@@ -44,9 +46,9 @@ def user_add(
             password=password,
             staff_id=staff_id,
         )
-    out.print(f"added {user.role} {user.username} (user {user.id})", highlight=False)
+    out.print(f"added {safe(user.role)} {safe(user.username)} (user {user.id})", highlight=False)
     if not password_stdin:
-        out.print(f"password: {password}", highlight=False)
+        out.print(f"password: {safe(password)}", highlight=False)
 
 
 def sync_command(
@@ -63,7 +65,7 @@ def sync_command(
 def print_sync(result: SyncResult) -> None:
     """What a sync did: cases, outcomes sent to the ledger, the red carpet."""
     out.print(
-        f"scan run {result.run_id}: {result.opened:,} case(s) opened "
+        f"scan run {safe(result.run_id)}: {result.opened:,} case(s) opened "
         f"({result.unassigned:,} left for a manager to assign), {result.refreshed:,} refreshed, "
         f"{result.unchanged:,} unchanged, {result.returned:,} closed as returned "
         f"({result.won_back:,} won back after contact)",
@@ -71,4 +73,4 @@ def print_sync(result: SyncResult) -> None:
     )
     print_export(result.outcomes)
     if result.red_carpet and result.red_carpet.get("watched"):
-        out.print(red_carpet.summary(result.red_carpet), highlight=False)
+        out.print(safe(red_carpet.summary(result.red_carpet)), highlight=False)

@@ -8,9 +8,9 @@ import typer
 from rich.table import Table as RichTable
 
 from winback import cycle
-from winback.cli.output import err, out, print_results, progress_bar
+from winback.cli.output import err, out, print_results, progress_bar, safe
 from winback.desk import red_carpet
-from winback.errors import WinbackError
+from winback.errors import ImportFolderError, UsageError, WinbackError
 from winback.ledger import reads
 from winback.ledger.importer import ImportResult
 from winback.ledger.store import Ledger
@@ -20,7 +20,11 @@ from winback.settings import Settings, load_settings
 def import_command(
     table: str = typer.Argument(..., help="Contract table: orders, customers, interactions, …"),
     file: Path = typer.Argument(..., help="CSV/TSV (optionally .gz), Parquet or JSON Lines."),
-    mapping: Path | None = typer.Option(None, help="TOML file mapping headers to columns."),
+    mapping: Path | None = typer.Option(
+        None,
+        help="TOML file mapping headers to columns: [columns], [formats] and [defaults] "
+        "(docs/import.md).",
+    ),
     preset: str | None = typer.Option(None, help="A known layout: cdnow or shopify."),
     file_format: str | None = typer.Option(
         None, "--format", help="csv, tsv, parquet or jsonl (default: from the file name)."
@@ -50,7 +54,7 @@ def import_command(
                 memory=settings.import_memory,
             )
             if target.name not in {r.table for r in results}:
-                raise WinbackError(
+                raise UsageError(
                     f"the {preset} preset fills {', '.join(r.table for r in results)}, "
                     f"not {target.name}"
                 )
@@ -87,7 +91,7 @@ def import_folder_command(
     ledger = Ledger(settings.ledger_dir)
     found = _table_files(folder)
     if not found:
-        raise WinbackError(
+        raise ImportFolderError(
             f"{folder}: no file named after a contract table (customers.csv, orders.parquet …)"
         )
     results = []
@@ -115,7 +119,7 @@ def _after_import(settings: Settings, results: list[ImportResult]) -> None:
         counted = cycle.after_import(settings, cycle.policy_in_force(settings))
     except WinbackError as exc:
         # The import itself succeeded; say why the count-down did not happen, and go on.
-        err.print(f"red carpet: not counted ({exc})", highlight=False)
+        err.print(f"red carpet: not counted ({safe(exc)})", highlight=False)
         return
     if counted is not None:
         out.print(red_carpet.summary(counted), highlight=False)
@@ -126,14 +130,14 @@ def _table_files(folder: Path) -> list[tuple[str, Path]]:
     from winback.ledger.contract import TABLES
 
     if not folder.is_dir():
-        raise WinbackError(f"{folder}: not a folder")
+        raise ImportFolderError(f"{folder}: not a folder")
     found: list[tuple[str, Path]] = []
     for name in TABLES:
         matches = sorted(
             p for p in folder.iterdir() if p.is_file() and p.name.split(".", 1)[0] == name
         )
         if len(matches) > 1:
-            raise WinbackError(
+            raise ImportFolderError(
                 f"{folder}: more than one file for {name}: {', '.join(p.name for p in matches)}"
             )
         found.extend((name, p) for p in matches)

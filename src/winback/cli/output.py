@@ -1,13 +1,16 @@
-"""What every command prints with: the two consoles, the progress bar, and the lines that
-several commands share (import results, a scan run, outcomes sent to the ledger)."""
+"""What every command prints with: the two consoles, ``safe`` for every value that comes
+from data, the progress bar, and the lines that several commands share (import results, a
+scan run, outcomes sent to the ledger)."""
 
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from collections.abc import Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
@@ -19,6 +22,22 @@ from winback.scan.runs import ScanRun
 # Logs and pipes get a wide page; a terminal keeps its own width.
 out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True)
+
+# C0 and C1 control characters (ESC starts a terminal sequence, \r rewrites the line, \x07
+# rings the bell, \x9b is a one-byte CSI) and the bidirectional overrides that reorder
+# what a line shows.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe(value: object, *, lines: bool = False) -> str:
+    """``value`` (a name, a file, a reason: anything that comes from data or from the user)
+    ready to print with Rich: each control character shown as its escape (``\\x1b``) and
+    Rich markup escaped, so it shows as written and never styles, links or moves the
+    terminal. ``lines``: keep newlines (a message of several lines)."""
+    pattern = _CONTROL_BUT_NEWLINE if lines else _CONTROL
+    text = pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
+    return escape(text)
 
 
 @contextlib.contextmanager
@@ -37,7 +56,7 @@ def progress_bar(label: str) -> Iterator[ProgressFn]:
 
         def update(phase: str, fraction: float) -> None:
             if phase not in tasks:
-                tasks[phase] = bar.add_task(f"{label}: {phase}", total=1.0)
+                tasks[phase] = bar.add_task(f"{safe(label)}: {safe(phase)}", total=1.0)
             bar.update(tasks[phase], completed=fraction)  # type: ignore[arg-type]
 
         yield update
@@ -48,7 +67,7 @@ def print_results(results: list[ImportResult]) -> None:
     for r in results:
         rejected = f"[red]{r.rejected:,} rejected[/]" if r.rejected else "0 rejected"
         out.print(
-            f"[bold]{r.table}[/] ← {r.file.name}: read {r.read:,} · stored {r.stored:,} · "
+            f"[bold]{r.table}[/] ← {safe(r.file.name)}: read {r.read:,} · stored {r.stored:,} · "
             f"updated {r.updated:,} · duplicate {r.duplicates:,} · {rejected} "
             f"({r.seconds:.1f} s)",
             highlight=False,
@@ -56,16 +75,20 @@ def print_results(results: list[ImportResult]) -> None:
         if r.ignored_columns:
             out.print(
                 "  columns not in the contract, not imported: "
-                + ", ".join(repr(c) for c in r.ignored_columns),
+                + ", ".join(safe(repr(c)) for c in r.ignored_columns),
                 highlight=False,
             )
         if r.rejected:
             for reject in r.rejects:
-                out.print(f"  {r.file.name} {reject.place}: {reject.reason}", highlight=False)
+                out.print(
+                    f"  {safe(r.file.name)} {safe(reject.place)}: {safe(reject.reason)}",
+                    highlight=False,
+                )
             if r.rejected > len(r.rejects):
                 out.print(f"  … and {r.rejected - len(r.rejects):,} more", highlight=False)
             out.print(
-                f"  every rejected record, with its reason: {r.rejects_file}", highlight=False
+                f"  every rejected record, with its reason: {safe(r.rejects_file)}",
+                highlight=False,
             )
 
 
@@ -73,7 +96,7 @@ def print_run(run: ScanRun, top: int) -> None:
     """A scan run's counts, its classifier's backtest, and the top of the ranked list."""
     counts = run.info.counts
     out.print(
-        f"scan {run.info.run_id} as of {run.info.as_of}: "
+        f"scan {safe(run.info.run_id)} as of {run.info.as_of}: "
         + ", ".join(f"{counts.get(s, 0):,} {s}" for s in ("active", "slipping", "lapsed", "lost"))
         + f"; {counts.get('listed', 0):,} on the win-back list ({run.info.seconds:.1f} s)",
         highlight=False,
@@ -96,17 +119,17 @@ def print_run(run: ScanRun, top: int) -> None:
     for row in listed:
         ranked.add_row(
             str(row["rank"]),
-            row["customer_id"] + (f"\n{row['name']}" if row["name"] else ""),
-            row["status"],
-            row["tier"],
+            safe(row["customer_id"]) + (f"\n{safe(row['name'])}" if row["name"] else ""),
+            safe(row["status"]),
+            safe(row["tier"]),
             f"{row['expected_value']:,.2f}",
             f"{row['winback_odds']:.0%}",
-            "\n".join(row["reasons"][:2] + row["decision_reasons"][:1]),
+            "\n".join(safe(r) for r in row["reasons"][:2] + row["decision_reasons"][:1]),
         )
     out.print(ranked)
     out.print(
-        f"the full list: {run.path / 'winback_list.csv'}; every customer: "
-        f"{run.path / 'customers.parquet'}",
+        f"the full list: {safe(run.path / 'winback_list.csv')}; every customer: "
+        f"{safe(run.path / 'customers.parquet')}",
         highlight=False,
     )
 
@@ -117,5 +140,5 @@ def print_export(result: ExportResult | None) -> None:
         return
     line = f"outcomes: {result.exported:,} written to the ledger's winback_outcomes"
     if result.pending:
-        line += f", {result.pending:,} still pending ({result.problem})"
+        line += f", {result.pending:,} still pending ({safe(result.problem)})"
     out.print(line, highlight=False)

@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 
 from winback import cycle
-from winback.cli.output import err, out
-from winback.errors import WinbackError
+from winback.cli.output import err, out, safe
+from winback.errors import NoDeskError, UsageError
 from winback.ledger.store import Ledger
 from winback.settings import load_settings
 
@@ -30,14 +30,14 @@ def report_command(
     try:
         start = date.fromisoformat(since) if since else None
     except ValueError:
-        raise WinbackError(f"--since {since!r} is not a date (expected YYYY-MM-DD)") from None
+        raise UsageError(f"--since {since!r} is not a date (expected YYYY-MM-DD)") from None
     if not settings.has_desk:
-        raise WinbackError(
+        raise NoDeskError(
             f"no desk in {settings.home}: set WINBACK_DESK_URL, or run winback sync after a "
             "scan (or winback demo) to make one"
         )
     if not out_file.parent.is_dir():
-        raise WinbackError(f"--out {out_file}: the folder {out_file.parent} does not exist")
+        raise UsageError(f"--out {out_file}: the folder {out_file.parent} does not exist")
     with err.status("reading the desk") as status:
         with cycle.desk_session(settings) as db:
             report = build_report(db, None, Ledger(settings.ledger_dir), since=start)
@@ -45,7 +45,7 @@ def report_command(
         html = render_html(report)
     out_file.write_text(html, encoding="utf-8")
     t = report.total
-    out.print(f"wrote {out_file.resolve()}", highlight=False)
+    out.print(f"wrote {safe(out_file.resolve())}", highlight=False)
     out.print(
         f"{t.cases:,} case(s) worked: revenue lost {money(t.value_lost)}, won back "
         f"{money(t.value_won_back)} ({t.won_back:,} of {t.attempted:,} attempts, "

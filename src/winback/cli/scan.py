@@ -10,8 +10,9 @@ from rich.table import Table as RichTable
 
 from winback import cycle
 from winback.cli.desk import print_sync
-from winback.cli.output import err, out, print_export, print_run
-from winback.errors import WinbackError
+from winback.cli.output import err, out, print_export, print_run, safe
+from winback.errors import NoScanRunError, UsageError
+from winback.policy import Policy
 from winback.settings import load_settings
 
 
@@ -33,7 +34,7 @@ def scan_command(
     try:
         cutoff = date.fromisoformat(as_of) if as_of else None
     except ValueError:
-        raise WinbackError(f"--as-of {as_of!r} is not a date (expected YYYY-MM-DD)") from None
+        raise UsageError(f"--as-of {as_of!r} is not a date (expected YYYY-MM-DD)") from None
     rules = cycle.policy_in_force(settings, policy)
     with err.status("scanning") as status:
         done = cycle.scan(
@@ -58,24 +59,25 @@ def customer_command(customer_id: str = typer.Argument(..., help="The customer's
     settings = load_settings()
     run = latest_run(settings.runs_dir)
     if run is None:
-        raise WinbackError("no scan has been run yet: run `winback scan` first")
+        raise NoScanRunError("no scan has been run yet: run `winback scan` first")
     record = explain(run, customer_id)
     out.print(
-        f"[bold]{record['customer_id']}[/] {record['name'] or ''} "
-        f"(segment {record['segment']}) in scan {run.info.run_id} as of {run.info.as_of}",
+        f"[bold]{safe(record['customer_id'])}[/] {safe(record['name'] or '')} "
+        f"(segment {safe(record['segment'])}) in scan {safe(run.info.run_id)} "
+        f"as of {run.info.as_of}",
         highlight=False,
     )
-    out.print(f"status: [bold]{record['status']}[/]", highlight=False)
+    out.print(f"status: [bold]{safe(record['status'])}[/]", highlight=False)
     for reason in record["reasons"] or ["no lapse signal"]:
-        out.print(f"  - {reason}", highlight=False)
+        out.print(f"  - {safe(reason)}", highlight=False)
     if record["decision"]:
         out.print(
-            f"decision: [bold]{record['decision']}[/], tier {record['tier']}, "
+            f"decision: [bold]{safe(record['decision'])}[/], tier {safe(record['tier'])}, "
             f"rank {record['rank'] or '-'}",
             highlight=False,
         )
         for reason in record["decision_reasons"]:
-            out.print(f"  - {reason}", highlight=False)
+            out.print(f"  - {safe(reason)}", highlight=False)
     facts = RichTable(show_header=False, box=None)
     for key in (
         "first_order_date",
@@ -101,8 +103,16 @@ def customer_command(customer_id: str = typer.Argument(..., help="The customer's
     ):
         value = record[key]
         shown = f"{value:,.2f}" if isinstance(value, float) else str(value)
-        facts.add_row(key, shown)
+        facts.add_row(key, safe(shown))
     out.print(facts)
+
+
+POLICY_HELP = (
+    "The lapse policy: thresholds for statuses, worth, decisions, odds and tiers, and the "
+    "desk's rules; the file's sections are "
+    + ", ".join(f"[{name}]" for name in Policy.model_fields)
+    + " (docs/policy.md)."
+)
 
 
 def policy_command(
@@ -121,7 +131,7 @@ def policy_command(
         print(render_markdown(), end="")
     elif check is not None:
         policy = load_policy(check)
-        err.print(f"{check}: a valid policy", highlight=False, markup=False)
+        err.print(f"{safe(check)}: a valid policy", highlight=False)
         print(to_toml(policy), end="")
     else:
         print(default_toml(), end="")

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from winback.cli.output import err, safe
 from winback.errors import SettingsError
 from winback.simulate.run import simulate
 
@@ -51,7 +51,6 @@ def simulate_command(
     """Write every table of the data contract for a simulated business, and the ground
     truth (what really happened, and who would come back with which offer) under
     OUT/truth/, which nothing in a scan reads."""
-    err = Console(stderr=True)
     with Progress(
         TextColumn("simulating"),
         BarColumn(),
@@ -73,7 +72,7 @@ def simulate_command(
         )
     total = sum(summary.rows.values())
     err.print(
-        f"wrote {total:,} rows in {summary.seconds:.1f} s to {summary.out}/ "
+        f"wrote {total:,} rows in {summary.seconds:.1f} s to {safe(summary.out)}/ "
         f"({', '.join(f'{k} {v:,}' for k, v in summary.rows.items())}); "
-        f"ground truth in {summary.truth}/"
+        f"ground truth in {safe(summary.truth)}/"
     )

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from winback.errors import ImportFileError, WinbackError
+from winback.errors import ImportFileError, LedgerError
 from winback.ledger import fields
 from winback.ledger.contract import Table
 from winback.ledger.headers import Mapping, match_headers
@@ -162,7 +162,7 @@ def import_source(
             manifest.batches = batch
             ledger.commit(manifest, added, _history(result, batch))
         if not result.balanced:  # a bug, never bad input: say so loudly
-            raise WinbackError(
+            raise LedgerError(
                 f"import of {source.path} does not add up: read {result.read} != stored "
                 f"{result.stored} + updated {result.updated} + duplicates {result.duplicates}"
                 f" + rejected {result.rejected}"

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from winback.errors import WinbackError
+from winback.errors import EngineError, NothingToScanError, NotInScanError
 from winback.ledger.store import Ledger
 from winback.policy import Policy
 from winback.scan.features import customer_features
@@ -36,7 +36,9 @@ def default_as_of(ledger_con: Any) -> date:
     """
     newest = ledger_con.table("orders").order_date.max().execute()
     if newest is None or pd.isna(newest):
-        raise WinbackError("the ledger holds no orders yet: import some with `winback import`")
+        raise NothingToScanError(
+            "the ledger holds no orders yet: import some with `winback import`"
+        )
     return pd.Timestamp(newest).date()
 
 
@@ -64,13 +66,13 @@ def run_scan(
 
         con = spark_backend(ledger, local_session(), manifest)
     else:
-        raise WinbackError(f"unknown engine {engine!r}; use duckdb or spark")
+        raise EngineError(f"unknown engine {engine!r}; use duckdb or spark")
     as_of = as_of or default_as_of(con)
 
     say("features")
     features = customer_features(con, as_of, policy).to_pandas()
     if features.empty:
-        raise WinbackError(f"no customer has an order on or before {as_of}")
+        raise NothingToScanError(f"no customer has an order on or before {as_of}")
     features = features.sort_values("customer_id", kind="stable").reset_index(drop=True)
 
     retention: dict[str, Any] = {}
@@ -207,7 +209,7 @@ def explain(run: ScanRun, customer_id: str) -> dict[str, Any]:
     table = run.customers()
     row = table.filter(pc.equal(table["customer_id"], customer_id))
     if row.num_rows == 0:
-        raise WinbackError(
+        raise NotInScanError(
             f"customer {customer_id!r} is not in scan run {run.info.run_id} "
             f"(as of {run.info.as_of}); is the id right, and had they ordered by then?"
         )

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from winback.errors import WinbackError
+from winback.errors import ScanRunError
 
 STATUSES = ("active", "slipping", "lapsed", "lost")
 DECISIONS = ("pursue", "dont_pursue", "let_go")
@@ -110,7 +110,7 @@ def write_run(runs_dir: Path, info: RunInfo, customers: pa.Table) -> ScanRun:
     """Write a run and make it the latest, atomically."""
     missing = [f.name for f in RUN_SCHEMA if f.name not in customers.column_names]
     if missing:
-        raise WinbackError(f"scan run {info.run_id} lacks columns: {', '.join(missing)}")
+        raise ScanRunError(f"scan run {info.run_id} lacks columns: {', '.join(missing)}")
     table = customers.select(RUN_SCHEMA.names).cast(RUN_SCHEMA)
     runs_dir.mkdir(parents=True, exist_ok=True)
     hidden = runs_dir / f".{info.run_id}.partial"
@@ -137,7 +137,7 @@ def read_run(path: Path) -> ScanRun:
         data = json.loads((path / "run.json").read_text(encoding="utf-8"))
         return ScanRun(path, RunInfo(**data))
     except (OSError, ValueError, TypeError) as exc:
-        raise WinbackError(f"{path}: not a readable scan run ({exc})") from None
+        raise ScanRunError(f"{path}: not a readable scan run ({exc})") from None
 
 
 def latest_run(runs_dir: Path) -> ScanRun | None:

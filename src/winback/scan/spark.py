@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from winback.errors import WinbackError
+from winback.errors import EngineError
 from winback.ledger.contract import TABLES, Table
 from winback.ledger.store import Ledger, Manifest
 
@@ -19,7 +19,7 @@ def local_session(app_name: str = "winback", cores: int = 2) -> Any:
     try:
         from pyspark.sql import SparkSession
     except ImportError:
-        raise WinbackError(
+        raise EngineError(
             "PySpark is not installed: install winback with the spark extra "
             "(uv sync --extra spark, or pip install 'winback[spark]')"
         ) from None

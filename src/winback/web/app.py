@@ -13,15 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from jinja2 import ChoiceLoader, FileSystemLoader
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from winback import __version__, clock
 from winback.desk.db import desk_engine, session_factory
-from winback.desk.outcomes import outcome_label
-from winback.desk.permissions import Action, may
 from winback.errors import DeskError, PolicyError, WinbackError
 from winback.insights import render as report_render
 from winback.insights.kept import ReportStore
@@ -29,9 +25,12 @@ from winback.ledger import timeline as timeline_index
 from winback.ledger.store import Ledger
 from winback.scan.runs import ScanRun, latest_run
 from winback.settings import Settings
+from winback.web import api, calls, concessions, pages, red_carpet, reports
+from winback.web import cycle as cycle_pages
 from winback.web.deps import LoginRequired
 from winback.web.errors import api_error, status_of
-from winback.web.sessions import CSRF_FIELD, CSRF_HEADER, SessionCookies
+from winback.web.sessions import SessionCookies
+from winback.web.templating import page_templates
 
 HERE = Path(__file__).resolve().parent
 # The npm packages' files (package.json at the repository root; scripts/_env.sh installs).
@@ -83,8 +82,6 @@ def create_app(
 ) -> FastAPI:
     """The app over the desk database of ``settings`` (or ``engine``, migrated already);
     ``schedule``: run the periodic cycle in this process while the app runs."""
-    from winback.web import api, calls, concessions, cycle, pages, red_carpet, reports
-
     app = FastAPI(
         lifespan=_scheduler_lifespan(settings) if schedule else None,
         title="winback desk",
@@ -110,29 +107,14 @@ def create_app(
 
     app.state.latest_run = _latest
     app.state.scheduler = None
-    templates = Jinja2Templates(directory=HERE / "templates")
-    # The reasons x revenue partial is the insights room's: the dashboard includes the
-    # same file the standalone report does.
-    templates.env.loader = ChoiceLoader(
-        [FileSystemLoader(HERE / "templates"), FileSystemLoader(report_render.TEMPLATES)]
-    )
-    templates.env.globals.update(
-        may=may,
-        Action=Action,
-        CSRF_FIELD=CSRF_FIELD,
-        CSRF_HEADER=CSRF_HEADER,
-        quote=quote,
-        outcome_label=outcome_label,
-    )
-    templates.env.filters["with_selected"] = pages.with_selected
-    app.state.templates = templates
+    app.state.templates = page_templates()
 
     for name, folder in VENDOR.items():
         app.mount(f"/static/vendor/{name}", StaticFiles(directory=folder, check_dir=False), name)
     app.mount("/static/app", StaticFiles(directory=HERE / "static"), "app-static")
     app.mount("/static/insights", StaticFiles(directory=report_render.STATIC), "insights-static")
     # Each feature module has an API router (under /api) and a page router.
-    features = (calls, concessions, cycle, red_carpet, reports)
+    features = (calls, concessions, cycle_pages, red_carpet, reports)
     app.include_router(api.router)
     for feature in features:
         app.include_router(feature.api_router)
@@ -184,14 +166,3 @@ def create_app(
         return pages.error_page(request, exc.status_code, str(exc.detail))
 
     return app
-
-
-def template_context(request: Request, **values: Any) -> dict[str, Any]:
-    """What every page template gets: the user, the session's CSRF token, and ``values``."""
-    session = getattr(request.state, "session", None)
-    context: dict[str, Any] = {
-        "user": getattr(request.state, "user", None),
-        "csrf": session.csrf if session else "",
-    }
-    context.update(values)
-    return context

@@ -8,26 +8,24 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from markupsafe import Markup
 
 from winback.desk import audit, calls, cases, red_carpet, tasks, users
 from winback.desk.concessions import may_set_limits, rows_of_cases
 from winback.desk.customer360 import customer_view
 from winback.desk.db import parse_id
-from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, PERSON_OUTCOMES, ROLES, User
+from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, PERSON_OUTCOMES, ROLES
 from winback.desk.permissions import Action, may, may_hold_work, require
 from winback.errors import NotAuthenticated, PermissionDenied
 from winback.scan.runs import STATUSES, TIERS
 from winback.web.deps import Csrf, Db, PageUser, Rules, export_after_close, page_session
 from winback.web.schemas import BeforeId, Id, PageNumber
 from winback.web.sessions import SessionCookies, csrf_matches
+from winback.web.templating import owner_options, template_context
 
 router = APIRouter(include_in_schema=False)
 
 
 def render(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
-    from winback.web.app import template_context
-
     response: HTMLResponse = request.app.state.templates.TemplateResponse(
         request, template, template_context(request, **values), status_code=status
     )
@@ -36,24 +34,6 @@ def render(request: Request, template: str, status: int = 200, **values: Any) ->
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     return render(request, "error.html", status=status, status_code=status, message=message)
-
-
-def owner_options(people: list[User]) -> Markup:
-    """The <option>s of the owner pickers, rendered once a page rather than once a row."""
-    return Markup("").join(
-        Markup('<option value="{}">{} ({})</option>').format(u.id, u.name, u.role)
-        for u in people
-        if may_hold_work(u)
-    )
-
-
-def with_selected(options: Markup, owner_id: int | None) -> Markup:
-    """``options`` with the current owner's option selected."""
-    if owner_id is None:
-        return options
-    mark = f'<option value="{owner_id}">'
-    # str() first: Markup.replace would escape the replacement.
-    return Markup(str(options).replace(mark, f'<option value="{owner_id}" selected>', 1))
 
 
 def back(url: str) -> RedirectResponse:
