@@ -29,7 +29,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from winback.desk.models import VERIFIED, Call, Case
-from winback.errors import WinbackError
+from winback.errors import Conflict, WinbackError
 from winback.ledger.contract import arrow_schema
 from winback.ledger.store import Ledger
 
@@ -86,7 +86,7 @@ def ledger_outcome(c: Case) -> str:
     """The case's outcome as the ledger's ``winback_outcomes`` names it."""
     counted = counted_outcome(c.outcome, c.contacted)
     if counted is None:
-        raise WinbackError(f"case {c.id} is not closed: it has no outcome to export")
+        raise Conflict(f"case {c.id} is not closed: it has no outcome to export")
     return counted
 
 
