@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.desk.conftest import POLICY, make_run
-from winback.desk import calls, tasks
+from winback.desk import calls, tasks, taxonomy
 from winback.desk.calls import Commitment, LoggedCall
 from winback.desk.models import Call, Case, Task, User, utcnow
 from winback.desk.sync import sync_cases
@@ -238,18 +238,18 @@ def test_the_taxonomy_is_editable_and_retired_reasons_are_refused(
     db: Session, people: dict[str, User], case: Case
 ) -> None:
     manager = people["manager"]
-    added = calls.add_reason(db, manager, "Slow support")
+    added = taxonomy.add_reason(db, manager, "Slow support")
     assert added.code == "slow_support"
     with pytest.raises(Conflict):
-        calls.add_reason(db, manager, "slow support")
+        taxonomy.add_reason(db, manager, "slow support")
     with pytest.raises(PermissionDenied):
-        calls.add_reason(db, people["rep"], "Rude driver")
-    calls.update_reason(db, manager, added.id, label="Support too slow")
-    assert calls.reason_labels(db)["slow_support"] == "Support too slow"
-    calls.update_reason(db, manager, added.id, active=False)
-    assert "slow_support" not in {r.code for r in calls.reason_codes(db)}
+        taxonomy.add_reason(db, people["rep"], "Rude driver")
+    taxonomy.update_reason(db, manager, added.id, label="Support too slow")
+    assert taxonomy.reason_labels(db)["slow_support"] == "Support too slow"
+    taxonomy.update_reason(db, manager, added.id, active=False)
+    assert "slow_support" not in {r.code for r in taxonomy.reason_codes(db)}
     # Old calls still show its label; a new diagnosis cannot use it.
-    assert calls.reason_labels(db)["slow_support"] == "Support too slow"
+    assert taxonomy.reason_labels(db)["slow_support"] == "Support too slow"
     call = calls.start_call(db, people["rep"], case.id)
     calls.save_step(db, people["rep"], call.id, "apology", {"apology": "sorry"}, policy=Policy())
     calls.save_step(

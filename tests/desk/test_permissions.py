@@ -10,7 +10,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.desk.conftest import PASSWORD, POLICY, make_run
-from winback.desk import audit, calls, cases, concessions, passes, red_carpet, tasks, users
+from winback.desk import (
+    audit,
+    cases,
+    concessions,
+    passes,
+    red_carpet,
+    tasks,
+    taxonomy,
+    users,
+)
 from winback.desk.models import AuditEntry, Case, RedCarpet, User
 from winback.desk.permissions import ALLOWED, Action, markdown_table
 from winback.desk.sync import sync_cases
@@ -83,7 +92,7 @@ DOING: dict[Action, Do] = {
         db, u, username="newbie", name="New", role="rep", password=PASSWORD
     ),
     Action.OWN_API_TOKENS: lambda db, u, cs, run: users.create_api_token(db, u, "laptop"),
-    Action.EDIT_REASONS: lambda db, u, cs, run: calls.add_reason(db, u, "Slow support"),
+    Action.EDIT_REASONS: lambda db, u, cs, run: taxonomy.add_reason(db, u, "Slow support"),
     Action.VIEW_TEAM_WORK: lambda db, u, cs, run: tasks.overdue_by_owner(db, u),
     Action.VIEW_REPORTS: lambda db, u, cs, run: build_report(db, u, None),
     Action.ASK_CONCESSION: lambda db, u, cs, run: concessions.request_concession(

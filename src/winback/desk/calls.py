@@ -27,12 +27,12 @@ from winback.desk.models import (
     VERIFICATIONS,
     Call,
     Case,
-    ReasonCode,
     Task,
     User,
     utcnow,
 )
-from winback.desk.permissions import Action, may_hold_work, require, require_case_work
+from winback.desk.permissions import may_hold_work, require_case_work
+from winback.desk.taxonomy import reason_codes
 from winback.errors import Conflict, InvalidInput, NotFound
 from winback.policy import Policy
 
@@ -42,86 +42,6 @@ MAX_TEXT = 5000
 FOLLOW_UP_REQUIRED = ("won_back", "will_return")
 # Outcomes that need no conversation, so the call may jump to them from any step.
 NO_CONVERSATION = ("unreachable", "not_pursued")
-
-
-# --- the reason taxonomy ---------------------------------------------------------------
-
-
-def reason_codes(db: Session, *, active_only: bool = True) -> list[ReasonCode]:
-    query = select(ReasonCode)
-    if active_only:
-        query = query.where(ReasonCode.active.is_(True))
-    return list(db.scalars(query.order_by(ReasonCode.position, ReasonCode.id)))
-
-
-def reason_labels(db: Session) -> dict[str, str]:
-    """Every code's label, retired ones included (old calls still name them)."""
-    return {r.code: r.label for r in reason_codes(db, active_only=False)}
-
-
-def _code_of(text: str) -> str:
-    code = "".join(c if c.isalnum() else "_" for c in text.strip().lower()).strip("_")
-    while "__" in code:
-        code = code.replace("__", "_")
-    return code[:50]
-
-
-def add_reason(db: Session, actor: User, label: str, code: str = "") -> ReasonCode:
-    """Add a reason to the taxonomy (managers and admins)."""
-    require(actor, Action.EDIT_REASONS)
-    label = label.strip()
-    if not label:
-        raise InvalidInput("a reason needs a label, e.g. 'Slow support'")
-    code = _code_of(code or label)
-    if not code:
-        raise InvalidInput(f"cannot make a code from {label!r}: give a code of letters or digits")
-    if db.scalar(select(ReasonCode.id).where(ReasonCode.code == code)) is not None:
-        raise Conflict(f"the reason code {code!r} exists already (reactivate or rename it)")
-    last = max((r.position for r in reason_codes(db, active_only=False)), default=-1)
-    reason = ReasonCode(code=code, label=label[:200], active=True, position=last + 1)
-    db.add(reason)
-    db.flush()
-    audit.record(
-        db, actor, "reason.create", "reason", reason.id, None, {"code": code, "label": label}
-    )
-    db.commit()
-    return reason
-
-
-def update_reason(
-    db: Session,
-    actor: User,
-    reason_id: int,
-    *,
-    label: str | None = None,
-    active: bool | None = None,
-) -> ReasonCode:
-    """Rename a reason or retire/restore it. Codes never change: past calls refer to them."""
-    require(actor, Action.EDIT_REASONS)
-    reason = db.get(ReasonCode, reason_id)
-    if reason is None:
-        raise NotFound(f"no reason {reason_id}")
-    before = {"label": reason.label, "active": reason.active}
-    if label is not None:
-        if not label.strip():
-            raise InvalidInput("the label cannot be empty")
-        reason.label = label.strip()[:200]
-    if active is not None:
-        reason.active = active
-    audit.record(
-        db,
-        actor,
-        "reason.update",
-        "reason",
-        reason.id,
-        before,
-        {"label": reason.label, "active": reason.active},
-    )
-    db.commit()
-    return reason
-
-
-# --- calls -----------------------------------------------------------------------------
 
 
 def get_call(db: Session, actor: User, call_id: int) -> tuple[Call, Case]:

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from winback.desk import calls, red_carpet, tasks, users
+from winback.desk import calls, red_carpet, tasks, taxonomy, users
 from winback.desk.cases import get_case
 from winback.desk.concessions import rows_of_cases
 from winback.desk.db import parse_id
@@ -234,17 +234,17 @@ def api_task_done(task_id: Id, body: TaskDone, db: Db, user: ApiUser) -> TaskPub
 @api_router.get("/reasons", response_model=list[ReasonPublic])
 def api_reasons(db: Db, user: ApiUser, include_retired: bool = False) -> Any:
     require(user, Action.VIEW_CUSTOMER)
-    return calls.reason_codes(db, active_only=not include_retired)
+    return taxonomy.reason_codes(db, active_only=not include_retired)
 
 
 @api_router.post("/reasons", response_model=ReasonPublic, status_code=201)
 def api_add_reason(body: ReasonCreate, db: Db, user: ApiUser) -> Any:
-    return calls.add_reason(db, user, body.label, body.code)
+    return taxonomy.add_reason(db, user, body.label, body.code)
 
 
 @api_router.patch("/reasons/{reason_id}", response_model=ReasonPublic)
 def api_update_reason(reason_id: Id, body: ReasonUpdate, db: Db, user: ApiUser) -> Any:
-    return calls.update_reason(db, user, reason_id, label=body.label, active=body.active)
+    return taxonomy.update_reason(db, user, reason_id, label=body.label, active=body.active)
 
 
 # --- pages -----------------------------------------------------------------------------
@@ -269,8 +269,8 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
         case=case,
         showing=showing,
         steps=CALL_STEPS,
-        labels=calls.reason_labels(db),
-        reasons=calls.reason_codes(db),
+        labels=taxonomy.reason_labels(db),
+        reasons=taxonomy.reason_codes(db),
         suggestion=call.apology or calls.suggested_apology(case, incidents),
         incidents=incidents,
         commitments=[t for t in tasks.tasks_of_case(db, [case.id]) if t.call_id == call.id],
@@ -393,14 +393,14 @@ def overdue_page(request: Request, db: Db, user: PageUser) -> Response:
 @page_router.get("/reasons")
 def reasons_page(request: Request, db: Db, user: PageUser) -> Response:
     require(user, Action.EDIT_REASONS)
-    return render(request, "reasons.html", reasons=calls.reason_codes(db, active_only=False))
+    return render(request, "reasons.html", reasons=taxonomy.reason_codes(db, active_only=False))
 
 
 @page_router.post("/reasons", dependencies=[Csrf])
 def reasons_add(
     db: Db, user: PageUser, label: Annotated[str, Form()] = "", code: Annotated[str, Form()] = ""
 ) -> Response:
-    calls.add_reason(db, user, label, code)
+    taxonomy.add_reason(db, user, label, code)
     return back("/reasons")
 
 
@@ -412,7 +412,7 @@ def reasons_update(
     label: Annotated[str, Form()] = "",
     active: Annotated[str, Form()] = "",
 ) -> Response:
-    calls.update_reason(
+    taxonomy.update_reason(
         db,
         user,
         reason_id,

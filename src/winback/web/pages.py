@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from winback.desk import audit, calls, cases, red_carpet, tasks, users
+from winback.desk import audit, calls, cases, red_carpet, tasks, taxonomy, users
 from winback.desk.concessions import may_set_limits, rows_of_cases
 from winback.desk.customer360 import customer_view
 from winback.desk.db import parse_id
@@ -205,7 +205,7 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
         view=view,
         calls=calls.calls_of_cases(db, case_ids),
         customer_tasks=tasks.tasks_of_customer(db, customer_id),
-        reason_labels=calls.reason_labels(db),
+        reason_labels=taxonomy.reason_labels(db),
         is_overdue=tasks.is_overdue,
         due_label=tasks.due_label,
         owners=owners,
