@@ -4,10 +4,15 @@ where WINBACK_REQUIRE_SERVICES=1 (CI), which turns that skip into a failure."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,3 +56,35 @@ def run_winback(
         timeout=timeout,
         check=False,
     )
+
+
+def free_port() -> int:
+    """A TCP port on the loopback that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve(application: Any, *, lifespan: str = "off") -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port, in a thread, until the block
+    ends; ``lifespan="on"`` runs the app's start-up and shut-down (its scheduler)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        application, host="127.0.0.1", port=free_port(), log_level="warning", lifespan=lifespan
+    )
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not running.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start within 20 s")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        running.should_exit = True
+        thread.join(timeout=60)

@@ -4,21 +4,17 @@ records every pass where managers see it, and every entry point applies one poli
 from __future__ import annotations
 
 import shutil
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.orm import Session
 
-from tests.conftest import run_winback
+from tests.conftest import run_winback, serve
 from tests.desk.conftest import (  # noqa: F401 (fixtures)
     _cheap_password_hashing,
     db,
@@ -60,27 +56,9 @@ def _drop(inbox: Path, source: Path, name: str) -> None:
     part.rename(inbox / name)
 
 
-@contextmanager
-def _served(settings: Settings, engine: Engine) -> Iterator[str]:
+def _served(settings: Settings, engine: Engine) -> Any:
     """The app with its scheduler, served by uvicorn (lifespan on) on a free port."""
-    from tests.browser.conftest import _free_port
-
-    port = _free_port()
-    app = create_app(settings, engine=engine, schedule=True)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start within 20 s"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
+    return serve(create_app(settings, engine=engine, schedule=True), lifespan="on")
 
 
 def _wait_for(

@@ -3,20 +3,15 @@ uvicorn on a free loopback port. Screenshots go to artifacts/screenshots/."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
-from tests.conftest import service_missing
+from tests.conftest import serve, service_missing
 from tests.desk.conftest import (  # noqa: F401 (fixtures)
     POLICY,
     _cheap_password_hashing,
@@ -55,13 +50,6 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -106,28 +94,6 @@ def server(
     )
     with serve(app) as url:
         yield url
-
-
-@contextmanager
-def serve(application: FastAPI) -> Iterator[str]:
-    """Serve an app with uvicorn on a free loopback port, in a thread, until the block ends."""
-    port = _free_port()
-    config = uvicorn.Config(
-        application, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start within 20 s")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        running.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -4,47 +4,23 @@ closed by parallel HTTP requests (SQLite file and PostgreSQL). One answer is 200
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tests.conftest import serve
 from winback.desk.models import Case, RedCarpet
 from winback.desk.outcomes import ledger_outcome
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
 
 CLICKS = 10
-
-
-@contextmanager
-def _served(app: FastAPI) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start within 20 s"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def _ledger_outcomes(ledger: Ledger) -> list[tuple[str, str]]:
@@ -67,7 +43,7 @@ def test_parallel_close_requests_answer_one_200_and_409s_and_the_ledger_follows_
     barrier = threading.Barrier(CLICKS)
     headers = {"Authorization": f"Bearer {tokens['manager']}"}
 
-    with _served(app) as url, httpx.Client(base_url=url, timeout=60) as http:
+    with serve(app) as url, httpx.Client(base_url=url, timeout=60) as http:
 
         def click(i: int) -> int:
             outcome = ("won_back", "not_pursued")[i % 2]
