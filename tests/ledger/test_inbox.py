@@ -72,3 +72,26 @@ def test_imported_files_move_to_done_with_their_rejects_and_broken_ones_to_faile
     # The next pass finds nothing new: every file was handled once.
     again = import_inbox(ledger, inbox, rejects_dir=tmp_path / "rejects")
     assert again.counts()["files_imported"] == again.counts()["files_failed"] == 0
+
+
+def test_a_folder_is_read_in_the_contracts_order_and_two_formats_of_one_file_are_refused(
+    tmp_path: Path,
+) -> None:
+    from winback.errors import ImportFolderError
+    from winback.ledger.inbox import table_files
+
+    for name in ("orders-2.csv", "staff.csv", "orders-1.csv.gz", "notes.txt", "customers.csv"):
+        (tmp_path / name).write_text("x\n", encoding="utf-8")
+    assert [(t, p.name) for t, p in table_files(tmp_path)] == [
+        ("customers", "customers.csv"),
+        ("orders", "orders-1.csv.gz"),
+        ("orders", "orders-2.csv"),
+        ("staff", "staff.csv"),
+    ]
+    (tmp_path / "staff.parquet").write_text("x\n", encoding="utf-8")
+    with pytest.raises(
+        ImportFolderError, match=r"more than one file for staff: staff\.csv, staff\.parquet"
+    ):
+        table_files(tmp_path)
+    with pytest.raises(ImportFolderError, match="not a folder"):
+        table_files(tmp_path / "customers.csv")

@@ -13,6 +13,7 @@ from winback.desk import red_carpet
 from winback.errors import ImportFolderError, UsageError, WinbackError
 from winback.ledger import reads
 from winback.ledger.importer import ImportResult
+from winback.ledger.inbox import table_files
 from winback.ledger.store import Ledger
 from winback.settings import Settings, load_settings
 
@@ -84,12 +85,13 @@ def import_folder_command(
         False, help="Exit with status 1 when any record is rejected."
     ),
 ) -> None:
-    """Import every file in a folder named after a contract table (orders.csv, staff.parquet)."""
+    """Import every file in a folder named after a contract table (orders.csv,
+    orders-2026-11.csv.gz, staff.parquet), in the contract's order."""
     from winback.ledger.importer import import_file
 
     settings = load_settings()
     ledger = Ledger(settings.ledger_dir)
-    found = _table_files(folder)
+    found = table_files(folder)
     if not found:
         raise ImportFolderError(
             f"{folder}: no file named after a contract table (customers.csv, orders.parquet …)"
@@ -123,25 +125,6 @@ def _after_import(settings: Settings, results: list[ImportResult]) -> None:
         return
     if counted is not None:
         out.print(red_carpet.summary(counted), highlight=False)
-
-
-def _table_files(folder: Path) -> list[tuple[str, Path]]:
-    """Files in ``folder`` named after contract tables, in the contract's order."""
-    from winback.ledger.contract import TABLES
-
-    if not folder.is_dir():
-        raise ImportFolderError(f"{folder}: not a folder")
-    found: list[tuple[str, Path]] = []
-    for name in TABLES:
-        matches = sorted(
-            p for p in folder.iterdir() if p.is_file() and p.name.split(".", 1)[0] == name
-        )
-        if len(matches) > 1:
-            raise ImportFolderError(
-                f"{folder}: more than one file for {name}: {', '.join(p.name for p in matches)}"
-            )
-        found.extend((name, p) for p in matches)
-    return found
 
 
 def ledger_command() -> None:

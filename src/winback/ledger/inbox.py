@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from winback.errors import ContractError, LedgerBusyError, WinbackError
+from winback.errors import ContractError, ImportFolderError, LedgerBusyError, WinbackError
 from winback.ledger.contract import TABLES
 from winback.ledger.importer import ImportResult, import_file
 from winback.ledger.store import Ledger
@@ -32,13 +32,38 @@ _WAITING = (".part", ".tmp")
 
 def table_of(path: Path) -> str:
     """The contract table a file fills, from its name (``orders-2026.csv`` → orders)."""
-    name = re.split(r"[.-]", path.name, maxsplit=1)[0]
-    if name not in TABLES:
+    name = _named_table(path)
+    if name is None:
         raise ContractError(
             f"{path.name}: not named after a contract table (orders.csv, "
             f"customers-2026-11.parquet …); the tables are {', '.join(TABLES)}"
         )
     return name
+
+
+def _named_table(path: Path) -> str | None:
+    name = re.split(r"[.-]", path.name, maxsplit=1)[0]
+    return name if name in TABLES else None
+
+
+def table_files(folder: Path) -> list[tuple[str, Path]]:
+    """The files in ``folder`` named after contract tables (the rule of :func:`table_of`),
+    in the contract's order, then by name; other files are left alone. Two files with one
+    name in two formats (``orders.csv`` and ``orders.parquet``) are refused: which one
+    holds the truth is for a person to say."""
+    if not folder.is_dir():
+        raise ImportFolderError(f"{folder}: not a folder")
+    found = sorted(
+        ((table, p) for p in folder.iterdir() if p.is_file() and (table := _named_table(p))),
+        key=lambda item: (list(TABLES).index(item[0]), item[1].name),
+    )
+    stems: dict[str, list[str]] = {}
+    for _, path in found:
+        stems.setdefault(path.name.split(".", 1)[0], []).append(path.name)
+    for stem, names in stems.items():
+        if len(names) > 1:
+            raise ImportFolderError(f"{folder}: more than one file for {stem}: {', '.join(names)}")
+    return found
 
 
 def waiting_files(inbox: Path) -> list[Path]:
