@@ -27,22 +27,29 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from winback.errors import LedgerBusyError, LedgerError
-from winback.ledger.contract import TABLES, Table
+from winback.errors import LedgerBusyError, LedgerError, LedgerWarning
+from winback.ledger.contract import DATE_RANGE, TABLES, Table
 from winback.ledger.sources import quote_ident, quote_literal
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+
+# Segment file -> its date columns holding values outside DATE_RANGE. Segments never
+# change, so each is looked at once per process (its Parquet footer only).
+_OUT_OF_RANGE: dict[str, frozenset[str]] = {}
+_OUT_OF_RANGE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,9 @@ class Ledger:
             return f"SELECT {typed} WHERE false"
         files = ", ".join(quote_literal(str(self.root / s.file)) for s in segments)
         scan = f"read_parquet([{files}])"
+        bad = self._dates_out_of_range(table, segments)
+        if bad:
+            scan, columns = _without_bad_dates(table, bad, scan, with_batch)
         if not any(s.updates for s in segments):
             return f"SELECT {columns} FROM {scan}"
         key = ", ".join(quote_ident(k) for k in table.key)
@@ -165,6 +175,39 @@ class Ledger:
             f"SELECT {columns} FROM {scan} "
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _batch DESC) = 1"
         )
+
+    def _dates_out_of_range(self, table: Table, segments: list[Segment]) -> set[str]:
+        """Date columns of ``table`` holding a value outside DATE_RANGE in any segment.
+
+        Imports refuse such dates, but a ledger written before they did may hold one
+        (year 0 cannot even become a Python date, so one value would stop every scan).
+        Reads the Parquet statistics of segments not seen before; warns once per segment.
+        """
+        dated = [c.name for c in table.columns if c.kind in ("date", "timestamp")]
+        if not dated:
+            return set()
+        bad: set[str] = set()
+        for segment in segments:
+            path = str(self.root / segment.file)
+            with _OUT_OF_RANGE_LOCK:
+                found = _OUT_OF_RANGE.get(path)
+            if found is None:
+                found = _segment_dates_out_of_range(path, dated)
+                with _OUT_OF_RANGE_LOCK:
+                    _OUT_OF_RANGE[path] = found
+                if found:
+                    first, last = (d.isoformat() for d in DATE_RANGE)
+                    warnings.warn(
+                        f"ledger segment {segment.file} ({table.name}) holds "
+                        f"{', '.join(sorted(found))} values outside {first} to {last}, stored "
+                        "by an older winback: reads leave those values out (a required date "
+                        "drops its row). "
+                        "Re-import the corrected records to replace them.",
+                        LedgerWarning,
+                        stacklevel=3,
+                    )
+            bad |= found
+        return bad
 
     # --- writing -------------------------------------------------------------------
 
@@ -215,6 +258,56 @@ class Ledger:
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, self.manifest_path)
+
+
+def _segment_dates_out_of_range(path: str, columns: list[str]) -> frozenset[str]:
+    """Columns whose Parquet statistics reach outside DATE_RANGE."""
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            "SELECT path_in_schema, stats_min, stats_max FROM parquet_metadata(?)", [path]
+        ).fetchall()
+    finally:
+        con.close()
+    bad: set[str] = set()
+    for column, low, high in rows:
+        if column in columns and not (_in_range(low) and _in_range(high)):
+            bad.add(str(column))
+    return frozenset(bad)
+
+
+def _in_range(text: str | None) -> bool:
+    if text is None:  # no statistics: the row group holds only NULLs
+        return True
+    try:
+        value = datetime.fromisoformat(str(text)).date()  # "0001-07-10 (BC)" fails here
+    except ValueError:
+        return False
+    return DATE_RANGE[0] <= value <= DATE_RANGE[1]
+
+
+def _without_bad_dates(table: Table, bad: set[str], scan: str, with_batch: bool) -> tuple[str, str]:
+    """``scan`` without rows whose required date is out of range, and the column list with
+    optional out-of-range dates as NULL."""
+    first = DATE_RANGE[0].isoformat()
+    after = (DATE_RANGE[1] + timedelta(days=1)).isoformat()
+
+    def inside(name: str) -> str:
+        return f"({quote_ident(name)} >= DATE '{first}' AND {quote_ident(name)} < DATE '{after}')"
+
+    required = [c.name for c in table.columns if c.name in bad and c.required]
+    if required:
+        scan = f"(SELECT * FROM {scan} WHERE {' AND '.join(inside(n) for n in required)})"
+    parts = []
+    for column in table.columns:
+        name = quote_ident(column.name)
+        if column.name in bad and not column.required:
+            parts.append(f"CASE WHEN {inside(column.name)} THEN {name} END AS {name}")
+        else:
+            parts.append(name)
+    if with_batch:
+        parts.append("_batch")
+    return scan, ", ".join(parts)
 
 
 def now_iso() -> str:
