@@ -111,6 +111,49 @@ def _check_readable(path: Path) -> None:
         raise ImportFileError(f"{path}: the file is empty")
 
 
+_DELIMITERS = (",", ";", "\t", "|")  # also the order that breaks a tie
+_DETECT_RECORDS = 50
+_DETECT_CHARS = 64 * 1024
+
+
+def detect_delimiter(sample: str) -> str:
+    """The delimiter of a CSV sample: the candidate found outside quotes the same non-zero
+    number of times on the most of the first records (ties go to , ; tab |).
+
+    Replaces ``csv.Sniffer``, whose regular expression backtracks for minutes on some
+    files (a 36 kB one took 30 s). This reads at most 64 kB once, splitting on the quote
+    character so that the counting runs in C: linear in the sample.
+    """
+    counts: list[dict[str, int]] = [dict.fromkeys(_DELIMITERS, 0)]
+    for index, part in enumerate(sample[:_DETECT_CHARS].split('"')):
+        if index % 2:  # inside quotes (a doubled quote "" re-enters at once)
+            continue
+        pieces = part.split("\n")
+        for number, piece in enumerate(pieces):
+            if number:
+                if len(counts) > _DETECT_RECORDS:
+                    break
+                counts.append(dict.fromkeys(_DELIMITERS, 0))
+            for delimiter in _DELIMITERS:
+                counts[-1][delimiter] += piece.count(delimiter)
+        if len(counts) > _DETECT_RECORDS:
+            break
+    # Blank lines are not records; a cut-off last record would count short.
+    records = [c for c in counts[:-1] if any(c.values())] or counts[:1]
+    best, best_score = _DELIMITERS[0], (0.0, 0)
+    for delimiter in _DELIMITERS:
+        tally: dict[int, int] = {}
+        for record in records:
+            tally[record[delimiter]] = tally.get(record[delimiter], 0) + 1
+        common, times = max(tally.items(), key=lambda item: (item[1], item[0]))
+        if common == 0:
+            continue
+        score = (times / len(records), common)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
 def _sniff_csv(path: Path, encoding: str, delimiter: str | None) -> tuple[str, str, list[str]]:
     try:
         with open_text(path, encoding) as handle:
@@ -124,11 +167,7 @@ def _sniff_csv(path: Path, encoding: str, delimiter: str | None) -> tuple[str, s
         if path.name.lower().removesuffix(".gz").endswith((".tsv", ".tab")):
             delimiter = "\t"
         else:
-            try:
-                delimiter = csv.Sniffer().sniff("\n".join(lines[:50]), ",\t;|").delimiter
-            except csv.Error:
-                counts = {d: lines[0].count(d) for d in ",\t;|"}
-                delimiter = max(counts, key=lambda d: counts[d])
+            delimiter = detect_delimiter(sample)
     header = next(csv.reader([lines[0]], delimiter=delimiter, quotechar='"'))
     header = [h.replace("\ufeff", "").strip() for h in header]
     if not any(header):
