@@ -8,6 +8,7 @@ of commands; the work itself is in the rooms and, where it crosses rooms, in
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
 from winback import __version__
 from winback.cli import demo, desk, ledger, report, scan, serve, simulate
@@ -52,5 +53,6 @@ def main() -> None:
     try:
         app()
     except WinbackError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # The message quotes file contents (headers, values): never read it as markup.
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise SystemExit(2) from None

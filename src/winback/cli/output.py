@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
@@ -48,7 +49,7 @@ def print_results(results: list[ImportResult]) -> None:
     for r in results:
         rejected = f"[red]{r.rejected:,} rejected[/]" if r.rejected else "0 rejected"
         out.print(
-            f"[bold]{r.table}[/] ← {r.file.name}: read {r.read:,} · stored {r.stored:,} · "
+            f"[bold]{r.table}[/] ← {escape(r.file.name)}: read {r.read:,} · stored {r.stored:,} · "
             f"updated {r.updated:,} · duplicate {r.duplicates:,} · {rejected} "
             f"({r.seconds:.1f} s)",
             highlight=False,
@@ -56,16 +57,18 @@ def print_results(results: list[ImportResult]) -> None:
         if r.ignored_columns:
             out.print(
                 "  columns not in the contract, not imported: "
-                + ", ".join(repr(c) for c in r.ignored_columns),
+                + escape(", ".join(repr(c) for c in r.ignored_columns)),
                 highlight=False,
             )
         if r.rejected:
             for reject in r.rejects:
-                out.print(f"  {r.file.name} {reject.place}: {reject.reason}", highlight=False)
+                line = f"  {r.file.name} {reject.place}: {reject.reason}"
+                out.print(escape(line), highlight=False)
             if r.rejected > len(r.rejects):
                 out.print(f"  … and {r.rejected - len(r.rejects):,} more", highlight=False)
             out.print(
-                f"  every rejected record, with its reason: {r.rejects_file}", highlight=False
+                escape(f"  every rejected record, with its reason: {r.rejects_file}"),
+                highlight=False,
             )
 
 

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import duckdb
 
-from winback.errors import ImportFileError, WinbackError
+from winback.errors import WinbackError
 from winback.ledger import fields
 from winback.ledger.contract import Table
 from winback.ledger.headers import Mapping, match_headers
 from winback.ledger.rejects import Reject, describe_rejects, structural_rejects, write_rejects
-from winback.ledger.sources import Source, iter_sample, quote_ident, quote_literal
+from winback.ledger.sources import Source, iter_sample, quote_ident, quote_literal, unreadable
 from winback.ledger.store import Ledger, Manifest, Segment, now_iso
 
 Progress = Callable[[str, float], None]
@@ -105,13 +105,16 @@ def import_source(
             # One streaming pass writes every record, typed and with its problems, in the
             # segment's format: when nothing needs dropping (the usual case) it *is* the
             # segment, so a clean file is read once and written once.
-            _run_with_progress(
-                con,
-                f"COPY (SELECT *, CAST({batch} AS BIGINT) AS _batch FROM ({select})) "
-                f"TO {quote_literal(str(staged_path))} ({_PARQUET})",
-                progress,
-                "reading",
-            )
+            try:
+                _run_with_progress(
+                    con,
+                    f"COPY (SELECT *, CAST({batch} AS BIGINT) AS _batch FROM ({select})) "
+                    f"TO {quote_literal(str(staged_path))} ({_PARQUET})",
+                    progress,
+                    "reading",
+                )
+            except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+                raise unreadable(source.path, exc) from None
             con.execute(
                 "CREATE OR REPLACE TEMP VIEW staged AS SELECT * FROM "
                 f"read_parquet({quote_literal(str(staged_path))}, file_row_number=true)"
@@ -253,7 +256,7 @@ def _formats(
         try:
             values = list(iter_sample(con, source, header, _SAMPLE))
         except duckdb.Error as exc:
-            raise ImportFileError(f"{source.path}: cannot read the file ({exc})") from None
+            raise unreadable(source.path, exc) from None
         formats[name] = fields.detect_format(column, header, values, str(source.path))
     return formats
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,18 @@ def open_text(path: Path, encoding: str) -> IO[str]:
     return open(path, encoding=enc, errors="replace", newline="")
 
 
+def unreadable(path: Path, exc: BaseException) -> ImportFileError:
+    """The error for a file that stops being readable part-way (a cut-off or damaged .gz)."""
+    # DuckDB's message names the file again; the error says it once.
+    detail = str(exc).split("\n")[0].replace(f": {path}", "").strip()
+    hint = (
+        "the compressed file is damaged or cut short: copy or export it again"
+        if path.suffix.lower() in (".gz", ".gzip")
+        else "check that the file is complete and in the format its name says"
+    )
+    return ImportFileError(f"{path}: cannot read the file ({detail}); {hint}")
+
+
 def _check_readable(path: Path) -> None:
     if not path.exists():
         raise ImportFileError(f"{path}: file not found")
@@ -158,8 +171,10 @@ def _sniff_csv(path: Path, encoding: str, delimiter: str | None) -> tuple[str, s
     try:
         with open_text(path, encoding) as handle:
             sample = handle.read(_SNIFF_BYTES)
-    except (OSError, EOFError, LookupError) as exc:
+    except LookupError as exc:  # an unknown --encoding
         raise ImportFileError(f"{path}: cannot read the file ({exc})") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise unreadable(path, exc) from None
     lines = [ln for ln in sample.splitlines() if ln.strip()]
     if not lines:
         raise ImportFileError(f"{path}: no header line (the file holds only blank lines)")
