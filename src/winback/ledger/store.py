@@ -236,11 +236,37 @@ class Ledger:
             lock.write(f"pid {os.getpid()}")
             lock.flush()
             try:
-                yield self.manifest()
+                manifest = self.manifest()
+                self._remove_orphans(manifest)
+                yield manifest
             finally:
                 lock.seek(0)
                 lock.truncate()
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _remove_orphans(self, manifest: Manifest) -> None:
+        """Delete what a writer killed mid-way left behind. Call with the write lock held.
+
+        With the lock held no other writer is at work, so a ``.staged`` file, a segment of
+        a batch the manifest has not reached, or a manifest draft is nobody's: readers only
+        open segments a manifest names, and committed batches are never above
+        ``manifest.batches``.
+        """
+        named = {seg.file for segs in manifest.tables.values() for seg in segs}
+        for table in TABLES:
+            folder = self.root / table
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                name = f"{table}/{path.name}"
+                if path.suffix == ".staged":
+                    path.unlink(missing_ok=True)
+                elif path.suffix == ".parquet" and name not in named:
+                    batch = path.name.split("-", 1)[0]
+                    if batch.isdigit() and int(batch) > manifest.batches:
+                        path.unlink(missing_ok=True)
+        for draft in self.root.glob(f".{MANIFEST}.*.tmp"):
+            draft.unlink(missing_ok=True)
 
     def new_segment_path(self, table: str, batch: int) -> tuple[Path, str]:
         folder = self.root / table
@@ -250,14 +276,33 @@ class Ledger:
 
     def commit(self, manifest: Manifest, added: dict[str, Segment], record: dict[str, Any]) -> None:
         """Publish new segments: one atomic replace of the manifest. Call under :meth:`writing`."""
+        # The segments reach the disk before a manifest names them: after a power cut the
+        # manifest never points at a file that is missing or short.
+        for segment in added.values():
+            _fsync_file(self.root / segment.file)
+        for folder in {(self.root / s.file).parent for s in added.values()}:
+            _fsync_dir(folder)
         for table, segment in added.items():
             manifest.tables.setdefault(table, []).append(segment)
         manifest.history.append(record)
         tmp = self.root / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
         tmp.write_text(manifest.to_json(), encoding="utf-8")
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
+        _fsync_file(tmp)
         os.replace(tmp, self.manifest_path)
+        _fsync_dir(self.root)  # the rename itself
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _segment_dates_out_of_range(path: str, columns: list[str]) -> frozenset[str]:
