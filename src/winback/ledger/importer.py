@@ -113,7 +113,7 @@ def import_source(
                     progress,
                     "reading",
                 )
-            except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+            except duckdb.Error as exc:  # the file stopped being readable part-way
                 raise unreadable(source.path, exc) from None
             con.execute(
                 "CREATE OR REPLACE TEMP VIEW staged AS SELECT * FROM "

@@ -103,6 +103,11 @@ def open_text(path: Path, encoding: str) -> IO[str]:
     return open(path, encoding=enc, errors="replace", newline="")
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (DuckDB's run to a page of hints)."""
+    return str(exc).split("\n")[0].strip()
+
+
 def unreadable(path: Path, exc: BaseException) -> ImportFileError:
     """The error for a file that stops being readable part-way (a cut-off or damaged .gz)."""
     # DuckDB's message names the file again; the error says it once.
@@ -229,7 +234,9 @@ def parquet_source(path: Path) -> Source:
             .fetchall()
         )
     except duckdb.Error as exc:
-        raise ImportFileError(f"{path}: not a readable Parquet file ({exc})") from None
+        raise ImportFileError(
+            f"{path}: not a readable Parquet file ({first_line(exc)}); export it again"
+        ) from None
     headers = [str(row[0]) for row in described]
     columns_sql = {h: f"CAST({quote_ident(h)} AS VARCHAR)" for h in headers}
     return Source(
@@ -264,7 +271,10 @@ def jsonl_source(path: Path, encoding: str = "utf-8") -> Source:
             .fetchall()
         )
     except duckdb.Error as exc:
-        raise ImportFileError(f"{path}: cannot read JSON Lines ({exc})") from None
+        raise ImportFileError(
+            f"{path}: cannot read JSON Lines ({first_line(exc)}); each line must be one "
+            "JSON object in UTF-8"
+        ) from None
     headers = sorted(str(k[0]) for k in keys)
     if not headers:
         raise ImportFileError(f"{path}: no JSON object found in the first 10,000 lines")

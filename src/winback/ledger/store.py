@@ -306,29 +306,33 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _segment_dates_out_of_range(path: str, columns: list[str]) -> frozenset[str]:
-    """Columns whose Parquet statistics reach outside DATE_RANGE."""
-    con = duckdb.connect()
-    try:
-        rows = con.execute(
-            "SELECT path_in_schema, stats_min, stats_max FROM parquet_metadata(?)", [path]
-        ).fetchall()
-    finally:
-        con.close()
+    """Columns whose Parquet statistics reach outside DATE_RANGE (reads the footer only)."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(path).metadata
     bad: set[str] = set()
-    for column, low, high in rows:
-        if column in columns and not (_in_range(low) and _in_range(high)):
-            bad.add(str(column))
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for index in range(row_group.num_columns):
+            chunk = row_group.column(index)
+            name = chunk.path_in_schema
+            if name not in columns or name in bad:
+                continue
+            stats = chunk.statistics
+            if stats is None or not stats.has_min_max:  # only NULLs
+                continue
+            if not (_in_range(stats, "min") and _in_range(stats, "max")):
+                bad.add(name)
     return frozenset(bad)
 
 
-def _in_range(text: str | None) -> bool:
-    if text is None:  # no statistics: the row group holds only NULLs
-        return True
+def _in_range(stats: Any, end: str) -> bool:
     try:
-        value = datetime.fromisoformat(str(text)).date()  # "0001-07-10 (BC)" fails here
-    except ValueError:
+        value = getattr(stats, end)  # year 0 cannot become a Python date: OverflowError
+    except (OverflowError, ValueError):
         return False
-    return DATE_RANGE[0] <= value <= DATE_RANGE[1]
+    day = value.date() if isinstance(value, datetime) else value
+    return bool(DATE_RANGE[0] <= day <= DATE_RANGE[1])
 
 
 def _without_bad_dates(table: Table, bad: set[str], scan: str, with_batch: bool) -> tuple[str, str]:
