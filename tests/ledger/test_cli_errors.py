@@ -13,10 +13,11 @@ def _import(tmp_path: Path, table: str, path: Path):  # type: ignore[no-untyped-
 
 
 def _one_error_line(stderr: str) -> str:
-    """The one error message (the console wraps it at the terminal's width)."""
+    """The one error message, its white space made single (the console wraps it at the
+    terminal's width, and a wrap may fall where a space was or inside a long path)."""
     assert "Traceback" not in stderr
     assert stderr.count("error:") == 1, stderr
-    return "".join(stderr.splitlines()).strip()
+    return " ".join(stderr.split())
 
 
 def test_a_field_over_128_kb_in_a_rejected_line_is_a_reject(tmp_path: Path) -> None:
@@ -44,7 +45,7 @@ def test_a_gzip_file_cut_short_is_named_with_what_to_do(tmp_path: Path) -> None:
     done = _import(tmp_path, "staff", path)
     assert done.returncode == 2
     line = _one_error_line(done.stderr)
-    assert line.startswith(f"error: {path}: cannot read the file (")
+    assert line.replace(" ", "").startswith(f"error:{path}:cannotreadthefile(")
     assert line.endswith("the compressed file is damaged or cut short: copy or export it again")
     assert not list((tmp_path / "ws" / "ledger").glob("staff/*")), "nothing half-written stays"
 
