@@ -4,7 +4,9 @@ Generates an orders CSV (20 million rows by default) and times, each in a fresh 
 so that peak memory is its own:
 
 - anchor: DuckDB reading the file with read_csv into a table of an on-disk database;
-- winback: `import_file` into an empty ledger (checks, keys, Parquet segment, manifest).
+- winback: `import_file` into an empty ledger (checks, keys, Parquet segment, manifest);
+- again: the same file imported again into that ledger, in the same process: every record
+  is a duplicate of a stored one (issue 12: this took 22x the first import).
 
 Prints rows/s, peak memory (RSS), CPU seconds (all threads; steadier than wall time when
 the machine is shared) and the ratios winback / anchor. Goal (issue 2): within 1.5x of the
@@ -68,12 +70,24 @@ def _winback(path: Path, work: Path) -> dict[str, float]:
     from winback.ledger.importer import import_file
     from winback.ledger.store import Ledger
 
+    ledger = Ledger(work / "ledger")
     started, cpu = time.perf_counter(), _cpu()
-    result = import_file(Ledger(work / "ledger"), "orders", path, rejects_dir=work / "rejects")
+    result = import_file(ledger, "orders", path, rejects_dir=work / "rejects")
     seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     if result.rejected or not result.balanced:
         raise SystemExit(f"the generated file should import cleanly: {result}")
-    return {"seconds": seconds, "rows": result.stored, "cpu": cpu}
+    started, again_cpu = time.perf_counter(), _cpu()
+    again = import_file(ledger, "orders", path, rejects_dir=work / "rejects")
+    again_seconds, again_cpu = time.perf_counter() - started, _cpu() - again_cpu
+    if again.duplicates != result.stored or not again.balanced:
+        raise SystemExit(f"importing again should find every record stored: {again}")
+    return {
+        "seconds": seconds,
+        "rows": result.stored,
+        "cpu": cpu,
+        "again_seconds": again_seconds,
+        "again_cpu": again_cpu,
+    }
 
 
 def _child(which: str, path: str, work: str) -> None:
@@ -123,6 +137,12 @@ def main() -> None:
         cpu_ratio = results["winback"]["cpu"] / results["anchor"]["cpu"]
         print(f"ratio winback / anchor (cpu):  {cpu_ratio:.2f}x")
         print(f"winback peak memory: {results['winback']['peak_mb']:.0f} MB  (goal: < 2048 MB)")
+        w = results["winback"]
+        print(
+            f"again    {w['again_seconds']:7.2f} s  {w['rows'] / w['again_seconds']:>12,.0f} rows/s"
+            f"  cpu {w['again_cpu']:7.2f} s  ratio to the first import: "
+            f"{w['again_seconds'] / w['seconds']:.2f}x time, {w['again_cpu'] / w['cpu']:.2f}x cpu"
+        )
 
 
 if __name__ == "__main__":

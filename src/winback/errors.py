@@ -35,6 +35,8 @@
 
     DegenerateFitWarning         (a warning, not an error) a fit ran off along a flat ridge;
                                  the message names the quantity the data do identify
+    LedgerWarning                (a warning) the ledger holds values its reads leave out,
+                                 e.g. a date stored by an older version outside the range
 
 Bad *rows* are never exceptions: they are reported back as rejects (see
 ``winback.ledger.importer``), so one bad line never stops an import.
@@ -153,3 +155,7 @@ class InvalidInput(DeskError, ValueError):  # noqa: N818
 
 class NoDeskError(DeskError):
     """The workspace has no desk database yet."""
+
+
+class LedgerWarning(UserWarning):
+    """The ledger holds values that its reads leave out (the message says which and why)."""

@@ -34,3 +34,25 @@ def test_latest_is_the_run_written_last_and_reads_back(tmp_path: Path) -> None:
     assert len(listed) == 1 + 2  # header and the two ranked customers, rank 1 first
     assert listed[1].startswith('"c2"')
     assert "last order 94 days ago; p(alive) 0.12" in listed[1]
+
+
+def test_ranked_list_csv_quotes_names_that_a_spreadsheet_would_run(tmp_path: Path) -> None:
+    import csv
+
+    table = _rows(6)
+    names = ['=HYPERLINK("http://x")', "+1+2", "-2+3", "@SUM(A1)", "\tTab", "Ann"]
+    table = table.set_column(table.schema.get_field_index("name"), "name", pa.array(names))
+    revenue = [-12.5, 3.0, -0.5, 7.0, 1.0, 2.0]
+    table = table.set_column(
+        table.schema.get_field_index("revenue"), "revenue", pa.array(revenue, pa.float64())
+    )
+    info = RunInfo(RunInfo.new_id(), "2024-06-30", "2024-07-01T00:00:00+00:00", 1)
+    run = write_run(tmp_path, info, table)
+
+    with open(run.path / "winback_list.csv", encoding="utf-8", newline="") as handle:
+        listed = list(csv.DictReader(handle))
+    # Ranked rows are 0, 2 and 4 (ranks 6, 4, 2), written rank first.
+    assert [r["name"] for r in listed] == ["'\tTab", "'-2+3", '\'=HYPERLINK("http://x")']
+    assert [r["revenue"] for r in listed] == ["1", "-0.5", "-12.5"]  # numbers stay numbers
+    # The Parquet copy keeps the names as they are (it is for programs).
+    assert run.customers(["name"]).column("name").to_pylist() == names

@@ -14,8 +14,8 @@ text       VARCHAR             anything; blank is missing
 category   VARCHAR             one of the listed values (case-insensitive, spaces → _)
 date       DATE                ISO ``YYYY-MM-DD`` by default, or the file's detected or
                                mapped format (``%Y%m%d``, ``%d/%m/%Y`` …); a timestamp is
-                               cut to its date
-timestamp  TIMESTAMP           ISO date-time; a bare date is midnight
+                               cut to its date; years 1900 to 2199 (``DATE_RANGE``)
+timestamp  TIMESTAMP           ISO date-time; a bare date is midnight; years as for date
 money      DECIMAL(18,2)       a decimal number (``1234.50``); a leading currency symbol
                                and ``1,234.50``-style thousands separators are accepted
 integer    BIGINT              a whole number
@@ -27,6 +27,7 @@ boolean    BOOLEAN             true/false, yes/no, y/n, 1/0, t/f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
 from winback.errors import ContractError
@@ -34,6 +35,12 @@ from winback.errors import ContractError
 Kind = Literal[
     "id", "text", "category", "date", "timestamp", "money", "integer", "number", "boolean"
 ]
+
+# Dates a business can mean. Outside it a value is a typo or a placeholder (0000-01-01,
+# 9999-12-31): Python cannot hold year 0, and a far-future order would make every
+# customer look active for ever. Checked at import; the ledger's reads drop what an older
+# version stored outside it (winback.ledger.store).
+DATE_RANGE = (date(1900, 1, 1), date(2199, 12, 31))
 
 SQL_TYPES: dict[str, str] = {
     "id": "VARCHAR",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from winback.ledger.contract import SQL_TYPES, TABLES, Table
+from winback.ledger.contract import DATE_RANGE, SQL_TYPES, TABLES, Table
 
 _INTRO = """\
 # The data contract
@@ -24,13 +24,17 @@ are the same, and stores a new version when they differ.
 | id | VARCHAR | any non-blank text; surrounding spaces trimmed |
 | text | VARCHAR | anything; blank is missing |
 | category | VARCHAR | one of the listed values, case-insensitive, spaces or hyphens read as `_` |
-| date | DATE | `YYYY-MM-DD`, or the format detected from the file (`YYYYMMDD`, `DD/MM/YYYY`, `MM/DD/YYYY`, `DD.MM.YYYY`, `YYYY/MM/DD`, `DD-MM-YYYY`) or set in a mapping file; a date-time keeps its own date |
-| timestamp | TIMESTAMP | `YYYY-MM-DD HH:MM:SS` (a `T` and a time-zone suffix are accepted; the local time is kept); a bare date is midnight |
+| date | DATE | `YYYY-MM-DD`, or the format detected from the file (`YYYYMMDD`, `DD/MM/YYYY`, `MM/DD/YYYY`, `DD.MM.YYYY`, `YYYY/MM/DD`, `DD-MM-YYYY`) or set in a mapping file; a date-time keeps its own date; from {first} to {last} |
+| timestamp | TIMESTAMP | `YYYY-MM-DD HH:MM:SS` (a `T` and a time-zone suffix are accepted; the local time is kept); a bare date is midnight; from {first} to {last} |
 | money | DECIMAL(18,2) | a decimal number (`1234.50`); a leading currency symbol and `1,234.50`-style thousands separators are accepted; rounded to cents |
 | integer | BIGINT | a whole number |
 | number | DOUBLE | a decimal number |
 | boolean | BOOLEAN | true/false, t/f, yes/no, y/n, 1/0 |
-"""
+
+A date outside {first} to {last} (a placeholder such as `0000-01-01` or `9999-12-31`, or
+a typo) is rejected with its line: no business has orders there, and one such value would
+distort every customer's history.
+""".format(first=DATE_RANGE[0].isoformat(), last=DATE_RANGE[1].isoformat())
 
 
 def _table_section(table: Table) -> str:

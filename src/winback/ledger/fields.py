@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from winback.errors import ImportFileError
-from winback.ledger.contract import Column
+from winback.ledger.contract import DATE_RANGE, Column
 from winback.ledger.sources import quote_literal
 
 ISO = "iso"
@@ -193,6 +193,16 @@ def problem_sql(column: Column, raw: str, typed: str, fmt: str | None) -> tuple[
             (
                 f"({typed} IS NOT NULL AND {typed} NOT IN ({allowed}))",
                 f"'{name} ' || {shown_value} || ' is not one of: {', '.join(column.values)}'",
+            )
+        )
+    if column.kind in ("date", "timestamp"):
+        first, last = (d.isoformat() for d in DATE_RANGE)
+        after = (DATE_RANGE[1] + timedelta(days=1)).isoformat()
+        cases.append(
+            (
+                f"coalesce({typed} < DATE '{first}' OR {typed} >= DATE '{after}', false)",
+                f"'{name} ' || {shown_value} || ' is outside {first} to {last} "
+                "(a placeholder or a typo): correct the date'",
             )
         )
     if column.minimum is not None:

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import duckdb
 
-from winback.errors import ImportFileError, LedgerError
+from winback.errors import LedgerError
 from winback.ledger import fields
 from winback.ledger.contract import Table
 from winback.ledger.headers import Mapping, match_headers
 from winback.ledger.rejects import Reject, describe_rejects, structural_rejects, write_rejects
-from winback.ledger.sources import Source, iter_sample, quote_ident, quote_literal
+from winback.ledger.sources import Source, iter_sample, quote_ident, quote_literal, unreadable
 from winback.ledger.store import Ledger, Manifest, Segment, now_iso
 
 Progress = Callable[[str, float], None]
@@ -105,13 +105,16 @@ def import_source(
             # One streaming pass writes every record, typed and with its problems, in the
             # segment's format: when nothing needs dropping (the usual case) it *is* the
             # segment, so a clean file is read once and written once.
-            _run_with_progress(
-                con,
-                f"COPY (SELECT *, CAST({batch} AS BIGINT) AS _batch FROM ({select})) "
-                f"TO {quote_literal(str(staged_path))} ({_PARQUET})",
-                progress,
-                "reading",
-            )
+            try:
+                _run_with_progress(
+                    con,
+                    f"COPY (SELECT *, CAST({batch} AS BIGINT) AS _batch FROM ({select})) "
+                    f"TO {quote_literal(str(staged_path))} ({_PARQUET})",
+                    progress,
+                    "reading",
+                )
+            except duckdb.Error as exc:  # the file stopped being readable part-way
+                raise unreadable(source.path, exc) from None
             con.execute(
                 "CREATE OR REPLACE TEMP VIEW staged AS SELECT * FROM "
                 f"read_parquet({quote_literal(str(staged_path))}, file_row_number=true)"
@@ -121,12 +124,13 @@ def import_source(
             bad = con.sql(
                 f"SELECT {ordinal}, _problems FROM staged WHERE _problems IS NOT NULL"
             ).fetchall()
+            # Records not to store are collected in SQL: a re-import of a large file drops
+            # every record, and moving their ordinals through Python took minutes.
+            con.execute("CREATE OR REPLACE TEMP TABLE dropped (o BIGINT)")
             conflicts, in_file_dups = _in_file_duplicates(con, table, ordinal)
-            _drop(con, [o for o, _ in conflicts] + in_file_dups, replace=True)
             keep = f"_problems IS NULL AND {ordinal} NOT IN (SELECT o FROM dropped)"
-            existing = _against_ledger(con, ledger, table, manifest, ordinal, keep)
-            _drop(con, existing["same"])
-            dropped = len(conflicts) + len(in_file_dups) + len(existing["same"])
+            same, changed = _against_ledger(con, ledger, table, manifest, ordinal, keep)
+            dropped = len(conflicts) + in_file_dups + same
             to_store = result.read - len(structural) - len(bad) - dropped
             added: dict[str, Segment] = {}
             if to_store and not bad and not dropped:
@@ -146,13 +150,13 @@ def import_source(
                     file=name,
                     rows=to_store,
                     batch=batch,
-                    updates=bool(existing["changed"]),
+                    updates=bool(changed),
                     source=str(source.path),
                     written_at=now_iso(),
                 )
-            result.updated = len(existing["changed"])
+            result.updated = changed
             result.stored = to_store - result.updated
-            result.duplicates = len(in_file_dups) + len(existing["same"])
+            result.duplicates = in_file_dups + same
             rejects = describe_rejects(source, structural, bad, conflicts, table.key)
             result.rejected = len(rejects)
             if rejects:
@@ -174,14 +178,6 @@ def import_source(
             staged_path.unlink(missing_ok=True)
         if staging is None:
             con.close()
-
-
-def _drop(con: duckdb.DuckDBPyConnection, ordinals: list[int], replace: bool = False) -> None:
-    """Add ``ordinals`` to the records that are not to be stored."""
-    if replace:
-        con.execute("CREATE OR REPLACE TEMP TABLE dropped (o BIGINT)")
-    if ordinals:
-        con.executemany("INSERT INTO dropped VALUES (?)", [(o,) for o in ordinals])
 
 
 def clear_rejects(con: duckdb.DuckDBPyConnection) -> None:
@@ -253,7 +249,7 @@ def _formats(
         try:
             values = list(iter_sample(con, source, header, _SAMPLE))
         except duckdb.Error as exc:
-            raise ImportFileError(f"{source.path}: cannot read the file ({exc})") from None
+            raise unreadable(source.path, exc) from None
         formats[name] = fields.detect_format(column, header, values, str(source.path))
     return formats
 
@@ -318,8 +314,9 @@ def _staged_select(
 
 def _in_file_duplicates(
     con: duckdb.DuckDBPyConnection, table: Table, ordinal: str
-) -> tuple[list[tuple[int, int]], list[int]]:
-    """Records repeating an earlier key of the same file: (conflicts with their first), exact."""
+) -> tuple[list[tuple[int, int]], int]:
+    """Records repeating an earlier key of the same file, added to ``dropped``: the
+    conflicts (with their first record) and the number of exact repeats."""
     key = ", ".join(quote_ident(k) for k in table.key)
     good = "_problems IS NULL"
     # Distinct hashes prove distinct keys, and a 64-bit hash aggregates much faster than
@@ -328,18 +325,21 @@ def _in_file_duplicates(
         f"SELECT count(*), count(DISTINCT hash({key})) FROM staged WHERE {good}"
     ).fetchall()[0]
     if total == distinct:
-        return [], []
+        return [], 0
     values = ", ".join(quote_ident(c) for c in table.column_names)
-    rows = con.sql(
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE repeats AS "
         f"SELECT o, first_o, same FROM (SELECT {ordinal} AS o, "
         f"first_value({ordinal}) OVER w AS first_o, "
         f"hash({values}) = first_value(hash({values})) OVER w AS same, "
         f"row_number() OVER w AS rn FROM staged WHERE {good} "
         f"WINDOW w AS (PARTITION BY {key} ORDER BY {ordinal})) WHERE rn > 1"
-    ).fetchall()
-    conflicts = [(int(o), int(first)) for o, first, same in rows if not same]
-    exact = [int(o) for o, _first, same in rows if same]
-    return conflicts, exact
+    )
+    con.execute("INSERT INTO dropped SELECT o FROM repeats")
+    conflicts = con.sql("SELECT o, first_o FROM repeats WHERE NOT same ORDER BY o").fetchall()
+    exact = _scalar(con, "SELECT count(*) FROM repeats WHERE same")
+    con.execute("DROP TABLE repeats")
+    return [(int(o), int(first)) for o, first in conflicts], exact
 
 
 def _against_ledger(
@@ -349,22 +349,26 @@ def _against_ledger(
     manifest: Manifest,
     ordinal: str,
     keep: str,
-) -> dict[str, list[int]]:
-    """Good records whose key is stored already: same values, or changed values."""
+) -> tuple[int, int]:
+    """Good records whose key is stored already: (same values, changed values). The same
+    ones are added to ``dropped``; one hash join, all in DuckDB."""
     if not manifest.segments(table.name):
-        return {"same": [], "changed": []}
+        return 0, 0
     values = ", ".join(f"s.{quote_ident(c)}" for c in table.column_names)
     stored_values = ", ".join(f"e.{quote_ident(c)}" for c in table.column_names)
     on = " AND ".join(f"s.{quote_ident(k)} = e.{quote_ident(k)}" for k in table.key)
-    rows = con.sql(
-        f"SELECT s._o, hash({values}) = hash({stored_values}) "
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE existing AS "
+        f"SELECT s._o AS o, hash({values}) = hash({stored_values}) AS same "
         f"FROM (SELECT *, {ordinal} AS _o FROM staged WHERE {keep}) s "
         f"JOIN ({ledger.select_sql(table, manifest)}) e ON {on}"
-    ).fetchall()
-    return {
-        "same": [int(o) for o, same in rows if same],
-        "changed": [int(o) for o, same in rows if not same],
-    }
+    )
+    con.execute("INSERT INTO dropped SELECT o FROM existing WHERE same")
+    same, changed = con.sql(
+        "SELECT count(*) FILTER (WHERE same), count(*) FILTER (WHERE NOT same) FROM existing"
+    ).fetchall()[0]
+    con.execute("DROP TABLE existing")
+    return int(same), int(changed)
 
 
 def _history(result: ImportResult, batch: int) -> dict[str, object]:

@@ -11,6 +11,7 @@ numbers. It runs only when a file has such rejects, and stops at the last one wa
 from __future__ import annotations
 
 import csv
+import sys
 from collections.abc import Iterable
 
 from winback.ledger.sources import Source, open_text
@@ -57,6 +58,8 @@ def locate_lines(
 def _csv_records(
     handle: Iterable[str], delimiter: str, quotechar: str
 ) -> Iterable[tuple[int, bool, str]]:
+    # DuckDB reads lines up to 10 MB; the csv module stops at fields over 128 kB.
+    csv.field_size_limit(max(csv.field_size_limit(), sys.maxsize >> 1))
     reader = csv.reader(handle, delimiter=delimiter, quotechar=quotechar, strict=False)
     previous = 0
     for row in reader:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from winback.ledger.cells import safe_cell
 from winback.ledger.contract import Table
 from winback.ledger.lines import locate_lines
 from winback.ledger.sources import Source
@@ -119,5 +120,6 @@ def write_rejects(rejects_dir: Path, table: Table, source: Source, rejects: list
         writer = csv.writer(handle)
         writer.writerow(["file", "place", "field", "reason", "record"])
         for r in rejects:
-            writer.writerow([str(source.path), r.place, r.field, r.reason, r.record])
+            cells = (str(source.path), r.place, r.field, r.reason, r.record)
+            writer.writerow([safe_cell(c) for c in cells])
     return path

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,23 @@ def open_text(path: Path, encoding: str) -> IO[str]:
     return open(path, encoding=enc, errors="replace", newline="")
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (DuckDB's run to a page of hints)."""
+    return str(exc).split("\n")[0].strip()
+
+
+def unreadable(path: Path, exc: BaseException) -> ImportFileError:
+    """The error for a file that stops being readable part-way (a cut-off or damaged .gz)."""
+    # DuckDB's message names the file again; the error says it once.
+    detail = str(exc).split("\n")[0].replace(f": {path}", "").strip()
+    hint = (
+        "the compressed file is damaged or cut short: copy or export it again"
+        if path.suffix.lower() in (".gz", ".gzip")
+        else "check that the file is complete and in the format its name says"
+    )
+    return ImportFileError(f"{path}: cannot read the file ({detail}); {hint}")
+
+
 def _check_readable(path: Path) -> None:
     if not path.exists():
         raise ImportFileError(f"{path}: file not found")
@@ -111,12 +129,57 @@ def _check_readable(path: Path) -> None:
         raise ImportFileError(f"{path}: the file is empty")
 
 
+_DELIMITERS = (",", ";", "\t", "|")  # also the order that breaks a tie
+_DETECT_RECORDS = 50
+_DETECT_CHARS = 64 * 1024
+
+
+def detect_delimiter(sample: str) -> str:
+    """The delimiter of a CSV sample: the candidate found outside quotes the same non-zero
+    number of times on the most of the first records (ties go to , ; tab |).
+
+    Replaces ``csv.Sniffer``, whose regular expression backtracks for minutes on some
+    files (a 36 kB one took 30 s). This reads at most 64 kB once, splitting on the quote
+    character so that the counting runs in C: linear in the sample.
+    """
+    counts: list[dict[str, int]] = [dict.fromkeys(_DELIMITERS, 0)]
+    for index, part in enumerate(sample[:_DETECT_CHARS].split('"')):
+        if index % 2:  # inside quotes (a doubled quote "" re-enters at once)
+            continue
+        pieces = part.split("\n")
+        for number, piece in enumerate(pieces):
+            if number:
+                if len(counts) > _DETECT_RECORDS:
+                    break
+                counts.append(dict.fromkeys(_DELIMITERS, 0))
+            for delimiter in _DELIMITERS:
+                counts[-1][delimiter] += piece.count(delimiter)
+        if len(counts) > _DETECT_RECORDS:
+            break
+    # Blank lines are not records; a cut-off last record would count short.
+    records = [c for c in counts[:-1] if any(c.values())] or counts[:1]
+    best, best_score = _DELIMITERS[0], (0.0, 0)
+    for delimiter in _DELIMITERS:
+        tally: dict[int, int] = {}
+        for record in records:
+            tally[record[delimiter]] = tally.get(record[delimiter], 0) + 1
+        common, times = max(tally.items(), key=lambda item: (item[1], item[0]))
+        if common == 0:
+            continue
+        score = (times / len(records), common)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
 def _sniff_csv(path: Path, encoding: str, delimiter: str | None) -> tuple[str, str, list[str]]:
     try:
         with open_text(path, encoding) as handle:
             sample = handle.read(_SNIFF_BYTES)
-    except (OSError, EOFError, LookupError) as exc:
+    except LookupError as exc:  # an unknown --encoding
         raise ImportFileError(f"{path}: cannot read the file ({exc})") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise unreadable(path, exc) from None
     lines = [ln for ln in sample.splitlines() if ln.strip()]
     if not lines:
         raise ImportFileError(f"{path}: no header line (the file holds only blank lines)")
@@ -124,11 +187,7 @@ def _sniff_csv(path: Path, encoding: str, delimiter: str | None) -> tuple[str, s
         if path.name.lower().removesuffix(".gz").endswith((".tsv", ".tab")):
             delimiter = "\t"
         else:
-            try:
-                delimiter = csv.Sniffer().sniff("\n".join(lines[:50]), ",\t;|").delimiter
-            except csv.Error:
-                counts = {d: lines[0].count(d) for d in ",\t;|"}
-                delimiter = max(counts, key=lambda d: counts[d])
+            delimiter = detect_delimiter(sample)
     header = next(csv.reader([lines[0]], delimiter=delimiter, quotechar='"'))
     header = [h.replace("\ufeff", "").strip() for h in header]
     if not any(header):
@@ -175,7 +234,9 @@ def parquet_source(path: Path) -> Source:
             .fetchall()
         )
     except duckdb.Error as exc:
-        raise ImportFileError(f"{path}: not a readable Parquet file ({exc})") from None
+        raise ImportFileError(
+            f"{path}: not a readable Parquet file ({first_line(exc)}); export it again"
+        ) from None
     headers = [str(row[0]) for row in described]
     columns_sql = {h: f"CAST({quote_ident(h)} AS VARCHAR)" for h in headers}
     return Source(
@@ -210,7 +271,10 @@ def jsonl_source(path: Path, encoding: str = "utf-8") -> Source:
             .fetchall()
         )
     except duckdb.Error as exc:
-        raise ImportFileError(f"{path}: cannot read JSON Lines ({exc})") from None
+        raise ImportFileError(
+            f"{path}: cannot read JSON Lines ({first_line(exc)}); each line must be one "
+            "JSON object in UTF-8"
+        ) from None
     headers = sorted(str(k[0]) for k in keys)
     if not headers:
         raise ImportFileError(f"{path}: no JSON object found in the first 10,000 lines")

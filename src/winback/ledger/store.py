@@ -27,22 +27,29 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from winback.errors import LedgerBusyError, LedgerError
-from winback.ledger.contract import TABLES, Table
+from winback.errors import LedgerBusyError, LedgerError, LedgerWarning
+from winback.ledger.contract import DATE_RANGE, TABLES, Table
 from winback.ledger.sources import quote_ident, quote_literal
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+
+# Segment file -> its date columns holding values outside DATE_RANGE. Segments never
+# change, so each is looked at once per process (its Parquet footer only).
+_OUT_OF_RANGE: dict[str, frozenset[str]] = {}
+_OUT_OF_RANGE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,9 @@ class Ledger:
             return f"SELECT {typed} WHERE false"
         files = ", ".join(quote_literal(str(self.root / s.file)) for s in segments)
         scan = f"read_parquet([{files}])"
+        bad = self._dates_out_of_range(table, segments)
+        if bad:
+            scan, columns = _without_bad_dates(table, bad, scan, with_batch)
         if not any(s.updates for s in segments):
             return f"SELECT {columns} FROM {scan}"
         key = ", ".join(quote_ident(k) for k in table.key)
@@ -165,6 +175,39 @@ class Ledger:
             f"SELECT {columns} FROM {scan} "
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _batch DESC) = 1"
         )
+
+    def _dates_out_of_range(self, table: Table, segments: list[Segment]) -> set[str]:
+        """Date columns of ``table`` holding a value outside DATE_RANGE in any segment.
+
+        Imports refuse such dates, but a ledger written before they did may hold one
+        (year 0 cannot even become a Python date, so one value would stop every scan).
+        Reads the Parquet statistics of segments not seen before; warns once per segment.
+        """
+        dated = [c.name for c in table.columns if c.kind in ("date", "timestamp")]
+        if not dated:
+            return set()
+        bad: set[str] = set()
+        for segment in segments:
+            path = str(self.root / segment.file)
+            with _OUT_OF_RANGE_LOCK:
+                found = _OUT_OF_RANGE.get(path)
+            if found is None:
+                found = _segment_dates_out_of_range(path, dated)
+                with _OUT_OF_RANGE_LOCK:
+                    _OUT_OF_RANGE[path] = found
+                if found:
+                    first, last = (d.isoformat() for d in DATE_RANGE)
+                    warnings.warn(
+                        f"ledger segment {segment.file} ({table.name}) holds "
+                        f"{', '.join(sorted(found))} values outside {first} to {last}, stored "
+                        "by an older winback: reads leave those values out (a required date "
+                        "drops its row). "
+                        "Re-import the corrected records to replace them.",
+                        LedgerWarning,
+                        stacklevel=3,
+                    )
+            bad |= found
+        return bad
 
     # --- writing -------------------------------------------------------------------
 
@@ -193,11 +236,37 @@ class Ledger:
             lock.write(f"pid {os.getpid()}")
             lock.flush()
             try:
-                yield self.manifest()
+                manifest = self.manifest()
+                self._remove_orphans(manifest)
+                yield manifest
             finally:
                 lock.seek(0)
                 lock.truncate()
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _remove_orphans(self, manifest: Manifest) -> None:
+        """Delete what a writer killed mid-way left behind. Call with the write lock held.
+
+        With the lock held no other writer is at work, so a ``.staged`` file, a segment of
+        a batch the manifest has not reached, or a manifest draft is nobody's: readers only
+        open segments a manifest names, and committed batches are never above
+        ``manifest.batches``.
+        """
+        named = {seg.file for segs in manifest.tables.values() for seg in segs}
+        for table in TABLES:
+            folder = self.root / table
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                name = f"{table}/{path.name}"
+                if path.suffix == ".staged":
+                    path.unlink(missing_ok=True)
+                elif path.suffix == ".parquet" and name not in named:
+                    batch = path.name.split("-", 1)[0]
+                    if batch.isdigit() and int(batch) > manifest.batches:
+                        path.unlink(missing_ok=True)
+        for draft in self.root.glob(f".{MANIFEST}.*.tmp"):
+            draft.unlink(missing_ok=True)
 
     def new_segment_path(self, table: str, batch: int) -> tuple[Path, str]:
         folder = self.root / table
@@ -207,14 +276,87 @@ class Ledger:
 
     def commit(self, manifest: Manifest, added: dict[str, Segment], record: dict[str, Any]) -> None:
         """Publish new segments: one atomic replace of the manifest. Call under :meth:`writing`."""
+        # The segments reach the disk before a manifest names them: after a power cut the
+        # manifest never points at a file that is missing or short.
+        for segment in added.values():
+            _fsync_file(self.root / segment.file)
+        for folder in {(self.root / s.file).parent for s in added.values()}:
+            _fsync_dir(folder)
         for table, segment in added.items():
             manifest.tables.setdefault(table, []).append(segment)
         manifest.history.append(record)
         tmp = self.root / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
         tmp.write_text(manifest.to_json(), encoding="utf-8")
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
+        _fsync_file(tmp)
         os.replace(tmp, self.manifest_path)
+        _fsync_dir(self.root)  # the rename itself
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _segment_dates_out_of_range(path: str, columns: list[str]) -> frozenset[str]:
+    """Columns whose Parquet statistics reach outside DATE_RANGE (reads the footer only)."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(path).metadata
+    bad: set[str] = set()
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for index in range(row_group.num_columns):
+            chunk = row_group.column(index)
+            name = chunk.path_in_schema
+            if name not in columns or name in bad:
+                continue
+            stats = chunk.statistics
+            if stats is None or not stats.has_min_max:  # only NULLs
+                continue
+            if not (_in_range(stats, "min") and _in_range(stats, "max")):
+                bad.add(name)
+    return frozenset(bad)
+
+
+def _in_range(stats: Any, end: str) -> bool:
+    try:
+        value = getattr(stats, end)  # year 0 cannot become a Python date: OverflowError
+    except (OverflowError, ValueError):
+        return False
+    day = value.date() if isinstance(value, datetime) else value
+    return bool(DATE_RANGE[0] <= day <= DATE_RANGE[1])
+
+
+def _without_bad_dates(table: Table, bad: set[str], scan: str, with_batch: bool) -> tuple[str, str]:
+    """``scan`` without rows whose required date is out of range, and the column list with
+    optional out-of-range dates as NULL."""
+    first = DATE_RANGE[0].isoformat()
+    after = (DATE_RANGE[1] + timedelta(days=1)).isoformat()
+
+    def inside(name: str) -> str:
+        return f"({quote_ident(name)} >= DATE '{first}' AND {quote_ident(name)} < DATE '{after}')"
+
+    required = [c.name for c in table.columns if c.name in bad and c.required]
+    if required:
+        scan = f"(SELECT * FROM {scan} WHERE {' AND '.join(inside(n) for n in required)})"
+    parts = []
+    for column in table.columns:
+        name = quote_ident(column.name)
+        if column.name in bad and not column.required:
+            parts.append(f"CASE WHEN {inside(column.name)} THEN {name} END AS {name}")
+        else:
+            parts.append(name)
+    if with_batch:
+        parts.append("_batch")
+    return scan, ", ".join(parts)
 
 
 def now_iso() -> str:

@@ -6,6 +6,7 @@ The scan and the desk meet only here. A run is a folder ``$WINBACK_HOME/runs/<ru
                          model and classifier figures, counts by status
     customers.parquet    one row per customer: status, scores, decision, reasons (RUN_SCHEMA)
     winback_list.csv     the ranked list (customers with a rank), for people and spreadsheets
+                         (text that would run as a formula starts with ' there)
     winback_list.parquet the same list with every column, for programs
 
 and ``runs/LATEST`` names the newest *finished* run. A run is written into a hidden folder
@@ -29,6 +30,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from winback.errors import ScanRunError
+from winback.ledger.cells import safe_table
 
 STATUSES = ("active", "slipping", "lapsed", "lost")
 DECISIONS = ("pursue", "dont_pursue", "let_go")
@@ -123,7 +125,8 @@ def write_run(runs_dir: Path, info: RunInfo, customers: pa.Table) -> ScanRun:
     pq.write_table(listed, hidden / "winback_list.parquet", compression="zstd")
     reasons = pa.compute.binary_join(listed["reasons"], "; ").fill_null("")
     flat = listed.drop_columns(["reasons", "decision_reasons"]).append_column("reasons", reasons)
-    pacsv.write_csv(flat, hidden / "winback_list.csv")
+    # People open this file in a spreadsheet: no customer's name may run as a formula.
+    pacsv.write_csv(safe_table(flat), hidden / "winback_list.csv")
     (hidden / "run.json").write_text(json.dumps(asdict(info), indent=1), encoding="utf-8")
     os.replace(hidden, final)
     latest_tmp = runs_dir / f".LATEST.{info.run_id}"
