@@ -9,7 +9,9 @@ graded on the holdout (1 October 1997 to 30 June 1998):
   lost last), the scan's expected purchases (its Pareto/NBD), the anchor BG/NBD alone
   (fitted here on the same calibration summary), and days since the last purchase;
 - how many: mean absolute error of expected holdout purchases, for the scan's model and
-  the BG/NBD alone.
+  the BG/NBD alone;
+- the backtest harness's figures from inside the scan, and the same scores graded on the
+  90 days after the scan (who of the customers active in the year before it bought again).
 
     uv run python benchmarks/accuracy_cdnow.py [--sample]   # --sample: the 2,357 customers
 """
@@ -19,13 +21,14 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from winback.cli.output import backtest_lines
 from winback.ledger.presets import import_preset
 from winback.ledger.store import Ledger
 from winback.models import BetaGeoModel
@@ -39,11 +42,11 @@ HOLDOUT_END = date(1998, 6, 30)
 HOLDOUT_WEEKS = (HOLDOUT_END - CALIBRATION_END).days / 7
 
 
-def _holdout_purchases(ledger: Ledger) -> pd.Series:
+def _holdout_purchases(ledger: Ledger, end: date = HOLDOUT_END) -> pd.Series:
     con = ledger.connect()
     rows = con.sql(
         f"SELECT customer_id, count(DISTINCT order_date) FROM orders "
-        f"WHERE order_date > DATE '{CALIBRATION_END}' AND order_date <= DATE '{HOLDOUT_END}' "
+        f"WHERE order_date > DATE '{CALIBRATION_END}' AND order_date <= DATE '{end}' "
         "GROUP BY customer_id"
     ).fetchall()
     con.close()
@@ -106,12 +109,28 @@ def main() -> None:
             f"totals: actual {truth.sum():,.0f}, "
             f"scan {scores['scan expected purchases'].sum():,.0f}, BG/NBD {bgnbd.sum():,.0f}"
         )
-        clf = run.info.classifier
-        if clf.get("auc") is not None:
-            print(
-                f"follow-suit classifier backtest (in the scan): AUC {clf['auc']:.3f}, "
-                f"top-decile lift {clf['top_decile_lift']:.2f}"
-            )
+        # The harness's own figures (graded on the horizon before the scan), beside the same
+        # scores graded on what the customers did in the horizon after it.
+        for line in backtest_lines(run.info.backtest):
+            print(line)
+        horizon = policy.lapse.follow_suit_window_days
+        active = (scan["days_since_last_order"] < 365).to_numpy()
+        after = _holdout_purchases(ledger, CALIBRATION_END + timedelta(days=horizon))
+        lapsed = (after.reindex(scan.index).fillna(0.0) == 0).to_numpy()[active].astype(int)
+        print(
+            f"the same scores on the {horizon} days after the scan ({int(active.sum()):,} "
+            f"customers active in the year before it, {lapsed.mean():.1%} lapsed):"
+        )
+        ahead = {
+            "follow-suit classifier": scan["follow_suit_probability"],
+            "1 - P(alive)": 1 - scan["p_alive"],
+            "days since last purchase": scan["days_since_last_order"],
+        }
+        for name, score in ahead.items():
+            values = score.to_numpy(dtype=float)[active]
+            known = ~np.isnan(values)
+            auc = roc_auc_score(lapsed[known], values[known])
+            print(f"  {name:26s} AUC {auc:.3f}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,16 @@ Against the ground truth (``truth/customers_truth.parquet``, which no scan reads
 - keeper decisions: the true yearly value and true best win-back chance of customers the
   scan says to pursue, not to pursue and let go.
 
+``--backtest`` measures instead the backtest harness (scan/backtest.py) on each profile at
+its default size and seed (``winback simulate --profile X``): scans as of one and two
+horizons before the end, and prints each score's self-reported AUC (graded by the harness
+inside the scan, on the horizon before the scan) beside its AUC on what the customers then
+did in the horizon after the scan (data the scan never saw) and against the simulator's
+truth ("truly stopped buying by the horizon's end": ``lapse_date``), among the customers
+active in the year before the scan.
+
     uv run python benchmarks/accuracy_simulated.py [--customers 4000] [--seed 11]
+    uv run python benchmarks/accuracy_simulated.py --backtest [--profiles retail b2b]
 """
 
 from __future__ import annotations
@@ -26,12 +35,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from sklearn.metrics import roc_auc_score
 
 from winback.ledger.contract import TABLES
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
 from winback.policy import Policy
+from winback.scan import backtest
+from winback.scan.features import customer_features
 from winback.scan.pipeline import run_scan
+from winback.scan.subscriptions import subscription_features
 from winback.simulate.run import simulate
 
 END = date(2026, 6, 30)
@@ -42,12 +55,79 @@ def _precision_recall(flag: np.ndarray, truth: np.ndarray) -> tuple[float, float
     return hits / max(float(flag.sum()), 1.0), hits / max(float(truth.sum()), 1.0)
 
 
+SCORES = {
+    "follow_suit": "follow_suit_probability",
+    "not_alive": "p_alive",
+    "days_since_last_order": "days_since_last_order",
+}
+
+
+def _frame_at(ledger: Ledger, day: date, policy: Policy) -> pd.DataFrame:
+    con = ledger.ibis()
+    frame = customer_features(con, day, policy).to_pandas()
+    if ledger.manifest().segments("subscriptions"):
+        frame = frame.merge(subscription_features(con, day), on="customer_id", how="left")
+    return frame
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    known = ~np.isnan(score)
+    return float(roc_auc_score(y[known], score[known]))
+
+
+def measure_backtest(profile: str, customers: int, seed: int, work: Path) -> None:
+    """Self-reported AUCs beside the AUCs on the next horizon and against the truth."""
+    policy = Policy()
+    horizon = policy.lapse.follow_suit_window_days
+    simulate(profile, customers, 36, seed, work / "sim", "parquet")
+    ledger = Ledger(work / "ledger")
+    for name in TABLES:
+        for path in sorted((work / "sim").glob(f"{name}.*")):
+            import_file(ledger, name, path, rejects_dir=work / "rejects")
+    truth = pq.read_table(work / "sim" / "truth" / "customers_truth.parquet").to_pandas()
+    lapse_date = pd.to_datetime(truth.set_index("customer_id")["lapse_date"])
+    print(f"\n{profile}: {customers:,} customers, seed {seed}")
+    print(f"  {'as of':10s} {'score':22s} {'self':>6s} {'next':>6s} {'truth':>6s}  base rates")
+    for k in (2, 1):
+        as_of = END - timedelta(days=horizon * k)
+        run = run_scan(ledger, work / "runs", policy, as_of=as_of)
+        bt = run.info.backtest
+        scan = run.customers().to_pandas()
+        frame = _frame_at(ledger, as_of, policy).set_index("customer_id")
+        frame = frame.reindex(scan["customer_id"]).reset_index()
+        active = backtest.active_in_year(frame)
+        later = _frame_at(ledger, as_of + timedelta(days=horizon), policy)
+        y_next = backtest.lapse_labels(frame.loc[active], later, as_of)
+        ends = pd.Timestamp(as_of + timedelta(days=horizon))
+        gone = lapse_date.reindex(scan["customer_id"][active]) <= ends
+        y_truth = gone.fillna(False).to_numpy(dtype=np.int64)
+        for name, column in SCORES.items():
+            score = scan[column].to_numpy(dtype=np.float64)[active]
+            if name == "not_alive":
+                score = 1.0 - score
+            own = bt.get("scores", {}).get(name, {}).get("auc")
+            print(
+                f"  {as_of!s:10s} {name:22s} {own if own is not None else float('nan'):6.3f} "
+                f"{_auc(y_next, score):6.3f} {_auc(y_truth, score):6.3f}  "
+                f"self {bt.get('base_rate')}, next {y_next.mean():.3f}, "
+                f"truth {y_truth.mean():.3f}",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--months", type=int, default=12, help="monthly scans over this many")
+    parser.add_argument("--backtest", action="store_true", help="grade the harness itself")
+    parser.add_argument("--profiles", nargs="+", default=["retail", "b2b", "subscription"])
     args = parser.parse_args()
+    if args.backtest:
+        for profile in args.profiles:
+            with tempfile.TemporaryDirectory(prefix=f"winback-backtest-{profile}-") as tmp:
+                measure_backtest(profile, 3000, 0, Path(tmp))
+        return
     with tempfile.TemporaryDirectory(prefix="winback-accuracy-") as tmp:
         work = Path(tmp)
         started = time.perf_counter()

@@ -8,6 +8,7 @@ import contextlib
 import re
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -92,6 +93,45 @@ def print_results(results: list[ImportResult]) -> None:
             )
 
 
+_SCORE_NAMES = {
+    "follow_suit": "follow-suit classifier",
+    "not_alive": "1 - P(alive)",
+    "days_since_last_order": "days since last purchase",
+}
+
+
+def backtest_lines(bt: dict[str, Any]) -> list[str]:
+    """The backtest harness's figures, one line per score, beside chance."""
+    if not bt:
+        return ["backtest: none in this run (scanned before the harness existed; rescan)"]
+    if bt.get("problem"):
+        return [f"backtest: not graded ({bt['problem']})"]
+    scores = bt["scores"]
+    lines = [
+        f"backtest against real outcomes at {bt['graded_on']} (lapsed = no counted order "
+        f"in the next {bt['horizon_days']} days; {bt['test_rows']:,} customers active in "
+        f"the year before; trained on {bt['train_rows']:,} rows of earlier cutoffs):"
+    ]
+    for key, name in _SCORE_NAMES.items():
+        g = scores.get(key, {})
+        if g.get("auc") is None:
+            lines.append(f"  {name:26s} not graded")
+            continue
+        at = f"p >= {g['threshold']:g}" if "brier" in g else f">= {g['threshold']:g} days"
+        precision = "-" if g.get("precision") is None else f"{g['precision']:.2f}"
+        brier = f", Brier {g['brier']:.3f}" if "brier" in g else ""
+        lines.append(
+            f"  {name:26s} AUC {g['auc']:.3f}, precision {precision} recall "
+            f"{g['recall']:.2f} at {at}{brier}"
+        )
+    c = scores["chance"]
+    lines.append(
+        f"  {'chance':26s} AUC 0.500, precision {c['precision']:.2f} (the base lapse rate), "
+        f"Brier {c['brier']:.3f}"
+    )
+    return lines
+
+
 def print_run(run: ScanRun, top: int) -> None:
     """A scan run's counts, its classifier's backtest, and the top of the ranked list."""
     counts = run.info.counts
@@ -101,16 +141,8 @@ def print_run(run: ScanRun, top: int) -> None:
         + f"; {counts.get('listed', 0):,} on the win-back list ({run.info.seconds:.1f} s)",
         highlight=False,
     )
-    clf = run.info.classifier
-    if clf.get("auc") is not None:
-        out.print(
-            f"follow-suit classifier, backtest on {clf['test_rows']:,} customers at "
-            f"{clf['cutoffs'][-1]}: AUC {clf['auc']:.3f}, top-decile lift "
-            f"{clf['top_decile_lift']:.2f} (base lapse rate {clf['base_rate']:.1%})",
-            highlight=False,
-        )
-    else:
-        out.print("follow-suit classifier: not enough history to backtest", highlight=False)
+    for line in backtest_lines(run.info.backtest):
+        out.print(line, highlight=False)
     table = run.customers()
     listed = table.filter(table["rank"].is_valid()).sort_by("rank").slice(0, top).to_pylist()
     ranked = RichTable(title="win-back list", title_justify="left", show_lines=True)

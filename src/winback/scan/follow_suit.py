@@ -1,34 +1,37 @@
-"""Who will follow suit: a classifier of which active customers lapse next.
+"""Who will follow suit: a classifier of which customers lapse within the horizon.
 
-Trained by backtesting on the ledger's own history. At past cutoffs ``as_of - k x window``
-the scan computes the same features it computes today; a customer who was active or
-slipping at a cutoff is labelled 1 when the lapse rules call them lapsed or lost one
-window later. The model (scikit-learn's HistGradientBoostingClassifier) is evaluated out
-of time: trained on the older cutoffs, scored on the newest one, and its AUC and top-decile
-lift reported with every scan. It is then refitted on every cutoff and scores today's
-active and slipping customers.
+Trained on the backtest harness's labels (``backtest.py``): at past cutoffs one horizon
+(``follow_suit_window_days``) apart, the customers active in the year before each cutoff,
+labelled by whether they placed a counted order within the horizon after it (a subscriber:
+whether a contract still ran), never by the scan's own statuses. The model (scikit-learn's
+HistGradientBoostingClassifier) is graded out of time: trained on the older cutoffs, scored
+on the newest one (``as_of - horizon``, whose horizon has fully passed), beside 1 - P(alive),
+days since the last purchase and chance. It is then refitted on every cutoff and scores
+today's customers active in the past year.
 
 A big ledger gives millions of backtest rows; each fit then learns from a stratified random
 sample of at most ``MAX_FIT_ROWS`` of them (fixed seed, the lapse rate kept), which ranks
-as well at a fraction of the time. The newest cutoff's AUC and lift are always measured on
-all of its rows. The fits and scoring run on one thread: on a machine shared with other
-work, OpenMP's threads mostly wait on each other (a fit took three times as long on two).
+as well at a fraction of the time. The newest cutoff is always graded on all of its rows.
+The fits and scoring run on one thread: on a machine shared with other work, OpenMP's
+threads mostly wait on each other (a fit took three times as long on two).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import replace
+from datetime import date
 
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from winback.policy import Policy
-from winback.scan.lapse import classify, typical_interval
+from winback.scan import backtest
+from winback.scan.backtest import Backtest
+from winback.scan.lapse import typical_interval
+from winback.scan.modelling import predict
 
 FEATURES = (
     "purchases",
@@ -49,8 +52,6 @@ FEATURES = (
     "returns",
     "sent_recently",
     "days_since_engaged",
-    "p_alive",
-    "expected_purchases",
 )
 CUTOFFS = 4  # three to train on, the newest to test on
 MIN_EACH_CLASS = 20  # fewer lapsers (or stayers) than this: too little to learn or test on
@@ -59,28 +60,6 @@ MAX_FIT_ROWS = 200_000  # more backtest rows than this: fit on a stratified samp
 
 def _learnable(y: np.ndarray) -> bool:
     return int(y.sum()) >= MIN_EACH_CLASS and int(len(y) - y.sum()) >= MIN_EACH_CLASS
-
-
-@dataclass(frozen=True)
-class Backtest:
-    """How well the classifier ranked who lapsed, out of time."""
-
-    auc: float | None
-    top_decile_lift: float | None
-    base_rate: float | None
-    train_rows: int
-    test_rows: int
-    cutoffs: tuple[str, ...]
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "auc": self.auc,
-            "top_decile_lift": self.top_decile_lift,
-            "base_rate": self.base_rate,
-            "train_rows": self.train_rows,
-            "test_rows": self.test_rows,
-            "cutoffs": list(self.cutoffs),
-        }
 
 
 def model_matrix(features: pd.DataFrame, as_of: date, policy: Policy) -> pd.DataFrame:
@@ -152,35 +131,33 @@ def backtest_and_score(
     policy: Policy,
     seed: int = 0,
 ) -> tuple[np.ndarray, Backtest]:
-    """Probabilities of lapsing within a window for ``today``'s customers, and the backtest.
+    """Each of ``today``'s customers' probability of lapsing within the horizon, and the
+    harness's grades of every score the scan uses.
 
-    ``features_at(cutoff)`` returns the feature frame at a past cutoff. Customers already
-    lapsed or lost get NaN.
+    ``features_at(cutoff)`` returns the feature frame at a past cutoff. Customers not
+    active in the year before ``as_of`` get NaN (the classifier learns nothing of them).
     """
-    window = policy.lapse.follow_suit_window_days
-    today_status = classify(today, as_of, policy, with_reasons=False)["status"]
-    # Walk back one window at a time, keeping only what labels the next cutoff: the newer
-    # statuses by customer. A past cutoff's frame is dropped once its matrix is built,
-    # so memory holds one frame, not five.
-    newer = pd.Series(today_status.to_numpy(), index=today["customer_id"].to_numpy())
+    horizon = policy.lapse.follow_suit_window_days
+    # Walk back one horizon at a time; each frame labels the cutoff before it, so the
+    # backtest reads one frame per cutoff and holds two at a time.
+    after = today
     labelled: dict[date, tuple[pd.DataFrame, np.ndarray]] = {}
-    for k in range(1, CUTOFFS + 1):
-        cutoff = as_of - timedelta(days=window * k)
+    graded_frame: pd.DataFrame | None = None
+    for cutoff in backtest.cutoffs(as_of, horizon, CUTOFFS):
         frame = features_at(cutoff)
         if frame.empty:  # before the ledger's first order
             break
-        status = classify(frame, cutoff, policy, with_reasons=False)["status"]
-        at_risk = status.isin(["active", "slipping"]).to_numpy()
-        ids = frame["customer_id"].to_numpy()[at_risk]
-        label = newer.reindex(ids).isin(["lapsed", "lost"]).to_numpy().astype(np.int64)
+        active = frame.loc[backtest.active_in_year(frame)]
+        label = backtest.lapse_labels(active, after, cutoff)
         if len(label):
-            matrix = model_matrix(frame.loc[at_risk], cutoff, policy).astype("float32")
-            labelled[cutoff] = (matrix, label)
-        newer = pd.Series(status.to_numpy(), index=frame["customer_id"].to_numpy())
-        del frame
+            labelled[cutoff] = (model_matrix(active, cutoff, policy).astype("float32"), label)
+            if graded_frame is None:  # the newest cutoff with customers: the one graded
+                graded_frame = frame
+        after = frame
     score = np.full(len(today), np.nan)
-    if len(labelled) < 2:
-        return score, Backtest(None, None, None, 0, 0, tuple(str(c) for c in labelled))
+    result = Backtest(horizon, tuple(str(c) for c in sorted(labelled)))
+    if len(labelled) < 2 or graded_frame is None:
+        return score, replace(result, problem="too little history: fewer than two cutoffs")
 
     # Columns this ledger has no data for (no marketing, say) carry nothing to learn.
     known = [c for c in FEATURES if any(x[c].notna().any() for x, _ in labelled.values())]
@@ -190,23 +167,49 @@ def backtest_and_score(
     x_train = pd.concat([x for x, _ in train])
     y_train = np.concatenate([y for _, y in train])
     x_test, y_test = labelled[newest]
-    auc = lift = base = None
-    if _learnable(y_train) and _learnable(y_test):
-        p = _proba(_fit(x_train, y_train, seed), x_test)
-        auc = float(roc_auc_score(y_test, p))
-        lift = top_decile_lift(y_test, p)
-        base = float(np.mean(y_test))
+    result = replace(
+        result,
+        graded_on=str(newest),
+        train_rows=len(y_train),
+        test_rows=len(y_test),
+        base_rate=round(float(np.mean(y_test)), 4),
+    )
+    if not (_learnable(y_train) and _learnable(y_test)):
+        return score, replace(
+            result, problem=f"fewer than {MIN_EACH_CLASS} lapsers or stayers to learn or grade"
+        )
+    p = _proba(_fit(x_train, y_train, seed), x_test)
+    graded_rows = backtest.active_in_year(graded_frame)
+    graded = graded_frame.loc[graded_rows]
+    not_alive = 1.0 - _p_alive(graded_frame, newest, policy)[graded_rows]
+    scores = {
+        "follow_suit": backtest.grade(y_test, p, 0.5, probability=True)
+        | {"top_decile_lift": round(top_decile_lift(y_test, p), 4)},
+        "not_alive": backtest.grade(y_test, not_alive, 0.5, probability=True),
+        "days_since_last_order": backtest.grade(
+            y_test,
+            pd.to_numeric(graded["days_since_last_order"]).to_numpy(dtype=np.float64),
+            float(horizon),
+            probability=False,
+        ),
+        "chance": backtest.chance(y_test),
+    }
+    result = replace(result, scores=scores)
 
     x_all = pd.concat([x for x, _ in labelled.values()])
     y_all = np.concatenate([y for _, y in labelled.values()])
-    if _learnable(y_all):
-        final = _fit(x_all, y_all, seed)
-        at_risk = today_status.isin(["active", "slipping"]).to_numpy()
-        if at_risk.any():
-            score[at_risk] = _proba(final, model_matrix(today.loc[at_risk], as_of, policy)[known])
-    return score, Backtest(
-        auc, lift, base, len(y_train), len(y_test), tuple(str(c) for c in sorted(labelled))
-    )
+    final = _fit(x_all, y_all, seed)
+    now = backtest.active_in_year(today)
+    if now.any():
+        score[now] = _proba(final, model_matrix(today.loc[now], as_of, policy)[known])
+    return score, result
+
+
+def _p_alive(frame: pd.DataFrame, cutoff: date, policy: Policy) -> np.ndarray:
+    """P(alive) at a past cutoff, from the scan's own model fitted on that cutoff's data
+    (NaN when it cannot be fitted)."""
+    predicted, _report = predict(frame, cutoff, policy)
+    return predicted["p_alive"].to_numpy(dtype=np.float64)
 
 
 def _classifier(seed: int) -> HistGradientBoostingClassifier:

@@ -100,6 +100,8 @@ def run_scan(
 
     say("follow-suit classifier")
 
+    subscribers = "active_contracts" in features
+
     def features_at(cutoff: date) -> pd.DataFrame:
         # Straight from Arrow: Ibis's own conversion to pandas goes through Python objects
         # for every column with a null, and the backtest reads these frames only for
@@ -107,6 +109,9 @@ def run_scan(
         # fits (their validation split, the sample of a big backtest) depend on it: sorted.
         table = customer_features(con, cutoff, policy).to_pyarrow()
         frame: pd.DataFrame = table.sort_by("customer_id").to_pandas()
+        if subscribers:
+            # A subscriber's label is whether a contract still runs a horizon later.
+            frame = frame.merge(subscription_features(con, cutoff), on="customer_id", how="left")
         return frame
 
     follow, backtest = backtest_and_score(features_at, features, as_of, policy)
@@ -132,7 +137,8 @@ def run_scan(
         policy=policy.model_dump(),
         models={"engine": engine} | model_report.as_dict() | {"retention": retention},
         counts=counts,
-        classifier=backtest.as_dict(),
+        classifier=backtest.classifier(),
+        backtest=backtest.as_dict(),
         seconds=round(time.perf_counter() - started, 3),
     )
     return write_run(runs_dir, info, table)

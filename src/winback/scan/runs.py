@@ -3,7 +3,8 @@
 The scan and the desk meet only here. A run is a folder ``$WINBACK_HOME/runs/<run_id>/``::
 
     run.json             when, as of which date, over which ledger batch, the policy used,
-                         model and classifier figures, counts by status
+                         model and classifier figures, the backtest harness's grades of
+                         every score, counts by status
     customers.parquet    one row per customer: status, scores, decision, reasons (RUN_SCHEMA)
     winback_list.csv     the ranked list (customers with a rank), for people and spreadsheets
                          (text that would run as a formula starts with ' there)
@@ -83,6 +84,8 @@ class RunInfo:
     policy: dict[str, Any] = field(default_factory=dict)
     models: dict[str, Any] = field(default_factory=dict)
     classifier: dict[str, Any] = field(default_factory=dict)  # auc, top_decile_lift, …
+    # The backtest harness: every score graded by real outcomes (scan/backtest.py).
+    backtest: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # by status, and "listed"
     seconds: float = 0.0
 
