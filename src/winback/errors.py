@@ -31,6 +31,9 @@
         ├── Conflict             the change clashes with what is stored (a name taken,
         │                        a case already closed)
         ├── InvalidInput         a value the desk cannot accept; the message says why
+        ├── TooManyAttempts      too many failed logins for an account or an address; the
+        │                        message and ``retry_after`` say when to try again
+        ├── Busy                 the desk is checking as many passwords as it may at once
         └── NoDeskError          the workspace has no desk database yet
 
     DegenerateFitWarning         (a warning, not an error) a fit ran off along a flat ridge;
@@ -151,6 +154,24 @@ class Conflict(DeskError):  # noqa: N818 (named for what the user hears)
 
 class InvalidInput(DeskError, ValueError):  # noqa: N818
     """A value the desk cannot accept."""
+
+
+class TooManyAttempts(DeskError):  # noqa: N818 (named for what the user hears)
+    """Too many failed logins for an account or an address: refused until the lock-out
+    ends, ``retry_after`` seconds from now (the right password too)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Busy(DeskError):  # noqa: N818 (named for what the user hears)
+    """The desk is already checking as many passwords as it may at once; try again soon
+    (``retry_after`` seconds)."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class NoDeskError(DeskError):

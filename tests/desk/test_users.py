@@ -40,7 +40,7 @@ def test_usernames_are_unique_and_checked(db: Session, people: dict[str, User]) 
         users.create_user(db, None, username="rep", name="x", role="rep", password=PASSWORD)
     with pytest.raises(InvalidInput, match="role"):
         users.create_user(db, None, username="zed", name="x", role="boss", password=PASSWORD)
-    with pytest.raises(InvalidInput, match="10 characters"):
+    with pytest.raises(InvalidInput, match="too short: 5 characters; use at least 12"):
         users.create_user(db, None, username="zed", name="x", role="rep", password="short")
 
 

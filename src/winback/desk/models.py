@@ -432,3 +432,16 @@ class CycleLock(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     holder: Mapped[str | None] = mapped_column(String(200))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class LoginThrottle(Base):
+    """Login attempts counted for one account or one client address (``key``: which, and a
+    SHA-256 of the name or address, so no typed username or password is kept): the
+    attempts in the window that began at ``window_start``, and when a lock-out ends."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from winback.desk import audit
 from winback.desk.models import ROLES, STARTING_LIMITS, ApiToken, User, utcnow
+from winback.desk.passwords import check_password
 from winback.desk.permissions import Action, require
 from winback.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 
@@ -42,11 +43,6 @@ def public(user: User) -> dict[str, object]:
     }
 
 
-def _check_password(password: str) -> None:
-    if len(password) < 10:
-        raise InvalidInput("a password needs at least 10 characters")
-
-
 def create_user(
     db: Session,
     actor: User | None,
@@ -67,7 +63,7 @@ def create_user(
         )
     if role not in ROLES:
         raise InvalidInput(f"role {role!r}: use one of {', '.join(ROLES)}")
-    _check_password(password)
+    check_password(password, username=username, name=name)
     if db.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"the username {username!r} is taken")
     if staff_id and db.scalar(select(User.id).where(User.staff_id == staff_id)) is not None:
@@ -125,7 +121,7 @@ def set_password(db: Session, actor: User | None, user_id: int, password: str) -
     user = get_user(db, user_id)
     if actor is not None and actor.id != user.id:
         require(actor, Action.MANAGE_USERS)
-    _check_password(password)
+    check_password(password, username=user.username, name=user.name)
     user.password_hash = hasher.hash(password)
     user.session_epoch += 1
     audit.record(db, actor, "user.password", "user", user.id, None, {"password": "changed"})

@@ -28,7 +28,8 @@ from winback.settings import Settings
 from winback.web import api, calls, concessions, pages, red_carpet, reports
 from winback.web import cycle as cycle_pages
 from winback.web.deps import LoginRequired
-from winback.web.errors import api_error, status_of
+from winback.web.errors import api_error, retry_after, status_of
+from winback.web.security_headers import SecurityHeaders
 from winback.web.sessions import SessionCookies
 from winback.web.templating import page_templates
 
@@ -108,6 +109,7 @@ def create_app(
     app.state.latest_run = _latest
     app.state.scheduler = None
     app.state.templates = page_templates()
+    app.add_middleware(SecurityHeaders)
 
     for name, folder in VENDOR.items():
         app.mount(f"/static/vendor/{name}", StaticFiles(directory=folder, check_dir=False), name)
@@ -146,8 +148,10 @@ def create_app(
         if isinstance(exc, PolicyError):
             code = "policy_error"  # the workspace's policy file: a manager must fix it
         if _is_api(request):
-            return api_error(status, code, str(exc))
-        return pages.error_page(request, status, str(exc))
+            return api_error(status, code, str(exc), retry_after(exc))
+        page = pages.error_page(request, status, str(exc))
+        page.headers.update(retry_after(exc))
+        return page
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

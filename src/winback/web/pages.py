@@ -10,14 +10,17 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from winback.desk import audit, calls, cases, red_carpet, tasks, taxonomy, users
+from winback.desk import login as desk_login
 from winback.desk.concessions import may_set_limits, rows_of_cases
 from winback.desk.customer360 import customer_view
 from winback.desk.db import parse_id
 from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, PERSON_OUTCOMES, ROLES
+from winback.desk.passwords import MAX_LENGTH
 from winback.desk.permissions import Action, may, may_hold_work, require
-from winback.errors import NotAuthenticated, PermissionDenied
+from winback.errors import Busy, NotAuthenticated, PermissionDenied, TooManyAttempts
 from winback.scan.runs import STATUSES, TIERS
 from winback.web.deps import Csrf, Db, PageUser, Rules, export_after_close, page_session
+from winback.web.errors import retry_after, status_of
 from winback.web.schemas import BeforeId, Id, PageNumber
 from winback.web.sessions import SessionCookies, csrf_matches
 from winback.web.templating import owner_options, template_context
@@ -66,8 +69,8 @@ def login_form(request: Request, next: str = "/") -> Response:
 def login(
     request: Request,
     db: Db,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    username: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=MAX_LENGTH)],
     csrf_token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
@@ -75,11 +78,18 @@ def login(
     session = page_session(request)
     if not csrf_matches(session, csrf_token):
         raise PermissionDenied("the login form is stale; reload the page and try again")
+    address = request.client.host if request.client else "unknown"
     try:
-        user = users.authenticate(db, username, password)
-    except NotAuthenticated as exc:
+        user = desk_login.log_in(db, username, password, address)
+    except (NotAuthenticated, TooManyAttempts, Busy) as exc:
+        # 401 for a wrong password, 429 in a lock-out, 503 when too many checks run at once.
         request.state.session = session
-        return render(request, "login.html", status=401, next=local_path(next), error=str(exc))
+        status, _ = status_of(exc)
+        refused = render(
+            request, "login.html", status=status, next=local_path(next), error=str(exc)
+        )
+        refused.headers.update(retry_after(exc))
+        return refused
     response = back(local_path(next))
     # A new session (and CSRF token) at login: nothing from before it carries over.
     cookies.write(request, response, cookies.new(user.id, user.session_epoch))

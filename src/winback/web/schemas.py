@@ -18,6 +18,7 @@ from winback.desk.models import (
     PersonOutcome,
     Role,
 )
+from winback.desk.passwords import MAX_LENGTH, MIN_LENGTH
 
 # Every whole number a request carries is bounded where it enters: an id above the
 # databases' INTEGER names nothing and is answered 422, never handed to the database.
@@ -42,7 +43,7 @@ class UserCreate(Body):
     username: str = Field(min_length=2, max_length=80)
     name: str = ""
     role: Role
-    password: str = Field(min_length=10, max_length=200)
+    password: str = Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)
     staff_id: str | None = None
 
 
