@@ -136,8 +136,9 @@ def test_a_call_is_logged_after_the_fact_through_the_api(
     answer = client.post(f"/api/cases/{case.id}/calls/logged", json=body, headers=auth)
     assert answer.status_code == 201, answer.text
     assert answer.json()["outcome"] == "won_back"
-    started = datetime.fromisoformat(answer.json()["started_at"])
-    assert abs(started - (utcnow() - timedelta(hours=2))) < timedelta(minutes=5)
+    started = datetime.fromisoformat(answer.json()["started_at"])  # answered in UTC
+    assert started.utcoffset() == timedelta(0)
+    assert abs(started - (utcnow() - timedelta(hours=2)).replace(tzinfo=UTC)) < timedelta(minutes=5)
     assert client.get(f"/api/cases/{case.id}", headers=auth).json()["outcome"] == "won_back"
     listed = client.get("/api/tasks", headers=auth).json()
     assert sorted(t["kind"] for t in listed) == ["commitment", "follow_up"]

@@ -81,7 +81,7 @@ def test_experiences_through_the_api_count_down_and_repeats_answer_200(
     assert repeat.json()["experience"]["id"] == got["experience"]["id"]
     when = {**body, "ref": "till-7", "occurred_at": "2030-01-02T15:04:05+01:00"}
     dated = client.post("/api/customers/c1/experiences", json=when, headers=_auth(tokens, "rep"))
-    assert dated.json()["experience"]["occurred_at"] == "2030-01-02T14:04:05"
+    assert dated.json()["experience"]["occurred_at"] == "2030-01-02T14:04:05Z"
 
 
 def test_the_api_refuses_a_customer_off_the_carpet_and_an_experience_without_gesture(

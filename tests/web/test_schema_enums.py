@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from winback.desk import models
-from winback.web import calls, concessions, red_carpet, reports, schemas
+from winback.web import call_steps, calls, concessions, red_carpet, reports, schemas
 
 # (schema, field) -> the desk's tuple its values must be.
 EXPECTED: dict[tuple[type[BaseModel], str], tuple[str, ...]] = {
@@ -25,6 +25,10 @@ EXPECTED: dict[tuple[type[BaseModel], str], tuple[str, ...]] = {
     (schemas.ActivityPublic, "channel"): models.CONTACT_CHANNELS,
     (schemas.CaseClose, "outcome"): models.PERSON_OUTCOMES,
     (schemas.FilterQuery, "state"): models.CASE_STATE_CHOICES,
+    (schemas.SavedFilterQuery, "state"): models.CASE_STATE_CHOICES,
+    (call_steps.VerificationAnswers, "verification"): models.VERIFICATIONS,
+    (call_steps.OfferAnswers, "offer_kind"): models.OFFER_KINDS,
+    (call_steps.OutcomeAnswers, "outcome"): models.PERSON_OUTCOMES,
     (calls.CallPublic, "step"): models.CALL_STEPS,
     (calls.CallPublic, "verification"): models.VERIFICATIONS,
     (calls.CallPublic, "offer_kind"): models.OFFER_KINDS,
@@ -45,7 +49,7 @@ EXPECTED: dict[tuple[type[BaseModel], str], tuple[str, ...]] = {
 
 def _schemas() -> list[type[BaseModel]]:
     found = []
-    for module in (schemas, calls, concessions, red_carpet, reports):
+    for module in (schemas, call_steps, calls, concessions, red_carpet, reports):
         for _, value in inspect.getmembers(module, inspect.isclass):
             if issubclass(value, BaseModel) and value.__module__ == module.__name__:
                 found.append(value)

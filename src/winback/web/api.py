@@ -16,6 +16,7 @@ from winback.desk import audit, cases, users
 from winback.desk.customer360 import customer_view
 from winback.desk.permissions import Action, require
 from winback.web.deps import ApiUser, Db, Rules, export_after_close
+from winback.web.errors import ERROR_RESPONSES
 from winback.web.schemas import (
     ActivityCreate,
     ActivityPublic,
@@ -44,7 +45,7 @@ from winback.web.schemas import (
     UserUpdate,
 )
 
-router = APIRouter(prefix="/api", tags=["desk"])
+router = APIRouter(prefix="/api", tags=["desk"], responses=ERROR_RESPONSES)
 
 
 def _page(result: cases.Page) -> CasePage:

@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from winback import __version__, clock
 from winback.desk.db import desk_engine, session_factory
@@ -44,6 +45,20 @@ VENDOR = {
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path. Starlette's own 405 names only the first
+    route that matched the path, and GET /api/filters and POST /api/filters are two."""
+    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
+    return ", ".join(
+        method
+        for method in HTTP_METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    )
 
 
 def served_app() -> FastAPI:
@@ -165,8 +180,13 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
         if _is_api(request):
-            return api_error(exc.status_code, code, str(exc.detail))
-        return pages.error_page(request, exc.status_code, str(exc.detail))
+            return api_error(exc.status_code, code, str(exc.detail), headers)
+        page = pages.error_page(request, exc.status_code, str(exc.detail))
+        page.headers.update(headers)
+        return page
 
     return app

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi import Body as BodyParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from winback.desk import calls, red_carpet, tasks, taxonomy, users
 from winback.desk.cases import get_case
@@ -31,11 +32,13 @@ from winback.desk.models import (
 )
 from winback.desk.permissions import Action, may, require
 from winback.ledger import reads
+from winback.web.call_steps import openapi_body, step_answers
 from winback.web.deps import ApiUser, Csrf, Db, PageUser, Rules, export_after_close
+from winback.web.errors import ERROR_RESPONSES
 from winback.web.pages import back, render
-from winback.web.schemas import Body, Id, IdField
+from winback.web.schemas import Body, Id, IdField, IsoDate, UtcDateTime
 
-api_router = APIRouter(prefix="/api", tags=["desk"])
+api_router = APIRouter(prefix="/api", tags=["desk"], responses=ERROR_RESPONSES)
 page_router = APIRouter(include_in_schema=False)
 
 
@@ -50,9 +53,9 @@ class CallPublic(BaseModel):
     user_id: int
     source: str
     step: CallStep
-    started_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
+    started_at: UtcDateTime
+    updated_at: UtcDateTime
+    finished_at: UtcDateTime | None
     apology: str
     listening: str
     reasons: list[str]
@@ -76,7 +79,7 @@ class TaskPublic(BaseModel):
     call_id: int | None
     owner_id: int | None
     due_on: date
-    done_at: datetime | None
+    done_at: UtcDateTime | None
     result: str
     overdue: bool = False
 
@@ -84,7 +87,7 @@ class TaskPublic(BaseModel):
 class CommitmentIn(Body):
     text: str = Field(min_length=1, max_length=500)
     owner_id: IdField
-    due_on: date
+    due_on: IsoDate
 
 
 class CallLogged(Body):
@@ -102,14 +105,14 @@ class CallLogged(Body):
     offer_kind: OfferKind = "none"
     offer_text: str = ""
     outcome: PersonOutcome
-    follow_up_on: date | None = None
+    follow_up_on: IsoDate | None = None
     follow_up_title: str = ""
 
 
 class TaskDone(Body):
     result: str = ""
-    solved: bool | None = None
-    next_due: date | None = None
+    solved: StrictBool | None = None
+    next_due: IsoDate | None = None
 
 
 class OverduePublic(BaseModel):
@@ -135,7 +138,7 @@ class ReasonCreate(Body):
 
 class ReasonUpdate(Body):
     label: str | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 def _task_public(task: Task) -> TaskPublic:
@@ -182,19 +185,23 @@ def api_get_call(call_id: Id, db: Db, user: ApiUser) -> Any:
     return calls.get_call(db, user, call_id)[0]
 
 
-@api_router.post("/calls/{call_id}/steps/{step}", response_model=CallPublic)
+@api_router.post(
+    "/calls/{call_id}/steps/{step}", response_model=CallPublic, openapi_extra=openapi_body()
+)
 def api_save_step(
     call_id: Id,
-    step: str,
-    answers: dict[str, Any],
+    step: CallStep,
+    body: Annotated[dict[str, Any], BodyParam()],
     request: Request,
     background: BackgroundTasks,
     db: Db,
     user: ApiUser,
     rules: Rules,
 ) -> Any:
-    """Answer one step (fields as on the page: apology, listening, reasons, verification,
-    correction, customer_words, asks, offer_kind, offer_text, outcome, follow_up_on)."""
+    """Answer one step; the body is that step's schema (apology: ``apology``; diagnosis:
+    ``reasons``; verification: ``verification``, ``correction``, ``customer_words`` ...).
+    A key the step does not know is answered 422."""
+    answers = step_answers(step, body)
     call = calls.save_step(db, user, call_id, step, answers, policy=rules)
     if step == "outcome":
         export_after_close(request, background)

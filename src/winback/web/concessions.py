@@ -6,7 +6,6 @@ The handlers are thin: every rule (limits, who decides, who sets whose limits) l
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -22,10 +21,11 @@ from winback.desk.models import Case, Concession, ConcessionKind, ConcessionStat
 from winback.desk.permissions import Action, may
 from winback.errors import InvalidInput
 from winback.web.deps import ApiUser, Csrf, Db, PageUser
+from winback.web.errors import ERROR_RESPONSES
 from winback.web.pages import back, local_path, render
-from winback.web.schemas import Body, Id, IdField
+from winback.web.schemas import Body, Id, IdField, UtcDateTime
 
-api_router = APIRouter(prefix="/api", tags=["desk"])
+api_router = APIRouter(prefix="/api", tags=["desk"], responses=ERROR_RESPONSES)
 page_router = APIRouter(include_in_schema=False)
 
 # --- shapes -------------------------------------------------------------------------------
@@ -70,9 +70,9 @@ class ConcessionPublic(BaseModel):
     route: str
     note: str
     requested_by: int
-    requested_at: datetime
+    requested_at: UtcDateTime
     decided_by: int | None
-    decided_at: datetime | None
+    decided_at: UtcDateTime | None
     decision_note: str
 
 

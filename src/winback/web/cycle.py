@@ -13,9 +13,11 @@ from pydantic import BaseModel, ConfigDict
 from winback.desk.passes import recent_passes
 from winback.schedule import next_time, trigger_of
 from winback.web.deps import ApiUser, Db, PageUser
+from winback.web.errors import ERROR_RESPONSES
 from winback.web.pages import render
+from winback.web.schemas import UtcDateTime
 
-api_router = APIRouter(prefix="/api", tags=["desk"])
+api_router = APIRouter(prefix="/api", tags=["desk"], responses=ERROR_RESPONSES)
 page_router = APIRouter(include_in_schema=False)
 
 
@@ -25,8 +27,8 @@ class PassPublic(BaseModel):
     id: int
     slot: str | None
     trigger: str
-    started_at: datetime
-    finished_at: datetime | None
+    started_at: UtcDateTime
+    finished_at: UtcDateTime | None
     outcome: str
     step: str
     counts: dict[str, Any]
@@ -37,7 +39,7 @@ class PassPublic(BaseModel):
 class ScheduleInfo(BaseModel):
     schedule: str
     timezone: str
-    next_at: datetime | None
+    next_at: UtcDateTime | None
 
 
 def _schedule(request: Request) -> ScheduleInfo:

@@ -19,10 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from winback.desk import red_carpet
 from winback.desk.models import ExperienceSource, RedCarpet
 from winback.web.deps import ApiUser, Csrf, Db, PageUser, Rules
+from winback.web.errors import ERROR_RESPONSES
 from winback.web.pages import back, render
-from winback.web.schemas import Body
+from winback.web.schemas import Body, UtcDateTime
 
-api_router = APIRouter(prefix="/api", tags=["desk"])
+api_router = APIRouter(prefix="/api", tags=["desk"], responses=ERROR_RESPONSES)
 page_router = APIRouter(include_in_schema=False)
 
 
@@ -55,9 +56,9 @@ class ExperiencePublic(BaseModel):
     source: ExperienceSource
     kind: str
     ref: str
-    occurred_at: datetime
+    occurred_at: UtcDateTime
     gesture: str
-    recorded_at: datetime
+    recorded_at: UtcDateTime
 
 
 class ExperienceRecorded(BaseModel):
@@ -75,9 +76,9 @@ class RedCarpetPublic(BaseModel):
     case_id: int | None
     owner_id: int | None
     owner_name: str | None
-    started_at: datetime
-    ended_at: datetime | None
-    slipped_at: datetime | None
+    started_at: UtcDateTime
+    ended_at: UtcDateTime | None
+    slipped_at: UtcDateTime | None
     total: int
     remaining: int
     experiences: int

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict
 
@@ -12,9 +13,11 @@ from winback.desk.models import User
 from winback.insights.kept import Kept, ReportStore
 from winback.insights.render import render_html
 from winback.web.deps import ApiUser, Db, PageUser
+from winback.web.errors import ERROR_RESPONSES
 from winback.web.pages import render
+from winback.web.schemas import IsoDate, UtcDateTime
 
-api_router = APIRouter(prefix="/api", tags=["desk"])
+api_router = APIRouter(prefix="/api", tags=["desk"], responses=ERROR_RESPONSES)
 page_router = APIRouter(include_in_schema=False)
 
 
@@ -49,14 +52,14 @@ class VoicePublic(BaseModel):
     customer_words: str
     outcome: str
     rep: str
-    at: datetime
+    at: UtcDateTime
 
 
 class ReasonsReportPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     title: str
-    generated_at: datetime
+    generated_at: UtcDateTime
     since: date | None
     total: SlicePublic
     by_reason: list[SlicePublic]
@@ -75,7 +78,7 @@ def _kept(request: Request, db: Db, user: User, since: date | None) -> Kept:
 
 @api_router.get("/reports/reasons", response_model=ReasonsReportPublic)
 def reasons_api(
-    request: Request, db: Db, user: ApiUser, since: date | None = None
+    request: Request, db: Db, user: ApiUser, since: Annotated[IsoDate | None, Query()] = None
 ) -> ReasonsReportPublic:
     """Reasons x revenue: the dashboard's numbers (cases closed, or diagnosed if open,
     on or after ``since``)."""

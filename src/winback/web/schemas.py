@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import re
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from winback.desk.db import MAX_INT
 from winback.desk.models import (
@@ -32,6 +33,29 @@ AuditLimit = Annotated[int, Query(ge=1, le=500, description="rows to return (1 t
 IdField = Annotated[int, Field(ge=1, le=MAX_INT)]
 
 
+def _in_utc(value: datetime) -> datetime:
+    # The desk stores naive UTC (desk.models.utcnow); an answer says so with its offset.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_in_utc)]
+"""A moment in an answer: always with its offset (``2026-11-20T14:05:00Z``), as OpenAPI's
+``date-time`` requires; every *Public schema uses it, never a bare ``datetime``."""
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    # pydantic alone reads 0 or "0" as 1970-01-01 (a Unix time): a date is YYYY-MM-DD.
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        return value
+    raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD)")
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+"""A date a request carries: ``YYYY-MM-DD`` only, never a number."""
+
+
 class Body(BaseModel):
     """A request body: a field the API does not know (``state``, ``granted``, a typo) is
     refused with 422, never quietly ignored."""
@@ -48,7 +72,7 @@ class UserCreate(Body):
 
 
 class UserUpdate(Body):
-    active: bool
+    active: StrictBool = Field(description="true or false; never 0, 1 or a string")
 
 
 class UserPublic(BaseModel):
@@ -69,9 +93,9 @@ class RedCarpetFlag(BaseModel):
 
     remaining: int = Field(description="Experiences left in the period.")
     total: int
-    started_at: datetime
+    started_at: UtcDateTime
     owner_id: int | None
-    slipped_at: datetime | None = Field(description="When they first slipped, if they have.")
+    slipped_at: UtcDateTime | None = Field(description="When they first slipped, if they have.")
 
 
 class CasePublic(BaseModel):
@@ -100,9 +124,9 @@ class CasePublic(BaseModel):
     decision_reasons: list[str]
     intangibles: dict[str, Any]
     run_id: str
-    opened_at: datetime
-    updated_at: datetime
-    closed_at: datetime | None
+    opened_at: UtcDateTime
+    updated_at: UtcDateTime
+    closed_at: UtcDateTime | None
     # The customer's red carpet in progress, loaded with the case (Case.red_carpet).
     red_carpet: RedCarpetFlag | None = None
 
@@ -125,7 +149,7 @@ class ActivityPublic(BaseModel):
     id: int
     case_id: int
     user_id: int | None
-    at: datetime
+    at: UtcDateTime
     kind: ActivityKind
     channel: ContactChannel | None
     text: str
@@ -149,9 +173,15 @@ class FilterQuery(BaseModel):
     min_value: float | None = None
 
 
+class SavedFilterQuery(FilterQuery):
+    """A saved filter's query: a filter the API does not know is refused, not dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class FilterCreate(Body):
     name: str = Field(min_length=1, max_length=100)
-    query: FilterQuery
+    query: SavedFilterQuery
 
 
 class FilterPublic(BaseModel):
@@ -172,7 +202,7 @@ class TokenPublic(BaseModel):
     id: int
     name: str
     prefix: str
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class TokenCreated(TokenPublic):
@@ -183,7 +213,7 @@ class AuditPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    at: datetime
+    at: UtcDateTime
     actor_id: int | None
     actor_name: str
     action: str
@@ -196,7 +226,7 @@ class AuditPublic(BaseModel):
 class EventPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    at: datetime
+    at: UtcDateTime
     kind: str
     ref: str
     summary: str
