@@ -17,10 +17,12 @@ a run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -118,6 +120,7 @@ def write_run(runs_dir: Path, info: RunInfo, customers: pa.Table) -> ScanRun:
         raise ScanRunError(f"scan run {info.run_id} lacks columns: {', '.join(missing)}")
     table = customers.select(RUN_SCHEMA.names).cast(RUN_SCHEMA)
     runs_dir.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(runs_dir)
     hidden = runs_dir / f".{info.run_id}.partial"
     final = runs_dir / info.run_id
     if hidden.exists():
@@ -136,6 +139,19 @@ def write_run(runs_dir: Path, info: RunInfo, customers: pa.Table) -> ScanRun:
     latest_tmp.write_text(info.run_id, encoding="utf-8")
     os.replace(latest_tmp, runs_dir / "LATEST")
     return ScanRun(final, info)
+
+
+# A scan writes its files in seconds; a partial run this old was left by a killed scan.
+ABANDONED_AFTER_SECONDS = 3600
+
+
+def _remove_abandoned(runs_dir: Path) -> None:
+    """Remove the half-written runs that killed scans left (never a run in progress)."""
+    cutoff = time.time() - ABANDONED_AFTER_SECONDS
+    for partial in runs_dir.glob(".*.partial"):
+        with contextlib.suppress(OSError):  # another scan removed it first
+            if partial.stat().st_mtime < cutoff:
+                shutil.rmtree(partial)
 
 
 def read_run(path: Path) -> ScanRun:
