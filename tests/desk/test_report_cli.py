@@ -83,6 +83,12 @@ def test_report_names_a_missing_folder(env: dict[str, str], tmp_path: Path) -> N
     assert f"the folder {tmp_path / 'nowhere'} does not exist" in str(done.exception)
 
 
+def test_report_to_a_folder_names_the_file_to_give(env: dict[str, str], tmp_path: Path) -> None:
+    done = CliRunner().invoke(app, ["report", "--out", str(tmp_path)])
+    assert isinstance(done.exception, WinbackError)
+    assert f"--out {tmp_path} is a folder: give the file to write" in str(done.exception)
+
+
 def test_report_without_a_desk_says_how_to_make_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

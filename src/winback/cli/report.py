@@ -36,6 +36,11 @@ def report_command(
             f"no desk in {settings.home}: set WINBACK_DESK_URL, or run winback sync after a "
             "scan (or winback demo) to make one"
         )
+    if out_file.is_dir():
+        raise UsageError(
+            f"--out {out_file} is a folder: give the file to write, e.g. "
+            f"--out {out_file / 'reasons-report.html'}"
+        )
     if not out_file.parent.is_dir():
         raise UsageError(f"--out {out_file}: the folder {out_file.parent} does not exist")
     with err.status("reading the desk") as status:
