@@ -256,6 +256,8 @@ def test_backups_taken_while_imports_run_each_hold_one_whole_ledger(
         during += running and worker.is_alive()
         taken.append((dest, contents.ledger_rows))
     worker.join()
+    last = tmp_path / "last.tar.gz"
+    taken.append((last, make_backup(settings, last).ledger_rows))
     assert failures == []
     assert during >= 1, "no backup overlapped an import; the test proved nothing"
 
