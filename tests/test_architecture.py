@@ -4,7 +4,7 @@
 The layers, top to bottom (a module may import its own layer and the layers below)::
 
     cli, web                                  the two ways in; web never imports cli
-    cycle, demo, demo_cases                   the cross-room sequences (and the demo built on them)
+    cycle, demo, demo_cases, backup           the cross-room sequences (the demo; backups)
     desk, outreach, listening, insights       the rooms of the work
     scan, simulate                            the scan; the simulated business
     models, ledger                            the pure core; the store of facts
@@ -47,6 +47,7 @@ LAYERS: dict[str, int] = {
     "listening": 3,
     "insights": 3,
     "cycle": 4,
+    "backup": 4,  # the workspace's parts (ledger, runs, desk) copied out and back
     "demo": 4,
     "demo_cases": 4,
     "web": 5,

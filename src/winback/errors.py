@@ -15,6 +15,9 @@
     ├── MappingError             a column-mapping file is malformed or names unknown columns
     ├── LedgerError              the ledger on disk is damaged or busy
     │   └── LedgerBusyError      another process holds the ledger's write lock
+    ├── BackupError              a backup cannot be made or restored: the target is not
+    │                            empty, a file's checksum does not match, the archive is
+    │                            not a winback backup
     ├── ScanError                a scan cannot run, or its result cannot be read
     │   ├── NothingToScanError   the ledger holds no orders (by the as-of date) to scan
     │   ├── EngineError          the scan engine is unknown, or its extra is not installed
@@ -86,6 +89,10 @@ class LedgerError(WinbackError):
 
 class LedgerBusyError(LedgerError):
     """Another process holds the ledger's write lock."""
+
+
+class BackupError(WinbackError):
+    """A backup cannot be made or restored; the message says what to do."""
 
 
 class ScanError(WinbackError):
