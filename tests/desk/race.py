@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from tests.desk.conftest import POLICY, make_run
 from winback.desk.db import open_session
-from winback.desk.models import User
+from winback.desk.models import Case, User
+from winback.desk.sync import sync_cases
 from winback.errors import WinbackError
 
 T = TypeVar("T")
@@ -63,3 +66,12 @@ def wins(results: list[T | WinbackError]) -> list[T]:
 
 def kinds_of_errors(results: list[T | WinbackError]) -> list[str]:
     return sorted(type(r).__name__ for r in results if isinstance(r, WinbackError))
+
+
+def rep_case(db: Session, rep: User, runs: Path) -> int:
+    """One open case, the rep's, for the threads to race over."""
+    sync_cases(db, None, make_run(runs, [{"customer_id": "c1", "rank": 1}]), policy=POLICY)
+    case = db.scalars(select(Case)).one()
+    case.owner_id = rep.id
+    db.commit()
+    return case.id

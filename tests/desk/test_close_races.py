@@ -11,12 +11,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import POLICY, make_run
-from tests.desk.race import THREADS, in_parallel, kinds_of_errors, wins
+from tests.desk.conftest import POLICY
+from tests.desk.race import THREADS, in_parallel, kinds_of_errors, rep_case, wins
 from winback.desk import calls, cases
 from winback.desk.calls import Commitment, LoggedCall
 from winback.desk.models import AuditEntry, Call, Case, CaseActivity, RedCarpet, User, utcnow
-from winback.desk.sync import sync_cases
 
 # Alternating outcomes, so a loser that slipped through would show in the case's outcome.
 OUTCOMES = ("won_back", "not_pursued")
@@ -25,13 +24,7 @@ OUTCOMES = ("won_back", "not_pursued")
 @pytest.fixture
 def case_id(db: Session, people: dict[str, User], tmp_path: Path) -> int:
     """The rep's one open case."""
-    sync_cases(
-        db, None, make_run(tmp_path / "runs", [{"customer_id": "c1", "rank": 1}]), policy=POLICY
-    )
-    case = db.scalars(select(Case)).one()
-    case.owner_id = people["rep"].id
-    db.commit()
-    return case.id
+    return rep_case(db, people["rep"], tmp_path / "runs")
 
 
 def _closes(db: Session, case_id: int) -> list[AuditEntry]:

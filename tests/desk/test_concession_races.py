@@ -14,23 +14,15 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import POLICY, make_run
-from tests.desk.race import THREADS, in_parallel, kinds_of_errors, wins
+from tests.desk.race import THREADS, in_parallel, kinds_of_errors, rep_case, wins
 from winback.desk import concessions as cx
-from winback.desk.models import AuditEntry, Case, Concession, User
-from winback.desk.sync import sync_cases
+from winback.desk.models import AuditEntry, Concession, User
 
 
 @pytest.fixture
 def case_id(db: Session, people: dict[str, User], tmp_path: Path) -> int:
     """The rep's one open case."""
-    sync_cases(
-        db, None, make_run(tmp_path / "runs", [{"customer_id": "c1", "rank": 1}]), policy=POLICY
-    )
-    case = db.scalars(select(Case)).one()
-    case.owner_id = people["rep"].id
-    db.commit()
-    return case.id
+    return rep_case(db, people["rep"], tmp_path / "runs")
 
 
 @pytest.mark.parametrize(
