@@ -82,7 +82,7 @@ def populated(business: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.synced.opened > 0
     with cycle.desk_session(settings) as db:
         boss = users.create_user(
-            db, None, username="boss", name="Boss", role="manager", password="x" * 12
+            db, None, username="boss", name="Boss", role="manager", password="correct horse battery"
         )
         first = db.scalars(select(Case.id).order_by(Case.id)).first()
         assert first is not None
@@ -169,7 +169,7 @@ def test_a_restored_workspace_holds_the_same_ledger_scan_run_desk_and_policy(
     engine = make_engine(f"sqlite:///{fresh / 'desk.sqlite3'}")
     try:
         with open_session(engine) as db:
-            boss = users.authenticate(db, "boss", "x" * 12)
+            boss = users.authenticate(db, "boss", "correct horse battery")
             assert boss.role == "manager"
             assert (
                 db.scalar(select(func.count()).select_from(Case))
@@ -282,7 +282,12 @@ def test_a_postgresql_desk_is_left_to_pg_dump_with_commands_that_work(
         db.query(User).filter(User.username == "pg-boss").delete()
         db.commit()
         users.create_user(
-            db, None, username="pg-boss", name="PG", role="manager", password="y" * 12
+            db,
+            None,
+            username="pg-boss",
+            name="PG",
+            role="manager",
+            password="lantern staple orbit 42",
         )
     dest = tmp_path / "b"
     made = run_winback("backup", str(dest), env={**_env(populated), "WINBACK_DESK_URL": url})
@@ -310,7 +315,9 @@ def test_a_postgresql_desk_is_left_to_pg_dump_with_commands_that_work(
         engine = make_engine(restored_url)
         try:
             with open_session(engine) as db:
-                assert users.authenticate(db, "pg-boss", "y" * 12).role == "manager"
+                assert (
+                    users.authenticate(db, "pg-boss", "lantern staple orbit 42").role == "manager"
+                )
         finally:
             engine.dispose()
     finally:

@@ -206,7 +206,12 @@ def test_scan_sync_the_api_and_a_scheduled_pass_open_the_same_cases_under_one_po
     settings = load_settings(home=home, desk_url=desks["api"], secret_key="k" * 40)
     with cycle.desk_session(settings) as session:
         admin = users.create_user(
-            session, None, username="boss", name="Boss", role="manager", password="x" * 12
+            session,
+            None,
+            username="boss",
+            name="Boss",
+            role="manager",
+            password="correct horse battery",
         )
         _, token = users.create_api_token(session, admin, "t")
     with TestClient(create_app(settings)) as client:

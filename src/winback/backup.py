@@ -251,14 +251,38 @@ def restore_backup(settings: Settings, source: Path) -> Restored:
     return Restored(home, contents, _restore_notes(settings, contents))
 
 
+def _extract_plain_files(tar: tarfile.TarFile, staging: Path) -> None:
+    """Unpack folders and regular files only, each inside ``staging``: a backup holds
+    nothing else, so an absolute path, a ``..``, a link or a device means the file is not
+    one of ours. (tarfile's own "data" filter does this from Python 3.11.4; winback runs
+    on every 3.11.)"""
+    members = tar.getmembers()
+    root = staging.resolve()
+    for member in members:
+        target = (staging / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or not target.is_relative_to(root):
+            raise tarfile.TarError(f"{member.name!r} is not a file inside the backup")
+    staging.mkdir(parents=True, exist_ok=True)
+    for member in members:
+        target = staging / member.name
+        if member.isdir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = tar.extractfile(member)
+        if source is None:
+            raise tarfile.TarError(f"{member.name!r} cannot be read")
+        with source, target.open("wb") as out:
+            shutil.copyfileobj(source, out)
+
+
 def _unpack(source: Path, staging: Path) -> None:
     if source.is_dir():
         shutil.copytree(source, staging)
         return
     try:
         with tarfile.open(source, mode="r:*") as tar:
-            # The "data" filter refuses absolute paths, links out of the folder and devices.
-            tar.extractall(staging, filter="data")
+            _extract_plain_files(tar, staging)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise BackupError(f"{source}: not a readable .tar.gz backup ({exc})") from None
     staging.chmod(0o700)
