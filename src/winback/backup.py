@@ -274,6 +274,7 @@ def _extract_plain_files(tar: tarfile.TarFile, staging: Path) -> None:
             raise tarfile.TarError(f"{member.name!r} cannot be read")
         with source, target.open("wb") as out:
             shutil.copyfileobj(source, out)
+        target.chmod(member.mode & 0o777)  # the session key stays readable by its owner only
 
 
 def _unpack(source: Path, staging: Path) -> None:
