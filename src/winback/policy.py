@@ -193,6 +193,21 @@ class Odds(_Section):
         default_factory=dict,
         description="Prior means for particular segments, e.g. {enterprise = 0.4}.",
     )
+    unprompted_prior_mean: float = Field(
+        0.10,
+        ge=0,
+        lt=1,
+        description="Prior probability that an ex-customer comes back with no call at all "
+        "(the baseline a call's lift is measured from); learned from uncontacted outcomes "
+        "(holdouts, returned_unprompted).",
+    )
+    level_strength: float = Field(
+        20.0,
+        gt=0,
+        description="How many outcomes the segment's rate is worth when learning the rate "
+        "for one reason within the segment, and the reason's rate when learning one "
+        "customer's own.",
+    )
 
 
 class Costs(_Section):
@@ -219,6 +234,13 @@ class Tiers(_Section):
     )
     executive_min_value: float = Field(
         5000.0, ge=0, description="…but only those whose value at stake is at least this."
+    )
+    executive_max_returns_anyway: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="…and only those less likely than this to come back with no call at all "
+        "(an account that will buy anyway does not take an executive's call).",
     )
     rep_min_value: float = Field(
         300.0,

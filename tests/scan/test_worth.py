@@ -64,11 +64,12 @@ def test_intangibles_lead_to_letting_go_and_small_value_to_not_pursuing() -> Non
 def test_rank_follows_expected_value_and_the_top_account_goes_to_an_executive() -> None:
     f = customers(3, margin_past_years=[3000.0, 9000.0, 600.0])
     d = decide(f, pd.Series(["lapsed", "lost", "slipping"]), Policy())
-    # value = margin / 3 x 2.48685: 2486.85, 7460.56, 497.37; EV = 0.3 v - cost
+    # value = margin / 3 x 2.48685: 2486.85, 7460.56, 497.37. No risk score: taken as gone,
+    # so with a call 30 % (prior), anyway 10 % (prior): EV = 0.2 v - (cost + 0.1 x 0.3 v)
     assert d["rank"].tolist() == [2, 1, 3]
     assert d.tier.tolist() == ["rep", "executive", "rep"]
     v = 7460.556
-    assert d.expected_value.iloc[1] == pytest.approx(0.3 * v - (40 + 0.1 * 0.3 * v), rel=1e-4)
+    assert d.expected_value.iloc[1] == pytest.approx(0.2 * v - (40 + 0.1 * 0.3 * v), rel=1e-4)
     assert d.expected_cost.iloc[1] == pytest.approx(250 + 0.1 * 0.3 * v, rel=1e-4)
 
 
@@ -103,3 +104,92 @@ def test_heavy_contact_and_returns_come_with_their_numbers() -> None:
         in (d.decision_reasons[0])
     )
     assert "returned 50% of what they bought (4 returns)" in d.decision_reasons[1]
+
+
+def test_an_account_that_would_buy_anyway_ranks_below_one_truly_gone() -> None:
+    # a brings four times b's value but is probably still a customer (P(alive) 0.9)
+    f = customers(2, margin_past_years=[36000.0, 9000.0], p_alive=[0.9, 0.05])
+    d = decide(f, pd.Series(["slipping", "lapsed"]), Policy())
+    # a: risk 0.1, anyway 0.9 + 0.1 x 0.1 = 0.91, with a call 0.9 + 0.1 x 0.3 = 0.93
+    assert d.p_return_anyway.tolist() == pytest.approx([0.91, 0.05 + 0.95 * 0.1])
+    assert d.p_return_contacted.tolist() == pytest.approx([0.93, 0.05 + 0.95 * 0.3])
+    va = 29842.22
+    # a's call adds 2 points of 29,842 but pays a concession on 93 %: not worth a call
+    assert d.expected_value.iloc[0] == pytest.approx(0.02 * va - 40 - 0.1 * 0.93 * va, rel=1e-4)
+    assert d["rank"].tolist() == [pd.NA, 1]
+    assert d.tier.tolist() == ["none", "executive"]
+
+
+def test_an_account_likely_to_return_anyway_does_not_take_an_executives_call() -> None:
+    # Both worth a call; b would come back anyway with 0.55 + 0.45 x 0.1 = 59.5 % > 50 %.
+    f = customers(2, margin_past_years=[9000.0, 900000.0], p_alive=[0.1, 0.55])
+    d = decide(f, pd.Series(["lapsed", "slipping"]), Policy())
+    assert d["rank"].tolist() == [2, 1]  # b's sheer size still makes the call worth most
+    assert d.p_return_anyway.iloc[1] == pytest.approx(0.595)
+    assert d.tier.tolist() == ["executive", "rep"]
+
+
+def test_lapse_risk_takes_over_from_p_alive_where_the_scan_has_it() -> None:
+    f = customers(3, p_alive=[0.9, 0.9, None], lapse_risk=[0.8, None, None])
+    f["follow_suit_probability"] = [0.1, 0.1, 0.6]
+    d = decide(f, pd.Series(["lapsed"] * 3), Policy())
+    # risks 0.8 (lapse_risk), 0.1 (1 - P(alive)), 0.6 (follow-suit)
+    risk = pd.Series([0.8, 0.1, 0.6])
+    assert d.p_return_anyway.tolist() == pytest.approx((1 - risk + risk * 0.1).tolist())
+    assert "chance they have gone: 80% (lapse risk)" in d.decision_reasons[0][1]
+    assert "chance they have gone: 10% (1 - P(alive))" in d.decision_reasons[1][1]
+    assert "chance they have gone: 60% (follow-suit probability)" in d.decision_reasons[2][1]
+
+
+def test_reasons_name_the_chances_with_and_without_a_call() -> None:
+    f = customers(1, p_alive=[0.2])
+    d = decide(f, pd.Series(["lapsed"]), Policy())
+    v = 300 * 2.486852
+    # anyway 0.2 + 0.8 x 0.1 = 28 %; with a call 0.2 + 0.8 x 0.3 = 44 %: 16 points
+    ev = 0.16 * v - 40 - 0.1 * 0.44 * v
+    assert d.expected_value.iloc[0] == pytest.approx(ev, rel=1e-6)
+    assert d.decision_reasons[0][:2] == [
+        f"would come back anyway: 28%; with a call: 44%; the call adds 16 points, "
+        f"worth {ev:,.0f} after costs",
+        "chance they have gone: 80% (1 - P(alive)); of those gone, a call wins back 30% and "
+        "10% return unprompted (the policy's prior: no outcomes recorded yet)",
+    ]
+
+
+def test_returning_unprompted_is_the_baseline_not_a_win_of_the_call() -> None:
+    outcomes = pd.DataFrame(
+        {
+            "segment": ["all"] * 50,
+            "outcome": ["won_back"] * 10
+            + ["declined"] * 10
+            + ["returned_unprompted"] * 12
+            + ["not_pursued"] * 18,
+            "tier": ["rep"] * 20 + ["holdout"] * 30,
+        }
+    )
+    d = decide(customers(1), pd.Series(["lapsed"]), Policy(), outcomes)
+    # call: (0.3 x 70 + 10) / (70 + 20) = 0.34444; anyway: (0.1 x 70 + 12) / (70 + 30) = 0.19
+    assert d.winback_odds.iloc[0] == pytest.approx(31 / 90)
+    assert d.p_return_contacted.iloc[0] == pytest.approx(31 / 90)
+    assert d.p_return_anyway.iloc[0] == pytest.approx(0.19)
+    assert "(learned from 50 recorded outcomes)" in d.decision_reasons[0][1]
+
+
+def test_rates_learn_by_reason_and_by_customer_each_shrunk_to_the_level_above() -> None:
+    outcomes = pd.DataFrame(
+        {
+            "customer_id": ["x"] * 10 + ["a"] * 2,
+            "segment": ["all"] * 12,
+            "reason": ["price_rise"] * 10 + [None] * 2,
+            "outcome": ["won_back"] * 8 + ["declined"] * 2 + ["declined"] * 2,
+            "contacted": [True] * 12,
+        }
+    )
+    f = customers(3, last_incident_type=[None, "price_rise", "price_rise"])
+    f["customer_id"] = ["a", "b", "x"]
+    d = decide(f, pd.Series(["lapsed"] * 3), Policy(), outcomes)
+    segment = (0.3 * 70 + 8) / (70 + 12)  # 0.35366
+    reason = (segment * 20 + 8) / (20 + 10)  # price_rise within the segment
+    a = (segment * 20 + 0) / (20 + 2)  # no known reason; two declines of a's own
+    x = (reason * 20 + 8) / (20 + 10)
+    assert d.winback_odds.tolist() == pytest.approx([a, reason, x])

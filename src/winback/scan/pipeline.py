@@ -118,7 +118,11 @@ def run_scan(
     features["follow_suit_probability"] = follow
 
     say("worth")
-    outcomes = con.table("winback_outcomes").select("segment", "outcome").to_pandas()
+    outcomes = (
+        con.table("winback_outcomes")
+        .select("customer_id", "segment", "outcome", "reason", "contacted", "tier")
+        .to_pandas()
+    )
     worth = decide(features, lapse["status"], policy, outcomes)
 
     say("writing")
@@ -173,6 +177,8 @@ def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame)
         "return_abuser": worth["return_abuser"],
         "decision": worth["decision"],
         "winback_odds": worth["winback_odds"],
+        "p_return_anyway": worth["p_return_anyway"],
+        "p_return_contacted": worth["p_return_contacted"],
         "expected_value": worth["expected_value"],
         "expected_cost": worth["expected_cost"],
         "tier": worth["tier"],

@@ -64,8 +64,11 @@ RUN_SCHEMA = pa.schema(
         pa.field("late_payer", pa.bool_()),
         pa.field("return_abuser", pa.bool_()),
         pa.field("decision", pa.string()),  # one of DECISIONS, or null for active customers
-        pa.field("winback_odds", pa.float64()),
-        pa.field("expected_value", pa.float64()),  # odds x value - expected cost
+        pa.field("winback_odds", pa.float64()),  # share of gone peers a call wins back
+        pa.field("p_return_anyway", pa.float64()),  # chance of coming back with no call
+        pa.field("p_return_contacted", pa.float64()),  # chance of coming back with a call
+        # (p_return_contacted - p_return_anyway) x value - expected cost
+        pa.field("expected_value", pa.float64()),
         pa.field("expected_cost", pa.float64()),
         pa.field("tier", pa.string()),  # one of TIERS
         pa.field("rank", pa.int64()),  # 1 = first to call; null when not on the list
