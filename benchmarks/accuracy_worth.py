@@ -18,6 +18,14 @@ ranking, measured in the same run: win-back odds × value − cost from the same
 columns), chance (k customers drawn at random among those the scan flags), and the best
 possible (the top k by the truth itself).
 
+Then outcomes accumulate: the flagged customers are split at random in two halves; a
+campaign over the first half's pursued customers (a fifth held out, no call) is drawn from
+the truth (``simulate.truth.respond``: the rep offers the remedy for the reason the call
+verifies; a customer who never left simply buys again), written to the ledger's
+winback_outcomes as the desk would (won back, declined, returned unprompted, not pursued,
+with the verified reason), and the scan runs again. The second half, which no outcome
+names, is graded by the same measures before and after the learning (k halved).
+
     uv run python benchmarks/accuracy_worth.py [--profiles b2b retail] [--k 20 60 200]
 """
 
@@ -31,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from winback.ledger.contract import TABLES
@@ -40,6 +49,7 @@ from winback.policy import Policy
 from winback.scan.pipeline import run_scan
 from winback.scan.worth import value_if_won
 from winback.simulate.run import simulate
+from winback.simulate.truth import REMEDIES, respond
 
 END = date(2026, 6, 30)
 
@@ -102,7 +112,6 @@ def grade(profile: str, work: Path, ks: list[int]) -> None:
     old_listed, old_exec = old_ranking(scan, policy)
     value = value_if_won(scan, policy).to_numpy()
     big = flagged[value[flagged] >= policy.tiers.executive_min_value]
-    best = flagged[np.argsort(-truth["incremental"].to_numpy()[flagged], kind="stable")]
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
 
     print(
@@ -128,20 +137,105 @@ def grade(profile: str, work: Path, ks: list[int]) -> None:
                 f"{share(chance, column)} {share(best_rows, column)}   "
                 f"({len(new)} new, {len(old)} old)"
             )
-    inc = truth["incremental"].to_numpy()
+    _captured(truth["incremental"].to_numpy(), new_listed, old_listed, flagged, ks, "old")
+    _learning_round(profile, work, ledger, policy, scan, truth, ks)
+
+
+def _captured(
+    inc: np.ndarray,
+    new: np.ndarray,
+    anchor: np.ndarray,
+    pool: np.ndarray,
+    ks: list[int],
+    anchor_name: str,
+) -> None:
+    """True incremental value in the top k of two rankings, beside chance and the best."""
+    best = pool[np.argsort(-inc[pool], kind="stable")]
     print(
-        f"  {'true incremental value in top k':34s} {'new':>10s} {'old':>10s} "
-        f"{'chance':>10s} {'best':>10s}  new/old  new/best"
+        f"  {'true incremental value in top k':34s} {'new':>10s} {anchor_name:>10s} "
+        f"{'chance':>10s} {'best':>10s}  new/{anchor_name}  new/best"
     )
     for k in ks:
-        new_v, old_v = inc[new_listed[:k]].sum(), inc[old_listed[:k]].sum()
-        chance_v = inc[flagged].mean() * min(k, len(flagged))
+        new_v, old_v = inc[new[:k]].sum(), inc[anchor[:k]].sum()
+        chance_v = inc[pool].mean() * min(k, len(pool))
         best_v = inc[best[:k]].sum()
         print(
             f"  {'k = ' + str(k):34s} {new_v:10,.0f} {old_v:10,.0f} {chance_v:10,.0f} "
             f"{best_v:10,.0f}  {new_v / max(old_v, 1e-9):6.2f}x  {new_v / max(best_v, 1e-9):6.0%}",
             flush=True,
         )
+
+
+def _learning_round(
+    profile: str,
+    work: Path,
+    ledger: Ledger,
+    policy: Policy,
+    scan: pd.DataFrame,
+    truth: pd.DataFrame,
+    ks: list[int],
+) -> None:
+    """A campaign over half the flagged customers, its outcomes imported, the scan again;
+    graded on the other half."""
+    rng = np.random.default_rng(0)
+    flagged = np.flatnonzero((scan["status"] != "active").to_numpy())
+    campaign_half = rng.random(len(flagged)) < 0.5
+    reached = flagged[campaign_half & scan["rank"].notna().to_numpy()[flagged]]
+    graded = flagged[~campaign_half]
+    holdout = rng.random(len(reached)) < 0.2
+    t = pq.read_table(work / "sim" / "truth" / "customers_truth.parquet").to_pandas()
+    t = t.set_index("customer_id").reindex(scan["customer_id"].to_numpy()[reached])
+    reasons = t["primary_reason"].astype("object").to_numpy()
+    offers: list[str | None] = [
+        None if h else REMEDIES.get(str(r), ("plus_extra",))[0]
+        for h, r in zip(holdout, reasons, strict=True)
+    ]
+    came_back = respond(pa.Table.from_pandas(t.reset_index()), offers, seed=1)
+    came_back |= ~truth["decided"].to_numpy()[reached]  # never left: they buy again
+    outcome = np.where(
+        holdout,
+        np.where(came_back, "returned_unprompted", "not_pursued"),
+        np.where(came_back, "won_back", "declined"),
+    )
+    rows = pd.DataFrame(
+        {
+            "outcome_id": [f"bench-{i}" for i in range(len(reached))],
+            "customer_id": scan["customer_id"].to_numpy()[reached],
+            "recorded_on": END.isoformat(),
+            "outcome": outcome,
+            "segment": scan["segment"].to_numpy()[reached],
+            "tier": np.where(holdout, "holdout", scan["tier"].to_numpy()[reached]),
+            "offer": [o or "" for o in offers],
+            "reason": np.where(holdout | pd.isna(reasons), "", reasons),
+            "contacted": np.where(holdout, "false", "true"),
+        }
+    )
+    rows["tier"] = rows["tier"].where(rows["tier"] != "none", "campaign")
+    path = work / "winback_outcomes.csv"
+    rows.to_csv(path, index=False)
+    import_file(ledger, "winback_outcomes", path, rejects_dir=work / "rejects")
+    after = run_scan(ledger, work / "runs", policy, as_of=END).customers().to_pandas()
+
+    def ranked(frame: pd.DataFrame) -> np.ndarray:
+        listed = frame["rank"].notna().to_numpy() & np.isin(np.arange(len(frame)), graded)
+        rows = np.flatnonzero(listed)
+        return rows[np.argsort(frame["rank"].to_numpy()[rows])]
+
+    calls = ~holdout
+    print(
+        f"  after a campaign over {len(reached)} of the other half ({int(calls.sum())} called: "
+        f"{(outcome[calls] == 'won_back').mean():.0%} won back; {int(holdout.sum())} held "
+        f"out: {(outcome[holdout] == 'returned_unprompted').mean():.0%} returned), graded on "
+        f"{len(graded)} flagged customers no outcome names"
+    )
+    _captured(
+        truth["incremental"].to_numpy(),
+        ranked(after),
+        ranked(scan),
+        graded,
+        [k // 2 for k in ks],
+        "before",
+    )
 
 
 def main() -> None:
