@@ -110,3 +110,13 @@ def test_help_keeps_its_brackets(command: tuple[str, ...], words: list[str]) -> 
     assert done.returncode == 0, done.stderr
     for word in words:
         assert word in _printed(done.stdout), word
+
+
+def test_the_list_shows_the_chances_without_and_with_a_call(
+    hostile_scan: tuple[dict[str, str | None], subprocess.CompletedProcess[str]],
+) -> None:
+    _, done = hostile_scan
+    printed = _printed(done.stdout)
+    assert "anyway → call" in printed
+    # c2, gone by every sign (P(alive) near 0): the priors, 10 % anyway and 30 % with a call
+    assert re.search(r"│ 1\s+│.*│ 1\d% → 3\d%\s+│", printed), printed

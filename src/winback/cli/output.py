@@ -146,7 +146,7 @@ def print_run(run: ScanRun, top: int) -> None:
     table = run.customers()
     listed = table.filter(table["rank"].is_valid()).sort_by("rank").slice(0, top).to_pylist()
     ranked = RichTable(title="win-back list", title_justify="left", show_lines=True)
-    for name in ("rank", "customer", "status", "tier", "expected value", "odds", "why"):
+    for name in ("rank", "customer", "status", "tier", "expected value", "anyway → call", "why"):
         ranked.add_column(name, overflow="fold")
     for row in listed:
         ranked.add_row(
@@ -155,7 +155,7 @@ def print_run(run: ScanRun, top: int) -> None:
             safe(row["status"]),
             safe(row["tier"]),
             f"{row['expected_value']:,.2f}",
-            f"{row['winback_odds']:.0%}",
+            _chances(row),
             "\n".join(safe(r) for r in row["reasons"][:2] + row["decision_reasons"][:1]),
         )
     out.print(ranked)
@@ -164,6 +164,14 @@ def print_run(run: ScanRun, top: int) -> None:
         f"{safe(run.path / 'customers.parquet')}",
         highlight=False,
     )
+
+
+def _chances(row: dict[str, Any]) -> str:
+    """The chance of coming back with no call and with one ("10% → 30%")."""
+    anyway, call = row.get("p_return_anyway"), row.get("p_return_contacted")
+    if anyway is None or call is None:
+        return f"{row['winback_odds']:.0%}"
+    return f"{anyway:.0%} → {call:.0%}"
 
 
 def print_export(result: ExportResult | None) -> None:

@@ -93,6 +93,8 @@ def customer_command(customer_id: str = typer.Argument(..., help="The customer's
         "predicted_value",
         "follow_suit_probability",
         "winback_odds",
+        "p_return_anyway",
+        "p_return_contacted",
         "expected_value",
         "expected_cost",
         "recent_incidents",
