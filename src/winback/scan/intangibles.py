@@ -29,6 +29,8 @@ INTANGIBLES = ("rude", "heavy_contact", "late_payer", "return_abuser")
 
 #: Peers with evidence needed to read them as two groups; fewer fall back to simple rules.
 MIN_PEERS = 150
+#: Customers with evidence a peer group (segment) needs for a reading of its own.
+MIN_GROUP = MIN_PEERS
 _DAYS_PER_MONTH = 30.44
 
 
@@ -137,7 +139,7 @@ def read_flag(
             )
             continue
         fit = overall
-        if members.sum() >= MIN_PEERS:
+        if members.sum() >= MIN_GROUP:
             fit = fit_mixture(kk[members], nn[members], poisson)
         posterior = 1.0 / (
             1.0 + np.exp(-np.clip(fit.log_odds(kk[members], nn[members], poisson), -500, 500))
