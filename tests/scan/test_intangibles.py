@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import run_winback
 from winback.policy import Policy
 from winback.scan.intangibles import fit_mixture, intangibles, readings
 
@@ -137,3 +141,26 @@ def test_thresholds_are_the_policys() -> None:
     lenient = Policy.model_validate({"worth": {"late_payer_share": 0.5}})
     assert nullable(intangibles(f, Policy())[0].late_payer) == [True, False, False]
     assert nullable(intangibles(f, lenient)[0].late_payer) == [False, False, False]
+
+
+def test_winback_customer_says_unknown_where_the_business_has_no_invoices(
+    tmp_path: Path,
+) -> None:
+    env: dict[str, str | None] = {"WINBACK_HOME": str(tmp_path / "ws"), "WINBACK_DESK_URL": None}
+    orders = tmp_path / "orders.csv"
+    rows = ["order_id,customer_id,order_date,amount"]
+    rows += [f"o{k},c1,{date(2024, 6, 20) - timedelta(days=30 * k)},100.00" for k in range(8)]
+    orders.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    done = run_winback("import", "orders", str(orders), env=env)
+    assert done.returncode == 0, done.stderr
+    assert run_winback("scan", "--no-sync", env=env).returncode == 0
+
+    shown = run_winback("customer", "c1", env=env)
+
+    assert shown.returncode == 0, shown.stderr
+    lines = {
+        line.split()[0]: line.split()[-1] for line in shown.stdout.splitlines() if line.split()
+    }
+    assert lines["late_payer"] == "unknown"
+    assert lines["rude"] == "unknown"
+    assert "False" not in {lines[k] for k in ("late_payer", "rude", "heavy_contact")}
