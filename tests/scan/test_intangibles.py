@@ -164,3 +164,38 @@ def test_winback_customer_says_unknown_where_the_business_has_no_invoices(
     assert lines["late_payer"] == "unknown"
     assert lines["rude"] == "unknown"
     assert "False" not in {lines[k] for k in ("late_payer", "rude", "heavy_contact")}
+
+
+def test_heavy_contact_is_judged_against_customers_of_similar_value() -> None:
+    # 900 customers in one segment: the top third by value contact eight times as often as
+    # the rest, as their ordinary; every tenth of the rest contacts like them.
+    rng = np.random.default_rng(11)
+    n = 900
+    value = np.arange(n, dtype=float)
+    top = value >= 600
+    few = ~top & (np.arange(n) % 10 == 0)
+    rate = np.where(top, 0.8, np.where(few, 0.8, 0.1))
+    f = base(n, contacts=rng.poisson(rate * 24), revenue_last_year=value)
+    flags, _ = intangibles(f, Policy())
+    raised = flags.heavy_contact.fillna(False).to_numpy(bool)
+    assert raised[top].mean() < 0.02  # ordinary for their value
+    assert raised[few].mean() > 0.85
+    assert raised[~top & ~few].mean() < 0.02
+
+
+def test_where_nobody_stands_out_nobody_is_flagged() -> None:
+    rng = np.random.default_rng(5)
+    n = 400
+    due = rng.integers(6, 20, n)
+    f = base(
+        n,
+        contacts=rng.poisson(0.8 * 24, n),  # everyone contacts a lot: that is ordinary here
+        invoices_due=due,
+        invoices_late=rng.binomial(due, 0.05),
+        returns=rng.binomial(10, 0.06, n),
+    )
+    flags, _ = intangibles(f, Policy())
+    for name in ("heavy_contact", "late_payer", "return_abuser"):
+        assert int(flags[name].fillna(False).sum()) <= 2, name
+    fit = fit_mixture(f["contacts"].to_numpy(), np.full(n, 24.0), poisson=True)
+    assert fit.low == pytest.approx(0.8, rel=0.1)

@@ -61,24 +61,36 @@ class Mixture:
 
 
 def fit_mixture(k: np.ndarray, n: np.ndarray, poisson: bool) -> Mixture:
-    """Fit the two groups to counts ``k`` out of ``n`` by expectation-maximisation."""
+    """Fit the two groups to counts ``k`` out of ``n`` by expectation-maximisation.
+
+    It starts from the customers with the highest 5 % of rates as the few. The ordinary
+    are the majority (the few are at most half); when nobody stands out, the two rates
+    meet and no one is more likely one of the few than the share says.
+    """
     k, n = np.asarray(k, np.float64), np.asarray(n, np.float64)
-    pooled = max(k.sum() / max(n.sum(), 1e-12), 1e-6)
-    cap = np.inf if poisson else 1 - 1e-6
-    low, high, share = pooled * 0.5, min(pooled * 10, 0.9 if not poisson else np.inf), 0.05
-    m = Mixture(low, high, share)
+    floor, cap = 1e-7, (np.inf if poisson else 1 - 1e-6)
+    rate = k / np.where(n > 0, n, 1.0)
+    r = (rate >= np.quantile(rate, 0.95)).astype(np.float64) if rate.size else rate
+    m = Mixture(floor, floor, 0.05)
+
+    def mean(weights: np.ndarray, before: float) -> float:
+        exposure = float((weights * n).sum())
+        if exposure < 1e-9:
+            return before
+        return float(np.clip((weights * k).sum() / exposure, floor, cap))
+
     for _ in range(500):
-        r = 1.0 / (1.0 + np.exp(-np.clip(m.log_odds(k, n, poisson), -500, 500)))
-        share = float(np.clip(r.mean(), 1e-4, 0.5))
-        high = float(np.clip((r * k).sum() / max((r * n).sum(), 1e-12), 1e-6, cap))
-        low = float(np.clip(((1 - r) * k).sum() / max(((1 - r) * n).sum(), 1e-12), 1e-7, cap))
-        if high < low:
-            high, low = low, high
-        new = Mixture(low, high, share)
-        done = abs(new.share - m.share) < 1e-9 and abs(new.high - m.high) < 1e-9 * new.high
+        low, high = mean(1 - r, m.low), mean(r, m.high)
+        new = Mixture(low, max(high, low), float(np.clip(r.mean(), 1e-4, 0.5)))
+        done = (
+            abs(new.share - m.share) < 1e-9
+            and abs(new.high - m.high) <= 1e-9 * new.high
+            and abs(new.low - m.low) <= 1e-9 * new.low
+        )
         m = new
         if done:
             break
+        r = 1.0 / (1.0 + np.exp(-np.clip(m.log_odds(k, n, poisson), -500, 500)))
     return m
 
 
