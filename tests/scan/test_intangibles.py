@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import run_winback
 from winback.policy import Policy
 from winback.scan.intangibles import fit_mixture, intangibles, readings
+from winback.scan.worth import decide
 
 
 def base(n: int, **columns: object) -> pd.DataFrame:
@@ -199,3 +200,13 @@ def test_where_nobody_stands_out_nobody_is_flagged() -> None:
         assert int(flags[name].fillna(False).sum()) <= 2, name
     fit = fit_mixture(f["contacts"].to_numpy(), np.full(n, 24.0), poisson=True)
     assert fit.low == pytest.approx(0.8, rel=0.1)
+
+
+def test_unknown_flags_never_count_toward_letting_go() -> None:
+    f = base(2, rude_noted=[1, 0], interactions_judged=[1, 0], margin_past_years=[900.0, 900.0])
+    strict = Policy.model_validate({"decision": {"let_go_intangibles": 1}})
+    d = decide(f, pd.Series(["lapsed", "lapsed"]), strict)
+    # The first is rude on record; the second's every flag is unknown: pursued, not let go.
+    assert nullable(d.rude) == [True, None]
+    assert nullable(d.late_payer) == [None, None]
+    assert d.decision.tolist() == ["let_go", "pursue"]
