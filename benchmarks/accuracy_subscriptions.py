@@ -12,7 +12,8 @@ started and not ended, no invoice past due and unpaid) it prints:
 - the AUC of the contract's risk (the sBG's P(not staying the horizon)) among them for
   "has truly decided to leave by the scan date" and "truly lapses within the horizon"
   (``truth/customers_truth.parquet``: ``decided_on``, ``lapse_date``), beside chance (0.5),
-  days since the last order, and ``lapse_risk`` as the scan wrote it when the run has one.
+  days since the last order, the count of recent incidents (the strongest single sign in
+  this simulated world), and ``lapse_risk`` as the scan wrote it when the run has one.
 
 The anchor of the run is the "before" scan: every count is printed beside it, with the
 CPU seconds of each scan beside its wall time.
@@ -115,9 +116,9 @@ def measure(customers: int, seed: int, work: Path) -> None:
 
         run_risk = contract_standing(ledger.ibis(), as_of, _sbg(ledger, as_of, policy), horizon)
         run_risk = run_risk[run_risk["customer_id"].isin(paying)].merge(
-            after[["customer_id", "days_since_last_order", "lapse_risk"]]
+            after[["customer_id", "days_since_last_order", "recent_incidents", "lapse_risk"]]
             if "lapse_risk" in after
-            else after[["customer_id", "days_since_last_order"]],
+            else after[["customer_id", "days_since_last_order", "recent_incidents"]],
             on="customer_id",
         )
         ids = run_risk["customer_id"]
@@ -132,6 +133,7 @@ def measure(customers: int, seed: int, work: Path) -> None:
             scores = {
                 "contract risk (sBG)": run_risk["p_leave"].to_numpy(dtype=float),
                 "days since last order": run_risk["days_since_last_order"].to_numpy(dtype=float),
+                "recent incidents": run_risk["recent_incidents"].to_numpy(dtype=float),
             }
             if "lapse_risk" in run_risk:
                 scores["lapse_risk (run)"] = run_risk["lapse_risk"].to_numpy(dtype=float)
