@@ -57,7 +57,8 @@ def report_command(
         else ""
     )
     out.print(
-        f"{t.cases:,} case(s) worked{with_cancellations}: revenue lost {money(t.value_lost)}, won back "
+        f"{t.cases:,} case(s) worked{with_cancellations}: "
+        f"revenue lost {money(t.value_lost)}, won back "
         f"{money(t.value_won_back)} ({t.won_back:,} of {t.attempted:,} attempts, "
         f"{pct(t.rate)}), {money(t.revenue_since)} since the win-back",
         highlight=False,
