@@ -9,7 +9,10 @@ started and not ended, no invoice past due and unpaid) it prints:
 
 - how many are flagged lapsed/lost and slipping, before and after, and how many of the
   desk cases (rows a sync would open a case for: ranked, in a case tier) are theirs;
-- the AUC of the contract's risk (the sBG's P(not staying the horizon)) among them for
+- the AUC of the contract's risk among them (as the scan computes it: learned from the
+  ledger's history when that beat the sBG on the newest past cutoff, else the sBG's
+  P(not staying the horizon); the sBG's own figure beside it, and the risk's self-graded
+  AUC on that past cutoff) for
   "has truly decided to leave by the scan date" and "truly lapses within the horizon"
   (``truth/customers_truth.parquet``: ``decided_on``, ``lapse_date``), beside chance (0.5),
   days since the last order, the count of recent incidents (the strongest single sign in
@@ -42,7 +45,7 @@ from winback.ledger.store import Ledger
 from winback.policy import Policy
 from winback.scan import pipeline
 from winback.scan.pipeline import run_scan
-from winback.scan.subscriptions import contract_standing
+from winback.scan.subscriptions import contract_risk, contract_standing
 from winback.simulate.run import simulate
 
 END = date(2026, 6, 30)
@@ -114,8 +117,26 @@ def measure(customers: int, seed: int, work: Path) -> None:
         )
         print(f"  after : slipping for order gaps {int(gaps.sum())}")
 
-        run_risk = contract_standing(ledger.ibis(), as_of, _sbg(ledger, as_of, policy), horizon)
-        run_risk = run_risk[run_risk["customer_id"].isin(paying)].merge(
+        con = ledger.ibis()
+        standing = contract_standing(con, as_of, _sbg(ledger, as_of, policy), horizon)
+        sbg_leave = pd.Series(
+            standing["p_leave"].to_numpy(dtype=float), index=standing["customer_id"].astype(str)
+        )
+        learned, report = contract_risk(con, as_of, horizon, sbg_leave)
+        graded = report.get("graded", {})
+        print(
+            f"  contract risk used: {report['model']}"
+            + (f" ({report['problem']})" if "problem" in report else "")
+            + (
+                f"; self-graded at {graded['cutoff']}: AUC {graded['auc']:.3f} "
+                f"(sBG {graded['auc_sbg']:.3f}), Brier {graded['brier']:.4f} "
+                f"(base rate {graded['brier_base_rate']:.4f})"
+                if "auc" in graded
+                else ""
+            )
+        )
+        standing["contract_risk"] = standing["customer_id"].astype(str).map(learned)
+        run_risk = standing[standing["customer_id"].isin(paying)].merge(
             after[["customer_id", "days_since_last_order", "recent_incidents", "lapse_risk"]]
             if "lapse_risk" in after
             else after[["customer_id", "days_since_last_order", "recent_incidents"]],
@@ -131,7 +152,8 @@ def measure(customers: int, seed: int, work: Path) -> None:
         }
         for label, y in labels.items():
             scores = {
-                "contract risk (sBG)": run_risk["p_leave"].to_numpy(dtype=float),
+                "sBG": run_risk["p_leave"].to_numpy(dtype=float),
+                "contract risk": run_risk["contract_risk"].to_numpy(dtype=float),
                 "days since last order": run_risk["days_since_last_order"].to_numpy(dtype=float),
                 "recent incidents": run_risk["recent_incidents"].to_numpy(dtype=float),
             }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from winback.scan.pipeline import run_scan
 from winback.scan.subscriptions import (
     _term_ends,
     apply_contracts,
+    contract_risk,
     contract_standing,
     subscription_features,
 )
@@ -249,3 +250,59 @@ def test_apply_contracts_without_a_risk_column_adds_none() -> None:
     f, out, _ = apply_contracts(features, lapse, standing, 90)
     assert "lapse_risk" not in f
     assert out["status"].tolist() == ["active", "slipping", "slipping"]
+
+
+def test_contract_risk_learns_from_the_ledgers_history(tmp_path: Path) -> None:
+    """Subscribers who leave 45 days after an incident; everyone else stays (a few of them
+    had an incident too). The learned risk must read the incidents, beat the sBG on the
+    newest past cutoff, and rank a subscriber with a fresh incident above one without."""
+    ledger = Ledger(tmp_path / "ledger")
+    subs, incidents = [], []
+    start = date(2022, 1, 1)
+    for i in range(120):
+        hit = date(2023, 5, 1) + timedelta(days=4 * i)
+        end = hit + timedelta(days=45)
+        ended = str(end) if end <= AS_OF else ""
+        subs.append(f"t{i},troubled{i},Basic,{start},{ended},1,10.00,")
+        incidents.append(f"i{i},troubled{i},{hit},outage,3")
+    for i in range(240):
+        subs.append(f"k{i},keeper{i},Basic,{start + timedelta(days=i)},,1,10.00,")
+        if i % 8 == 0:
+            hit = date(2023, 6, 1) + timedelta(days=3 * i)
+            incidents.append(f"j{i},keeper{i},{hit},outage,3")
+    header = "subscription_id,customer_id,plan,started_on,ended_on,period_months,price,"
+    import_file(
+        ledger,
+        "subscriptions",
+        _write(tmp_path / "s.csv", header + "cancel_reason", subs),
+        rejects_dir=tmp_path / "r",
+    )
+    import_file(
+        ledger,
+        "incidents",
+        _write(tmp_path / "i.csv", "incident_id,customer_id,occurred_on,type,severity", incidents),
+        rejects_dir=tmp_path / "r",
+    )
+    con = ledger.ibis()
+    standing = contract_standing(con, AS_OF, None, 90)
+    sbg_leave = pd.Series(0.1, index=standing["customer_id"].astype(str))
+    risk, report = contract_risk(con, AS_OF, 90, sbg_leave)
+    assert report["model"] == "logistic", report
+    assert report["weights"]["incidents_90d"] > 0
+    graded = report["graded"]
+    assert graded["cutoff"] == str(AS_OF - timedelta(days=90))
+    assert graded["auc"] > graded["auc_sbg"]
+    assert graded["auc"] > 0.8
+    # troubled105's incident was on 2024-06-24 (still running); keeper1 never had one.
+    assert risk["troubled105"] > 3 * risk["keeper1"]
+    assert set(risk.index) == set(standing["customer_id"])
+
+
+def test_contract_risk_without_enough_history_keeps_the_sbg(contracts_ledger: Ledger) -> None:
+    con = contracts_ledger.ibis()
+    standing = contract_standing(con, AS_OF, None, 90)
+    sbg_leave = pd.Series(0.25, index=standing["customer_id"].astype(str))
+    risk, report = contract_risk(con, AS_OF, 90, sbg_leave)
+    assert report["model"] == "sbg"
+    assert "too few subscribers" in report["problem"]
+    assert risk is sbg_leave

@@ -22,9 +22,8 @@ from winback.scan.lapse import classify
 from winback.scan.modelling import predict
 from winback.scan.runs import RUN_SCHEMA, RunInfo, ScanRun, write_run
 from winback.scan.subscriptions import (
-    apply_contracts,
-    contract_standing,
     fit_retention,
+    judge_contracts,
     subscriber_value,
     subscription_features,
 )
@@ -109,8 +108,7 @@ def run_scan(
         # A running, paid contract outranks the gaps between orders (scan/subscriptions.py).
         say("contracts")
         horizon = policy.lapse.follow_suit_window_days
-        standing = contract_standing(con, as_of, sbg, horizon)
-        features, lapse, contracts = apply_contracts(features, lapse, standing, horizon)
+        features, lapse, contracts = judge_contracts(con, features, lapse, as_of, sbg, horizon)
 
     say("follow-suit classifier")
 

@@ -257,7 +257,7 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _contract_reasons(row: Any, horizon_days: int) -> list[str]:
+def _contract_reasons(row: Any, horizon_days: int, source: str) -> list[str]:
     """Why a running contract is at risk, in words a rep reads to the customer's file."""
     said = []
     if row.unpaid_invoices > 0:
@@ -272,12 +272,16 @@ def _contract_reasons(row: Any, horizon_days: int) -> list[str]:
     end = pd.Timestamp(row.term_ends_on).strftime("%Y-%m-%d")
     said.append(f"renewal in {int(row.days_to_renewal)} days ({end})")
     if not pd.isna(row.p_leave):
-        said.append(f"P(leaving within {horizon_days} days) {row.p_leave:.2f} (sBG)")
+        said.append(f"P(leaving within {horizon_days} days) {row.p_leave:.2f} ({source})")
     return said
 
 
 def apply_contracts(
-    features: pd.DataFrame, lapse: pd.DataFrame, standing: pd.DataFrame, horizon_days: int
+    features: pd.DataFrame,
+    lapse: pd.DataFrame,
+    standing: pd.DataFrame,
+    horizon_days: int,
+    source: str = "sBG",
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """The statuses and risk of subscribers with a running contract, judged by the contract.
 
@@ -285,9 +289,9 @@ def apply_contracts(
     customer ``active`` whatever the gaps between orders; one with a payment outstanding or
     downgraded is ``slipping``, with the contract's reasons (late payments and the renewal
     ahead among them). Never lapsed or lost while a contract runs.
-    Where ``features`` has ``lapse_risk``, a covered subscriber's becomes the sBG's
-    P(not staying the horizon). Customers without a running contract are left as they
-    are. Returns corrected copies of both frames and counts for the run.
+    Where ``features`` has ``lapse_risk``, a covered subscriber's becomes the standing's
+    ``p_leave`` (P(not staying the horizon), from ``source``). Customers without a running
+    contract are left as they are. Returns corrected copies of both frames and counts for the run.
     """
     features, lapse = features.copy(), lapse.copy()
     report: dict[str, Any] = {"covered": 0, "horizon_days": horizon_days}
@@ -318,7 +322,7 @@ def apply_contracts(
     if "reasons" in lapse:
         reasons = list(lapse["reasons"])
         for i, row, bad in zip(rows, picked.itertuples(), trouble, strict=True):
-            reasons[i] = _contract_reasons(row, horizon_days) if bad else []
+            reasons[i] = _contract_reasons(row, horizon_days, source) if bad else []
         lapse["reasons"] = pd.Series(reasons, index=lapse.index, dtype=object)
     if "lapse_risk" in features:
         risk = features["lapse_risk"].to_numpy(dtype=float).copy()
@@ -326,3 +330,162 @@ def apply_contracts(
         risk[rows] = np.where(np.isnan(leave), risk[rows], leave)
         features["lapse_risk"] = risk
     return features, lapse, report
+
+
+# --- the contract's risk, learned from the ledger's own history --------------------------
+
+#: Past cutoffs (one horizon apart) the contract-risk model learns from.
+RISK_CUTOFFS = 4
+#: Fewer subscribers than this who left (or stayed) over the cutoffs: no model, the sBG's
+#: figure stands.
+RISK_MIN_CLASS = 20
+RISK_INPUTS = (
+    "log_tenure_months",
+    "years_to_renewal",
+    "owes",
+    "late_payments",
+    "downgraded",
+    "incidents_90d",
+    "worst_severity_180d",
+    "unresolved_incidents",
+)
+
+
+def _incident_signals(con: Any, as_of: date) -> pd.DataFrame:
+    """Per customer: incidents in the 90 days before ``as_of``, the worst severity in the
+    180 days before it, and incidents still unresolved at it."""
+    cut = ibis.date(as_of)
+    inc = con.table("incidents")
+    inc = inc.filter(
+        (inc.occurred_on <= cut) & (inc.occurred_on > cut.sub(ibis.interval(days=180)))
+    )
+    recent = inc.occurred_on > cut.sub(ibis.interval(days=90))
+    open_ = inc.resolved_on.isnull() | (inc.resolved_on > cut)
+    per = inc.group_by("customer_id").aggregate(
+        incidents_90d=ibis.ifelse(recent, 1, 0).sum(),
+        worst_severity_180d=inc.severity.fill_null(3).max(),
+        unresolved_incidents=ibis.ifelse(open_, 1, 0).sum(),
+    )
+    frame: pd.DataFrame = per.to_pandas()
+    return frame
+
+
+def _risk_inputs(con: Any, as_of: date, horizon_days: int) -> pd.DataFrame:
+    """The contract-risk model's inputs for every subscriber with a running contract."""
+    standing = contract_standing(con, as_of, None, horizon_days)
+    if standing.empty:
+        return pd.DataFrame(columns=["customer_id", *RISK_INPUTS])
+    frame = standing.merge(_incident_signals(con, as_of), on="customer_id", how="left")
+    out = pd.DataFrame({"customer_id": frame["customer_id"].astype(str)})
+    out["log_tenure_months"] = np.log1p(frame["tenure_months"].astype(float).clip(lower=0))
+    out["years_to_renewal"] = frame["days_to_renewal"].astype(float).clip(0, 400) / 365.25
+    out["owes"] = (frame["unpaid_invoices"] > 0).astype(float)
+    out["late_payments"] = frame["late_payments"].astype(float)
+    out["downgraded"] = frame["downgraded"].astype(float)
+    for name in ("incidents_90d", "worst_severity_180d", "unresolved_incidents"):
+        out[name] = pd.to_numeric(frame[name], errors="coerce").fillna(0).astype(float)
+    return out
+
+
+def contract_risk(
+    con: Any, as_of: date, horizon_days: int, sbg_leave: pd.Series
+) -> tuple[pd.Series, dict[str, Any]]:
+    """Each covered subscriber's probability that no contract of theirs runs ``horizon_days``
+    on, learned from the ledger's own history, and how well that did.
+
+    At ``RISK_CUTOFFS`` past cutoffs one horizon apart (the newest ``as_of - horizon``),
+    every subscriber with a running contract is labelled by whether one still ran a
+    horizon later. A logistic regression on the contract's standing (tenure, the renewal
+    ahead, payments past due and late, a downgrade) and recent incidents is trained on the
+    older cutoffs and graded on the newest (out of time), beside the sBG's figure for the
+    same subscribers; then refitted on every cutoff and applied at ``as_of``. Too few
+    leavers or stayers to learn from: the sBG's figure (``sbg_leave``, by customer id)
+    stands, and the report says why.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    report: dict[str, Any] = {"model": "sbg"}
+    frames, labels = [], []
+    for k in range(RISK_CUTOFFS, 0, -1):
+        cutoff = as_of - timedelta(days=horizon_days * k)
+        at = _risk_inputs(con, cutoff, horizon_days)
+        later = contract_standing(con, cutoff + timedelta(days=horizon_days), None, horizon_days)
+        running = set(later["customer_id"].astype(str))
+        frames.append(at.assign(_cutoff=k))
+        labels.append((~at["customer_id"].isin(running)).to_numpy(dtype=int))
+    data = pd.concat(frames, ignore_index=True)
+    y = np.concatenate(labels)
+    report["rows"], report["left"] = len(y), int(y.sum())
+    newest = (data["_cutoff"] == 1).to_numpy()
+    if (
+        min(y.sum(), len(y) - y.sum()) < RISK_MIN_CLASS
+        or min(y[newest].sum(), (~newest).sum()) == 0
+    ):
+        report["problem"] = (
+            f"too few subscribers left or stayed over {RISK_CUTOFFS} cutoffs to learn from "
+            f"({int(y.sum())} of {len(y)} left): the sBG's figure stands"
+        )
+        return sbg_leave, report
+    x = data[list(RISK_INPUTS)].to_numpy(dtype=float)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = (x - mean) / scale
+
+    def fitted(rows: np.ndarray) -> LogisticRegression:
+        return LogisticRegression(C=1.0, max_iter=1000).fit(z[rows], y[rows])
+
+    graded: dict[str, Any] = {"cutoff": (as_of - timedelta(days=horizon_days)).isoformat()}
+    if y[~newest].min() != y[~newest].max() and y[newest].min() != y[newest].max():
+        p = fitted(~newest).predict_proba(z[newest])[:, 1]
+        tenure = data.loc[newest, "log_tenure_months"].to_numpy()
+        graded |= {
+            "subscribers": int(newest.sum()),
+            "left": int(y[newest].sum()),
+            "auc": round(float(roc_auc_score(y[newest], p)), 4),
+            # The sBG ranks by tenure alone (longer stayers are likelier to stay).
+            "auc_sbg": round(float(roc_auc_score(y[newest], -tenure)), 4),
+            "brier": round(float(np.mean((p - y[newest]) ** 2)), 4),
+            "brier_base_rate": round(float(y[newest].mean() * (1 - y[newest].mean())), 4),
+        }
+    model = fitted(np.ones(len(y), dtype=bool))
+    now = _risk_inputs(con, as_of, horizon_days)
+    zn = (now[list(RISK_INPUTS)].to_numpy(dtype=float) - mean) / scale
+    risk = pd.Series(model.predict_proba(zn)[:, 1], index=now["customer_id"].to_numpy())
+    if "auc" in graded and graded["auc"] <= graded["auc_sbg"]:
+        report |= {
+            "graded": graded,
+            "problem": "the learned model ranked the newest cutoff no better than the sBG: "
+            "the sBG's figure stands",
+        }
+        return sbg_leave, report
+    report |= {
+        "model": "logistic",
+        "graded": graded,
+        "weights": {
+            name: round(float(w), 4) for name, w in zip(RISK_INPUTS, model.coef_[0], strict=True)
+        },
+    }
+    return risk, report
+
+
+def judge_contracts(
+    con: Any,
+    features: pd.DataFrame,
+    lapse: pd.DataFrame,
+    as_of: date,
+    sbg: ShiftedBetaGeometricModel | None,
+    horizon_days: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """The scan's contract step: the standing of every running contract, its risk (learned
+    from the ledger's history when that earns its place, else the sBG's), and the statuses
+    and ``lapse_risk`` of covered subscribers set from them (:func:`apply_contracts`)."""
+    standing = contract_standing(con, as_of, sbg, horizon_days)
+    sbg_leave = pd.Series(
+        standing["p_leave"].to_numpy(dtype=float), index=standing["customer_id"].astype(str)
+    )
+    risk, risk_report = contract_risk(con, as_of, horizon_days, sbg_leave)
+    source = "contract history" if risk_report["model"] == "logistic" else "sBG"
+    standing["p_leave"] = standing["customer_id"].astype(str).map(risk).to_numpy(dtype=float)
+    features, lapse, report = apply_contracts(features, lapse, standing, horizon_days, source)
+    return features, lapse, report | {"risk": risk_report}
