@@ -3,7 +3,7 @@
 Simulates the subscription profile (``winback simulate --profile subscription``, default
 size and seed), imports it and scans it twice at each of two dates (the end of the data
 and one horizon before it): once as the scan runs, once with the contract step
-(``scan.subscriptions.apply_contracts``) switched off, which is the scan as it was before
+(``scan.subscriptions.judge_contracts``) switched off, which is the scan as it was before
 it. For the paying subscribers with a running contract at the scan date (a contract
 started and not ended, no invoice past due and unpaid) it prints:
 
@@ -54,12 +54,12 @@ END = date(2026, 6, 30)
 @contextmanager
 def contracts_off() -> Iterator[None]:
     """The scan without its contract step: statuses from the order rules alone."""
-    real = pipeline.apply_contracts
-    pipeline.apply_contracts = lambda f, lapse, s, h: (f, lapse, {})
+    real = pipeline.judge_contracts
+    pipeline.judge_contracts = lambda con, f, lapse, *rest: (f, lapse, {})
     try:
         yield
     finally:
-        pipeline.apply_contracts = real
+        pipeline.judge_contracts = real
 
 
 def _auc(y: np.ndarray, score: np.ndarray) -> str:
