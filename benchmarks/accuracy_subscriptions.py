@@ -16,7 +16,8 @@ started and not ended, no invoice past due and unpaid) it prints:
   "has truly decided to leave by the scan date" and "truly lapses within the horizon"
   (``truth/customers_truth.parquet``: ``decided_on``, ``lapse_date``), beside chance (0.5),
   days since the last order, the count of recent incidents (the strongest single sign in
-  this simulated world), and ``lapse_risk`` as the scan wrote it when the run has one.
+  this simulated world), and ``lapse_risk`` when the run has one, as the scan wrote it
+  before (contract step off) and after.
 
 The anchor of the run is the "before" scan: every count is printed beside it, with the
 CPU seconds of each scan beside its wall time.
@@ -142,6 +143,11 @@ def measure(customers: int, seed: int, work: Path) -> None:
             else after[["customer_id", "days_since_last_order", "recent_incidents"]],
             on="customer_id",
         )
+        if "lapse_risk" in before:
+            run_risk = run_risk.merge(
+                before[["customer_id", "lapse_risk"]].rename(columns={"lapse_risk": "before"}),
+                on="customer_id",
+            )
         ids = run_risk["customer_id"]
         cut = pd.Timestamp(as_of)
         labels = {
@@ -157,6 +163,8 @@ def measure(customers: int, seed: int, work: Path) -> None:
                 "days since last order": run_risk["days_since_last_order"].to_numpy(dtype=float),
                 "recent incidents": run_risk["recent_incidents"].to_numpy(dtype=float),
             }
+            if "before" in run_risk:
+                scores["lapse_risk before"] = run_risk["before"].to_numpy(dtype=float)
             if "lapse_risk" in run_risk:
                 scores["lapse_risk (run)"] = run_risk["lapse_risk"].to_numpy(dtype=float)
             shown = " · ".join(f"{k} {_auc(y, v)}" for k, v in scores.items())
