@@ -15,6 +15,7 @@ nonsense.
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -174,6 +175,7 @@ def _choose(
     report: ModelReport,
 ) -> str:
     """The candidate with the smallest holdout error; the errors and reason in the report."""
+    started = time.perf_counter()
     days = policy.models.holdout_days
     choice: dict[str, Any] = {"holdout_days": days, "metric": "mean absolute error"}
     report.choice = choice
@@ -213,13 +215,16 @@ def _choose(
         return FALLBACK_MODEL
     best = min(scored, key=lambda n: scored[n])
     others = ", ".join(f"{n} {v:.4f}" for n, v in scored.items() if n != best)
+    unfit = [n for n in candidates if n not in scored]
     choice["chosen"] = best
     choice["reason"] = (
         f"{best} predicted each customer's repeat purchases in the last {days} days best: "
         f"mean absolute error {scored[best]:.4f} per customer"
         + (f" against {others}" if others else "")
         + f" ({len(actual)} customers, {actual.sum():.0f} repeat purchases really made)"
+        + (f"; {', '.join(unfit)} not compared (no usable fit on the holdout)" if unfit else "")
     )
+    choice["seconds"] = round(time.perf_counter() - started, 3)
     return best
 
 
