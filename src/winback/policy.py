@@ -228,18 +228,13 @@ class Tiers(_Section):
 
 
 class Models(_Section):
-    """The customer-base models the scan fits.
+    """The customer-base models the scan fits."""
 
-    By default (``repeat_model = "auto"``) the scan chooses the repeat-purchase model on the
-    ledger itself: it fits BG/NBD, MBG/NBD and Pareto/NBD on the history up to
-    ``holdout_days`` before the scan's date, predicts each customer's repeat purchases in
-    those last days, and keeps the model with the smallest mean absolute error against what
-    customers really bought (refitted on all the history). ``run.json`` (``models``) keeps
-    every candidate's error and the reason for the choice. Naming a model skips the choice.
-    ``bg_bb`` is for businesses whose customers can buy only at discrete opportunities (a
-    yearly event, a weekly class): it is never chosen automatically.
-    """
-
+    # With repeat_model = "auto" the scan fits BG/NBD, MBG/NBD and Pareto/NBD on the history
+    # up to holdout_days before its date, predicts each customer's repeat purchases in those
+    # days, keeps the model with the smallest mean absolute error against what customers
+    # really bought and refits it on all the history; run.json (models.choice) keeps every
+    # candidate's error and the reason. bg_bb is never chosen automatically.
     repeat_model: Literal["auto", "pareto_nbd", "bg_nbd", "mbg_nbd", "bg_bb"] = Field(
         "auto",
         description="Model of repeat purchases for P(alive) and expected purchases: auto "
