@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from tests.models.conftest import EXAMPLES, read_cdnow_sample
 
+from winback.cli.output import model_line
 from winback.errors import DegenerateFitWarning
 from winback.ledger.presets import import_preset
 from winback.ledger.store import Ledger
@@ -76,6 +77,8 @@ def test_auto_choice_is_the_best_holdout_fit_and_says_why(
     assert report["repeat_model"] == best
     assert best in choice["reason"]
     assert f"{errors[best]:.4f}" in choice["reason"]
+    # `winback scan` prints the model and the reason.
+    assert model_line(report) == f"model: {best}, chosen because {choice['reason']}"
     # The chosen model is refitted on all the history.
     full = summarise_transactions(raw, "master_id", "date", AS_OF, unit="weeks")
     direct = REPEAT_MODELS[best]().fit(full["frequency"], full["recency"], full["T"])
@@ -90,6 +93,7 @@ def test_a_named_model_skips_the_choice(ledger: tuple[Ledger, Path]) -> None:
     assert report["repeat_model"] == "pareto_nbd"
     assert report["choice"] == {}
     assert report["fitted"] is True
+    assert model_line(report) == "model: pareto_nbd, named by the policy"
 
 
 def test_bgbb_is_selectable_end_to_end(ledger: tuple[Ledger, Path], raw: pd.DataFrame) -> None:
