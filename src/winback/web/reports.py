@@ -69,6 +69,7 @@ class ReasonsReportPublic(BaseModel):
     voices: list[VoicePublic]
     voices_total: int
     notes: list[str]
+    cancellations: int
 
 
 def _kept(request: Request, db: Db, user: User, since: date | None) -> Kept:
