@@ -261,12 +261,31 @@ class Tiers(_Section):
 class Models(_Section):
     """The customer-base models the scan fits."""
 
-    repeat_model: Literal["pareto_nbd", "bg_nbd", "mbg_nbd"] = Field(
-        "mbg_nbd",
-        description="Model of repeat purchases for P(alive) and expected purchases: "
-        "mbg_nbd, bg_nbd or pareto_nbd. BG/NBD counts a customer with no repeat purchase "
-        "as certainly alive; MBG/NBD and Pareto/NBD do not. MBG/NBD is the default: "
-        "closed-form and fast at millions of customers.",
+    # With repeat_model = "auto" the scan fits BG/NBD, MBG/NBD and Pareto/NBD on the history
+    # up to holdout_days before its date, predicts each customer's repeat purchases in those
+    # days, keeps the model with the smallest mean absolute error against what customers
+    # really bought and refits it on all the history; run.json (models.choice) keeps every
+    # candidate's error and the reason. bg_bb is never chosen automatically.
+    repeat_model: Literal["auto", "pareto_nbd", "bg_nbd", "mbg_nbd", "bg_bb"] = Field(
+        "auto",
+        description="Model of repeat purchases for P(alive) and expected purchases: auto "
+        "(chosen by holdout fit on the ledger among mbg_nbd, bg_nbd and pareto_nbd), mbg_nbd, "
+        "bg_nbd, pareto_nbd, or bg_bb for purchases at discrete opportunities (see "
+        "opportunity_days). BG/NBD counts a customer with no repeat purchase as certainly "
+        "alive; the others do not.",
+    )
+    holdout_days: int = Field(
+        180,
+        gt=0,
+        description="With repeat_model = auto: the last this many days of history are held "
+        "out to compare the candidate models on what customers really bought.",
+    )
+    opportunity_days: int = Field(
+        365,
+        gt=0,
+        description="With repeat_model = bg_bb: the length of one purchase opportunity in "
+        "days (365 for a yearly event); a customer's repeat purchases count the "
+        "opportunities after the first one in which they bought.",
     )
     penalizer: float = Field(
         0.0, ge=0, description="L2 penalty on the log-parameters, against runaway fits."

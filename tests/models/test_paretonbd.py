@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate
 from scipy.special import gammaln
+from tests.models.conftest import central_differences
 
 from winback.errors import DegenerateFitWarning
 from winback.models.paretonbd import ParetoNBDModel, sample_paretonbd
@@ -41,9 +45,24 @@ def _reference_log_likelihood(
         return float(-(r + x) * np.log(alpha + tau) - (s + 1) * np.log(beta + tau))
 
     scale = log_f(t_x)
-    integral = integrate.quad(
-        lambda tau: np.exp(log_f(tau) - scale), t_x, T, epsabs=0, epsrel=1e-12, limit=500
-    )[0]
+    # Adaptive quadrature, on pieces cut where the integrand has fallen by e, e^5, ...
+    rate = (r + x) / (alpha + t_x) + (s + 1) / (beta + t_x)
+    cuts = [t_x + k / rate for k in (1, 5, 20, 100, 1000) if t_x + k / rate < T]
+    edges = [t_x, *cuts, T]
+    integral = sum(
+        integrate.quad(
+            lambda tau: np.exp(
+                -(r + x) * np.log1p((tau - t_x) / (alpha + t_x))
+                - (s + 1) * np.log1p((tau - t_x) / (beta + t_x))
+            ),
+            lo,
+            hi,
+            epsabs=1e-15 / rate,  # the whole integral is at least about 1/(2 rate)
+            epsrel=1e-12,
+            limit=500,
+        )[0]
+        for lo, hi in itertools.pairwise(edges)
+    )
     alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
     return float(
         gammaln(r + x)
@@ -63,6 +82,15 @@ def _reference_log_likelihood(
         ((0.553, 10.578, 0.606, 11.669), (10_000, 300.0, 520.0)),
         ((2.0, 1.0, 3.0, 50.0), (40, 100.0, 300.0)),
         ((0.5, 50.0, 0.2, 0.5), (0, 0.0, 3650.0)),  # ten years in days, α ≫ β
+        # The fit on a simulated retail ledger runs towards this corner (β ≫ α, s large:
+        # lifetimes hardly differ between customers), where the hypergeometric series
+        # needed tens of thousands of terms per row.
+        ((1.51, 13.78, 177.0, 46541.0), (0, 0.0, 156.0)),
+        ((1.51, 13.78, 177.0, 46541.0), (80, 150.0, 156.0)),
+        ((1.51, 13.78, 1.6e5, 4.2e7), (3, 20.0, 156.0)),
+        ((0.05, 1e5, 50.0, 0.01), (0, 0.0, 3650.0)),
+        ((100.0, 1.0, 1e4, 1e6), (3, 100.0, 3650.0)),
+        ((0.553, 10.578, 0.606, 11.669), (100_000, 1.0, 3650.0)),
     ],
 )
 def test_log_likelihood_matches_quadrature(
@@ -72,7 +100,7 @@ def test_log_likelihood_matches_quadrature(
     ours = ParetoNBDModel()._log_likelihood_rows(
         np.array(params), (np.array([x], float), np.array([t_x]), np.array([T]))
     )[0]
-    assert ours == pytest.approx(_reference_log_likelihood(params, x, t_x, T), rel=1e-9)
+    assert ours == pytest.approx(_reference_log_likelihood(params, x, t_x, T), rel=1e-9, abs=1e-8)
 
 
 def test_extreme_customers_give_finite_predictions(cdnow_pnbd: ParetoNBDModel) -> None:
@@ -155,3 +183,52 @@ def test_homogeneous_rates_are_reported_as_degenerate() -> None:
     # The optimiser creeps along the ridge; 100 iterations are enough to see it.
     with pytest.warns(DegenerateFitWarning, match=r"r/alpha = 0\.[45]"):
         ParetoNBDModel(max_iterations=100).fit(x, t_x, T)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [(0.553, 10.578, 0.606, 11.669), (1.51, 13.78, 177.0, 46541.0), (2.0, 1.0, 3.0, 50.0)],
+)
+def test_analytic_gradient_matches_finite_differences(
+    params: tuple[float, float, float, float],
+) -> None:
+    rng = np.random.default_rng(3)
+    T = rng.uniform(1, 500, 300)
+    x = rng.choice([0.0, 1.0, 4.0, 60.0, 5_000.0], 300)
+    t_x = np.where(x > 0, rng.uniform(0, 1, 300) * T, 0.0)
+    t_x[:10] = T[:10] * (x[:10] > 0)  # bought at the very end: no death integral
+    data = (x, t_x, T)
+    model = ParetoNBDModel()
+    theta = np.array(params)
+    _, rows = model._value_and_gradient_rows(theta, model._prepare(data))
+    assert rows is not None
+    numeric = central_differences(model, theta, data)
+    assert rows.sum(axis=0) == pytest.approx(numeric, rel=1e-5, abs=1e-8)
+
+
+def test_fits_and_predicts_finite_on_extreme_ledgers() -> None:
+    rng = np.random.default_rng(11)
+    n = 2_000
+    cases = {
+        # Nobody ever came back.
+        "x = 0 everyone": (np.zeros(n), np.zeros(n), rng.uniform(1, 500, n)),
+        # Ten years of daily data.
+        "very long T": sample_paretonbd(rng.uniform(3000, 3650, n), 0.5, 10.0, 0.6, 12.0, rng),
+        # A few wholesale accounts buying every day.
+        "huge x": (
+            np.r_[rng.integers(5_000, 20_000, 50), np.zeros(n - 50)].astype(float),
+            np.r_[rng.uniform(3000, 3650, 50), np.zeros(n - 50)],
+            np.full(n, 3650.0),
+        ),
+    }
+    for label, (x, t_x, T) in cases.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DegenerateFitWarning)
+            model = ParetoNBDModel(penalizer=0.001).fit(x, t_x, T)
+        assert np.all(np.isfinite(model.params_.to_numpy())), label
+        alive = model.conditional_probability_alive(x, t_x, T)
+        expected = model.conditional_expected_purchases(52.0, x, t_x, T)
+        assert np.all(np.isfinite(alive)), label
+        assert np.all((alive >= 0) & (alive <= 1)), label
+        assert np.all(np.isfinite(expected)), label
+        assert np.all(expected >= 0), label

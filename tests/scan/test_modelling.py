@@ -20,7 +20,9 @@ def cdnow_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
     tmp = tmp_path_factory.mktemp("cdnow-scan")
     ledger = Ledger(tmp / "ledger")
     import_preset(ledger, "cdnow", EXAMPLES / "cdnow" / "CDNOW_sample.txt.gz", rejects_dir=tmp)
-    return run_scan(ledger, tmp / "runs", Policy())
+    # The model named (the choice by holdout fit is tested in tests/models).
+    policy = Policy.model_validate({"models": {"repeat_model": "mbg_nbd"}})
+    return run_scan(ledger, tmp / "runs", policy)
 
 
 def test_scan_fits_its_model_equal_to_a_fit_on_the_independent_summary(cdnow_run) -> None:  # type: ignore[no-untyped-def]

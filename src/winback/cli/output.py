@@ -132,6 +132,18 @@ def backtest_lines(bt: dict[str, Any]) -> list[str]:
     return lines
 
 
+def model_line(models: dict[str, Any]) -> str:
+    """Which repeat-purchase model the scan used, and why (chosen by holdout or named)."""
+    name = models.get("repeat_model", "?")
+    choice = models.get("choice") or {}
+    if not models.get("fitted"):
+        problems = "; ".join(models.get("problems", [])) or "not fitted"
+        return f"model: {name} not fitted, the scan ran without model signals ({problems})"
+    if "reason" in choice:
+        return f"model: {name}, chosen because {choice['reason']}"
+    return f"model: {name}, named by the policy"
+
+
 def print_run(run: ScanRun, top: int) -> None:
     """A scan run's counts, its classifier's backtest, and the top of the ranked list."""
     counts = run.info.counts
@@ -141,6 +153,8 @@ def print_run(run: ScanRun, top: int) -> None:
         + f"; {counts.get('listed', 0):,} on the win-back list ({run.info.seconds:.1f} s)",
         highlight=False,
     )
+    if run.info.models:
+        out.print(safe(model_line(run.info.models)), highlight=False)
     for line in backtest_lines(run.info.backtest):
         out.print(line, highlight=False)
     table = run.customers()

@@ -115,9 +115,11 @@ class BetaGeoBetaBinomModel(MaximumLikelihoodModel):
             + gammaln(gamma + delta)
             - gammaln(1 + delta)
         )
-        now = np.exp(gammaln(1 + delta + m) - gammaln(gamma + delta + m))
-        later = np.exp(gammaln(1 + delta + m + k) - gammaln(gamma + delta + m + k))
-        return np.asarray(np.exp(log_front - total) * np.sign(gamma - 1) * (now - later))
+        # (now − later) in logs, so that large n or δ cannot overflow.
+        log_now = gammaln(1 + delta + m) - gammaln(gamma + delta + m)
+        log_later = gammaln(1 + delta + m + k) - gammaln(gamma + delta + m + k)
+        shrink = -np.expm1(log_later - log_now)
+        return np.asarray(np.exp(log_front - total + log_now) * np.sign(gamma - 1) * shrink)
 
 
 def sample_bgbb(

@@ -6,46 +6,92 @@ unobserved lifetime is exponential with rate μ ~ gamma(s, β). Parameters: r, a
 The likelihood is evaluated in logs. Its one awkward term is the integral over the moment
 of death between the last purchase and T,
 
-    s ∫_{t_x}^{T} (α+τ)^-(r+x) (β+τ)^-(s+1) dτ = s (J(t_x) − J(T)),
+    I = ∫_{t_x}^{T} (α+τ)^-(r+x) (β+τ)^-(s+1) dτ,
 
-where J(t) = (m+t)^-(r+s+x) / (r+s+x) · 2F1(...; z) is anchored at m = max(α, β) so that
-0 <= z < 1 (Fader & Hardie's note "A note on deriving the Pareto/NBD model and related
-expressions", 2005). An Euler transformation then turns the 2F1 into a series whose terms
-only decrease, whatever x: the model stays finite for x = 10,000 and T of ten years.
+usually written with a Gauss hypergeometric function whose series crawls (tens of
+thousands of terms) when α and β are orders of magnitude apart, as on a ledger where
+lifetimes hardly differ between customers. Here it is summed by Gauss–Legendre quadrature
+after the change of variable y = log(1 + c (τ − t_x)), c the integrand's decay rate at t_x (or
+1/(min(α, β) + t_x) where the integrand bends sooner): whatever x, T and the parameters,
+the integrand in y is smooth and falls off at most like exp(−e^y), so panels of width 2 in
+y with 12 nodes each give log I to about 1e-9 absolute, for parameters between e^-5 and
+e^12 and x up to 1e5 (checked against adaptive quadrature in the tests). The same nodes
+give the analytic gradient, since ∂ log I/∂θ is the integrand-weighted mean of
+∂ log(integrand)/∂θ.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, gammaln
+from scipy.special import digamma, expit, gammaln
 
-from winback.models._special import expm1_ratio, hyp2f1_one
+from winback.models._special import expm1_ratio
 from winback.models.base import Data, FloatArray, factorize
 from winback.models.transaction import RepeatPurchaseModel, customer_arrays
 
 GAUSS_NODES = 64
+# The death integral: Gauss–Legendre panels of PANEL_WIDTH in y, PANEL_NODES nodes each
+# (at most MAX_PANELS: beyond, the panels widen), BLOCK_ROWS rows at a time (memory).
+PANEL_NODES = 12
+PANEL_WIDTH = 2.0
+MAX_PANELS = 16
+BLOCK_ROWS = 16_384
 
 
-def _log_j(
-    r: float, alpha: float, s: float, beta: float, x: FloatArray, t: FloatArray
-) -> FloatArray:
-    """log J(t) = log ∫_t^∞ (α+τ)^-(r+x) (β+τ)^-(s+1) dτ, elementwise."""
-    a = r + s + x
-    if alpha >= beta:
-        anchor = alpha + t
-        z = (alpha - beta) / anchor
-        # 2F1(a, s+1; a+1; z) = (1-z)^-s 2F1(1, r+x; a+1; z)
-        log_pre = -s * np.log1p(-z)
-        series = hyp2f1_one(r + x, a + 1, z)
-    else:
-        anchor = beta + t
-        z = (beta - alpha) / anchor
-        # 2F1(a, r+x; a+1; z) = (1-z)^(1-r-x) 2F1(1, s+1; a+1; z)
-        log_pre = (1 - r - x) * np.log1p(-z)
-        series = hyp2f1_one(np.full_like(x, s + 1), a + 1, z)
-    return np.asarray(-a * np.log(anchor) - np.log(a) + log_pre + np.log(series), dtype=np.float64)
+@functools.cache
+def _unit_rule(panels: int) -> tuple[FloatArray, FloatArray]:
+    """Composite Gauss–Legendre nodes and weights on [0, 1], ``panels`` equal panels."""
+    g, w = np.polynomial.legendre.leggauss(PANEL_NODES)
+    nodes = np.concatenate([(k + (g + 1) / 2) / panels for k in range(panels)])
+    weights = np.concatenate([w / (2 * panels)] * panels)
+    return nodes, weights
+
+
+def _log_death_integral(
+    params: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray, gradient: bool
+) -> tuple[FloatArray, FloatArray | None]:
+    """log I per row (−inf when t_x = T) and, if asked, ∂ log I/∂(r, α, s, β) (rows × 4)."""
+    r, alpha, s, beta = (float(v) for v in params)
+    n = len(x)
+    log_i = np.full(n, -np.inf)
+    grad = np.zeros((n, 4)) if gradient else None
+    # The scale of y: the integrand's decay rate at t_x, or the smaller of the scales
+    # α + t_x and β + t_x where the integrand bends, whichever is shorter.
+    rate = np.maximum(
+        (r + x) / (alpha + t_x) + (s + 1) / (beta + t_x), 1.0 / (min(alpha, beta) + t_x)
+    )
+    span = np.log1p(rate * (T - t_x))
+    panels = np.clip(np.ceil(span / PANEL_WIDTH), 1, MAX_PANELS).astype(np.intp)
+    panels[~(t_x < T)] = 0
+    for count in np.unique(panels[panels > 0]):
+        unit_nodes, unit_weights = _unit_rule(int(count))
+        rows = np.flatnonzero(panels == count)
+        for lo in range(0, len(rows), BLOCK_ROWS):
+            idx = rows[lo : lo + BLOCK_ROWS]
+            n1 = (r + x[idx])[:, None]
+            start = t_x[idx][:, None]
+            c = rate[idx][:, None]
+            width = span[idx][:, None]
+            y = width * unit_nodes
+            tau = start + np.expm1(y) / c
+            log_a = np.log(alpha + tau)
+            log_b = np.log(beta + tau)
+            # integrand × dτ/dy × weight, in logs
+            terms = -n1 * log_a - (s + 1) * log_b + (y + np.log(unit_weights))
+            top = terms.max(axis=1, keepdims=True)
+            share = np.exp(terms - top)
+            total = share.sum(axis=1, keepdims=True)
+            log_i[idx] = (top + np.log(total) + np.log(width) - np.log(c))[:, 0]
+            if grad is not None:
+                share /= total
+                grad[idx, 0] = -np.sum(share * log_a, axis=1)
+                grad[idx, 1] = -n1[:, 0] * np.sum(share / (alpha + tau), axis=1)
+                grad[idx, 2] = -np.sum(share * log_b, axis=1)
+                grad[idx, 3] = -(s + 1) * np.sum(share / (beta + tau), axis=1)
+    return log_i, grad
 
 
 class ParetoNBDModel(RepeatPurchaseModel):
@@ -61,31 +107,50 @@ class ParetoNBDModel(RepeatPurchaseModel):
 
     def _prepare(self, data: Data) -> Data:
         x, t_x, T = data[:3]
-        # J depends on (x, t): distinct pairs are far fewer than distinct customers.
-        pairs_tx, at_tx = factorize(x, t_x)
-        pairs_t, at_t = factorize(x, T)
         (distinct_x,), at_x = factorize(x)
-        return x, t_x, T, pairs_tx, at_tx, pairs_t, at_t, distinct_x, at_x
+        return x, t_x, T, distinct_x, at_x
 
-    def _pieces(self, params: FloatArray, data: Data) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """(log of the constant, log P(alive through T) part, log of the death part)."""
+    def _pieces(
+        self, params: FloatArray, data: Data, gradient: bool = False
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray | None]:
+        """(log of the constant, log P(alive through T) part, log of the death part, and
+        when asked ∂ log I/∂θ of the death integral)."""
         if len(data) == 3:
             data = self._prepare(data)
         r, alpha, s, beta = (float(v) for v in params)
-        x, _t_x, T, pairs_tx, at_tx, pairs_t, at_t, ux, at_x = data
+        x, t_x, T, ux, at_x = data
         head = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + s * np.log(beta))[at_x]
         alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-        log_j_tx = _log_j(r, alpha, s, beta, *pairs_tx)[at_tx]
-        log_j_t = _log_j(r, alpha, s, beta, *pairs_t)[at_t]
-        with np.errstate(divide="ignore"):
-            # J(t_x) - J(T) without leaving log space; zero when t_x = T.
-            gap = np.minimum(log_j_t - log_j_tx, 0.0)
-            dead = np.log(s) + log_j_tx + np.log(-np.expm1(gap))
-        return head, alive, dead
+        log_i, grad_i = _log_death_integral(params, x, t_x, T, gradient)
+        dead = np.log(s) + log_i
+        return head, alive, dead, grad_i
 
     def _log_likelihood_rows(self, params: FloatArray, data: Data) -> FloatArray:
-        head, alive, dead = self._pieces(params, data)
+        head, alive, dead, _ = self._pieces(params, data)
         return np.asarray(head + np.logaddexp(alive, dead), dtype=np.float64)
+
+    def _value_and_gradient_rows(
+        self, params: FloatArray, data: Data
+    ) -> tuple[FloatArray, FloatArray | None]:
+        if len(data) == 3:
+            data = self._prepare(data)
+        r, alpha, s, beta = (float(v) for v in params)
+        x, _t_x, T, ux, at_x = data
+        head, alive, dead, grad_i = self._pieces(params, data, gradient=True)
+        assert grad_i is not None
+        p_alive = expit(alive - dead)[:, None]
+        d_head = np.empty((len(x), 4))
+        d_head[:, 0] = (digamma(r + ux) - digamma(r))[at_x] + np.log(alpha)
+        d_head[:, 1] = r / alpha
+        d_head[:, 2] = np.log(beta)
+        d_head[:, 3] = s / beta
+        d_alive = np.column_stack(
+            [-np.log(alpha + T), -(r + x) / (alpha + T), -np.log(beta + T), -s / (beta + T)]
+        )
+        d_dead = grad_i
+        d_dead[:, 2] += 1.0 / s
+        grad = d_head + p_alive * d_alive + (1.0 - p_alive) * d_dead
+        return np.asarray(head + np.logaddexp(alive, dead), dtype=np.float64), grad
 
     def _identified(self, params: FloatArray) -> str:
         r, alpha, s, beta = params
@@ -98,7 +163,7 @@ class ParetoNBDModel(RepeatPurchaseModel):
         """P(active at T | x, t_x, T). Below 1 even without repeat purchases."""
         params = self._require_fitted()
         data = customer_arrays(frequency, recency, T)
-        _, alive, dead = self._pieces(params, data)
+        _, alive, dead, _ = self._pieces(params, data)
         return np.asarray(expit(alive - dead), dtype=np.float64)
 
     def expected_purchases(self, t: Any) -> FloatArray:

@@ -2,16 +2,23 @@
 
 From each customer's purchase history (in weeks, as in the papers): x repeat purchases,
 recency t_x (first to last purchase) and age T (first purchase to the scan's date), the
-scan fits the policy's repeat-purchase model (MBG/NBD by default; BG/NBD and Pareto/NBD
-too) and a Gamma-Gamma spend model on the repeat buyers, then predicts for every customer.
-A fit that fails or runs off along a flat ridge is reported in the run, and the scan goes
-on without the model signals rather than rank customers on nonsense.
+scan fits a repeat-purchase model and a Gamma-Gamma spend model on the repeat buyers, then
+predicts for every customer. Which repeat-purchase model: the policy's, or with ``auto``
+(the default) the one among BG/NBD, MBG/NBD and Pareto/NBD that best predicted the last
+``holdout_days`` of the ledger from the history before them (mean absolute error of each
+customer's repeat purchases), refitted on all the history; every candidate's error and the
+reason for the choice go into the run. BG/BB (discrete purchase opportunities) is used only
+when the policy names it. A fit that fails or runs off along a flat ridge is reported in
+the run, and the scan goes on without the model signals rather than rank customers on
+nonsense.
 """
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -19,6 +26,7 @@ import pandas as pd
 
 from winback.errors import DegenerateFitWarning, ModelError
 from winback.models import (
+    BetaGeoBetaBinomModel,
     BetaGeoModel,
     GammaGammaModel,
     ModifiedBetaGeoModel,
@@ -32,6 +40,10 @@ REPEAT_MODELS = {
     "bg_nbd": BetaGeoModel,
     "mbg_nbd": ModifiedBetaGeoModel,
 }
+# The candidates of ``auto``, in the order a tie is broken (the simplest first).
+CANDIDATES = ("mbg_nbd", "bg_nbd", "pareto_nbd")
+# ``auto`` without a holdout to judge by (too little history, or no calibration frame).
+FALLBACK_MODEL = "mbg_nbd"
 WEEKS_PER_MONTH = 52.1775 / 12
 
 
@@ -46,9 +58,25 @@ class ModelReport:
     log_likelihood: float | None = None
     spend_params: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # With ``auto``: each candidate's holdout error (or why it has none), and the reason.
+    choice: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
+
+
+def with_model(policy: Policy, name: str) -> Policy:
+    """``policy`` with its repeat-purchase model set to ``name`` (so that refits at past
+    cutoffs use the model the scan chose)."""
+    models = policy.models.model_copy(update={"repeat_model": name})
+    return policy.model_copy(update={"models": models})
+
+
+def holdout_start(as_of: date, policy: Policy) -> date | None:
+    """The calibration cutoff for ``auto`` (None when the policy names its model)."""
+    if policy.models.repeat_model != "auto":
+        return None
+    return as_of - timedelta(days=policy.models.holdout_days)
 
 
 def summaries(features: pd.DataFrame, as_of: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -61,11 +89,20 @@ def summaries(features: pd.DataFrame, as_of: Any) -> tuple[np.ndarray, np.ndarra
     return x, t_x, np.maximum(big_t, t_x)
 
 
-def predict(features: pd.DataFrame, as_of: Any, policy: Policy) -> tuple[pd.DataFrame, ModelReport]:
+def predict(
+    features: pd.DataFrame,
+    as_of: Any,
+    policy: Policy,
+    calibration: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, ModelReport]:
     """``p_alive``, ``expected_purchases``, ``predicted_value``, and when the next purchase
     is due (``due_days`` after the first, ``overdue_ratio`` in expected gaps since the
-    last) per customer (NaN when the models could not be fitted), and the report."""
-    name = policy.models.repeat_model
+    last) per customer (NaN when the models could not be fitted), and the report.
+
+    With ``repeat_model = "auto"``, ``calibration`` is the feature frame as of
+    :func:`holdout_start` (same columns); without it the choice falls back to MBG/NBD.
+    """
+    name: str = policy.models.repeat_model
     report = ModelReport(repeat_model=name)
     out = pd.DataFrame(
         np.nan,
@@ -80,17 +117,13 @@ def predict(features: pd.DataFrame, as_of: Any, policy: Policy) -> tuple[pd.Data
             f"(the policy asks for {policy.models.min_customers})"
         )
         return out, report
-    model = REPEAT_MODELS[name](penalizer=policy.models.penalizer)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DegenerateFitWarning)
-            model.fit(x, t_x, big_t)
-    except ModelError as exc:
-        report.problems.append(f"{name} fit failed: {exc}")
-        return out, report
-    degenerate = [str(w.message) for w in caught if issubclass(w.category, DegenerateFitWarning)]
-    if degenerate:
-        report.problems.extend(degenerate)
+    if name == "auto":
+        name = _choose(features, as_of, policy, calibration, report)
+        report.repeat_model = name
+    if name == "bg_bb":
+        return _predict_bgbb(features, as_of, policy, out, report)
+    model = _fit_repeat(name, x, t_x, big_t, policy, report)
+    if model is None:
         return out, report
     report.fitted = True
     report.params = {str(k): float(v) for k, v in model.params_.items()}
@@ -102,6 +135,167 @@ def predict(features: pd.DataFrame, as_of: Any, policy: Policy) -> tuple[pd.Data
     due = model.next_purchase(x, t_x, big_t)
     out["overdue_ratio"] = due["overdue_ratio"].to_numpy()
     out["due_days"] = due["due"].to_numpy() * 7.0  # days after the first purchase
+    return out, report
+
+
+def _fit_repeat(
+    name: str,
+    x: np.ndarray,
+    t_x: np.ndarray,
+    big_t: np.ndarray,
+    policy: Policy,
+    report: ModelReport,
+    what: str = "",
+) -> Any:
+    """The fitted model, or None with the problem in the report (a failed or ridge fit)."""
+    model = REPEAT_MODELS[name](penalizer=policy.models.penalizer)
+    return model if _fitted(model, (x, t_x, big_t), f"{name}{what}", report) else None
+
+
+def _fitted(model: Any, columns: tuple[np.ndarray, ...], label: str, report: ModelReport) -> bool:
+    """Fit ``model`` on ``columns``; False with the problem in the report if it failed or
+    ran off along a ridge."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DegenerateFitWarning)
+            model.fit(*columns)
+    except ModelError as exc:
+        report.problems.append(f"{label} fit failed: {exc}")
+        return False
+    degenerate = [str(w.message) for w in caught if issubclass(w.category, DegenerateFitWarning)]
+    report.problems.extend(f"{label}: {m}" for m in degenerate)
+    return not degenerate
+
+
+def _choose(
+    features: pd.DataFrame,
+    as_of: Any,
+    policy: Policy,
+    calibration: pd.DataFrame | None,
+    report: ModelReport,
+) -> str:
+    """The candidate with the smallest holdout error; the errors and reason in the report."""
+    started = time.perf_counter()
+    days = policy.models.holdout_days
+    choice: dict[str, Any] = {"holdout_days": days, "metric": "mean absolute error"}
+    report.choice = choice
+    cutoff = pd.Timestamp(as_of) - pd.Timedelta(days=days)
+    if calibration is None or len(calibration) < policy.models.min_customers:
+        choice["chosen"] = FALLBACK_MODEL
+        choice["reason"] = (
+            f"fewer than {policy.models.min_customers} customers had bought {days} days "
+            f"before the scan: no holdout to compare on, {FALLBACK_MODEL} used"
+        )
+        return FALLBACK_MODEL
+    x_cal, t_x_cal, t_cal = summaries(calibration, cutoff)
+    # What each of them really bought in the holdout: counted purchases since the cutoff.
+    now = features.set_index("customer_id")["purchases"]
+    before = calibration.set_index("customer_id")["purchases"]
+    actual = (now.reindex(before.index).to_numpy(dtype=np.float64) - before.to_numpy()).clip(0)
+    weeks = days / 7.0
+    candidates: dict[str, dict[str, Any]] = {}
+    for name in CANDIDATES:
+        problems = ModelReport(repeat_model=name)
+        model = _fit_repeat(name, x_cal, t_x_cal, t_cal, policy, problems, " (holdout)")
+        if model is None:
+            candidates[name] = {"mae": None, "problem": "; ".join(problems.problems)}
+            continue
+        predicted = model.conditional_expected_purchases(weeks, x_cal, t_x_cal, t_cal)
+        candidates[name] = {
+            "mae": float(np.mean(np.abs(predicted - actual))),
+            "predicted_total": float(predicted.sum()),
+        }
+    choice["candidates"] = candidates
+    choice["customers"] = len(actual)
+    choice["actual_total"] = float(actual.sum())
+    scored = {n: c["mae"] for n, c in candidates.items() if c["mae"] is not None}
+    if not scored:
+        choice["chosen"] = FALLBACK_MODEL
+        choice["reason"] = f"no candidate could be fitted on the holdout: {FALLBACK_MODEL} used"
+        return FALLBACK_MODEL
+    best = min(scored, key=lambda n: scored[n])
+    others = ", ".join(f"{n} {v:.4f}" for n, v in scored.items() if n != best)
+    unfit = [n for n in candidates if n not in scored]
+    choice["chosen"] = best
+    choice["reason"] = (
+        f"{best} predicted each customer's repeat purchases in the last {days} days best: "
+        f"mean absolute error {scored[best]:.4f} per customer"
+        + (f" against {others}" if others else "")
+        + f" ({len(actual)} customers, {actual.sum():.0f} repeat purchases really made)"
+        + (f"; {', '.join(unfit)} not compared (no usable fit on the holdout)" if unfit else "")
+    )
+    choice["seconds"] = round(time.perf_counter() - started, 3)
+    return best
+
+
+def bgbb_summaries(
+    features: pd.DataFrame, as_of: Any, days: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, t_x, n) in purchase opportunities of ``days`` each, counted from the first.
+
+    The features keep counts and first and last dates, not which opportunities had a
+    purchase: repeat purchases are taken as one per opportunity, capped at the
+    opportunity of the last one (exact where customers can buy once per opportunity, the
+    case BG/BB is for).
+    """
+    first = pd.to_datetime(features["first_order_date"])
+    last = pd.to_datetime(features["last_order_date"])
+    t_x = np.floor((last - first).dt.days.to_numpy(dtype=np.float64) / days)
+    n = np.floor((pd.Timestamp(as_of) - first).dt.days.to_numpy(dtype=np.float64) / days)
+    n = np.maximum(n, t_x)
+    repeats = (features["purchases"].to_numpy(dtype=np.float64) - 1.0).clip(min=0.0)
+    x = np.minimum(repeats, t_x)
+    t_x = np.where(x > 0, t_x, 0.0)
+    return x, t_x, n
+
+
+def _predict_bgbb(
+    features: pd.DataFrame, as_of: Any, policy: Policy, out: pd.DataFrame, report: ModelReport
+) -> tuple[pd.DataFrame, ModelReport]:
+    """The BG/BB path: P(alive) at the next opportunity, expected purchases and value."""
+    days = policy.models.opportunity_days
+    x, t_x, n = bgbb_summaries(features, as_of, days)
+    model = BetaGeoBetaBinomModel(penalizer=policy.models.penalizer)
+    if not _fitted(model, (x, t_x, n), "bg_bb", report):
+        return out, report
+    report.fitted = True
+    report.params = {str(k): float(v) for k, v in model.params_.items()}
+    report.log_likelihood = float(model.log_likelihood_)
+    report.choice = {"opportunity_days": days}
+    alpha, beta = report.params["alpha"], report.params["beta"]
+    out["p_alive"] = model.conditional_probability_alive(x, t_x, n)
+    window = policy.lapse.expected_purchases_days / days
+    out["expected_purchases"] = model.conditional_expected_purchases(window, x, t_x, n)
+    # Value: the spend of a purchase (mean so far) on each future opportunity's expected
+    # purchases, discounted month by month over the horizon.
+    w = policy.worth
+    revenue = features["revenue"].to_numpy(dtype=np.float64)
+    spend = revenue / features["purchases"].to_numpy(dtype=np.float64).clip(min=1.0)
+    margin_rate = np.divide(
+        features["margin_past_years"].to_numpy(dtype=np.float64),
+        revenue,
+        out=np.full(len(x), w.default_margin_rate),
+        where=revenue > 0,
+    ).clip(0.0, 1.0)
+    months_per_opportunity = days / (WEEKS_PER_MONTH * 7.0)
+    steps = max(1, int(np.ceil(w.horizon_months / months_per_opportunity - 1e-9)))
+    monthly = (1.0 + w.yearly_discount_rate) ** (1.0 / 12.0)
+    value = np.zeros(len(x))
+    previous = np.zeros(len(x))
+    for k in range(1, steps + 1):
+        periods = min(k, w.horizon_months / months_per_opportunity)
+        cumulative = model.conditional_expected_purchases(periods, x, t_x, n)
+        value += (cumulative - previous) / monthly ** (k * months_per_opportunity)
+        previous = cumulative
+    out["predicted_value"] = value * spend * margin_rate
+    # A purchase is expected every 1/E[p] opportunities while active.
+    gap_days = days * (alpha + beta + n) / (alpha + x)
+    first = pd.to_datetime(features["first_order_date"])
+    last = pd.to_datetime(features["last_order_date"])
+    since_first = (last - first).dt.days.to_numpy(dtype=np.float64)
+    silent = (pd.Timestamp(as_of) - last).dt.days.to_numpy(dtype=np.float64)
+    out["overdue_ratio"] = silent / gap_days
+    out["due_days"] = since_first + gap_days
     return out, report
 
 

@@ -19,7 +19,7 @@ from winback.policy import Policy
 from winback.scan.features import customer_features
 from winback.scan.follow_suit import backtest_and_score
 from winback.scan.lapse import classify
-from winback.scan.modelling import predict
+from winback.scan.modelling import holdout_start, predict, with_model
 from winback.scan.runs import RUN_SCHEMA, RunInfo, ScanRun, write_run
 from winback.scan.subscriptions import (
     fit_retention,
@@ -87,7 +87,9 @@ def run_scan(
         features = features.merge(subs, on="customer_id", how="left")
 
     say("models")
-    predicted, model_report = predict(features, as_of, policy)
+    cutoff = holdout_start(as_of, policy)
+    calibration = None if cutoff is None else customer_features(con, cutoff, policy).to_pandas()
+    predicted, model_report = predict(features, as_of, policy, calibration)
     sbg = None
     if "active_contracts" in features:
         sbg, retention = fit_retention(con, as_of, policy)
@@ -126,7 +128,9 @@ def run_scan(
             frame = frame.merge(subscription_features(con, cutoff), on="customer_id", how="left")
         return frame
 
-    follow, backtest = backtest_and_score(features_at, features, as_of, policy)
+    # Refits at past cutoffs use the repeat-purchase model chosen above.
+    chosen = with_model(policy, model_report.repeat_model)
+    follow, backtest = backtest_and_score(features_at, features, as_of, chosen)
     features["follow_suit_probability"] = follow
 
     say("worth")
