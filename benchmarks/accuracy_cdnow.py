@@ -122,7 +122,7 @@ def main() -> None:
             f"customers active in the year before it, {lapsed.mean():.1%} lapsed):"
         )
         ahead = {
-            "follow-suit classifier": scan["follow_suit_probability"],
+            "lapse risk": scan["lapse_risk"],
             "1 - P(alive)": 1 - scan["p_alive"],
             "days since last purchase": scan["days_since_last_order"],
         }

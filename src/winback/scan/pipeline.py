@@ -93,12 +93,7 @@ def run_scan(
             )
     features = features.join(predicted)
 
-    say("statuses")
-    lapse = classify(
-        features if model_report.fitted else features.drop(columns=list(predicted)), as_of, policy
-    )
-
-    say("follow-suit classifier")
+    say("lapse risk")
 
     subscribers = "active_contracts" in features
 
@@ -114,8 +109,18 @@ def run_scan(
             frame = frame.merge(subscription_features(con, cutoff), on="customer_id", how="left")
         return frame
 
-    follow, backtest = backtest_and_score(features_at, features, as_of, policy)
-    features["follow_suit_probability"] = follow
+    risk, backtest = backtest_and_score(features_at, features, as_of, policy)
+    features["lapse_risk"] = risk
+    features["follow_suit_probability"] = risk  # the desk's name for it, kept
+
+    say("statuses")
+    lapse = classify(
+        features if model_report.fitted else features.drop(columns=list(predicted)),
+        as_of,
+        policy,
+        risk_threshold=backtest.slipping_threshold,
+        base_rate=backtest.base_rate,
+    )
 
     say("worth")
     outcomes = con.table("winback_outcomes").select("segment", "outcome").to_pandas()
@@ -128,7 +133,7 @@ def run_scan(
     }
     counts["listed"] = int(worth["rank"].notna().sum())
     # The table holds its own copy of everything: let the frames go before writing it.
-    del features, lapse, worth, predicted, follow
+    del features, lapse, worth, predicted, risk
     info = RunInfo(
         run_id=RunInfo.new_id(),
         as_of=as_of.isoformat(),
@@ -166,6 +171,7 @@ def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame)
         "next_purchase_due": _due_dates(features),
         "predicted_value": col(features, "predicted_value"),
         "follow_suit_probability": col(features, "follow_suit_probability"),
+        "lapse_risk": col(features, "lapse_risk"),
         "recent_incidents": features["recent_incidents"].fillna(0),
         "rude": worth["rude"],
         "heavy_contact": worth["heavy_contact"],
