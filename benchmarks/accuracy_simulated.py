@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
@@ -46,7 +45,7 @@ from winback.ledger.store import Ledger
 from winback.policy import Policy
 from winback.scan import backtest
 from winback.scan.features import customer_features
-from winback.scan.follow_suit import learnable_columns, model_matrix
+from winback.scan.follow_suit import classifier, learnable_columns, model_matrix
 from winback.scan.pipeline import run_scan
 from winback.scan.subscriptions import subscription_features
 from winback.simulate.run import simulate
@@ -140,9 +139,7 @@ def _ceiling_scores(
     out = np.full(len(y), np.nan)
     for k in (0, 1):
         train, test = fold != k, fold == k
-        model = HistGradientBoostingClassifier(
-            max_iter=200, learning_rate=0.1, early_stopping="auto", random_state=seed
-        )
+        model = classifier(seed)
         with threadpool_limits(1):
             model.fit(x[train], y[train])
             out[test] = model.predict_proba(x[test])[:, 1]

@@ -100,7 +100,7 @@ class Lapse(_Section):
         "days (a subscriber: every contract ended); the backtest grades it this far back.",
     )
     slipping_precision: float = Field(
-        0.6,
+        0.65,
         gt=0,
         lt=1,
         description="Slipping when the lapse risk is at or above the lowest threshold at "

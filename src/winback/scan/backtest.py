@@ -124,6 +124,7 @@ class Backtest:
     horizon_days: int
     cutoffs: tuple[str, ...] = ()  # oldest first; the last is the one graded
     graded_on: str | None = None
+    learned_window_days: int | None = None  # the model ranks by no order within this many
     train_rows: int = 0
     test_rows: int = 0
     base_rate: float | None = None
@@ -157,6 +158,7 @@ class Backtest:
             ),
             "cutoffs": list(self.cutoffs),
             "graded_on": self.graded_on,
+            "learned_window_days": self.learned_window_days,
             "train_rows": self.train_rows,
             "test_rows": self.test_rows,
             "base_rate": self.base_rate,
