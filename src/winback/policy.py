@@ -105,7 +105,8 @@ class Lapse(_Section):
         lt=1,
         description="Slipping when the lapse risk is at or above the lowest threshold at "
         "which, on the backtest's held-out cutoff, at least this share of the customers "
-        "flagged really placed no order within the horizon. Higher: fewer, surer alerts.",
+        "flagged really placed no order within the horizon (and at least half way from the "
+        "base rate to certainty). Higher: fewer, surer alerts.",
     )
 
 

@@ -15,7 +15,13 @@ from winback.ledger.contract import COUNTED_ORDER_STATUSES, TABLES
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
 from winback.policy import Policy
-from winback.scan.follow_suit import cross_calibrated, fit_sample, platt, slipping_threshold
+from winback.scan.follow_suit import (
+    cross_calibrated,
+    fit_sample,
+    platt,
+    required_precision,
+    slipping_threshold,
+)
 from winback.scan.pipeline import run_scan
 from winback.simulate.run import simulate
 
@@ -51,7 +57,7 @@ def test_the_self_reported_auc_is_within_005_of_the_auc_against_the_simulators_t
 ) -> None:
     # A small b2b business; the scan stops one horizon before the simulated end, so the
     # truth can say who had truly stopped buying by the end of the horizon it predicts.
-    simulate("b2b", 800, 36, 0, tmp_path / "sim", "parquet")
+    simulate("b2b", 1500, 36, 0, tmp_path / "sim", "parquet")
     ledger = Ledger(tmp_path / "ledger")
     for name in TABLES:
         for path in sorted((tmp_path / "sim").glob(f"{name}.*")):
@@ -131,3 +137,8 @@ def test_the_lapse_risk_is_calibrated_on_what_customers_then_did(tmp_path: Path)
     slipping = scan[scan["status"] == "slipping"]
     assert (slipping["lapse_risk"] >= threshold).all()
     assert len(slipping) > 0
+
+
+def test_slipping_needs_a_precision_well_above_the_base_rate() -> None:
+    assert required_precision(0.65, np.array([1, 0, 0, 0])) == 0.65  # base 0.25: 0.625
+    assert required_precision(0.65, np.array([1, 1, 1, 1, 0])) == 0.9  # base 0.8
