@@ -6,7 +6,8 @@ the 39-week holdout, so it sees nothing after the calibration end. Its outputs a
 graded on the holdout (1 October 1997 to 30 June 1998):
 
 - who buys again: AUC and top-decile lift of a score, for the scan's status (active first,
-  lost last), the scan's expected purchases (its Pareto/NBD), the anchor BG/NBD alone
+  lost last), the scan's expected purchases (its Pareto/NBD), its lapse risk (lowest
+  first; a 90-day probability, here ranking a 39-week holdout), the anchor BG/NBD alone
   (fitted here on the same calibration summary), and days since the last purchase;
 - how many: mean absolute error of expected holdout purchases, for the scan's model and
   the BG/NBD alone;
@@ -84,6 +85,7 @@ def main() -> None:
         scores = {
             "scan status (active first)": -severity.to_numpy(dtype=float),
             "scan expected purchases": scan["expected_purchases"].to_numpy(dtype=float),
+            "scan 1 - lapse risk": 1 - scan["lapse_risk"].to_numpy(dtype=float),
             "BG/NBD alone": bgnbd,
             "days since last purchase": -scan["days_since_last_order"].to_numpy(dtype=float),
         }
@@ -95,6 +97,9 @@ def main() -> None:
         )
         print(f"{'score':30s} {'AUC':>6s} {'top-decile lift':>16s}")
         for name, score in scores.items():
+            if np.isnan(score).any():
+                print(f"{name:30s} not scored for {int(np.isnan(score).sum()):,} customers")
+                continue
             auc = roc_auc_score(bought, score)
             lift = top_decile_lift(bought, score)
             print(f"{name:30s} {auc:6.3f} {lift:16.2f}")
@@ -122,7 +127,7 @@ def main() -> None:
             f"customers active in the year before it, {lapsed.mean():.1%} lapsed):"
         )
         ahead = {
-            "follow-suit classifier": scan["follow_suit_probability"],
+            "lapse risk": scan["lapse_risk"],
             "1 - P(alive)": 1 - scan["p_alive"],
             "days since last purchase": scan["days_since_last_order"],
         }

@@ -27,6 +27,7 @@ active in the year before the scan.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import tempfile
 import time
 from datetime import date, timedelta
@@ -36,6 +37,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 from sklearn.metrics import roc_auc_score
+from threadpoolctl import threadpool_limits
 
 from winback.ledger.contract import TABLES
 from winback.ledger.importer import import_file
@@ -43,6 +45,7 @@ from winback.ledger.store import Ledger
 from winback.policy import Policy
 from winback.scan import backtest
 from winback.scan.features import customer_features
+from winback.scan.follow_suit import classifier, learnable_columns, model_matrix
 from winback.scan.pipeline import run_scan
 from winback.scan.subscriptions import subscription_features
 from winback.simulate.run import simulate
@@ -56,7 +59,7 @@ def _precision_recall(flag: np.ndarray, truth: np.ndarray) -> tuple[float, float
 
 
 SCORES = {
-    "follow_suit": "follow_suit_probability",
+    "lapse_risk": "lapse_risk",
     "not_alive": "p_alive",
     "days_since_last_order": "days_since_last_order",
 }
@@ -115,6 +118,166 @@ def measure_backtest(profile: str, customers: int, seed: int, work: Path) -> Non
             )
 
 
+def _import_simulated(profile: str, work: Path) -> pd.DataFrame:
+    """Simulate ``profile`` at its default size and seed, import it, return the truth."""
+    simulate(profile, 3000, 36, 0, work / "sim", "parquet")
+    ledger = Ledger(work / "ledger")
+    for name in TABLES:
+        for path in sorted((work / "sim").glob(f"{name}.*")):
+            import_file(ledger, name, path, rejects_dir=work / "rejects")
+    truth = pq.read_table(work / "sim" / "truth" / "customers_truth.parquet").to_pandas()
+    return truth.set_index("customer_id")
+
+
+def _ceiling_scores(
+    x: pd.DataFrame, y: np.ndarray, customers: np.ndarray, seed: int = 0
+) -> np.ndarray:
+    """The ceiling model's out-of-fold scores: the lapse-risk model's kind and inputs,
+    trained on the truth's labels; two folds split by customer, so no customer is scored
+    by a model that saw them (at any cutoff)."""
+    fold = pd.Series(customers).map(lambda c: hash_fold(str(c))).to_numpy()
+    out = np.full(len(y), np.nan)
+    for k in (0, 1):
+        train, test = fold != k, fold == k
+        model = classifier(seed)
+        with threadpool_limits(1):
+            model.fit(x[train], y[train])
+            out[test] = model.predict_proba(x[test])[:, 1]
+    return out
+
+
+def hash_fold(customer_id: str) -> int:
+    """A customer's fold (0 or 1), the same in every run."""
+    return int(hashlib.sha256(customer_id.encode()).hexdigest(), 16) % 2
+
+
+def _line(name: str, y: np.ndarray, score: np.ndarray) -> str:
+    return f"    {name:26s} AUC {_auc(y, score):.3f}"
+
+
+def measure_ceiling(profile: str, work: Path, cutoffs: int) -> None:
+    """Item 7 of issue 18: the lapse risk beside chance, recency and a ceiling model, at
+    monthly cutoffs whose 90 days after are inside the simulation; the flag rates; the
+    self-reported backtest AUC against the truth."""
+    policy = Policy()
+    horizon = policy.lapse.follow_suit_window_days
+    truth = _import_simulated(profile, work)
+    ledger = Ledger(work / "ledger")
+    decided_on = pd.to_datetime(truth["decided_on"])
+    lapse_date = pd.to_datetime(truth["lapse_date"])
+    rows = []
+    started, cpu = time.perf_counter(), time.process_time()
+    scan_seconds = []
+    for k in range(cutoffs - 1, -1, -1):
+        as_of = END - timedelta(days=horizon + 30 * k)
+        t0 = time.perf_counter()
+        run = run_scan(ledger, work / "runs", policy, as_of=as_of)
+        scan_seconds.append(time.perf_counter() - t0)
+        scan = run.customers().to_pandas()
+        frame = _frame_at(ledger, as_of, policy).set_index("customer_id")
+        frame = frame.reindex(scan["customer_id"])
+        frame["p_alive"] = scan["p_alive"].to_numpy()
+        frame["expected_purchases"] = scan["expected_purchases"].to_numpy()
+        frame = frame.reset_index()
+        recent = (scan["days_since_last_order"] < 365).to_numpy()
+        ids = scan["customer_id"].to_numpy()
+        cut, ends = pd.Timestamp(as_of), pd.Timestamp(as_of + timedelta(days=horizon))
+        dec = decided_on.reindex(ids)
+        lap = lapse_date.reindex(ids)
+        x = model_matrix(frame, as_of, policy).astype("float64")
+        bt = run.info.backtest.get("scores", {}).get("lapse_risk", {})
+        rows.append(
+            pd.DataFrame(
+                {
+                    "as_of": as_of,
+                    "customer_id": ids,
+                    "recent": recent,
+                    "decided": (dec <= cut).fillna(False).to_numpy(),
+                    "never_decided": dec.isna().to_numpy(),
+                    "not_gone": (lap.isna() | (lap > cut)).to_numpy(),
+                    "lapses_soon": ((lap > cut) & (lap <= ends)).fillna(False).to_numpy(),
+                    "stopped_by_end": (lap <= ends).fillna(False).to_numpy(),
+                    "lapse_risk": scan["lapse_risk"].to_numpy(np.float64),
+                    "not_alive": 1.0 - scan["p_alive"].to_numpy(np.float64),
+                    "days": scan["days_since_last_order"].to_numpy(np.float64),
+                    "flagged": (scan["status"] != "active").to_numpy(),
+                    "self_auc": bt.get("auc"),
+                }
+            ).join(x.add_prefix("x_"))
+        )
+    data = pd.concat(rows, ignore_index=True)
+    data = data[data["recent"]].reset_index(drop=True)
+    x = data[learnable_columns(data[[c for c in data if c.startswith("x_")]])]
+    customers = data["customer_id"].to_numpy()
+    ceiling_decided = _ceiling_scores(x, data["decided"].to_numpy(np.int64), customers)
+    soon = data["not_gone"].to_numpy()
+    ceiling_soon = np.full(len(data), np.nan)
+    ceiling_soon[soon] = _ceiling_scores(
+        x[soon], data["lapses_soon"].to_numpy(np.int64)[soon], customers[soon]
+    )
+    data["ceiling_decided"], data["ceiling_soon"] = ceiling_decided, ceiling_soon
+    print(
+        f"\n{profile}: 3,000 customers, seed 0; {cutoffs} monthly scans "
+        f"(mean {np.mean(scan_seconds):.1f} s wall each); among customers who bought in the "
+        "year before each",
+        flush=True,
+    )
+    summary: dict[str, list[float]] = {}
+    for as_of, at in data.groupby("as_of"):
+        print(f"  as of {as_of}: {len(at):,} customers, {int(at['decided'].sum()):,} decided")
+        y = at["decided"].to_numpy(np.int64)
+        print("   has truly decided to leave by the cutoff:")
+        print(f"    {'chance':26s} AUC 0.500")
+        for name, col in (
+            ("days since last purchase", "days"),
+            ("1 - P(alive)", "not_alive"),
+            ("lapse_risk", "lapse_risk"),
+            ("ceiling (trained on truth)", "ceiling_decided"),
+        ):
+            auc = _auc(y, at[col].to_numpy(np.float64))
+            summary.setdefault(f"decided {name}", []).append(auc)
+            print(f"    {name:26s} AUC {auc:.3f}")
+        ng = at[at["not_gone"]]
+        y_soon = ng["lapses_soon"].to_numpy(np.int64)
+        print(f"   truly lapses within {horizon} days ({len(ng):,} not yet gone):")
+        for name, col in (
+            ("days since last purchase", "days"),
+            ("lapse_risk", "lapse_risk"),
+            ("ceiling (trained on truth)", "ceiling_soon"),
+        ):
+            auc = _auc(y_soon, ng[col].to_numpy(np.float64))
+            summary.setdefault(f"ahead {name}", []).append(auc)
+            print(f"    {name:26s} AUC {auc:.3f}")
+        flags = at["flagged"].to_numpy(bool)
+        never = at["never_decided"].to_numpy(bool)
+        decided = at["decided"].to_numpy(bool)
+        false_rate = float(flags[never].mean())
+        recall = float(flags[decided].mean())
+        summary.setdefault("flags among never-decided", []).append(false_rate)
+        summary.setdefault("recall among decided", []).append(recall)
+        print(
+            f"   slipping-or-worse: {false_rate:.1%} of the never-decided flagged, "
+            f"{recall:.1%} of the decided caught"
+        )
+        stopped = at["stopped_by_end"].to_numpy(np.int64)
+        truth_auc = _auc(stopped, at["lapse_risk"].to_numpy(np.float64))
+        own = at["self_auc"].iloc[0]
+        if own is not None and own == own:
+            summary.setdefault("self-reported - truth", []).append(float(own) - truth_auc)
+            print(
+                f"   self-reported backtest AUC {float(own):.3f}, against the truth "
+                f"(stopped buying by {horizon} days on) {truth_auc:.3f}: "
+                f"gap {float(own) - truth_auc:+.3f}"
+            )
+    print(f"  means over the {cutoffs} cutoffs:")
+    for key, values in summary.items():
+        print(f"    {key:40s} {np.mean(values):.3f}")
+    print(
+        f"  {time.perf_counter() - started:.0f} s wall, {time.process_time() - cpu:.0f} s CPU",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=4000)
@@ -122,7 +285,16 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=12, help="monthly scans over this many")
     parser.add_argument("--backtest", action="store_true", help="grade the harness itself")
     parser.add_argument("--profiles", nargs="+", default=["retail", "b2b", "subscription"])
+    parser.add_argument(
+        "--ceiling", action="store_true", help="lapse risk beside recency and a ceiling model"
+    )
+    parser.add_argument("--cutoffs", type=int, default=4, help="monthly cutoffs (--ceiling)")
     args = parser.parse_args()
+    if args.ceiling:
+        for profile in args.profiles:
+            with tempfile.TemporaryDirectory(prefix=f"winback-ceiling-{profile}-") as tmp:
+                measure_ceiling(profile, Path(tmp), args.cutoffs)
+        return
     if args.backtest:
         for profile in args.profiles:
             with tempfile.TemporaryDirectory(prefix=f"winback-backtest-{profile}-") as tmp:

@@ -96,8 +96,17 @@ class Lapse(_Section):
     follow_suit_window_days: int = Field(
         90,
         gt=0,
-        description="The follow-suit classifier predicts lapsing within this many days; its "
-        "backtest cutoffs are this far apart.",
+        description="The lapse risk is the probability of no counted order within this many "
+        "days (a subscriber: every contract ended); the backtest grades it this far back.",
+    )
+    slipping_precision: float = Field(
+        0.65,
+        gt=0,
+        lt=1,
+        description="Slipping when the lapse risk is at or above the lowest threshold at "
+        "which, on the backtest's held-out cutoff, at least this share of the customers "
+        "flagged really placed no order within the horizon (and at least half way from the "
+        "base rate to certainty). Higher: fewer, surer alerts.",
     )
 
 

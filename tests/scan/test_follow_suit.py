@@ -1,4 +1,5 @@
-"""The follow-suit classifier: the sample of a big backtest, and its AUC against the truth."""
+"""The lapse-risk model: the sample of a big backtest, the slipping threshold, its
+calibration, and its AUC against the truth."""
 
 from __future__ import annotations
 
@@ -10,11 +11,17 @@ import pandas as pd
 import pyarrow.parquet as pq
 from sklearn.metrics import roc_auc_score
 
-from winback.ledger.contract import TABLES
+from winback.ledger.contract import COUNTED_ORDER_STATUSES, TABLES
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
 from winback.policy import Policy
-from winback.scan.follow_suit import fit_sample
+from winback.scan.follow_suit import (
+    cross_calibrated,
+    fit_sample,
+    platt,
+    required_precision,
+    slipping_threshold,
+)
 from winback.scan.pipeline import run_scan
 from winback.simulate.run import simulate
 
@@ -50,7 +57,7 @@ def test_the_self_reported_auc_is_within_005_of_the_auc_against_the_simulators_t
 ) -> None:
     # A small b2b business; the scan stops one horizon before the simulated end, so the
     # truth can say who had truly stopped buying by the end of the horizon it predicts.
-    simulate("b2b", 800, 36, 0, tmp_path / "sim", "parquet")
+    simulate("b2b", 1500, 36, 0, tmp_path / "sim", "parquet")
     ledger = Ledger(tmp_path / "ledger")
     for name in TABLES:
         for path in sorted((tmp_path / "sim").glob(f"{name}.*")):
@@ -66,6 +73,72 @@ def test_the_self_reported_auc_is_within_005_of_the_auc_against_the_simulators_t
     lapse = pd.to_datetime(truth.set_index("customer_id")["lapse_date"])
     gone = (lapse.reindex(rows["customer_id"]) <= pd.Timestamp(END)).fillna(False).to_numpy()
     against_truth = roc_auc_score(gone, rows["follow_suit_probability"])
-    reported = run.info.backtest["scores"]["follow_suit"]["auc"]
+    reported = run.info.backtest["scores"]["lapse_risk"]["auc"]
     assert run.info.classifier["auc"] == reported
     assert abs(reported - against_truth) <= 0.05, (reported, against_truth)
+
+
+def test_the_slipping_threshold_is_the_deepest_cut_that_meets_the_precision() -> None:
+    risk = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    y = np.array([1, 1, 0, 1, 0, 0])
+    # Flagging from the top: precision 1, 1, 2/3, 3/4, 3/5, 1/2.
+    assert slipping_threshold(y, risk, 0.75) == 0.6
+    assert slipping_threshold(y, risk, 0.6) == 0.5
+    assert slipping_threshold(y, risk, 0.99) == 0.8
+    # No cut reaches it: only the riskiest customer would be flagged.
+    assert slipping_threshold(np.array([0, 0, 1]), np.array([0.9, 0.5, 0.1]), 0.9) == 0.9
+
+
+def test_platt_scaling_turns_overconfident_scores_into_the_observed_rates() -> None:
+    rng = np.random.default_rng(0)
+    true_p = rng.uniform(0.05, 0.95, 20_000)
+    y = (rng.uniform(size=true_p.size) < true_p).astype(np.int64)
+    # An overconfident model: the right order, log-odds three times too large.
+    logit = np.log(true_p / (1 - true_p))
+    raw = 1 / (1 + np.exp(-3 * logit))
+    calibrated = platt(raw, y)(raw)
+    assert np.argsort(calibrated, kind="stable").tolist() == np.argsort(raw, kind="stable").tolist()
+    assert np.mean(np.abs(calibrated - true_p)) < 0.02
+    assert np.mean(np.abs(raw - true_p)) > 0.05
+    crossed = cross_calibrated(raw, y)
+    assert np.mean((crossed - y) ** 2) < np.mean((raw - y) ** 2)
+
+
+def test_the_lapse_risk_is_calibrated_on_what_customers_then_did(tmp_path: Path) -> None:
+    # A small retail business scanned one horizon before the simulated end: the mean risk
+    # of the customers active in the year must match the share who really placed no
+    # counted order in the next 90 days (read from the ledger, which the scan did not see
+    # past its date), and its Brier score beat the base rate's.
+    simulate("retail", 800, 36, 0, tmp_path / "sim", "parquet")
+    ledger = Ledger(tmp_path / "ledger")
+    for name in TABLES:
+        for path in sorted((tmp_path / "sim").glob(f"{name}.*")):
+            import_file(ledger, name, path, rejects_dir=tmp_path / "rejects")
+    as_of = END - timedelta(days=90)
+
+    run = run_scan(ledger, tmp_path / "runs", Policy(), as_of=as_of)
+
+    rows = run.customers(["customer_id", "days_since_last_order", "lapse_risk", "status"])
+    scan = rows.to_pandas()
+    orders = pq.read_table(tmp_path / "sim" / "orders.parquet").to_pandas()
+    counted = orders[orders["status"].isna() | orders["status"].isin(COUNTED_ORDER_STATUSES)]
+    dates = pd.to_datetime(counted["order_date"])
+    later = counted[(dates > pd.Timestamp(as_of)) & (dates <= pd.Timestamp(END))]
+    active = scan[scan["days_since_last_order"] < 365]
+    lapsed = (~active["customer_id"].isin(later["customer_id"])).to_numpy(dtype=np.float64)
+    risk = active["lapse_risk"].to_numpy(dtype=np.float64)
+    assert not np.isnan(risk).any()
+    assert abs(risk.mean() - lapsed.mean()) <= 0.05, (risk.mean(), lapsed.mean())
+    base = lapsed.mean()
+    assert np.mean((risk - lapsed) ** 2) < base * (1 - base)
+    # Slipping means a risk well above the base rate; the threshold is in run.json.
+    threshold = run.info.backtest["slipping_threshold"]
+    assert threshold > run.info.backtest["base_rate"]
+    slipping = scan[scan["status"] == "slipping"]
+    assert (slipping["lapse_risk"] >= threshold).all()
+    assert len(slipping) > 0
+
+
+def test_slipping_needs_a_precision_well_above_the_base_rate() -> None:
+    assert required_precision(0.65, np.array([1, 0, 0, 0])) == 0.65  # base 0.25: 0.625
+    assert required_precision(0.65, np.array([1, 1, 1, 1, 0])) == 0.9  # base 0.8

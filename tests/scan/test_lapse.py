@@ -122,3 +122,52 @@ def test_each_customer_gets_the_words_of_their_own_signals() -> None:
     assert "no purchase in 19.7 months (last order 2022-11-08)" in result.reasons[2]
     assert "P(alive) 0.30 (customer-base model)" in result.reasons[2]
     assert "reasons" not in classify(f, AS_OF, Policy(), with_reasons=False)
+
+
+def test_statuses_come_from_the_lapse_risk_when_the_backtest_chose_a_threshold() -> None:
+    # Typical interval 30 days for all (ten intervals of 30, segment median 30).
+    f = frame(
+        purchases=[11, 11, 11, 11, 11],
+        days_since_last_order=[20, 50, 100, 100, 600],
+        lapse_risk=[0.20, 0.70, 0.90, 0.40, 0.99],
+        p_alive=[0.9, 0.6, 0.3, 0.5, 0.2],
+    )
+    result = classify(f, AS_OF, Policy(), risk_threshold=0.6, base_rate=0.25)
+    # Low risk: active, even 100 days quiet (3.3 cycles); high risk but within 3 cycles:
+    # slipping; high and past 3 cycles: lapsed; 600 days (over 18 months): lost.
+    assert result.status.tolist() == ["active", "slipping", "lapsed", "active", "lost"]
+    assert result.reasons[0] == []
+    assert result.reasons[3] == []
+    assert result.reasons[2][0] == (
+        "90% likely to place no order in the next 90 days (a typical active customer: 25%)"
+    )
+    assert "last order 100 days ago, 3.3× their usual 30 days" in result.reasons[2]
+    assert "P(alive) 0.30 (customer-base model)" in result.reasons[2]
+
+
+def test_without_a_threshold_the_rules_decide_even_with_a_risk_column() -> None:
+    f = frame(purchases=[11], days_since_last_order=[94], lapse_risk=[0.1])
+    assert classify(f, AS_OF, Policy()).status.tolist() == ["lapsed"]
+
+
+def test_the_reasons_name_each_driver_with_its_numbers() -> None:
+    f = frame(
+        purchases=[11],
+        days_since_last_order=[70],
+        lapse_risk=[0.8],
+        longest_gap_days=[45.0],
+        purchases_half_year=[1],
+        purchases_half_year_before=[6],
+        engaged_half_year=[0],
+        engaged_half_year_before=[8],
+        unrepaired_incidents=[2],
+        negative_posts=[0],
+    )
+    reasons = classify(f, AS_OF, Policy(), risk_threshold=0.5, base_rate=0.3).reasons[0]
+    assert reasons == [
+        "80% likely to place no order in the next 90 days (a typical active customer: 30%)",
+        "last order 70 days ago, 2.3× their usual 30 days",
+        "their longest wait yet (longest before: 45 days)",
+        "1 purchases in the last 6 months after 6 in the 6 before",
+        "opened no e-mail in 6 months after opening 8 before",
+    ]  # the risk and at most four drivers: the incidents are left out

@@ -94,7 +94,7 @@ def print_results(results: list[ImportResult]) -> None:
 
 
 _SCORE_NAMES = {
-    "follow_suit": "follow-suit classifier",
+    "lapse_risk": "lapse risk",
     "not_alive": "1 - P(alive)",
     "days_since_last_order": "days since last purchase",
 }

@@ -91,7 +91,7 @@ def customer_command(customer_id: str = typer.Argument(..., help="The customer's
         "p_alive",
         "expected_purchases",
         "predicted_value",
-        "follow_suit_probability",
+        "lapse_risk",
         "winback_odds",
         "p_return_anyway",
         "p_return_contacted",

@@ -124,15 +124,19 @@ class Backtest:
     horizon_days: int
     cutoffs: tuple[str, ...] = ()  # oldest first; the last is the one graded
     graded_on: str | None = None
+    learned_window_days: int | None = None  # the model ranks by no order within this many
     train_rows: int = 0
     test_rows: int = 0
     base_rate: float | None = None
     scores: dict[str, dict[str, Any]] = field(default_factory=dict)
     problem: str | None = None  # why nothing could be graded, in words
+    slipping_threshold: float | None = None  # lapse risk from which a customer is slipping
+    inactive_rate: float | None = None  # the risk given to customers not active in the year
+    seasonal_shift: float | None = None  # log-odds added to the calibration (the season's)
 
     def classifier(self) -> dict[str, Any]:
-        """The follow-suit classifier's headline figures (run.json's ``classifier``)."""
-        own = self.scores.get("follow_suit", {})
+        """The lapse-risk model's headline figures (run.json's ``classifier``)."""
+        own = self.scores.get("lapse_risk", {})
         return {
             "auc": own.get("auc"),
             "top_decile_lift": own.get("top_decile_lift"),
@@ -141,6 +145,7 @@ class Backtest:
             "test_rows": self.test_rows,
             "cutoffs": list(self.cutoffs),
             "graded_on": self.graded_on,
+            "slipping_threshold": self.slipping_threshold,
             "labels": "real outcomes (the backtest harness)",
         }
 
@@ -153,9 +158,13 @@ class Backtest:
             ),
             "cutoffs": list(self.cutoffs),
             "graded_on": self.graded_on,
+            "learned_window_days": self.learned_window_days,
             "train_rows": self.train_rows,
             "test_rows": self.test_rows,
             "base_rate": self.base_rate,
             "scores": self.scores,
             "problem": self.problem,
+            "slipping_threshold": self.slipping_threshold,
+            "inactive_rate": self.inactive_rate,
+            "seasonal_shift": self.seasonal_shift,
         }

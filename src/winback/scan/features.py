@@ -187,6 +187,90 @@ def customer_features(con: Any, as_of: date, policy: Policy) -> ir.Table:
         interaction_features(con.table("interactions"), as_of),
         payment_features(con.table("invoices"), as_of, policy),
         return_features(con.table("returns"), as_of),
+        risk_features(con, as_of, policy),
     ):
         joined = joined.left_join(extra, "customer_id").drop("customer_id_right")
     return joined.mutate(segment=joined.segment.fill_null("all"))
+
+
+RHYTHM_HALF_YEAR = (
+    182  # the windows the frequency trend compares: the last half year and the one before
+)
+
+
+def rhythm_features(orders: ir.Table, as_of: date) -> ir.Table:
+    """Gaps between purchase days and the frequency trend, for the lapse-risk model.
+
+    ``longest_gap_days`` is the longest completed gap between two purchases,
+    ``last_gap_days`` the latest one (between the last two purchases); the open gap since
+    the last purchase is ``days_since_last_order``. ``purchases_half_year`` and
+    ``purchases_half_year_before`` count purchase days in the last 182 days and the 182 before.
+    """
+    cut = ibis.date(as_of)
+    half = ibis.date(as_of - timedelta(days=RHYTHM_HALF_YEAR))
+    year = ibis.date(as_of - timedelta(days=2 * RHYTHM_HALF_YEAR))
+    o = orders.filter(
+        (orders.order_date <= cut)
+        & (orders.status.isnull() | orders.status.isin(COUNTED_ORDER_STATUSES))
+    )
+    days = o.select("customer_id", "order_date").distinct()
+    w = ibis.window(group_by=days.customer_id, order_by=days.order_date)
+    days = days.mutate(_previous=days.order_date.lag().over(w))
+    days = days.mutate(_gap=_days_between(days.order_date, days._previous))
+    newest = days.order_date.max().over(group_by=days.customer_id)
+    days = days.mutate(_newest=newest)
+    return days.group_by("customer_id").aggregate(
+        longest_gap_days=days._gap.max(),
+        last_gap_days=ibis.ifelse(days.order_date == days._newest, days._gap, ibis.null()).max(),
+        purchases_half_year=ibis.ifelse(days.order_date > half, 1, 0).sum(),
+        purchases_half_year_before=ibis.ifelse(
+            (days.order_date > year) & (days.order_date <= half), 1, 0
+        ).sum(),
+    )
+
+
+def engagement_trend_features(events: ir.Table, as_of: date) -> ir.Table:
+    """Opens and clicks in the last half year against the half year before, and whether
+    the customer unsubscribed (by ``as_of``)."""
+    cut = ibis.timestamp(f"{as_of.isoformat()} 23:59:59")
+    half = ibis.timestamp(f"{(as_of - timedelta(days=RHYTHM_HALF_YEAR)).isoformat()} 23:59:59")
+    year = ibis.timestamp(f"{(as_of - timedelta(days=2 * RHYTHM_HALF_YEAR)).isoformat()} 23:59:59")
+    e = events.filter(events.occurred_at <= cut)
+    engaged = e.event.isin(("opened", "clicked", "converted"))
+    return e.group_by("customer_id").aggregate(
+        engaged_half_year=ibis.ifelse(engaged & (e.occurred_at > half), 1, 0).sum(),
+        engaged_half_year_before=ibis.ifelse(
+            engaged & (e.occurred_at > year) & (e.occurred_at <= half), 1, 0
+        ).sum(),
+        unsubscribed=ibis.ifelse(e.event == "unsubscribed", 1, 0).sum(),
+    )
+
+
+def repair_features(incidents: ir.Table, as_of: date, policy: Policy) -> ir.Table:
+    """Recent incidents the business had not put right by ``as_of``."""
+    cut = ibis.date(as_of)
+    since = ibis.date(as_of - timedelta(days=policy.worth.recent_incident_days))
+    i = incidents.filter((incidents.occurred_on <= cut) & (incidents.occurred_on > since))
+    open_ = i.resolved_on.isnull() | (i.resolved_on > cut)
+    return i.group_by("customer_id").aggregate(unrepaired_incidents=ibis.ifelse(open_, 1, 0).sum())
+
+
+def post_features(posts: ir.Table, as_of: date) -> ir.Table:
+    """Public posts matched to the customer by ``as_of``: how many were negative."""
+    cut = ibis.timestamp(f"{as_of.isoformat()} 23:59:59")
+    p = posts.filter((posts.posted_at <= cut) & posts.customer_id.notnull())
+    return p.group_by("customer_id").aggregate(
+        negative_posts=ibis.ifelse(p.sentiment.fill_null(0) < 0, 1, 0).sum()
+    )
+
+
+def risk_features(con: Any, as_of: date, policy: Policy) -> ir.Table:
+    """The lapse-risk model's extra inputs, one row per customer with any of them."""
+    joined = rhythm_features(con.table("orders"), as_of)
+    for extra in (
+        engagement_trend_features(con.table("marketing_events"), as_of),
+        repair_features(con.table("incidents"), as_of, policy),
+        post_features(con.table("public_posts"), as_of),
+    ):
+        joined = joined.left_join(extra, "customer_id").drop("customer_id_right")
+    return joined

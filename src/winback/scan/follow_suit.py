@@ -1,17 +1,30 @@
-"""Who will follow suit: a classifier of which customers lapse within the horizon.
+"""The lapse risk: each customer's calibrated probability of lapsing within the horizon.
 
-Trained on the backtest harness's labels (``backtest.py``): at past cutoffs one horizon
-(``follow_suit_window_days``) apart, the customers active in the year before each cutoff,
-labelled by whether they placed a counted order within the horizon after it (a subscriber:
-whether a contract still ran), never by the scan's own statuses. The model (scikit-learn's
-HistGradientBoostingClassifier) is graded out of time: trained on the older cutoffs, scored
-on the newest one (``as_of - horizon``, whose horizon has fully passed), beside 1 - P(alive),
-days since the last purchase and chance. It is then refitted on every cutoff and scores
-today's customers active in the past year.
+Trained on the backtest harness's labels (``backtest.py``), never on the scan's own rules:
+at past cutoffs, the customers active in the year before each cutoff, labelled by whether
+they placed no counted order within the horizon (``follow_suit_window_days``, 90 days)
+after it (a subscriber: whether every contract ended). The newest cutoff, ``as_of -
+horizon``, is held out: the model (scikit-learn's HistGradientBoostingClassifier) learns
+from ``TRAIN_CUTOFFS`` older cutoffs a month apart whose horizons all end by the held-out
+one (stacked, so more rows to learn from, and nothing learned from the graded period), is
+graded there beside 1 - P(alive), days since the last purchase and chance, and is
+calibrated there (Platt scaling: a logistic fit of the outcome on the model's log-odds).
+The same model and calibration then score today's customers active in the past year; a
+customer not active in the year gets the lapse rate seen among such customers at the
+held-out cutoff.
+
+The inputs are behaviour read against the customer's own rhythm (days since the last
+purchase over the typical interval, the open gap over the longest and the latest gaps),
+frequency and spend trends, the customer-base model's P(alive) and expected purchases at
+each cutoff (refitted there), incidents and whether they were put right, contacts and their
+tone, marketing engagement and its trend, unsubscribes, late payments, returns and
+negative public posts (``FEATURES``). The slipping threshold is chosen on the held-out
+cutoff: the lowest risk at which the customers flagged really lapsed at the policy's
+``slipping_precision``.
 
 A big ledger gives millions of backtest rows; each fit then learns from a stratified random
 sample of at most ``MAX_FIT_ROWS`` of them (fixed seed, the lapse rate kept), which ranks
-as well at a fraction of the time. The newest cutoff is always graded on all of its rows.
+as well at a fraction of the time. The held-out cutoff is always graded on all of its rows.
 The fits and scoring run on one thread: on a machine shared with other work, OpenMP's
 threads mostly wait on each other (a fit took three times as long on two).
 """
@@ -20,11 +33,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from winback.policy import Policy
@@ -32,6 +47,8 @@ from winback.scan import backtest
 from winback.scan.backtest import Backtest
 from winback.scan.lapse import typical_interval
 from winback.scan.modelling import predict
+
+MODEL_COLUMNS = ("p_alive", "expected_purchases")
 
 FEATURES = (
     "purchases",
@@ -52,8 +69,24 @@ FEATURES = (
     "returns",
     "sent_recently",
     "days_since_engaged",
+    "p_alive",
+    "expected_purchases",
+    "gap_over_longest",
+    "gap_over_last",
+    "purchases_half_year",
+    "purchases_half_year_before",
+    "frequency_trend",
+    "spend_trend",
+    "engaged_half_year",
+    "engaged_half_year_before",
+    "unsubscribed",
+    "unrepaired_incidents",
+    "negative_posts",
 )
-CUTOFFS = 4  # three to train on, the newest to test on
+TRAIN_CUTOFFS = 4  # stacked to learn from, a month apart, all older than the held-out one
+STEP_DAYS = 30  # between the training cutoffs
+GONE_WINDOWS_DAYS = (270, 180)  # the stays away the model learns to rank by, longest first
+MIN_HISTORY_DAYS = 90  # a training cutoff needs this much of the ledger's orders before it
 MIN_EACH_CLASS = 20  # fewer lapsers (or stayers) than this: too little to learn or test on
 MAX_FIT_ROWS = 200_000  # more backtest rows than this: fit on a stratified sample of them
 
@@ -74,6 +107,17 @@ def model_matrix(features: pd.DataFrame, as_of: date, policy: Policy) -> pd.Data
     m["late_share"] = late / due.where(due > 0)
     engaged = pd.to_datetime(_column(features, "last_engaged_at"))
     m["days_since_engaged"] = (pd.Timestamp(as_of) - engaged).dt.days
+    days = pd.to_numeric(features["days_since_last_order"], errors="coerce")
+    longest = pd.to_numeric(_column(features, "longest_gap_days"), errors="coerce")
+    last = pd.to_numeric(_column(features, "last_gap_days"), errors="coerce")
+    m["gap_over_longest"] = days / longest.where(longest > 0)
+    m["gap_over_last"] = days / last.where(last > 0)
+    recent = pd.to_numeric(_column(features, "purchases_half_year"), errors="coerce")
+    before = pd.to_numeric(_column(features, "purchases_half_year_before"), errors="coerce")
+    m["frequency_trend"] = (recent - before) / (recent + before).where(recent + before > 0)
+    now = pd.to_numeric(features["revenue_recent"], errors="coerce")
+    then = pd.to_numeric(features["revenue_prior"], errors="coerce")
+    m["spend_trend"] = (now - then) / (now + then).where(now + then > 0)
     return m.reindex(columns=list(FEATURES)).astype("float64")
 
 
@@ -115,7 +159,7 @@ def _fit(x: pd.DataFrame, y: np.ndarray, seed: int) -> HistGradientBoostingClass
     if rows is not None:
         x, y = x.iloc[rows], y[rows]
     with threadpool_limits(1):
-        return _classifier(seed).fit(x, y)
+        return classifier(seed).fit(x, y)
 
 
 def _proba(model: HistGradientBoostingClassifier, x: pd.DataFrame) -> np.ndarray:
@@ -131,45 +175,62 @@ def backtest_and_score(
     policy: Policy,
     seed: int = 0,
 ) -> tuple[np.ndarray, Backtest]:
-    """Each of ``today``'s customers' probability of lapsing within the horizon, and the
-    harness's grades of every score the scan uses.
+    """Each of ``today``'s customers' lapse risk, and the harness's grades of every score
+    the scan uses (with the slipping threshold chosen on the held-out cutoff).
 
-    ``features_at(cutoff)`` returns the feature frame at a past cutoff. Customers not
-    active in the year before ``as_of`` get NaN (the classifier learns nothing of them).
+    ``features_at(cutoff)`` returns the feature frame at a past cutoff; ``today`` holds the
+    customer-base model's columns (``MODEL_COLUMNS``) when it could be fitted. Without
+    enough history every risk is NaN and the Backtest says why.
     """
     horizon = policy.lapse.follow_suit_window_days
-    # Walk back one horizon at a time; each frame labels the cutoff before it, so the
-    # backtest reads one frame per cutoff and holds two at a time.
-    after = today
+    held_out = as_of - timedelta(days=horizon)
+    window, train_cutoffs = gone_window(today, held_out, horizon)
+    # Each day's frame is read once; only what a label needs is kept of it.
+    slim: dict[date, pd.DataFrame] = {as_of: _label_columns(today)}
     labelled: dict[date, tuple[pd.DataFrame, np.ndarray]] = {}
-    graded_frame: pd.DataFrame | None = None
-    for cutoff in backtest.cutoffs(as_of, horizon, CUTOFFS):
+    held_out_extra: dict[str, Any] = {}
+    for cutoff in [held_out, *train_cutoffs]:
         frame = features_at(cutoff)
         if frame.empty:  # before the ledger's first order
             break
-        active = frame.loc[backtest.active_in_year(frame)]
-        label = backtest.lapse_labels(active, after, cutoff)
+        slim[cutoff] = _label_columns(frame)
+        ends = cutoff + timedelta(days=horizon if cutoff == held_out else window)
+        after = slim.get(ends)
+        if after is None:
+            after = slim[ends] = _label_columns(features_at(ends))
+        frame = _with_models(frame, cutoff, policy)
+        active = backtest.active_in_year(frame)
+        label = backtest.lapse_labels(frame.loc[active], after, cutoff)
+        if cutoff == held_out:
+            gone = backtest.lapse_labels(frame.loc[~active], after, cutoff)
+            held_out_extra = {
+                "frame": frame.loc[active],
+                "inactive_rate": float(np.mean(gone)) if len(gone) else 1.0,
+            }
         if len(label):
-            labelled[cutoff] = (model_matrix(active, cutoff, policy).astype("float32"), label)
-            if graded_frame is None:  # the newest cutoff with customers: the one graded
-                graded_frame = frame
-        after = frame
+            x = model_matrix(frame.loc[active], cutoff, policy).astype("float32")
+            labelled[cutoff] = (x, label)
+        del frame
     score = np.full(len(today), np.nan)
     result = Backtest(horizon, tuple(str(c) for c in sorted(labelled)))
-    if len(labelled) < 2 or graded_frame is None:
-        return score, replace(result, problem="too little history: fewer than two cutoffs")
+    train = [labelled[c] for c in train_cutoffs if c in labelled]
+    if held_out not in labelled or not train:
+        return score, replace(
+            result, problem="too little history: no cutoff to learn from before the graded one"
+        )
 
-    # Columns this ledger has no data for (no marketing, say) carry nothing to learn.
-    known = [c for c in FEATURES if any(x[c].notna().any() for x, _ in labelled.values())]
-    labelled = {c: (x[known], y) for c, (x, y) in labelled.items()}
-    newest = max(labelled)
-    train = [labelled[c] for c in labelled if c != newest]
     x_train = pd.concat([x for x, _ in train])
+    # Columns this ledger has no data for (no marketing, say), or only one value of, carry
+    # nothing to learn.
+    known = learnable_columns(x_train)
+    x_train = x_train[known]
     y_train = np.concatenate([y for _, y in train])
-    x_test, y_test = labelled[newest]
+    x_test, y_test = labelled[held_out]
+    x_test = x_test[known]
     result = replace(
         result,
-        graded_on=str(newest),
+        graded_on=str(held_out),
+        learned_window_days=window,
         train_rows=len(y_train),
         test_rows=len(y_test),
         base_rate=round(float(np.mean(y_test)), 4),
@@ -178,13 +239,19 @@ def backtest_and_score(
         return score, replace(
             result, problem=f"fewer than {MIN_EACH_CLASS} lapsers or stayers to learn or grade"
         )
-    p = _proba(_fit(x_train, y_train, seed), x_test)
-    graded_rows = backtest.active_in_year(graded_frame)
-    graded = graded_frame.loc[graded_rows]
-    not_alive = 1.0 - _p_alive(graded_frame, newest, policy)[graded_rows]
+    model = _fit(x_train, y_train, seed)
+    raw = _proba(model, x_test)
+    shift = seasonal_shift(features_at, slim, as_of, horizon)
+    calibrate = platt(raw, y_test, shift)
+    risk_test = cross_calibrated(raw, y_test)
+    threshold = slipping_threshold(
+        y_test, calibrate(raw), required_precision(policy.lapse.slipping_precision, y_test)
+    )
+    graded = held_out_extra["frame"]
+    not_alive = 1.0 - pd.to_numeric(graded["p_alive"], errors="coerce").to_numpy(np.float64)
     scores = {
-        "follow_suit": backtest.grade(y_test, p, 0.5, probability=True)
-        | {"top_decile_lift": round(top_decile_lift(y_test, p), 4)},
+        "lapse_risk": backtest.grade(y_test, risk_test, threshold, probability=True)
+        | {"top_decile_lift": round(top_decile_lift(y_test, risk_test), 4)},
         "not_alive": backtest.grade(y_test, not_alive, 0.5, probability=True),
         "days_since_last_order": backtest.grade(
             y_test,
@@ -194,25 +261,169 @@ def backtest_and_score(
         ),
         "chance": backtest.chance(y_test),
     }
-    result = replace(result, scores=scores)
-
-    x_all = pd.concat([x for x, _ in labelled.values()])
-    y_all = np.concatenate([y for _, y in labelled.values()])
-    final = _fit(x_all, y_all, seed)
+    result = replace(
+        result,
+        scores=scores,
+        slipping_threshold=round(threshold, 4),
+        seasonal_shift=round(shift, 4),
+        inactive_rate=round(held_out_extra["inactive_rate"], 4),
+    )
     now = backtest.active_in_year(today)
+    score[~now] = held_out_extra["inactive_rate"]
     if now.any():
-        score[now] = _proba(final, model_matrix(today.loc[now], as_of, policy)[known])
+        x_now = model_matrix(today.loc[now], as_of, policy)[known]
+        score[now] = calibrate(_proba(model, x_now))
     return score, result
 
 
-def _p_alive(frame: pd.DataFrame, cutoff: date, policy: Policy) -> np.ndarray:
-    """P(alive) at a past cutoff, from the scan's own model fitted on that cutoff's data
-    (NaN when it cannot be fitted)."""
+MAX_SEASONAL_SHIFT = 1.0  # log-odds: a season moves the lapse rate, it does not make it
+
+
+def seasonal_shift(
+    features_at: Callable[[date], pd.DataFrame],
+    slim: dict[date, pd.DataFrame],
+    as_of: date,
+    horizon: int,
+) -> float:
+    """How much likelier a lapse is in the horizon after ``as_of`` than in the one after the
+    held-out cutoff, as seen a year earlier: the log-odds of the lapse rate after
+    ``as_of - 365 days`` minus that after ``held-out - 365 days`` (0 without the history).
+
+    The calibration is fitted on the held-out cutoff's outcomes; a business whose lapse
+    rate has seasons (retail's quiet first quarter) would otherwise carry that quarter's
+    rate into the next.
+    """
+    step = timedelta(days=horizon)
+    year = timedelta(days=365)
+    rates = []
+    for cutoff in (as_of - year, as_of - step - year):
+        at = slim.get(cutoff)
+        if at is None:
+            at = features_at(cutoff)
+        after = slim.get(cutoff + step)
+        if after is None:
+            after = features_at(cutoff + step)
+        if at.empty or after.empty:
+            return 0.0
+        y = backtest.lapse_labels(at.loc[backtest.active_in_year(at)], after, cutoff)
+        if not _learnable(y):
+            return 0.0
+        rates.append(float(np.mean(y)))
+        slim.setdefault(cutoff, _label_columns(at))
+        slim.setdefault(cutoff + step, _label_columns(after))
+    now, then = rates
+    shift = float(np.log(now / (1 - now)) - np.log(then / (1 - then)))
+    return float(np.clip(shift, -MAX_SEASONAL_SHIFT, MAX_SEASONAL_SHIFT))
+
+
+def gone_window(today: pd.DataFrame, held_out: date, horizon: int) -> tuple[int, list[date]]:
+    """How long a stay away the model learns to rank by, and its training cutoffs.
+
+    The longest of ``GONE_WINDOWS_DAYS`` (then the horizon) for which at least two training
+    cutoffs, a month apart, have ``MIN_HISTORY_DAYS`` of orders before them and their
+    window ending by the held-out cutoff (so nothing is learned from the graded period).
+    Who stays away for 270 days is nearer to who has decided to leave than who skips one
+    quarter (a slow buyer does that too); the calibration on the held-out cutoff then turns
+    the ranking into the probability of no order within the horizon.
+    """
+    first = pd.to_datetime(today["first_order_date"]).min()
+    start = (first + pd.Timedelta(days=MIN_HISTORY_DAYS)).date() if pd.notna(first) else held_out
+    for window in (*(w for w in GONE_WINDOWS_DAYS if w > horizon), horizon):
+        cuts = [held_out - timedelta(days=window + STEP_DAYS * k) for k in range(TRAIN_CUTOFFS)]
+        usable = [c for c in cuts if c >= start]
+        if len(usable) >= 2 or window == horizon:
+            return window, usable or cuts
+    raise AssertionError("unreachable: the horizon always returns")
+
+
+def learnable_columns(x: pd.DataFrame) -> list[str]:
+    """The columns of ``x`` with at least two distinct known values."""
+    return [c for c in x.columns if x[c].nunique(dropna=True) >= 2]
+
+
+def _label_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    keep = [
+        c
+        for c in ("customer_id", "last_order_date", "days_since_last_order", "active_contracts")
+        if c in frame
+    ]
+    return frame[keep]
+
+
+def _with_models(frame: pd.DataFrame, cutoff: date, policy: Policy) -> pd.DataFrame:
+    """The frame with the customer-base model's outputs at its cutoff (NaN when it cannot
+    be fitted there)."""
+    if all(c in frame for c in MODEL_COLUMNS):
+        return frame
     predicted, _report = predict(frame, cutoff, policy)
-    return predicted["p_alive"].to_numpy(dtype=np.float64)
+    return frame.assign(**{c: predicted[c].to_numpy() for c in MODEL_COLUMNS})
 
 
-def _classifier(seed: int) -> HistGradientBoostingClassifier:
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    out: np.ndarray = np.log(q / (1 - q)).reshape(-1, 1)
+    return out
+
+
+def platt(raw: np.ndarray, y: np.ndarray, shift: float = 0.0) -> Callable[[np.ndarray], np.ndarray]:
+    """A calibration of the model's probabilities on held-out outcomes: a logistic fit of
+    the outcome on the model's log-odds (Platt scaling), its log-odds then moved by
+    ``shift`` (the season's). Keeps the order of the scores."""
+    fit = LogisticRegression(C=1e6).fit(_logit(raw), y)
+
+    def calibrate(p: np.ndarray) -> np.ndarray:
+        z = fit.decision_function(_logit(p)) + shift
+        out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+        return out
+
+    return calibrate
+
+
+def cross_calibrated(raw: np.ndarray, y: np.ndarray, folds: int = 2) -> np.ndarray:
+    """The held-out rows' calibrated risks, each calibrated by a fit on the other fold, so
+    that the Brier score and reliability graded on them are not flattered."""
+    fold = np.arange(len(y)) % folds
+    out = np.empty(len(y))
+    for k in range(folds):
+        fit_rows = fold != k
+        if _learnable(y[fit_rows]):
+            out[fold == k] = platt(raw[fit_rows], y[fit_rows])(raw[fold == k])
+        else:
+            out[fold == k] = raw[fold == k]
+    return out
+
+
+def required_precision(policy_precision: float, y: np.ndarray) -> float:
+    """The precision the slipping flag must reach: the policy's, and at least half way from
+    the base rate to certainty, so that slipping always means a risk well above the base
+    rate (on CDNOW, where 82% of the active customers place no order in 90 days, a
+    precision of 0.65 would flag everyone)."""
+    base = float(np.mean(y)) if len(y) else 0.0
+    return max(policy_precision, (1.0 + base) / 2.0)
+
+
+def slipping_threshold(y: np.ndarray, risk: np.ndarray, precision: float) -> float:
+    """The lowest risk at which the customers at or above it really lapsed at ``precision``
+    or more (the highest risk when no threshold reaches it)."""
+    order = np.argsort(-risk, kind="stable")
+    hits = np.cumsum(y[order])
+    shares = hits / np.arange(1, len(y) + 1)
+    meets = np.flatnonzero(shares >= precision)
+    if not len(meets):
+        return float(risk[order[0]])
+    # The deepest cut that still meets it; ties at that risk all count as flagged.
+    return float(risk[order[meets[-1]]])
+
+
+def classifier(seed: int) -> HistGradientBoostingClassifier:
+    # Shallow, slow-learning trees: a few thousand rows of a noisy label overfit deeper ones
+    # (retail's AUC for who has decided: 0.736 with 200 unconstrained rounds, 0.751 here).
     return HistGradientBoostingClassifier(
-        max_iter=200, learning_rate=0.1, early_stopping="auto", random_state=seed
+        max_iter=150,
+        learning_rate=0.05,
+        max_depth=3,
+        min_samples_leaf=50,
+        l2_regularization=1.0,
+        early_stopping=False,
+        random_state=seed,
     )

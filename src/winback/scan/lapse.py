@@ -1,8 +1,22 @@
-"""Know who's gone: the lapse rules, each giving a status and a reason a person can read.
+"""Know who's gone: each customer's status, and reasons a person can read.
 
 Works on the per-customer feature frame (see :mod:`winback.scan.features`), vectorised
-with NumPy; optional model columns (``p_alive``, ``expected_purchases``) add the model
-signals when present. Status is the most severe signal: lost > lapsed > slipping > active.
+with NumPy. When the frame holds the lapse risk (``follow_suit.py``) and the backtest chose
+a slipping threshold, the statuses come from it (``classify``'s risk mode):
+
+- slipping: a lapse risk at or above the threshold (chosen on the backtest's held-out
+  cutoff to meet the policy's ``slipping_precision``);
+- lapsed: that, and long past the customer's rhythm (``cycle_multiple`` times the typical
+  interval, or ``no_purchase_months`` without a purchase), or every subscription ended;
+- lost: no purchase for ``lost_after_months``, a subscription ended that long ago, or
+  lapsed with P(alive) below ``p_alive_lost``.
+
+The reasons then say the risk against the base rate and name its drivers with numbers (the
+customer's rhythm, the longest gap, frequency and spend trends, engagement, incidents not
+put right, tone, payments, posts, the model's P(alive)).
+
+Without a risk (too little history to learn one), the rules below decide alone, each
+giving a status and a reason; status is the most severe: lost > lapsed > slipping > active.
 """
 
 from __future__ import annotations
@@ -196,12 +210,170 @@ def model_signals(features: pd.DataFrame, policy: Policy) -> list[Signal]:
     return signals
 
 
+def _num(features: pd.DataFrame, name: str) -> pd.Series:
+    if name in features:
+        return pd.to_numeric(features[name], errors="coerce").astype("float64")
+    return pd.Series(np.nan, index=features.index)
+
+
+def _fmt(series: pd.Series, spec: str = ".0f") -> pd.Series:
+    return series.map(lambda v: format(v, spec))
+
+
+def driver_signals(features: pd.DataFrame, as_of: date, policy: Policy) -> list[Signal]:
+    """What drives a customer's lapse risk, each with its numbers: which of them fired for
+    a customer is what their reasons name (the severity here is unused)."""
+    rule = policy.lapse
+    interval = typical_interval(features, policy)
+    days = _num(features, "days_since_last_order")
+    ratio = days / interval
+    longest = _num(features, "longest_gap_days")
+    purchases = _num(features, "purchases")
+    half, before = (
+        _num(features, "purchases_half_year"),
+        _num(features, "purchases_half_year_before"),
+    )
+    engaged = _num(features, "engaged_half_year").fillna(0)
+    engaged_before = _num(features, "engaged_half_year_before").fillna(0)
+    unsubscribed = _num(features, "unsubscribed").fillna(0)
+    unrepaired = _num(features, "unrepaired_incidents").fillna(0)
+    sentiment = _num(features, "mean_sentiment")
+    posts = _num(features, "negative_posts").fillna(0)
+    due, late = _num(features, "invoices_due"), _num(features, "invoices_late")
+
+    def rhythm(rows: np.ndarray) -> pd.Series:
+        return (
+            "last order "
+            + _fmt(days.iloc[rows])
+            + " days ago, "
+            + _fmt(ratio.iloc[rows], ".1f")
+            + "× their usual "
+            + _fmt(interval.iloc[rows])
+            + " days"
+        )
+
+    def longest_gap(rows: np.ndarray) -> pd.Series:
+        return "their longest wait yet (longest before: " + _fmt(longest.iloc[rows]) + " days)"
+
+    def frequency(rows: np.ndarray) -> pd.Series:
+        return (
+            _fmt(half.iloc[rows])
+            + " purchases in the last 6 months after "
+            + _fmt(before.iloc[rows])
+            + " in the 6 before"
+        )
+
+    def quiet(rows: np.ndarray) -> pd.Series:
+        return (
+            "opened no e-mail in 6 months after opening "
+            + _fmt(engaged_before.iloc[rows])
+            + " before"
+        )
+
+    def unsubscribe(rows: np.ndarray) -> pd.Series:
+        return pd.Series("unsubscribed from marketing", index=rows)
+
+    def incidents(rows: np.ndarray) -> pd.Series:
+        return (
+            _fmt(unrepaired.iloc[rows])
+            + f" incident(s) in the last {policy.worth.recent_incident_days} days not put right"
+        )
+
+    def tone(rows: np.ndarray) -> pd.Series:
+        return (
+            "their contacts sound unhappy (mean sentiment "
+            + _fmt(sentiment.iloc[rows], ".2f")
+            + ")"
+        )
+
+    def posted(rows: np.ndarray) -> pd.Series:
+        return _fmt(posts.iloc[rows]) + " negative public post(s) about the business"
+
+    def paid_late(rows: np.ndarray) -> pd.Series:
+        return "paid " + _fmt(late.iloc[rows]) + " of " + _fmt(due.iloc[rows]) + " invoices late"
+
+    return [
+        Signal((ratio >= rule.cycle_multiple / 2).fillna(False).to_numpy(), 1, rhythm),
+        Signal(((purchases >= 3) & (days > longest)).fillna(False).to_numpy(), 1, longest_gap),
+        Signal(((before >= 2) & (half <= before / 2)).fillna(False).to_numpy(), 1, frequency),
+        *volume_signals(features, policy)[:1],
+        Signal(((engaged == 0) & (engaged_before >= 2)).to_numpy(), 1, quiet),
+        Signal((unsubscribed > 0).to_numpy(), 1, unsubscribe),
+        Signal((unrepaired > 0).to_numpy(), 1, incidents),
+        Signal((sentiment <= -0.3).fillna(False).to_numpy(), 1, tone),
+        Signal((posts > 0).to_numpy(), 1, posted),
+        Signal(((due >= 2) & (late / due >= 0.5)).fillna(False).to_numpy(), 1, paid_late),
+        *cancellation_signals(features, as_of, policy)[:1],
+        *model_signals(features, policy)[:1],
+    ]
+
+
+MAX_DRIVERS = 4  # reasons beyond the risk itself: enough to act on, few enough to read
+
+
+def classify_by_risk(
+    features: pd.DataFrame, as_of: date, policy: Policy, threshold: float, base_rate: float
+) -> tuple[np.ndarray, list[list[str]]]:
+    """Severity per customer from the lapse risk, and each flagged customer's reasons."""
+    rule = policy.lapse
+    risk = _num(features, "lapse_risk")
+    days = _num(features, "days_since_last_order")
+    ratio = days / typical_interval(features, policy)
+    high = (risk >= threshold).fillna(False).to_numpy()
+    past_rhythm = (
+        ((ratio >= rule.cycle_multiple) | (days >= rule.no_purchase_months * DAYS_PER_MONTH))
+        .fillna(False)
+        .to_numpy()
+    )
+    severity = np.where(high, np.where(past_rhythm, 2, 1), 0)
+    for s in cancellation_signals(features, as_of, policy):
+        severity = np.where(s.fired, np.maximum(severity, s.severity), severity)
+    lost = (days >= rule.lost_after_months * DAYS_PER_MONTH).fillna(False).to_numpy()
+    if "p_alive" in features:
+        given_up = (_num(features, "p_alive") < rule.p_alive_lost).to_numpy()
+        lost = lost | (given_up & (severity == 2))
+    severity = np.where(lost, 3, severity)
+
+    reasons: list[list[str]] = [[] for _ in range(len(features))]
+    flagged = severity > 0
+    rows = np.flatnonzero(flagged & risk.notna().to_numpy())
+    horizon = rule.follow_suit_window_days
+    for i, p in zip(rows, risk.iloc[rows].to_numpy(), strict=True):
+        reasons[i].append(
+            f"{p:.0%} likely to place no order in the next {horizon} days "
+            f"(a typical active customer: {base_rate:.0%})"
+        )
+    for s in driver_signals(features, as_of, policy):
+        fired = np.flatnonzero(s.fired & flagged)
+        if not len(fired):
+            continue
+        for i, text in zip(fired, s.text(fired).to_numpy(), strict=True):
+            if len(reasons[i]) <= MAX_DRIVERS and text not in reasons[i]:
+                reasons[i].append(text)
+    return severity, reasons
+
+
 def classify(
-    features: pd.DataFrame, as_of: date, policy: Policy, with_reasons: bool = True
+    features: pd.DataFrame,
+    as_of: date,
+    policy: Policy,
+    with_reasons: bool = True,
+    risk_threshold: float | None = None,
+    base_rate: float | None = None,
 ) -> pd.DataFrame:
     """Status and reasons for every customer; returns ``status``, ``reasons`` and
     ``typical_interval_days`` aligned with ``features``. ``with_reasons=False`` skips the
-    words and leaves out ``reasons`` (the classifier's backtest needs only statuses)."""
+    words and leaves out ``reasons``. With a ``lapse_risk`` column and ``risk_threshold``
+    the statuses come from the risk (``classify_by_risk``); otherwise from the rules."""
+    if risk_threshold is not None and "lapse_risk" in features:
+        severity, said = classify_by_risk(
+            features, as_of, policy, risk_threshold, base_rate if base_rate is not None else 0.0
+        )
+        out_risk: dict[str, object] = {"status": _STATUS_NAMES[severity].tolist()}
+        if with_reasons:
+            out_risk["reasons"] = said
+        out_risk["typical_interval_days"] = typical_interval(features, policy).to_numpy()
+        return pd.DataFrame(out_risk, index=features.index)
     signals = [
         *cycle_signals(features, policy),
         *volume_signals(features, policy),

@@ -101,18 +101,7 @@ def run_scan(
             )
     features = features.join(predicted)
 
-    say("statuses")
-    lapse = classify(
-        features if model_report.fitted else features.drop(columns=list(predicted)), as_of, policy
-    )
-    contracts: dict[str, Any] = {}
-    if "active_contracts" in features:
-        # A running, paid contract outranks the gaps between orders (scan/subscriptions.py).
-        say("contracts")
-        horizon = policy.lapse.follow_suit_window_days
-        features, lapse, contracts = judge_contracts(con, features, lapse, as_of, sbg, horizon)
-
-    say("follow-suit classifier")
+    say("lapse risk")
 
     subscribers = "active_contracts" in features
 
@@ -130,8 +119,25 @@ def run_scan(
 
     # Refits at past cutoffs use the repeat-purchase model chosen above.
     chosen = with_model(policy, model_report.repeat_model)
-    follow, backtest = backtest_and_score(features_at, features, as_of, chosen)
-    features["follow_suit_probability"] = follow
+    risk, backtest = backtest_and_score(features_at, features, as_of, chosen)
+    features["lapse_risk"] = risk
+
+    say("statuses")
+    lapse = classify(
+        features if model_report.fitted else features.drop(columns=list(predicted)),
+        as_of,
+        policy,
+        risk_threshold=backtest.slipping_threshold,
+        base_rate=backtest.base_rate,
+    )
+    contracts: dict[str, Any] = {}
+    if subscribers:
+        # A running, paid contract outranks the gaps between orders (scan/subscriptions.py):
+        # the covered subscribers' status and lapse risk come from their contract.
+        say("contracts")
+        horizon = policy.lapse.follow_suit_window_days
+        features, lapse, contracts = judge_contracts(con, features, lapse, as_of, sbg, horizon)
+    features["follow_suit_probability"] = features["lapse_risk"]  # the desk's name for it
 
     say("worth")
     outcomes = (
@@ -148,7 +154,7 @@ def run_scan(
     }
     counts["listed"] = int(worth["rank"].notna().sum())
     # The table holds its own copy of everything: let the frames go before writing it.
-    del features, lapse, worth, predicted, follow
+    del features, lapse, worth, predicted, risk
     info = RunInfo(
         run_id=RunInfo.new_id(),
         as_of=as_of.isoformat(),
@@ -188,6 +194,7 @@ def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame)
         "next_purchase_due": _due_dates(features),
         "predicted_value": col(features, "predicted_value"),
         "follow_suit_probability": col(features, "follow_suit_probability"),
+        "lapse_risk": col(features, "lapse_risk"),
         "recent_incidents": features["recent_incidents"].fillna(0),
         "rude": worth["rude"],
         "heavy_contact": worth["heavy_contact"],

@@ -57,7 +57,8 @@ RUN_SCHEMA = pa.schema(
         pa.field("expected_purchases", pa.float64()),  # in the policy's next period
         pa.field("next_purchase_due", pa.date32()),  # when the model expected the next one
         pa.field("predicted_value", pa.float64()),  # lifetime value if kept (model-based)
-        pa.field("follow_suit_probability", pa.float64()),  # classifier: lapse in the window
+        pa.field("follow_suit_probability", pa.float64()),  # the same as lapse_risk (kept)
+        pa.field("lapse_risk", pa.float64()),  # P(no counted order within the horizon)
         pa.field("recent_incidents", pa.int64()),
         pa.field("rude", pa.bool_()),
         pa.field("heavy_contact", pa.bool_()),
