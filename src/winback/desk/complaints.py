@@ -565,21 +565,17 @@ def escalate_overdue(db: Session, *, now: datetime | None = None) -> int:
     least busy manager gets an escalation task on the case (due today); the case keeps its
     owner. Returns how many were escalated; commits."""
     now = now or utcnow()
-    write_lock(db)
-    overdue = list(
-        db.scalars(
-            select(Case)
-            .where(
-                Case.urgent.is_(True),
-                Case.state != "closed",
-                Case.due_at < now,
-                Case.escalated_at.is_(None),
-            )
-            .with_for_update()
-        )
+    due = select(Case).where(
+        Case.urgent.is_(True),
+        Case.state != "closed",
+        Case.due_at < now,
+        Case.escalated_at.is_(None),
     )
-    if not overdue:
+    if db.scalar(select(func.count()).select_from(due.subquery())) == 0:
+        db.rollback()  # nothing to write: no transaction left open
         return 0
+    write_lock(db)
+    overdue = list(db.scalars(due.with_for_update()))
     managers = [u for u in tasks.possible_owners(db) if u.role == "manager"]
     for case in overdue:
         manager = min(managers, key=lambda u: (_open_tasks(db, u.id), u.id), default=None)

@@ -230,6 +230,13 @@ class Case(Base):
         viewonly=True,
         uselist=False,
     )
+    # The public post that made the case urgent, loaded with the case (read-only).
+    post: Mapped[PublicPost | None] = relationship(
+        primaryjoin="Case.post_id == foreign(PublicPost.id)",
+        viewonly=True,
+        uselist=False,
+        lazy="selectin",
+    )
 
 
 class CaseActivity(Base):
