@@ -231,8 +231,8 @@ def test_a_signed_webhook_post_opens_the_case_and_unsigned_or_replayed_ones_are_
             "/api/sources", json={"name": "listening", "kind": "webhook"}, headers=auth
         ).json()
         secret = made["secret"]
-        body = json.dumps({"id": "t-1", "author": "Ben Hart", "text": ANGRY,
-                           "url": "https://social.example/t-1", "followers": 12000}).encode()  # fmt: skip
+        said = {"id": "t-1", "author": "Ben Hart", "text": ANGRY, "followers": 12000}
+        body = json.dumps({**said, "url": "https://social.example/t-1"}).encode()
         headers = _signed(secret, body)
         taken = client.post("/api/public-posts", content=body, headers=headers)
         assert taken.status_code == 202, taken.text
