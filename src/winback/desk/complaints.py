@@ -561,13 +561,21 @@ def record_reply(
 
 
 def escalate_overdue(db: Session, *, now: datetime | None = None) -> int:
-    """Every urgent case past its due time and not escalated yet goes to a manager: the
-    least busy manager gets an escalation task on the case (due today); the case keeps its
+    """Every urgent case past its due time and not answered (nobody contacted the
+    customer, no public reply recorded) nor escalated yet goes to a manager: the least
+    busy manager gets an escalation task on the case (due today); the case keeps its
     owner. Returns how many were escalated; commits."""
     now = now or utcnow()
+    answered = (
+        select(PublicPost.id)
+        .where(PublicPost.id == Case.post_id, PublicPost.reply.is_not(None))
+        .exists()
+    )
     due = select(Case).where(
         Case.urgent.is_(True),
         Case.state != "closed",
+        Case.contacted.is_(False),
+        ~answered,
         Case.due_at < now,
         Case.escalated_at.is_(None),
     )
@@ -575,7 +583,7 @@ def escalate_overdue(db: Session, *, now: datetime | None = None) -> int:
         db.rollback()  # nothing to write: no transaction left open
         return 0
     write_lock(db)
-    overdue = list(db.scalars(due.with_for_update()))
+    overdue = list(db.scalars(due.with_for_update().execution_options(populate_existing=True)))
     managers = [u for u in tasks.possible_owners(db) if u.role == "manager"]
     for case in overdue:
         manager = min(managers, key=lambda u: (_open_tasks(db, u.id), u.id), default=None)
