@@ -67,8 +67,8 @@ def test_the_rep_works_the_urgent_case_and_the_manager_sees_an_overdue_one_escal
     _, secret = complaints.add_source(db, people["manager"], name="listening", kind="webhook")
     assert secret is not None
     text = "Dune Inc here: never again. Our order arrived two weeks late and nobody answered."
-    post = _post(server, secret, {"id": "t-1", "author": "Dana", "url": "https://social.example/t-1",
-                                  "text": f"{text} dana@dune.example"})  # fmt: skip
+    said = {"id": "t-1", "author": "Dana", "text": f"{text} dana@dune.example"}
+    post = _post(server, secret, {**said, "url": "https://social.example/t-1"})
     assert post["customer_id"] == "c4"
 
     # --- the rep: the urgent case is on top, with the post --------------------------
@@ -107,8 +107,8 @@ def test_the_rep_works_the_urgent_case_and_the_manager_sees_an_overdue_one_escal
     assert stored.reply is not None
 
     # --- the manager: a complaint nobody answered in time is escalated --------------
-    late = _post(server, secret, {"id": "t-2", "author": "Acme", "text":
-                 "Never again, buyer@acme.example was charged twice and nobody answered."})  # fmt: skip
+    angry = "Never again, buyer@acme.example was charged twice and nobody answered."
+    late = _post(server, secret, {"id": "t-2", "author": "Acme", "text": angry})
     overdue = db.scalars(select(Case).where(Case.id == late["case_id"])).one()
     db.refresh(overdue)
     assert overdue.due_at is not None
