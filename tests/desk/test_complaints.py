@@ -232,3 +232,34 @@ def test_parallel_takers_store_a_post_once_and_open_one_case(
     with open_session(desk_engine) as db:
         assert db.scalar(select(func.count()).select_from(PublicPost)) == 1
         assert db.scalar(select(func.count()).select_from(Case)) == 1
+
+
+def test_the_reasons_report_counts_public_complaints_by_reason_with_revenue_at_stake(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    from winback.insights.reasons import build_report
+    from winback.ledger.importer import import_file
+    from winback.ledger.store import Ledger
+
+    ledger = Ledger(tmp_path / "ledger")
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "order_id,customer_id,order_date,amount\n"
+        "o1,c1,2025-01-10,100\no2,c1,2025-06-01,250\no3,c2,2025-03-01,40\n",
+        encoding="utf-8",
+    )
+    import_file(ledger, "orders", orders, rejects_dir=tmp_path / "rejects")
+    take(
+        db,
+        post("ada@example.com", url="https://r.example/a"),  # late: delivery
+        post("jon@example.com", text="They charged me twice, refuse to refund.", url="https://r.example/b"),
+        post("ada@example.com", text="Still waiting, nobody answered, late again.", url="https://r.example/c"),
+        post("ada@example.com", text="Acme won me back, brilliant service, thanks!", url="https://r.example/d"),
+    )  # fmt: skip
+    report = build_report(db, people["manager"], ledger)
+    found = {p.key: p for p in report.public_complaints}
+    assert set(found) == {"delivery", "billing"}
+    assert (found["delivery"].posts, found["delivery"].customers) == (2, 1)
+    assert found["delivery"].revenue_at_stake == pytest.approx(350.0)
+    assert found["billing"].revenue_at_stake == pytest.approx(40.0)
+    assert [p.key for p in report.public_complaints] == ["delivery", "billing"]
