@@ -131,7 +131,8 @@ def main() -> None:
     print(f"chance    precision {1 / len(customers):.6f}  (a customer at random)")
     print(f"best possible recall {ideal / wrote:.4f}  (the post's evidence fits its author alone)")
     print(f"recall of the identifiable posts {recall * wrote / max(ideal, 1):.4f}")
-    print(f"ratio to anchor: recall x{recall / a_recall:.2f}, time x{wall / max(a_wall, 1e-9):.1f}")
+    ratio = f"x{recall / a_recall:.2f}" if a_recall else "(the anchor matched none)"
+    print(f"ratio to anchor: recall {ratio}, time x{wall / max(a_wall, 1e-9):.1f}")
     for t in (0.8, 0.85, 0.9, 0.95):
         p, r = grade(found, truth, t)
         print(f"  at threshold {t:.2f}: precision {p:.4f} recall {r:.4f}")

@@ -253,6 +253,14 @@ def test_a_signed_webhook_post_opens_the_case_and_unsigned_or_replayed_ones_are_
         )
         assert [r.status_code for r in (unsigned, replayed, forged, stale)] == [401] * 4
         assert unsigned.json()["error"]["code"] == "not_authenticated"
+        # Sent again, freshly signed: accepted, and stored once.
+        resent = client.post(
+            "/api/public-posts",
+            content=body,
+            headers=_signed(secret, body, stamp=str(int(time.time()) + 1)),
+        )
+        assert resent.status_code == 202
+        assert resent.json()["duplicates"] == 1
         assert _count(db, PublicPost) == 1
         assert _count(db, Case) == 1
 

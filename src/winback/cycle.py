@@ -222,6 +222,7 @@ def take_public_posts(
     post is new."""
     fresh = complaints.new_posts(db, incoming)
     if not fresh:
+        db.commit()  # what the caller flushed stands (the webhook's signature, seen once)
         return TakeResult(duplicates=len(incoming))
     routing = routing_of(settings)
     tokens = sorted({t for post in fresh for t in order_tokens(post.text)})

@@ -158,7 +158,6 @@ async def webhook(
     )
     settings = request.app.state.settings
     done = cycle.take_public_posts(settings, db, policy, [post])
-    db.commit()  # the signature is remembered even when the post was a duplicate
     stored = done.posts[0] if done.posts else None
     return Received(
         stored=done.stored,
