@@ -102,6 +102,10 @@ def test_the_rep_works_the_urgent_case_and_the_manager_sees_an_overdue_one_escal
     page.click("text=Record the public reply")
     page.wait_for_url("**/customers/c4")
     assert "Answered in public" in page.locator("#public-post").inner_text()
+    # The post is on the customer's record, with its answer.
+    record = page.locator("#public-posts").inner_text()
+    assert "arrived two weeks late" in record
+    assert "we called you and fixed the slot" in record
     stored = db.scalars(select(PublicPost).where(PublicPost.id == post["id"])).one()
     db.refresh(stored)
     assert stored.reply is not None
