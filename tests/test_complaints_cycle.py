@@ -204,6 +204,9 @@ def test_feeds_polled_by_the_pass_open_an_urgent_case_once_and_triage_the_misspe
         )
         assert done.status_code == 200, done.text
         assert done.json()["state"] == "matched"
+        queue = client.get("/api/cases", headers=auth).json()["cases"]
+        assert [c["urgent"] for c in queue] == [True, True]
+        assert all(c["due_at"] is not None and c["post_id"] for c in queue)
     opened = db.scalars(select(Case).where(Case.customer_id == "c2")).one()
     assert opened.urgent
     assert opened.due_at is not None
