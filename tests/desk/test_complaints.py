@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -263,3 +263,31 @@ def test_the_reasons_report_counts_public_complaints_by_reason_with_revenue_at_s
     assert found["delivery"].revenue_at_stake == pytest.approx(350.0)
     assert found["billing"].revenue_at_stake == pytest.approx(40.0)
     assert [p.key for p in report.public_complaints] == ["delivery", "billing"]
+
+
+def test_a_later_sync_refreshes_the_urgent_case_and_keeps_it_urgent(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    from winback.desk.sync import sync_cases
+    from winback.ledger.importer import import_file
+    from winback.ledger.store import Ledger
+
+    ledger = Ledger(tmp_path / "ledger")
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_id,customer_id,order_date,amount\no1,c1,2024-01-10,100\n")
+    import_file(ledger, "orders", orders, rejects_dir=tmp_path / "rejects")
+    routing = Routing(ledger=ledger, directory=Directory(CUSTOMERS))
+    take(db, post("ada@example.com", url="https://r.example/s"), routing=routing)
+    case = db.scalars(select(Case)).one()
+    assert case.customer_status == complaints.COMPLAINT_STATUS
+    assert case.last_order_date == date(2024, 1, 10)
+    # The scan run knows the same last order: the case is refreshed, not closed.
+    run = make_run(tmp_path, [{"customer_id": "c1", "rank": 7, "name": "Ada Lovelace"}])
+    done = sync_cases(db, None, run, policy=POLICY)
+    assert (done.opened, done.refreshed) == (0, 1)
+    db.expire_all()
+    again = db.scalars(select(Case)).one()
+    assert again.id == case.id
+    assert again.urgent
+    assert again.due_at is not None
+    assert (again.customer_status, again.rank) == ("lapsed", 7)

@@ -411,6 +411,8 @@ def _new_case(
             "decision_reasons": [],
             "priority": 0,
             "intangibles": {},
+            # The order the case knows of: a later one closes it as returned (sync).
+            "last_order_date": reads.last_orders(routing.ledger, [customer_id]).get(customer_id),
         }
         run_id = ""
     fields["reasons"] = [f"public complaint: {post.text[:120]}", *fields["reasons"]]

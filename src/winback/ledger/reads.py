@@ -426,6 +426,19 @@ def order_customers(ledger: Ledger | None, order_ids: Sequence[str]) -> dict[str
     return dict(rows)
 
 
+def last_orders(ledger: Ledger | None, customer_ids: Sequence[str]) -> dict[str, date]:
+    """Each customer's last counted order day (those with none are left out). One DuckDB
+    query over the orders segments."""
+    if ledger is None or not ledger.manifest_path.exists() or not customer_ids:
+        return {}
+    with _snapshot(ledger, wanted=_wanted(customer_ids)) as con:
+        rows = con.sql(
+            f"SELECT customer_id, max(order_date) FROM orders JOIN wanted USING (customer_id) "
+            f"WHERE {counted_order_sql()} GROUP BY customer_id"
+        ).fetchall()
+    return {customer_id: day for customer_id, day in rows if day is not None}
+
+
 def public_posts(ledger: Ledger | None) -> list[dict[str, Any]]:
     """The imported ``public_posts`` rows, oldest first. One DuckDB query over its
     segments."""
