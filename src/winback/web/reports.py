@@ -80,6 +80,7 @@ class ReasonsReportPublic(BaseModel):
     voices: list[VoicePublic]
     voices_total: int
     notes: list[str]
+    cancellations: int
     public_complaints: list[PublicComplaintsPublic]
 
 
