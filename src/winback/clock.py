@@ -29,6 +29,13 @@ def use_zone(name: str) -> None:
     _zone = zone_of(name)
 
 
+def local(moment: datetime) -> datetime:
+    """A stored (naive UTC) or zoned time as the business's wall-clock time, zoned."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(_zone)
+
+
 def naive_utc(moment: datetime) -> datetime:
     """A time as the desk stores it: UTC without a zone (a zone-less time is taken as UTC)."""
     if moment.tzinfo is None:

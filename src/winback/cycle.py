@@ -30,13 +30,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from winback.desk import passes, red_carpet
+from winback.desk import complaints, feeds, passes, red_carpet
+from winback.desk.complaints import IncomingPost, Routing, TakeResult
 from winback.desk.db import desk_engine, open_session
+from winback.desk.matching import Customer, Directory, order_tokens
 from winback.desk.models import CyclePass, User
 from winback.desk.outcomes import ExportResult, export_outcomes
 from winback.desk.sync import SyncResult, sync_cases
 from winback.errors import NoScanRunError, WinbackError
-from winback.ledger import timeline
+from winback.ledger import reads, timeline
 from winback.ledger.inbox import import_inbox
 from winback.ledger.store import Ledger
 from winback.policy import Policy, load_policy
@@ -204,6 +206,63 @@ def refresh_timeline(settings: Settings) -> Path | None:
     return timeline.build(timeline.root_of(settings.home), ledger, settings.import_memory)
 
 
+def routing_of(settings: Settings) -> Routing:
+    """What routing a public post needs: the ledger, the latest scan run and the customers
+    to match against (read now, once)."""
+    ledger = _ledger(settings)
+    directory = Directory(Customer(**row) for row in reads.customer_directory(ledger))
+    return Routing(ledger=ledger, run=latest_run(settings.runs_dir), directory=directory)
+
+
+def take_public_posts(
+    settings: Settings, db: Session, policy: Policy, incoming: list[IncomingPost]
+) -> TakeResult:
+    """Store, match and route posts from any source (a feed, the webhook, the import):
+    a matched complaint opens its urgent case now. The customers are read only when a
+    post is new."""
+    fresh = complaints.new_posts(db, incoming)
+    if not fresh:
+        db.commit()  # what the caller flushed stands (the webhook's signature, seen once)
+        return TakeResult(duplicates=len(incoming))
+    routing = routing_of(settings)
+    tokens = sorted({t for post in fresh for t in order_tokens(post.text)})
+    orders = reads.order_customers(routing.ledger, tokens)
+    assert routing.directory is not None
+    done = complaints.take_posts(db, fresh, routing.directory, policy, routing, orders=orders)
+    done.duplicates += len(incoming) - len(fresh)
+    return done
+
+
+def imported_posts(settings: Settings) -> list[IncomingPost]:
+    """The ledger's imported ``public_posts`` rows as posts for the desk."""
+    return [
+        IncomingPost(
+            origin="import",
+            source_name=str(row["source"] or "import"),
+            external_id=str(row["post_id"]),
+            url=row["url"],
+            author=row["author"],
+            text=row["text"] or "",
+            posted_at=row["posted_at"],
+            customer_id=row["customer_id"],
+        )
+        for row in reads.public_posts(_ledger(settings))
+    ]
+
+
+def sources_step(
+    settings: Settings, db: Session, policy: Policy
+) -> tuple[dict[str, int], list[str]]:
+    """The pass's public-posts step: the policy's feeds added as sources, every feed
+    polled, the imported posts taken in, then overdue urgent cases escalated."""
+    feeds.add_policy_feeds(db, policy)
+    polled, poll = feeds.poll_feeds(db, policy)
+    taken = take_public_posts(settings, db, policy, polled + imported_posts(settings))
+    counts = {**poll.counts(), **{f"posts_{k}": v for k, v in taken.counts().items()}}
+    counts["posts_escalated"] = complaints.escalate_overdue(db)
+    return counts, poll.problems
+
+
 @dataclass
 class PassReport:
     """What one pass of the cycle did (also recorded in the desk's ``cycle_passes``)."""
@@ -269,6 +328,17 @@ def _pass_steps(
         )
         counts.update(arrived.counts())
         problems += [f"{name}: {why} (moved to failed/)" for name, why in arrived.failed]
+        lock.renew()
+        passes.mark_step(db, record, "sources", counts)
+        try:
+            found, trouble = sources_step(settings, db, policy)
+            counts.update(found)
+            if trouble:  # a feed backing off: seen on the page, the pass goes on
+                counts["feed_problems"] = trouble
+        except Exception as exc:  # the scan still runs; the next pass tries the sources again
+            db.rollback()
+            log.exception("the public-posts step of pass %s failed", record.id)
+            problems.append(f"public posts: {type(exc).__name__}: {exc}")
         lock.renew()
         if not _has_orders(ledger):
             counts["scan"] = "nothing to scan: the ledger holds no orders yet"

@@ -384,6 +384,66 @@ class Assignment(_Section):
     )
 
 
+class FeedSource(_Section):
+    """One RSS or Atom feed the cycle polls for public posts."""
+
+    name: str = Field(min_length=1, max_length=100, description="What the desk calls it.")
+    url: str = Field(min_length=1, description="The feed's address (http or https).")
+    reach: int = Field(
+        1000, ge=0, description="About how many people read it (weighs a post's urgency)."
+    )
+
+
+class Complaints(_Section):
+    """Public posts: who wrote them, and the urgent case a complaint opens."""
+
+    match_threshold: float = Field(
+        0.85,
+        gt=0,
+        le=1,
+        description="A post matched to a customer with at least this confidence is theirs; "
+        "below it the post waits in triage for a person.",
+    )
+    complaint_below: float = Field(
+        -0.05,
+        ge=-1,
+        le=1,
+        description="A post whose sentiment (VADER compound, -1 to 1) is below this is a "
+        "complaint; above minus it, praise.",
+    )
+    due_hours: float = Field(
+        4.0, gt=0, description="Business hours an urgent case has before it is overdue."
+    )
+    business_hours: list[int] = Field(
+        default_factory=lambda: [9, 17],
+        min_length=2,
+        max_length=2,
+        description="The working day, [first hour, hour it ends], in the business's "
+        "timezone (WINBACK_TIMEZONE).",
+    )
+    business_days: list[int] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4],
+        description="Working weekdays, 0 = Monday.",
+    )
+    webhook_window_seconds: int = Field(
+        300,
+        gt=0,
+        description="A signed webhook post older or newer than this is refused, and a "
+        "signature seen within it is refused as a replay.",
+    )
+    backoff_minutes: int = Field(
+        30,
+        gt=0,
+        description="After a feed fails, it waits this long (doubling with each failure in "
+        "a row, up to a day) before it is polled again.",
+    )
+    feeds: list[FeedSource] = Field(
+        default_factory=list,
+        description="RSS and Atom feeds to poll on every pass of the cycle (managers add "
+        "more on the desk).",
+    )
+
+
 class Policy(_Section):
     """The whole policy file."""
 
@@ -396,6 +456,7 @@ class Policy(_Section):
     models: Models = Field(default_factory=Models)  # type: ignore[arg-type]
     red_carpet: RedCarpet = Field(default_factory=RedCarpet)  # type: ignore[arg-type]
     assignment: Assignment = Field(default_factory=Assignment)  # type: ignore[arg-type]
+    complaints: Complaints = Field(default_factory=Complaints)  # type: ignore[arg-type]
 
 
 def load_policy(path: Path | None) -> Policy:
@@ -452,6 +513,8 @@ def _toml_value(value: Any) -> str:
         return _toml_string(value)
     if isinstance(value, int | float):
         return repr(value)  # Python's int and float literals are TOML's (inf and nan too)
+    if isinstance(value, BaseModel):
+        return _toml_value(value.model_dump())
     if isinstance(value, dict):
         items = (f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items())
         return "{" + ", ".join(items) + "}"

@@ -13,6 +13,7 @@ from tests.desk.conftest import PASSWORD, POLICY, make_run
 from winback.desk import (
     audit,
     cases,
+    complaints,
     concessions,
     passes,
     red_carpet,
@@ -105,6 +106,10 @@ DOING: dict[Action, Do] = {
     Action.VIEW_RED_CARPET: lambda db, u, cs, run: red_carpet.red_carpet_list(db, u),
     Action.RECORD_EXPERIENCE: lambda db, u, cs, run: _record_experience(db, u),
     Action.VIEW_CYCLE: lambda db, u, cs, run: passes.recent_passes(db, u),
+    Action.TRIAGE_POSTS: lambda db, u, cs, run: complaints.triage(db, u),
+    Action.MANAGE_SOURCES: lambda db, u, cs, run: complaints.add_source(
+        db, u, name="reviews", kind="feed", url="http://127.0.0.1:9/feed"
+    ),
 }
 
 

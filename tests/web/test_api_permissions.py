@@ -63,6 +63,8 @@ CALLS: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
         {"kind": "ticket", "ref": "t-1", "gesture": "a senior rep answered"},
     ),
     Action.VIEW_CYCLE: ("GET", "/api/cycle/passes", None),
+    Action.TRIAGE_POSTS: ("GET", "/api/posts/triage", None),
+    Action.MANAGE_SOURCES: ("GET", "/api/sources", None),
 }
 
 

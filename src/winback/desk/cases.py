@@ -87,7 +87,9 @@ def _apply(query: Select[Any], f: CaseFilter) -> Select[Any]:
 
 def _page(query: Select[Any], page: int, size: int) -> Select[Any]:
     size = max(1, min(size, 200))
-    return query.order_by(Case.priority, Case.id).limit(size + 1).offset(max(0, page - 1) * size)
+    # Urgent cases (a public complaint) first, then the scan's priority.
+    order = (Case.urgent.desc(), Case.priority, Case.id)
+    return query.order_by(*order).limit(size + 1).offset(max(0, page - 1) * size)
 
 
 @dataclass

@@ -60,7 +60,7 @@ OfferKind = Literal[
     "guarantee",
     "plus_extra",
 ]
-TaskKind = Literal["commitment", "follow_up", "slip_alert", "appreciation"]
+TaskKind = Literal["commitment", "follow_up", "slip_alert", "appreciation", "escalation"]
 ConcessionKind = Literal["discount_pct", "credit", "free_items"]
 # "withdrawn": the case closed while the request waited for a decision.
 ConcessionState = Literal["granted", "pending", "countered", "refused", "withdrawn"]
@@ -69,6 +69,13 @@ ExperienceSource = Literal["import", "api"]
 # What started a pass of the cycle, and how it ended ("running" until it does).
 PassTrigger = Literal["schedule", "command"]
 PassOutcome = Literal["running", "succeeded", "failed"]
+# Public posts: where one came from, what it says, and where matching left it.
+PostOrigin = Literal["feed", "webhook", "import"]
+PostSourceKind = Literal["feed", "webhook"]
+PostKind = Literal["complaint", "praise", "neutral"]
+# "matched": to a customer (by the matcher or a person); "triage": waiting for a person;
+# "not_customer": a person said the author is no customer; "unmatched": nobody came close.
+PostState = Literal["matched", "triage", "not_customer", "unmatched"]
 
 WORK_ROLES: tuple[WorkRole, ...] = get_args(WorkRole)
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -89,6 +96,10 @@ CONCESSION_DECISIONS: tuple[ConcessionDecision, ...] = get_args(ConcessionDecisi
 EXPERIENCE_SOURCES: tuple[ExperienceSource, ...] = get_args(ExperienceSource)
 PASS_TRIGGERS: tuple[PassTrigger, ...] = get_args(PassTrigger)
 PASS_OUTCOMES: tuple[PassOutcome, ...] = get_args(PassOutcome)
+POST_ORIGINS: tuple[PostOrigin, ...] = get_args(PostOrigin)
+POST_SOURCE_KINDS: tuple[PostSourceKind, ...] = get_args(PostSourceKind)
+POST_KINDS: tuple[PostKind, ...] = get_args(PostKind)
+POST_STATES: tuple[PostState, ...] = get_args(PostState)
 # A new user's concession authority by role (percent discount, credit, free items);
 # managers change it per user. Migration 0002 gives existing users the same.
 STARTING_LIMITS: dict[str, tuple[float, float, int]] = {
@@ -205,6 +216,12 @@ class Case(Base):
     problem_solved_at: Mapped[datetime | None] = mapped_column(DateTime)
     # The ledger batch that holds this case's outcome (winback_outcomes); None = not yet.
     outcome_batch: Mapped[int | None] = mapped_column(Integer)
+    # A public complaint made the case urgent: it sorts first on every queue, is due by
+    # ``due_at`` and escalates to a manager at ``escalated_at`` when that passes.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    post_id: Mapped[int | None] = mapped_column(Integer)  # the public post (no foreign key)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime)
     # The customer's red carpet in progress, if any: the flag every view of the case shows.
     # Read-only; the desk's case reads (winback.desk.cases) load it with the rows.
     red_carpet: Mapped[RedCarpet | None] = relationship(
@@ -212,6 +229,13 @@ class Case(Base):
         "RedCarpet.ended_at.is_(None))",
         viewonly=True,
         uselist=False,
+    )
+    # The public post that made the case urgent, loaded with the case (read-only).
+    post: Mapped[PublicPost | None] = relationship(
+        primaryjoin="Case.post_id == foreign(PublicPost.id)",
+        viewonly=True,
+        uselist=False,
+        lazy="selectin",
     )
 
 
@@ -445,3 +469,76 @@ class LoginThrottle(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     window_start: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class PostSource(Base):
+    """Where public posts come from: a feed the cycle polls, or a signed webhook."""
+
+    __tablename__ = "post_sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))  # POST_SOURCE_KINDS
+    url: Mapped[str | None] = mapped_column(String(2000))
+    # The webhook's HMAC key (the sender holds the same); None for a feed.
+    secret: Mapped[str | None] = mapped_column(String(200))
+    reach: Mapped[int] = mapped_column(Integer, default=1000)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Conditional requests: what the feed's server last said.
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    last_polled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Back-off: failures in a row, and no poll before ``retry_after``.
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    retry_after: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PublicPost(Base):
+    """A public post, stored once (``dedupe_key``: its link, else its source and id),
+    with what it says, who wrote it and where matching left it."""
+
+    __tablename__ = "public_posts"
+    __table_args__ = (Index("ix_public_posts_state", "state", "received_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    origin: Mapped[str] = mapped_column(String(10))  # POST_ORIGINS
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("post_sources.id"))
+    source_name: Mapped[str] = mapped_column(String(100))
+    external_id: Mapped[str | None] = mapped_column(String(500))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    author: Mapped[str | None] = mapped_column(String(300))
+    location: Mapped[str | None] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text, default="")
+    posted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    followers: Mapped[int | None] = mapped_column(Integer)
+    sentiment: Mapped[float] = mapped_column(Float, default=0.0)
+    kind: Mapped[str] = mapped_column(String(10))  # POST_KINDS
+    urgency: Mapped[float] = mapped_column(Float, default=0.0)
+    reason: Mapped[str | None] = mapped_column(String(50))  # a reason code, suggested
+    state: Mapped[str] = mapped_column(String(20))  # POST_STATES
+    customer_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    match_method: Mapped[str] = mapped_column(String(50), default="none")
+    candidates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    case_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # How the business answered in public (recorded on the desk).
+    reply: Mapped[str | None] = mapped_column(Text)
+    reply_url: Mapped[str | None] = mapped_column(String(2000))
+    replied_at: Mapped[datetime | None] = mapped_column(DateTime)
+    replied_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class WebhookDelivery(Base):
+    """A signature the webhook accepted, kept for the replay window: the same one again is
+    a replay and is refused."""
+
+    __tablename__ = "webhook_deliveries"
+
+    signature: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime, index=True)

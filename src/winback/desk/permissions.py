@@ -38,6 +38,8 @@ class Action(StrEnum):
     RECORD_EXPERIENCE = "record a red-carpet customer's experience"
     VIEW_REPORTS = "see the reasons x revenue dashboard"
     VIEW_CYCLE = "see the periodic cycle's passes"
+    TRIAGE_POSTS = "settle public posts in triage (confirm, pick, not a customer)"
+    MANAGE_SOURCES = "add public-post sources (feeds, webhooks)"
 
 
 _EVERYONE = frozenset(ROLES)
@@ -65,6 +67,8 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.RECORD_EXPERIENCE: _EVERYONE,
     Action.VIEW_REPORTS: frozenset({"admin", "manager", "executive"}),
     Action.VIEW_CYCLE: _LEADS,
+    Action.TRIAGE_POSTS: _LEADS,
+    Action.MANAGE_SOURCES: _LEADS,
 }
 
 

@@ -24,14 +24,23 @@ The report is read with a handful of grouped queries whatever the number of case
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from winback.desk.models import VERIFIED, Call, Case, Concession, ReasonCode, User, utcnow
+from winback.desk.models import (
+    VERIFIED,
+    Call,
+    Case,
+    Concession,
+    PublicPost,
+    ReasonCode,
+    User,
+    utcnow,
+)
 from winback.desk.outcomes import RETURNED_UNPROMPTED, WON_BACK, counted_outcome_sql
 from winback.desk.permissions import Action, require
 from winback.ledger import reads
@@ -103,11 +112,27 @@ class ReasonsReport:
     voices_total: int
     notes: list[str] = field(default_factory=list)
     cancellations: int = 0  # subscription cancellations counted with their own reason
+    # Public complaints matched to a customer, by the reason their words suggest.
+    public_complaints: list[PublicComplaints] = field(default_factory=list)
 
     @property
     def title(self) -> str:
         window = f"cases since {self.since.isoformat()}" if self.since else "all cases"
         return f"Reasons × revenue, {self.generated_at.date().isoformat()} ({window})"
+
+
+@dataclass(frozen=True)
+class PublicComplaints:
+    """Public complaints of one reason: how many, from how many customers, the revenue at
+    stake (those customers' year before their last order, from the ledger) and how many
+    the business answered in public."""
+
+    key: str
+    label: str
+    posts: int
+    customers: int
+    revenue_at_stake: float
+    answered: int
 
 
 @dataclass
@@ -267,7 +292,39 @@ def build_report(
         voices_total=len(verified),
         notes=notes,
         cancellations=cancellations,
+        public_complaints=_public_complaints(db, ledger, since, label_of),
     )
+
+
+def _public_complaints(
+    db: Session, ledger: Ledger | None, since: date | None, label_of: Callable[[str], str]
+) -> list[PublicComplaints]:
+    """Matched public complaints (received on or after ``since``) by suggested reason,
+    the biggest revenue at stake first: one desk query and one ledger read."""
+    query = select(PublicPost.reason, PublicPost.customer_id, PublicPost.reply).where(
+        PublicPost.kind == "complaint", PublicPost.customer_id.is_not(None)
+    )
+    if since is not None:
+        query = query.where(PublicPost.received_at >= datetime(since.year, since.month, since.day))
+    rows = db.execute(query).all()
+    worth = reads.values_before(ledger, sorted({str(r[1]) for r in rows}))
+    grouped: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+    for reason, customer_id, reply in rows:
+        grouped[reason or NOT_DIAGNOSED].append((str(customer_id), reply is not None))
+    out = []
+    for code, posts in grouped.items():
+        customers = {c for c, _ in posts}
+        out.append(
+            PublicComplaints(
+                key=code,
+                label=label_of(code) if code != NOT_DIAGNOSED else "no reason suggested",
+                posts=len(posts),
+                customers=len(customers),
+                revenue_at_stake=sum(worth.get(c, 0.0) for c in customers),
+                answered=sum(answered for _, answered in posts),
+            )
+        )
+    return sorted(out, key=lambda p: (-p.revenue_at_stake, -p.posts, p.label))
 
 
 def _ranked(slices: Iterable[Slice]) -> list[Slice]:

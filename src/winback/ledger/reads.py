@@ -432,3 +432,66 @@ def summary(ledger: Ledger) -> LedgerSummary:
             int(not_counted),
         )  # fmt: skip
     return result
+
+
+# --- public posts ----------------------------------------------------------------------
+
+
+def _rows(ledger: Ledger, sql: str) -> list[dict[str, Any]]:
+    """The rows of one query over a snapshot, each a dict by column name."""
+    with _snapshot(ledger) as con:
+        cursor = con.execute(sql)
+        names = [d[0] for d in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def customer_directory(ledger: Ledger | None) -> list[dict[str, Any]]:
+    """Every customer's ``customer_id``, ``name``, ``email``, ``region`` and ``country``
+    (what a public post's author is matched against). One DuckDB query over the customers
+    segments."""
+    if ledger is None or not ledger.manifest_path.exists():
+        return []
+    with _snapshot(ledger) as con:
+        cursor = con.execute(
+            "SELECT customer_id, name, email, region, country FROM customers ORDER BY customer_id"
+        )
+        names = [d[0] for d in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def order_customers(ledger: Ledger | None, order_ids: Sequence[str]) -> dict[str, str]:
+    """Order id -> its customer, for those of ``order_ids`` the ledger holds. One DuckDB
+    query over the orders segments."""
+    if ledger is None or not ledger.manifest_path.exists() or not order_ids:
+        return {}
+    wanted = pa.table({"order_id": pa.array(sorted(set(order_ids)), pa.string())})
+    with _snapshot(ledger, wanted=wanted) as con:
+        rows = con.sql(
+            "SELECT DISTINCT o.order_id, o.customer_id FROM orders o JOIN wanted USING (order_id)"
+        ).fetchall()
+    return dict(rows)
+
+
+def last_orders(ledger: Ledger | None, customer_ids: Sequence[str]) -> dict[str, date]:
+    """Each customer's last counted order day (those with none are left out). One DuckDB
+    query over the orders segments."""
+    if ledger is None or not ledger.manifest_path.exists() or not customer_ids:
+        return {}
+    with _snapshot(ledger, wanted=_wanted(customer_ids)) as con:
+        rows = con.sql(
+            f"SELECT customer_id, max(order_date) FROM orders JOIN wanted USING (customer_id) "
+            f"WHERE {counted_order_sql()} GROUP BY customer_id"
+        ).fetchall()
+    return {customer_id: day for customer_id, day in rows if day is not None}
+
+
+def public_posts(ledger: Ledger | None) -> list[dict[str, Any]]:
+    """The imported ``public_posts`` rows, oldest first. One DuckDB query over its
+    segments."""
+    if ledger is None or not ledger.manifest_path.exists():
+        return []
+    return _rows(
+        ledger,
+        "SELECT post_id, posted_at, source, author, customer_id, url, text "
+        "FROM public_posts ORDER BY posted_at, post_id",
+    )

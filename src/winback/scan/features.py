@@ -172,6 +172,25 @@ def return_features(returns: ir.Table, as_of: date) -> ir.Table:
     return per.mutate(returned_value=per.returned_value.cast("float64"))
 
 
+def public_complaint_features(posts: ir.Table, as_of: date, policy: Policy) -> ir.Table:
+    """Public complaints matched to the customer (``public_posts`` rows with a customer
+    and a negative sentiment) in the recent-incident window, and the last one's day: a
+    customer who complains in public is at risk."""
+    cut = ibis.timestamp(f"{as_of.isoformat()} 23:59:59")
+    since = ibis.timestamp(
+        f"{(as_of - timedelta(days=policy.worth.recent_incident_days)).isoformat()} 23:59:59"
+    )
+    p = posts.filter(
+        posts.customer_id.notnull()
+        & (posts.sentiment < 0)
+        & (posts.posted_at <= cut)
+        & (posts.posted_at > since)
+    )
+    return p.group_by("customer_id").aggregate(
+        public_complaints=p.count(), last_public_complaint_at=p.posted_at.max()
+    )
+
+
 def customer_features(con: Any, as_of: date, policy: Policy) -> ir.Table:
     """Every customer who has bought by ``as_of``, with all of the above joined on.
 
@@ -188,6 +207,7 @@ def customer_features(con: Any, as_of: date, policy: Policy) -> ir.Table:
         payment_features(con.table("invoices"), as_of, policy),
         return_features(con.table("returns"), as_of),
         risk_features(con, as_of, policy),
+        public_complaint_features(con.table("public_posts"), as_of, policy),
     ):
         joined = joined.left_join(extra, "customer_id").drop("customer_id_right")
     return joined.mutate(segment=joined.segment.fill_null("all"))

@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from winback.desk import audit, calls, cases, red_carpet, tasks, taxonomy, users
+from winback.desk import audit, calls, cases, complaints, red_carpet, tasks, taxonomy, users
 from winback.desk import login as desk_login
 from winback.desk.concessions import may_set_limits, rows_of_cases
 from winback.desk.customer360 import customer_view
@@ -226,6 +226,7 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
         # What earlier cases gave stays on view after they close.
         past_concessions=[r for r in given if r.concession.case_id != open_id],
         red_carpet=red_carpet.of_customer(db, user, view.customer_id),
+        public_posts=complaints.posts_of_customer(db, user, view.customer_id),
     )
 
 

@@ -55,6 +55,17 @@ class VoicePublic(BaseModel):
     at: UtcDateTime
 
 
+class PublicComplaintsPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    key: str
+    label: str
+    posts: int
+    customers: int
+    revenue_at_stake: float
+    answered: int
+
+
 class ReasonsReportPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -70,6 +81,7 @@ class ReasonsReportPublic(BaseModel):
     voices_total: int
     notes: list[str]
     cancellations: int
+    public_complaints: list[PublicComplaintsPublic]
 
 
 def _kept(request: Request, db: Db, user: User, since: date | None) -> Kept:

@@ -129,6 +129,11 @@ class CasePublic(BaseModel):
     closed_at: UtcDateTime | None
     # The customer's red carpet in progress, loaded with the case (Case.red_carpet).
     red_carpet: RedCarpetFlag | None = None
+    # A public complaint made the case urgent: the post, its due time, its escalation.
+    urgent: bool = False
+    post_id: int | None = None
+    due_at: UtcDateTime | None = None
+    escalated_at: UtcDateTime | None = None
 
 
 class CasePage(BaseModel):

@@ -1,0 +1,45 @@
+"""Named public posts: their truth is who wrote each, on a stream of their own."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from rapidfuzz import fuzz
+
+from tests.simulate.simworld import Sim
+from winback.desk.matching import fold
+from winback.simulate.posts import STRANGER_LAST, named_posts
+
+
+def _posts(world: Sim, seed: int = 3, n: int = 600) -> pa.Table:
+    settings, tables = world
+    return named_posts(
+        tables["customers"], tables["orders"], business_name=settings.business_name, n=n, seed=seed
+    )
+
+
+def test_each_post_names_its_author_as_typed_and_strangers_have_no_customer(
+    retail_world: Sim,
+) -> None:
+    posts = _posts(retail_world).to_pylist()
+    names = {r["customer_id"]: r["name"] for r in retail_world[1]["customers"].to_pylist()}
+    strangers = [p for p in posts if p["customer_id"] is None]
+    assert 0.05 < len(strangers) / len(posts) < 0.15
+    surnames = {fold(s) for s in STRANGER_LAST}
+    for p in strangers:
+        last = fold(p["author"]).split()[-1]
+        assert max(fuzz.ratio(last, s) for s in surnames) >= 60, p
+    for p in posts:
+        if p["customer_id"] is None:
+            continue
+        typed = fold(p["author"].split(",")[0])
+        # Folded, the typed name is the customer's but for at most one typo.
+        assert fuzz.ratio(typed, fold(names[p["customer_id"]])) >= 80, p
+    hows = {h for p in posts for h in p["perturbation"].split("+")}
+    assert {"accent", "typo", "lower case", "upper case", "as written"} <= hows
+    with_place = [p for p in posts if p["location"]]
+    assert 0.4 < len(with_place) / len(posts) < 0.7
+
+
+def test_the_same_seed_draws_the_same_posts_and_another_seed_others(retail_world: Sim) -> None:
+    assert _posts(retail_world).equals(_posts(retail_world))
+    assert not _posts(retail_world, seed=4).equals(_posts(retail_world))
