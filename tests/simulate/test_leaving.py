@@ -45,6 +45,9 @@ def incident_panel(sim: Sim) -> pd.DataFrame:
     inc_day = day_of(window, inc["occurred_on"])
     inc_month = np.searchsorted(starts, inc_day, side="right") - 1
     p = incident_chance(settings, inc["type"], inc["severity"], inc["resolved_on"].notna())
+    # A quality problem with the faulty product line has the line's own chance.
+    line = (inc["description"] == f"quality problem with {settings.faulty_line}").to_numpy()
+    p = np.where(line, _line_chance(settings, inc["severity"], inc["resolved_on"].notna()), p)
     row_of = dict(zip(zip(cust, month, strict=True), range(cust.size), strict=True))
     keep_p = np.ones(cust.size)
     hit = np.zeros(cust.size, dtype=bool)
@@ -75,6 +78,12 @@ def incident_chance(
     return np.minimum(p, 0.95)
 
 
+def _line_chance(settings: WorldSettings, severity: pd.Series, resolved: pd.Series) -> np.ndarray:
+    p = settings.faulty_leave_chance * severity.to_numpy() / 3
+    p = np.where(resolved.to_numpy(), p * (1 - settings.resolution_relief), p)
+    return np.minimum(p, 0.95)
+
+
 def check_matches(panel: pd.DataFrame) -> None:
     for incident, group in panel.groupby("incident"):
         observed = group["left"].sum()
@@ -92,7 +101,9 @@ def test_an_incident_raises_the_lapse_rate_by_its_configured_effect(retail_world
 
 
 def test_without_an_incident_effect_incidents_change_nothing() -> None:
-    settings, world = big("retail", 8000, incident_effect=dict.fromkeys(_types(), 0.0))
+    settings, world = big(
+        "retail", 8000, incident_effect=dict.fromkeys(_types(), 0.0), faulty_leave_chance=0.0
+    )
     panel = incident_panel((settings, world))
     check_matches(panel)
     rates = panel.groupby("incident")["left"].mean()

@@ -112,7 +112,7 @@ def build_chunk(
     c = draw_customers(s, window, first, n, rng)
     owned = rng.random(n) < s.owned_share
     owner = np.where(owned, rng.choice(staff.reps, n), 0)
-    lives = live(s, window, c, rng)
+    lives = live(s, window, c, rng, _rng(s.seed, 2, index))
 
     out: dict[str, pa.Table] = {"customers": customers_table(s, window, c, owner, rng)}
     o = commerce.orders(s, window, c, lives, owner, staff, numbering.orders, rng)
@@ -123,7 +123,7 @@ def build_chunk(
     out["invoices"], _ = commerce.invoices(s, window, c, o, rng)
     out["returns"] = commerce.returns(s, window, c, o, rng)
     out["subscriptions"] = commerce.subscriptions(s, window, c, lives, rng)
-    out["incidents"] = service.incidents_table(window, c, lives, o, numbering.incidents)
+    out["incidents"] = service.incidents_table(s, window, c, lives, o, numbering.incidents)
     out["interactions"] = service.interactions(
         s, window, c, lives, staff, owner, numbering.interactions, rng
     )
