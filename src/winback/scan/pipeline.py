@@ -16,7 +16,8 @@ import pyarrow as pa
 from winback.errors import EngineError, NothingToScanError, NotInScanError
 from winback.ledger.store import Ledger
 from winback.policy import Policy
-from winback.scan.features import customer_features
+from winback.scan.drivers import EXPOSURE_DAYS, find_drivers, risk_driver_features
+from winback.scan.features import customer_features, exposure_features
 from winback.scan.follow_suit import backtest_and_score
 from winback.scan.lapse import classify
 from winback.scan.modelling import predict
@@ -93,10 +94,20 @@ def run_scan(
             )
     features = features.join(predicted)
 
+    say("drivers")
+    drivers = find_drivers(con, as_of)
+    met = exposure_features(con, as_of, EXPOSURE_DAYS).to_pyarrow().to_pandas()
+    features = _with_drivers(features, risk_driver_features(met, drivers))
+
     say("statuses")
     lapse = classify(
         features if model_report.fitted else features.drop(columns=list(predicted)), as_of, policy
     )
+    # A clear risk driver the customer met is one more reason, whatever the status.
+    lapse["reasons"] = [
+        [*reasons, driver] if isinstance(driver, str) else reasons
+        for reasons, driver in zip(lapse["reasons"], features["risk_driver"], strict=True)
+    ]
 
     say("follow-suit classifier")
 
@@ -139,6 +150,7 @@ def run_scan(
         counts=counts,
         classifier=backtest.classifier(),
         backtest=backtest.as_dict(),
+        drivers=[d.as_dict() for d in drivers],
         seconds=round(time.perf_counter() - started, 3),
     )
     return write_run(runs_dir, info, table)
@@ -167,6 +179,8 @@ def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame)
         "predicted_value": col(features, "predicted_value"),
         "follow_suit_probability": col(features, "follow_suit_probability"),
         "recent_incidents": features["recent_incidents"].fillna(0),
+        "driver_lapse_ratio": features["driver_lapse_ratio"],
+        "risk_driver": features["risk_driver"],
         "rude": worth["rude"],
         "heavy_contact": worth["heavy_contact"],
         "late_payer": worth["late_payer"],
@@ -198,6 +212,14 @@ def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame)
                 series.astype(object).where(series.notna(), None), type=field.type
             )
     return pa.table(arrays, schema=RUN_SCHEMA)
+
+
+def _with_drivers(features: pd.DataFrame, drivers: pd.DataFrame) -> pd.DataFrame:
+    """The risk-driver columns joined on (ratio 1 and no driver for those who met none)."""
+    out = features.merge(drivers, left_on="customer_id", right_index=True, how="left")
+    out["driver_lapse_ratio"] = out["driver_lapse_ratio"].astype(float).fillna(1.0)
+    out["drivers_met"] = out["drivers_met"].fillna(0).astype("int64")
+    return out.reset_index(drop=True)
 
 
 def _due_dates(features: pd.DataFrame) -> Any:

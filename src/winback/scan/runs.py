@@ -59,6 +59,8 @@ RUN_SCHEMA = pa.schema(
         pa.field("predicted_value", pa.float64()),  # lifetime value if kept (model-based)
         pa.field("follow_suit_probability", pa.float64()),  # classifier: lapse in the window
         pa.field("recent_incidents", pa.int64()),
+        pa.field("driver_lapse_ratio", pa.float64()),  # strongest clear risk driver met (1: none)
+        pa.field("risk_driver", pa.string()),  # that driver as a reason, or null
         pa.field("rude", pa.bool_()),
         pa.field("heavy_contact", pa.bool_()),
         pa.field("late_payer", pa.bool_()),
@@ -89,6 +91,8 @@ class RunInfo:
     # The backtest harness: every score graded by real outcomes (scan/backtest.py).
     backtest: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # by status, and "listed"
+    # What drives customers away (scan/drivers.py): Driver.as_dict() of each, strongest first.
+    drivers: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     @staticmethod
