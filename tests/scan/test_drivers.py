@@ -66,7 +66,7 @@ def test_the_ratio_interval_and_revenue_lost_match_a_hand_computation() -> None:
     lost = (1 - p_a) * 300 + (1 - p_a) * 100 - 2 * p_a * 100 + (1 - p_b) * 100 - p_b * 100
     assert driver.revenue_lost == pytest.approx(lost)  # 350
     assert not driver.clear  # three lapses are too few to be sure
-    assert "2.6× as often" in driver.sentence()
+    assert "2.6× as often" in driver.sentence
 
 
 def test_one_stratum_gives_katz_interval_for_a_risk_ratio() -> None:
@@ -87,7 +87,7 @@ def test_one_stratum_gives_katz_interval_for_a_risk_ratio() -> None:
     assert driver.ratio == pytest.approx(1.5)
     assert driver.low == pytest.approx(1.5 * math.exp(-Z * se))
     assert driver.label == "Ann Lee"
-    assert "were served by Ann Lee" in driver.sentence()
+    assert "were served by Ann Lee" in driver.sentence
 
 
 def test_too_few_exposed_say_nothing() -> None:
@@ -151,7 +151,7 @@ def test_the_simulators_faulty_line_is_named_first_and_clear(retail: Path) -> No
     assert lines[0].revenue_lost > 0
     # No other product line is clearly bad.
     assert not any(d.clear for d in lines[1:])
-    assert f"bought {faulty} lapse" in lines[0].sentence()
+    assert f"bought {faulty} lapse" in lines[0].sentence
 
 
 def test_the_scan_marks_the_faulty_lines_recent_buyers_at_risk(retail: Path) -> None:

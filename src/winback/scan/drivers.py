@@ -83,7 +83,9 @@ class Driver:
         """The whole interval lies above 1: customers who met it really lapse more."""
         return self.low > 1.0
 
+    @property
     def sentence(self) -> str:
+        """What a manager reads: "customers who bought X lapse 2.1× as often (1.6–2.7)…"."""
         who = _WHO.get(self.factor, "met {}").format(self.label)
         return (
             f"customers who {who} lapse {self.ratio:.1f}× as often as customers like them "
@@ -101,7 +103,7 @@ class Driver:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"sentence": self.sentence()}
+        return asdict(self) | {"sentence": self.sentence}
 
 
 def strata(people: pd.DataFrame, cutoff: date) -> pd.Series:
