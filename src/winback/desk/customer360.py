@@ -46,6 +46,8 @@ class CustomerView:
     scan: dict[str, Any] | None
     cases: list[Case]
     timeline: list[Event] = field(default_factory=list)
+    # What they buy, how often, for how much, what changed (scan/sweet_spot.py).
+    sweet_spot: str | None = None
 
     @property
     def open_case(self) -> Case | None:
@@ -76,6 +78,20 @@ def scan_row(run: ScanRun | None, customer_id: str) -> dict[str, Any] | None:
     )
     rows = table.to_pylist()
     return rows[0] if rows else None
+
+
+def sweet_spot_of(run: ScanRun | None, customer_id: str) -> str | None:
+    """The customer's sweet spot in the scan run (two columns of its Parquet file read)."""
+    if run is None:
+        return None
+    import pyarrow.dataset as ds
+
+    data = ds.dataset(run.path / "customers.parquet")
+    if "sweet_spot" not in data.schema.names:  # a run from before sweet spots
+        return None
+    table = data.to_table(columns=["sweet_spot"], filter=ds.field("customer_id") == customer_id)
+    values = table["sweet_spot"].to_pylist()
+    return values[0] if values else None
 
 
 def _case_events(db: Session, cases: list[Case]) -> list[Event]:
@@ -146,4 +162,5 @@ def customer_view(
         return at if isinstance(at, datetime) else datetime.combine(at, datetime.min.time())
 
     events.sort(key=when, reverse=True)
-    return CustomerView(customer_id, profile, scan, cases, events)
+    spot = (scan or {}).get("sweet_spot") if not open_case else sweet_spot_of(run, customer_id)
+    return CustomerView(customer_id, profile, scan, cases, events, spot)

@@ -23,6 +23,7 @@ from winback.scan.lapse import classify
 from winback.scan.modelling import predict
 from winback.scan.runs import RUN_SCHEMA, RunInfo, ScanRun, write_run
 from winback.scan.subscriptions import fit_retention, subscriber_value, subscription_features
+from winback.scan.sweet_spot import sweet_spots
 from winback.scan.worth import decide
 
 Step = Callable[[str], None]
@@ -98,6 +99,8 @@ def run_scan(
     drivers = find_drivers(con, as_of)
     met = exposure_features(con, as_of, EXPOSURE_DAYS).to_pyarrow().to_pandas()
     features = _with_drivers(features, risk_driver_features(met, drivers))
+    spots = sweet_spots(con, as_of)
+    features = features.merge(spots, left_on="customer_id", right_index=True, how="left")
 
     say("statuses")
     lapse = classify(
@@ -181,6 +184,10 @@ def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame)
         "recent_incidents": features["recent_incidents"].fillna(0),
         "driver_lapse_ratio": features["driver_lapse_ratio"],
         "risk_driver": features["risk_driver"],
+        "sweet_spot": features["sweet_spot"],
+        "top_lines": features["top_lines"].map(lambda v: v if isinstance(v, list) else []),
+        "usual_basket": features["usual_basket"],
+        "stopped_line": features["stopped_line"],
         "rude": worth["rude"],
         "heavy_contact": worth["heavy_contact"],
         "late_payer": worth["late_payer"],

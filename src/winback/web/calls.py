@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from winback.desk import calls, red_carpet, tasks, taxonomy, users
 from winback.desk.cases import get_case
 from winback.desk.concessions import rows_of_cases
+from winback.desk.customer360 import sweet_spot_of
 from winback.desk.db import parse_id
 from winback.desk.models import (
     CALL_STEPS,
@@ -280,6 +281,7 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
         reasons=taxonomy.reason_codes(db),
         suggestion=call.apology or calls.suggested_apology(case, incidents),
         incidents=incidents,
+        sweet_spot=sweet_spot_of(request.app.state.latest_run(), case.customer_id),
         commitments=[t for t in tasks.tasks_of_case(db, [case.id]) if t.call_id == call.id],
         people=tasks.possible_owners(db),
         verifications=VERIFICATIONS,

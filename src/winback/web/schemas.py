@@ -242,6 +242,12 @@ class CustomerPublic(BaseModel):
     cases: list[CasePublic]
     timeline: list[EventPublic]
     red_carpet: RedCarpetFlag | None = None
+    sweet_spot: str | None = Field(
+        None,
+        description="What the customer buys, how often, for how much and what changed, "
+        'in a sentence a rep can use ("buys Clothing every 5 weeks, also Toys; usual basket '
+        '42.00 (mid price), by web; stopped buying Shoes after March 2026").',
+    )
 
 
 class SyncPublic(BaseModel):
