@@ -133,6 +133,8 @@ def describe(
     span_all = (last_order - pd.to_datetime(c["first_order"])).dt.days
     order_cycle = span_all / (c["purchase_days"] - 1).where(c["purchase_days"] > 1)
 
+    baskets = c["usual_basket"].astype(float)
+    stopped_after = pd.to_datetime(stopped["last"]).dt.strftime("%B %Y")
     sentences, top_lines, stopped_line = [], [], []
     for cid in c.index:
         top = tops.get(cid, [])
@@ -147,8 +149,8 @@ def describe(
             parts.append(head)
         elif not pd.isna(order_cycle.get(cid)):
             parts.append(f"orders {_every(float(order_cycle[cid]))}")
-        basket = c.at[cid, "usual_basket"]
-        if not pd.isna(basket):
+        basket = baskets[cid]
+        if not np.isnan(basket):
             text = f"usual basket {basket:,.2f}"
             if band.get(cid):
                 text += f" ({band[cid]} price)"
@@ -158,7 +160,7 @@ def describe(
         gone = None
         if cid in stopped.index:
             gone = str(stopped.at[cid, "line"])
-            parts.append(f"stopped buying {gone} after {stopped.at[cid, 'last']:%B %Y}")
+            parts.append(f"stopped buying {gone} after {stopped_after[cid]}")
         sentences.append("; ".join(parts) if parts else None)
         top_lines.append(top)
         stopped_line.append(gone)
