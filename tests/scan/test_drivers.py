@@ -69,15 +69,15 @@ def test_the_ratio_interval_and_revenue_lost_match_a_hand_computation() -> None:
     assert "2.6× as often" in driver.sentence
 
 
+def _one_stratum(n: int, met: int, lapsed_met: int, lapsed_rest: int) -> pd.DataFrame:
+    """``n`` customers; the first ``met`` lapse ``lapsed_met`` of them, the rest ``lapsed_rest``."""
+    lapsed = [1 if i < lapsed_met or met <= i < met + lapsed_rest else 0 for i in range(n)]
+    ids = [f"c{i}" for i in range(n)]
+    return pd.DataFrame({"customer_id": ids, "stratum": "all", "lapsed": lapsed, "revenue": 1.0})
+
+
 def test_one_stratum_gives_katz_interval_for_a_risk_ratio() -> None:
-    people = pd.DataFrame(
-        {
-            "customer_id": [f"c{i}" for i in range(200)],
-            "stratum": "all",
-            "lapsed": [1 if i < 30 or 100 <= i < 120 else 0 for i in range(200)],
-            "revenue": 1.0,
-        }
-    )
+    people = _one_stratum(200, 100, 30, 20)
     exposures = pd.DataFrame(
         {"customer_id": [f"c{i}" for i in range(100)], "factor": "staff", "level": "S1"}
     )
@@ -96,14 +96,7 @@ def test_too_few_exposed_say_nothing() -> None:
 
 
 def test_risk_features_take_the_strongest_clear_driver() -> None:
-    people = pd.DataFrame(
-        {
-            "customer_id": [f"c{i}" for i in range(400)],
-            "stratum": "all",
-            "lapsed": [1 if i < 60 or 200 <= i < 220 else 0 for i in range(400)],
-            "revenue": 1.0,
-        }
-    )
+    people = _one_stratum(400, 200, 60, 20)
     met = pd.DataFrame(
         {"customer_id": [f"c{i}" for i in range(100)], "factor": "product line", "level": "X"}
     )

@@ -84,20 +84,23 @@ class Driver:
         return self.low > 1.0
 
     @property
+    def who(self) -> str:
+        """What the customers did: "bought Shoes", "were served by Ann Lee"."""
+        return _WHO.get(self.factor, "met {}").format(self.label)
+
+    @property
     def sentence(self) -> str:
         """What a manager reads: "customers who bought X lapse 2.1× as often (1.6–2.7)…"."""
-        who = _WHO.get(self.factor, "met {}").format(self.label)
         return (
-            f"customers who {who} lapse {self.ratio:.1f}× as often as customers like them "
+            f"customers who {self.who} lapse {self.ratio:.1f}× as often as customers like them "
             f"({self.low:.1f}–{self.high:.1f}): {self.lapse_rate:.0%} against "
             f"{self.baseline_rate:.0%}, {self.revenue_lost:,.0f} a year lost beyond that"
         )
 
     def reason(self) -> str:
         """The risk reason for a customer who met it now."""
-        who = _WHO.get(self.factor, "met {}").format(self.label)
         return (
-            f"{who}: customers who did lapsed {self.ratio:.1f}× as often as customers "
+            f"{self.who}: customers who did lapsed {self.ratio:.1f}× as often as customers "
             f"like them ({self.low:.1f}–{self.high:.1f}, {self.lapse_rate:.0%} of "
             f"{self.exposed})"
         )
