@@ -114,6 +114,7 @@ def test_risk_features_take_the_strongest_clear_driver() -> None:
     assert features.loc["k1", "driver_lapse_ratio"] == pytest.approx(drivers[0].ratio)
     assert features.loc["k1", "drivers_met"] == 1
     assert str(features.loc["k1", "risk_driver"]).startswith("bought X")
+    assert features.loc["k1", "risk_driver_line"] == "X"
 
 
 @pytest.fixture(scope="module")

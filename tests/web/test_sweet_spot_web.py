@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -23,7 +25,8 @@ def test_the_rep_sees_the_sweet_spot_on_the_page_the_call_and_the_api(
     tokens: dict[str, str],
 ) -> None:
     rows = [
-        {"customer_id": "c1", "name": "Acme Ltd", "rank": 1, "sweet_spot": SPOT},
+        {"customer_id": "c1", "name": "Acme Ltd", "rank": 1, "sweet_spot": SPOT,
+         "top_lines": ["Coffee beans"], "stopped_line": "Filters", "usual_basket": 42.0},
         {"customer_id": "c9", "name": "Quiet plc", "status": "active", "decision": None,
          "tier": "none", "sweet_spot": "orders every 2 months; usual basket 10.00"},
     ]  # fmt: skip
@@ -38,6 +41,28 @@ def test_the_rep_sees_the_sweet_spot_on_the_page_the_call_and_the_api(
     assert "orders every 2 months; usual basket 10.00" in client.get("/customers/c9").text
     call_url = client.post(f"/cases/{case.id}/calls", data={"csrf_token": csrf}).headers["location"]
     assert SPOT in client.get(call_url).text
+
+    # At the offer step, the suggestion fits what they stopped buying.
+    call_id = call_url.rsplit("/", 1)[1]
+    for step, answers in (
+        ("apology", {"apology": "Sorry."}),
+        ("listening", {"listening": "Heard them."}),
+        ("diagnosis", {"reasons": ["price"]}),
+        ("verification", {"verification": "yes", "customer_words": "too dear"}),
+        ("asks", {"asks": "a better price"}),
+        ("plan", {}),
+    ):
+        if step == "plan":
+            due = (date.today() + timedelta(days=3)).isoformat()
+            promise = {"csrf_token": csrf, "text": "send the price list", "due_on": due}
+            assert client.post(f"/calls/{call_id}/commitments", data=promise).status_code == 303
+        data = {"csrf_token": csrf, **answers}
+        assert client.post(f"/calls/{call_id}/steps/{step}", data=data).status_code == 303
+    offer = client.get(f"/calls/{call_id}?step=offer").text
+    expected = "A discount on Filters, which they stopped buying (their usual basket is 42.00)."
+    assert f"Suggested, to fit what they bought: coupon: {expected}" in offer
+    assert f'<textarea name="offer_text" rows="2">{expected}</textarea>' in offer
+    assert '<option value="coupon" selected>' in offer
 
     api = client.get("/api/customers/c1", headers={"Authorization": f"Bearer {tokens['rep']}"})
     assert api.json()["sweet_spot"] == SPOT

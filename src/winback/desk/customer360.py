@@ -80,18 +80,23 @@ def scan_row(run: ScanRun | None, customer_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def sweet_spot_of(run: ScanRun | None, customer_id: str) -> str | None:
-    """The customer's sweet spot in the scan run (two columns of its Parquet file read)."""
+#: The scan columns that say what a customer buys (and an offer can fit).
+SWEET_SPOT_COLUMNS = ("sweet_spot", "top_lines", "usual_basket", "stopped_line", "risk_driver_line")
+
+
+def sweet_spot_of(run: ScanRun | None, customer_id: str) -> dict[str, Any] | None:
+    """The customer's sweet-spot columns in the scan run (only those columns are read)."""
     if run is None:
         return None
     import pyarrow.dataset as ds
 
     data = ds.dataset(run.path / "customers.parquet")
-    if "sweet_spot" not in data.schema.names:  # a run from before sweet spots
+    columns = [c for c in SWEET_SPOT_COLUMNS if c in data.schema.names]  # older runs: fewer
+    if not columns:
         return None
-    table = data.to_table(columns=["sweet_spot"], filter=ds.field("customer_id") == customer_id)
-    values = table["sweet_spot"].to_pylist()
-    return values[0] if values else None
+    rows = data.to_table(columns=columns, filter=ds.field("customer_id") == customer_id)
+    found: dict[str, Any] | None = rows.to_pylist()[0] if rows.num_rows else None
+    return found
 
 
 def _case_events(db: Session, cases: list[Case]) -> list[Event]:
@@ -162,5 +167,5 @@ def customer_view(
         return at if isinstance(at, datetime) else datetime.combine(at, datetime.min.time())
 
     events.sort(key=when, reverse=True)
-    spot = (scan or {}).get("sweet_spot") if not open_case else sweet_spot_of(run, customer_id)
-    return CustomerView(customer_id, profile, scan, cases, events, spot)
+    spot = scan if not open_case else sweet_spot_of(run, customer_id)
+    return CustomerView(customer_id, profile, scan, cases, events, (spot or {}).get("sweet_spot"))

@@ -253,10 +253,12 @@ def risk_driver_features(exposures: pd.DataFrame, drivers: list[Driver]) -> pd.D
 
     ``driver_lapse_ratio`` is the highest ratio among the clear drivers (interval above 1)
     the customer met (1.0 for none), ``drivers_met`` how many, ``risk_driver`` the reason
-    text of the strongest (null for none). Indexed by customer id.
+    text of the strongest (null for none) and ``risk_driver_line`` the worst clear product
+    line they bought (null for none: an offer can carry a guarantee on it). Indexed by
+    customer id.
     """
     clear = {(d.factor, d.level): d for d in drivers if d.clear}
-    columns = ["driver_lapse_ratio", "drivers_met", "risk_driver"]
+    columns = ["driver_lapse_ratio", "drivers_met", "risk_driver", "risk_driver_line"]
     if not clear or exposures.empty:
         return pd.DataFrame(columns=columns, index=pd.Index([], name="customer_id"))
     order = list(clear)
@@ -268,6 +270,8 @@ def risk_driver_features(exposures: pd.DataFrame, drivers: list[Driver]) -> pd.D
     hit = hit.sort_values(["customer_id", "ratio"], ascending=[True, False], kind="stable")
     best = hit.groupby("customer_id", sort=True).first()
     reasons = [clear[order[i]].reason() for i in best["which"]]
+    is_line = [clear[order[i]].factor == "product line" for i in hit["which"]]
+    worst_line = hit[is_line].groupby("customer_id", sort=True)["level"].first()
     out = pd.DataFrame(
         {
             "driver_lapse_ratio": best["ratio"].astype(float),
@@ -276,5 +280,6 @@ def risk_driver_features(exposures: pd.DataFrame, drivers: list[Driver]) -> pd.D
         },
         index=best.index,
     )
+    out["risk_driver_line"] = worst_line.reindex(out.index)
     out.index.name = "customer_id"
     return out

@@ -184,6 +184,7 @@ def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame)
         "recent_incidents": features["recent_incidents"].fillna(0),
         "driver_lapse_ratio": features["driver_lapse_ratio"],
         "risk_driver": features["risk_driver"],
+        "risk_driver_line": features["risk_driver_line"],
         "sweet_spot": features["sweet_spot"],
         "top_lines": features["top_lines"].map(lambda v: v if isinstance(v, list) else []),
         "usual_basket": features["usual_basket"],

@@ -61,6 +61,7 @@ RUN_SCHEMA = pa.schema(
         pa.field("recent_incidents", pa.int64()),
         pa.field("driver_lapse_ratio", pa.float64()),  # strongest clear risk driver met (1: none)
         pa.field("risk_driver", pa.string()),  # that driver as a reason, or null
+        pa.field("risk_driver_line", pa.string()),  # the worst clear product line they bought
         pa.field("sweet_spot", pa.string()),  # scan/sweet_spot.py: a sentence a rep can use
         pa.field("top_lines", pa.list_(pa.string())),  # product lines bought most, up to 2
         pa.field("usual_basket", pa.float64()),  # the median counted order

@@ -270,6 +270,7 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
     if call.finished_at is None and CALL_STEPS.index(showing) > CALL_STEPS.index(call.step):
         showing = call.step
     incidents = reads.latest_incidents(request.app.state.ledger, case.customer_id)
+    spot = sweet_spot_of(request.app.state.latest_run(), case.customer_id)
     return render(
         request,
         "call.html",
@@ -281,7 +282,8 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
         reasons=taxonomy.reason_codes(db),
         suggestion=call.apology or calls.suggested_apology(case, incidents),
         incidents=incidents,
-        sweet_spot=sweet_spot_of(request.app.state.latest_run(), case.customer_id),
+        sweet_spot=(spot or {}).get("sweet_spot"),
+        offer=calls.suggested_offer(spot),
         commitments=[t for t in tasks.tasks_of_case(db, [case.id]) if t.call_id == call.id],
         people=tasks.possible_owners(db),
         verifications=VERIFICATIONS,
