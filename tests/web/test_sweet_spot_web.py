@@ -1,4 +1,5 @@
-"""The sweet spot the scan wrote, on the customer page, the call screen and in the API."""
+"""The sweet spot and doubtful contact details the scan wrote, on the customer page, the
+call screen (with the offer that fits) and in the API."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def test_the_rep_sees_the_sweet_spot_on_the_page_the_call_and_the_api(
 ) -> None:
     rows = [
         {"customer_id": "c1", "name": "Acme Ltd", "rank": 1, "sweet_spot": SPOT,
-         "top_lines": ["Coffee beans"], "stopped_line": "Filters", "usual_basket": 42.0},
+         "top_lines": ["Coffee beans"], "stopped_line": "Filters", "usual_basket": 42.0,
+         "doubtful_contact": "e-mail bounced on 02 May 2026"},
         {"customer_id": "c9", "name": "Quiet plc", "status": "active", "decision": None,
          "tier": "none", "sweet_spot": "orders every 2 months; usual basket 10.00"},
     ]  # fmt: skip
@@ -40,7 +42,11 @@ def test_the_rep_sees_the_sweet_spot_on_the_page_the_call_and_the_api(
     assert SPOT in client.get("/customers/c1").text  # from the run, beside an open case
     assert "orders every 2 months; usual basket 10.00" in client.get("/customers/c9").text
     call_url = client.post(f"/cases/{case.id}/calls", data={"csrf_token": csrf}).headers["location"]
-    assert SPOT in client.get(call_url).text
+    call_page = client.get(call_url).text
+    assert SPOT in call_page
+    doubt = "Contact details may be out of date: e-mail bounced on 02 May 2026."
+    assert doubt in call_page
+    assert doubt in client.get("/customers/c1").text
 
     # At the offer step, the suggestion fits what they stopped buying.
     call_id = call_url.rsplit("/", 1)[1]
@@ -66,3 +72,4 @@ def test_the_rep_sees_the_sweet_spot_on_the_page_the_call_and_the_api(
 
     api = client.get("/api/customers/c1", headers={"Authorization": f"Bearer {tokens['rep']}"})
     assert api.json()["sweet_spot"] == SPOT
+    assert api.json()["doubtful_contact"] == "e-mail bounced on 02 May 2026"

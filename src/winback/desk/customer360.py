@@ -48,6 +48,8 @@ class CustomerView:
     timeline: list[Event] = field(default_factory=list)
     # What they buy, how often, for how much, what changed (scan/sweet_spot.py).
     sweet_spot: str | None = None
+    # Contact details that bounced or were wrong (scan/contact.py).
+    doubtful_contact: str | None = None
 
     @property
     def open_case(self) -> Case | None:
@@ -80,8 +82,16 @@ def scan_row(run: ScanRun | None, customer_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-#: The scan columns that say what a customer buys (and an offer can fit).
-SWEET_SPOT_COLUMNS = ("sweet_spot", "top_lines", "usual_basket", "stopped_line", "risk_driver_line")
+#: The scan columns that say what a customer buys (and an offer can fit), and whether
+#: their contact details may be out of date: shown beside a case, read from the run.
+SWEET_SPOT_COLUMNS = (
+    "sweet_spot",
+    "top_lines",
+    "usual_basket",
+    "stopped_line",
+    "risk_driver_line",
+    "doubtful_contact",
+)
 
 
 def sweet_spot_of(run: ScanRun | None, customer_id: str) -> dict[str, Any] | None:
@@ -168,4 +178,13 @@ def customer_view(
 
     events.sort(key=when, reverse=True)
     spot = scan if not open_case else sweet_spot_of(run, customer_id)
-    return CustomerView(customer_id, profile, scan, cases, events, (spot or {}).get("sweet_spot"))
+    spot = spot or {}
+    return CustomerView(
+        customer_id,
+        profile,
+        scan,
+        cases,
+        events,
+        spot.get("sweet_spot"),
+        spot.get("doubtful_contact"),
+    )

@@ -16,6 +16,7 @@ import pyarrow as pa
 from winback.errors import EngineError, NothingToScanError, NotInScanError
 from winback.ledger.store import Ledger
 from winback.policy import Policy
+from winback.scan import contact
 from winback.scan.drivers import EXPOSURE_DAYS, find_drivers, risk_driver_features
 from winback.scan.features import customer_features, exposure_features
 from winback.scan.follow_suit import backtest_and_score
@@ -101,15 +102,24 @@ def run_scan(
     features = _with_drivers(features, risk_driver_features(met, drivers))
     spots = sweet_spots(con, as_of)
     features = features.merge(spots, left_on="customer_id", right_index=True, how="left")
+    doubts = contact.doubtful_contacts(con, as_of)
+    features["doubtful_contact"] = features["customer_id"].astype(str).map(doubts)
 
     say("statuses")
     lapse = classify(
         features if model_report.fitted else features.drop(columns=list(predicted)), as_of, policy
     )
-    # A clear risk driver the customer met is one more reason, whatever the status.
+    # A clear risk driver the customer met, and a doubtful contact detail, are reasons too,
+    # whatever the status.
     lapse["reasons"] = [
-        [*reasons, driver] if isinstance(driver, str) else reasons
-        for reasons, driver in zip(lapse["reasons"], features["risk_driver"], strict=True)
+        [
+            *reasons,
+            *([driver] if isinstance(driver, str) else []),
+            *([contact.reason(doubt)] if isinstance(doubt, str) else []),
+        ]
+        for reasons, driver, doubt in zip(
+            lapse["reasons"], features["risk_driver"], features["doubtful_contact"], strict=True
+        )
     ]
 
     say("follow-suit classifier")
@@ -189,6 +199,7 @@ def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame)
         "top_lines": features["top_lines"].map(lambda v: v if isinstance(v, list) else []),
         "usual_basket": features["usual_basket"],
         "stopped_line": features["stopped_line"],
+        "doubtful_contact": features["doubtful_contact"],
         "rude": worth["rude"],
         "heavy_contact": worth["heavy_contact"],
         "late_payer": worth["late_payer"],

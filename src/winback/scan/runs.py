@@ -66,6 +66,7 @@ RUN_SCHEMA = pa.schema(
         pa.field("top_lines", pa.list_(pa.string())),  # product lines bought most, up to 2
         pa.field("usual_basket", pa.float64()),  # the median counted order
         pa.field("stopped_line", pa.string()),  # a regular line they stopped buying, or null
+        pa.field("doubtful_contact", pa.string()),  # scan/contact.py: bounced, returned, wrong
         pa.field("rude", pa.bool_()),
         pa.field("heavy_contact", pa.bool_()),
         pa.field("late_payer", pa.bool_()),

@@ -136,6 +136,7 @@ def customer(customer_id: str, request: Request, db: Db, user: ApiUser) -> Custo
         timeline=[EventPublic.model_validate(asdict(e)) for e in view.timeline],
         red_carpet=RedCarpetFlag.model_validate(view.red_carpet) if view.red_carpet else None,
         sweet_spot=view.sweet_spot,
+        doubtful_contact=view.doubtful_contact,
     )
 
 

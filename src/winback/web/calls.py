@@ -283,6 +283,7 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
         suggestion=call.apology or calls.suggested_apology(case, incidents),
         incidents=incidents,
         sweet_spot=(spot or {}).get("sweet_spot"),
+        doubtful_contact=(spot or {}).get("doubtful_contact"),
         offer=calls.suggested_offer(spot),
         commitments=[t for t in tasks.tasks_of_case(db, [case.id]) if t.call_id == call.id],
         people=tasks.possible_owners(db),
