@@ -108,10 +108,33 @@ def orders(
     return Orders(first, who, day, amount, cancelled, lives.order_faulty, table)
 
 
+def favourite_lines(s: WorldSettings, n: int, rng: np.random.Generator) -> np.ndarray | None:
+    """Each customer's favourite product line (an index into the profile's lines), never
+    the faulty one; None when the profile has a single line or favourites are off."""
+    categories = _CATEGORIES[s.profile]
+    choices = [i for i, name in enumerate(categories) if name != s.faulty_line]
+    if s.favourite_share <= 0 or len(categories) < 2:
+        return None
+    return np.array(choices)[rng.integers(0, len(choices), n)]
+
+
+def line_names(s: WorldSettings) -> tuple[str, ...]:
+    return _CATEGORIES[s.profile]
+
+
 def order_lines(
-    s: WorldSettings, o: Orders, rng: np.random.Generator
+    s: WorldSettings,
+    o: Orders,
+    rng: np.random.Generator,
+    favourite: np.ndarray | None = None,
+    line_rng: np.random.Generator | None = None,
 ) -> tuple[pa.Table, np.ndarray]:
-    """Lines whose amounts add up to each order's amount to the cent, and units per order."""
+    """Lines whose amounts add up to each order's amount to the cent, and units per order.
+
+    With ``favourite`` (per customer, from :func:`favourite_lines`) and ``line_rng``, a
+    share ``favourite_share`` of lines move to the product of the favourite line beside
+    the one drawn (drawn from ``line_rng``, so nothing else in the world changes).
+    """
     n_orders = o.day.size
     count = 1 + rng.poisson(s.extra_lines, n_orders)
     order = np.repeat(np.arange(n_orders), count)
@@ -126,6 +149,14 @@ def order_lines(
     line_cents[starts] += short
     product = rng.integers(1, _PRODUCTS + 1, order.size)
     categories = _CATEGORIES[s.profile]
+    if favourite is not None and line_rng is not None:
+        k = len(categories)
+        fav = favourite[o.customer[order]]
+        move = line_rng.random(order.size) < s.favourite_share
+        moved = product[move] - product[move] % k + fav[move]
+        moved = np.where(moved < 1, moved + k, np.where(moved > _PRODUCTS, moved - k, moved))
+        product = product.copy()
+        product[move] = moved
     if s.faulty_line:
         product = _place_faulty_line(s.faulty_line, categories, product, o.faulty[order], starts)
     units = 1 + rng.poisson(_EXTRA_UNITS[s.profile], order.size)

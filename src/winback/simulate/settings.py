@@ -77,6 +77,9 @@ class WorldSettings:
     margin_concentration: float = 30.0
     #: Extra lines per order beyond the first (Poisson mean).
     extra_lines: float = 0.5
+    #: Share of a customer's order lines from their favourite product line (drawn once per
+    #: customer, never the faulty line); the rest pick a product at random. 0 for none.
+    favourite_share: float = 0.5
 
     # --- leaving ------------------------------------------------------------------------
     #: Mean monthly chance of deciding to leave for reasons the business never sees, and

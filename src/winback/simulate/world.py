@@ -116,7 +116,9 @@ def build_chunk(
 
     out: dict[str, pa.Table] = {"customers": customers_table(s, window, c, owner, rng)}
     o = commerce.orders(s, window, c, lives, owner, staff, numbering.orders, rng)
-    lines, units = commerce.order_lines(s, o, rng)
+    line_rng = _rng(s.seed, 3, index)
+    favourite = commerce.favourite_lines(s, n, line_rng)
+    lines, units = commerce.order_lines(s, o, rng, favourite, line_rng)
     quantity = o.table.schema.get_field_index("quantity")
     out["orders"] = o.table.set_column(quantity, "quantity", pa.array(units, pa.int64()))
     out["order_lines"] = lines
@@ -142,6 +144,11 @@ def build_chunk(
         m.event.size,
     )
     out["truth"] = truth_table(s, window, c, lives, rng)
+    names = commerce.line_names(s)
+    out["truth"] = out["truth"].append_column(
+        "favourite_line",
+        pick(names, favourite) if favourite is not None else pa.nulls(n, pa.string()),
+    )
 
     numbering.orders += o.day.size
     numbering.incidents += lives.incident_day.size
