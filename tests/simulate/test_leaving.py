@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from winback.simulate.calendar import DAYS_PER_MONTH
 from winback.simulate.settings import WorldSettings
@@ -164,3 +165,24 @@ def test_subscriptions_end_on_the_true_lapse_date(subscription_world: Sim) -> No
     yearly = subs.set_index("customer_id")["period_months"] == 12
     assert per[yearly[yearly].index.intersection(per.index)].mean() < 4
     assert per[yearly[~yearly].index.intersection(per.index)].mean() > 8
+
+
+def test_the_faulty_lines_orders_bring_quality_incidents_at_its_rate(retail_world: Sim) -> None:
+    settings, world = retail_world
+    window = window_of(settings)
+    # Orders before the last two months have had every incident they bring recorded.
+    edge = float(window.month_starts[-3])
+    lines = frame(world["order_lines"])
+    orders = frame(world["orders"]).set_index("order_id")
+    held = lines.loc[lines["category"] == settings.faulty_line, "order_id"].unique()
+    held_day = day_of(window, orders.loc[held, "order_date"])
+    n = int((held_day < edge).sum())
+    inc = frame(world["incidents"])
+    from_line = inc["description"] == f"quality problem with {settings.faulty_line}"
+    assert (inc.loc[from_line, "type"] == "quality_problem").all()
+    observed = int((from_line & (day_of(window, inc["occurred_on"]) < edge)).sum())
+    p = settings.faulty_incident_chance
+    assert n > 2000
+    assert abs(observed - n * p) < 4 * np.sqrt(n * p * (1 - p)), (observed, n * p)
+    # And no order outside the faulty share holds the line.
+    assert len(held) / len(orders) == pytest.approx(settings.faulty_order_share, rel=0.1)
