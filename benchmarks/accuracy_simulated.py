@@ -8,7 +8,7 @@ Against the ground truth (``truth/customers_truth.parquet``, which no scan reads
   6 months" rule measured on the same customers in the same run;
 - lead time: for customers who truly lapsed during the year, days between the first monthly
   scan that flagged them and the true lapse date (positive: flagged ahead of the lapse);
-- intangibles: precision and recall of each flag the scan raises against the truth's flag;
+- intangibles: measured by benchmarks/accuracy_intangibles.py;
 - keeper decisions: the true yearly value and true best win-back chance of customers the
   scan says to pursue, not to pursue and let go.
 
@@ -184,12 +184,7 @@ def main() -> None:
                 f"(quartiles {np.percentile(leads, 25):.0f} to {np.percentile(leads, 75):.0f})"
             )
 
-        print("\nintangibles (scan flag against the truth's flag)")
-        for name in ("rude", "heavy_contact", "late_payer", "return_abuser"):
-            flag = scan[name].fillna(False).to_numpy(dtype=bool)
-            real = t[name].fillna(False).to_numpy(dtype=bool)
-            fp, fr = _precision_recall(flag, real)
-            print(f"  {name:14s} precision {fp:.3f}  recall {fr:.3f}  ({int(real.sum())} true)")
+        # Intangibles against the truth: benchmarks/accuracy_intangibles.py.
 
         offers = [c for c in t.columns if c.startswith("p_return_")]
         best = t[offers].max(axis=1)

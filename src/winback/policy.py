@@ -120,17 +120,27 @@ class Worth(_Section):
     recent_incident_days: int = Field(
         180, gt=0, description="An incident this recent counts as a mistake the customer suffered."
     )
+    intangible_confidence: float = Field(
+        0.8,
+        gt=0,
+        lt=1,
+        description="An intangible is raised when the chance that the customer stands out "
+        "from their peers (read from the peers' record as two groups, the ordinary and the "
+        "few) is at least this; a business with fewer than 150 customers to compare uses "
+        "the peers' median instead.",
+    )
     rude_interactions: int = Field(
-        2,
+        1,
         gt=0,
         description="Rude to staff: at least this many interactions where staff recorded "
-        "the customer as rude or abusive.",
+        "the customer as rude or abusive (the rude mark, a tag or a note saying so).",
     )
     heavy_contact_multiple: float = Field(
         3.0,
         gt=1,
-        description="Contacts far more than peers: contacts per year above this many times "
-        "the segment's median.",
+        description="Contacts far more than peers: contacts a month (not counting "
+        "complaints) at least this many times the usual rate of customers of the same "
+        "segment and value.",
     )
     late_payer_share: float = Field(
         0.3,
@@ -142,12 +152,11 @@ class Worth(_Section):
     late_grace_days: int = Field(
         7, ge=0, description="An invoice paid within this many days after it was due is on time."
     )
-    return_abuse_share: float = Field(
-        0.3,
-        gt=0,
-        le=1,
-        description="Abuses returns: returned value at least this share of what was bought, "
-        "with at least three returns.",
+    return_abuse_multiple: float = Field(
+        3.0,
+        gt=1,
+        description="Abuses returns: returns per order at least this many times the usual "
+        "rate of customers of the same segment.",
     )
 
 

@@ -52,10 +52,16 @@ def test_intangibles_lead_to_letting_go_and_small_value_to_not_pursuing() -> Non
     d = decide(f, status, Policy())
 
     assert d.decision.tolist() == ["let_go", "pursue", "dont_pursue"]
-    assert d.rude.tolist() == [True, False, False]
-    assert d.late_payer.tolist() == [True, False, False]
+    # No interaction and no invoice on record: unknown, not "no" (and never a let-go reason).
+    assert d.rude.astype(object).where(d.rude.notna(), None).tolist() == [True, None, None]
+    assert d.late_payer.astype(object).where(d.late_payer.notna(), None).tolist() == [
+        True,
+        None,
+        None,
+    ]
     assert d.decision_reasons[0][0] == (
-        "let go gracefully: rude to staff in 3 recorded interactions; paid 4 of 6 invoices late"
+        "let go gracefully: staff recorded rudeness in 3 of 3 interactions; "
+        "paid 4 of 6 invoices late (peers: 67% of invoices)"
     )
     assert "not worth pursuing: value 24.87 is below the policy's 50.00" in d.decision_reasons[2]
     assert d["rank"].tolist()[1] == 1
@@ -92,14 +98,16 @@ def test_heavy_contact_and_returns_come_with_their_numbers() -> None:
     f = customers(
         3,
         contacts_last_year=[12, 2, 2],
+        orders=[10, 10, 10],
         returns=[0, 4, 0],
         returned_value=[0.0, 1500.0, 0.0],
     )
     d = decide(f, pd.Series(["lapsed"] * 3), Policy())
     assert d.heavy_contact.tolist() == [True, False, False]
     assert d.return_abuser.tolist() == [False, True, False]
+    # Peers' median: 2 contacts in 12 months; 12 / 12 = 1.0 a month is 6x 0.17.
     assert (
-        "contacted us 12 times in the last year, 6.0× the segment's median of 2"
-        in (d.decision_reasons[0])
+        "contacted us 12 times in 12 months (1.0 a month, 6× their peers' usual 0.17), "
+        "not counting complaints" in d.decision_reasons[0]
     )
-    assert "returned 50% of what they bought (4 returns)" in d.decision_reasons[1]
+    assert "returned 4 of 10 orders (40%; peers: 0%)" in d.decision_reasons[1]

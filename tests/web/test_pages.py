@@ -10,8 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.desk.conftest import POLICY, make_run
 from tests.web.conftest import log_in
 from winback.desk.models import AuditEntry, Case, User
+from winback.desk.sync import sync_cases
 from winback.ledger.importer import import_file
 
 LINK = re.compile(r'(?:src|href|action)\s*=\s*["\']([^"\']+)["\']', re.IGNORECASE)
@@ -219,3 +221,25 @@ def test_customer_page_reads_the_sorted_copy_when_it_matches_and_the_ledger_when
     page = client.get("/customers/c1").text
     assert "order o2 for 20.00" in page
     assert "order o1 for 10.00" in page
+
+
+def test_customer_page_shows_an_intangible_the_data_cannot_tell_as_unknown(
+    app: FastAPI, client: TestClient, db: Session, people: dict[str, User]
+) -> None:
+    # c1: rude on record, contacts known and ordinary, no invoices at all (unknown).
+    row = {"customer_id": "c1", "name": "Acme Ltd", "rank": 1, "rude": True}
+    row |= {"heavy_contact": False, "late_payer": None, "return_abuser": None}
+    sync_cases(db, None, make_run(app.state.settings.runs_dir, [row]), policy=POLICY)
+    case = db.scalars(select(Case).where(Case.customer_id == "c1")).one()
+    assert case.intangibles["late_payer"] is None
+    assert case.intangibles["rude"] is True
+    assert case.intangibles["heavy_contact"] is False
+    log_in(client, "manager")
+
+    page = client.get("/customers/c1").text
+
+    assert "rude to staff: yes" in page
+    assert "contacts far more than peers: no" in page
+    assert "pays late: unknown" in page
+    assert "pays late: no" not in page
+    assert "abuses returns: unknown" in page

@@ -53,8 +53,14 @@ def report_command(
     out_file.write_text(html, encoding="utf-8")
     t = report.total
     out.print(f"wrote {safe(out_file.resolve())}", highlight=False)
+    with_cancellations = (
+        f" (with {report.cancellations:,} subscription cancellation(s) in the customer's words)"
+        if report.cancellations
+        else ""
+    )
     out.print(
-        f"{t.cases:,} case(s) worked: revenue lost {money(t.value_lost)}, won back "
+        f"{t.cases:,} case(s) worked{with_cancellations}: "
+        f"revenue lost {money(t.value_lost)}, won back "
         f"{money(t.value_won_back)} ({t.won_back:,} of {t.attempted:,} attempts, "
         f"{pct(t.rate)}), {money(t.revenue_since)} since the win-back",
         highlight=False,

@@ -103,6 +103,8 @@ def customer_command(customer_id: str = typer.Argument(..., help="The customer's
     ):
         value = record[key]
         shown = f"{value:,.2f}" if isinstance(value, float) else str(value)
+        if value is None and key in ("rude", "heavy_contact", "late_payer", "return_abuser"):
+            shown = "unknown"  # the data cannot tell
         facts.add_row(key, safe(shown))
     out.print(facts)
 

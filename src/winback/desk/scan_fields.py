@@ -48,7 +48,8 @@ def case_fields(row: dict[str, Any]) -> dict[str, Any]:
         fields[field] = list(fields[field] or [])
     fields["priority"] = row["rank"] if row["rank"] is not None else UNRANKED
     fields["intangibles"] = {
-        **{flag: bool(row[flag]) for flag in FLAGS},
+        # A flag the data cannot tell stays None ("unknown"), never False.
+        **{flag: None if row[flag] is None else bool(row[flag]) for flag in FLAGS},
         **{count: int(row[count] or 0) for count in COUNTS},
     }
     return fields

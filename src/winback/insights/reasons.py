@@ -13,6 +13,10 @@ Everything here is defined in docs/reasons-report.md; in short:
   the customer; a return without contact is "returned unprompted".
 * Win-back rate = won back / attempted, attempted = won back + will_return + declined +
   unreachable (returned unprompted and ``not_pursued`` were not attempts).
+* A subscription cancelled with the customer's own reason (the ledger's
+  ``subscriptions.cancel_reason``) is a verified reason: it diagnoses the customer's worked
+  case when the case has no diagnosed reason yet, and otherwise (no worked case) counts on
+  its own, worth the contract's price a year, with outcome "cancelled" (not an attempt).
 
 The report is read with a handful of grouped queries whatever the number of cases.
 """
@@ -41,6 +45,9 @@ NO_OFFER = "no offer"
 NO_TIER = "no tier"
 UNASSIGNED = "unassigned"
 OPEN = "open"
+CANCELLED = "cancelled"  # a cancellation the desk has no worked case for
+NO_CASE = "no case"
+CANCELLATION = "cancellation"  # how a cancellation's reason was confirmed: by the customer
 ATTEMPTS = frozenset({WON_BACK, "will_return", "declined", "unreachable"})
 # Steps a call has not yet finished the diagnosis at.
 BEFORE_DIAGNOSIS = ("apology", "listening", "diagnosis")
@@ -71,7 +78,7 @@ class Slice:
 class Voice:
     """A verified reason in the customer's own words."""
 
-    case_id: int
+    case_id: int  # 0: a cancellation with no case
     customer_id: str
     customer_name: str | None
     reasons: list[str]  # labels
@@ -97,6 +104,7 @@ class ReasonsReport:
     voices: list[Voice]
     voices_total: int
     notes: list[str] = field(default_factory=list)
+    cancellations: int = 0  # subscription cancellations counted with their own reason
     # What drives customers away, from the latest scan (None before a scan).
     drivers: DriversView | None = None
 
@@ -204,6 +212,8 @@ def build_report(
     reps = dict(db.execute(select(User.id, User.name)).all())
     _add_credit(db, worked)
     notes.extend(_add_revenue_since(ledger, worked))
+    said, cancellations = _add_cancellations(ledger, worked, since, labels)
+    labels |= said
     if any(w.value == 0 for w in worked):
         notes.append(
             f"{sum(w.value == 0 for w in worked):,} case(s) have no value before they left "
@@ -266,6 +276,7 @@ def build_report(
         voices=voices,
         voices_total=len(verified),
         notes=notes,
+        cancellations=cancellations,
         drivers=drivers_view(run),
     )
 
@@ -367,6 +378,69 @@ def _add_credit(db: Session, worked: list[_Worked]) -> None:
     for case_id, granted in rows:
         if case_id in by_id:
             by_id[case_id].credit = float(granted or 0.0)
+
+
+def _reason_code(words: str, labels: dict[str, str]) -> str:
+    """The taxonomy's code for a cancellation's words when they name one (its code or its
+    label, any case); else a code of their own, labelled with the words."""
+    wanted = words.strip().casefold()
+    for code, label in labels.items():
+        if wanted in (code.casefold(), code.replace("_", " ").casefold(), label.casefold()):
+            return code
+    return f"said:{wanted}"
+
+
+def _add_cancellations(
+    ledger: Ledger | None, worked: list[_Worked], since: date | None, labels: dict[str, str]
+) -> tuple[dict[str, str], int]:
+    """Each subscription cancelled on or after ``since`` with the customer's reason: the
+    reason of their worked case when that has none diagnosed, else an entry of its own
+    (one ledger read). Returns the labels of reasons outside the taxonomy and how many
+    cancellations were counted."""
+    cases: dict[str, _Worked] = {}
+    for w in worked:  # the newest worked case of each customer
+        if w.customer_id not in cases or w.case_id > cases[w.customer_id].case_id:
+            cases[w.customer_id] = w
+    said: dict[str, str] = {}
+    counted = 0
+    seen: set[str] = set()
+    for c in reversed(reads.cancellations(ledger, since)):  # newest first
+        code = _reason_code(c.reason, labels)
+        if code not in labels:
+            said[code] = c.reason
+        at = datetime(c.ended_on.year, c.ended_on.month, c.ended_on.day)
+        case = cases.get(c.customer_id)
+        if case is not None:
+            # A case speaks once: for the customer's newest cancellation, and only when no
+            # call has diagnosed it (a rep's diagnosis stands).
+            if c.customer_id in seen or case.reasons:
+                continue
+            seen.add(c.customer_id)
+            case.reasons, case.verified = [code], True
+            case.verification, case.customer_words = CANCELLATION, c.reason
+            case.call_at = case.call_at or at
+            counted += 1
+            continue
+        worked.append(
+            _Worked(
+                case_id=0,
+                customer_id=c.customer_id,
+                customer_name=c.customer_name,
+                outcome=CANCELLED,
+                tier=NO_CASE,
+                owner_id=None,
+                value=c.yearly_value,
+                closed_at=None,
+                reasons=[code],
+                verified=True,
+                offer=NO_OFFER,
+                call_at=at,
+                verification=CANCELLATION,
+                customer_words=c.reason,
+            )
+        )
+        counted += 1
+    return said, counted
 
 
 def _add_revenue_since(ledger: Ledger | None, worked: list[_Worked]) -> list[str]:

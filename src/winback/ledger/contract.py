@@ -487,7 +487,8 @@ MARKETING_EVENTS_TABLE = Table(
 INVOICES = Table(
     name="invoices",
     description="Invoices with their due and paid dates (payments recorded on the invoice).",
-    used_for="Whether the customer pays on time or late: an intangible in the worth decision.",
+    used_for="Whether the customer pays on time or late: an intangible in the worth decision; "
+    "for a subscriber, a payment past due or late is a contract risk.",
     key=("invoice_id",),
     synonyms=("payments", "billing", "bills"),
     columns=(
@@ -597,7 +598,9 @@ SUBSCRIPTIONS = Table(
     name="subscriptions",
     description="Contracts that renew: one row per subscription period or contract.",
     used_for="Contractual retention (sBG): survival by cohort, the expected remaining "
-    "lifetime and the value of a subscriber; a cancellation is an explicit lapse.",
+    "lifetime and the value of a subscriber; a cancellation is an explicit lapse, and its "
+    "reason a verified reason in the reasons report. A running contract with nothing past "
+    "due keeps its subscriber active whatever the gaps between orders.",
     key=("subscription_id",),
     synonyms=("contracts", "memberships", "plans"),
     columns=(

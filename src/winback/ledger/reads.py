@@ -164,6 +164,38 @@ def revenue_in_windows(ledger: Ledger | None, windows: Sequence[RevenueWindow]) 
     return {int(key): float(amount or 0.0) for key, amount in rows}
 
 
+class Cancellation(NamedTuple):
+    """A subscription that ended with the customer's own reason for cancelling it."""
+
+    customer_id: str
+    customer_name: str | None
+    subscription_id: str
+    ended_on: date
+    reason: str
+    yearly_value: float  # the contract's price a year: price x 12 / months per period
+
+
+def cancellations(ledger: Ledger | None, since: date | None = None) -> list[Cancellation]:
+    """Every subscription that ended on or after ``since`` (all when None) with a cancel
+    reason given, oldest first: one DuckDB query over the subscriptions and customers
+    segments (its cost grows with the number of subscriptions)."""
+    if ledger is None or not ledger.manifest_path.exists():
+        return []
+    with _snapshot(ledger) as con:
+        rows = con.execute(
+            """
+            SELECT s.customer_id, c.name, s.subscription_id, s.ended_on, trim(s.cancel_reason),
+                   CAST(coalesce(s.price, 0) AS DOUBLE) * 12 / coalesce(s.period_months, 1)
+            FROM subscriptions s LEFT JOIN customers c USING (customer_id)
+            WHERE s.ended_on IS NOT NULL AND trim(coalesce(s.cancel_reason, '')) <> ''
+              AND ($1 IS NULL OR s.ended_on >= $1)
+            ORDER BY s.ended_on, s.subscription_id
+            """,
+            [since],
+        ).fetchall()
+    return [Cancellation(*row) for row in rows]
+
+
 # --- one customer ----------------------------------------------------------------------
 
 
@@ -217,6 +249,20 @@ _TIMELINE: tuple[tuple[str, str], ...] = (
         "FROM invoices WHERE customer_id = $1 ORDER BY issued_on DESC LIMIT {limit}",
     ),
     (
+        "subscription",
+        "SELECT CAST(coalesce(ended_on, started_on) AS TIMESTAMP), subscription_id, "
+        "CASE WHEN ended_on IS NULL "
+        "THEN format('subscription {} ({}) since {}, {:.2f} every {} month(s)', "
+        "subscription_id, coalesce(plan, 'no plan'), started_on, coalesce(price, 0), "
+        "coalesce(period_months, 1)) "
+        "ELSE format('subscription {} ({}) cancelled on {}{}', subscription_id, "
+        "coalesce(plan, 'no plan'), ended_on, "
+        "CASE WHEN trim(coalesce(cancel_reason, '')) = '' THEN '' "
+        "ELSE format(': \"{}\"', trim(cancel_reason)) END) END, NULL, cancel_reason "
+        "FROM subscriptions WHERE customer_id = $1 "
+        "ORDER BY coalesce(ended_on, started_on) DESC LIMIT {limit}",
+    ),
+    (
         "return",
         "SELECT CAST(returned_on AS TIMESTAMP), return_id, "
         "format('return {} of {:.2f}', return_id, amount), NULL, reason "
@@ -232,7 +278,7 @@ def customer_timeline(
     limit: int = TIMELINE_LIMIT,
 ) -> tuple[dict[str, Any] | None, list[LedgerEvent]]:
     """The customer's profile (their customers row, or None) and their ledger events, the
-    newest ``limit`` of each kind. Seven DuckDB queries: over the customer-sorted copy
+    newest ``limit`` of each kind. Eight DuckDB queries: over the customer-sorted copy
     when it matches the ledger (milliseconds), else over the ledger's segments (their
     cost grows with the ledger)."""
     if ledger is None or not ledger.manifest_path.exists():

@@ -31,6 +31,7 @@ TABLES = (
     "marketing_events",
     "invoices",
     "returns",
+    "subscriptions",
 )
 ROW_GROUP = 65_536  # measured: 3x faster lookups than 16k rows at 20M orders (fewer footers)
 

@@ -112,15 +112,39 @@ def incident_features(incidents: ir.Table, as_of: date, policy: Policy) -> ir.Ta
     )
 
 
+#: Words in an interaction's tags or subject (a staff note's text) that record rudeness.
+RUDE_WORDS = (
+    r"\b(rude|rudeness|abusive|abuse of staff|aggressive|hostile|insult\w*|swear\w*|threat\w*)\b"
+)
+
+
 def interaction_features(interactions: ir.Table, as_of: date) -> ir.Table:
-    """Contacts in the last year, rudeness recorded by staff, sentiment."""
+    """Contacts, rudeness recorded by staff, sentiment.
+
+    ``rude_noted`` counts the interactions where staff recorded rudeness: the rude mark, or
+    a tag or a staff note's subject with one of :data:`RUDE_WORDS` (never a complaint's);
+    ``interactions_judged`` those where they could have (the mark is filled in, or there
+    are tags). ``contacts`` counts every interaction except complaints (tag ``complaint``):
+    a complaint about the business's own mistake is not the customer's heavy contact.
+    """
     cut = ibis.timestamp(f"{as_of.isoformat()} 23:59:59")
     year = ibis.timestamp(f"{(as_of - timedelta(days=365)).isoformat()} 00:00:00")
     x = interactions.filter(interactions.occurred_at <= cut)
     inbound = x.direction.isnull() | (x.direction == "inbound")
+    tags = x.tags.fill_null("").lower()
+    complaint = tags.contains("complaint")
+    # A complaint's words are about the business ("rude service"), never the customer's.
+    note = x.channel.fill_null("") == "note"
+    words = ~complaint & (
+        tags.re_search(RUDE_WORDS) | (note & x.subject.fill_null("").lower().re_search(RUDE_WORDS))
+    )
     return x.group_by("customer_id").aggregate(
         contacts_last_year=ibis.ifelse((x.occurred_at > year) & inbound, 1, 0).sum(),
         rude_interactions=ibis.ifelse(x.customer_rude.fill_null(False), 1, 0).sum(),
+        rude_noted=ibis.ifelse(x.customer_rude.fill_null(False) | words, 1, 0).sum(),
+        interactions_judged=ibis.ifelse(x.customer_rude.notnull() | x.tags.notnull(), 1, 0).sum(),
+        contacts=ibis.ifelse(complaint, 0, 1).sum(),
+        last_contact_at=x.occurred_at.max(),
         mean_sentiment=x.sentiment.mean(),
         unresolved=ibis.ifelse(x.resolved.fill_null(True), 0, 1).sum(),
     )

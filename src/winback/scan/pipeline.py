@@ -23,7 +23,12 @@ from winback.scan.follow_suit import backtest_and_score
 from winback.scan.lapse import classify
 from winback.scan.modelling import predict
 from winback.scan.runs import RUN_SCHEMA, RunInfo, ScanRun, write_run
-from winback.scan.subscriptions import fit_retention, subscriber_value, subscription_features
+from winback.scan.subscriptions import (
+    fit_retention,
+    judge_contracts,
+    subscriber_value,
+    subscription_features,
+)
 from winback.scan.sweet_spot import sweet_spots
 from winback.scan.worth import decide
 
@@ -86,6 +91,7 @@ def run_scan(
 
     say("models")
     predicted, model_report = predict(features, as_of, policy)
+    sbg = None
     if "active_contracts" in features:
         sbg, retention = fit_retention(con, as_of, policy)
         if sbg is not None:
@@ -109,6 +115,13 @@ def run_scan(
     lapse = classify(
         features if model_report.fitted else features.drop(columns=list(predicted)), as_of, policy
     )
+    contracts: dict[str, Any] = {}
+    if "active_contracts" in features:
+        # A running, paid contract outranks the gaps between orders (scan/subscriptions.py).
+        say("contracts")
+        horizon = policy.lapse.follow_suit_window_days
+        features, lapse, contracts = judge_contracts(con, features, lapse, as_of, sbg, horizon)
+
     # A clear risk driver the customer met, and a doubtful contact detail, are reasons too,
     # whatever the status.
     lapse["reasons"] = [
@@ -159,7 +172,9 @@ def run_scan(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         ledger_batch=manifest.batches,
         policy=policy.model_dump(),
-        models={"engine": engine} | model_report.as_dict() | {"retention": retention},
+        models={"engine": engine}
+        | model_report.as_dict()
+        | {"retention": retention, "contracts": contracts},
         counts=counts,
         classifier=backtest.classifier(),
         backtest=backtest.as_dict(),

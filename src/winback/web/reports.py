@@ -94,6 +94,7 @@ class ReasonsReportPublic(BaseModel):
     voices: list[VoicePublic]
     voices_total: int
     notes: list[str]
+    cancellations: int
     drivers: DriversPublic | None
 
 
