@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from winback.simulate.calendar import DAYS_PER_MONTH
 from winback.simulate.settings import WorldSettings
@@ -45,6 +46,9 @@ def incident_panel(sim: Sim) -> pd.DataFrame:
     inc_day = day_of(window, inc["occurred_on"])
     inc_month = np.searchsorted(starts, inc_day, side="right") - 1
     p = incident_chance(settings, inc["type"], inc["severity"], inc["resolved_on"].notna())
+    # A quality problem with the faulty product line has the line's own chance.
+    line = (inc["description"] == f"quality problem with {settings.faulty_line}").to_numpy()
+    p = np.where(line, _line_chance(settings, inc["severity"], inc["resolved_on"].notna()), p)
     row_of = dict(zip(zip(cust, month, strict=True), range(cust.size), strict=True))
     keep_p = np.ones(cust.size)
     hit = np.zeros(cust.size, dtype=bool)
@@ -75,6 +79,12 @@ def incident_chance(
     return np.minimum(p, 0.95)
 
 
+def _line_chance(settings: WorldSettings, severity: pd.Series, resolved: pd.Series) -> np.ndarray:
+    p = settings.faulty_leave_chance * severity.to_numpy() / 3
+    p = np.where(resolved.to_numpy(), p * (1 - settings.resolution_relief), p)
+    return np.minimum(p, 0.95)
+
+
 def check_matches(panel: pd.DataFrame) -> None:
     for incident, group in panel.groupby("incident"):
         observed = group["left"].sum()
@@ -92,7 +102,9 @@ def test_an_incident_raises_the_lapse_rate_by_its_configured_effect(retail_world
 
 
 def test_without_an_incident_effect_incidents_change_nothing() -> None:
-    settings, world = big("retail", 8000, incident_effect=dict.fromkeys(_types(), 0.0))
+    settings, world = big(
+        "retail", 8000, incident_effect=dict.fromkeys(_types(), 0.0), faulty_leave_chance=0.0
+    )
     panel = incident_panel((settings, world))
     check_matches(panel)
     rates = panel.groupby("incident")["left"].mean()
@@ -153,3 +165,24 @@ def test_subscriptions_end_on_the_true_lapse_date(subscription_world: Sim) -> No
     yearly = subs.set_index("customer_id")["period_months"] == 12
     assert per[yearly[yearly].index.intersection(per.index)].mean() < 4
     assert per[yearly[~yearly].index.intersection(per.index)].mean() > 8
+
+
+def test_the_faulty_lines_orders_bring_quality_incidents_at_its_rate(retail_world: Sim) -> None:
+    settings, world = retail_world
+    window = window_of(settings)
+    # Orders before the last two months have had every incident they bring recorded.
+    edge = float(window.month_starts[-3])
+    lines = frame(world["order_lines"])
+    orders = frame(world["orders"]).set_index("order_id")
+    held = lines.loc[lines["category"] == settings.faulty_line, "order_id"].unique()
+    held_day = day_of(window, orders.loc[held, "order_date"])
+    n = int((held_day < edge).sum())
+    inc = frame(world["incidents"])
+    from_line = inc["description"] == f"quality problem with {settings.faulty_line}"
+    assert (inc.loc[from_line, "type"] == "quality_problem").all()
+    observed = int((from_line & (day_of(window, inc["occurred_on"]) < edge)).sum())
+    p = settings.faulty_incident_chance
+    assert n > 2000
+    assert abs(observed - n * p) < 4 * np.sqrt(n * p * (1 - p)), (observed, n * p)
+    # And no order outside the faulty share holds the line.
+    assert len(held) / len(orders) == pytest.approx(settings.faulty_order_share, rel=0.1)

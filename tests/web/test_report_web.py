@@ -125,6 +125,7 @@ def test_the_report_is_drawn_from_the_insights_room_alone() -> None:
     for path in (report_render.TEMPLATES, report_render.REPORT_CSS):
         assert path.is_relative_to(insights), path
     assert sorted(p.name for p in report_render.TEMPLATES.iterdir()) == [
+        "_drivers.html",
         "_numbers.html",
         "_reasons_report.html",
         "reasons_report_file.html",

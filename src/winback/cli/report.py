@@ -11,6 +11,7 @@ from winback import cycle
 from winback.cli.output import err, out, safe
 from winback.errors import NoDeskError, UsageError
 from winback.ledger.store import Ledger
+from winback.scan.runs import latest_run
 from winback.settings import load_settings
 
 
@@ -45,7 +46,8 @@ def report_command(
         raise UsageError(f"--out {out_file}: the folder {out_file.parent} does not exist")
     with err.status("reading the desk") as status:
         with cycle.desk_session(settings) as db:
-            report = build_report(db, None, Ledger(settings.ledger_dir), since=start)
+            run = latest_run(settings.runs_dir)
+            report = build_report(db, None, Ledger(settings.ledger_dir), since=start, run=run)
         status.update("drawing the charts")
         html = render_html(report)
     out_file.write_text(html, encoding="utf-8")
@@ -63,3 +65,5 @@ def report_command(
         f"{pct(t.rate)}), {money(t.revenue_since)} since the win-back",
         highlight=False,
     )
+    for driver in report.drivers.clear[:3] if report.drivers else []:
+        out.print(safe(driver.sentence), highlight=False)

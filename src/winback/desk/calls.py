@@ -452,3 +452,27 @@ def suggested_apology(case: Case, incidents: list[dict[str, Any]]) -> str:
         f"Hello {name}, we have missed you and I wanted to ask, personally, whether we let you "
         "down. If we did, I am sorry, and I would like to put it right."
     )
+
+
+def suggested_offer(spot: dict[str, Any] | None) -> tuple[str, str] | None:
+    """An offer that fits what the customer bought (the scan's sweet spot and risk driver):
+    a guarantee on a product line that drives its buyers away, else a discount on the line
+    they stopped buying, else one on what they buy most. ``(offer kind, what to say)``."""
+    if not spot:
+        return None
+    basket = spot.get("usual_basket")
+    usual = f" (their usual basket is {basket:,.2f})" if basket else ""
+    failed = spot.get("risk_driver_line")
+    if failed:
+        return (
+            "guarantee",
+            f"A guarantee on {failed}: we replace or refund anything from it that lets "
+            "you down. Customers who bought it have left us more often than others.",
+        )
+    stopped = spot.get("stopped_line")
+    if stopped:
+        return "coupon", f"A discount on {stopped}, which they stopped buying{usual}."
+    top = list(spot.get("top_lines") or [])
+    if top:
+        return "coupon", f"A discount on their next order of {top[0]}{usual}."
+    return None

@@ -46,6 +46,10 @@ class CustomerView:
     scan: dict[str, Any] | None
     cases: list[Case]
     timeline: list[Event] = field(default_factory=list)
+    # What they buy, how often, for how much, what changed (scan/sweet_spot.py).
+    sweet_spot: str | None = None
+    # Contact details that bounced or were wrong (scan/contact.py).
+    doubtful_contact: str | None = None
 
     @property
     def open_case(self) -> Case | None:
@@ -76,6 +80,33 @@ def scan_row(run: ScanRun | None, customer_id: str) -> dict[str, Any] | None:
     )
     rows = table.to_pylist()
     return rows[0] if rows else None
+
+
+#: The scan columns that say what a customer buys (and an offer can fit), and whether
+#: their contact details may be out of date: shown beside a case, read from the run.
+SWEET_SPOT_COLUMNS = (
+    "sweet_spot",
+    "top_lines",
+    "usual_basket",
+    "stopped_line",
+    "risk_driver_line",
+    "doubtful_contact",
+)
+
+
+def sweet_spot_of(run: ScanRun | None, customer_id: str) -> dict[str, Any] | None:
+    """The customer's sweet-spot columns in the scan run (only those columns are read)."""
+    if run is None:
+        return None
+    import pyarrow.dataset as ds
+
+    data = ds.dataset(run.path / "customers.parquet")
+    columns = [c for c in SWEET_SPOT_COLUMNS if c in data.schema.names]  # older runs: fewer
+    if not columns:
+        return None
+    rows = data.to_table(columns=columns, filter=ds.field("customer_id") == customer_id)
+    found: dict[str, Any] | None = rows.to_pylist()[0] if rows.num_rows else None
+    return found
 
 
 def _case_events(db: Session, cases: list[Case]) -> list[Event]:
@@ -146,4 +177,14 @@ def customer_view(
         return at if isinstance(at, datetime) else datetime.combine(at, datetime.min.time())
 
     events.sort(key=when, reverse=True)
-    return CustomerView(customer_id, profile, scan, cases, events)
+    spot = scan if not open_case else sweet_spot_of(run, customer_id)
+    spot = spot or {}
+    return CustomerView(
+        customer_id,
+        profile,
+        scan,
+        cases,
+        events,
+        spot.get("sweet_spot"),
+        spot.get("doubtful_contact"),
+    )

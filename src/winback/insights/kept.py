@@ -22,6 +22,7 @@ from winback.desk.permissions import Action, require
 from winback.insights.reasons import ReasonsReport, build_report
 from winback.insights.render import report_context
 from winback.ledger.store import Ledger
+from winback.scan.runs import ScanRun
 
 KEEP = 8  # reports kept per store: a few `since` dates for a few desk states
 
@@ -48,17 +49,25 @@ class ReportStore:
         self._lock = threading.Lock()
         self._kept: OrderedDict[Any, Kept] = OrderedDict()
 
-    def get(self, db: Session, user: User, ledger: Ledger, since: date | None) -> Kept:
+    def get(
+        self,
+        db: Session,
+        user: User,
+        ledger: Ledger,
+        since: date | None,
+        run: ScanRun | None = None,
+    ) -> Kept:
         """The report for ``since`` as the desk and ledger are now: built when they changed
         since it was kept (one audit-log lookup and one manifest read otherwise)."""
         require(user, Action.VIEW_REPORTS)
         batches = ledger.manifest().batches if ledger.manifest_path.exists() else 0
-        key = (since, db.scalar(select(func.max(AuditEntry.id))), batches)
+        run_id = run.info.run_id if run else None
+        key = (since, db.scalar(select(func.max(AuditEntry.id))), batches, run_id)
         with self._lock:
             if key in self._kept:
                 self._kept.move_to_end(key)
                 return self._kept[key]
-        entry = Kept(build_report(db, user, ledger, since=since))
+        entry = Kept(build_report(db, user, ledger, since=since, run=run))
         with self._lock:
             self._kept[key] = entry
             while len(self._kept) > self.keep:

@@ -43,8 +43,10 @@ from winback.desk.models import (
 )
 from winback.desk.outcomes import RETURNED_UNPROMPTED, WON_BACK, counted_outcome_sql
 from winback.desk.permissions import Action, require
+from winback.insights.drivers import DriversView, drivers_view
 from winback.ledger import reads
 from winback.ledger.store import Ledger
+from winback.scan.runs import ScanRun
 
 NOT_DIAGNOSED = "_not_diagnosed"
 NOT_DIAGNOSED_LABEL = "not diagnosed"
@@ -114,6 +116,8 @@ class ReasonsReport:
     cancellations: int = 0  # subscription cancellations counted with their own reason
     # Public complaints matched to a customer, by the reason their words suggest.
     public_complaints: list[PublicComplaints] = field(default_factory=list)
+    # What drives customers away, from the latest scan (None before a scan).
+    drivers: DriversView | None = None
 
     @property
     def title(self) -> str:
@@ -211,13 +215,19 @@ class _Sums:
 
 
 def build_report(
-    db: Session, actor: User | None, ledger: Ledger | None, *, since: date | None = None
+    db: Session,
+    actor: User | None,
+    ledger: Ledger | None,
+    *,
+    since: date | None = None,
+    run: ScanRun | None = None,
 ) -> ReasonsReport:
     """The reasons x revenue report over the worked cases (those closed on or after
     ``since``, and open ones whose diagnosed call was last saved on or after it).
 
     ``actor`` None is the command line; a user needs VIEW_REPORTS. ``ledger`` None (or a
     ledger with nothing imported) leaves the revenue since the win-back at 0, with a note.
+    ``run`` is the scan whose risk drivers the report shows (none without it).
     """
     if actor is not None:
         require(actor, Action.VIEW_REPORTS)
@@ -293,6 +303,7 @@ def build_report(
         notes=notes,
         cancellations=cancellations,
         public_complaints=_public_complaints(db, ledger, since, label_of),
+        drivers=drivers_view(run),
     )
 
 

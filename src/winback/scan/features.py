@@ -294,3 +294,50 @@ def risk_features(con: Any, as_of: date, policy: Policy) -> ir.Table:
     ):
         joined = joined.left_join(extra, "customer_id").drop("customer_id_right")
     return joined
+
+
+#: What a customer can have met that the risk drivers weigh (``scan/drivers.py``).
+EXPOSURE_FACTORS = ("product line", "staff", "channel", "incident")
+
+
+def exposure_features(con: Any, as_of: date, days: int) -> ir.Table:
+    """What each customer met in the ``days`` up to ``as_of``, one row per thing met.
+
+    Columns ``customer_id``, ``factor`` (one of :data:`EXPOSURE_FACTORS`) and ``level``:
+    the product lines (a line's category, else its product name) of their counted orders,
+    the staff who took those orders or dealt with them in an interaction, the orders'
+    channels and the types of incident they suffered. Each row appears once.
+    """
+    cut, start = ibis.date(as_of), ibis.date(as_of - timedelta(days=days))
+    orders = con.table("orders")
+    o = orders.filter(
+        (orders.order_date <= cut)
+        & (orders.order_date > start)
+        & (orders.status.isnull() | orders.status.isin(COUNTED_ORDER_STATUSES))
+    ).select("order_id", "customer_id", "staff_id", "channel")
+    lines = con.table("order_lines")
+    held = lines.join(o.select("order_id", "customer_id"), "order_id")
+    x = con.table("interactions")
+    x = x.filter(
+        (x.occurred_at <= ibis.timestamp(f"{as_of.isoformat()} 23:59:59"))
+        & (x.occurred_at > ibis.timestamp(f"{(as_of - timedelta(days=days)).isoformat()} 23:59:59"))
+    )
+    i = con.table("incidents")
+    i = i.filter((i.occurred_on <= cut) & (i.occurred_on > start))
+
+    def rows(table: ir.Table, factor: str, level: Any) -> ir.Table:
+        return table.select(
+            customer_id=table.customer_id.cast("string"),
+            factor=ibis.literal(factor, type="string"),
+            level=level.cast("string"),
+        )
+
+    parts = [
+        rows(held, "product line", held.category.coalesce(held.product_name)),
+        rows(o, "staff", o.staff_id),
+        rows(x, "staff", x.staff_id),
+        rows(o, "channel", o.channel),
+        rows(i, "incident", i.type),
+    ]
+    every = ibis.union(*parts, distinct=True)
+    return every.filter(every.level.notnull() & (every.level != ""))

@@ -16,7 +16,9 @@ import pyarrow as pa
 from winback.errors import EngineError, NothingToScanError, NotInScanError
 from winback.ledger.store import Ledger
 from winback.policy import Policy
-from winback.scan.features import customer_features
+from winback.scan import contact
+from winback.scan.drivers import EXPOSURE_DAYS, find_drivers, risk_driver_features
+from winback.scan.features import customer_features, exposure_features
 from winback.scan.follow_suit import backtest_and_score
 from winback.scan.lapse import classify
 from winback.scan.modelling import holdout_start, predict, with_model
@@ -27,6 +29,7 @@ from winback.scan.subscriptions import (
     subscriber_value,
     subscription_features,
 )
+from winback.scan.sweet_spot import sweet_spots
 from winback.scan.worth import decide
 
 Step = Callable[[str], None]
@@ -101,6 +104,15 @@ def run_scan(
             )
     features = features.join(predicted)
 
+    say("drivers")
+    drivers = find_drivers(con, as_of)
+    met = exposure_features(con, as_of, EXPOSURE_DAYS).to_pyarrow().to_pandas()
+    features = _with_drivers(features, risk_driver_features(met, drivers))
+    spots = sweet_spots(con, as_of)
+    features = features.merge(spots, left_on="customer_id", right_index=True, how="left")
+    doubts = contact.doubtful_contacts(con, as_of)
+    features["doubtful_contact"] = features["customer_id"].astype(str).map(doubts)
+
     say("lapse risk")
 
     subscribers = "active_contracts" in features
@@ -139,6 +151,19 @@ def run_scan(
         features, lapse, contracts = judge_contracts(con, features, lapse, as_of, sbg, horizon)
     features["follow_suit_probability"] = features["lapse_risk"]  # the desk's name for it
 
+    # A clear risk driver the customer met, and a doubtful contact detail, are reasons too,
+    # whatever the status.
+    lapse["reasons"] = [
+        [
+            *reasons,
+            *([driver] if isinstance(driver, str) else []),
+            *([contact.reason(doubt)] if isinstance(doubt, str) else []),
+        ]
+        for reasons, driver, doubt in zip(
+            lapse["reasons"], features["risk_driver"], features["doubtful_contact"], strict=True
+        )
+    ]
+
     say("worth")
     outcomes = (
         con.table("winback_outcomes")
@@ -167,6 +192,7 @@ def run_scan(
         counts=counts,
         classifier=backtest.classifier(),
         backtest=backtest.as_dict(),
+        drivers=[d.as_dict() for d in drivers],
         seconds=round(time.perf_counter() - started, 3),
     )
     return write_run(runs_dir, info, table)
@@ -196,6 +222,14 @@ def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame)
         "follow_suit_probability": col(features, "follow_suit_probability"),
         "lapse_risk": col(features, "lapse_risk"),
         "recent_incidents": features["recent_incidents"].fillna(0),
+        "driver_lapse_ratio": features["driver_lapse_ratio"],
+        "risk_driver": features["risk_driver"],
+        "risk_driver_line": features["risk_driver_line"],
+        "sweet_spot": features["sweet_spot"],
+        "top_lines": features["top_lines"].map(lambda v: v if isinstance(v, list) else []),
+        "usual_basket": features["usual_basket"],
+        "stopped_line": features["stopped_line"],
+        "doubtful_contact": features["doubtful_contact"],
         "rude": worth["rude"],
         "heavy_contact": worth["heavy_contact"],
         "late_payer": worth["late_payer"],
@@ -229,6 +263,14 @@ def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame)
                 series.astype(object).where(series.notna(), None), type=field.type
             )
     return pa.table(arrays, schema=RUN_SCHEMA)
+
+
+def _with_drivers(features: pd.DataFrame, drivers: pd.DataFrame) -> pd.DataFrame:
+    """The risk-driver columns joined on (ratio 1 and no driver for those who met none)."""
+    out = features.merge(drivers, left_on="customer_id", right_index=True, how="left")
+    out["driver_lapse_ratio"] = out["driver_lapse_ratio"].astype(float).fillna(1.0)
+    out["drivers_met"] = out["drivers_met"].fillna(0).astype("int64")
+    return out.reset_index(drop=True)
 
 
 def _due_dates(features: pd.DataFrame) -> Any:

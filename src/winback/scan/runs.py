@@ -60,6 +60,14 @@ RUN_SCHEMA = pa.schema(
         pa.field("follow_suit_probability", pa.float64()),  # the same as lapse_risk (kept)
         pa.field("lapse_risk", pa.float64()),  # P(no counted order within the horizon)
         pa.field("recent_incidents", pa.int64()),
+        pa.field("driver_lapse_ratio", pa.float64()),  # strongest clear risk driver met (1: none)
+        pa.field("risk_driver", pa.string()),  # that driver as a reason, or null
+        pa.field("risk_driver_line", pa.string()),  # the worst clear product line they bought
+        pa.field("sweet_spot", pa.string()),  # scan/sweet_spot.py: a sentence a rep can use
+        pa.field("top_lines", pa.list_(pa.string())),  # product lines bought most, up to 2
+        pa.field("usual_basket", pa.float64()),  # the median counted order
+        pa.field("stopped_line", pa.string()),  # a regular line they stopped buying, or null
+        pa.field("doubtful_contact", pa.string()),  # scan/contact.py: bounced, returned, wrong
         pa.field("rude", pa.bool_()),
         pa.field("heavy_contact", pa.bool_()),
         pa.field("late_payer", pa.bool_()),
@@ -93,6 +101,8 @@ class RunInfo:
     # The backtest harness: every score graded by real outcomes (scan/backtest.py).
     backtest: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # by status, and "listed"
+    # What drives customers away (scan/drivers.py): Driver.as_dict() of each, strongest first.
+    drivers: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     @staticmethod
@@ -135,6 +145,10 @@ def write_run(runs_dir: Path, info: RunInfo, customers: pa.Table) -> ScanRun:
     pq.write_table(listed, hidden / "winback_list.parquet", compression="zstd")
     reasons = pa.compute.binary_join(listed["reasons"], "; ").fill_null("")
     flat = listed.drop_columns(["reasons", "decision_reasons"]).append_column("reasons", reasons)
+    for i, column in enumerate(flat.schema):
+        if pa.types.is_list(column.type):  # other lists: one cell, "; " between items
+            joined = pa.compute.binary_join(flat[column.name], "; ").fill_null("")
+            flat = flat.set_column(i, column.name, joined)
     # People open this file in a spreadsheet: no customer's name may run as a formula.
     pacsv.write_csv(safe_table(flat), hidden / "winback_list.csv")
     (hidden / "run.json").write_text(json.dumps(asdict(info), indent=1), encoding="utf-8")

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winback.errors import SettingsError
 from winback.simulate.calendar import Window
 from winback.simulate.lifecycle import REASONS, Lives
 from winback.simulate.people import Customers
@@ -53,6 +54,8 @@ class Orders:
     day: np.ndarray
     amount: np.ndarray
     cancelled: np.ndarray
+    #: Whether the order holds the faulty product line (drawn with the customer's life).
+    faulty: np.ndarray
     table: pa.Table
 
 
@@ -102,13 +105,36 @@ def orders(
         },
         n,
     )
-    return Orders(first, who, day, amount, cancelled, table)
+    return Orders(first, who, day, amount, cancelled, lives.order_faulty, table)
+
+
+def favourite_lines(s: WorldSettings, n: int, rng: np.random.Generator) -> np.ndarray | None:
+    """Each customer's favourite product line (an index into the profile's lines), never
+    the faulty one; None when the profile has a single line or favourites are off."""
+    categories = _CATEGORIES[s.profile]
+    choices = [i for i, name in enumerate(categories) if name != s.faulty_line]
+    if s.favourite_share <= 0 or len(categories) < 2:
+        return None
+    return np.array(choices)[rng.integers(0, len(choices), n)]
+
+
+def line_names(s: WorldSettings) -> tuple[str, ...]:
+    return _CATEGORIES[s.profile]
 
 
 def order_lines(
-    s: WorldSettings, o: Orders, rng: np.random.Generator
+    s: WorldSettings,
+    o: Orders,
+    rng: np.random.Generator,
+    favourite: np.ndarray | None = None,
+    line_rng: np.random.Generator | None = None,
 ) -> tuple[pa.Table, np.ndarray]:
-    """Lines whose amounts add up to each order's amount to the cent, and units per order."""
+    """Lines whose amounts add up to each order's amount to the cent, and units per order.
+
+    With ``favourite`` (per customer, from :func:`favourite_lines`) and ``line_rng``, a
+    share ``favourite_share`` of lines move to the product of the favourite line beside
+    the one drawn (drawn from ``line_rng``, so nothing else in the world changes).
+    """
     n_orders = o.day.size
     count = 1 + rng.poisson(s.extra_lines, n_orders)
     order = np.repeat(np.arange(n_orders), count)
@@ -123,6 +149,16 @@ def order_lines(
     line_cents[starts] += short
     product = rng.integers(1, _PRODUCTS + 1, order.size)
     categories = _CATEGORIES[s.profile]
+    if favourite is not None and line_rng is not None:
+        k = len(categories)
+        fav = favourite[o.customer[order]]
+        move = line_rng.random(order.size) < s.favourite_share
+        moved = product[move] - product[move] % k + fav[move]
+        moved = np.where(moved < 1, moved + k, np.where(moved > _PRODUCTS, moved - k, moved))
+        product = product.copy()
+        product[move] = moved
+    if s.faulty_line:
+        product = _place_faulty_line(s.faulty_line, categories, product, o.faulty[order], starts)
     units = 1 + rng.poisson(_EXTRA_UNITS[s.profile], order.size)
     per_order = np.add.reduceat(units, starts) if n_orders else units
     table = build(
@@ -142,6 +178,39 @@ def order_lines(
         order.size,
     )
     return table, per_order
+
+
+def _place_faulty_line(
+    line: str,
+    categories: tuple[str, ...],
+    product: np.ndarray,
+    holds: np.ndarray,
+    starts: np.ndarray,
+) -> np.ndarray:
+    """Products moved so that exactly the orders that hold the faulty line have one of it.
+
+    A line of another order that fell in it moves to the next product (another line); an
+    order that holds it but drew none gets its first line's product swapped for the one
+    of the faulty line beside it.
+    """
+    if line not in categories or len(categories) < 2:
+        raise SettingsError(
+            f"faulty_line {line!r} is not one of this profile's product lines "
+            f"({', '.join(categories)}); set it to one of them or to '' for none"
+        )
+    k, f = len(categories), categories.index(line)
+    product = product.copy()
+    stray = ~holds & (product % k == f)
+    # Spread them over the other lines: a shift of d products is a shift of d lines.
+    moved = product[stray] + 1 + (product[stray] // k) % (k - 1)
+    product[stray] = np.where(moved > _PRODUCTS, moved - k, moved)
+    has = np.logical_or.reduceat(product % k == f, starts) if starts.size else starts > 0
+    need = starts[holds[starts] & ~has]
+    swapped = product[need] - product[need] % k + f
+    product[need] = np.where(
+        swapped < 1, swapped + k, np.where(swapped > _PRODUCTS, swapped - k, swapped)
+    )
+    return product
 
 
 def invoices(

@@ -8,7 +8,11 @@ The loop runs over months and is vectorised over the customers of a chunk. Each 
 3. a customer who has decided keeps buying for a while, less and less often (the slip),
    and stops on the true lapse date;
 4. orders arrive as a renewal process: gamma-distributed gaps around the customer's own
-   rate, scaled by the season and, while slipping, by the fade.
+   rate, scaled by the season and, while slipping, by the fade;
+5. with a faulty product line (``settings.faulty_line``), a share of orders hold it, and
+   some of those bring a quality incident a few days later, handled in step 1 of the next
+   month like any other incident but with the line's own (higher) chance of a decision.
+   These draws come from a stream of their own, so the rest of the world keeps its shape.
 """
 
 from __future__ import annotations
@@ -50,6 +54,11 @@ class Lives:
     incident_resolved: np.ndarray
     #: Whether this incident made its customer decide to leave.
     incident_decisive: np.ndarray
+    #: Whether each order holds the faulty product line, whether each incident came from
+    #: it, and whether it is what made each customer decide to leave.
+    order_faulty: np.ndarray
+    incident_faulty: np.ndarray
+    left_over_line: np.ndarray
 
 
 def fade_at(day: np.ndarray, decided: np.ndarray, lapse: np.ndarray) -> np.ndarray:
@@ -59,10 +68,25 @@ def fade_at(day: np.ndarray, decided: np.ndarray, lapse: np.ndarray) -> np.ndarr
     return np.where(day > decided, np.clip(left, 0.0, 1.0), 1.0)
 
 
-def live(settings: WorldSettings, window: Window, c: Customers, rng: np.random.Generator) -> Lives:
-    """Run the window for one chunk of customers."""
+def live(
+    settings: WorldSettings,
+    window: Window,
+    c: Customers,
+    rng: np.random.Generator,
+    line_rng: np.random.Generator | None = None,
+) -> Lives:
+    """Run the window for one chunk of customers.
+
+    ``line_rng`` draws the faulty product line's orders and incidents; without it (or
+    without a faulty line) no order holds one.
+    """
     s = settings
+    faulty_on = bool(s.faulty_line) and line_rng is not None
+    quality = INCIDENT_TYPES.index("quality_problem")
+    pending_who = np.zeros(0, dtype=np.int64)
+    pending_day = np.zeros(0)
     n = c.n
+    left_over_line = np.zeros(n, dtype=bool)
     decided = np.full(n, np.inf)
     lapse = np.full(n, np.inf)
     reasons = np.zeros(n, dtype=np.int64)
@@ -79,7 +103,7 @@ def live(settings: WorldSettings, window: Window, c: Customers, rng: np.random.G
     start_gap = rng.gamma(c.regularity, gap / c.regularity)
     next_order = np.where(c.signup_day < 0, rng.random(n) * start_gap, c.signup_day.astype(float))
 
-    orders: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    orders: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     incidents: list[tuple[np.ndarray, ...]] = []
     for m in range(window.months):
         a, b = float(window.month_starts[m]), float(window.month_starts[m + 1])
@@ -106,6 +130,26 @@ def live(settings: WorldSettings, window: Window, c: Customers, rng: np.random.G
         incident_bits = np.zeros(n, dtype=np.int64)
         np.bitwise_or.at(incident_bits, who[decisive], np.left_shift(1, code[decisive]))
 
+        # 1b. quality incidents brought by last month's orders of the faulty line
+        due = pending_day < b
+        f_who, f_day = pending_who[due], np.floor(pending_day[due])
+        pending_who, pending_day = pending_who[~due], pending_day[~due]
+        line_choice = np.full(n, np.inf)
+        f_sev = np.zeros(f_who.size, dtype=np.int64)
+        f_res = f_dec = np.zeros(f_who.size, dtype=bool)
+        if faulty_on and f_who.size:
+            assert line_rng is not None
+            f_sev = line_rng.choice(5, f_who.size, p=SEVERITY_SHARES) + 1
+            f_res = line_rng.random(f_who.size) < s.resolved_share
+            f_p = s.faulty_leave_chance * f_sev / 3.0
+            f_p = np.minimum(np.where(f_res, f_p * (1 - s.resolution_relief), f_p), 0.95)
+            f_dec = (line_rng.random(f_who.size) < f_p) & np.isinf(decided[f_who])
+            f_chosen = f_day + line_rng.integers(0, 15, f_who.size)
+            np.minimum.at(line_choice, f_who[f_dec], f_chosen[f_dec])
+            incident_bits[np.unique(f_who[f_dec])] |= 1 << quality
+        ordinary_choice = incident_choice
+        incident_choice = np.minimum(ordinary_choice, line_choice)
+
         # 2. leaving for reasons the business never sees
         undecided = active & np.isinf(decided)
         base = undecided & (rng.random(n) < c.base_hazard * span / DAYS_PER_MONTH)
@@ -120,8 +164,14 @@ def live(settings: WorldSettings, window: Window, c: Customers, rng: np.random.G
         by_incident = incident_choice <= base_choice
         reasons[new] = np.where(by_incident, incident_bits, base_bits)[new]
         # An incident only counts as decisive if the customer did not decide earlier anyway.
-        decisive &= by_incident[who]
-        incidents.append((who, day, code, severity, resolved, decisive))
+        by_line = by_incident & (line_choice < ordinary_choice)
+        decisive &= by_incident[who] & ~by_line[who]
+        f_dec = f_dec & by_line[f_who]
+        left_over_line |= new & by_line
+        incidents.append((who, day, code, severity, resolved, decisive, np.zeros(who.size, bool)))
+        quality_code = np.full(f_who.size, quality)
+        ones = np.ones(f_who.size, bool)
+        incidents.append((f_who, f_day, quality_code, f_sev, f_res, f_dec, ones))
 
         # 3-4. orders until the month ends or the customer stops
         stop = np.minimum(lapse, b)
@@ -129,19 +179,27 @@ def live(settings: WorldSettings, window: Window, c: Customers, rng: np.random.G
         while idx.size:
             when = next_order[idx]
             fade = np.ones(idx.size) if renewals else fade_at(when, decided[idx], lapse[idx])
-            orders.append((idx, np.floor(when).astype(np.int64), fade))
+            holds = np.zeros(idx.size, dtype=bool)
+            if faulty_on:
+                assert line_rng is not None
+                holds = line_rng.random(idx.size) < s.faulty_order_share
+                hit = holds & (line_rng.random(idx.size) < s.faulty_incident_chance)
+                pending_who = np.concatenate([pending_who, idx[hit]])
+                delay = line_rng.integers(1, 8, int(hit.sum()))
+                pending_day = np.concatenate([pending_day, np.floor(when[hit]) + delay])
+            orders.append((idx, np.floor(when).astype(np.int64), fade, holds))
             speed = season * np.maximum(fade, _MIN_FADE)
             shape = c.regularity[idx]
             next_order[idx] = when + rng.gamma(shape, gap[idx] / (shape * speed))
             idx = idx[next_order[idx] < stop[idx]]
 
-    order_customer, order_day, order_fade = (
-        np.concatenate([o[i] for o in orders]) if orders else np.zeros(0) for i in range(3)
+    order_customer, order_day, order_fade, order_faulty = (
+        np.concatenate([o[i] for o in orders]) if orders else np.zeros(0) for i in range(4)
     )
     order_customer = order_customer.astype(np.int64)
     order_day = order_day.astype(np.int64)
     by_customer = np.lexsort((order_day, order_customer))
-    inc = [np.concatenate([x[i] for x in incidents]) for i in range(6)]
+    inc = [np.concatenate([x[i] for x in incidents]) for i in range(7)]
     inc_order = np.lexsort((inc[1], inc[0]))
     inc = [x[inc_order] for x in inc]
     return Lives(
@@ -157,4 +215,7 @@ def live(settings: WorldSettings, window: Window, c: Customers, rng: np.random.G
         incident_severity=inc[3].astype(np.int64),
         incident_resolved=inc[4].astype(bool),
         incident_decisive=inc[5].astype(bool),
+        order_faulty=order_faulty[by_customer].astype(bool),
+        incident_faulty=inc[6].astype(bool),
+        left_over_line=left_over_line,
     )

@@ -34,12 +34,13 @@ _DAY = 86400
 
 
 def incidents_table(
-    window: Window, c: Customers, lives: Lives, orders: Orders, first: int
+    s: WorldSettings, window: Window, c: Customers, lives: Lives, orders: Orders, first: int
 ) -> pa.Table:
     """The incidents table; a resolved incident is put right within three weeks.
 
     A mistake about an order (late delivery, wrong item, quality, billing) names the
-    customer's latest order on or before the day it happened, when there is one.
+    customer's latest order on or before the day it happened, when there is one. A quality
+    problem with the faulty product line says so in its description.
     """
     n = lives.incident_day.size
     # Resolution takes 1-21 days, spread by a fixed scramble of the incident number so
@@ -64,7 +65,11 @@ def incidents_table(
             "occurred_on": dates(window, lives.incident_day),
             "type": kind,
             "severity": lives.incident_severity,
-            "description": pc.replace_substring(kind, "_", " "),
+            "description": pc.if_else(
+                pa.array(lives.incident_faulty, pa.bool_()),
+                f"quality problem with {s.faulty_line}",
+                pc.replace_substring(kind, "_", " "),
+            ),
             "order_id": ids("O", orders.first + np.maximum(latest, 0), missing=~found),
             "resolved_on": dates(window, resolved_day, missing=open_),
         },

@@ -77,6 +77,9 @@ class WorldSettings:
     margin_concentration: float = 30.0
     #: Extra lines per order beyond the first (Poisson mean).
     extra_lines: float = 0.5
+    #: Share of a customer's order lines from their favourite product line (drawn once per
+    #: customer, never the faulty line); the rest pick a product at random. 0 for none.
+    favourite_share: float = 0.5
 
     # --- leaving ------------------------------------------------------------------------
     #: Mean monthly chance of deciding to leave for reasons the business never sees, and
@@ -119,6 +122,15 @@ class WorldSettings:
     #: Share of incidents the business puts right, and how much that cuts their effect.
     resolved_share: float = 0.6
     resolution_relief: float = 0.5
+    #: The product line (a category of the order lines) with a quality problem, or "" for
+    #: none. An order holds it with ``faulty_order_share``; each such order brings a
+    #: quality incident with ``faulty_incident_chance``, which makes its customer decide to
+    #: leave with ``faulty_leave_chance`` at middling severity (3), halved when put right
+    #: like any incident. Drawn from a stream of its own; the truth marks who it drove away.
+    faulty_line: str = "Shoes"
+    faulty_order_share: float = 0.02
+    faulty_incident_chance: float = 0.5
+    faulty_leave_chance: float = 0.6
 
     # --- intangibles --------------------------------------------------------------------
     late_payer_share: float = 0.1
@@ -218,6 +230,8 @@ _B2B = {
         "quality_problem": 0.1,
         "competitor_offer": 0.05,
     },
+    "faulty_line": "Safety",
+    "faulty_order_share": 0.003,
     "late_payer_share": 0.15,
     "return_rate": 0.02,
     "abuser_return_rate": 0.3,
@@ -254,6 +268,7 @@ _SUBSCRIPTION = {
         "competitor_offer": 0.1,
         "outage": 0.15,
     },
+    "faulty_line": "",
     "return_rate": 0.01,
     "abuser_return_rate": 0.2,
     "invoice_terms_days": 7,

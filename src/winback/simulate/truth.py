@@ -134,6 +134,8 @@ def truth_table(
         "mean_order_value": c.mean_spend,
         "margin_rate": c.margin_rate,
         "value_per_year": c.value_per_year,
+        "bought_faulty_line": np.isin(np.arange(c.n), lives.order_customer[lives.order_faulty]),
+        "left_over_line": lives.left_over_line,
     }
     return pa.table(columns)
 

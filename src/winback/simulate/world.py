@@ -112,18 +112,20 @@ def build_chunk(
     c = draw_customers(s, window, first, n, rng)
     owned = rng.random(n) < s.owned_share
     owner = np.where(owned, rng.choice(staff.reps, n), 0)
-    lives = live(s, window, c, rng)
+    lives = live(s, window, c, rng, _rng(s.seed, 2, index))
 
     out: dict[str, pa.Table] = {"customers": customers_table(s, window, c, owner, rng)}
     o = commerce.orders(s, window, c, lives, owner, staff, numbering.orders, rng)
-    lines, units = commerce.order_lines(s, o, rng)
+    line_rng = _rng(s.seed, 3, index)
+    favourite = commerce.favourite_lines(s, n, line_rng)
+    lines, units = commerce.order_lines(s, o, rng, favourite, line_rng)
     quantity = o.table.schema.get_field_index("quantity")
     out["orders"] = o.table.set_column(quantity, "quantity", pa.array(units, pa.int64()))
     out["order_lines"] = lines
     out["invoices"], _ = commerce.invoices(s, window, c, o, rng)
     out["returns"] = commerce.returns(s, window, c, o, rng)
     out["subscriptions"] = commerce.subscriptions(s, window, c, lives, rng)
-    out["incidents"] = service.incidents_table(window, c, lives, o, numbering.incidents)
+    out["incidents"] = service.incidents_table(s, window, c, lives, o, numbering.incidents)
     out["interactions"] = service.interactions(
         s, window, c, lives, staff, owner, numbering.interactions, rng
     )
@@ -142,6 +144,11 @@ def build_chunk(
         m.event.size,
     )
     out["truth"] = truth_table(s, window, c, lives, rng)
+    names = commerce.line_names(s)
+    out["truth"] = out["truth"].append_column(
+        "favourite_line",
+        pick(names, favourite) if favourite is not None else pa.nulls(n, pa.string()),
+    )
 
     numbering.orders += o.day.size
     numbering.incidents += lives.incident_day.size

@@ -135,6 +135,8 @@ def customer(customer_id: str, request: Request, db: Db, user: ApiUser) -> Custo
         cases=[CasePublic.model_validate(c) for c in view.cases],
         timeline=[EventPublic.model_validate(asdict(e)) for e in view.timeline],
         red_carpet=RedCarpetFlag.model_validate(view.red_carpet) if view.red_carpet else None,
+        sweet_spot=view.sweet_spot,
+        doubtful_contact=view.doubtful_contact,
     )
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from winback.desk import calls, red_carpet, tasks, taxonomy, users
 from winback.desk.cases import get_case
 from winback.desk.concessions import rows_of_cases
+from winback.desk.customer360 import sweet_spot_of
 from winback.desk.db import parse_id
 from winback.desk.models import (
     CALL_STEPS,
@@ -269,6 +270,7 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
     if call.finished_at is None and CALL_STEPS.index(showing) > CALL_STEPS.index(call.step):
         showing = call.step
     incidents = reads.latest_incidents(request.app.state.ledger, case.customer_id)
+    spot = sweet_spot_of(request.app.state.latest_run(), case.customer_id)
     return render(
         request,
         "call.html",
@@ -280,6 +282,9 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
         reasons=taxonomy.reason_codes(db),
         suggestion=call.apology or calls.suggested_apology(case, incidents),
         incidents=incidents,
+        sweet_spot=(spot or {}).get("sweet_spot"),
+        doubtful_contact=(spot or {}).get("doubtful_contact"),
+        offer=calls.suggested_offer(spot),
         commitments=[t for t in tasks.tasks_of_case(db, [case.id]) if t.call_id == call.id],
         people=tasks.possible_owners(db),
         verifications=VERIFICATIONS,

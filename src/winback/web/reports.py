@@ -66,6 +66,31 @@ class PublicComplaintsPublic(BaseModel):
     answered: int
 
 
+class DriverPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    factor: str
+    level: str
+    label: str
+    exposed: int
+    lapsed: int
+    expected: float
+    ratio: float
+    low: float
+    high: float
+    revenue_lost: float
+    sentence: str
+
+
+class DriversPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    as_of: date
+    cutoff: date
+    method: str
+    drivers: list[DriverPublic]
+
+
 class ReasonsReportPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -82,11 +107,12 @@ class ReasonsReportPublic(BaseModel):
     notes: list[str]
     cancellations: int
     public_complaints: list[PublicComplaintsPublic]
+    drivers: DriversPublic | None
 
 
 def _kept(request: Request, db: Db, user: User, since: date | None) -> Kept:
     store: ReportStore = request.app.state.reason_reports
-    return store.get(db, user, request.app.state.ledger, since)
+    return store.get(db, user, request.app.state.ledger, since, request.app.state.latest_run())
 
 
 @api_router.get("/reports/reasons", response_model=ReasonsReportPublic)

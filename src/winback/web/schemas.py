@@ -247,6 +247,17 @@ class CustomerPublic(BaseModel):
     cases: list[CasePublic]
     timeline: list[EventPublic]
     red_carpet: RedCarpetFlag | None = None
+    sweet_spot: str | None = Field(
+        None,
+        description="What the customer buys, how often, for how much and what changed, "
+        'in a sentence a rep can use ("buys Clothing every 5 weeks, also Toys; usual basket '
+        '42.00 (mid price), by web; stopped buying Shoes after March 2026").',
+    )
+    doubtful_contact: str | None = Field(
+        None,
+        description="Contact details that may be out of date: e-mails that bounced after the "
+        "customer last engaged, returned mail and wrong numbers recorded in interactions.",
+    )
 
 
 class SyncPublic(BaseModel):

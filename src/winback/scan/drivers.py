@@ -1,0 +1,285 @@
+"""What drives customers away beyond calls: product lines, staff, channels, incident types.
+
+Graded by what really happened, never by the scan's own rules. At a past cutoff
+(``as_of - HORIZON_DAYS``, a year ago, so that its horizon has fully passed), the customers
+who bought in the ``EXPOSURE_DAYS`` before it are split by what they met in those days
+(``features.exposure_features``): the product lines of their orders, the staff who dealt
+with them, the channels they ordered by, the incidents they suffered. A customer *lapsed*
+when they had stopped by the end of the horizon: no counted order in its last
+``QUIET_DAYS``. (Not "no order at all after the cutoff": a customer who decides to leave
+keeps buying, less and less, for a while, so that would miss most of those a problem
+drove away.)
+
+The fair baseline for the customers who met something is the customers like them who did
+not: the same segment, tenure band and buying band (purchases in the year before the
+cutoff). Each stratum's lapse rate among those who did not meet it, applied to those who
+did, gives the lapses expected (indirect standardisation); the **ratio** is observed over
+expected. Its 95 % interval comes from the delta method on the log ratio (Katz's interval
+for a risk ratio, extended to strata): ``var(ln R) = 1/O - 1/n + var(E)/E^2``, with
+``var(E) = sum_s n_s^2 p_s (1 - p_s) / m_s`` (``n_s`` who met it and ``m_s`` who did not
+in stratum ``s``, ``p_s`` the latter's lapse rate), so both groups' sampling error counts.
+**Revenue lost** is the excess: each customer who met it contributes their revenue in the
+year before the cutoff times (lapsed - their stratum's baseline rate).
+
+Everything but :func:`find_drivers` is pure: frames in, numbers out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from winback.ledger.contract import COUNTED_ORDER_STATUSES
+from winback.scan.features import exposure_features
+
+HORIZON_DAYS = 365
+QUIET_DAYS = 180
+EXPOSURE_DAYS = 90
+ACTIVE_DAYS = 365
+#: Fewer customers than this met it: too few to say anything.
+MIN_EXPOSED = 30
+Z = 1.959964  # 95 %
+_TENURE_YEARS = (1, 2)
+_BUYING_BANDS = (2, 4, 8)
+_WHO = {
+    "product line": "bought {}",
+    "staff": "were served by {}",
+    "channel": "ordered by {}",
+    "incident": "had a {} incident",
+}
+
+
+@dataclass(frozen=True)
+class Driver:
+    """One thing customers met, against customers like them who did not meet it."""
+
+    factor: str  # one of features.EXPOSURE_FACTORS
+    level: str  # the product line, staff id, channel or incident type
+    label: str  # what a person reads: the staff member's name, "quality problem"
+    exposed: int  # customers who met it (with a baseline)
+    lapsed: int  # of them, how many lapsed in the horizon
+    expected: float  # lapses expected from customers like them who did not meet it
+    ratio: float
+    low: float
+    high: float
+    revenue_lost: float  # a year's revenue lost beyond the baseline
+
+    @property
+    def lapse_rate(self) -> float:
+        return self.lapsed / self.exposed
+
+    @property
+    def baseline_rate(self) -> float:
+        return self.expected / self.exposed
+
+    @property
+    def clear(self) -> bool:
+        """The whole interval lies above 1: customers who met it really lapse more."""
+        return self.low > 1.0
+
+    @property
+    def who(self) -> str:
+        """What the customers did: "bought Shoes", "were served by Ann Lee"."""
+        return _WHO.get(self.factor, "met {}").format(self.label)
+
+    @property
+    def sentence(self) -> str:
+        """What a manager reads: "customers who bought X lapse 2.1× as often (1.6–2.7)…"."""
+        return (
+            f"customers who {self.who} lapse {self.ratio:.1f}× as often as customers like them "
+            f"({self.low:.1f}–{self.high:.1f}): {self.lapse_rate:.0%} against "
+            f"{self.baseline_rate:.0%}, {self.revenue_lost:,.0f} a year lost beyond that"
+        )
+
+    def reason(self) -> str:
+        """The risk reason for a customer who met it now."""
+        return (
+            f"{self.who}: customers who did lapsed {self.ratio:.1f}× as often as customers "
+            f"like them ({self.low:.1f}–{self.high:.1f}, {self.lapse_rate:.0%} of "
+            f"{self.exposed})"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"sentence": self.sentence}
+
+
+def strata(people: pd.DataFrame, cutoff: date) -> pd.Series:
+    """Segment × tenure band × buying band: who counts as "like them"."""
+    first = pd.to_datetime(people["first_order_date"])
+    years = (pd.Timestamp(cutoff) - first).dt.days / 365.25
+    tenure = np.digitize(years.fillna(0).to_numpy(), _TENURE_YEARS)
+    buying = np.digitize(people["purchases_year"].fillna(0).to_numpy(), _BUYING_BANDS)
+    segment = people["segment"].fillna("all").astype(str)
+    return (
+        segment
+        + "|"
+        + pd.Series(tenure, index=people.index).astype(str)
+        + "|"
+        + (pd.Series(buying, index=people.index).astype(str))
+    )
+
+
+def compare(
+    people: pd.DataFrame,
+    exposures: pd.DataFrame,
+    labels: dict[str, str] | None = None,
+    min_exposed: int = MIN_EXPOSED,
+) -> list[Driver]:
+    """Every (factor, level) met by at least ``min_exposed`` customers, strongest first.
+
+    ``people`` has one row per customer: ``customer_id``, ``stratum``, ``lapsed`` (0/1)
+    and ``revenue`` (a year's); ``exposures`` has ``customer_id``, ``factor``, ``level``.
+    Those who met it in a stratum where everybody met it have no baseline and are left
+    out. Ordered by the interval's lower end, so a strong and sure driver comes first.
+    """
+    labels = labels or {}
+    people = people.reset_index(drop=True)
+    index = pd.Series(np.arange(len(people)), index=people["customer_id"].astype(str))
+    stratum_codes, stratum = pd.factorize(people["stratum"])
+    k = len(stratum)
+    lapsed = people["lapsed"].to_numpy(dtype=float)
+    revenue = people["revenue"].to_numpy(dtype=float)
+    all_n = np.bincount(stratum_codes, minlength=k).astype(float)
+    all_l = np.bincount(stratum_codes, weights=lapsed, minlength=k)
+    met = exposures.assign(row=exposures["customer_id"].astype(str).map(index)).dropna(
+        subset=["row"]
+    )
+    found = []
+    for (factor, level), group in met.groupby(["factor", "level"], sort=True):
+        rows = np.unique(group["row"].to_numpy(dtype=np.int64))
+        if rows.size < min_exposed or rows.size == len(people):
+            continue
+        codes = stratum_codes[rows]
+        n_s = np.bincount(codes, minlength=k).astype(float)
+        l_s = np.bincount(codes, weights=lapsed[rows], minlength=k)
+        m_s, c_s = all_n - n_s, all_l - l_s
+        has_base = m_s[codes] > 0
+        rows, codes = rows[has_base], codes[has_base]
+        n = rows.size
+        if n < min_exposed:
+            continue
+        n_s = np.bincount(codes, minlength=k).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p_s = np.where(m_s > 0, c_s / m_s, 0.0)
+            var_e = np.where(m_s > 0, n_s**2 * p_s * (1 - p_s) / m_s, 0.0).sum()
+        observed = float(lapsed[rows].sum())
+        expected = float(p_s[codes].sum())
+        if observed == 0 or expected == 0:
+            continue
+        ratio = observed / expected
+        se = math.sqrt(max(1 / observed - 1 / n + var_e / expected**2, 0.0))
+        lost = float(((lapsed[rows] - p_s[codes]) * revenue[rows]).sum())
+        found.append(
+            Driver(
+                factor=str(factor),
+                level=str(level),
+                label=labels.get(f"{factor}:{level}", str(level).replace("_", " ")),
+                exposed=n,
+                lapsed=int(observed),
+                expected=expected,
+                ratio=ratio,
+                low=ratio * math.exp(-Z * se),
+                high=ratio * math.exp(Z * se),
+                revenue_lost=lost,
+            )
+        )
+    return sorted(found, key=lambda d: (-d.low, d.factor, d.level))
+
+
+def people_at(con: Any, cutoff: date, horizon_days: int, exposure_days: int) -> pd.DataFrame:
+    """Customers who bought in the ``exposure_days`` up to ``cutoff``, and whether they had
+    stopped by the end of the horizon (no counted order in its last ``QUIET_DAYS``)."""
+    cut = ibis.date(cutoff)
+    year_start = ibis.date(cutoff - timedelta(days=ACTIVE_DAYS))
+    recent = ibis.date(cutoff - timedelta(days=exposure_days))
+    end = ibis.date(cutoff + timedelta(days=horizon_days))
+    quiet = ibis.date(cutoff + timedelta(days=horizon_days - QUIET_DAYS))
+    orders = con.table("orders")
+    o = orders.filter(
+        (orders.order_date <= end)
+        & (orders.status.isnull() | orders.status.isin(COUNTED_ORDER_STATUSES))
+    )
+    before = o.order_date <= cut
+    in_year = before & (o.order_date > year_start)
+    zero = ibis.literal(0, type="decimal(18, 2)")
+    per = o.group_by("customer_id").aggregate(
+        first_order_date=ibis.ifelse(before, o.order_date, ibis.null()).min(),
+        purchases_year=ibis.ifelse(in_year, o.order_date, ibis.null()).nunique(),
+        revenue=ibis.ifelse(in_year, o.amount, zero).sum(),
+        last_order_date=ibis.ifelse(before, o.order_date, ibis.null()).max(),
+        after=ibis.ifelse(o.order_date > quiet, 1, 0).sum(),
+    )
+    per = per.filter(per.last_order_date > recent)
+    customers = con.table("customers").select("customer_id", "segment")
+    joined = per.left_join(customers, "customer_id").drop("customer_id_right")
+    frame: pd.DataFrame = joined.to_pyarrow().sort_by("customer_id").to_pandas()
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    frame["revenue"] = frame["revenue"].astype(float)
+    frame["lapsed"] = (frame["after"] == 0).astype(int)
+    frame["stratum"] = strata(frame, cutoff)
+    return frame
+
+
+def staff_names(con: Any) -> dict[str, str]:
+    """``"staff:<id>"`` → the staff member's name, for the drivers' labels."""
+    staff = con.table("staff").select("staff_id", "name").to_pyarrow().to_pylist()
+    return {f"staff:{r['staff_id']}": str(r["name"]) for r in staff if r["name"]}
+
+
+def find_drivers(
+    con: Any,
+    as_of: date,
+    horizon_days: int = HORIZON_DAYS,
+    exposure_days: int = EXPOSURE_DAYS,
+    min_exposed: int = MIN_EXPOSED,
+) -> list[Driver]:
+    """The drivers at the newest cutoff whose horizon has passed (``as_of - horizon``)."""
+    cutoff = as_of - timedelta(days=horizon_days)
+    people = people_at(con, cutoff, horizon_days, exposure_days)
+    if people.empty:
+        return []
+    met = exposure_features(con, cutoff, exposure_days).to_pyarrow().to_pandas()
+    return compare(people, met, staff_names(con), min_exposed)
+
+
+def risk_driver_features(exposures: pd.DataFrame, drivers: list[Driver]) -> pd.DataFrame:
+    """Per customer: the clear drivers they met now, as feature columns and a reason.
+
+    ``driver_lapse_ratio`` is the highest ratio among the clear drivers (interval above 1)
+    the customer met (1.0 for none), ``drivers_met`` how many, ``risk_driver`` the reason
+    text of the strongest (null for none) and ``risk_driver_line`` the worst clear product
+    line they bought (null for none: an offer can carry a guarantee on it). Indexed by
+    customer id.
+    """
+    clear = {(d.factor, d.level): d for d in drivers if d.clear}
+    columns = ["driver_lapse_ratio", "drivers_met", "risk_driver", "risk_driver_line"]
+    if not clear or exposures.empty:
+        return pd.DataFrame(columns=columns, index=pd.Index([], name="customer_id"))
+    order = list(clear)
+    number = {key: i for i, key in enumerate(order)}
+    keys = zip(exposures["factor"], exposures["level"], strict=True)
+    which = np.array([number.get(k, -1) for k in keys], dtype=np.int64)
+    hit = exposures.assign(which=which)[which >= 0]
+    hit = hit.assign(ratio=[clear[order[i]].ratio for i in hit["which"]])
+    hit = hit.sort_values(["customer_id", "ratio"], ascending=[True, False], kind="stable")
+    best = hit.groupby("customer_id", sort=True).first()
+    reasons = [clear[order[i]].reason() for i in best["which"]]
+    is_line = [clear[order[i]].factor == "product line" for i in hit["which"]]
+    worst_line = hit[is_line].groupby("customer_id", sort=True)["level"].first()
+    out = pd.DataFrame(
+        {
+            "driver_lapse_ratio": best["ratio"].astype(float),
+            "drivers_met": hit.groupby("customer_id", sort=True).size().astype("int64"),
+            "risk_driver": reasons,
+        },
+        index=best.index,
+    )
+    out["risk_driver_line"] = worst_line.reindex(out.index)
+    out.index.name = "customer_id"
+    return out

@@ -1,0 +1,196 @@
+"""What drives customers away: a hand-computed small case, and the simulator's faulty
+product line found first, graded against the simulator's truth; each customer's sweet
+spot against their true favourite line."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from winback.ledger.contract import COUNTED_ORDER_STATUSES, TABLES
+from winback.ledger.importer import import_file
+from winback.ledger.store import Ledger
+from winback.policy import Policy
+from winback.scan.drivers import Z, compare, find_drivers, risk_driver_features
+from winback.scan.pipeline import run_scan
+from winback.scan.sweet_spot import sweet_spots
+from winback.simulate.run import simulate
+from winback.simulate.settings import settings_for
+
+END = date(2026, 6, 30)  # the simulator's default end
+
+
+def _small_case() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratum A: 4 of 10 met X (2 lapsed), the other 6 lost 1. Stratum B: 2 of 10 met X
+    (1 lapsed), the other 8 lost 2. Stratum C: its only customer met X (no baseline)."""
+    rows = []
+    lapsed_a = {"a0", "a1", "a4"}
+    lapsed_b = {"b0", "b2", "b3"}
+    for i in range(10):
+        cid = f"a{i}"
+        rows.append((cid, "A", int(cid in lapsed_a), 300.0 if cid == "a0" else 100.0))
+    for i in range(10):
+        cid = f"b{i}"
+        rows.append((cid, "B", int(cid in lapsed_b), 100.0))
+    rows.append(("c0", "C", 1, 100.0))
+    people = pd.DataFrame(rows, columns=["customer_id", "stratum", "lapsed", "revenue"])
+    met = ["a0", "a1", "a2", "a3", "b0", "b1", "c0"]
+    exposures = pd.DataFrame(
+        {"customer_id": met, "factor": "product line", "level": "X"},
+    )
+    return people, exposures
+
+
+def test_the_ratio_interval_and_revenue_lost_match_a_hand_computation() -> None:
+    people, exposures = _small_case()
+    [driver] = compare(people, exposures, min_exposed=1)
+
+    # By hand: baselines p_A = 1/6, p_B = 2/8; c0 has nobody like them who did not meet X.
+    p_a, p_b = 1 / 6, 2 / 8
+    observed, expected = 3, 4 * p_a + 2 * p_b
+    assert driver.exposed == 6
+    assert driver.lapsed == observed
+    assert driver.expected == pytest.approx(expected)
+    assert driver.ratio == pytest.approx(observed / expected)  # 2.571
+    var_e = 4**2 * p_a * (1 - p_a) / 6 + 2**2 * p_b * (1 - p_b) / 8
+    se = math.sqrt(1 / observed - 1 / 6 + var_e / expected**2)
+    assert driver.low == pytest.approx(observed / expected * math.exp(-Z * se))
+    assert driver.high == pytest.approx(observed / expected * math.exp(Z * se))
+    assert 0.63 < driver.low < 0.64
+    assert 10.3 < driver.high < 10.5
+    # a0 (300, lapsed), a1 (lapsed), a2, a3 stayed; b0 lapsed, b1 stayed
+    lost = (1 - p_a) * 300 + (1 - p_a) * 100 - 2 * p_a * 100 + (1 - p_b) * 100 - p_b * 100
+    assert driver.revenue_lost == pytest.approx(lost)  # 350
+    assert not driver.clear  # three lapses are too few to be sure
+    assert "2.6× as often" in driver.sentence
+
+
+def _one_stratum(n: int, met: int, lapsed_met: int, lapsed_rest: int) -> pd.DataFrame:
+    """``n`` customers; the first ``met`` lapse ``lapsed_met`` of them, the rest ``lapsed_rest``."""
+    lapsed = [1 if i < lapsed_met or met <= i < met + lapsed_rest else 0 for i in range(n)]
+    ids = [f"c{i}" for i in range(n)]
+    return pd.DataFrame({"customer_id": ids, "stratum": "all", "lapsed": lapsed, "revenue": 1.0})
+
+
+def test_one_stratum_gives_katz_interval_for_a_risk_ratio() -> None:
+    people = _one_stratum(200, 100, 30, 20)
+    exposures = pd.DataFrame(
+        {"customer_id": [f"c{i}" for i in range(100)], "factor": "staff", "level": "S1"}
+    )
+    [driver] = compare(people, exposures, {"staff:S1": "Ann Lee"}, min_exposed=1)
+    a, n1, c, n0 = 30, 100, 20, 100
+    se = math.sqrt(1 / a - 1 / n1 + 1 / c - 1 / n0)
+    assert driver.ratio == pytest.approx(1.5)
+    assert driver.low == pytest.approx(1.5 * math.exp(-Z * se))
+    assert driver.label == "Ann Lee"
+    assert "were served by Ann Lee" in driver.sentence
+
+
+def test_too_few_exposed_say_nothing() -> None:
+    people, exposures = _small_case()
+    assert compare(people, exposures, min_exposed=7) == []
+
+
+def test_risk_features_take_the_strongest_clear_driver() -> None:
+    people = _one_stratum(400, 200, 60, 20)
+    met = pd.DataFrame(
+        {"customer_id": [f"c{i}" for i in range(100)], "factor": "product line", "level": "X"}
+    )
+    drivers = compare(people, met, min_exposed=10)
+    assert drivers[0].clear
+    now = pd.DataFrame(
+        {
+            "customer_id": ["k1", "k1", "k2"],
+            "factor": ["product line", "channel", "channel"],
+            "level": ["X", "web", "web"],
+        }
+    )
+    features = risk_driver_features(now, drivers)
+    assert list(features.index) == ["k1"]  # k2 met nothing clear
+    assert features.loc["k1", "driver_lapse_ratio"] == pytest.approx(drivers[0].ratio)
+    assert features.loc["k1", "drivers_met"] == 1
+    assert str(features.loc["k1", "risk_driver"]).startswith("bought X")
+    assert features.loc["k1", "risk_driver_line"] == "X"
+
+
+@pytest.fixture(scope="module")
+def retail(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small retail business with the default faulty product line, in a ledger."""
+    base = tmp_path_factory.mktemp("sweet-drivers")
+    simulate("retail", 3000, 36, 0, base / "sim", "parquet")
+    ledger = Ledger(base / "ledger")
+    for name in TABLES:
+        for path in sorted((base / "sim").glob(f"{name}.*")):
+            import_file(ledger, name, path, rejects_dir=base / "rejects")
+    return base
+
+
+def test_the_simulators_faulty_line_is_named_first_and_clear(retail: Path) -> None:
+    faulty = settings_for("retail").faulty_line
+    truth = pq.read_table(retail / "sim" / "truth" / "customers_truth.parquet")
+    # The truth: some customers left over the faulty line, all of them had bought it.
+    left = truth.filter(truth["left_over_line"])
+    assert left.num_rows > 30
+    assert pc.all(left["bought_faulty_line"]).as_py()
+
+    drivers = find_drivers(Ledger(retail / "ledger").ibis(), END)
+    lines = [d for d in drivers if d.factor == "product line"]
+    assert len(lines) == 6
+    assert lines[0].level == faulty
+    assert lines[0].clear
+    assert lines[0].revenue_lost > 0
+    # No other product line is clearly bad.
+    assert not any(d.clear for d in lines[1:])
+    assert f"bought {faulty} lapse" in lines[0].sentence
+
+
+def test_the_scan_marks_the_faulty_lines_recent_buyers_at_risk(retail: Path) -> None:
+    faulty = settings_for("retail").faulty_line
+    ledger = Ledger(retail / "ledger")
+    run = run_scan(ledger, retail / "runs", Policy(), as_of=END)
+    assert run.info.drivers[0]["level"] == faulty
+    assert f"bought {faulty}" in run.info.drivers[0]["sentence"]
+
+    con = ledger.ibis()
+    lines, orders = con.table("order_lines"), con.table("orders")
+    recent = orders.filter(
+        (orders.order_date > date(2026, 4, 1)) & orders.status.isin(COUNTED_ORDER_STATUSES)
+    )
+    buyers = set(
+        lines.filter(lines.category == faulty)
+        .join(recent, "order_id")
+        .select("customer_id")
+        .distinct()
+        .to_pyarrow()["customer_id"]
+        .to_pylist()
+    )
+    assert len(buyers) > 10
+    table = run.customers().to_pandas()
+    marked = table[table["customer_id"].isin(buyers)]
+    others = table[~table["customer_id"].isin(buyers)]
+    # Each recent buyer carries the line as their risk driver, or a stronger one.
+    ratio = run.info.drivers[0]["ratio"]
+    assert (marked["driver_lapse_ratio"] >= ratio - 1e-9).all()
+    named = marked["risk_driver"].str.startswith(f"bought {faulty}")
+    assert named.mean() > 0.8
+    assert marked["reasons"][named].map(lambda r: any(f"bought {faulty}" in x for x in r)).all()
+    assert not others["risk_driver"].fillna("").str.startswith(f"bought {faulty}").any()
+
+
+def test_the_sweet_spot_names_the_customers_true_favourite_line(retail: Path) -> None:
+    spots = sweet_spots(Ledger(retail / "ledger").ibis(), END)
+    truth = pq.read_table(retail / "sim" / "truth" / "customers_truth.parquet").to_pandas()
+    both = spots.join(truth.set_index("customer_id")[["favourite_line"]])
+    top = both["top_lines"].map(lambda lines: lines[0] if len(lines) else None)
+    hit = top == both["favourite_line"]
+    # Chance: one of the five lines a favourite can be (about 0.2). Half of a customer's
+    # lines are from their favourite, so a customer with a few orders shows it clearly.
+    assert hit.mean() > 0.8
+    regular = (truth.set_index("customer_id")["orders_per_year"] > 6).reindex(both.index)
+    assert hit[regular].mean() > hit[~regular].mean()
