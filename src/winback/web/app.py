@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
 from winback import __version__, clock
+from winback.desk import login as desk_login
 from winback.desk.db import desk_engine, session_factory
 from winback.errors import DeskError, PolicyError, WinbackError
 from winback.insights import render as report_render
@@ -69,14 +71,18 @@ def served_app() -> FastAPI:
     return create_app(load_settings(), schedule=True)
 
 
-def _scheduler_lifespan(settings: Settings) -> Any:
-    """Start the cycle's scheduler with the app, stop it with the app."""
+def _lifespan(settings: Settings, schedule: bool) -> Any:
+    """While the app runs: its thread pool sized to the desk's connections (each request
+    thread holds at most one, so none waits for a connection while holding a thread; a
+    request beyond the pool waits its turn on the event loop, first come first served);
+    with ``schedule``, the cycle's scheduler, started with the app and stopped with it."""
     from winback import cycle
     from winback.schedule import PassScheduler, trigger_of
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        trigger = trigger_of(settings.cycle_schedule, settings.timezone)
+        to_thread.current_default_thread_limiter().total_tokens = settings.desk_threads
+        trigger = trigger_of(settings.cycle_schedule, settings.timezone) if schedule else None
         scheduler = None
         if trigger is not None:
             scheduler = PassScheduler(
@@ -97,9 +103,10 @@ def create_app(
     settings: Settings, engine: Engine | None = None, *, schedule: bool = False
 ) -> FastAPI:
     """The app over the desk database of ``settings`` (or ``engine``, migrated already);
-    ``schedule``: run the periodic cycle in this process while the app runs."""
+    ``schedule``: run the periodic cycle in this process while the app runs (with
+    ``engine``, size its pool to ``settings.desk_threads`` for the thread pool to match)."""
     app = FastAPI(
-        lifespan=_scheduler_lifespan(settings) if schedule else None,
+        lifespan=_lifespan(settings, schedule),
         title="winback desk",
         version=__version__,
         description="The win-back desk's JSON API. Authenticate with "
@@ -108,7 +115,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    engine = engine or desk_engine(settings.desk_database_url)
+    engine = engine or desk_engine(settings.desk_database_url, settings.desk_threads)
     clock.use_zone(settings.timezone)
     app.state.settings = settings
     app.state.engine = engine
@@ -117,6 +124,8 @@ def create_app(
     app.state.ledger = Ledger(settings.ledger_dir)
     app.state.timeline = timeline_index.TimelineReader(timeline_index.root_of(settings.home))
     app.state.reason_reports = ReportStore()
+    app.state.login_throttle = desk_login.throttle_of(settings)
+    app.state.password_checks = desk_login.checks_of(settings)
 
     def _latest() -> ScanRun | None:
         return latest_run(settings.runs_dir)
