@@ -40,6 +40,7 @@ import resource
 import secrets
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -62,6 +63,10 @@ from winback.scan.runs import RunInfo, write_run
 from winback.settings import load_settings
 
 PASSWORD = "benchmark password 2026"
+# One TLS context for every simulated user (the server is plain HTTP on the loopback): each
+# client would otherwise build its own, loading the CA bundle, and 200 of those at once
+# starve the load generator, which then reads answers seconds late.
+TLS = ssl.create_default_context()
 # Seconds the server may take to answer its first request (a shared machine is slow).
 STARTUP = 600
 # uvicorn's access log line: '127.0.0.1:5555 - "GET /queue HTTP/1.1" 200 OK'.
@@ -145,10 +150,11 @@ async def one_user(
     # People arrive over the ramp, not in one instant: 200 argon2 checks at once is a
     # login storm (issue 12 item 5), not a desk at work.
     await asyncio.sleep(rng.uniform(0, ramp))
-    # Let a connection go before the server's keep-alive (uvicorn: 5 s) can close it under
-    # a request, as a reverse proxy does; else a long pause ends in RemoteProtocolError.
+    # Let a connection go well before the server's keep-alive (winback serve: 20 s) can
+    # close it under a request, as a reverse proxy does; else a long pause ends in
+    # RemoteProtocolError.
     limits = httpx.Limits(max_connections=2, keepalive_expiry=4.0)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits, verify=TLS) as client:
         started = time.perf_counter()
         try:
             await log_in(client, username)
@@ -195,7 +201,7 @@ async def one_user(
 
 async def anchor_probe(base: str, tally: Tally, until: list[float]) -> None:
     limits = httpx.Limits(keepalive_expiry=4.0)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits, verify=TLS) as client:
         while time.monotonic() < until[0]:
             await tally.request(client, "anchor (static file)", "GET", ANCHOR)
             await asyncio.sleep(0.5)
