@@ -38,10 +38,20 @@ from winback.web.templating import page_templates
 
 HERE = Path(__file__).resolve().parent
 # The npm packages' files (package.json at the repository root; scripts/_env.sh installs).
+# An installed wheel carries the ones the desk uses in static/vendor (pyproject.toml puts
+# them there at build time); a checkout serves them from node_modules.
 NODE_MODULES = HERE.parents[2] / "node_modules"
+PACKAGED = HERE / "static" / "vendor"
+
+
+def _vendor(name: str, checkout: Path) -> Path:
+    packaged = PACKAGED / name
+    return packaged if packaged.is_dir() else checkout
+
+
 VENDOR = {
-    "htmx": NODE_MODULES / "htmx.org" / "dist",
-    "swagger-ui": NODE_MODULES / "swagger-ui-dist",
+    "htmx": _vendor("htmx", NODE_MODULES / "htmx.org" / "dist"),
+    "swagger-ui": _vendor("swagger-ui", NODE_MODULES / "swagger-ui-dist"),
 }
 
 
