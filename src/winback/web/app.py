@@ -32,6 +32,7 @@ from winback.web import api, calls, concessions, pages, red_carpet, reports
 from winback.web import cycle as cycle_pages
 from winback.web.deps import LoginRequired
 from winback.web.errors import api_error, retry_after, status_of
+from winback.web.request_slots import RequestSlots
 from winback.web.security_headers import SecurityHeaders
 from winback.web.sessions import SessionCookies
 from winback.web.templating import page_templates
@@ -82,16 +83,17 @@ def served_app() -> FastAPI:
 
 
 def _lifespan(settings: Settings, schedule: bool) -> Any:
-    """While the app runs: its thread pool sized to the desk's connections (each request
-    thread holds at most one, so none waits for a connection while holding a thread; a
-    request beyond the pool waits its turn on the event loop, first come first served);
-    with ``schedule``, the cycle's scheduler, started with the app and stopped with it."""
+    """While the app runs: its thread pool sized to the requests let in at once
+    (RequestSlots) and the password checks, as the connection pool is, so a request let in
+    never waits long for a thread or a connection; with ``schedule``, the cycle's
+    scheduler, started with the app and stopped with it."""
     from winback import cycle
     from winback.schedule import PassScheduler, trigger_of
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        to_thread.current_default_thread_limiter().total_tokens = settings.desk_threads
+        threads = settings.desk_threads + app.state.password_checks.limit
+        to_thread.current_default_thread_limiter().total_tokens = threads
         trigger = trigger_of(settings.cycle_schedule, settings.timezone) if schedule else None
         scheduler = None
         if trigger is not None:
@@ -125,7 +127,10 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    engine = engine or desk_engine(settings.desk_database_url, settings.desk_threads)
+    password_checks = desk_login.checks_of(settings)
+    # A connection for each request at once (RequestSlots) and each password check.
+    connections = settings.desk_threads + password_checks.limit
+    engine = engine or desk_engine(settings.desk_database_url, connections)
     clock.use_zone(settings.timezone)
     app.state.settings = settings
     app.state.engine = engine
@@ -135,7 +140,7 @@ def create_app(
     app.state.timeline = timeline_index.TimelineReader(timeline_index.root_of(settings.home))
     app.state.reason_reports = ReportStore()
     app.state.login_throttle = desk_login.throttle_of(settings)
-    app.state.password_checks = desk_login.checks_of(settings)
+    app.state.password_checks = password_checks
 
     def _latest() -> ScanRun | None:
         return latest_run(settings.runs_dir)
@@ -143,6 +148,7 @@ def create_app(
     app.state.latest_run = _latest
     app.state.scheduler = None
     app.state.templates = page_templates()
+    app.add_middleware(RequestSlots, limit=settings.desk_threads)
     app.add_middleware(SecurityHeaders)
 
     for name, folder in VENDOR.items():
