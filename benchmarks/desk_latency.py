@@ -227,7 +227,7 @@ def work_cases(engine: Engine, count: int, seed: int = 11) -> None:
         )
 
 
-def _postgres() -> tuple[Engine, Any, str]:
+def _postgres(prefix: str = "winback_bench_") -> tuple[Engine, Any, str]:
     import psycopg
 
     for base in ("postgresql://postgres@127.0.0.1:5432", "postgresql://root@127.0.0.1:5432"):
@@ -235,7 +235,7 @@ def _postgres() -> tuple[Engine, Any, str]:
             admin = psycopg.connect(base + "/postgres", autocommit=True, connect_timeout=3)
         except psycopg.OperationalError:
             continue
-        name = "winback_bench_" + secrets.token_hex(4)
+        name = prefix + secrets.token_hex(4)
         admin.execute(f'CREATE DATABASE "{name}"')
         return make_engine(f"{base}/{name}"), admin, name
     raise SystemExit("PostgreSQL does not answer on 127.0.0.1:5432")

@@ -35,10 +35,12 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import resource
 import secrets
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -61,6 +63,14 @@ from winback.scan.runs import RunInfo, write_run
 from winback.settings import load_settings
 
 PASSWORD = "benchmark password 2026"
+# One TLS context for every simulated user (the server is plain HTTP on the loopback): each
+# client would otherwise build its own, loading the CA bundle, and 200 of those at once
+# starve the load generator, which then reads answers seconds late.
+TLS = ssl.create_default_context()
+# Seconds the server may take to answer its first request (a shared machine is slow).
+STARTUP = 600
+# uvicorn's access log line: '127.0.0.1:5555 - "GET /queue HTTP/1.1" 200 OK'.
+ACCESS = re.compile(r'"(?P<method>[A-Z]+) (?P<path>[^ ?"]+)[^"]*" (?P<status>\d{3})')
 ANCHOR = "/static/app/desk.css"
 # Weights of each action a user picks next (a call is six requests).
 ACTIONS = {"queue page": 3, "queue API": 2, "customer page": 3, "case API": 3, "guided call": 1}
@@ -79,6 +89,9 @@ class Tally:
     def __init__(self) -> None:
         self.ms: dict[str, list[float]] = defaultdict(list)
         self.errors: Counter[str] = Counter()
+        # One example of what the server said, per kind of error.
+        self.said: dict[str, str] = {}
+        self.logins: list[float] = []  # milliseconds each successful login took (untimed)
         self.timing = False
 
     async def request(
@@ -95,7 +108,9 @@ class Tally:
         if self.timing:
             self.ms[action].append(elapsed)
             if answer.status_code >= 400:
-                self.errors[f"{action}: HTTP {answer.status_code} {answer.text[:120]!r}"] += 1
+                kind = f"{action}: HTTP {answer.status_code}"
+                self.errors[kind] += 1
+                self.said.setdefault(kind, answer.text[:160])
         return answer
 
 
@@ -106,7 +121,15 @@ async def log_in(client: httpx.AsyncClient, username: str) -> None:
         "/login", data={"username": username, "password": PASSWORD, "csrf_token": csrf}
     )
     if answer.status_code not in (200, 303) or "session" not in str(client.cookies):
-        raise RuntimeError(f"{username} could not log in: HTTP {answer.status_code}")
+        raise LoginRefusedError(answer.status_code, f"{username}: {answer.text[:160]!r}")
+
+
+class LoginRefusedError(Exception):
+    """A login the server refused: its status code and what it said."""
+
+    def __init__(self, status: int, said: str) -> None:
+        super().__init__(f"HTTP {status}: {said}")
+        self.status = status
 
 
 async def one_user(
@@ -127,12 +150,15 @@ async def one_user(
     # People arrive over the ramp, not in one instant: 200 argon2 checks at once is a
     # login storm (issue 12 item 5), not a desk at work.
     await asyncio.sleep(rng.uniform(0, ramp))
-    # Let a connection go before the server's keep-alive (uvicorn: 5 s) can close it under
-    # a request, as a reverse proxy does; else a long pause ends in RemoteProtocolError.
+    # Let a connection go well before the server's keep-alive (winback serve: 20 s) can
+    # close it under a request, as a reverse proxy does; else a long pause ends in
+    # RemoteProtocolError.
     limits = httpx.Limits(max_connections=2, keepalive_expiry=4.0)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits, verify=TLS) as client:
+        started = time.perf_counter()
         try:
             await log_in(client, username)
+            tally.logins.append((time.perf_counter() - started) * 1000)
         finally:
             ready[0] += 1
         await go.wait()
@@ -175,7 +201,7 @@ async def one_user(
 
 async def anchor_probe(base: str, tally: Tally, until: list[float]) -> None:
     limits = httpx.Limits(keepalive_expiry=4.0)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits, verify=TLS) as client:
         while time.monotonic() < until[0]:
             await tally.request(client, "anchor (static file)", "GET", ANCHOR)
             await asyncio.sleep(0.5)
@@ -214,7 +240,15 @@ async def run_load(
     started = time.monotonic()
     while ready[0] < len(tasks):
         await asyncio.sleep(0.2)
-    print(f"{len(tasks)} users logged in ({time.monotonic() - started:.1f} s)")
+    print(f"{len(tasks)} users arrived ({time.monotonic() - started:.1f} s)", end="")
+    if len(tally.logins) >= 2:
+        cuts = statistics.quantiles(tally.logins, n=100)
+        print(
+            f"; {len(tally.logins)} logged in: p50 {statistics.median(tally.logins):.0f} ms, "
+            f"p95 {cuts[94]:.0f} ms, slowest {max(tally.logins):.0f} ms",
+            end="",
+        )
+    print()
     load_before = os.getloadavg()
     cpu_server = _cpu_seconds(server)
     cpu_self = _own_cpu()
@@ -267,10 +301,15 @@ def _report(
             f"{label:<24} {len(values):7,} {p50:8.1f} {cuts[94]:8.1f} {cuts[98]:8.1f} "
             f"{p50 / anchor:10.1f}x"
         )
-    for what, count in tally.errors.most_common(8):
-        print(f"error x{count}: {what}")
-    for failure in failures[:5]:
-        print(f"user failed: {failure!r}")
+    for what, count in tally.errors.most_common():
+        example = f" ({tally.said[what]!r})" if what in tally.said else ""
+        print(f"error x{count}: {what}{example}")
+    kinds: dict[str, list[BaseException]] = defaultdict(list)
+    for failure in failures:
+        refused = isinstance(failure, LoginRefusedError)
+        kinds[f"HTTP {failure.status}" if refused else type(failure).__name__].append(failure)
+    for kind, those in sorted(kinds.items(), key=lambda item: -len(item[1])):
+        print(f"failed login x{len(those)}: {kind} (e.g. {those[0]})")
 
 
 def _own_cpu() -> float:
@@ -351,7 +390,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="winback-desk-load-"))
-    engine, admin, name = _postgres()
+    engine, admin, name = _postgres(prefix="winback_load_")
     url = engine.url.render_as_string(hide_password=False)
     server = None
     try:
@@ -370,7 +409,7 @@ def main() -> None:
         with open(work / "serve.log", "w") as log:
             server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + STARTUP
         while True:
             try:
                 if httpx.get(base + "/login", timeout=2).status_code == 200:
@@ -379,17 +418,34 @@ def main() -> None:
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
                 said = (work / "serve.log").read_text()
-                raise SystemExit(f"winback serve did not start within 120 s:\n{said}")
+                raise SystemExit(f"winback serve did not start within {STARTUP} s:\n{said}")
             time.sleep(0.3)
         asyncio.run(run_load(base, people, customers, args, server.pid))
         said = (work / "serve.log").read_text(errors="replace").splitlines()
-        problems = list(dict.fromkeys(line for line in said if "Error" in line))
-        for line in problems[-10:]:
-            print(f"server log: {line[:300]}")
+        refused = Counter(
+            f"{m['method']} {re.sub(r'/[0-9][^/ ?]*', '/<id>', m['path'])} {m['status']}"
+            for m in map(ACCESS.search, said)
+            if m is not None and int(m["status"]) >= 400
+        )
+        for what, count in refused.most_common():
+            print(f"server answered x{count}: {what}")
+        # Everything else the server said (start-up, workers restarted, tracebacks' last
+        # lines), numbers folded so that repeats count together.
+        other = Counter(
+            re.sub(r"\d+", "N", line)
+            for line in said
+            if not ACCESS.search(line) and not line.startswith((" ", "Traceback"))
+        )
+        for line, count in other.most_common(12):
+            print(f"server log x{count}: {line[:300]}")
     finally:
         if server is not None:
             server.terminate()
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()

@@ -37,6 +37,15 @@ class Settings(BaseSettings):
         "workspace. PostgreSQL: postgresql+psycopg://user@host:5432/dbname",
     )
 
+    desk_threads: int = Field(
+        default=20,
+        ge=1,
+        le=200,
+        description="Requests each winback serve worker process runs at once (its thread "
+        "pool), and the desk database connections it keeps for them (plus 5 spare). Further "
+        "requests wait their turn without a thread or a connection.",
+    )
+
     import_memory: str = Field(
         default="1GB",
         description="How much memory one import may use before it spills to the workspace "
@@ -54,6 +63,48 @@ class Settings(BaseSettings):
         default=12.0,
         gt=0,
         description="How long a desk login lasts before the user must log in again.",
+    )
+
+    login_account_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Failed logins an account (a username as typed, known or not) may have "
+        "within WINBACK_LOGIN_WINDOW_MINUTES; the last of them locks it out.",
+    )
+    login_address_attempts: int = Field(
+        default=20,
+        ge=1,
+        description="Failed logins one client address may have within "
+        "WINBACK_LOGIN_WINDOW_MINUTES, across accounts; the last of them locks it out.",
+    )
+    login_window_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        description="The window in which failed logins are counted.",
+    )
+    login_lockout_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        description="How long a locked-out account or address is refused (the right password too).",
+    )
+    login_checks: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Password checks (argon2, 64 MiB each) at once in each worker process. "
+        "Default: one per core, from 2 to 8.",
+    )
+    login_queue: int = Field(
+        default=200,
+        ge=0,
+        description="Logins that may wait for a password check in each worker process; one "
+        "more is answered 503 at once.",
+    )
+    login_wait_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="The longest a login waits for a password check before it is answered "
+        "503 (try again).",
     )
 
     timezone: str = Field(

@@ -31,6 +31,9 @@ CHECKS = [
     openapi_checks.response_schema_conformance,
     openapi_checks.response_headers_conformance,
     openapi_checks.negative_data_rejection,
+    # Each operation declares the bearer token (components.securitySchemes): a success
+    # with the token is replayed without it and with a wrong one, which must be refused.
+    openapi_checks.ignored_auth,
 ]
 
 

@@ -43,6 +43,28 @@ def test_timestamps_in_answers_carry_the_utc_offset(
     assert made["created_at"].endswith("Z")
 
 
+def test_every_api_operation_declares_the_bearer_token_it_requires(
+    client: TestClient, app: FastAPI
+) -> None:
+    schema = app.openapi()
+    scheme = schema["components"]["securitySchemes"]["apiToken"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    operations = [
+        (method, path, operation)
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+    ]
+    assert len(operations) >= 40
+    undeclared = [(m, p) for m, p, op in operations if op.get("security") != [{"apiToken": []}]]
+    assert undeclared == []
+    # What it declares holds: without the token, or with a wrong one, the desk's own 401.
+    for headers in ({}, {"Authorization": "Bearer wb_not_a_token"}, {"Authorization": "Basic x"}):
+        answer = client.get("/api/queue", headers=headers)
+        assert answer.status_code == 401, headers
+        assert answer.json()["error"]["code"] == "not_authenticated"
+        assert answer.headers["WWW-Authenticate"] == "Bearer"
+
+
 def test_every_api_operation_declares_each_error_status_with_the_error_body(
     app: FastAPI,
 ) -> None:

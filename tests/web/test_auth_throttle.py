@@ -166,7 +166,7 @@ def test_thirty_parallel_wrong_passwords_get_five_checks_then_429(
     counting: CountingHasher,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(login, "password_checks", login.PasswordChecks(64))
+    # The default cap (a few checks at once) and line: the thirty wait their turn.
     with serve(app) as base:
         answers = _parallel_logins(base, [("rep", WRONG)] * 30)
         statuses = sorted(a.status_code for a in answers)
@@ -182,7 +182,6 @@ def test_forty_parallel_guesses_from_one_address_get_twenty_checks(
     counting: CountingHasher,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(login, "password_checks", login.PasswordChecks(64))
     with serve(app) as base:
         # Ten names, four guesses each: no account reaches its limit, the address does.
         answers = _parallel_logins(base, [(f"guess{i % 10}", WRONG) for i in range(40)])
@@ -192,28 +191,88 @@ def test_forty_parallel_guesses_from_one_address_get_twenty_checks(
         assert all("your address" in a.text for a in answers if a.status_code == 429)
 
 
-def test_password_checks_beyond_the_cap_are_refused_at_once_with_503(
-    app: FastAPI, people: dict[str, User], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _held_checks(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, checks: login.PasswordChecks
+) -> tuple[CountingHasher, threading.Event]:
+    """The app with ``checks``, and a hasher whose checks wait until the gate opens."""
     gate = threading.Event()
     held = CountingHasher(users.hasher, gate)
     monkeypatch.setattr(users, "hasher", held)
-    monkeypatch.setattr(login, "password_checks", login.PasswordChecks(2))
-    with serve(app) as base, ThreadPoolExecutor(2) as pool:
-        # Two checks start and wait at the gate, holding both places.
-        first = [pool.submit(_parallel_logins, base, [(f"user{i}", WRONG)]) for i in range(2)]
-        deadline = time.monotonic() + 30
-        while held.running < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert held.running == 2
+    app.state.password_checks = checks
+    return held, gate
+
+
+def _until(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, f"waited 30 s for {what}"
+        time.sleep(0.02)
+
+
+def _hold_two(pool: ThreadPoolExecutor, base: str, held: CountingHasher) -> list[Any]:
+    """Two logins whose checks start and wait at the gate, holding both places."""
+    first = [pool.submit(_parallel_logins, base, [(f"user{i}", WRONG)]) for i in range(2)]
+    _until(lambda: held.running == 2, "two checks to start")
+    return first
+
+
+def test_logins_beyond_the_cap_wait_their_turn_and_are_all_checked(
+    app: FastAPI, people: dict[str, User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks = login.PasswordChecks(2, queue=6, wait=60)
+    held, gate = _held_checks(app, monkeypatch, checks)
+    with serve(app) as base, ThreadPoolExecutor(3) as pool:
+        first = _hold_two(pool, base, held)
+        later = pool.submit(_parallel_logins, base, [(f"other{i}", WRONG) for i in range(6)])
+        _until(lambda: checks.waiting == 6, "six logins in line")
+        assert held.verified == 2  # the six wait in line without a check
+        gate.set()
+        answers = [f.result()[0] for f in first] + later.result()
+    assert [a.status_code for a in answers] == [401] * 8
+    assert held.verified == 8
+    assert held.most_at_once == 2  # the cap held while the line moved
+    assert (checks.running, checks.waiting) == (0, 0)
+
+
+def test_logins_beyond_the_line_are_refused_at_once_with_503(
+    app: FastAPI, people: dict[str, User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks = login.PasswordChecks(2, queue=2, wait=60)
+    held, gate = _held_checks(app, monkeypatch, checks)
+    with serve(app) as base, ThreadPoolExecutor(3) as pool:
+        first = _hold_two(pool, base, held)
+        waiting = pool.submit(_parallel_logins, base, [("wait0", WRONG), ("wait1", WRONG)])
+        _until(lambda: checks.waiting == 2, "two logins in line")
         began = time.monotonic()
         refused = _parallel_logins(base, [(f"other{i}", WRONG) for i in range(6)])
         took = time.monotonic() - began
         gate.set()
         assert [f.result()[0].status_code for f in first] == [401, 401]
+        assert [a.status_code for a in waiting.result()] == [401, 401]
     assert [a.status_code for a in refused] == [503] * 6
     assert all(a.headers["Retry-After"] == "1" for a in refused)
     assert "busy checking other logins; try again in a second" in refused[0].text
     assert took < 10  # answered at once, not queued behind the held checks
-    assert held.verified == 2
+    assert held.verified == 4
     assert held.most_at_once == 2
+
+
+def test_a_login_that_waits_past_its_bound_is_refused_with_503_and_gives_its_place_back(
+    app: FastAPI, people: dict[str, User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks = login.PasswordChecks(2, queue=10, wait=0.5)
+    held, gate = _held_checks(app, monkeypatch, checks)
+    with serve(app) as base, ThreadPoolExecutor(2) as pool:
+        first = _hold_two(pool, base, held)
+        began = time.monotonic()
+        refused = _parallel_logins(base, [(f"other{i}", WRONG) for i in range(3)])
+        took = time.monotonic() - began
+        assert checks.waiting == 0  # they left the line
+        gate.set()
+        assert [f.result()[0].status_code for f in first] == [401, 401]
+        # Nothing was lost: both places are free again, and a login gets one at once.
+        assert (checks.running, checks.waiting) == (0, 0)
+        assert _parallel_logins(base, [("rep", PASSWORD)])[0].status_code == 303
+    assert [a.status_code for a in refused] == [503] * 3
+    assert took >= 0.5
+    assert held.verified == 3

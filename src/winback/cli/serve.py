@@ -9,6 +9,18 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
     workers: int = typer.Option(1, min=1, help="Worker processes (each serves the desk)."),
+    keep_alive: int = typer.Option(
+        20,
+        min=1,
+        help="Seconds an idle connection is kept open for the client's next request (keep "
+        "a reverse proxy's upstream keep-alive below it).",
+    ),
+    healthcheck: int = typer.Option(
+        60,
+        min=1,
+        help="Seconds a worker may take to answer the parent's health check before it is "
+        "restarted (a worker busy under load answers late; restarting it drops its requests).",
+    ),
     cycle: bool = typer.Option(
         True, help="Run the periodic cycle on WINBACK_CYCLE_SCHEDULE (once across workers)."
     ),
@@ -29,5 +41,7 @@ def serve_command(
         host=host,
         port=port,
         workers=workers,
+        timeout_keep_alive=keep_alive,
+        timeout_worker_healthcheck=healthcheck,
         log_level="info",
     )

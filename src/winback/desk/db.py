@@ -104,8 +104,16 @@ def write_lock(db: Session) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def desk_engine(url: str) -> Engine:
-    """An engine on the desk database at ``url``, migrated to the newest schema."""
-    engine = make_engine(url)
+# Connections an engine may open beyond its pool: for the rare request that holds a second
+# session, and for the cycle's scheduler thread, which is outside the request threads.
+SPARE_CONNECTIONS = 5
+
+
+def desk_engine(url: str, threads: int | None = None) -> Engine:
+    """An engine on the desk database at ``url``, migrated to the newest schema; with
+    ``threads``, its pool keeps that many connections (plus a few spare), one for each
+    request thread, so a request never waits for a connection inside its thread."""
+    options = {} if threads is None else {"pool_size": threads}
+    engine = make_engine(url, max_overflow=SPARE_CONNECTIONS, **options)
     migrate(engine)
     return engine

@@ -11,21 +11,28 @@ form is both a way to guess passwords and a way to take the server down. Two gua
   attempt is counted *before* its password is checked, in one atomic step, so parallel
   requests cannot all slip past the limit; a successful login clears its account's count
   and gives its address back the attempt.
-- **The cap**: at most ``password_checks.limit`` password checks run at once in one
-  process; one more is refused at once with Busy (answered 503) rather than queued, so a
-  flood of logins cannot pile up argon2's memory or starve the other requests.
+- **The cap**: at most ``limit`` password checks run at once in one process (one per
+  core by default), so a flood of logins cannot pile up argon2's memory or starve the
+  other requests. Logins beyond it wait their turn in a bounded line (``queue`` long, at
+  most ``wait`` seconds each), holding no thread while they wait: a morning's rush of
+  people logging in is served in order instead of refused, and only a flood past the
+  line, or a wait past its bound, is refused with Busy (answered 503, Retry-After 1).
+
+Every number is a setting (WINBACK_LOGIN_*, docs/operations.md).
 
 Only digests of the username and address are stored, so no typed secret is kept.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,6 +44,7 @@ from winback.desk import audit, users
 from winback.desk.db import write_lock
 from winback.desk.models import LoginThrottle, User, utcnow
 from winback.errors import Busy, TooManyAttempts
+from winback.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -57,25 +65,112 @@ _ACTOR = "login throttle"
 
 
 class PasswordChecks:
-    """At most ``limit`` password checks at once in this process; beyond it, Busy."""
+    """At most ``limit`` password checks at once in this process. One more waits its turn
+    (first come, first served) while fewer than ``queue`` wait already, for at most
+    ``wait`` seconds; otherwise Busy. A waiting login holds no thread and no argon2
+    memory, only its request, so the queue costs little while the cap bounds memory.
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._slots = threading.BoundedSemaphore(limit)
+    ``turn()`` is for a request on an event loop (it waits without a thread); ``slot()``
+    for a caller outside one (it never waits). Both count against the same ``limit``.
+    """
+
+    def __init__(self, limit: int, queue: int = 0, wait: float = 0.0) -> None:
+        self.limit, self.queue, self.wait = limit, queue, wait
+        self._lock = threading.Lock()
+        self._running = 0
+        self._waiting: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+
+    def _busy(self) -> Busy:
+        return Busy("the desk is busy checking other logins; try again in a second")
+
+    def _take_now(self) -> bool:
+        """A place at once if one is free and nobody waits for it (callers hold the lock)."""
+        if self._running < self.limit and not self._waiting:
+            self._running += 1
+            return True
+        return False
+
+    def _release(self) -> None:
+        """Give the place to the longest waiting login, else free it."""
+        with self._lock:
+            if not self._waiting:
+                self._running -= 1
+                return
+            loop, turn = self._waiting.popleft()
+        try:
+            loop.call_soon_threadsafe(self._hand_over, turn)
+        except RuntimeError:  # that login's event loop has closed: the next one's turn
+            self._release()
+
+    def _hand_over(self, turn: asyncio.Future[None]) -> None:
+        if turn.done():  # it gave up (waited too long, or its client left) just now
+            self._release()
+        else:
+            turn.set_result(None)
+
+    def _leave(self, loop: asyncio.AbstractEventLoop, waiting: asyncio.Future[None]) -> bool:
+        """Leave the line unless the place was handed over already: whether it left."""
+        if waiting.done() and not waiting.cancelled():
+            return False
+        with self._lock:
+            if (loop, waiting) in self._waiting:
+                self._waiting.remove((loop, waiting))
+        waiting.cancel()  # a hand-over on its way sees it and passes the place on
+        return True
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        if not self._slots.acquire(blocking=False):
-            raise Busy("the desk is busy checking other logins; try again in a second")
+        """A place for one check now, else Busy (no waiting)."""
+        with self._lock:
+            if not self._take_now():
+                raise self._busy()
         try:
             yield
         finally:
-            self._slots.release()
+            self._release()
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """A place for one check, waiting in line for it (at most ``wait`` seconds)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._take_now():
+                waiting = None
+            elif len(self._waiting) >= self.queue:
+                raise self._busy()
+            else:
+                waiting = loop.create_future()
+                self._waiting.append((loop, waiting))
+        if waiting is not None:
+            try:
+                await asyncio.wait({waiting}, timeout=self.wait)
+            except BaseException:  # its client left: out of the line (or the place back)
+                if not self._leave(loop, waiting):
+                    self._release()
+                raise
+            if self._leave(loop, waiting):
+                raise self._busy()
+        try:
+            yield
+        finally:
+            self._release()
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
 
 
-# One check per core (argon2 is CPU-bound), at most 8: 8 x 64 MiB is the most that logins
-# can hold in one worker at a time.
-password_checks = PasswordChecks(min(8, max(2, os.cpu_count() or 2)))
+def default_checks() -> int:
+    """One check per core (argon2 is CPU-bound), from 2 to 8: 8 x 64 MiB is the most that
+    logins can hold in one worker at a time."""
+    return min(8, max(2, os.cpu_count() or 2))
+
+
+password_checks = PasswordChecks(default_checks())
 
 
 def _key(kind: str, value: str) -> str:
@@ -172,11 +267,39 @@ def log_in(
     checks: PasswordChecks | None = None,
 ) -> User:
     """The active user with this username and password, checked behind the throttle and
-    the cap: NotAuthenticated, TooManyAttempts or Busy otherwise. Writes the throttle's
-    rows (and commits) whatever the outcome."""
-    username = username.strip().lower()
+    the cap (a place among the checks now, or Busy): see ``check_login``."""
     with (checks or password_checks).slot():
-        account, source = _reserve(db, username, address, throttle, utcnow())
-        user = users.authenticate(db, username, password)
-        _succeeded(db, account, source, throttle)
+        return check_login(db, username, password, address, throttle=throttle)
+
+
+def check_login(
+    db: Session, username: str, password: str, address: str, *, throttle: Throttle = THROTTLE
+) -> User:
+    """The active user with this username and password, checked behind the throttle, for
+    a caller that holds a place among the password checks (``PasswordChecks.turn`` or
+    ``slot``): NotAuthenticated or TooManyAttempts otherwise. Writes the throttle's rows
+    (and commits) whatever the outcome."""
+    username = username.strip().lower()
+    account, source = _reserve(db, username, address, throttle, utcnow())
+    user = users.authenticate(db, username, password)
+    _succeeded(db, account, source, throttle)
     return user
+
+
+def throttle_of(settings: Settings) -> Throttle:
+    """The throttle the settings ask for (WINBACK_LOGIN_*)."""
+    return Throttle(
+        account_attempts=settings.login_account_attempts,
+        address_attempts=settings.login_address_attempts,
+        window=timedelta(minutes=settings.login_window_minutes),
+        lockout=timedelta(minutes=settings.login_lockout_minutes),
+    )
+
+
+def checks_of(settings: Settings) -> PasswordChecks:
+    """The cap and the line the settings ask for (WINBACK_LOGIN_CHECKS, _QUEUE, _WAIT_SECONDS)."""
+    return PasswordChecks(
+        settings.login_checks or default_checks(),
+        queue=settings.login_queue,
+        wait=settings.login_wait_seconds,
+    )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
 from winback import __version__, clock
+from winback.desk import login as desk_login
 from winback.desk.db import desk_engine, session_factory
 from winback.errors import DeskError, PolicyError, WinbackError
 from winback.insights import render as report_render
@@ -30,16 +32,27 @@ from winback.web import api, calls, complaints, concessions, pages, red_carpet, 
 from winback.web import cycle as cycle_pages
 from winback.web.deps import LoginRequired
 from winback.web.errors import api_error, retry_after, status_of
+from winback.web.request_slots import RequestSlots
 from winback.web.security_headers import SecurityHeaders
 from winback.web.sessions import SessionCookies
 from winback.web.templating import page_templates
 
 HERE = Path(__file__).resolve().parent
 # The npm packages' files (package.json at the repository root; scripts/_env.sh installs).
+# An installed wheel carries the ones the desk uses in static/vendor (pyproject.toml puts
+# them there at build time); a checkout serves them from node_modules.
 NODE_MODULES = HERE.parents[2] / "node_modules"
+PACKAGED = HERE / "static" / "vendor"
+
+
+def _vendor(name: str, checkout: Path) -> Path:
+    packaged = PACKAGED / name
+    return packaged if packaged.is_dir() else checkout
+
+
 VENDOR = {
-    "htmx": NODE_MODULES / "htmx.org" / "dist",
-    "swagger-ui": NODE_MODULES / "swagger-ui-dist",
+    "htmx": _vendor("htmx", NODE_MODULES / "htmx.org" / "dist"),
+    "swagger-ui": _vendor("swagger-ui", NODE_MODULES / "swagger-ui-dist"),
 }
 
 
@@ -69,14 +82,19 @@ def served_app() -> FastAPI:
     return create_app(load_settings(), schedule=True)
 
 
-def _scheduler_lifespan(settings: Settings) -> Any:
-    """Start the cycle's scheduler with the app, stop it with the app."""
+def _lifespan(settings: Settings, schedule: bool) -> Any:
+    """While the app runs: its thread pool sized to the requests let in at once
+    (RequestSlots) and the password checks, as the connection pool is, so a request let in
+    never waits long for a thread or a connection; with ``schedule``, the cycle's
+    scheduler, started with the app and stopped with it."""
     from winback import cycle
     from winback.schedule import PassScheduler, trigger_of
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        trigger = trigger_of(settings.cycle_schedule, settings.timezone)
+        threads = settings.desk_threads + app.state.password_checks.limit
+        to_thread.current_default_thread_limiter().total_tokens = threads
+        trigger = trigger_of(settings.cycle_schedule, settings.timezone) if schedule else None
         scheduler = None
         if trigger is not None:
             scheduler = PassScheduler(
@@ -97,9 +115,10 @@ def create_app(
     settings: Settings, engine: Engine | None = None, *, schedule: bool = False
 ) -> FastAPI:
     """The app over the desk database of ``settings`` (or ``engine``, migrated already);
-    ``schedule``: run the periodic cycle in this process while the app runs."""
+    ``schedule``: run the periodic cycle in this process while the app runs (with
+    ``engine``, size its pool to ``settings.desk_threads`` for the thread pool to match)."""
     app = FastAPI(
-        lifespan=_scheduler_lifespan(settings) if schedule else None,
+        lifespan=_lifespan(settings, schedule),
         title="winback desk",
         version=__version__,
         description="The win-back desk's JSON API. Authenticate with "
@@ -108,7 +127,10 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    engine = engine or desk_engine(settings.desk_database_url)
+    password_checks = desk_login.checks_of(settings)
+    # A connection for each request at once (RequestSlots) and each password check.
+    connections = settings.desk_threads + password_checks.limit
+    engine = engine or desk_engine(settings.desk_database_url, connections)
     clock.use_zone(settings.timezone)
     app.state.settings = settings
     app.state.engine = engine
@@ -117,6 +139,8 @@ def create_app(
     app.state.ledger = Ledger(settings.ledger_dir)
     app.state.timeline = timeline_index.TimelineReader(timeline_index.root_of(settings.home))
     app.state.reason_reports = ReportStore()
+    app.state.login_throttle = desk_login.throttle_of(settings)
+    app.state.password_checks = password_checks
 
     def _latest() -> ScanRun | None:
         return latest_run(settings.runs_dir)
@@ -124,6 +148,7 @@ def create_app(
     app.state.latest_run = _latest
     app.state.scheduler = None
     app.state.templates = page_templates()
+    app.add_middleware(RequestSlots, limit=settings.desk_threads)
     app.add_middleware(SecurityHeaders)
 
     for name, folder in VENDOR.items():

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from winback.desk import audit, calls, cases, complaints, red_carpet, tasks, taxonomy, users
@@ -66,7 +67,7 @@ def login_form(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/login")
-def login(
+async def login(
     request: Request,
     db: Db,
     username: Annotated[str, Form(max_length=200)],
@@ -79,8 +80,19 @@ def login(
     if not csrf_matches(session, csrf_token):
         raise PermissionDenied("the login form is stale; reload the page and try again")
     address = request.client.host if request.client else "unknown"
+    checks: desk_login.PasswordChecks = request.app.state.password_checks
     try:
-        user = desk_login.log_in(db, username, password, address)
+        # A login waits its turn among the password checks here, on the event loop (no
+        # thread held while it waits), then runs the throttle and argon2 in a thread.
+        async with checks.turn():
+            user = await run_in_threadpool(
+                desk_login.check_login,
+                db,
+                username,
+                password,
+                address,
+                throttle=request.app.state.login_throttle,
+            )
     except (NotAuthenticated, TooManyAttempts, Busy) as exc:
         # 401 for a wrong password, 429 in a lock-out, 503 when too many checks run at once.
         request.state.session = session
