@@ -3,16 +3,17 @@ where WINBACK_REQUIRE_SERVICES=1 (CI), which turns that skip into a failure."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -56,6 +57,33 @@ def run_winback(
         timeout=timeout,
         check=False,
     )
+
+
+T = TypeVar("T")
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end on a fresh event loop in a thread of its own.
+
+    ``asyncio.run`` refuses to start in a thread whose loop is running, and the browser
+    tests' session-wide Playwright keeps one running in the main thread for the rest of
+    the suite.
+    """
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(coroutine))
+        except BaseException as exc:  # handed to the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=target)
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
+    return result[0]
 
 
 def free_port() -> int:

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from tests.conftest import run_async
 from winback.desk.login import PasswordChecks
 from winback.errors import Busy
 
@@ -40,7 +41,7 @@ def test_waiting_logins_get_their_turn_in_the_order_they_came() -> None:
         assert (checks.running, checks.waiting) == (0, 0)
         return order
 
-    assert asyncio.run(scenario()) == ["a", "b", "c", "d"]
+    assert run_async(scenario()) == ["a", "b", "c", "d"]
 
 
 def test_a_full_line_refuses_at_once_and_a_long_wait_refuses_after_its_bound() -> None:
@@ -61,7 +62,7 @@ def test_a_full_line_refuses_at_once_and_a_long_wait_refuses_after_its_bound() -
         await first
         assert (checks.running, checks.waiting) == (0, 0)
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_a_login_whose_client_leaves_while_waiting_passes_its_place_on() -> None:
@@ -83,7 +84,7 @@ def test_a_login_whose_client_leaves_while_waiting_passes_its_place_on() -> None
         assert (checks.running, checks.waiting) == (0, 0)
         return order
 
-    assert asyncio.run(scenario()) == ["a", "c"]
+    assert run_async(scenario()) == ["a", "c"]
 
 
 def test_a_place_handed_over_as_its_login_gives_up_goes_to_the_next() -> None:
@@ -107,7 +108,7 @@ def test_a_place_handed_over_as_its_login_gives_up_goes_to_the_next() -> None:
         assert (checks.running, checks.waiting) == (0, 0)
         return order
 
-    assert asyncio.run(scenario()) == ["c"]
+    assert run_async(scenario()) == ["c"]
 
 
 def test_a_place_freed_by_a_thread_reaches_a_login_waiting_on_an_event_loop() -> None:
@@ -138,6 +139,6 @@ def test_a_place_freed_by_a_thread_reaches_a_login_waiting_on_an_event_loop() ->
         await asyncio.wait_for(waiting, timeout=30)
         assert order == ["web"]
 
-    asyncio.run(scenario())
+    run_async(scenario())
     thread.join(timeout=30)
     assert (checks.running, checks.waiting) == (0, 0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from tests.conftest import run_async
 from winback.web.request_slots import RequestSlots
 
 
@@ -48,7 +49,7 @@ async def _requests(app: Any, method: str, path: str, count: int) -> list[int]:
 def test_at_most_limit_requests_run_at_once_and_every_one_is_answered() -> None:
     inner = Recorder()
     app = RequestSlots(inner, limit=3)
-    statuses = asyncio.run(_requests(app, "GET", "/api/queue", 20))
+    statuses = run_async(_requests(app, "GET", "/api/queue", 20))
     assert statuses == [200] * 20
     assert inner.served == 20
     assert inner.most == 3
@@ -58,8 +59,8 @@ def test_static_files_and_the_login_post_pass_by_the_slots() -> None:
     for method, path in (("GET", "/static/app/desk.css"), ("POST", "/login")):
         inner = Recorder()
         app = RequestSlots(inner, limit=1)
-        assert asyncio.run(_requests(app, method, path, 10)) == [200] * 10
+        assert run_async(_requests(app, method, path, 10)) == [200] * 10
         assert inner.most == 10, path
     inner = Recorder()
-    asyncio.run(_requests(RequestSlots(inner, limit=1), "GET", "/login", 5))
+    run_async(_requests(RequestSlots(inner, limit=1), "GET", "/login", 5))
     assert inner.most == 1  # the login page itself is an ordinary request
