@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -37,6 +38,7 @@ from winback.web.security_headers import SecurityHeaders
 from winback.web.sessions import SessionCookies
 from winback.web.templating import page_templates
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 # The npm packages' files (package.json at the repository root; scripts/_env.sh installs).
 # An installed wheel carries the ones the desk uses in static/vendor (pyproject.toml puts
@@ -152,6 +154,16 @@ def create_app(
     app.add_middleware(SecurityHeaders)
 
     for name, folder in VENDOR.items():
+        if not folder.is_dir():
+            # Served anyway (a 404 per file) so the API still works; the pages lose htmx.
+            log.warning(
+                "the desk's front-end files for %s are missing (looked in %s and %s): in a "
+                "checkout run `npm ci --ignore-scripts`; an installed wheel carries them, so "
+                "reinstall it",
+                name,
+                PACKAGED / name,
+                folder,
+            )
         app.mount(f"/static/vendor/{name}", StaticFiles(directory=folder, check_dir=False), name)
     app.mount("/static/app", StaticFiles(directory=HERE / "static"), "app-static")
     app.mount("/static/insights", StaticFiles(directory=report_render.STATIC), "insights-static")

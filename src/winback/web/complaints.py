@@ -226,9 +226,11 @@ def add_source_api(body: SourceIn, db: Db, user: ApiUser) -> SourceMade:
 # --- pages -----------------------------------------------------------------------------
 
 
-@page_router.get("/complaints")
-def complaints_page(request: Request, db: Db, user: PageUser) -> Response:
-    require(user, Action.TRIAGE_POSTS)
+def _complaints_page(
+    request: Request, db: Any, user: Any, *, secret: tuple[str, str] | None
+) -> Response:
+    """The complaints page: triage, escalated cases, recent posts and sources (and a new
+    source's webhook secret, shown once)."""
     return render(
         request,
         "complaints.html",
@@ -236,8 +238,14 @@ def complaints_page(request: Request, db: Db, user: PageUser) -> Response:
         escalated=complaints.escalated_cases(db, user),
         recent=complaints.recent_posts(db, user, 50),
         sources=complaints.sources(db, user),
-        secret=None,
+        secret=secret,
     )
+
+
+@page_router.get("/complaints")
+def complaints_page(request: Request, db: Db, user: PageUser) -> Response:
+    require(user, Action.TRIAGE_POSTS)
+    return _complaints_page(request, db, user, secret=None)
 
 
 @page_router.post("/posts/{post_id}/confirm", dependencies=[Csrf])
@@ -288,12 +296,4 @@ def add_source_page(
     made, secret = complaints.add_source(db, user, name=name, kind=kind, url=url, reach=reach)
     if secret is None:
         return back("/complaints")
-    return render(
-        request,
-        "complaints.html",
-        waiting=complaints.triage(db, user),
-        escalated=complaints.escalated_cases(db, user),
-        recent=complaints.recent_posts(db, user, 50),
-        sources=complaints.sources(db, user),
-        secret=(made.name, secret),
-    )
+    return _complaints_page(request, db, user, secret=(made.name, secret))
