@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,14 +65,33 @@ def parse_id(value: object, field: str, hint: str) -> int:
     return number
 
 
+# Alembic keeps the running migration's context in module globals, so two threads of one
+# process migrating at once (the desk starting while the cycle's scheduler opens the same
+# database) trip over each other: one fails with ``KeyError: 'config'``, the other finds the
+# first one's index already made. One migration at a time per process.
+_MIGRATING = threading.Lock()
+# Any number, the same in every process: the PostgreSQL advisory lock taken while migrating.
+_PG_MIGRATION_LOCK = 0x77696E62
+
+
 def migrate(engine: Engine) -> None:
-    """Run every Alembic migration not yet applied (a no-op when up to date)."""
+    """Run every Alembic migration not yet applied (a no-op when up to date).
+
+    Safe to call from several threads and processes at once: a lock in this process, and
+    across processes the database's own lock (a transaction-scoped advisory lock on
+    PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so the second caller waits and then finds
+    the schema up to date.
+    """
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    with _MIGRATING, engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+        elif connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
