@@ -15,6 +15,7 @@ from winback.desk import (
     cases,
     complaints,
     concessions,
+    do_not_contact,
     passes,
     red_carpet,
     tasks,
@@ -110,6 +111,8 @@ DOING: dict[Action, Do] = {
     Action.MANAGE_SOURCES: lambda db, u, cs, run: complaints.add_source(
         db, u, name="reviews", kind="feed", url="http://127.0.0.1:9/feed"
     ),
+    Action.BLOCK_CONTACT: lambda db, u, cs, run: do_not_contact.block(db, u, "c1"),
+    Action.LIFT_CONTACT_BLOCK: lambda db, u, cs, run: do_not_contact.lift(db, u, "c1"),
 }
 
 

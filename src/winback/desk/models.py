@@ -76,6 +76,9 @@ PostKind = Literal["complaint", "praise", "neutral"]
 # "matched": to a customer (by the matcher or a person); "triage": waiting for a person;
 # "not_customer": a person said the author is no customer; "unmatched": nobody came close.
 PostState = Literal["matched", "triage", "not_customer", "unmatched"]
+# Who said a customer must not be contacted: a person on the desk, the customer through an
+# e-mail's unsubscribe link, or an import.
+ContactBlockSource = Literal["desk", "unsubscribe", "import"]
 
 WORK_ROLES: tuple[WorkRole, ...] = get_args(WorkRole)
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -100,6 +103,7 @@ POST_ORIGINS: tuple[PostOrigin, ...] = get_args(PostOrigin)
 POST_SOURCE_KINDS: tuple[PostSourceKind, ...] = get_args(PostSourceKind)
 POST_KINDS: tuple[PostKind, ...] = get_args(PostKind)
 POST_STATES: tuple[PostState, ...] = get_args(PostState)
+CONTACT_BLOCK_SOURCES: tuple[ContactBlockSource, ...] = get_args(ContactBlockSource)
 # A new user's concession authority by role (percent discount, credit, free items);
 # managers change it per user. Migration 0002 gives existing users the same.
 STARTING_LIMITS: dict[str, tuple[float, float, int]] = {
@@ -542,3 +546,19 @@ class WebhookDelivery(Base):
 
     signature: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class ContactBlock(Base):
+    """A customer who must not be contacted (do-not-contact): no win-back case, call or
+    campaign reaches them while the block stands. One row a customer; lifting the block
+    keeps the row with ``lifted_at`` set, so the history stays."""
+
+    __tablename__ = "contact_blocks"
+
+    customer_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))  # CONTACT_BLOCK_SOURCES
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    lifted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    lifted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

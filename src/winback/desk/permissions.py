@@ -40,6 +40,8 @@ class Action(StrEnum):
     VIEW_CYCLE = "see the periodic cycle's passes"
     TRIAGE_POSTS = "settle public posts in triage (confirm, pick, not a customer)"
     MANAGE_SOURCES = "add public-post sources (feeds, webhooks)"
+    BLOCK_CONTACT = "mark a customer do-not-contact"
+    LIFT_CONTACT_BLOCK = "lift a customer's do-not-contact"
 
 
 _EVERYONE = frozenset(ROLES)
@@ -69,6 +71,8 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.VIEW_CYCLE: _LEADS,
     Action.TRIAGE_POSTS: _LEADS,
     Action.MANAGE_SOURCES: _LEADS,
+    Action.BLOCK_CONTACT: _EVERYONE,
+    Action.LIFT_CONTACT_BLOCK: _LEADS,
 }
 
 
