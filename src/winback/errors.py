@@ -160,7 +160,12 @@ class Conflict(DeskError):  # noqa: N818 (named for what the user hears)
 
 
 class InvalidInput(DeskError, ValueError):  # noqa: N818
-    """A value the desk cannot accept."""
+    """A value the desk cannot accept. ``field``, when given, names the form field or
+    body field at fault, so a form can show the message beside it."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class TooManyAttempts(DeskError):  # noqa: N818 (named for what the user hears)

@@ -94,6 +94,9 @@ DOING: dict[Action, Do] = {
         db, u, username="newbie", name="New", role="rep", password=PASSWORD
     ),
     Action.OWN_API_TOKENS: lambda db, u, cs, run: users.create_api_token(db, u, "laptop"),
+    Action.CHANGE_OWN_PASSWORD: lambda db, u, cs, run: users.change_own_password(
+        db, u, PASSWORD, "violet kettle drums at noon"
+    ),
     Action.EDIT_REASONS: lambda db, u, cs, run: taxonomy.add_reason(db, u, "Slow support"),
     Action.VIEW_TEAM_WORK: lambda db, u, cs, run: tasks.overdue_by_owner(db, u),
     Action.VIEW_REPORTS: lambda db, u, cs, run: build_report(db, u, None),

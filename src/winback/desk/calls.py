@@ -108,7 +108,9 @@ def parse_date(value: Any, name: str) -> date:
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise InvalidInput(f"{name}: {value!r} is not a date (use YYYY-MM-DD)") from None
+        raise InvalidInput(
+            f"{name}: {value!r} is not a date (use YYYY-MM-DD)", field=name
+        ) from None
 
 
 @dataclass

@@ -22,6 +22,7 @@ from winback.desk.models import (
     User,
     utcnow,
 )
+from winback.desk.numbers import parse_number
 from winback.desk.outcomes import is_won_back
 from winback.desk.permissions import Action, require, require_case_work
 from winback.errors import Conflict, InvalidInput, NotFound
@@ -50,14 +51,17 @@ class CaseFilter:
         if "owner_id" in known:  # 0: unassigned
             owner = str(known["owner_id"]).strip()
             known["owner_id"] = 0 if owner == "0" else parse_id(owner, "owner_id", "choose a user")
-        try:
-            if "min_value" in known:
-                known["min_value"] = float(known["min_value"])
-        except ValueError as exc:
-            raise InvalidInput(f"bad filter value: {exc}") from None
+        if "min_value" in known:
+            # As a person writes it ("1,000", "$500"); saved filters hold a float already.
+            value = known["min_value"]
+            known["min_value"] = parse_number(str(value), "min_value")
+            if known["min_value"] is None:
+                del known["min_value"]
         state = known.get("state", "active")
         if state not in CASE_STATE_CHOICES:
-            raise InvalidInput(f"state {state!r}: use one of {', '.join(CASE_STATE_CHOICES)}")
+            raise InvalidInput(
+                f"state {state!r}: use one of {', '.join(CASE_STATE_CHOICES)}", field="state"
+            )
         return cls(**known)
 
     def as_query(self) -> dict[str, Any]:

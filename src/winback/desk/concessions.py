@@ -16,11 +16,13 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from winback.desk import audit
+from winback.desk import audit, notices
 from winback.desk.cases import locked_case
 from winback.desk.models import (
     CONCESSION_DECISIONS,
@@ -289,15 +291,48 @@ def decide(
         concession.id,
         *audit.changes(before, _snapshot(concession)),
     )
+    notices.notify(
+        db,
+        concession.requested_by,
+        "concession_decided",
+        decision_text(concession, case, actor.name),
+        f"/customers/{quote(case.customer_id, safe='')}",
+    )
     db.commit()
     return concession
+
+
+_DONE = {"granted": "approved", "countered": "countered", "refused": "refused"}
+
+
+def decision_text(concession: Concession, case: Case, decider: str, whose: str = "your") -> str:
+    """A decision in words, for the asker's notice ("Ann approved your request...") and
+    the decider's confirmation ("You approved Bob's request...")."""
+    who = case.customer_name or case.customer_id
+    asked = f"{_amount(concession.kind, concession.asked)} {LABELS[concession.kind]}"
+    said = f"{decider} {_DONE.get(concession.state, concession.state)} {whose} request of {asked}"
+    if concession.state == "countered" and concession.granted is not None:
+        said += f" with {_amount(concession.kind, concession.granted)} instead"
+    said += f" for {who} (case {case.id})"
+    return said + (f": {concession.decision_note}" if concession.decision_note else "")
+
+
+def _amount(kind: str, value: float) -> str:
+    return f"{value:,.2f}" if kind == "credit" else f"{value:g}"
 
 
 def approvals_for(db: Session, actor: User) -> list[Concession]:
     """Pending requests on open cases that ``actor`` may decide, oldest first."""
     require(actor, Action.DECIDE_CONCESSION)
+    query = pending_query(actor).order_by(Concession.requested_at, Concession.id)
+    return list(db.scalars(query))
+
+
+def pending_query(actor: User) -> Select[Any]:
+    """The pending requests on open cases ``actor`` may decide (the approvals page lists
+    them, the nav counts them)."""
     routes = ("manager", "executive") if actor.role == "executive" else ("manager",)
-    query = (
+    return (
         select(Concession)
         .join(Case, Case.id == Concession.case_id)
         .where(
@@ -306,9 +341,7 @@ def approvals_for(db: Session, actor: User) -> list[Concession]:
             Concession.requested_by != actor.id,
             Case.state != "closed",
         )
-        .order_by(Concession.requested_at, Concession.id)
     )
-    return list(db.scalars(query))
 
 
 def concessions_of_cases(db: Session, case_ids: list[int]) -> list[Concession]:

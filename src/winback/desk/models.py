@@ -104,6 +104,9 @@ POST_SOURCE_KINDS: tuple[PostSourceKind, ...] = get_args(PostSourceKind)
 POST_KINDS: tuple[PostKind, ...] = get_args(PostKind)
 POST_STATES: tuple[PostState, ...] = get_args(PostState)
 CONTACT_BLOCK_SOURCES: tuple[ContactBlockSource, ...] = get_args(ContactBlockSource)
+# What a notice tells its user (winback.desk.notices).
+NoticeKind = Literal["concession_decided", "red_carpet_slip"]
+NOTICE_KINDS: tuple[NoticeKind, ...] = get_args(NoticeKind)
 # A new user's concession authority by role (percent discount, credit, free items);
 # managers change it per user. Migration 0002 gives existing users the same.
 STARTING_LIMITS: dict[str, tuple[float, float, int]] = {
@@ -562,3 +565,20 @@ class ContactBlock(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     lifted_at: Mapped[datetime | None] = mapped_column(DateTime)
     lifted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Notice(Base):
+    """Something a user is told on the desk: their concession request was decided, a
+    red-carpet customer of theirs slipped. Shown on their queue until they mark it read."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_user_unread", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(30))  # NOTICE_KINDS
+    text: Mapped[str] = mapped_column(String(500))
+    # A path on the desk to go to (the customer's page), or "".
+    link: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime)

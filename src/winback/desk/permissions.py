@@ -27,8 +27,9 @@ class Action(StrEnum):
     VIEW_AUDIT = "read the audit log"
     SYNC_CASES = "sync cases from the latest scan"
     LIST_USERS = "list users"
-    MANAGE_USERS = "add and deactivate users"
+    MANAGE_USERS = "add and deactivate users, change roles, reset passwords"
     OWN_API_TOKENS = "create and revoke own API tokens"
+    CHANGE_OWN_PASSWORD = "change own password"
     ASK_CONCESSION = "grant a concession within own limit, or ask for one above it"
     DECIDE_CONCESSION = "approve, counter or refuse a concession request"
     SET_LIMITS = "set other users' concession limits"
@@ -60,6 +61,7 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.LIST_USERS: _LEADS,
     Action.MANAGE_USERS: frozenset({"admin"}),
     Action.OWN_API_TOKENS: _EVERYONE,
+    Action.CHANGE_OWN_PASSWORD: _EVERYONE,
     Action.ASK_CONCESSION: frozenset({"manager", "executive", "rep"}),
     Action.DECIDE_CONCESSION: frozenset({"manager", "executive"}),
     Action.SET_LIMITS: frozenset({"admin", "manager", "executive"}),

@@ -170,15 +170,19 @@ def complete_task(
     if task.kind == "follow_up":
         if solved is None:
             raise InvalidInput(
-                "a follow-up needs an answer: does the customer confirm the problem is solved?"
+                "a follow-up needs an answer: does the customer confirm the problem is solved?",
+                field="solved",
             )
         if not solved and next_due is None:
             raise InvalidInput(
                 "the customer does not confirm the problem is solved: give the date of the "
-                "next follow-up"
+                "next follow-up",
+                field="next_due",
             )
         if not solved and next_due is not None and next_due < today():
-            raise InvalidInput(f"the next follow-up ({next_due}) cannot be in the past")
+            raise InvalidInput(
+                f"the next follow-up ({next_due}) cannot be in the past", field="next_due"
+            )
     task.done_at, task.done_by = utcnow(), actor.id
     task.result = result.strip()[:5000]
     after: dict[str, object] = {"done": True, "result": task.result}

@@ -40,10 +40,12 @@ def add_reason(db: Session, actor: User, label: str, code: str = "") -> ReasonCo
     require(actor, Action.EDIT_REASONS)
     label = label.strip()
     if not label:
-        raise InvalidInput("a reason needs a label, e.g. 'Slow support'")
+        raise InvalidInput("a reason needs a label, e.g. 'Slow support'", field="label")
     code = _code_of(code or label)
     if not code:
-        raise InvalidInput(f"cannot make a code from {label!r}: give a code of letters or digits")
+        raise InvalidInput(
+            f"cannot make a code from {label!r}: give a code of letters or digits", field="code"
+        )
     if db.scalar(select(ReasonCode.id).where(ReasonCode.code == code)) is not None:
         raise Conflict(f"the reason code {code!r} exists already (reactivate or rename it)")
     last = max((r.position for r in reason_codes(db, active_only=False)), default=-1)

@@ -8,10 +8,11 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from winback.desk import audit
+from winback.desk.db import write_lock
 from winback.desk.models import ROLES, STARTING_LIMITS, ApiToken, User, utcnow
 from winback.desk.passwords import check_password
 from winback.desk.permissions import Action, require
@@ -61,8 +62,7 @@ def create_user(
         raise InvalidInput(
             f"username {username!r}: use 2-80 lower-case letters, digits, '.', '_' or '-'"
         )
-    if role not in ROLES:
-        raise InvalidInput(f"role {role!r}: use one of {', '.join(ROLES)}")
+    _check_role(role)
     check_password(password, username=username, name=name)
     if db.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"the username {username!r} is taken")
@@ -86,6 +86,116 @@ def create_user(
     audit.record(db, actor, "user.create", "user", user.id, None, public(user))
     db.commit()
     return user
+
+
+def _check_role(role: str) -> None:
+    if not role:
+        raise InvalidInput(f"role: choose one of {', '.join(ROLES)}", field="role")
+    if role not in ROLES:
+        raise InvalidInput(f"role {role!r}: use one of {', '.join(ROLES)}", field="role")
+
+
+def set_role(db: Session, actor: User | None, user_id: int, role: str) -> User:
+    """Change a user's role (an admin, or the command line when ``actor`` is None). The
+    user's concession limits become the new role's starting ones, so a rep made manager
+    gets a manager's and a manager made rep loses them; managers adjust them after."""
+    if actor is not None:
+        require(actor, Action.MANAGE_USERS)
+    _check_role(role)
+    # The user's row and every admin's, locked in id order: two admins demoting each
+    # other at once cannot leave the desk without one.
+    write_lock(db)
+    locked = db.scalars(
+        select(User)
+        .where(or_(User.id == user_id, User.role == "admin"))
+        .order_by(User.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    user = next((u for u in locked if u.id == user_id), None)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    if actor is not None and user.id == actor.id:
+        raise Conflict("you cannot change your own role; another admin can")
+    if user.role == role:
+        return user
+    if user.role == "admin" and _other_admins(db, user.id) == 0:
+        raise Conflict(f"{user.username} is the only active admin; make another admin first")
+    before = public(user) | _limits(user)
+    user.role = role
+    user.limit_discount_pct, user.limit_credit, user.limit_free_items = STARTING_LIMITS[role]
+    audit.record(
+        db,
+        actor,
+        "user.role",
+        "user",
+        user.id,
+        *audit.changes(before, public(user) | _limits(user)),
+    )
+    db.commit()
+    return user
+
+
+def _limits(user: User) -> dict[str, object]:
+    return {
+        "limit_discount_pct": user.limit_discount_pct,
+        "limit_credit": user.limit_credit,
+        "limit_free_items": user.limit_free_items,
+    }
+
+
+def _other_admins(db: Session, user_id: int) -> int:
+    query = select(func.count()).where(
+        User.role == "admin", User.active.is_(True), User.id != user_id
+    )
+    return db.scalar(query.select_from(User)) or 0
+
+
+def new_password() -> str:
+    """A random password the policy accepts, for a new user or a reset."""
+    while True:
+        password = secrets.token_urlsafe(12)
+        try:
+            check_password(password)
+        except InvalidInput:  # a random one almost never fails; draw again if it does
+            continue
+        return password
+
+
+def reset_password(db: Session, actor: User | None, user_id: int, password: str = "") -> str:
+    """Reset another user's password (an admin, or the command line): to ``password``
+    when given, else to a new random one, returned here to be shown once. Every session
+    of the user ends; their API tokens stay (they are not the password)."""
+    if actor is not None:
+        require(actor, Action.MANAGE_USERS)
+        if actor.id == user_id:
+            raise Conflict(
+                "change your own password on your account page (it asks for the current one)"
+            )
+    chosen = password or new_password()
+    set_password(db, actor, user_id, chosen, how="reset")
+    return chosen
+
+
+def change_own_password(db: Session, user: User, current: str, new: str) -> None:
+    """``user`` changes their own password, giving the current one. Their other sessions
+    end (the caller gives this one a fresh cookie)."""
+    require(user, Action.CHANGE_OWN_PASSWORD)
+    try:
+        hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise InvalidInput(
+            "current_password: that is not your current password", field="current_password"
+        ) from None
+    if new == current:
+        raise InvalidInput(
+            "new_password: choose a password other than the current one", field="new_password"
+        )
+    try:
+        check_password(new, username=user.username, name=user.name)
+    except InvalidInput as exc:
+        raise InvalidInput(f"new password: {exc}", field="new_password") from None
+    set_password(db, user, user.id, new, how="changed")
 
 
 def set_active(db: Session, actor: User, user_id: int, active: bool) -> User:
@@ -116,15 +226,18 @@ def _revoke_all_tokens(db: Session, user: User) -> int:
     return len(live)
 
 
-def set_password(db: Session, actor: User | None, user_id: int, password: str) -> None:
-    """Change a password: your own, or anyone's as an admin (or from the command line)."""
+def set_password(
+    db: Session, actor: User | None, user_id: int, password: str, *, how: str = "changed"
+) -> None:
+    """Change a password: your own, or anyone's as an admin (or from the command line).
+    Every session of the user ends at once."""
     user = get_user(db, user_id)
     if actor is not None and actor.id != user.id:
         require(actor, Action.MANAGE_USERS)
     check_password(password, username=user.username, name=user.name)
     user.password_hash = hasher.hash(password)
     user.session_epoch += 1
-    audit.record(db, actor, "user.password", "user", user.id, None, {"password": "changed"})
+    audit.record(db, actor, "user.password", "user", user.id, None, {"password": how})
     db.commit()
 
 

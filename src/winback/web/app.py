@@ -22,14 +22,14 @@ from starlette.routing import Match, Mount
 from winback import __version__, clock
 from winback.desk import login as desk_login
 from winback.desk.db import desk_engine, session_factory
-from winback.errors import DeskError, PolicyError, WinbackError
+from winback.errors import Conflict, DeskError, InvalidInput, PolicyError, WinbackError
 from winback.insights import render as report_render
 from winback.insights.kept import ReportStore
 from winback.ledger import timeline as timeline_index
 from winback.ledger.store import Ledger
 from winback.scan.runs import ScanRun, latest_run
 from winback.settings import Settings
-from winback.web import api, calls, complaints, concessions, pages, red_carpet, reports
+from winback.web import api, calls, complaints, concessions, forms, pages, red_carpet, reports
 from winback.web import cycle as cycle_pages
 from winback.web.deps import LoginRequired
 from winback.web.errors import api_error, retry_after, status_of
@@ -201,6 +201,12 @@ def create_app(
             code = "policy_error"  # the workspace's policy file: a manager must fix it
         if _is_api(request):
             return api_error(status, code, str(exc), retry_after(exc))
+        if isinstance(exc, InvalidInput | Conflict):
+            # A refused form: its page again, with what was typed and why.
+            errors = forms.refused_form(request, [(getattr(exc, "field", None), str(exc))])
+            again = await forms.show_again(request, status, errors)
+            if again is not None:
+                return again
         page = pages.error_page(request, status, str(exc))
         page.headers.update(retry_after(exc))
         return page
@@ -212,7 +218,9 @@ def create_app(
         )
         if _is_api(request):
             return api_error(422, "invalid_input", problems)
-        return pages.error_page(request, 422, problems)
+        errors = forms.refused_form(request, forms.validation_problems(list(exc.errors())))
+        again = await forms.show_again(request, 422, errors)
+        return again or pages.error_page(request, 422, problems)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

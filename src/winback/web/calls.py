@@ -36,6 +36,7 @@ from winback.ledger import reads
 from winback.web.call_steps import openapi_body, step_answers
 from winback.web.deps import ApiUser, Csrf, Db, PageUser, Rules, export_after_close
 from winback.web.errors import ERROR_RESPONSES
+from winback.web.forms import redisplay
 from winback.web.pages import back, render
 from winback.web.schemas import Body, Id, IdField, IsoDate, UtcDateTime
 
@@ -349,8 +350,7 @@ def add_commitment(
     return back(f"/calls/{call_id}?step=plan")
 
 
-@page_router.get("/tasks")
-def task_list(request: Request, db: Db, user: PageUser, done: bool = False) -> Response:
+def tasks_page(request: Request, db: Db, user: PageUser, done: bool = False) -> Response:
     mine = tasks.my_tasks(db, user, include_done=done)
     return render(
         request,
@@ -364,7 +364,14 @@ def task_list(request: Request, db: Db, user: PageUser, done: bool = False) -> R
     )
 
 
-@page_router.post("/tasks/{task_id}/done", dependencies=[Csrf])
+@page_router.get("/tasks")
+def task_list(request: Request, db: Db, user: PageUser, done: bool = False) -> Response:
+    return tasks_page(request, db, user, done)
+
+
+@page_router.post(
+    "/tasks/{task_id}/done", dependencies=[Csrf, redisplay(tasks_page, "task-{task_id}")]
+)
 def task_done(
     task_id: Id,
     db: Db,
@@ -402,13 +409,17 @@ def overdue_page(request: Request, db: Db, user: PageUser) -> Response:
     )
 
 
-@page_router.get("/reasons")
 def reasons_page(request: Request, db: Db, user: PageUser) -> Response:
     require(user, Action.EDIT_REASONS)
     return render(request, "reasons.html", reasons=taxonomy.reason_codes(db, active_only=False))
 
 
-@page_router.post("/reasons", dependencies=[Csrf])
+@page_router.get("/reasons")
+def reasons(request: Request, db: Db, user: PageUser) -> Response:
+    return reasons_page(request, db, user)
+
+
+@page_router.post("/reasons", dependencies=[Csrf, redisplay(reasons_page, "add-reason")])
 def reasons_add(
     db: Db, user: PageUser, label: Annotated[str, Form()] = "", code: Annotated[str, Form()] = ""
 ) -> Response:
@@ -416,7 +427,9 @@ def reasons_add(
     return back("/reasons")
 
 
-@page_router.post("/reasons/{reason_id}", dependencies=[Csrf])
+@page_router.post(
+    "/reasons/{reason_id}", dependencies=[Csrf, redisplay(reasons_page, "reason-{reason_id}")]
+)
 def reasons_update(
     reason_id: Id,
     db: Db,

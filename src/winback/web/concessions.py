@@ -18,10 +18,12 @@ from winback.desk import cases, models, red_carpet
 from winback.desk import concessions as service
 from winback.desk.db import parse_id
 from winback.desk.models import Case, Concession, ConcessionKind, ConcessionState, User
+from winback.desk.numbers import parse_number, require_number
 from winback.desk.permissions import Action, may
-from winback.errors import InvalidInput
+from winback.web import pages
 from winback.web.deps import ApiUser, Csrf, Db, PageUser
 from winback.web.errors import ERROR_RESPONSES
+from winback.web.forms import redisplay
 from winback.web.pages import back, local_path, render
 from winback.web.schemas import Body, Id, IdField, UtcDateTime
 
@@ -169,25 +171,10 @@ def api_set_limits(user_id: Id, body: LimitsUpdate, db: Db, user: ApiUser) -> Li
 # --- pages --------------------------------------------------------------------------------
 
 
-def _number(text: str, field: str) -> float | None:
-    """A form field as a number ("" is None); the service judges NaN, inf and the rest."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise InvalidInput(f"{field} {text!r}: give a number") from None
-
-
-def _required(text: str, field: str) -> float:
-    value = _number(text, field)
-    if value is None:
-        raise InvalidInput(f"{field}: give a number")
-    return value
-
-
-@page_router.post("/cases/{case_id}/concessions", dependencies=[Csrf])
+@page_router.post(
+    "/cases/{case_id}/concessions",
+    dependencies=[Csrf, redisplay(pages.case_customer_page, "concession")],
+)
 def page_request(
     case_id: Id,
     db: Db,
@@ -200,22 +187,58 @@ def page_request(
 ) -> Response:
     call = parse_id(call_id, "call_id", "give the call's number") if call_id else None
     service.request_concession(
-        db, user, case_id, kind=kind, amount=_required(amount, "amount"), note=note, call_id=call
+        db,
+        user,
+        case_id,
+        kind=kind,
+        amount=require_number(amount, "amount"),
+        note=note,
+        call_id=call,
     )
     case = cases.get_case(db, user, case_id)
     return back(local_path(next, f"/customers/{quote(case.customer_id, safe='')}"))
 
 
-@page_router.get("/approvals")
 def approvals_page(request: Request, db: Db, user: PageUser) -> Response:
     rows = _approvals(db, service.approvals_for(db, user))
     ids = {c.requested_by for c, _, _ in rows}
     names = service.names_of(db, ids)
     flags = red_carpet.flags_for(db, [case.customer_id for _, case, _ in rows])
-    return render(request, "approvals.html", rows=rows, names=names, flags=flags)
+    return render(
+        request,
+        "approvals.html",
+        rows=rows,
+        names=names,
+        flags=flags,
+        shown_forms={f"decide-{c.id}" for c, _, _ in rows},
+        decided=_decided(db, user, request.query_params.get("decided", "")),
+    )
 
 
-@page_router.post("/concessions/{concession_id}/decide", dependencies=[Csrf])
+def _decided(db: Db, user: PageUser, concession_id: str) -> str:
+    """The confirmation of a decision ``user`` just made (``?decided=<id>`` after the
+    redirect); "" for anything else, so the link shows nobody another's decision."""
+    if not concession_id.isdigit():
+        return ""
+    concession = db.get(Concession, int(concession_id))
+    if concession is None or concession.decided_by != user.id:
+        return ""
+    case = db.get(Case, concession.case_id)
+    asker = service.names_of(db, {concession.requested_by}).get(concession.requested_by, "")
+    assert case is not None
+    said = service.decision_text(concession, case, "You", f"{asker}'s")
+    return f"{said}. {asker or 'The asker'} has been told."
+
+
+@page_router.get("/approvals")
+def approvals(request: Request, db: Db, user: PageUser) -> Response:
+    return approvals_page(request, db, user)
+
+
+@page_router.post(
+    "/concessions/{concession_id}/decide",
+    dependencies=[Csrf, redisplay(approvals_page, "decide-{concession_id}")],
+)
 def page_decide(
     concession_id: Id,
     db: Db,
@@ -226,12 +249,11 @@ def page_decide(
     next: Annotated[str, Form()] = "",
 ) -> Response:
     service.decide(
-        db, user, concession_id, decision=decision, amount=_number(amount, "amount"), note=note
+        db, user, concession_id, decision=decision, amount=parse_number(amount, "amount"), note=note
     )
-    return back(local_path(next, "/approvals"))
+    return back(local_path(next, f"/approvals?decided={concession_id}"))
 
 
-@page_router.get("/limits")
 def limits_page(request: Request, db: Db, user: PageUser) -> Response:
     """Everyone whose limits I may set (executives cannot list users, so not /users)."""
     people = service.users_for_limits(db, user)
@@ -243,7 +265,22 @@ def limits_page(request: Request, db: Db, user: PageUser) -> Response:
     )
 
 
-@page_router.post("/users/{user_id}/limits", dependencies=[Csrf])
+@page_router.get("/limits")
+def limits(request: Request, db: Db, user: PageUser) -> Response:
+    return limits_page(request, db, user)
+
+
+def _limits_form_page(request: Request, db: Db, user: PageUser) -> Response:
+    """The page the refused limits form came from: the users page or the limits page."""
+    if getattr(request.state, "form_values", {}).get("next") == "/users":
+        return pages.users_page(request, db, user)
+    return limits_page(request, db, user)
+
+
+@page_router.post(
+    "/users/{user_id}/limits",
+    dependencies=[Csrf, redisplay(_limits_form_page, "limits-{user_id}")],
+)
 def page_set_limits(
     user_id: Id,
     db: Db,
@@ -257,8 +294,8 @@ def page_set_limits(
         db,
         user,
         user_id,
-        discount_pct=_required(discount_pct, "discount_pct"),
-        credit=_required(credit, "credit"),
-        free_items=_required(free_items, "free_items"),
+        discount_pct=require_number(discount_pct, "discount_pct"),
+        credit=require_number(credit, "credit"),
+        free_items=require_number(free_items, "free_items"),
     )
     return back(local_path(next, "/users" if may(user, Action.LIST_USERS) else "/limits"))

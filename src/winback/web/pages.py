@@ -10,18 +10,29 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from winback.desk import audit, calls, cases, complaints, red_carpet, tasks, taxonomy, users
+from winback.desk import (
+    audit,
+    calls,
+    cases,
+    complaints,
+    notices,
+    red_carpet,
+    tasks,
+    taxonomy,
+    users,
+)
 from winback.desk import login as desk_login
 from winback.desk.concessions import may_set_limits, rows_of_cases
 from winback.desk.customer360 import customer_view
 from winback.desk.db import parse_id
-from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, PERSON_OUTCOMES, ROLES
+from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, PERSON_OUTCOMES, ROLES, User
 from winback.desk.passwords import MAX_LENGTH
 from winback.desk.permissions import Action, may, may_hold_work, require
-from winback.errors import Busy, NotAuthenticated, PermissionDenied, TooManyAttempts
+from winback.errors import Busy, InvalidInput, NotAuthenticated, PermissionDenied, TooManyAttempts
 from winback.scan.runs import STATUSES, TIERS
 from winback.web.deps import Csrf, Db, PageUser, Rules, export_after_close, page_session
 from winback.web.errors import retry_after, status_of
+from winback.web.forms import FormErrors, field_of, redisplay
 from winback.web.schemas import BeforeId, Id, PageNumber
 from winback.web.sessions import SessionCookies, csrf_matches
 from winback.web.templating import owner_options, template_context
@@ -127,7 +138,25 @@ def home(user: PageUser) -> Response:
 @router.get("/queue")
 def queue(request: Request, db: Db, user: PageUser, page: PageNumber = 1) -> Response:
     result = cases.my_queue(db, user, page)
-    return render(request, "queue.html", result=result, owners=_names(db, user))
+    return render(
+        request,
+        "queue.html",
+        result=result,
+        owners=_names(db, user),
+        notices=notices.unread(db, user),
+    )
+
+
+@router.post("/notices/{notice_id}/read", dependencies=[Csrf])
+def notice_read(notice_id: Id, db: Db, user: PageUser) -> Response:
+    notices.mark_read(db, user, notice_id)
+    return back("/queue")
+
+
+@router.post("/notices/read", dependencies=[Csrf])
+def notices_read(db: Db, user: PageUser) -> Response:
+    notices.mark_read(db, user)
+    return back("/queue")
 
 
 def _names(db: Db, user: PageUser) -> dict[int, str]:
@@ -136,16 +165,24 @@ def _names(db: Db, user: PageUser) -> dict[int, str]:
     return {u.id: u.name for u in users.list_users(db, user)}
 
 
-@router.get("/cases")
-def all_cases(request: Request, db: Db, user: PageUser, page: PageNumber = 1) -> Response:
+def cases_page(request: Request, db: Db, user: PageUser, page: int = 1) -> Response:
+    """All cases under the filter of the query string. A filter value the desk cannot
+    read (a worth of "lots") is shown back in the filter form with why, over all cases."""
     query = dict(request.query_params)
     query.pop("page", None)
-    f = cases.CaseFilter.from_query(query)
+    try:
+        f = cases.CaseFilter.from_query(query)
+    except InvalidInput as exc:
+        request.state.forms = FormErrors(
+            "filter", query, {field_of(str(exc), query, exc.field): str(exc)}
+        )
+        f = cases.CaseFilter()
     result = cases.search_cases(db, user, f, page)
     people = users.list_users(db, user)
     return render(
         request,
         "cases.html",
+        status=422 if getattr(request.state, "forms", None) else 200,
         result=result,
         f=f,
         query=urlencode(f.as_query()),
@@ -159,7 +196,12 @@ def all_cases(request: Request, db: Db, user: PageUser, page: PageNumber = 1) ->
     )
 
 
-@router.post("/cases/filters", dependencies=[Csrf])
+@router.get("/cases")
+def all_cases(request: Request, db: Db, user: PageUser, page: PageNumber = 1) -> Response:
+    return cases_page(request, db, user, page)
+
+
+@router.post("/cases/filters", dependencies=[Csrf, redisplay(cases_page, "save-filter")])
 async def save_filter(request: Request, db: Db, user: PageUser) -> Response:
     form = dict(await request.form())
     f = cases.CaseFilter.from_query({k: v for k, v in form.items() if isinstance(v, str)})
@@ -242,7 +284,20 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
     )
 
 
-@router.post("/cases/{case_id}/activity", dependencies=[Csrf])
+def case_customer_page(request: Request, db: Db, user: PageUser) -> Response:
+    """The customer page of the case in the path: where a refused case form shows again."""
+    case = cases.get_case(db, user, int(request.path_params["case_id"]))
+    return customer(request, case.customer_id, db, user)
+
+
+def customer_page(request: Request, db: Db, user: PageUser) -> Response:
+    """The customer page of the customer in the path, for a refused form on it."""
+    return customer(request, request.path_params["customer_id"], db, user)
+
+
+@router.post(
+    "/cases/{case_id}/activity", dependencies=[Csrf, redisplay(case_customer_page, "activity")]
+)
 def activity(
     case_id: Id,
     db: Db,
@@ -282,20 +337,28 @@ def audit_log(
     return render(request, "audit.html", entries=entries, entity=entity)
 
 
-@router.get("/users")
-def user_list(request: Request, db: Db, user: PageUser) -> Response:
+def users_page(
+    request: Request, db: Db, user: PageUser, one_time: tuple[User, str] | None = None
+) -> Response:
     people = users.list_users(db, user)
     settable = {u.id for u in people if may_set_limits(user, u)}
-    return render(request, "users.html", people=people, roles=ROLES, settable=settable)
+    return render(
+        request, "users.html", people=people, roles=ROLES, settable=settable, one_time=one_time
+    )
 
 
-@router.post("/users", dependencies=[Csrf])
+@router.get("/users")
+def user_list(request: Request, db: Db, user: PageUser) -> Response:
+    return users_page(request, db, user)
+
+
+@router.post("/users", dependencies=[Csrf, redisplay(users_page, "add-user")])
 def user_add(
     db: Db,
     user: PageUser,
     username: Annotated[str, Form()],
-    role: Annotated[str, Form()],
     password: Annotated[str, Form()],
+    role: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
     staff_id: Annotated[str, Form()] = "",
 ) -> Response:
@@ -319,17 +382,79 @@ def user_active(
     return back("/users")
 
 
+@router.post("/users/{user_id}/role", dependencies=[Csrf, redisplay(users_page, "role-{user_id}")])
+def user_role(user_id: Id, db: Db, user: PageUser, role: Annotated[str, Form()] = "") -> Response:
+    users.set_role(db, user, user_id, role)
+    return back("/users")
+
+
+@router.post(
+    "/users/{user_id}/password", dependencies=[Csrf, redisplay(users_page, "reset-{user_id}")]
+)
+def user_reset_password(
+    request: Request,
+    user_id: Id,
+    db: Db,
+    user: PageUser,
+    password: Annotated[str, Form(max_length=MAX_LENGTH)] = "",
+) -> Response:
+    """Reset a user's password: to the one typed, else to a random one shown in this
+    answer only (a reload does not show it again; the admin gives it to the person)."""
+    chosen = users.reset_password(db, user, user_id, password)
+    if password:
+        return back("/users")
+    response = users_page(request, db, user, one_time=(users.get_user(db, user_id), chosen))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def account_page(
+    request: Request, db: Db, user: PageUser, new_token: str | None = None, notice: str = ""
+) -> Response:
+    require(user, Action.OWN_API_TOKENS)
+    return render(
+        request,
+        "account.html",
+        tokens=users.list_api_tokens(db, user),
+        new_token=new_token,
+        notice=notice,
+    )
+
+
 @router.get("/account")
 def account(request: Request, db: Db, user: PageUser) -> Response:
-    require(user, Action.OWN_API_TOKENS)
-    return render(request, "account.html", tokens=users.list_api_tokens(db, user), new_token=None)
+    return account_page(request, db, user)
 
 
-@router.post("/account/tokens", dependencies=[Csrf])
+@router.post("/account/password", dependencies=[Csrf, redisplay(account_page, "password")])
+async def password_change(
+    request: Request,
+    db: Db,
+    user: PageUser,
+    current_password: Annotated[str, Form(max_length=MAX_LENGTH)] = "",
+    new_password: Annotated[str, Form(max_length=MAX_LENGTH)] = "",
+) -> Response:
+    """Change my own password (the current one required). My other sessions end; this
+    one carries on under a fresh cookie."""
+    checks: desk_login.PasswordChecks = request.app.state.password_checks
+    # Two argon2 runs (the check and the new hash): a place among the password checks.
+    async with checks.turn():
+        await run_in_threadpool(users.change_own_password, db, user, current_password, new_password)
+    cookies: SessionCookies = request.app.state.cookies
+    session = cookies.new(user.id, user.session_epoch)
+    request.state.session = session
+    response = account_page(
+        request, db, user, notice="Your password is changed; your other sessions have ended."
+    )
+    cookies.write(request, response, session)
+    return response
+
+
+@router.post("/account/tokens", dependencies=[Csrf, redisplay(account_page, "token")])
 def token_add(request: Request, db: Db, user: PageUser, name: Annotated[str, Form()]) -> Response:
     _, plain = users.create_api_token(db, user, name)
     # Shown in this response only; a reload does not show it again.
-    return render(request, "account.html", tokens=users.list_api_tokens(db, user), new_token=plain)
+    return account_page(request, db, user, new_token=plain)
 
 
 @router.post("/account/tokens/{token_id}/revoke", dependencies=[Csrf])

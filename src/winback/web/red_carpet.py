@@ -18,8 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from winback.desk import red_carpet
 from winback.desk.models import ExperienceSource, RedCarpet
+from winback.web import pages
 from winback.web.deps import ApiUser, Csrf, Db, PageUser, Rules
 from winback.web.errors import ERROR_RESPONSES
+from winback.web.forms import redisplay
 from winback.web.pages import back, render
 from winback.web.schemas import Body, UtcDateTime
 
@@ -182,7 +184,10 @@ def red_carpet_page(request: Request, db: Db, user: PageUser) -> Response:
     )
 
 
-@page_router.post("/customers/{customer_id}/experiences", dependencies=[Csrf])
+@page_router.post(
+    "/customers/{customer_id}/experiences",
+    dependencies=[Csrf, redisplay(pages.customer_page, "experience")],
+)
 def record_by_hand(
     request: Request,
     customer_id: str,

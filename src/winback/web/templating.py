@@ -11,11 +11,15 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup
+from sqlalchemy.orm import object_session
 
+from winback.desk import notices
 from winback.desk.models import User
+from winback.desk.notices import NavCounts
 from winback.desk.outcomes import outcome_label
 from winback.desk.permissions import Action, may, may_hold_work
 from winback.insights import render as report_render
+from winback.web.forms import NO_ERRORS
 from winback.web.sessions import CSRF_FIELD, CSRF_HEADER
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -36,6 +40,7 @@ def page_templates() -> Jinja2Templates:
         CSRF_HEADER=CSRF_HEADER,
         quote=quote,
         outcome_label=outcome_label,
+        nav_counts=nav_counts_of,
     )
     templates.env.filters["with_selected"] = with_selected
     return templates
@@ -47,9 +52,20 @@ def template_context(request: Request, **values: Any) -> dict[str, Any]:
     context: dict[str, Any] = {
         "user": getattr(request.state, "user", None),
         "csrf": session.csrf if session else "",
+        # A refused form's typed values and messages (winback.web.forms).
+        "forms": getattr(request.state, "forms", NO_ERRORS),
     }
     context.update(values)
     return context
+
+
+def nav_counts_of(user: User | None) -> NavCounts:
+    """The nav's counts for the page's user, read through the request's own session (the
+    one the user was loaded in); none for a page without a user."""
+    db = object_session(user) if user is not None else None
+    if user is None or db is None:
+        return NavCounts()
+    return notices.nav_counts(db, user)
 
 
 def owner_options(people: list[User]) -> Markup:

@@ -8,11 +8,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from winback.desk import audit, tasks
+from winback.desk import audit, notices, tasks
 from winback.desk.models import (
     AuditEntry,
     Experience,
@@ -92,16 +93,25 @@ def _slip(
     )
     task = None
     if open_alert is None:
+        owner = _task_owner(db, carpet)
         task = tasks.add_task(
             db,
             actor,
             kind="slip_alert",
             title=f"Red carpet slip: {_who(carpet)}: {because}",
             customer_id=carpet.customer_id,
-            owner_id=_task_owner(db, carpet),
+            owner_id=owner,
             due_on=now.date(),
             case_id=carpet.case_id,
             system_name=system_name,
+        )
+        # The owner hears of it on the desk too (the task waits on their list).
+        notices.notify(
+            db,
+            owner,
+            "red_carpet_slip",
+            f"Red-carpet customer {_who(carpet)} slipped: {because}",
+            f"/customers/{quote(carpet.customer_id, safe='')}",
         )
     audit.record(
         db,
