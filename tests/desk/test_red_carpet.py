@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import run_winback
 from tests.desk.conftest import POLICY, make_run
-from winback.desk import cases, red_carpet, tasks
+from winback.desk import cases, notices, red_carpet, tasks
 from winback.desk.models import AuditEntry, Case, Experience, RedCarpet, Task, User
 from winback.desk.sync import sync_cases
 from winback.errors import Conflict, InvalidInput
@@ -435,6 +435,10 @@ def test_a_slipping_scan_row_alerts_the_owner_once(
     later = make_run(tmp_path / "watch2", [slipping], as_of="2024-07-08")
     assert red_carpet.check_run(db, later, rules) == 1
     assert db.scalar(select(func.count()).select_from(Task).where(Task.kind == "slip_alert")) == 1
+    # The owner is told on the desk once, too (a notice on their queue).
+    told = notices.unread(db, people["rep"])
+    assert [n.kind for n in told] == ["red_carpet_slip"]
+    assert "slipped: P(alive) 0.50 is below 0.8" in told[0].text
     assert won_long_ago.slipped_at == first_slip
     slips = [a for a in _audit_actions(db, won_long_ago) if a == "red_carpet.slip"]
     assert len(slips) == 2

@@ -1,0 +1,151 @@
+"""User administration on the desk: roles, password resets, your own password, and
+deactivation that ends a session and an API token at once (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from tests.desk.conftest import PASSWORD
+from tests.desk.race import in_parallel
+from tests.web.conftest import log_in
+from winback.desk import users
+from winback.desk.models import AuditEntry, User
+from winback.errors import Conflict, InvalidInput
+
+NEW = "violet kettle drums at noon"
+
+
+def _actions(db: Session, user: User) -> list[str]:
+    db.expire_all()
+    query = select(AuditEntry.action).where(
+        AuditEntry.entity == "user", AuditEntry.entity_id == str(user.id)
+    )
+    return list(db.scalars(query.order_by(AuditEntry.id)))
+
+
+def test_an_admin_changes_a_role_and_the_limits_follow(
+    client: TestClient, db: Session, people: dict[str, User]
+) -> None:
+    csrf = log_in(client, "admin")
+    rep = people["rep"]
+    done = client.post(f"/users/{rep.id}/role", data={"csrf_token": csrf, "role": "manager"})
+    assert done.status_code == 303
+    db.expire_all()
+    assert (rep.role, rep.limit_credit) == ("manager", 500.0)
+    assert "user.role" in _actions(db, rep)
+    bad = client.post(f"/users/{rep.id}/role", data={"csrf_token": csrf, "role": "boss"})
+    assert bad.status_code == 422
+    assert "role &#39;boss&#39;: use one of" in bad.text
+    mine = client.post(
+        f"/users/{people['admin'].id}/role", data={"csrf_token": csrf, "role": "rep"}
+    )
+    assert mine.status_code == 409
+    # A manager may not change roles at all.
+    other = TestClient(client.app, follow_redirects=False)
+    manager_csrf = log_in(other, "manager")
+    refused = other.post(
+        f"/users/{people['rep2'].id}/role", data={"csrf_token": manager_csrf, "role": "admin"}
+    )
+    assert refused.status_code == 403
+    db.expire_all()
+    assert people["rep2"].role == "rep"
+
+
+def test_the_last_admin_keeps_the_role_even_when_two_demote_each_other(
+    desk_engine: Engine, db: Session, people: dict[str, User]
+) -> None:
+    with pytest.raises(Conflict, match="the only active admin"):
+        users.set_role(db, None, people["admin"].id, "rep")
+    db.rollback()
+    second = users.create_user(
+        db, None, username="admin2", name="Admin Two", role="admin", password=PASSWORD
+    )
+    ids = [people["admin"].id, second.id]
+    results = in_parallel(
+        desk_engine,
+        ids,
+        lambda s, u, i: users.set_role(s, u, ids[(i + 1) % 2], "rep").role,
+        threads=2,
+    )
+    assert sorted(str(r) if isinstance(r, Conflict) else r for r in results)[-1] == "rep"
+    db.expire_all()
+    admins = db.scalars(select(User).where(User.role == "admin", User.active.is_(True))).all()
+    assert len(admins) == 1
+
+
+def test_a_reset_shows_a_one_time_password_once_and_ends_their_sessions(
+    app: FastAPI, client: TestClient, db: Session, people: dict[str, User]
+) -> None:
+    rep_client = TestClient(app, follow_redirects=False)
+    log_in(rep_client, "rep")
+    assert rep_client.get("/queue").status_code == 200
+    csrf = log_in(client, "admin")
+    reset = client.post(f"/users/{people['rep'].id}/password", data={"csrf_token": csrf})
+    assert reset.status_code == 200
+    assert reset.headers["cache-control"] == "no-store"
+    found = re.search(r'<code id="one-time-password">([^<]+)</code>', reset.text)
+    assert found
+    one_time = found.group(1)
+    assert one_time not in client.get("/users").text  # shown once
+    assert rep_client.get("/queue").status_code == 303  # their session ended
+    log_in(TestClient(app, follow_redirects=False), "rep", one_time)
+    assert _actions(db, people["rep"]).count("user.password") == 1
+    # An admin may set one instead; a weak one is refused beside the field.
+    weak = client.post(
+        f"/users/{people['rep'].id}/password", data={"csrf_token": csrf, "password": "password"}
+    )
+    assert weak.status_code == 422
+    assert "the password is too short" in weak.text
+
+
+def test_you_change_your_own_password_with_the_current_one(
+    app: FastAPI, client: TestClient, db: Session, people: dict[str, User]
+) -> None:
+    elsewhere = TestClient(app, follow_redirects=False)
+    log_in(elsewhere, "rep")
+    csrf = log_in(client, "rep")
+    wrong = client.post(
+        "/account/password",
+        data={"csrf_token": csrf, "current_password": "guess guess", "new_password": NEW},
+    )
+    assert wrong.status_code == 422
+    assert "current_password: that is not your current password" in wrong.text
+    assert 'aria-invalid="true"' in wrong.text
+    done = client.post(
+        "/account/password",
+        data={"csrf_token": csrf, "current_password": PASSWORD, "new_password": NEW},
+    )
+    assert done.status_code == 200, done.text
+    assert "Your password is changed" in done.text
+    assert client.get("/queue").status_code == 200  # this session carries on
+    assert elsewhere.get("/queue").status_code == 303  # the other one ended
+    log_in(TestClient(app, follow_redirects=False), "rep", NEW)
+    with pytest.raises(InvalidInput, match="new_password"):
+        users.change_own_password(db, people["rep2"], PASSWORD, PASSWORD)
+
+
+def test_deactivation_ends_a_session_and_a_token_at_once(
+    app: FastAPI, client: TestClient, db: Session, people: dict[str, User]
+) -> None:
+    rep_client = TestClient(app, follow_redirects=False)
+    log_in(rep_client, "rep")
+    _, token = users.create_api_token(db, people["rep"], "laptop")
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert rep_client.get("/queue").status_code == 200
+    assert rep_client.get("/api/queue", headers=bearer).status_code == 200
+    csrf = log_in(client, "admin")
+    off = client.post(
+        f"/users/{people['rep'].id}/active", data={"csrf_token": csrf, "active": "false"}
+    )
+    assert off.status_code == 303
+    page = rep_client.get("/queue")
+    assert page.status_code == 303
+    assert page.headers["location"].startswith("/login")
+    assert rep_client.get("/api/queue", headers=bearer).status_code == 401
+    assert "user.update" in _actions(db, people["rep"])
