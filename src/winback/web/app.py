@@ -22,7 +22,14 @@ from starlette.routing import Match, Mount
 from winback import __version__, clock
 from winback.desk import login as desk_login
 from winback.desk.db import desk_engine, session_factory
-from winback.errors import Conflict, DeskError, InvalidInput, PolicyError, WinbackError
+from winback.errors import (
+    Conflict,
+    DeskError,
+    InvalidInput,
+    PermissionDenied,
+    PolicyError,
+    WinbackError,
+)
 from winback.insights import render as report_render
 from winback.insights.kept import ReportStore
 from winback.ledger import timeline as timeline_index
@@ -201,12 +208,15 @@ def create_app(
             code = "policy_error"  # the workspace's policy file: a manager must fix it
         if _is_api(request):
             return api_error(status, code, str(exc), retry_after(exc))
-        if isinstance(exc, InvalidInput | Conflict):
-            # A refused form: its page again, with what was typed and why.
+        if isinstance(exc, InvalidInput | Conflict | PermissionDenied):
+            # A refused form: its page again, with what was typed and why (a refusal of
+            # the role itself stays a page of its own; one about a field's value does not).
             errors = forms.refused_form(request, [(getattr(exc, "field", None), str(exc))])
-            again = await forms.show_again(request, status, errors)
-            if again is not None:
-                return again
+            about_a_field = "" not in errors.errors
+            if not isinstance(exc, PermissionDenied) or about_a_field:
+                again = await forms.show_again(request, status, errors)
+                if again is not None:
+                    return again
         page = pages.error_page(request, status, str(exc))
         page.headers.update(retry_after(exc))
         return page

@@ -22,6 +22,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from winback.desk.models import User
+from winback.errors import WinbackError
 from winback.web.sessions import CSRF_FIELD
 
 # What a page function takes to show its page again: the request, a session, the user.
@@ -107,16 +108,16 @@ def redisplay(page: PageFunction, form: str) -> Any:
 
 
 def refused_form(request: Request, problems: list[tuple[str | None, str]]) -> FormErrors:
-    """The FormErrors of the refused form of ``request`` (its redisplay set): each
-    problem is (the field named, if any; the message)."""
-    target: Redisplay = request.state.redisplay
+    """The FormErrors of the refused form of ``request`` (of no form when its route
+    declared no redisplay): each problem is (the field named, if any; the message)."""
+    target: Redisplay | None = getattr(request.state, "redisplay", None)
     values: dict[str, str] = getattr(request.state, "form_values", {})
     names = dict.fromkeys(getattr(request.state, "form_names", values), "")
     errors: dict[str, str] = {}
     for named, message in problems:
         where = field_of(message, names, named)
         errors[where] = f"{errors[where]}; {message}" if where in errors else message
-    return FormErrors(target.form, values, errors)
+    return FormErrors(target.form if target else "", values, errors)
 
 
 def validation_problems(errors: list[Any]) -> list[tuple[str | None, str]]:
@@ -149,6 +150,9 @@ async def show_again(request: Request, status: int, errors: FormErrors) -> Respo
             request.state.user = user
             return target.page(request, db, user)
 
-    response = await run_in_threadpool(_render)
+    try:
+        response = await run_in_threadpool(_render)
+    except WinbackError:  # the page itself is not theirs to see: the plain error page
+        return None
     response.status_code = status
     return response
