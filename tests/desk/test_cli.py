@@ -42,6 +42,30 @@ def test_user_add_prints_a_generated_password_that_logs_in(
     assert isinstance(again.exception, Conflict)
 
 
+def test_user_role_and_reset_password_from_the_command_line(
+    env: dict[str, str], db: Session
+) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["user", "add", "carol", "--role", "rep"]).exit_code == 0
+    promoted = runner.invoke(app, ["user", "role", "carol", "--role", "manager"])
+    assert promoted.exit_code == 0, promoted.output
+    assert "carol is now manager" in promoted.output
+    reset = runner.invoke(app, ["user", "reset-password", "carol"])
+    assert reset.exit_code == 0, reset.output
+    password = reset.output.split("password: ")[1].strip()
+    carol = authenticate(db, "carol", password)
+    assert (carol.role, carol.limit_credit) == ("manager", 500.0)
+    typed = runner.invoke(
+        app, ["user", "reset-password", "carol", "--password-stdin"], input="quiet amber lanterns\n"
+    )
+    assert typed.exit_code == 0, typed.output
+    assert "password:" not in typed.output
+    db.expire_all()
+    assert authenticate(db, "carol", "quiet amber lanterns").username == "carol"
+    nobody = runner.invoke(app, ["user", "role", "zed", "--role", "rep"])
+    assert "no user 'zed'" in str(nobody.exception)
+
+
 def test_sync_without_a_scan_run_says_so(env: dict[str, str]) -> None:
     done = CliRunner().invoke(app, ["sync"])
     assert isinstance(done.exception, WinbackError)

@@ -14,10 +14,13 @@ from winback.cli.output import out, print_export, safe
 from winback.desk import red_carpet, users
 from winback.desk.models import ROLES
 from winback.desk.sync import SyncResult
+from winback.errors import UsageError
 from winback.settings import load_settings
 
 user_app = typer.Typer(
-    help="Desk users: add them from the command line.", no_args_is_help=True, rich_markup_mode=None
+    help="Desk users: add them, change a role, reset a password.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
@@ -49,6 +52,38 @@ def user_add(
     out.print(f"added {safe(user.role)} {safe(user.username)} (user {user.id})", highlight=False)
     if not password_stdin:
         out.print(f"password: {safe(password)}", highlight=False)
+
+
+@user_app.command("role")
+def user_role(
+    username: str = typer.Argument(..., help="The user's login name."),
+    role: str = typer.Option(..., help=f"The new role, one of: {', '.join(ROLES)}."),
+) -> None:
+    """Change a user's role (their concession limits become the role's starting ones)."""
+    settings = load_settings()
+    with cycle.desk_session(settings) as db:
+        user = users.set_role(db, None, users.by_username(db, username).id, role)
+    out.print(f"{safe(user.username)} is now {safe(user.role)}", highlight=False)
+
+
+@user_app.command("reset-password")
+def user_reset_password(
+    username: str = typer.Argument(..., help="The user's login name."),
+    password_stdin: bool = typer.Option(
+        False, help="Read the new password from standard input instead of generating one."
+    ),
+) -> None:
+    """Reset a user's password and end their sessions. Prints a generated one once
+    unless --password-stdin."""
+    settings = load_settings()
+    typed = sys.stdin.readline().rstrip("\n") if password_stdin else ""
+    if password_stdin and not typed:
+        raise UsageError("--password-stdin: standard input held no password")
+    with cycle.desk_session(settings) as db:
+        chosen = users.reset_password(db, None, users.by_username(db, username).id, typed)
+    out.print(f"password of {safe(username)} reset; their sessions have ended", highlight=False)
+    if not password_stdin:
+        out.print(f"password: {safe(chosen)}", highlight=False)
 
 
 def sync_command(

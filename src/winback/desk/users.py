@@ -248,6 +248,14 @@ def get_user(db: Session, user_id: int) -> User:
     return user
 
 
+def by_username(db: Session, username: str) -> User:
+    """The user with this login name, else NotFound (the command line names users so)."""
+    user = db.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    return user
+
+
 def list_users(db: Session, actor: User) -> list[User]:
     require(actor, Action.LIST_USERS)
     return list(db.scalars(select(User).order_by(User.username)))
