@@ -38,6 +38,11 @@ CALLS: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
         {"username": "newbie", "role": "rep", "password": PASSWORD},
     ),
     Action.OWN_API_TOKENS: ("POST", "/api/tokens", {"name": "script"}),
+    Action.CHANGE_OWN_PASSWORD: (
+        "POST",
+        "/api/me/password",
+        {"current_password": PASSWORD, "new_password": "violet kettle drums at noon"},
+    ),
     Action.EDIT_REASONS: ("POST", "/api/reasons", {"label": "Slow support"}),
     Action.VIEW_TEAM_WORK: ("GET", "/api/tasks/overdue", None),
     Action.VIEW_REPORTS: ("GET", "/api/reports/reasons", None),

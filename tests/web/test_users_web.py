@@ -149,3 +149,33 @@ def test_deactivation_ends_a_session_and_a_token_at_once(
     assert page.headers["location"].startswith("/login")
     assert rep_client.get("/api/queue", headers=bearer).status_code == 401
     assert "user.update" in _actions(db, people["rep"])
+
+
+def test_the_api_changes_roles_and_passwords(
+    client: TestClient, db: Session, people: dict[str, User], tokens: dict[str, str]
+) -> None:
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    rep = {"Authorization": f"Bearer {tokens['rep']}"}
+    rep_id = people["rep"].id
+    promoted = client.patch(f"/api/users/{rep_id}", json={"role": "executive"}, headers=admin)
+    assert promoted.status_code == 200, promoted.text
+    assert promoted.json()["role"] == "executive"
+    assert client.patch(f"/api/users/{rep_id}", json={}, headers=admin).status_code == 422
+    reset = client.post(f"/api/users/{rep_id}/password", json={}, headers=admin)
+    assert reset.status_code == 200
+    generated = reset.json()["password"]
+    db.expire_all()
+    assert users.authenticate(db, "rep", generated).id == rep_id
+    wrong = client.post(
+        "/api/me/password", json={"current_password": "nope", "new_password": NEW}, headers=rep
+    )
+    assert wrong.status_code == 422
+    assert "not your current password" in wrong.json()["error"]["message"]
+    done = client.post(
+        "/api/me/password",
+        json={"current_password": generated, "new_password": NEW},
+        headers=rep,
+    )
+    assert done.status_code == 204
+    db.expire_all()
+    assert users.authenticate(db, "rep", NEW).id == rep_id

@@ -15,6 +15,7 @@ from winback import cycle
 from winback.desk import audit, cases, users
 from winback.desk.customer360 import customer_view
 from winback.desk.permissions import Action, require
+from winback.errors import InvalidInput
 from winback.web.deps import ApiUser, Db, Rules, export_after_close
 from winback.web.errors import ERROR_RESPONSES
 from winback.web.schemas import (
@@ -35,6 +36,9 @@ from winback.web.schemas import (
     Id,
     PageNumber,
     PageSize,
+    PasswordChange,
+    PasswordReset,
+    PasswordResetDone,
     RedCarpetFlag,
     SyncPublic,
     TokenCreate,
@@ -191,7 +195,35 @@ def create_user(body: UserCreate, db: Db, user: ApiUser) -> Any:
 
 @router.patch("/users/{user_id}", response_model=UserPublic)
 def update_user(user_id: Id, body: UserUpdate, db: Db, user: ApiUser) -> Any:
-    return users.set_active(db, user, user_id, body.active)
+    """Deactivate or reactivate a user (their sessions end; deactivation revokes their
+    tokens), change their role, or both."""
+    if body.active is None and body.role is None:
+        raise InvalidInput("give active, role or both")
+    target = users.get_user(db, user_id)
+    if body.role is not None:
+        target = users.set_role(db, user, user_id, body.role)
+    if body.active is not None:
+        target = users.set_active(db, user, user_id, body.active)
+    return target
+
+
+@router.post("/users/{user_id}/password", response_model=PasswordResetDone)
+def reset_password(
+    request: Request, user_id: Id, body: PasswordReset, db: Db, user: ApiUser
+) -> PasswordResetDone:
+    """Reset another user's password (admins): to ``password``, or to a generated one
+    returned this once. Their sessions end."""
+    with request.app.state.password_checks.slot():
+        chosen = users.reset_password(db, user, user_id, body.password)
+    return PasswordResetDone(user_id=user_id, password=None if body.password else chosen)
+
+
+@router.post("/me/password", status_code=204)
+def change_password(request: Request, body: PasswordChange, db: Db, user: ApiUser) -> None:
+    """Change my own password, giving the current one. My desk sessions end; my API
+    tokens stay."""
+    with request.app.state.password_checks.slot():
+        users.change_own_password(db, user, body.current_password, body.new_password)
 
 
 @router.get("/tokens", response_model=list[TokenPublic])

@@ -72,7 +72,26 @@ class UserCreate(Body):
 
 
 class UserUpdate(Body):
-    active: StrictBool = Field(description="true or false; never 0, 1 or a string")
+    """Deactivate or reactivate a user, change their role, or both (at least one)."""
+
+    active: StrictBool | None = Field(None, description="true or false; never 0, 1 or a string")
+    role: Role | None = Field(None, description="the new role (an admin's; never their own)")
+
+
+class PasswordReset(Body):
+    password: str = Field(
+        "", max_length=MAX_LENGTH, description="the new password; empty: generate one"
+    )
+
+
+class PasswordResetDone(BaseModel):
+    user_id: int
+    password: str | None = Field(description="the generated password, this once; else null")
+
+
+class PasswordChange(Body):
+    current_password: str = Field(max_length=MAX_LENGTH)
+    new_password: str = Field(max_length=MAX_LENGTH)
 
 
 class UserPublic(BaseModel):

@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import object_session
 
 from winback.desk import notices
@@ -65,7 +66,10 @@ def nav_counts_of(user: User | None) -> NavCounts:
     db = object_session(user) if user is not None else None
     if user is None or db is None:
         return NavCounts()
-    return notices.nav_counts(db, user)
+    try:
+        return notices.nav_counts(db, user)
+    except SQLAlchemyError:  # an error page after a failed write: the page, without counts
+        return NavCounts()
 
 
 def owner_options(people: list[User]) -> Markup:
