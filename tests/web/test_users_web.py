@@ -117,12 +117,25 @@ def test_you_change_your_own_password_with_the_current_one(
     assert wrong.status_code == 422
     assert "current_password: that is not your current password" in wrong.text
     assert 'aria-invalid="true"' in wrong.text
+    before = dict(client.cookies)
     done = client.post(
         "/account/password",
         data={"csrf_token": csrf, "current_password": PASSWORD, "new_password": NEW},
     )
     assert done.status_code == 200, done.text
     assert "Your password is changed" in done.text
+    # A double click: the second request, sent with the session as it was, changes nothing
+    # (that session has ended; it is sent to log in with the new password).
+    stale = TestClient(app, follow_redirects=False, cookies=before)
+    again = stale.post(
+        "/account/password",
+        data={"csrf_token": csrf, "current_password": PASSWORD, "new_password": NEW},
+    )
+    assert again.status_code == 303
+    assert _actions(db, people["rep"]).count("user.password") == 1
+    # Through the API (a retried request), the same change again is taken as done.
+    users.change_own_password(db, db.get(User, people["rep"].id), PASSWORD, NEW)  # type: ignore[arg-type]
+    assert _actions(db, people["rep"]).count("user.password") == 1
     assert client.get("/queue").status_code == 200  # this session carries on
     assert elsewhere.get("/queue").status_code == 303  # the other one ended
     log_in(TestClient(app, follow_redirects=False), "rep", NEW)

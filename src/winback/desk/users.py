@@ -184,6 +184,8 @@ def change_own_password(db: Session, user: User, current: str, new: str) -> None
     try:
         hasher.verify(user.password_hash, current)
     except (VerificationError, InvalidHashError):
+        if new and _is_password(user, new):
+            return  # a double click: the first request changed it already
         raise InvalidInput(
             "current_password: that is not your current password", field="current_password"
         ) from None
@@ -196,6 +198,13 @@ def change_own_password(db: Session, user: User, current: str, new: str) -> None
     except InvalidInput as exc:
         raise InvalidInput(f"new password: {exc}", field="new_password") from None
     set_password(db, user, user.id, new, how="changed")
+
+
+def _is_password(user: User, password: str) -> bool:
+    try:
+        return bool(hasher.verify(user.password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def set_active(db: Session, actor: User, user_id: int, active: bool) -> User:
