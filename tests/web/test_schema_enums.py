@@ -16,6 +16,7 @@ from winback.web import call_steps, calls, concessions, red_carpet, reports, sch
 # (schema, field) -> the desk's tuple its values must be.
 EXPECTED: dict[tuple[type[BaseModel], str], tuple[str, ...]] = {
     (schemas.UserCreate, "role"): models.ROLES,
+    (schemas.UserUpdate, "role"): models.ROLES,
     (schemas.UserPublic, "role"): models.ROLES,
     (schemas.CasePublic, "state"): models.CASE_STATES,
     (schemas.CasePublic, "outcome"): models.CASE_OUTCOMES,
