@@ -4,10 +4,10 @@ Simulates three businesses (retail, b2b, subscription) and runs campaigns on the
 customers: each campaign its own seed, an audience of 500-5,000 drawn at random, offers
 fitted to each member's reason for leaving (a coupon when none fits) in every other
 campaign and one offer drawn at random for everyone in the others, a 10 % holdout
-stratified by reason and value quartile (``draw_holdout``), a 60-day window answered by
-``winback.simulate.campaign.answer_campaign``. The simulator knows each campaign's true
-lift (the mean over the treated of ``p_return_<offer> - p_return_baseline``) and its true
-rise in revenue per treated member. Printed:
+stratified by value quartile (``draw_holdout``; ``--strata`` for others), a 60-day
+window answered by ``winback.simulate.campaign.answer_campaign``. The simulator knows each
+campaign's true lift (the mean over the treated of ``p_return_<offer> -
+p_return_baseline``) and its true rise in revenue per treated member. Printed:
 
 - coverage of the 95 % interval of ``rate_lift`` (Newcombe) on the true lift, and beside
   it in the same run the naive anchor (Wald ``d ± 1.96·se``);
@@ -19,6 +19,7 @@ rise in revenue per treated member. Printed:
 With 200 campaigns, a coverage's standard error near 95 % is about 1.5 points.
 
     uv run python benchmarks/accuracy_campaigns.py [--campaigns 200] [--customers 20000]
+        [--strata value|fine|none]
 """
 
 from __future__ import annotations
@@ -84,6 +85,13 @@ def main() -> None:
     parser.add_argument("--campaigns", type=int, default=200)
     parser.add_argument("--customers", type=int, default=20_000, help="per business")
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument(
+        "--strata",
+        choices=("value", "fine", "none"),
+        default="value",
+        help="value: the value quartile (4 strata, like the desk's tiers); fine: reason x "
+        "value quartile (about 40 strata, a few members each); none: a simple random holdout",
+    )
     args = parser.parse_args()
 
     built = time.perf_counter()
@@ -101,15 +109,19 @@ def main() -> None:
     widths: dict[str, list[float]] = {k: [] for k in hits}
     significant = {"rate": 0, "revenue": 0}
     sizes, lifts = [], []
+    by_profile: dict[str, list[tuple[bool, bool]]] = {b.profile: [] for b in businesses}
     wall = cpu = 0.0
     for k in range(args.campaigns):
         b = businesses[k % len(businesses)]
         rng = np.random.default_rng([args.seed, k])
         size = int(min(rng.integers(500, 5_001), b.ids.size))
         picked = rng.choice(b.ids.size, size, replace=False)
-        strata = [
-            f"{r}|{q}" for r, q in zip(b.reason[picked], b.value_quartile[picked], strict=True)
-        ]
+        quartile = b.value_quartile[picked].astype(str)
+        strata = {
+            "value": list(quartile),
+            "fine": [f"{r}|{q}" for r, q in zip(b.reason[picked], quartile, strict=True)],
+            "none": ["all"] * size,
+        }[args.strata]
         if k % 2:
             offers = [str(rng.choice(OFFERS))] * size
         else:
@@ -137,6 +149,12 @@ def main() -> None:
                 (estimate.low, estimate.high) if isinstance(estimate, LiftEstimate) else estimate
             )
             widths[name].append(high - low)
+        by_profile[b.profile].append(
+            (
+                covers(estimates["newcombe"], outcome.true_lift),
+                covers(estimates["bca"], outcome.true_revenue_lift),
+            )
+        )
         significant["rate"] += estimates["newcombe"].excludes_zero()
         significant["revenue"] += estimates["bca"].excludes_zero()
         sizes.append(size)
@@ -145,7 +163,8 @@ def main() -> None:
     n = args.campaigns
     print(
         f"{n} campaigns: audience {min(sizes):,}-{max(sizes):,} (median "
-        f"{int(np.median(sizes)):,}), holdout {HOLDOUT_SHARE:.0%}, true lift in rate "
+        f"{int(np.median(sizes)):,}), holdout {HOLDOUT_SHARE:.0%} (strata: {args.strata}), "
+        f"true lift in rate "
         f"{min(lifts):.3f}-{max(lifts):.3f} (median {np.median(lifts):.3f})"
     )
     print(f"{'interval':34} {'coverage':>9} {'±se':>6} {'mean width':>11}")
@@ -160,6 +179,12 @@ def main() -> None:
         print(
             f"{label:34} {share:9.3f} {np.sqrt(share * (1 - share) / n):6.3f} "
             f"{np.mean(widths[key]):11.4f}"
+        )
+    for profile, hit in by_profile.items():
+        rate_hits, revenue_hits = np.mean(hit, axis=0)
+        print(
+            f"  {profile:12} {len(hit):3} campaigns: rate_lift {rate_hits:.3f}, "
+            f"mean_lift {revenue_hits:.3f}"
         )
     print(
         f"intervals excluding 0: rate {significant['rate'] / n:.2f}, "
