@@ -4,15 +4,22 @@ they use, and the true lift a measured one is graded by."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from winback.errors import SettingsError
+from winback.ledger.contract import TABLES
+from winback.ledger.importer import import_file
+from winback.ledger.store import Ledger
 from winback.simulate.campaign import answer_campaign, redeemed
+from winback.simulate.run import simulate
 from winback.simulate.settings import settings_for
 from winback.simulate.world import generate
+from winback.simulate.writer import TRUTH_DIR, TRUTH_FILE
 
 START = dt.date(2026, 7, 1)
 
@@ -128,3 +135,28 @@ def test_a_campaign_the_business_cannot_answer_is_refused(lapsed: pa.Table) -> N
         answer_campaign(**{**spec, "offers": ["free_pony"] * 10})
     with pytest.raises(SettingsError, match="at least one day"):
         answer_campaign(**{**spec, "days": 0})
+
+
+def test_campaign_orders_import_into_the_ledger_beside_the_business(tmp_path: Path) -> None:
+    out = tmp_path / "sim"
+    simulate("retail", 600, 18, 5, out, "csv")
+    truth = pq.read_table(out / TRUTH_DIR / TRUTH_FILE)
+    gone = truth.filter(truth.column("lapsed"))
+    ids = gone.column("customer_id").to_pylist()
+    outcome = answer_campaign(
+        truth, ids, np.arange(len(ids)) % 10 == 0, ["coupon"] * len(ids), START, 60, seed=2,
+        codes=[f"WB{i}" for i in range(len(ids))],
+    )  # fmt: skip
+    assert outcome.orders.num_rows > 0
+    ledger = Ledger(tmp_path / "ledger")
+    rejects = tmp_path / "rejects"
+    import_file(ledger, "customers", out / "customers.csv", rejects_dir=rejects)
+    import_file(ledger, "orders", out / "orders.csv", rejects_dir=rejects)
+    result = import_file(
+        ledger, "orders", outcome.write_orders(tmp_path / "campaign"), rejects_dir=rejects
+    )
+    assert result.rejected == 0, result.rejects[:3]
+    assert result.stored == result.read == outcome.orders.num_rows
+    # The code is stored once the contract knows the column (the campaigns work adds it).
+    known = {c.name for c in TABLES["orders"].columns}
+    assert set(result.ignored_columns) == {"discount_code"} - known
