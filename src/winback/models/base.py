@@ -243,7 +243,8 @@ class MaximumLikelihoodModel:
             for i in range(k):
                 step = np.zeros(k)
                 step[i] = h
-                hess[i] = (self._objective_gradient(log_params + step, data, weights) - gradient) / h
+                up = self._objective_gradient(log_params + step, data, weights)
+                hess[i] = (up - gradient) / h
             return np.asarray((hess + hess.T) / 2.0, dtype=np.float64)
         if self._has_gradient():
             h = 1e-5
@@ -298,6 +299,8 @@ class MaximumLikelihoodModel:
         result = None
         if initial_params is None and len(w) > WARM_START_ROWS and self._has_gradient():
             result = self._warm_started(columns, data, w)
+        # How the fit got there, for tests and benchmarks: the warm start's message or None.
+        self._warm = None if result is None else str(result.message)
         if result is None:
             result = self._minimize(start, data, w)
         log_params = np.asarray(result.x, dtype=np.float64)

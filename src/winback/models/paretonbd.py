@@ -172,20 +172,13 @@ class ParetoNBDModel(RepeatPurchaseModel):
         t = self._horizon(t)
         return np.asarray(r * beta / alpha * expm1_ratio(s - 1, np.log1p(t / beta)))
 
-    def conditional_expected_purchases(
-        self, t: Any, frequency: Any, recency: Any, T: Any
+    def _expected_if_alive(
+        self, t: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray
     ) -> FloatArray:
-        """E[Y(t) | x, t_x, T] = P(alive) (r+x)(β+T)/((α+T)(s−1)) [1 − ((β+T)/(β+T+t))^(s−1)]."""
+        """E[Y(t) | x, t_x, T, alive] = (r+x)(β+T)/((α+T)(s−1)) [1 − ((β+T)/(β+T+t))^(s−1)]."""
         r, alpha, s, beta = self._require_fitted()
-        x, t_x, big_t = customer_arrays(frequency, recency, T)
-        t = self._horizon(t)
-        if_alive = (
-            (r + x)
-            * (beta + big_t)
-            / (alpha + big_t)
-            * expm1_ratio(s - 1, np.log1p(t / (beta + big_t)))
-        )
-        return np.asarray(if_alive * self.conditional_probability_alive(x, t_x, big_t))
+        out = (r + x) * (beta + T) / (alpha + T) * expm1_ratio(s - 1, np.log1p(t / (beta + T)))
+        return np.asarray(out, dtype=np.float64)
 
     def probability_of_purchases(self, t: Any, n: Any) -> FloatArray:
         """P(X(t) = n) for a new customer.

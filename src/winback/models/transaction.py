@@ -13,7 +13,10 @@ import numpy as np
 import pandas as pd
 
 from winback.errors import ModelError
-from winback.models.base import FloatArray, MaximumLikelihoodModel, as_float_array
+from winback.models.base import FloatArray, MaximumLikelihoodModel, as_float_array, factorize
+
+# Horizons × distinct rows evaluated at once by ``predict_horizons``.
+PREDICTION_CELLS = 2_000_000
 
 
 def customer_arrays(frequency: Any, recency: Any, T: Any) -> tuple[FloatArray, ...]:
@@ -73,14 +76,55 @@ class RepeatPurchaseModel(MaximumLikelihoodModel):
     def conditional_expected_purchases(
         self, t: Any, frequency: Any, recency: Any, T: Any
     ) -> FloatArray:
-        """E[Y(t) | x, t_x, T]: expected purchases in (T, T + t] for each customer."""
+        """E[Y(t) | x, t_x, T]: expected purchases in (T, T + t] for each customer.
+
+        ``t`` is one horizon, or one per customer.
+        """
+        x, t_x, big_t = customer_arrays(frequency, recency, T)
+        if_alive = self._expected_if_alive(self._horizon(t), x, t_x, big_t)
+        return np.asarray(if_alive * self.conditional_probability_alive(x, t_x, big_t))
+
+    def _expected_if_alive(
+        self, t: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray
+    ) -> FloatArray:
+        """E[Y(t) | x, t_x, T, alive at T]; ``t`` broadcasts against the customer arrays
+        (a column of horizons gives one row per horizon)."""
         raise NotImplementedError
+
+    def predict_horizons(
+        self, horizons: Any, frequency: Any, recency: Any, T: Any
+    ) -> tuple[FloatArray, FloatArray]:
+        """P(alive) per customer and E[Y(t) | x, t_x, T] for every horizon t at once.
+
+        Evaluated once per distinct (x, t_x, T) row, with P(alive) computed once for all
+        the horizons, then gathered back to the customers.
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            P(alive), one per customer; expected purchases, one row per horizon and one
+            column per customer.
+        """
+        x, t_x, big_t = customer_arrays(frequency, recency, T)
+        steps = self._horizon(horizons).reshape(-1, 1)
+        (ux, ut_x, u_t), at = factorize(x, t_x, big_t)
+        p_alive = self.conditional_probability_alive(ux, ut_x, u_t)
+        expected = np.empty((len(steps), len(ux)))
+        # Blocks of rows bound the memory of the horizons × rows intermediates.
+        block = max(1, PREDICTION_CELLS // max(len(steps), 1))
+        for lo in range(0, len(ux), block):
+            rows = slice(lo, lo + block)
+            if_alive = self._expected_if_alive(steps, ux[rows], ut_x[rows], u_t[rows])
+            expected[:, rows] = if_alive * p_alive[rows]
+        return p_alive[at], expected[:, at]
 
     def probability_of_purchases(self, t: Any, n: Any) -> FloatArray:
         """P(X(t) = n) for a new customer."""
         raise NotImplementedError
 
-    def next_purchase(self, frequency: Any, recency: Any, T: Any) -> pd.DataFrame:
+    def next_purchase(
+        self, frequency: Any, recency: Any, T: Any, probability_alive: Any = None
+    ) -> pd.DataFrame:
         """When each customer's next purchase is due, if still active, and how late it is.
 
         The expected gap between purchases is ``1 / E[λ | x, T]`` = (α + T) / (r + x),
@@ -93,7 +137,8 @@ class RepeatPurchaseModel(MaximumLikelihoodModel):
         pandas.DataFrame
             ``expected_gap``, ``due`` (time since first purchase), ``overdue`` (T − due;
             positive means late) and ``overdue_ratio`` (time since the last purchase in
-            expected gaps), plus ``probability_alive``.
+            expected gaps), plus ``probability_alive`` (computed unless given, one per
+            customer, as from ``predict_horizons``).
         """
         x, t_x, t = customer_arrays(frequency, recency, T)
         params = self._named()
@@ -105,7 +150,11 @@ class RepeatPurchaseModel(MaximumLikelihoodModel):
                 "due": due,
                 "overdue": t - due,
                 "overdue_ratio": (t - t_x) / gap,
-                "probability_alive": self.conditional_probability_alive(x, t_x, t),
+                "probability_alive": (
+                    self.conditional_probability_alive(x, t_x, t)
+                    if probability_alive is None
+                    else as_float_array(probability_alive, "probability_alive")
+                ),
             }
         )
 
