@@ -53,7 +53,8 @@ def test_horizons_at_once_equal_one_horizon_at_a_time(
     x, t_x, T = customers
     model = model_class().fit(x, t_x, T)
     horizons = np.array([0.0, 1.0, 4.3, 13.0, 52.0, 156.4])
-    p_alive, together = model.predict_horizons(horizons, x, t_x, T)
+    predictions = model.predict_horizons(horizons, x, t_x, T)
+    p_alive, together = predictions.p_alive, predictions.all_expected()
     assert together.shape == (len(horizons), len(x))
     assert p_alive == pytest.approx(model.conditional_probability_alive(x, t_x, T), rel=1e-12)
     for row, t in zip(together, horizons, strict=True):

@@ -163,10 +163,8 @@ class BetaGeoModel(RepeatPurchaseModel):
         tail = (1 - z) ** (a - 1) * hyp2f1_series(a + b - 1 - r, a - 1, a + b - 1, z)
         return np.asarray((a + b - 1) / (a - 1) * (1 - tail), dtype=np.float64)
 
-    def _expected_if_alive(
-        self, t: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray
-    ) -> FloatArray:
-        """E[Y(t) | x, t_x, T, alive] (FHL 2005, eq. 10, without P(alive))."""
+    def _expected_if_alive(self, t: FloatArray, x: FloatArray, T: FloatArray) -> FloatArray:
+        """E[Y(t) | x, T, alive] (FHL 2005, eq. 10, without P(alive))."""
         r, alpha, a, b = self._require_fitted()
         z = t / (alpha + T + t)
         tail = np.exp((a - 1) * np.log1p(-z)) * hyp2f1_small_z(

@@ -68,10 +68,8 @@ class ModifiedBetaGeoModel(BetaGeoModel):
         tail = (1 - z) ** (a - 1) * hyp2f1_series(a + b - r, a - 1, a + b, z)
         return np.asarray(b / (a - 1) * (1 - tail), dtype=np.float64)
 
-    def _expected_if_alive(
-        self, t: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray
-    ) -> FloatArray:
-        """E[Y(t) | x, t_x, T, alive]: (a+b+x)/(a−1) [1 − ((α+T)/(α+T+t))^(r+x)
+    def _expected_if_alive(self, t: FloatArray, x: FloatArray, T: FloatArray) -> FloatArray:
+        """E[Y(t) | x, T, alive]: (a+b+x)/(a−1) [1 − ((α+T)/(α+T+t))^(r+x)
         2F1(r+x, b+x+1; a+b+x; t/(α+T+t))], Euler-transformed for the series."""
         r, alpha, a, b = self._require_fitted()
         z = t / (alpha + T + t)

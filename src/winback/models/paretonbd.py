@@ -172,10 +172,8 @@ class ParetoNBDModel(RepeatPurchaseModel):
         t = self._horizon(t)
         return np.asarray(r * beta / alpha * expm1_ratio(s - 1, np.log1p(t / beta)))
 
-    def _expected_if_alive(
-        self, t: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray
-    ) -> FloatArray:
-        """E[Y(t) | x, t_x, T, alive] = (r+x)(β+T)/((α+T)(s−1)) [1 − ((β+T)/(β+T+t))^(s−1)]."""
+    def _expected_if_alive(self, t: FloatArray, x: FloatArray, T: FloatArray) -> FloatArray:
+        """E[Y(t) | x, T, alive] = (r+x)(β+T)/((α+T)(s−1)) [1 − ((β+T)/(β+T+t))^(s−1)]."""
         r, alpha, s, beta = self._require_fitted()
         out = (r + x) * (beta + T) / (alpha + T) * expm1_ratio(s - 1, np.log1p(t / (beta + T)))
         return np.asarray(out, dtype=np.float64)

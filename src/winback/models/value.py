@@ -51,20 +51,12 @@ def customer_lifetime_value(
     x, _, _ = customer_arrays(frequency, recency, T)
     spend = np.broadcast_to(np.asarray(spend_per_purchase, dtype=np.float64), x.shape)
     ends = period_ends(horizon, period)
-    # Every period's cumulative expectation in one call (once per distinct customer row).
-    _, cumulative = model.predict_horizons(ends, frequency, recency, T)
-    return np.asarray(discounted(cumulative, discount_rate) * spend, dtype=np.float64)
+    # Every period's cumulative expectation in one call (P(alive) once per distinct row).
+    predictions = model.predict_horizons(ends, frequency, recency, T)
+    return np.asarray(predictions.discounted_value(discount_rate) * spend, dtype=np.float64)
 
 
 def period_ends(horizon: float, period: float) -> FloatArray:
     """The ends of the discounting periods in (0, horizon]; the last may be shorter."""
     steps = int(np.ceil(horizon / period - 1e-9))
     return np.asarray(np.minimum(np.arange(1, steps + 1) * period, horizon), dtype=np.float64)
-
-
-def discounted(cumulative: FloatArray, discount_rate: float) -> FloatArray:
-    """Σ_k (E[Y(t_k)] − E[Y(t_{k−1})]) / (1 + d)^k from cumulative expectations, one row
-    per period end t_k (k = 1, 2, ...) and one column per customer."""
-    increments = np.diff(cumulative, axis=0, prepend=0.0)
-    factors = (1.0 + discount_rate) ** -np.arange(1, len(cumulative) + 1, dtype=np.float64)
-    return np.asarray(factors @ increments, dtype=np.float64)

@@ -32,7 +32,7 @@ from winback.models import (
     ModifiedBetaGeoModel,
     ParetoNBDModel,
 )
-from winback.models.value import discounted, period_ends
+from winback.models.value import period_ends
 from winback.policy import Policy
 
 REPEAT_MODELS = {
@@ -132,11 +132,12 @@ def predict(
     # One call for P(alive), the window's expected purchases and every month of the value
     # horizon, on the distinct (x, t_x, T) rows.
     ends = period_ends(policy.worth.horizon_months * WEEKS_PER_MONTH, WEEKS_PER_MONTH)
-    p_alive, expected = model.predict_horizons(np.append(ends, window), x, t_x, big_t)
-    out["p_alive"] = p_alive
-    out["expected_purchases"] = expected[-1]
-    out["predicted_value"] = _value(features, x, expected[:-1], policy, report)
-    due = model.next_purchase(x, t_x, big_t, probability_alive=p_alive)
+    predictions = model.predict_horizons(np.append(ends, window), x, t_x, big_t)
+    out["p_alive"] = predictions.p_alive
+    out["expected_purchases"] = predictions.expected(len(ends))
+    purchases = predictions.discounted_value(_monthly_rate(policy), slice(0, len(ends)))
+    out["predicted_value"] = _value(features, x, purchases, policy, report)
+    due = model.next_purchase(x, t_x, big_t, probability_alive=predictions.p_alive)
     out["overdue_ratio"] = due["overdue_ratio"].to_numpy()
     out["due_days"] = due["due"].to_numpy() * 7.0  # days after the first purchase
     return out, report
@@ -204,7 +205,7 @@ def _choose(
         if model is None:
             candidates[name] = {"mae": None, "problem": "; ".join(problems.problems)}
             continue
-        predicted = model.predict_horizons([weeks], x_cal, t_x_cal, t_cal)[1][0]
+        predicted = model.predict_horizons([weeks], x_cal, t_x_cal, t_cal).expected(0)
         candidates[name] = {
             "mae": float(np.mean(np.abs(predicted - actual))),
             "predicted_total": float(predicted.sum()),
@@ -306,12 +307,12 @@ def _predict_bgbb(
 def _value(
     features: pd.DataFrame,
     x: np.ndarray,
-    cumulative: np.ndarray,
+    purchases: np.ndarray,
     policy: Policy,
     report: ModelReport,
 ) -> np.ndarray:
     """Margin the customer is expected to bring over the horizon, as things stand, from
-    the cumulative expected purchases at the end of each month of it (rows)."""
+    their discounted expected purchases over it."""
     revenue = features["revenue"].to_numpy(dtype=np.float64)
     first_day = features["first_day_revenue"].to_numpy(dtype=np.float64)
     repeat_mean = np.divide(revenue - first_day, x, out=np.zeros_like(x), where=x > 0)
@@ -336,6 +337,8 @@ def _value(
         out=np.full(len(x), w.default_margin_rate),
         where=features["revenue"].to_numpy(dtype=np.float64) > 0,
     ).clip(0.0, 1.0)
-    monthly_rate = (1.0 + w.yearly_discount_rate) ** (1.0 / 12.0) - 1.0
-    revenue_value = discounted(cumulative, monthly_rate) * spend
-    return np.asarray(revenue_value * margin_rate, dtype=np.float64)
+    return np.asarray(purchases * spend * margin_rate, dtype=np.float64)
+
+
+def _monthly_rate(policy: Policy) -> float:
+    return float((1.0 + policy.worth.yearly_discount_rate) ** (1.0 / 12.0) - 1.0)
