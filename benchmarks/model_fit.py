@@ -147,8 +147,9 @@ def compare(label: str, data: pd.DataFrame, ours_cls: Any, theirs_cls: Any) -> t
 def compare_predictions(label: str, data: pd.DataFrame, ours: Any, theirs: Any) -> None:
     """Time the predictions a scan makes for every customer, with each library's own fitted
     model: P(alive), expected purchases over each month of a 36-month horizon, and the
-    discounted value over it (lifetimes: its customer_lifetime_value, which calls
-    conditional_expected_number_of_purchases_up_to_time month by month)."""
+    discounted value over it (lifetimes: conditional_expected_number_of_purchases_up_to_time
+    once per month over every customer, as its own customer_lifetime_value does; both
+    sides are discounted by the same function)."""
     x, t_x, T = (data[c].to_numpy() for c in ("frequency", "recency", "T"))
     spend = np.full(len(x), 35.0)
     months = 36
