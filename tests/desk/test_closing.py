@@ -264,7 +264,7 @@ def test_every_answer_is_kept_and_audited_with_its_values(
         (
             "verification",
             {"verification": "no", "correction": "it was delivery", "customer_words": ""},
-        ),  # noqa: E501
+        ),
         ("diagnosis", {"reasons": ["delivery"]}),
         ("verification", {"verification": "yes", "correction": "", "customer_words": "late!"}),
     ]

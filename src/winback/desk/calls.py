@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 
 from winback.clock import naive_utc
 from winback.desk import audit, concessions, tasks
-from winback.desk.cases import COMING_BACK, check_close, close_case, get_case, locked_case
+from winback.desk.cases import (
+    COMING_BACK,
+    check_close,
+    close_case,
+    get_case,
+    locked_case,
+    undo,
+)
 from winback.desk.db import parse_id
 from winback.desk.models import (
     CALL_STEPS,
@@ -240,6 +247,10 @@ def _offer(
             )
         return None
     label = concessions.LABELS[concession_kind]
+    if named not in (None, "") and amount not in (None, ""):
+        raise InvalidInput(
+            "offer_amount and offer_concession_id: give one, a new request or one on the panel"
+        )
     if named not in (None, ""):
         concession_id = parse_id(named, "offer_concession_id", "choose a concession request")
         found = db.get(Concession, concession_id)
@@ -431,7 +442,7 @@ def save_step(
             )
         db.commit()
     except Exception:
-        db.rollback()
+        undo(db, actor)
         raise
     return call
 
@@ -481,7 +492,7 @@ def log_call(db: Session, actor: User, case_id: int, body: LoggedCall, *, policy
         if open_call(db, case.id) is not None:
             raise Conflict(f"case {case_id} has a call under way; finish it on the desk instead")
     except Exception:
-        db.rollback()
+        undo(db, actor)
         raise
     call = Call(
         case_id=case.id,
@@ -542,7 +553,7 @@ def log_call(db: Session, actor: User, case_id: int, body: LoggedCall, *, policy
         )
         db.commit()
     except Exception:
-        db.rollback()
+        undo(db, actor)
         raise
     return call
 

@@ -337,12 +337,7 @@ def close_case(
     case = locked_case(db, case_id)
     require_case_work(actor, case)
     outcome = outcome.strip()
-    try:
-        check_close(db, case, outcome, follow_up_on=follow_up_on)
-    except Exception:
-        if commit:  # else the caller's transaction, which the caller rolls back
-            db.rollback()
-        raise
+    check_close(db, case, outcome, follow_up_on=follow_up_on)
     before = {"state": case.state, "outcome": None}
     after: dict[str, Any] = {"state": "closed", "outcome": outcome}
     if outcome in COMING_BACK and follow_up_on is not None:
@@ -371,6 +366,14 @@ def close_case(
     else:
         db.flush()
     return case
+
+
+def undo(db: Session, actor: User) -> None:
+    """Roll the transaction back, keeping ``actor`` loaded: the error page that follows
+    still names who asks, after the request's session has closed."""
+    db.rollback()
+    if actor in db:
+        db.refresh(actor)
 
 
 def withdraw_pending_concessions(db: Session, actor: User | None, case: Case) -> int:
