@@ -163,6 +163,15 @@ class ActivityPublic(BaseModel):
 class CaseClose(Body):
     outcome: PersonOutcome
     note: str = ""
+    follow_up_on: IsoDate | None = Field(
+        None,
+        description="the first follow-up's date: needed for won_back and will_return unless "
+        "the case has a follow-up task open",
+    )
+    follow_up_title: str = ""
+    confirm: StrictBool = Field(
+        False, description="true to close: a close cannot be undone, so it is never assumed"
+    )
 
 
 class CaseReassign(Body):
