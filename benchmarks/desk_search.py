@@ -169,6 +169,7 @@ def main() -> None:
             f"index: built in {time.perf_counter() - started:.1f} s wall, "
             f"{time.process_time() - cpu:.1f} s CPU (this process), {size:.0f} MB on disk"
         )
+        (home / "desk.sqlite3").unlink(missing_ok=True)
         engine = make_engine(f"sqlite:///{home / 'desk.sqlite3'}")
         migrate(engine)
         reader = search.SearchReader(search.root_of(home))
