@@ -29,7 +29,16 @@ from winback.ledger import timeline as timeline_index
 from winback.ledger.store import Ledger
 from winback.scan.runs import ScanRun, latest_run
 from winback.settings import Settings
-from winback.web import api, calls, complaints, concessions, pages, red_carpet, reports
+from winback.web import (
+    api,
+    calls,
+    complaints,
+    concessions,
+    pages,
+    red_carpet,
+    reports,
+    unsubscribe,
+)
 from winback.web import cycle as cycle_pages
 from winback.web.deps import LoginRequired
 from winback.web.errors import api_error, retry_after, status_of
@@ -186,6 +195,8 @@ def create_app(
     app.include_router(pages.router)
     for feature in features:
         app.include_router(feature.page_router)
+    # Public: the customer's signed link is the proof (no login, no CSRF token).
+    app.include_router(unsubscribe.page_router)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:
