@@ -202,15 +202,24 @@ def enqueue(db: Session, messages: Iterable[OutgoingMessage]) -> EnqueueReport:
 
 def message_states(db: Session, campaign_id: int) -> dict[str, int]:
     """How many of ``campaign_id``'s messages are in each state (every state, zeros too)."""
+    return state_counts(db, campaign_id)
+
+
+def state_counts(db: Session, campaign_id: int | None = None) -> dict[str, int]:
+    """Messages in each state (every state, zeros too): all, or ``campaign_id``'s."""
     counts: dict[str, int] = dict.fromkeys(OUTBOX_STATES, 0)
-    rows = db.execute(
-        select(OutboxMessage.state, func.count())
-        .where(OutboxMessage.campaign_id == campaign_id)
-        .group_by(OutboxMessage.state)
-    )
-    for state, count in rows:
+    query = select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)
+    if campaign_id is not None:
+        query = query.where(OutboxMessage.campaign_id == campaign_id)
+    for state, count in db.execute(query):
         counts[state] = count
     return counts
+
+
+def unknown_messages(db: Session, limit: int = 50) -> list[OutboxMessage]:
+    """The oldest messages in state ``unknown``: for a person to look up on the SMTP server."""
+    query = select(OutboxMessage).where(OutboxMessage.state == "unknown")
+    return list(db.scalars(query.order_by(OutboxMessage.id).limit(limit)))
 
 
 # --- sending -------------------------------------------------------------------------------
@@ -516,6 +525,7 @@ def send_queued(
     rate_per_second: float | None,
     batch: int = 500,
     progress: Callable[[int, int], None] | None = None,
+    stop_after: float | None = None,
 ) -> SendReport:
     """Send every due queued message through ``smtp``, at most ``rate_per_second``.
 
@@ -525,7 +535,8 @@ def send_queued(
     next run marks ``unknown`` (see :func:`recover`). 2xx: ``sent``; 5xx: ``bounced``; 4xx:
     queued again after a wait, ``failed`` after ``smtp.max_attempts`` tries. A customer
     who became do-not-contact since is ``blocked``, not sent. ``progress(done, total)``
-    after each message. Raises MailError if the server cannot be reached; the messages not
+    after each message. ``stop_after`` seconds: claim no new batch after that long (the
+    rest waits for the next run). Raises MailError if the server cannot be reached; the messages not
     yet offered stay queued.
     """
     started = time.monotonic()
@@ -545,7 +556,7 @@ def send_queued(
     server = _Connection(smtp)
     done = 0
     try:
-        while True:
+        while stop_after is None or time.monotonic() - started < stop_after:
             rows = _claim(engine, claim_id, claim_size)
             if not rows:
                 break
