@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from tests.desk.smtp_server import Inbox, free_port, smtp_inbox
 from tests.desk.test_outbox_queue import offer
-from winback.desk import do_not_contact
+from winback.desk import do_not_contact, outbox
 from winback.desk.models import OutboxMessage, utcnow
 from winback.desk.outbox import SendReport, SmtpSettings, enqueue, send_queued
 from winback.errors import MailError
@@ -220,3 +220,39 @@ def test_an_unreachable_server_is_named_and_the_mail_stays_queued(
         send_queued(desk_engine, server(free_port()), rate_per_second=None)
     assert states(db) == {"C1": "queued", "C2": "queued"}
     assert db.scalars(select(OutboxMessage.claim_id)).all() == [None, None]
+
+
+def test_a_sender_stopped_between_messages_leaves_nothing_in_doubt(
+    desk_engine: Engine, db: Session, smtp_inbox: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp_inbox
+    enqueue(db, [offer(f"C{i}") for i in range(4)])
+
+    def stop(done: int, _total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        send_queued(desk_engine, server(port), rate_per_second=None, progress=stop)
+    assert states(db) == {"C0": "sent", "C1": "sent", "C2": "queued", "C3": "queued"}
+    assert len(inbox.arrived) == 2
+
+
+def test_a_sender_stopped_while_offering_marks_that_one_unknown(
+    desk_engine: Engine,
+    db: Session,
+    smtp_inbox: tuple[Inbox, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _inbox, port = smtp_inbox
+    enqueue(db, [offer(f"C{i}") for i in range(3)])
+
+    def interrupted(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outbox, "_hand_over", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        send_queued(desk_engine, server(port), rate_per_second=None)
+    assert states(db) == {"C0": "unknown", "C1": "queued", "C2": "queued"}
+    row = db.scalars(select(OutboxMessage).where(OutboxMessage.customer_id == "C0")).one()
+    assert "Message-ID" in row.error

@@ -326,12 +326,12 @@ def recover(engine: Engine, claim_seconds: float) -> tuple[int, int]:
     with Session(engine) as db:
         claims = db.execute(
             select(OutboxMessage.claim_id, func.max(OutboxMessage.claimed_at))
-            .where(OutboxMessage.state == "sending")
+            .where(OutboxMessage.state == "sending", OutboxMessage.claim_id.is_not(None))
             .group_by(OutboxMessage.claim_id)
         ).all()
         for claim_id, last_seen in claims:
             alive = last_seen is not None and last_seen >= cutoff
-            if claim_id is not None and alive and not _claim_is_dead(claim_id):
+            if claim_id is None or (alive and not _claim_is_dead(claim_id)):
                 continue
             rows = db.scalars(
                 select(OutboxMessage.id)
@@ -342,20 +342,8 @@ def recover(engine: Engine, claim_seconds: float) -> tuple[int, int]:
             if not rows:
                 db.rollback()
                 continue
-            db.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == rows[0], OutboxMessage.state == "sending")
-                .values(
-                    state="unknown",
-                    error="the sender stopped while handing this e-mail to the SMTP server: "
-                    "look for its Message-ID in the server's log before sending it again",
-                )
-            )
-            db.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(rows[1:]), OutboxMessage.state == "sending")
-                .values(state="queued", claim_id=None, claimed_at=None)
-            )
+            _mark_unknown(db, claim_id, rows[0], "the sender stopped")
+            _release(db, claim_id, list(rows[1:]))
             db.commit()
             unknown += 1
             requeued += len(rows) - 1
@@ -439,6 +427,8 @@ class _Connection:
     def __init__(self, smtp: SmtpSettings) -> None:
         self.smtp = smtp
         self.client: smtplib.SMTP | None = None
+        # True while a message is being offered (its fate unknown until the answer comes).
+        self.offering = False
 
     def open(self) -> smtplib.SMTP:
         if self.client is not None:
@@ -593,13 +583,24 @@ def send_queued(
                         last_beat = time.monotonic()
                     try:
                         outcome = _send_one(db, server, smtp, pace, claim_id, row, blocked)
-                    except MailError:
+                        setattr(report, outcome, getattr(report, outcome) + 1)
+                        done += 1
+                        if progress is not None:
+                            progress(done, max(total, done))
+                    except MailError:  # nothing was handed over: all of it stays queued
+                        db.rollback()
                         _release(db, claim_id, [r.id for r in rows[position:]])
+                        db.commit()
                         raise
-                    setattr(report, outcome, getattr(report, outcome) + 1)
-                    done += 1
-                    if progress is not None:
-                        progress(done, max(total, done))
+                    except BaseException:  # Ctrl-C, or a bug: only an offered one is in doubt
+                        doubt = server.offering
+                        with contextlib.suppress(Exception):  # else recover() does it later
+                            db.rollback()
+                            if doubt:
+                                _mark_unknown(db, claim_id, row.id, "the sender was stopped")
+                            _release(db, claim_id, [r.id for r in rows[position:]])
+                            db.commit()
+                        raise
     finally:
         server.close()
         report.seconds = time.monotonic() - started
@@ -616,9 +617,22 @@ def _heartbeat(db: Session, claim_id: str) -> None:
     db.commit()
 
 
+def _mark_unknown(db: Session, claim_id: str, message_id: int, why: str) -> None:
+    """Mark a claimed message ``unknown`` (the caller commits)."""
+    db.execute(
+        update(_TABLE)
+        .where(_TABLE.c.id == message_id, _TABLE.c.claim_id == claim_id)
+        .where(_TABLE.c.state == "sending")
+        .values(
+            state="unknown",
+            error=f"{why} while handing this e-mail to the SMTP server: look for its "
+            "Message-ID in the server's log before sending it again",
+        )
+    )
+
+
 def _release(db: Session, claim_id: str, ids: list[int]) -> None:
-    """Queue again the claimed messages not offered to the server (it could not be reached)."""
-    db.rollback()
+    """Queue again claimed messages never offered to the server (the caller commits)."""
     db.execute(
         update(OutboxMessage)
         .where(
@@ -629,7 +643,6 @@ def _release(db: Session, claim_id: str, ids: list[int]) -> None:
         .values(state="queued", claim_id=None, claimed_at=None)
         .execution_options(synchronize_session=False)
     )
-    db.commit()
 
 
 class _Blocked:
@@ -665,9 +678,10 @@ def _send_one(
     else:
         pace.wait()
         try:
-            kind, code, text = _hand_over(
-                connection, smtp.envelope_sender, row.to_address, build_message(row, smtp)
-            )
+            data = build_message(row, smtp)
+            connection.offering = True
+            kind, code, text = _hand_over(connection, smtp.envelope_sender, row.to_address, data)
+            connection.offering = False
         except (OSError, smtplib.SMTPException) as exc:
             raise MailError(
                 f"the SMTP server {smtp.host}:{smtp.port} dropped the connection twice "
