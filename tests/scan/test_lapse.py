@@ -168,6 +168,6 @@ def test_the_reasons_name_each_driver_with_its_numbers() -> None:
         "80% likely to place no order in the next 90 days (a typical active customer: 30%)",
         "last order 70 days ago, 2.3× their usual 30 days",
         "their longest wait yet (longest before: 45 days)",
-        "1 purchases in the last 6 months after 6 in the 6 before",
+        "1 purchase in the last 6 months after 6 in the 6 before",
         "opened no e-mail in 6 months after opening 8 before",
     ]  # the risk and at most four drivers: the incidents are left out

@@ -78,3 +78,11 @@ def test_one_purchase_names_the_line_and_the_price_band(
     assert spots["c3"]["sweet_spot"] == (
         "buys Espresso machines; usual basket 500.00 (high price), by web"
     )
+
+
+def test_a_daily_rhythm_reads_every_day_not_every_1_days() -> None:
+    from winback.scan.sweet_spot import _every
+
+    assert _every(1.0) == "every day"
+    assert _every(3.2) == "every 3 days"
+    assert _every(28.0) == "every 4 weeks"

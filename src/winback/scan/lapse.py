@@ -256,9 +256,12 @@ def driver_signals(features: pd.DataFrame, as_of: date, policy: Policy) -> list[
         return "their longest wait yet (longest before: " + _fmt(longest.iloc[rows]) + " days)"
 
     def frequency(rows: np.ndarray) -> pd.Series:
+        one = half.iloc[rows] == 1
+        word = pd.Series(np.where(one, " purchase", " purchases"), index=one.index)
         return (
             _fmt(half.iloc[rows])
-            + " purchases in the last 6 months after "
+            + word
+            + " in the last 6 months after "
             + _fmt(before.iloc[rows])
             + " in the 6 before"
         )

@@ -80,8 +80,10 @@ def _read(con: Any, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFra
 
 
 def _every(days: float) -> str:
+    if days < 1.5:
+        return "every day"
     if days < 13:
-        return f"every {max(round(days), 1)} days"
+        return f"every {round(days)} days"
     if days < 100:
         return f"every {round(days / 7)} weeks"
     return f"every {round(days / 30.44)} months"
