@@ -68,6 +68,9 @@ def test_queued_mail_arrives_once_with_its_headers_and_is_marked_sent(
     assert first.recipients == ["c1@example.com"]
     assert first.message["Subject"] == "We miss you"
     assert first.message["List-Unsubscribe"] == f"<{link}>"
+    # An https link gets the one-click header (RFC 8058) when the message has none.
+    assert first.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert inbox.arrived[1].message["List-Unsubscribe-Post"] is None
     assert first.message["X-Campaign"] == "1"
     row = db.scalars(select(OutboxMessage).where(OutboxMessage.customer_id == "C1")).one()
     assert first.message["Message-ID"] == f"<{row.message_id}@acme.example>"

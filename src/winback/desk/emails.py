@@ -76,6 +76,10 @@ def default_template() -> str:
     return files("winback.desk").joinpath("email_templates/winback.txt").read_text("utf-8")
 
 
+# The built-in template's text, read once (what a campaign without its own template uses).
+DEFAULT_TEMPLATE = default_template()
+
+
 def _split(template_text: str) -> tuple[str, str, int]:
     """(subject template, body template, the body's first line number)."""
     if not isinstance(template_text, str) or not template_text.strip():

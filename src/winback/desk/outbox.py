@@ -416,8 +416,13 @@ def build_message(row: Any, smtp: SmtpSettings) -> bytes:
     message["Subject"] = _header(row.subject)
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = f"<{row.message_id}@{smtp.domain}>"
-    for name, value in (row.headers or {}).items():
+    headers = dict(row.headers or {})
+    for name, value in headers.items():
         message[name] = _header(value)
+    names = {name.lower() for name in headers}
+    link = headers.get("List-Unsubscribe", "")
+    if "list-unsubscribe-post" not in names and "<https://" in link:
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
     return message.as_bytes(policy=_WIRE)
 
 
