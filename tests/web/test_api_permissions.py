@@ -65,6 +65,8 @@ CALLS: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
     Action.VIEW_CYCLE: ("GET", "/api/cycle/passes", None),
     Action.TRIAGE_POSTS: ("GET", "/api/posts/triage", None),
     Action.MANAGE_SOURCES: ("GET", "/api/sources", None),
+    Action.BLOCK_CONTACT: ("POST", "/api/customers/c2/do-not-contact", {"note": "asked"}),
+    Action.LIFT_CONTACT_BLOCK: ("DELETE", "/api/customers/c2/do-not-contact", None),
 }
 
 

@@ -20,6 +20,7 @@ from winback.clock import naive_utc
 from winback.desk import audit, tasks
 from winback.desk.cases import close_case, get_case, locked_case
 from winback.desk.db import parse_id
+from winback.desk.do_not_contact import refuse_if_blocked
 from winback.desk.models import (
     CALL_STEPS,
     OFFER_KINDS,
@@ -82,6 +83,7 @@ def start_call(db: Session, actor: User, case_id: int) -> Call:
     require_case_work(actor, case)
     if case.state == "closed":
         raise Conflict(f"case {case_id} is closed ({case.outcome}); there is nobody to call back")
+    refuse_if_blocked(db, case.customer_id, "a call")
     existing = open_call(db, case.id)
     if existing is not None:
         return existing
@@ -344,7 +346,9 @@ def log_call(db: Session, actor: User, case_id: int, body: LoggedCall, *, policy
     """Record a call that already happened, every step at once, with the same checks as the
     page. All or nothing: a bad answer stores nothing. Of parallel logged calls and closes
     on one case exactly one lands; the others get Conflict."""
-    require_case_work(actor, get_case(db, actor, case_id))
+    checked = get_case(db, actor, case_id)
+    require_case_work(actor, checked)
+    refuse_if_blocked(db, checked.customer_id, "logging a call")
     body.occurred_at = naive_utc(body.occurred_at)
     if body.occurred_at > utcnow():
         raise InvalidInput(f"occurred_at {body.occurred_at}: a logged call cannot be in the future")

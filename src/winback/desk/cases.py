@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from winback.desk import audit, red_carpet, tasks
 from winback.desk.db import parse_id, write_lock
+from winback.desk.do_not_contact import refuse_if_blocked
 from winback.desk.models import (
     ACTIVITY_KINDS,
     CASE_STATE_CHOICES,
@@ -185,6 +186,8 @@ def log_activity(
         raise InvalidInput(f"kind {kind!r}: use one of {', '.join(ACTIVITY_KINDS)}")
     if kind == "contact" and channel not in CONTACT_CHANNELS:
         raise InvalidInput(f"channel {channel!r}: use one of {', '.join(CONTACT_CHANNELS)}")
+    if kind == "contact":
+        refuse_if_blocked(db, case.customer_id, "logging a contact")
     activity = CaseActivity(
         case_id=case.id,
         user_id=actor.id,

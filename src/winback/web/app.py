@@ -34,6 +34,7 @@ from winback.web import (
     calls,
     complaints,
     concessions,
+    contact,
     pages,
     red_carpet,
     reports,
@@ -177,7 +178,7 @@ def create_app(
     app.mount("/static/app", StaticFiles(directory=HERE / "static"), "app-static")
     app.mount("/static/insights", StaticFiles(directory=report_render.STATIC), "insights-static")
     # Each feature module has an API router (under /api) and a page router.
-    features = (calls, complaints, concessions, cycle_pages, red_carpet, reports)
+    features = (calls, complaints, concessions, contact, cycle_pages, red_carpet, reports)
     app.include_router(api.router)
     for feature in features:
         app.include_router(feature.api_router)

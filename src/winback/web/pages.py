@@ -10,7 +10,18 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from winback.desk import audit, calls, cases, complaints, red_carpet, tasks, taxonomy, users
+from winback.desk import (
+    audit,
+    calls,
+    cases,
+    complaints,
+    contact_rules,
+    do_not_contact,
+    red_carpet,
+    tasks,
+    taxonomy,
+    users,
+)
 from winback.desk import login as desk_login
 from winback.desk.concessions import may_set_limits, rows_of_cases
 from winback.desk.customer360 import customer_view
@@ -127,7 +138,10 @@ def home(user: PageUser) -> Response:
 @router.get("/queue")
 def queue(request: Request, db: Db, user: PageUser, page: PageNumber = 1) -> Response:
     result = cases.my_queue(db, user, page)
-    return render(request, "queue.html", result=result, owners=_names(db, user))
+    last_closed = contact_rules.last_closed(db, [c.customer_id for c in result.cases])
+    return render(
+        request, "queue.html", result=result, owners=_names(db, user), last_closed=last_closed
+    )
 
 
 def _names(db: Db, user: PageUser) -> dict[int, str]:
@@ -239,6 +253,8 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
         past_concessions=[r for r in given if r.concession.case_id != open_id],
         red_carpet=red_carpet.of_customer(db, user, view.customer_id),
         public_posts=complaints.posts_of_customer(db, user, view.customer_id),
+        contact_block=do_not_contact.current(db, view.customer_id),
+        last_closed=contact_rules.last_closed(db, [view.customer_id]).get(view.customer_id),
     )
 
 
