@@ -16,6 +16,7 @@ from winback.desk import (
     complaints,
     concessions,
     do_not_contact,
+    inbound,
     passes,
     red_carpet,
     tasks,
@@ -39,7 +40,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def run(tmp_path_factory: pytest.TempPathFactory) -> ScanRun:
     return make_run(
         tmp_path_factory.mktemp("runs"),
-        [{"customer_id": "c1", "rank": 1}, {"customer_id": "c2", "rank": 2}],
+        [
+            {"customer_id": "c1", "rank": 1},
+            {"customer_id": "c2", "rank": 2},
+            {"customer_id": "c3", "rank": None},  # off the list: no case until one calls in
+        ],
     )
 
 
@@ -116,6 +121,9 @@ DOING: dict[Action, Do] = {
     ),
     Action.BLOCK_CONTACT: lambda db, u, cs, run: do_not_contact.block(db, u, "c1"),
     Action.LIFT_CONTACT_BLOCK: lambda db, u, cs, run: do_not_contact.lift(db, u, "c1"),
+    Action.OPEN_CASE: lambda db, u, cs, run: inbound.open_by_hand(
+        db, u, "c3", reason=taxonomy.reason_codes(db)[0].code, run=run, ledger=None
+    ),
 }
 
 

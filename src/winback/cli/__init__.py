@@ -10,7 +10,18 @@ from __future__ import annotations
 import typer
 
 from winback import __version__
-from winback.cli import backup, cycle, demo, desk, ledger, report, scan, serve, simulate
+from winback.cli import (
+    backup,
+    cycle,
+    demo,
+    desk,
+    ledger,
+    outbox,
+    report,
+    scan,
+    serve,
+    simulate,
+)
 from winback.cli.output import err, safe
 from winback.errors import WinbackError
 
@@ -48,6 +59,7 @@ app.add_typer(desk.user_app, name="user")
 app.command("sync")(desk.sync_command)
 app.command("serve")(serve.serve_command)
 app.command("cycle")(cycle.cycle_command)
+app.add_typer(outbox.outbox_app, name="outbox")
 app.command("backup")(backup.backup_command)
 app.command("restore")(backup.restore_command)
 

@@ -79,6 +79,11 @@ PostState = Literal["matched", "triage", "not_customer", "unmatched"]
 # Who said a customer must not be contacted: a person on the desk, the customer through an
 # e-mail's unsubscribe link, or an import.
 ContactBlockSource = Literal["desk", "unsubscribe", "import"]
+# An outgoing e-mail's state in the outbox (docs/outreach.md): waiting, claimed by a sender,
+# accepted by the SMTP server, refused for good (5xx), given up after retries (4xx), or
+# unknown (a sender died between handing it over and recording the answer: a person checks),
+# or blocked (the customer became do-not-contact after it was queued; never sent).
+OutboxState = Literal["queued", "sending", "sent", "bounced", "failed", "unknown", "blocked"]
 
 WORK_ROLES: tuple[WorkRole, ...] = get_args(WorkRole)
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -104,6 +109,7 @@ POST_SOURCE_KINDS: tuple[PostSourceKind, ...] = get_args(PostSourceKind)
 POST_KINDS: tuple[PostKind, ...] = get_args(PostKind)
 POST_STATES: tuple[PostState, ...] = get_args(PostState)
 CONTACT_BLOCK_SOURCES: tuple[ContactBlockSource, ...] = get_args(ContactBlockSource)
+OUTBOX_STATES: tuple[OutboxState, ...] = get_args(OutboxState)
 # What a notice tells its user (winback.desk.notices).
 NoticeKind = Literal["concession_decided", "red_carpet_slip"]
 NOTICE_KINDS: tuple[NoticeKind, ...] = get_args(NoticeKind)
@@ -583,6 +589,35 @@ class ContactBlock(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     lifted_at: Mapped[datetime | None] = mapped_column(DateTime)
     lifted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class OutboxMessage(Base):
+    """One e-mail to send, under an idempotency ``key`` (one row a key, ever): queued, then
+    claimed by a sender (``claim_id``, ``claimed_at``), then sent, bounced, failed or
+    unknown. ``message_id`` (the Message-ID header) is fixed when it is queued, so a copy
+    found on the mail server can be matched to its row."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (Index("ix_outbox_messages_state_id", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(100), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    message_id: Mapped[str] = mapped_column(String(250), unique=True)
+    state: Mapped[str] = mapped_column(String(12), default="queued")  # OUTBOX_STATES
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime | None] = mapped_column(DateTime)  # a 4xx retry waits
+    claim_id: Mapped[str | None] = mapped_column(String(120), index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Notice(Base):

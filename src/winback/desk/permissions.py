@@ -43,6 +43,7 @@ class Action(StrEnum):
     MANAGE_SOURCES = "add public-post sources (feeds, webhooks)"
     BLOCK_CONTACT = "mark a customer do-not-contact"
     LIFT_CONTACT_BLOCK = "lift a customer's do-not-contact"
+    OPEN_CASE = "open a case by hand for a customer who calls in"
 
 
 _EVERYONE = frozenset(ROLES)
@@ -75,6 +76,7 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.MANAGE_SOURCES: _LEADS,
     Action.BLOCK_CONTACT: _EVERYONE,
     Action.LIFT_CONTACT_BLOCK: _LEADS,
+    Action.OPEN_CASE: frozenset(WORK_ROLES),
 }
 
 

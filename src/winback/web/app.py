@@ -21,6 +21,7 @@ from starlette.routing import Match, Mount
 
 from winback import __version__, clock
 from winback.desk import login as desk_login
+from winback.desk import search as desk_search
 from winback.desk.db import desk_engine, session_factory
 from winback.errors import (
     Conflict,
@@ -46,8 +47,10 @@ from winback.web import (
     pages,
     red_carpet,
     reports,
+    unsubscribe,
 )
 from winback.web import cycle as cycle_pages
+from winback.web import search as search_pages
 from winback.web.deps import LoginRequired
 from winback.web.errors import api_error, retry_after, status_of
 from winback.web.request_slots import RequestSlots
@@ -157,6 +160,7 @@ def create_app(
     app.state.cookies = SessionCookies(settings.session_secret, int(settings.session_hours * 3600))
     app.state.ledger = Ledger(settings.ledger_dir)
     app.state.timeline = timeline_index.TimelineReader(timeline_index.root_of(settings.home))
+    app.state.search = desk_search.SearchReader(desk_search.root_of(settings.home))
     app.state.reason_reports = ReportStore()
     app.state.login_throttle = desk_login.throttle_of(settings)
     app.state.password_checks = password_checks
@@ -185,7 +189,16 @@ def create_app(
     app.mount("/static/app", StaticFiles(directory=HERE / "static"), "app-static")
     app.mount("/static/insights", StaticFiles(directory=report_render.STATIC), "insights-static")
     # Each feature module has an API router (under /api) and a page router.
-    features = (calls, complaints, concessions, contact, cycle_pages, red_carpet, reports)
+    features = (
+        calls,
+        complaints,
+        concessions,
+        contact,
+        cycle_pages,
+        red_carpet,
+        reports,
+        search_pages,
+    )
     app.include_router(api.router)
     for feature in features:
         app.include_router(feature.api_router)
@@ -203,6 +216,8 @@ def create_app(
     app.include_router(pages.router)
     for feature in features:
         app.include_router(feature.page_router)
+    # Public: the customer's signed link is the proof (no login, no CSRF token).
+    app.include_router(unsubscribe.page_router)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:

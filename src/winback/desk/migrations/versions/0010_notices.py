@@ -1,7 +1,7 @@
 """notices: what a user is told on the desk (a decision on their request, a slip)
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0012
 Create Date: 2026-11-26 20:45:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
