@@ -87,6 +87,11 @@ CampaignState = Literal["draft", "launched"]
 # How a campaign reaches a treated member: an e-mail, a rep's call (the scan's rep tier),
 # or nothing when no e-mail address is known.
 CampaignChannel = Literal["email", "call", "none"]
+# An outgoing e-mail's state in the outbox (docs/outreach.md): waiting, claimed by a sender,
+# accepted by the SMTP server, refused for good (5xx), given up after retries (4xx), or
+# unknown (a sender died between handing it over and recording the answer: a person checks),
+# or blocked (the customer became do-not-contact after it was queued; never sent).
+OutboxState = Literal["queued", "sending", "sent", "bounced", "failed", "unknown", "blocked"]
 
 WORK_ROLES: tuple[WorkRole, ...] = get_args(WorkRole)
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -114,6 +119,7 @@ POST_STATES: tuple[PostState, ...] = get_args(PostState)
 CONTACT_BLOCK_SOURCES: tuple[ContactBlockSource, ...] = get_args(ContactBlockSource)
 CAMPAIGN_STATES: tuple[CampaignState, ...] = get_args(CampaignState)
 CAMPAIGN_CHANNELS: tuple[CampaignChannel, ...] = get_args(CampaignChannel)
+OUTBOX_STATES: tuple[OutboxState, ...] = get_args(OutboxState)
 # A new user's concession authority by role (percent discount, credit, free items);
 # managers change it per user. Migration 0002 gives existing users the same.
 STARTING_LIMITS: dict[str, tuple[float, float, int]] = {
@@ -642,3 +648,30 @@ class CampaignMember(Base):
     code: Mapped[str | None] = mapped_column(String(40), unique=True)
     channel: Mapped[str | None] = mapped_column(String(10))  # CAMPAIGN_CHANNELS
     task_id: Mapped[int | None] = mapped_column(Integer)
+class OutboxMessage(Base):
+    """One e-mail to send, under an idempotency ``key`` (one row a key, ever): queued, then
+    claimed by a sender (``claim_id``, ``claimed_at``), then sent, bounced, failed or
+    unknown. ``message_id`` (the Message-ID header) is fixed when it is queued, so a copy
+    found on the mail server can be matched to its row."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (Index("ix_outbox_messages_state_id", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(100), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    message_id: Mapped[str] = mapped_column(String(250), unique=True)
+    state: Mapped[str] = mapped_column(String(12), default="queued")  # OUTBOX_STATES
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime | None] = mapped_column(DateTime)  # a 4xx retry waits
+    claim_id: Mapped[str | None] = mapped_column(String(120), index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
