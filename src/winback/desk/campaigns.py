@@ -19,6 +19,7 @@ import base64
 import csv
 import io
 import math
+import re
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -55,6 +56,9 @@ MAX_TEMPLATE = 20_000
 HOLDOUT_RANGE = (0.01, 0.5)
 CALL_DUE_DAYS = 3
 _CHUNK = 900  # ids per IN (...) list (SQLite's parameter limit)
+# An address worth queuing (the outbox refuses the whole batch for one bad address, so a
+# junk address in the ledger leaves that member without an e-mail instead).
+_ADDRESS = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 _RUN_COLUMNS = [
     "customer_id",
     "name",
@@ -361,7 +365,7 @@ def channel_of(member: CampaignMember, emails_known: Mapping[str, str] | None = 
     when ``emails_known`` is given and holds no address for them)."""
     if member.tier == "rep":
         return "call"
-    if emails_known is not None and not emails_known.get(member.customer_id):
+    if emails_known is not None and not _ADDRESS.match(emails_known.get(member.customer_id, "")):
         return "none"
     return "email"
 
@@ -552,13 +556,14 @@ def _report_counts(report: LaunchReport) -> dict[str, int]:
 
 
 def email_context(
-    campaign: Campaign, member: CampaignMember, offer: CampaignOffer | None, reach: Reach
+    member: CampaignMember, offer: CampaignOffer | None, reach: Reach, code: str | None = None
 ) -> dict[str, Any]:
-    """What the e-mail template of ``member`` is rendered with."""
+    """What the e-mail template of ``member`` is rendered with (``code``: instead of the
+    member's, for a preview before launch)."""
     return {
         "customer_name": member.customer_name or "",
         "offer_text": offer.text if offer else "",
-        "code": member.code or "",
+        "code": code or member.code or "",
         "unsubscribe_url": reach.unsubscribe_url(member.customer_id),
         "business_name": reach.business_name,
         "reasons": list(member.reasons or []),
@@ -566,10 +571,15 @@ def email_context(
 
 
 def render_for(
-    campaign: Campaign, member: CampaignMember, offer: CampaignOffer | None, reach: Reach
+    campaign: Campaign,
+    member: CampaignMember,
+    offer: CampaignOffer | None,
+    reach: Reach,
+    *,
+    code: str | None = None,
 ) -> emails.RenderedEmail:
     template = campaign.template or emails.DEFAULT_TEMPLATE
-    return emails.render_email(template, email_context(campaign, member, offer, reach))
+    return emails.render_email(template, email_context(member, offer, reach, code))
 
 
 def queue_emails(db: Session, campaign: Campaign, reach: Reach) -> outbox.EnqueueReport:
@@ -580,8 +590,8 @@ def queue_emails(db: Session, campaign: Campaign, reach: Reach) -> outbox.Enqueu
     for m in members_of(db, campaign.id):
         if m.holdout or m.channel != "email" or not m.code:
             continue
-        address = reach.emails.get(m.customer_id)
-        if not address:
+        address = reach.emails.get(m.customer_id, "")
+        if not _ADDRESS.match(address):
             continue
         offer = offers.get(m.offer_id) if m.offer_id else None
         mail = render_for(campaign, m, offer, reach)
