@@ -24,7 +24,8 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from winback import clock
-from winback.desk.campaigns import get_campaign, members_of, normal_code, offers_of
+from winback.desk.campaign_audience import members_of, offers_of
+from winback.desk.campaigns import get_campaign, normal_code
 from winback.desk.models import CampaignMember, CampaignOffer, User
 from winback.errors import Conflict
 from winback.insights import lift
@@ -122,10 +123,10 @@ def _group(
 
 
 def measure(
-    db: Session, actor: User, campaign_id: int, ledger: Ledger | None, policy: Policy
+    db: Session, actor: User | None, campaign_id: int, ledger: Ledger | None, policy: Policy
 ) -> CampaignResults:
     """The campaign's lift from the ledger's orders (two DuckDB queries over the orders
-    segments, one desk query)."""
+    segments, one desk query). ``actor`` None: the command line."""
     campaign = get_campaign(db, actor, campaign_id)
     if campaign.state != "launched" or campaign.ends_on is None:
         raise Conflict(f"campaign {campaign_id} is not launched yet: nothing to measure")

@@ -19,223 +19,45 @@ import base64
 import csv
 import io
 import math
-import re
 import secrets
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from typing import Any, get_args
+from datetime import timedelta
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from winback import clock
-from winback.desk import audit, concessions, do_not_contact, emails, outbox, tasks
+from winback.desk import (
+    audit,
+    do_not_contact,
+    tasks,
+)
+from winback.desk.campaign_audience import (
+    AudienceFilter,
+    OfferSpec,
+    check_offers,
+    held_out_elsewhere,
+    members_of,
+    offer_for,
+    offers_of,
+    select_audience,
+)
+from winback.desk.campaign_mail import Reach, channel_of, queue_emails
 from winback.desk.db import write_lock
 from winback.desk.models import Campaign, CampaignMember, CampaignOffer, Case, User, utcnow
-from winback.desk.permissions import Action, require
+from winback.desk.permissions import Action, holds_work_sql, require
 from winback.errors import Conflict, InvalidInput, NotFound
 from winback.insights import lift
-from winback.policy import CampaignOfferKind, Policy
-from winback.policy import Campaigns as CampaignRules
-from winback.scan.runs import STATUSES, TIERS, ScanRun
+from winback.policy import Policy
+from winback.scan.runs import ScanRun
 
-OFFER_KINDS: tuple[CampaignOfferKind, ...] = get_args(CampaignOfferKind)
-OFFER_LABELS = {
-    "price_break": "price break",
-    "apology_guarantee": "apology plus guarantee",
-    "coupon": "coupon",
-    "plus_extra": "something extra",
-}
 MAX_NAME = 200
-MAX_OFFER_TEXT = 2000
 MAX_TEMPLATE = 20_000
 HOLDOUT_RANGE = (0.01, 0.5)
 CALL_DUE_DAYS = 3
 _CHUNK = 900  # ids per IN (...) list (SQLite's parameter limit)
-# An address worth queuing (the outbox refuses the whole batch for one bad address, so a
-# junk address in the ledger leaves that member without an e-mail instead).
-_ADDRESS = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
-_RUN_COLUMNS = [
-    "customer_id",
-    "name",
-    "segment",
-    "status",
-    "tier",
-    "expected_value",
-    "winback_odds",
-    "lapse_risk",
-    "reasons",
-]
-
-
-@dataclass(frozen=True)
-class AudienceFilter:
-    """Which of a scan run's customers a campaign takes (empty: no condition)."""
-
-    tiers: tuple[str, ...] = ("campaign",)
-    segments: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()
-    reason: str = ""  # a word or phrase any of the customer's reasons contains
-    min_value: float | None = None  # expected value of a win-back
-    max_value: float | None = None
-    min_risk: float | None = None  # lapse risk, 0 to 1
-    max_risk: float | None = None
-
-    def checked(self) -> AudienceFilter:
-        """This filter, or InvalidInput naming the field to fix."""
-        for name, given, known in (("tiers", self.tiers, TIERS), ("statuses", self.statuses, STATUSES)):
-            wrong = [v for v in given if v not in known]
-            if wrong:
-                raise InvalidInput(f"{name} {', '.join(wrong)}: use {', '.join(known)}")
-        for low, high, label in (
-            (self.min_value, self.max_value, "value"),
-            (self.min_risk, self.max_risk, "risk"),
-        ):
-            for name, v in ((f"min_{label}", low), (f"max_{label}", high)):
-                if v is not None and not math.isfinite(v):
-                    raise InvalidInput(f"{name} {v!r}: give a finite number")
-                if label == "risk" and v is not None and not 0 <= v <= 1:
-                    raise InvalidInput(f"{name} {v!r}: a lapse risk is from 0 to 1")
-            if low is not None and high is not None and low > high:
-                raise InvalidInput(f"min_{label} {low} is above max_{label} {high}")
-        if len(self.reason) > 200:
-            raise InvalidInput("reason: give at most 200 characters")
-        return self
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "tiers": list(self.tiers),
-            "segments": list(self.segments),
-            "statuses": list(self.statuses),
-            "reason": self.reason,
-            "min_value": self.min_value,
-            "max_value": self.max_value,
-            "min_risk": self.min_risk,
-            "max_risk": self.max_risk,
-        }
-
-
-@dataclass(frozen=True)
-class OfferSpec:
-    """One offer as the manager sets it: its kind, its words, what it gives."""
-
-    kind: str
-    text: str
-    concession_kind: str | None = None  # discount_pct, credit or free_items; None: nothing
-    amount: float = 0.0
-
-
-def default_offers() -> list[OfferSpec]:
-    """The offers a new campaign starts with (a manager's limits cover them)."""
-    return [
-        OfferSpec("price_break", "10 % off your next order", "discount_pct", 10.0),
-        OfferSpec(
-            "apology_guarantee",
-            "our apology, and our guarantee: if anything goes wrong with your next order, "
-            "we put it right at our cost",
-        ),
-        OfferSpec("coupon", "10 off your next order", "credit", 10.0),
-    ]
-
-
-def check_offers(actor: User, offers: Sequence[OfferSpec]) -> list[OfferSpec]:
-    """``offers`` checked: known distinct kinds, words given, amounts valid and within the
-    actor's concession limits (InvalidInput naming the offer otherwise)."""
-    if not offers:
-        raise InvalidInput("a campaign needs at least one offer")
-    seen: set[str] = set()
-    out = []
-    for i, offer in enumerate(offers, start=1):
-        where = f"offer {i} ({offer.kind})"
-        if offer.kind not in OFFER_KINDS:
-            raise InvalidInput(f"offer {i}: kind {offer.kind!r}: use {', '.join(OFFER_KINDS)}")
-        if offer.kind in seen:
-            raise InvalidInput(f"{where}: a campaign makes each kind of offer once")
-        seen.add(offer.kind)
-        text = offer.text.strip()
-        if not text or len(text) > MAX_OFFER_TEXT:
-            raise InvalidInput(f"{where}: say what the customer gets (1-{MAX_OFFER_TEXT} characters)")
-        amount = 0.0
-        if offer.concession_kind:
-            kind = concessions.check_kind(offer.concession_kind)
-            amount = concessions.check_amount(kind, offer.amount, f"{where} amount")
-            limit = concessions.limit_of(actor, kind)
-            if amount > limit:
-                raise InvalidInput(
-                    f"{where}: {amount:g} {concessions.LABELS[kind]} is above your limit of "
-                    f"{limit:g}; lower it or ask someone with a higher limit to build it"
-                )
-        out.append(OfferSpec(offer.kind, text, offer.concession_kind or None, amount))
-    return out
-
-
-def offer_kind_for(reasons: Iterable[str], rules: CampaignRules) -> str:
-    """The offer kind that fits ``reasons``: the first policy key any reason contains."""
-    said = [r.lower() for r in reasons]
-    for key, kind in rules.offers_by_reason.items():
-        if any(key.lower() in r for r in said):
-            return kind
-    return rules.default_offer
-
-
-def _offer_for(reasons: Iterable[str], rules: CampaignRules, offers: list[CampaignOffer]) -> CampaignOffer:
-    by_kind = {o.kind: o for o in offers}
-    return (
-        by_kind.get(offer_kind_for(reasons, rules))
-        or by_kind.get(rules.default_offer)
-        or offers[0]
-    )
-
-
-def select_audience(run: ScanRun, wanted: AudienceFilter) -> list[dict[str, Any]]:
-    """The rows of ``run`` that ``wanted`` takes, by customer id (reads the run's Parquet
-    file once)."""
-    table = run.customers(_RUN_COLUMNS)
-    keep = pc.is_valid(table["customer_id"])
-    for column, values in (
-        ("tier", wanted.tiers),
-        ("segment", wanted.segments),
-        ("status", wanted.statuses),
-    ):
-        if values:
-            keep = pc.and_(keep, pc.is_in(table[column], value_set=pa.array(list(values))))
-    for column, low, high in (
-        ("expected_value", wanted.min_value, wanted.max_value),
-        ("lapse_risk", wanted.min_risk, wanted.max_risk),
-    ):
-        if low is not None:
-            keep = pc.and_(keep, pc.greater_equal(table[column], low))
-        if high is not None:
-            keep = pc.and_(keep, pc.less_equal(table[column], high))
-    rows = table.filter(pc.fill_null(keep, False)).to_pylist()
-    phrase = wanted.reason.strip().lower()
-    if phrase:
-        rows = [r for r in rows if any(phrase in s.lower() for s in r["reasons"] or [])]
-    return sorted(rows, key=lambda r: r["customer_id"])
-
-
-def held_out_elsewhere(db: Session, customer_ids: Iterable[str], on: date) -> set[str]:
-    """Which of ``customer_ids`` are in the holdout of a launched campaign whose window
-    has not ended on ``on``: no other campaign may reach them yet."""
-    ids = list(dict.fromkeys(customer_ids))
-    found: set[str] = set()
-    for start in range(0, len(ids), _CHUNK):
-        query = (
-            select(CampaignMember.customer_id)
-            .join(Campaign, Campaign.id == CampaignMember.campaign_id)
-            .where(
-                CampaignMember.holdout.is_(True),
-                Campaign.state == "launched",
-                Campaign.ends_on >= on,
-                CampaignMember.customer_id.in_(ids[start : start + _CHUNK]),
-            )
-        )
-        found.update(db.scalars(query))
-    return found
 
 
 def _check_settings(name: str, share: float, window: int, template: str) -> str:
@@ -319,7 +141,7 @@ def build_campaign(
             expected_value=r["expected_value"],
             winback_odds=r["winback_odds"],
             reasons=list(r["reasons"] or []),
-            offer_id=_offer_for(r["reasons"] or [], rules, made).id,
+            offer_id=offer_for(r["reasons"] or [], rules, made).id,
         )
         for r in rows
     )
@@ -336,38 +158,21 @@ def build_campaign(
     return campaign
 
 
-def get_campaign(db: Session, actor: User, campaign_id: int) -> Campaign:
-    require(actor, Action.VIEW_CAMPAIGNS)
+def get_campaign(db: Session, actor: User | None, campaign_id: int) -> Campaign:
+    """A campaign (``actor`` None: the command line, run by whoever holds the workspace)."""
+    if actor is not None:
+        require(actor, Action.VIEW_CAMPAIGNS)
     campaign = db.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFound(f"no campaign {campaign_id}")
     return campaign
 
 
-def list_campaigns(db: Session, actor: User) -> list[Campaign]:
-    require(actor, Action.VIEW_CAMPAIGNS)
+def list_campaigns(db: Session, actor: User | None) -> list[Campaign]:
+    """The newest 500 campaigns (``actor`` None: the command line)."""
+    if actor is not None:
+        require(actor, Action.VIEW_CAMPAIGNS)
     return list(db.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(500)))
-
-
-def offers_of(db: Session, campaign_id: int) -> list[CampaignOffer]:
-    query = select(CampaignOffer).where(CampaignOffer.campaign_id == campaign_id)
-    return list(db.scalars(query.order_by(CampaignOffer.id)))
-
-
-def members_of(db: Session, campaign_id: int) -> list[CampaignMember]:
-    """The campaign's members by customer id (one query; the draw's fixed order)."""
-    query = select(CampaignMember).where(CampaignMember.campaign_id == campaign_id)
-    return list(db.scalars(query.order_by(CampaignMember.customer_id)))
-
-
-def channel_of(member: CampaignMember, emails_known: Mapping[str, str] | None = None) -> str:
-    """How a treated member is reached: the rep tier by a call, the rest by e-mail (none
-    when ``emails_known`` is given and holds no address for them)."""
-    if member.tier == "rep":
-        return "call"
-    if emails_known is not None and not _ADDRESS.match(emails_known.get(member.customer_id, "")):
-        return "none"
-    return "email"
 
 
 def strata_of(members: Sequence[CampaignMember]) -> list[str]:
@@ -380,7 +185,7 @@ class Preview:
 
     audience: int
     expected_value: float
-    holdout: int  # about: each stratum's share, rounded
+    holdout: int  # before launch: how many the draw will hold out
     treated: int
     by_offer: dict[int, int]
     by_channel: dict[str, int]
@@ -388,15 +193,23 @@ class Preview:
     minimum_detectable_lift: float | None  # None: too small a holdout to detect anything
 
 
-def preview(db: Session, actor: User, campaign: Campaign, policy: Policy) -> Preview:
+def _half_up(x: float) -> int:
+    return math.floor(x + 0.5)
+
+
+def preview(db: Session, actor: User | None, campaign: Campaign, policy: Policy) -> Preview:
     """Audience, expected value, channels and the smallest lift the holdout can detect."""
-    require(actor, Action.VIEW_CAMPAIGNS)
+    if actor is not None:
+        require(actor, Action.VIEW_CAMPAIGNS)
     members = members_of(db, campaign.id)
     if campaign.state == "launched":
         holdout = sum(m.holdout for m in members)
     else:
-        sizes = Counter(strata_of(members))
-        holdout = sum(round(campaign.holdout_share * n) for n in sizes.values())
+        # The draw's own count (insights.lift.draw_holdout): each stratum's share rounded
+        # half up, topped up to the whole audience's share rounded half up.
+        share = campaign.holdout_share
+        sizes = Counter(strata_of(members)).values()
+        holdout = max(sum(_half_up(share * n) for n in sizes), _half_up(share * len(members)))
     treated = len(members) - holdout
     base = policy.campaigns.base_rate
     mde: float | None = None
@@ -443,25 +256,21 @@ class LaunchReport:
     blocked: int = 0
 
 
-@dataclass(frozen=True)
-class Reach:
-    """What launching needs from outside the desk database: each member's e-mail address
-    (the ledger's customers), their unsubscribe link, and the business's name."""
-
-    emails: Mapping[str, str]
-    unsubscribe_url: Callable[[str], str]
-    business_name: str = ""
-
-
-def _owners(db: Session, customer_ids: list[str]) -> dict[str, int | None]:
-    owners: dict[str, int | None] = {}
+def _owners(db: Session, customer_ids: list[str]) -> dict[str, int]:
+    """The owner of each customer's open case who may hold work (a call task goes to
+    them; a customer without one gets an unassigned task for a manager to give out)."""
+    owners: dict[str, int] = {}
     for start in range(0, len(customer_ids), _CHUNK):
         rows = db.execute(
-            select(Case.customer_id, Case.owner_id).where(
-                Case.state != "closed", Case.customer_id.in_(customer_ids[start : start + _CHUNK])
+            select(Case.customer_id, Case.owner_id)
+            .join(User, User.id == Case.owner_id)
+            .where(
+                Case.state != "closed",
+                Case.customer_id.in_(customer_ids[start : start + _CHUNK]),
+                holds_work_sql(),
             )
         ).all()
-        owners.update({c: o for c, o in rows})
+        owners.update({customer: owner for customer, owner in rows if owner is not None})
     return owners
 
 
@@ -478,8 +287,7 @@ def launch(db: Session, actor: User, campaign_id: int, reach: Reach) -> LaunchRe
     if campaign.state != "draft":
         raise Conflict(f"campaign {campaign_id} was launched already")
     offers = {o.id: o for o in offers_of(db, campaign.id)}
-    # The offers are checked again against the limits of whoever launches them.
-    check_offers(actor, [OfferSpec(o.kind, o.text, o.concession_kind, o.amount) for o in offers.values()])
+    # The offers were checked against the builder's limits: building is the granting.
     members = members_of(db, campaign.id)
     today = clock.today()
     ids = [m.customer_id for m in members]
@@ -553,61 +361,6 @@ def _report_counts(report: LaunchReport) -> dict[str, int]:
         "calls": report.calls,
         "no_address": report.no_address,
     }
-
-
-def email_context(
-    member: CampaignMember, offer: CampaignOffer | None, reach: Reach, code: str | None = None
-) -> dict[str, Any]:
-    """What the e-mail template of ``member`` is rendered with (``code``: instead of the
-    member's, for a preview before launch)."""
-    return {
-        "customer_name": member.customer_name or "",
-        "offer_text": offer.text if offer else "",
-        "code": code or member.code or "",
-        "unsubscribe_url": reach.unsubscribe_url(member.customer_id),
-        "business_name": reach.business_name,
-        "reasons": list(member.reasons or []),
-    }
-
-
-def render_for(
-    campaign: Campaign,
-    member: CampaignMember,
-    offer: CampaignOffer | None,
-    reach: Reach,
-    *,
-    code: str | None = None,
-) -> emails.RenderedEmail:
-    template = campaign.template or emails.DEFAULT_TEMPLATE
-    return emails.render_email(template, email_context(member, offer, reach, code))
-
-
-def queue_emails(db: Session, campaign: Campaign, reach: Reach) -> outbox.EnqueueReport:
-    """Queue the e-mail of every treated e-mail member of a launched campaign (commits).
-    Safe to repeat: a key already queued is skipped (the outbox's idempotency key)."""
-    offers = {o.id: o for o in offers_of(db, campaign.id)}
-    messages = []
-    for m in members_of(db, campaign.id):
-        if m.holdout or m.channel != "email" or not m.code:
-            continue
-        address = reach.emails.get(m.customer_id, "")
-        if not _ADDRESS.match(address):
-            continue
-        offer = offers.get(m.offer_id) if m.offer_id else None
-        mail = render_for(campaign, m, offer, reach)
-        messages.append(
-            outbox.OutgoingMessage(
-                key=f"campaign:{campaign.id}:{m.customer_id}:offer:{m.offer_id}",
-                customer_id=m.customer_id,
-                to_address=address,
-                subject=mail.subject,
-                text=mail.text,
-                html=mail.html,
-                campaign_id=campaign.id,
-                headers={"List-Unsubscribe": f"<{reach.unsubscribe_url(m.customer_id)}>"},
-            )
-        )
-    return outbox.enqueue(db, messages)
 
 
 AUDIENCE_COLUMNS = [

@@ -648,6 +648,8 @@ class CampaignMember(Base):
     code: Mapped[str | None] = mapped_column(String(40), unique=True)
     channel: Mapped[str | None] = mapped_column(String(10))  # CAMPAIGN_CHANNELS
     task_id: Mapped[int | None] = mapped_column(Integer)
+
+
 class OutboxMessage(Base):
     """One e-mail to send, under an idempotency ``key`` (one row a key, ever): queued, then
     claimed by a sender (``claim_id``, ``claimed_at``), then sent, bounced, failed or

@@ -511,7 +511,7 @@ def customer_emails(ledger: Ledger | None, customer_ids: Sequence[str]) -> dict[
             "USING (customer_id) WHERE email IS NOT NULL AND trim(email) <> '' "
             "GROUP BY customer_id"
         ).fetchall()
-    return {customer_id: email for customer_id, email in rows}
+    return dict(rows)
 
 
 class WindowOrder(NamedTuple):

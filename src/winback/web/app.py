@@ -29,7 +29,16 @@ from winback.ledger import timeline as timeline_index
 from winback.ledger.store import Ledger
 from winback.scan.runs import ScanRun, latest_run
 from winback.settings import Settings
-from winback.web import api, calls, complaints, concessions, pages, red_carpet, reports
+from winback.web import (
+    api,
+    calls,
+    campaigns,
+    complaints,
+    concessions,
+    pages,
+    red_carpet,
+    reports,
+)
 from winback.web import cycle as cycle_pages
 from winback.web.deps import LoginRequired
 from winback.web.errors import api_error, retry_after, status_of
@@ -168,7 +177,7 @@ def create_app(
     app.mount("/static/app", StaticFiles(directory=HERE / "static"), "app-static")
     app.mount("/static/insights", StaticFiles(directory=report_render.STATIC), "insights-static")
     # Each feature module has an API router (under /api) and a page router.
-    features = (calls, complaints, concessions, cycle_pages, red_carpet, reports)
+    features = (calls, campaigns, complaints, concessions, cycle_pages, red_carpet, reports)
     app.include_router(api.router)
     for feature in features:
         app.include_router(feature.api_router)

@@ -9,18 +9,19 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
-from winback.desk import campaign_results, outbox, unsubscribe
+from winback.desk import campaign_audience as audience
+from winback.desk import campaign_mail as mail
+from winback.desk import campaign_results, outbox
 from winback.desk import campaigns as service
 from winback.desk.models import Campaign, CampaignState, User
 from winback.desk.permissions import Action, require
 from winback.errors import InvalidInput, NoScanRunError
 from winback.insights.lift import LiftEstimate
-from winback.ledger import reads
 from winback.policy import CampaignOfferKind, Policy
 from winback.scan.runs import ScanRun
 from winback.web.deps import ApiUser, Csrf, Db, PageUser, Rules
@@ -40,31 +41,31 @@ class AudienceIn(Body):
         default_factory=list, max_length=200
     )
     statuses: list[str] = Field(default_factory=list, max_length=4)
-    reason: str = Field("", max_length=200, description="a phrase any reason contains")
-    min_value: float | None = Field(None, strict=True)
-    max_value: float | None = Field(None, strict=True)
-    min_risk: float | None = Field(None, strict=True, ge=0, le=1)
-    max_risk: float | None = Field(None, strict=True, ge=0, le=1)
+    reason: str = Field(default="", max_length=200, description="a phrase any reason contains")
+    min_value: float | None = Field(default=None, strict=True)
+    max_value: float | None = Field(default=None, strict=True)
+    min_risk: float | None = Field(default=None, strict=True, ge=0, le=1)
+    max_risk: float | None = Field(default=None, strict=True, ge=0, le=1)
 
 
 class OfferIn(Body):
     kind: CampaignOfferKind
-    text: str = Field(min_length=1, max_length=service.MAX_OFFER_TEXT)
+    text: str = Field(min_length=1, max_length=audience.MAX_OFFER_TEXT)
     concession_kind: str | None = Field(
-        None, description="discount_pct, credit or free_items; none for words alone"
+        default=None, description="discount_pct, credit or free_items; none for words alone"
     )
-    amount: float = Field(0.0, strict=True)
+    amount: float = Field(default=0.0, strict=True)
 
 
 class CampaignCreate(Body):
     name: str = Field(min_length=1, max_length=service.MAX_NAME)
-    audience: AudienceIn = Field(default_factory=AudienceIn)
+    audience: AudienceIn = Field(default_factory=lambda: AudienceIn())
     offers: list[OfferIn] | None = Field(
-        None, max_length=4, description="default: a price break, an apology, a coupon"
+        default=None, max_length=4, description="default: a price break, an apology, a coupon"
     )
-    holdout_share: float | None = Field(None, strict=True, ge=0.01, le=0.5)
-    window_days: int | None = Field(None, strict=True, ge=1, le=730)
-    template: str = Field("", max_length=service.MAX_TEMPLATE)
+    holdout_share: float | None = Field(default=None, strict=True, ge=0.01, le=0.5)
+    window_days: int | None = Field(default=None, strict=True, ge=1, le=730)
+    template: str = Field(default="", max_length=service.MAX_TEMPLATE)
 
 
 class OfferPublic(BaseModel):
@@ -171,14 +172,9 @@ def _latest(request: Request) -> ScanRun:
     return run
 
 
-def _reach(request: Request, db: Session, campaign: Campaign) -> service.Reach:
-    settings = request.app.state.settings
-    ids = [m.customer_id for m in service.members_of(db, campaign.id)]
-    return service.Reach(
-        emails=reads.customer_emails(request.app.state.ledger, ids),
-        unsubscribe_url=lambda cid: unsubscribe.unsubscribe_url(settings, cid),
-        business_name=str(getattr(settings, "business_name", "") or ""),
-    )
+def _reach(request: Request, db: Session, campaign: Campaign) -> mail.Reach:
+    state = request.app.state
+    return mail.reach_of(db, campaign, state.ledger, state.settings)
 
 
 def _public(db: Session, actor: User, campaign: Campaign, policy: Policy) -> CampaignPublic:
@@ -205,7 +201,7 @@ def _public(db: Session, actor: User, campaign: Campaign, policy: Policy) -> Cam
                 amount=o.amount,
                 members=shown.by_offer.get(o.id, 0),
             )
-            for o in service.offers_of(db, campaign.id)
+            for o in audience.offers_of(db, campaign.id)
         ],
         preview=PreviewPublic(
             audience=shown.audience,
@@ -268,16 +264,16 @@ def _build(
     require(user, Action.BUILD_CAMPAIGN)
     a = body.audience
     offers = (
-        [service.OfferSpec(o.kind, o.text, o.concession_kind, o.amount) for o in body.offers]
+        [audience.OfferSpec(o.kind, o.text, o.concession_kind, o.amount) for o in body.offers]
         if body.offers is not None
-        else service.default_offers()
+        else audience.default_offers()
     )
     return service.build_campaign(
         db,
         user,
         _latest(request),
         name=body.name,
-        audience=service.AudienceFilter(
+        audience=audience.AudienceFilter(
             tuple(a.tiers),
             tuple(a.segments),
             tuple(a.statuses),
@@ -381,8 +377,8 @@ def campaigns_page(request: Request, db: Db, user: PageUser, rules: Rules) -> Re
         campaigns=campaigns,
         run=run,
         segments=segments,
-        offers=service.default_offers(),
-        labels=service.OFFER_LABELS,
+        offers=audience.default_offers(),
+        labels=audience.OFFER_LABELS,
         rules=rules.campaigns,
     )
 
@@ -399,13 +395,13 @@ async def build_by_hand(request: Request, db: Db, user: PageUser, rules: Rules) 
         return [v for v in form.getlist(name) if isinstance(v, str) and v]
 
     offers = []
-    for kind in service.OFFER_KINDS:
+    for kind in audience.OFFER_KINDS:
         if text(f"offer_{kind}") != "on":
             continue
         offers.append(
             OfferIn(
                 kind=kind,
-                text=text(f"text_{kind}") or service.OFFER_LABELS[kind],
+                text=text(f"text_{kind}") or audience.OFFER_LABELS[kind],
                 concession_kind=text(f"concession_{kind}") or None,
                 amount=_float(text(f"amount_{kind}"), f"{kind} amount") or 0.0,
             )
@@ -442,6 +438,7 @@ def _form_body(
         offers=offers or None,
         holdout_share=None if share is None else share / 100,
         window_days=None if window is None else int(window),
+        template="",
     )
 
 
@@ -453,12 +450,12 @@ def campaign_page(
     shown = _public(db, user, campaign, rules)
     sample = None
     reach = _reach(request, db, campaign)
-    offers = {o.id: o for o in service.offers_of(db, campaign.id)}
-    for member in service.members_of(db, campaign.id):
-        if service.channel_of(member, reach.emails) == "email" and not member.holdout:
+    offers = {o.id: o for o in audience.offers_of(db, campaign.id)}
+    for member in audience.members_of(db, campaign.id):
+        if mail.channel_of(member, reach.emails) == "email" and not member.holdout:
             offer = offers.get(member.offer_id) if member.offer_id else None
             code = member.code or "WB-XXXX-XXXX-XXXX-XXXX"  # codes are issued at launch
-            sample = (member, service.render_for(campaign, member, offer, reach, code=code))
+            sample = (member, mail.render_for(campaign, member, offer, reach, code=code))
             break
     measured = None
     if campaign.state == "launched":
@@ -472,7 +469,7 @@ def campaign_page(
         shown=shown,
         sample=sample,
         measured=measured,
-        labels=service.OFFER_LABELS,
+        labels=audience.OFFER_LABELS,
     )
 
 
@@ -487,4 +484,3 @@ def launch_by_hand(campaign_id: Id, request: Request, db: Db, user: PageUser) ->
 @page_router.get("/campaigns/{campaign_id}/audience.csv")
 def audience_csv_page(campaign_id: Id, db: Db, user: PageUser) -> Response:
     return _csv(db, user, campaign_id)
-

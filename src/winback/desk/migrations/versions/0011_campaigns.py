@@ -76,9 +76,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("code"),
     )
     op.create_index("ix_campaign_members_campaign_id", "campaign_members", ["campaign_id"])
-    op.create_index(
-        "ix_campaign_members_customer", "campaign_members", ["customer_id", "holdout"]
-    )
+    op.create_index("ix_campaign_members_customer", "campaign_members", ["customer_id", "holdout"])
 
 
 def downgrade() -> None:
