@@ -10,7 +10,18 @@ from __future__ import annotations
 import typer
 
 from winback import __version__
-from winback.cli import backup, cycle, demo, desk, ledger, report, scan, serve, simulate
+from winback.cli import (
+    backup,
+    campaigns,
+    cycle,
+    demo,
+    desk,
+    ledger,
+    report,
+    scan,
+    serve,
+    simulate,
+)
 from winback.cli.output import err, safe
 from winback.errors import WinbackError
 
@@ -46,6 +57,7 @@ app.command("report")(report.report_command)
 app.command("demo")(demo.demo_command)
 app.add_typer(desk.user_app, name="user")
 app.command("sync")(desk.sync_command)
+app.add_typer(campaigns.campaign_app, name="campaign")
 app.command("serve")(serve.serve_command)
 app.command("cycle")(cycle.cycle_command)
 app.command("backup")(backup.backup_command)
