@@ -38,12 +38,15 @@ def test_a_manager_builds_launches_and_reads_a_campaign_from_the_command_line(
     assert "campaign 1 built: 20 member(s)" in built.stdout
     assert "16 to treat and 4 to hold out" in built.stdout
     refused = run_winback("campaign", "launch", "1", "--as", "rep", env=env)
-    assert refused.returncode == 2 and "a rep may not" in refused.stderr
+    assert refused.returncode == 2
+    assert "a rep may not" in refused.stderr
     launched = run_winback("campaign", "launch", "1", "--as", "manager", env=env)
     assert launched.returncode == 0, launched.stderr
-    assert "16 treated" in launched.stdout and "4 held out" in launched.stdout
+    assert "16 treated" in launched.stdout
+    assert "4 held out" in launched.stdout
     again = run_winback("campaign", "launch", "1", "--as", "manager", env=env)
-    assert again.returncode == 2 and "launched already" in again.stderr
+    assert again.returncode == 2
+    assert "launched already" in again.stderr
     listed = run_winback("campaign", "list", env=env)
     assert "spring  launched  16 treated, 4 held out" in listed.stdout
     report = run_winback("campaign", "report", "1", env=env)
@@ -53,4 +56,5 @@ def test_a_manager_builds_launches_and_reads_a_campaign_from_the_command_line(
 
 def test_an_unknown_user_is_named(env: dict[str, str]) -> None:
     done = run_winback("campaign", "build", "x", "--as", "nobody", env=env)
-    assert done.returncode == 2 and "--as 'nobody': no desk user" in done.stderr
+    assert done.returncode == 2
+    assert "--as 'nobody': no desk user" in done.stderr
