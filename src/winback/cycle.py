@@ -12,7 +12,8 @@ The command line, the web app, the demo and the scheduler call these functions:
   carpet counts and watches; the customer timeline copy is rebuilt.
 * :func:`after_close`: a case was closed (side effects after the desk's commit).
 * :func:`run_pass`: the periodic pass: the drop folder imported, then :func:`scan` (with
-  its sync), each step recorded in the desk so managers see whether last night worked.
+  its sync), then the outbox's queued e-mail sent (:func:`send_outbox`, when SMTP is set
+  up), each step recorded in the desk so managers see whether last night worked.
 
 Every function takes one :class:`~winback.policy.Policy`, read once by the caller
 (:func:`policy_in_force`), so one run of the cycle never mixes two policy files.
@@ -21,6 +22,7 @@ Every function takes one :class:`~winback.policy.Policy`, read once by the calle
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from winback.desk import complaints, feeds, passes, red_carpet
@@ -35,6 +38,7 @@ from winback.desk.complaints import IncomingPost, Routing, TakeResult
 from winback.desk.db import desk_engine, open_session
 from winback.desk.matching import Customer, Directory, order_tokens
 from winback.desk.models import CyclePass, User
+from winback.desk.outbox import SendReport, SmtpSettings, send_queued
 from winback.desk.outcomes import ExportResult, export_outcomes
 from winback.desk.sync import SyncResult, sync_cases
 from winback.errors import NoScanRunError, WinbackError
@@ -49,6 +53,9 @@ from winback.settings import Settings
 # How long a close waits for the ledger's write lock before leaving its outcome pending
 # for the next sync or scan (a person is waiting on the answer).
 CLOSE_EXPORT_WAIT_SECONDS = 2.0
+# The longest a pass of the cycle sends e-mail; what is left waits for the next pass (or
+# winback outbox send), so a big campaign never holds the pass lock for hours.
+PASS_SEND_SECONDS = 50 * 60
 log = logging.getLogger(__name__)
 
 
@@ -297,6 +304,7 @@ def run_pass(
                 return None
             counts: dict[str, Any] = {}
             error = _pass_steps(settings, db, record, lock, counts, say)
+            error = _outbox_step(settings, engine, db, record, lock, counts, error)
             passes.finish_pass(db, record, counts, error)
             return PassReport(record.id, record.outcome, counts, error)
     finally:
@@ -357,6 +365,67 @@ def _pass_steps(
         log.exception("the cycle's pass %s failed", record.id)
         problems.append(f"unexpected error ({type(exc).__name__}: {exc}); see the server log")
     return "; ".join(problems) or None
+
+
+def send_outbox(
+    settings: Settings,
+    engine: Engine,
+    *,
+    rate: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    stop_after: float | None = None,
+) -> SendReport | None:
+    """Send the outbox's queued e-mail through the configured SMTP server, at ``rate`` a
+    second (default WINBACK_SMTP_RATE); None, sending nothing, when SMTP is not set up."""
+    smtp = SmtpSettings.from_settings(settings)
+    if smtp is None:
+        return None
+    return send_queued(
+        engine,
+        smtp,
+        rate_per_second=rate if rate is not None else settings.smtp_rate,
+        progress=progress,
+        stop_after=stop_after,
+    )
+
+
+def _outbox_step(
+    settings: Settings,
+    engine: Engine,
+    db: Session,
+    record: CyclePass,
+    lock: passes.PassLock,
+    counts: dict[str, Any],
+    error: str | None,
+) -> str | None:
+    """The pass's last step, after sync: send queued e-mail (when SMTP is set up). A
+    failure here is added to the pass's error; what was not sent stays queued."""
+    if SmtpSettings.from_settings(settings) is None:
+        return error
+    passes.mark_step(db, record, "outbox", counts)
+    renewed = [time.monotonic()]
+
+    def keep_lock(_done: int, _total: int) -> None:
+        if time.monotonic() - renewed[0] > 60:
+            lock.renew()
+            renewed[0] = time.monotonic()
+
+    problem: str | None = None
+    try:
+        sent = send_outbox(settings, engine, progress=keep_lock, stop_after=PASS_SEND_SECONDS)
+        if sent is not None:
+            counts.update(
+                {
+                    f"emails_{name}": getattr(sent, name)
+                    for name in ("sent", "bounced", "deferred", "failed", "unknown", "blocked")
+                }
+            )
+    except WinbackError as exc:
+        problem = f"e-mail: {exc}"
+    except Exception as exc:  # a bug: recorded for the page, the traceback to the log
+        log.exception("the e-mail step of pass %s failed", record.id)
+        problem = f"e-mail: unexpected error ({type(exc).__name__}: {exc}); see the server log"
+    return "; ".join(p for p in (error, problem) if p) or None
 
 
 def _has_orders(ledger: Ledger) -> bool:

@@ -37,7 +37,8 @@
         ├── TooManyAttempts      too many failed logins for an account or an address; the
         │                        message and ``retry_after`` say when to try again
         ├── Busy                 the desk is checking as many passwords as it may at once
-        └── NoDeskError          the workspace has no desk database yet
+        ├── NoDeskError          the workspace has no desk database yet
+        └── MailError            the SMTP server cannot be reached, or refused the login
 
     DegenerateFitWarning         (a warning, not an error) a fit ran off along a flat ridge;
                                  the message names the quantity the data do identify
@@ -183,6 +184,11 @@ class Busy(DeskError):  # noqa: N818 (named for what the user hears)
 
 class NoDeskError(DeskError):
     """The workspace has no desk database yet."""
+
+
+class MailError(DeskError):
+    """The SMTP server cannot be reached, or refused the login (the message says which and
+    what to check); the outbox keeps every message it had not handed over."""
 
 
 class LedgerWarning(UserWarning):

@@ -384,6 +384,38 @@ class Assignment(_Section):
     )
 
 
+class Contracts(_Section):
+    """How the scan reads subscribers' contracts (docs/scan.md, "Contracts")."""
+
+    late_window_days: int = Field(
+        180,
+        ge=1,
+        le=3650,
+        description="Late payments (paid after the due date, or unpaid past it) due within "
+        "this many days before the scan count toward a subscriber's payment trouble.",
+    )
+    downgrade_window_days: int = Field(
+        365,
+        ge=1,
+        le=3650,
+        description="A running contract started this recently at a lower monthly price than "
+        "the contract before it is a downgrade.",
+    )
+    risk_cutoffs: int = Field(
+        4,
+        ge=2,
+        le=24,
+        description="Past cutoffs (one horizon apart) the contract-risk model learns from; "
+        "the newest grades it.",
+    )
+    risk_min_class: int = Field(
+        20,
+        ge=1,
+        description="Fewer subscribers than this who left (or who stayed) over the cutoffs: "
+        "no contract-risk model, the sBG's figure stands.",
+    )
+
+
 class FeedSource(_Section):
     """One RSS or Atom feed the cycle polls for public posts."""
 
@@ -520,6 +552,7 @@ class Policy(_Section):
     assignment: Assignment = Field(default_factory=Assignment)  # type: ignore[arg-type]
     complaints: Complaints = Field(default_factory=Complaints)  # type: ignore[arg-type]
     campaigns: Campaigns = Field(default_factory=Campaigns)  # type: ignore[arg-type]
+    contracts: Contracts = Field(default_factory=Contracts)  # type: ignore[arg-type]
 
 
 def load_policy(path: Path | None) -> Policy:

@@ -6,9 +6,9 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from winback.errors import SettingsError
@@ -125,6 +125,78 @@ class Settings(BaseSettings):
         "a contract table: orders.csv, customers-2026-11.parquet), then moves to done/ or "
         "failed/. Default: inbox in the workspace.",
     )
+    public_url: str | None = Field(
+        default=None,
+        description="The address customers and desk users reach the desk at, such as "
+        "https://desk.example.com: the start of every e-mail's unsubscribe link. Required "
+        "for sending e-mail.",
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+    )
+    business_name: str = Field(
+        default="",
+        max_length=200,
+        description="The business's name as customers know it: e-mails sign off with it.",
+    )
+    smtp_host: str | None = Field(
+        default=None,
+        description="The SMTP server that sends e-mail (outreach campaigns). Unset: no "
+        "e-mail is sent (messages wait in the outbox), and the cycle skips its send step.",
+    )
+    smtp_port: int = Field(
+        default=587,
+        ge=1,
+        le=65535,
+        description="The SMTP server's port: 587 for starttls, 465 for tls, 25 for none.",
+    )
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="How the connection to the SMTP server is encrypted: starttls (upgrade "
+        "a plain connection), tls (encrypted from the start), or none (a relay on the same "
+        "machine only).",
+    )
+    smtp_username: str | None = Field(
+        default=None, description="The SMTP login's user name; unset: no login."
+    )
+    smtp_password: SecretStr | None = Field(
+        default=None,
+        description="The SMTP login's password (never printed or logged).",
+    )
+    smtp_from: str | None = Field(
+        default=None,
+        description="The sender of every e-mail, such as 'Acme Coffee <hello@acme.example>'; "
+        "its domain also ends each Message-ID. Required with WINBACK_SMTP_HOST.",
+    )
+    smtp_rate: float | None = Field(
+        default=5.0,
+        gt=0,
+        description="E-mails sent per second at most (each sender process); winback outbox "
+        "send --rate overrides it for one run.",
+    )
+    smtp_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long to wait for the SMTP server's answer before giving up on it.",
+    )
+    smtp_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="Tries per e-mail that the SMTP server defers (a 4xx answer) before it "
+        "is marked failed.",
+    )
+    smtp_retry_minutes: float = Field(
+        default=15.0,
+        ge=0,
+        description="The wait before retrying a deferred e-mail; it doubles at each retry.",
+    )
+    smtp_claim_minutes: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long e-mails claimed by a sender that has gone quiet (on another "
+        "machine, or a process that may still run) wait before another sender takes them "
+        "over. A sender on this machine whose process has ended is taken over at once.",
+    )
+
     cycle_schedule: str = Field(
         default="0 2 * * *",
         description="When winback serve runs the periodic cycle (import the inbox, scan, sync, "
@@ -148,6 +220,21 @@ class Settings(BaseSettings):
 
         zone_of(value)
         return value
+
+    @model_validator(mode="after")
+    def _smtp_has_a_sender(self) -> Settings:
+        if self.smtp_host and not self.smtp_from:
+            raise ValueError(
+                "WINBACK_SMTP_FROM is required with WINBACK_SMTP_HOST: give the sender, "
+                "such as 'Acme Coffee <hello@acme.example>'"
+            )
+        if self.smtp_host and not self.public_url:
+            raise ValueError(
+                "WINBACK_PUBLIC_URL is required with WINBACK_SMTP_HOST: give the address "
+                "customers reach the desk at (unsubscribe links start with it), such as "
+                "https://desk.example.com"
+            )
+        return self
 
     @field_validator("home")
     @classmethod

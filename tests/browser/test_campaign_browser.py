@@ -4,18 +4,33 @@ one message per treated member and none for the holdout."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tests.browser.conftest import log_in, shoot
 from tests.desk.conftest import make_run
 from winback.desk.models import CampaignMember, OutboxMessage, User
+from winback.settings import load_settings
+from winback.web.app import create_app
 
 CUSTOMERS = [f"k{i:02d}" for i in range(20)]
+
+
+@pytest.fixture
+def app(desk_engine: Engine, tmp_path: Path) -> FastAPI:
+    """The app with a public address, so the e-mails carry unsubscribe links."""
+    settings = load_settings(
+        home=tmp_path / "ws",
+        secret_key="k" * 40,
+        public_url="http://127.0.0.1:9",
+        business_name="Shop",
+    )
+    return create_app(settings, engine=desk_engine)
 
 
 @pytest.fixture
@@ -68,3 +83,4 @@ def test_manager_builds_previews_and_launches_a_campaign(
     assert sorted(q.customer_id for q in queued) == sorted(treated)
     codes = {m.customer_id: m.code for m in members}
     assert all(codes[q.customer_id] in q.text for q in queued)
+    assert all(q.headers["List-Unsubscribe"].startswith("<http://127.0.0.1:9/") for q in queued)

@@ -13,7 +13,7 @@ from scipy.special import beta as beta_fn
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
 from winback.models import ShiftedBetaGeometricModel
-from winback.policy import Policy
+from winback.policy import Contracts, Policy
 from winback.scan.features import customer_features
 from winback.scan.lapse import classify
 from winback.scan.pipeline import run_scan
@@ -306,3 +306,14 @@ def test_contract_risk_without_enough_history_keeps_the_sbg(contracts_ledger: Le
     assert report["model"] == "sbg"
     assert "too few subscribers" in report["problem"]
     assert risk is sbg_leave
+
+
+def test_the_policys_contract_windows_decide_what_counts(contracts_ledger: Ledger) -> None:
+    """[contracts] late_window_days: only the May payment (due 12 May) falls in 60 days;
+    downgrade_window_days: a downgrade older than the window is no longer one."""
+    narrow = Contracts(late_window_days=60, downgrade_window_days=1)  # type: ignore[call-arg]
+    s = contract_standing(contracts_ledger.ibis(), AS_OF, None, 90, rules=narrow)
+    s = s.set_index("customer_id")
+    assert s.loc["latepay", "late_payments"] == 1
+    assert pd.Timestamp(s.loc["latepay", "first_late_due"]).date() == date(2024, 5, 12)
+    assert not s.loc["downgrade", "downgraded"]

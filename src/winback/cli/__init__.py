@@ -17,6 +17,7 @@ from winback.cli import (
     demo,
     desk,
     ledger,
+    outbox,
     report,
     scan,
     serve,
@@ -60,6 +61,7 @@ app.command("sync")(desk.sync_command)
 app.add_typer(campaigns.campaign_app, name="campaign")
 app.command("serve")(serve.serve_command)
 app.command("cycle")(cycle.cycle_command)
+app.add_typer(outbox.outbox_app, name="outbox")
 app.command("backup")(backup.backup_command)
 app.command("restore")(backup.restore_command)
 

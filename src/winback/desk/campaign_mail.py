@@ -17,6 +17,7 @@ from winback.desk import (
 )
 from winback.desk.campaign_audience import members_of, offers_of
 from winback.desk.models import Campaign, CampaignMember, CampaignOffer
+from winback.errors import SettingsError
 from winback.ledger import reads
 from winback.ledger.store import Ledger
 from winback.settings import Settings
@@ -39,21 +40,31 @@ def channel_of(member: CampaignMember, emails_known: Mapping[str, str] | None = 
 @dataclass(frozen=True)
 class Reach:
     """What launching needs from outside the desk database: each member's e-mail address
-    (the ledger's customers), their unsubscribe link, and the business's name."""
+    (the ledger's customers), their unsubscribe link, and the business's name.
+    ``problem``: why no e-mail can be sent (no public address for unsubscribe links), in
+    which case launching a campaign that would e-mail anyone is refused."""
 
     emails: Mapping[str, str]
     unsubscribe_url: Callable[[str], str]
     business_name: str = ""
+    problem: str | None = None
 
 
 def reach_of(db: Session, campaign: Campaign, ledger: Ledger | None, settings: Settings) -> Reach:
     """The members' e-mail addresses from the ledger (one DuckDB query), and their
     unsubscribe links signed with the workspace's secret."""
     ids = [m.customer_id for m in members_of(db, campaign.id)]
+    emails = reads.customer_emails(ledger, ids)
+    try:
+        unsubscribe.unsubscribe_url(settings, "check")
+    except SettingsError as exc:
+        return Reach(
+            emails, lambda _: "(the unsubscribe link)", settings.business_name, problem=str(exc)
+        )
     return Reach(
-        emails=reads.customer_emails(ledger, ids),
-        unsubscribe_url=lambda customer_id: unsubscribe.unsubscribe_url(settings, customer_id),
-        business_name=str(getattr(settings, "business_name", "") or ""),
+        emails,
+        lambda customer_id: unsubscribe.unsubscribe_url(settings, customer_id),
+        settings.business_name,
     )
 
 
@@ -106,6 +117,7 @@ def queue_emails(db: Session, campaign: Campaign, reach: Reach) -> outbox.Enqueu
                 text=mail.text,
                 html=mail.html,
                 campaign_id=campaign.id,
+                # The outbox adds RFC 8058's one-click header to an https link.
                 headers={"List-Unsubscribe": f"<{reach.unsubscribe_url(m.customer_id)}>"},
             )
         )

@@ -297,6 +297,8 @@ def launch(db: Session, actor: User, campaign_id: int, reach: Reach) -> LaunchRe
         if m.customer_id in blocked or m.customer_id in held:
             db.delete(m)
     members = [m for m in members if m.customer_id not in blocked and m.customer_id not in held]
+    if reach.problem and any(channel_of(m, reach.emails) == "email" for m in members):
+        raise InvalidInput(f"campaign {campaign_id} cannot e-mail its members: {reach.problem}")
     if not members:
         raise Conflict(f"campaign {campaign_id}: every member is now do-not-contact or held out")
     seed = secrets.randbelow(2**31 - 1)

@@ -148,7 +148,9 @@ def run_scan(
         # the covered subscribers' status and lapse risk come from their contract.
         say("contracts")
         horizon = policy.lapse.follow_suit_window_days
-        features, lapse, contracts = judge_contracts(con, features, lapse, as_of, sbg, horizon)
+        features, lapse, contracts = judge_contracts(
+            con, features, lapse, as_of, sbg, horizon, rules=policy.contracts
+        )
     features["follow_suit_probability"] = features["lapse_risk"]  # the desk's name for it
 
     # A clear risk driver the customer met, and a doubtful contact detail, are reasons too,

@@ -20,9 +20,10 @@ import pandas as pd
 
 from winback.errors import DegenerateFitWarning, ModelError
 from winback.models import ShiftedBetaGeometricModel
-from winback.policy import Policy
+from winback.policy import Contracts, Policy
 
 DAYS_PER_MONTH = 30.44
+_DEFAULT_RULES = Contracts()  # type: ignore[call-arg]
 
 
 def contract_rows(subscriptions: ir.Table, as_of: date) -> ir.Table:
@@ -117,12 +118,7 @@ def subscriber_value(
 
 # --- the contract's standing at the scan date --------------------------------------------
 
-#: Late payments (paid after the due date, or still unpaid past it) within this many days
-#: before the scan count toward a subscriber's payment trouble.
-LATE_WINDOW_DAYS = 180
-#: A running contract started this recently at a lower monthly price than the contract
-#: before it is a downgrade.
-DOWNGRADE_WINDOW_DAYS = 365
+# The windows (late payments, downgrades) are the policy's [contracts] keys.
 
 
 def _add_months(start: pd.Series, months: np.ndarray) -> pd.Series:
@@ -147,11 +143,11 @@ def _term_ends(started: pd.Series, period: np.ndarray, as_of: date) -> pd.Series
     return _add_months(started, periods * period)
 
 
-def _payments(con: Any, as_of: date) -> pd.DataFrame:
+def _payments(con: Any, as_of: date, late_window_days: int) -> pd.DataFrame:
     """Per customer: invoices past due and unpaid at ``as_of``, and late payments (paid after
-    the due date, or overdue and unpaid) due within ``LATE_WINDOW_DAYS`` before it."""
+    the due date, or overdue and unpaid) due within ``late_window_days`` before it."""
     cut = ibis.date(as_of)
-    start = ibis.date(as_of - timedelta(days=LATE_WINDOW_DAYS))
+    start = ibis.date(as_of - timedelta(days=late_window_days))
     inv = con.table("invoices")
     inv = inv.filter((inv.issued_on <= cut) & (inv.due_on < cut))
     unpaid = inv.paid_on.isnull() | (inv.paid_on > cut)
@@ -170,16 +166,18 @@ def contract_standing(
     as_of: date,
     model: ShiftedBetaGeometricModel | None,
     horizon_days: int,
+    *,
+    rules: Contracts = _DEFAULT_RULES,
 ) -> pd.DataFrame:
     """Per subscriber with a contract running at ``as_of``: where the contract stands.
 
     Columns: ``customer_id``, ``term_ends_on`` (the nearest end of a running term: the
     renewal ahead), ``days_to_renewal``, ``unpaid_invoices`` (past due, unpaid),
-    ``late_payments`` and ``first_late_due`` (within ``LATE_WINDOW_DAYS``), ``downgraded``
-    (a running contract started within ``DOWNGRADE_WINDOW_DAYS`` at a lower monthly price
-    than the customer's contract before it), ``tenure_months`` and ``p_leave``: the sBG's
-    probability that the subscriber does not stay ``horizon_days`` longer, given the months
-    they have stayed (NaN without a fitted model).
+    ``late_payments`` and ``first_late_due`` (within ``rules.late_window_days``),
+    ``downgraded`` (a running contract started within ``rules.downgrade_window_days`` at a
+    lower monthly price than the customer's contract before it), ``tenure_months`` and
+    ``p_leave``: the sBG's probability that the subscriber does not stay ``horizon_days``
+    longer, given the months they have stayed (NaN without a fitted model).
     """
     subs = con.table("subscriptions")
     started = subs.filter(subs.started_on <= ibis.date(as_of))
@@ -210,7 +208,7 @@ def contract_standing(
     before = contracts[~running].sort_values("ended_on")
     previous = before.groupby("customer_id", sort=False)["monthly"].last()
     live["previous_monthly"] = live["customer_id"].map(previous)
-    recent = (cut_ts - live["started_on"]).dt.days <= DOWNGRADE_WINDOW_DAYS
+    recent = (cut_ts - live["started_on"]).dt.days <= rules.downgrade_window_days
     live["downgraded"] = recent & (live["monthly"] < live["previous_monthly"] - 0.005)
 
     per = live.groupby("customer_id", sort=False).agg(
@@ -223,7 +221,7 @@ def contract_standing(
     per = per.reset_index()
     per["days_to_renewal"] = (pd.to_datetime(per["term_ends_on"]) - cut_ts).dt.days
     per["tenure_months"] = per["tenure_days"] / DAYS_PER_MONTH
-    pay = _payments(con, as_of)
+    pay = _payments(con, as_of, rules.late_window_days)
     per = per.merge(pay, on="customer_id", how="left")
     per["unpaid_invoices"] = per["unpaid_invoices"].fillna(0).astype(np.int64)
     per["late_payments"] = per["late_payments"].fillna(0).astype(np.int64)
@@ -334,11 +332,8 @@ def apply_contracts(
 
 # --- the contract's risk, learned from the ledger's own history --------------------------
 
-#: Past cutoffs (one horizon apart) the contract-risk model learns from.
-RISK_CUTOFFS = 4
-#: Fewer subscribers than this who left (or stayed) over the cutoffs: no model, the sBG's
-#: figure stands.
-RISK_MIN_CLASS = 20
+# How many past cutoffs it learns from, and how few leavers (or stayers) are too few: the
+# policy's [contracts] keys.
 RISK_INPUTS = (
     "log_tenure_months",
     "years_to_renewal",
@@ -370,9 +365,9 @@ def _incident_signals(con: Any, as_of: date) -> pd.DataFrame:
     return frame
 
 
-def _risk_inputs(con: Any, as_of: date, horizon_days: int) -> pd.DataFrame:
+def _risk_inputs(con: Any, as_of: date, horizon_days: int, rules: Contracts) -> pd.DataFrame:
     """The contract-risk model's inputs for every subscriber with a running contract."""
-    standing = contract_standing(con, as_of, None, horizon_days)
+    standing = contract_standing(con, as_of, None, horizon_days, rules=rules)
     if standing.empty:
         return pd.DataFrame(columns=["customer_id", *RISK_INPUTS])
     frame = standing.merge(_incident_signals(con, as_of), on="customer_id", how="left")
@@ -388,12 +383,17 @@ def _risk_inputs(con: Any, as_of: date, horizon_days: int) -> pd.DataFrame:
 
 
 def contract_risk(
-    con: Any, as_of: date, horizon_days: int, sbg_leave: pd.Series
+    con: Any,
+    as_of: date,
+    horizon_days: int,
+    sbg_leave: pd.Series,
+    *,
+    rules: Contracts = _DEFAULT_RULES,
 ) -> tuple[pd.Series, dict[str, Any]]:
     """Each covered subscriber's probability that no contract of theirs runs ``horizon_days``
     on, learned from the ledger's own history, and how well that did.
 
-    At ``RISK_CUTOFFS`` past cutoffs one horizon apart (the newest ``as_of - horizon``),
+    At ``rules.risk_cutoffs`` past cutoffs one horizon apart (the newest ``as_of - horizon``),
     every subscriber with a running contract is labelled by whether one still ran a
     horizon later. A logistic regression on the contract's standing (tenure, the renewal
     ahead, payments past due and late, a downgrade) and recent incidents is trained on the
@@ -407,10 +407,12 @@ def contract_risk(
 
     report: dict[str, Any] = {"model": "sbg"}
     frames, labels = [], []
-    for k in range(RISK_CUTOFFS, 0, -1):
+    for k in range(rules.risk_cutoffs, 0, -1):
         cutoff = as_of - timedelta(days=horizon_days * k)
-        at = _risk_inputs(con, cutoff, horizon_days)
-        later = contract_standing(con, cutoff + timedelta(days=horizon_days), None, horizon_days)
+        at = _risk_inputs(con, cutoff, horizon_days, rules)
+        later = contract_standing(
+            con, cutoff + timedelta(days=horizon_days), None, horizon_days, rules=rules
+        )
         running = set(later["customer_id"].astype(str))
         frames.append(at.assign(_cutoff=k))
         labels.append((~at["customer_id"].isin(running)).to_numpy(dtype=int))
@@ -419,11 +421,11 @@ def contract_risk(
     report["rows"], report["left"] = len(y), int(y.sum())
     newest = (data["_cutoff"] == 1).to_numpy()
     if (
-        min(y.sum(), len(y) - y.sum()) < RISK_MIN_CLASS
+        min(y.sum(), len(y) - y.sum()) < rules.risk_min_class
         or min(y[newest].sum(), (~newest).sum()) == 0
     ):
         report["problem"] = (
-            f"too few subscribers left or stayed over {RISK_CUTOFFS} cutoffs to learn from "
+            f"too few subscribers left or stayed over {rules.risk_cutoffs} cutoffs to learn from "
             f"({int(y.sum())} of {len(y)} left): the sBG's figure stands"
         )
         return sbg_leave, report
@@ -449,7 +451,7 @@ def contract_risk(
             "brier_base_rate": round(float(y[newest].mean() * (1 - y[newest].mean())), 4),
         }
     model = fitted(np.ones(len(y), dtype=bool))
-    now = _risk_inputs(con, as_of, horizon_days)
+    now = _risk_inputs(con, as_of, horizon_days, rules)
     zn = (now[list(RISK_INPUTS)].to_numpy(dtype=float) - mean) / scale
     risk = pd.Series(model.predict_proba(zn)[:, 1], index=now["customer_id"].to_numpy())
     if "auc" in graded and graded["auc"] <= graded["auc_sbg"]:
@@ -476,15 +478,17 @@ def judge_contracts(
     as_of: date,
     sbg: ShiftedBetaGeometricModel | None,
     horizon_days: int,
+    *,
+    rules: Contracts = _DEFAULT_RULES,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """The scan's contract step: the standing of every running contract, its risk (learned
     from the ledger's history when that earns its place, else the sBG's), and the statuses
     and ``lapse_risk`` of covered subscribers set from them (:func:`apply_contracts`)."""
-    standing = contract_standing(con, as_of, sbg, horizon_days)
+    standing = contract_standing(con, as_of, sbg, horizon_days, rules=rules)
     sbg_leave = pd.Series(
         standing["p_leave"].to_numpy(dtype=float), index=standing["customer_id"].astype(str)
     )
-    risk, risk_report = contract_risk(con, as_of, horizon_days, sbg_leave)
+    risk, risk_report = contract_risk(con, as_of, horizon_days, sbg_leave, rules=rules)
     source = "contract history" if risk_report["model"] == "logistic" else "sBG"
     standing["p_leave"] = standing["customer_id"].astype(str).map(risk).to_numpy(dtype=float)
     features, lapse, report = apply_contracts(features, lapse, standing, horizon_days, source)

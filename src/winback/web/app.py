@@ -38,6 +38,7 @@ from winback.web import (
     pages,
     red_carpet,
     reports,
+    unsubscribe,
 )
 from winback.web import cycle as cycle_pages
 from winback.web.deps import LoginRequired
@@ -195,6 +196,8 @@ def create_app(
     app.include_router(pages.router)
     for feature in features:
         app.include_router(feature.page_router)
+    # Public: the customer's signed link is the proof (no login, no CSRF token).
+    app.include_router(unsubscribe.page_router)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:
