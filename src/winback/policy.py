@@ -495,8 +495,7 @@ def _default_offers_by_reason() -> dict[str, CampaignOfferKind]:
 
 
 class Campaigns(_Section):
-    """Win-back campaigns: which offer fits which reason, the holdout and the window
-    (read by the desk)."""
+    """Win-back campaigns: the offer for each reason, the holdout, the window (desk)."""
 
     offers_by_reason: dict[str, CampaignOfferKind] = Field(
         default_factory=_default_offers_by_reason,
