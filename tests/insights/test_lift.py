@@ -118,6 +118,7 @@ def test_mean_lift_is_reproducible_and_centred_on_the_difference() -> None:
     assert first != mean_lift(treated, holdout, seed=5)
 
 
+@pytest.mark.slow
 def test_mean_lift_covers_the_true_revenue_difference_nearly_95_in_100() -> None:
     # Holdouts of 33-166 members with 5-30 % coming back hold a handful of skewed spends;
     # every interval on a mean falls a little short there (BCa, percentile and Welch's t
