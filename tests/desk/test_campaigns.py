@@ -110,7 +110,7 @@ def test_filters_narrow_the_audience_and_a_bad_one_names_the_field(
     with pytest.raises(InvalidInput, match=r"min_value 5\.0 is above max_value 1\.0"):
         _build(db, people["manager"], run, audience=AudienceFilter(min_value=5.0, max_value=1.0))
     with pytest.raises(InvalidInput, match="no customer of scan run"):
-        _build(db, people["manager"], run, audience=AudienceFilter(reason="no such reason"))
+        _build(db, people["manager"], run, name="none", audience=AudienceFilter(reason="no such"))
 
 
 def test_an_offer_above_the_builders_limit_is_refused(
@@ -323,3 +323,13 @@ def test_codes_are_read_however_they_are_typed() -> None:
     code = campaigns.new_code()
     assert campaigns.normal_code(code.lower().replace("-", " ")) == code
     assert campaigns.normal_code(code.replace("-", "")) == code
+
+
+def test_a_double_click_on_build_makes_one_draft(
+    desk_engine: Engine, db: Session, people: dict[str, User], run: ScanRun
+) -> None:
+    results = in_parallel(desk_engine, people["manager"].id, lambda s, u, i: _build(s, u, run).id)
+    assert len(set(wins(results))) == 1
+    assert db.scalar(select(func.count()).select_from(Campaign)) == 1
+    with pytest.raises(Conflict, match="named 'autumn' already"):
+        _build(db, people["manager"], run, audience=AudienceFilter(segments=("retail",)))

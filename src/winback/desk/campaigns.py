@@ -95,7 +95,22 @@ def build_campaign(
     window = rules.window_days if window_days is None else int(window_days)
     name = _check_settings(name, share, window, template)
     checked = check_offers(actor, offers)
-    rows = select_audience(run, audience.checked())
+    wanted = audience.checked()
+    # One build at a time per builder (the database's write lock on SQLite, the user's row
+    # on PostgreSQL), so a double-click finds the draft the first click made.
+    write_lock(db)
+    db.get(User, actor.id, with_for_update=True)
+    repeat = db.scalar(
+        select(Campaign).where(
+            Campaign.name == name, Campaign.state == "draft", Campaign.created_by == actor.id
+        )
+    )
+    if repeat is not None:
+        if repeat.run_id == run.info.run_id and repeat.filters == wanted.as_dict():
+            db.rollback()
+            return repeat
+        raise Conflict(f"your draft campaign {repeat.id} is named {name!r} already: rename one")
+    rows = select_audience(run, wanted)
     ids = [r["customer_id"] for r in rows]
     blocked = do_not_contact.blocked_among(db, ids)
     held = held_out_elsewhere(db, ids, clock.today()) - blocked
@@ -109,7 +124,7 @@ def build_campaign(
         name=name,
         run_id=run.info.run_id,
         run_as_of=run.as_of,
-        filters=audience.as_dict(),
+        filters=wanted.as_dict(),
         holdout_share=share,
         window_days=window,
         template=template,
