@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from winback.desk.calls import Commitment, LoggedCall, log_call
+from winback.desk.calls import OFFER_CONCESSIONS, Commitment, LoggedCall, log_call
 from winback.desk.models import Case, User, utcnow
 from winback.policy import Policy
 
@@ -106,6 +106,8 @@ def work_cases(db: Session, data: Path, policy: Policy, count: int = 60, seed: i
                 asks="to be treated like a customer who matters",
                 commitments=[Commitment("Check the account is set right", owner.id, when.date())],
                 offer_kind=offer,
+                # A discount, credit or free item within every rep's limit: granted at once.
+                offer_amount=1.0 if offer in OFFER_CONCESSIONS else None,
                 outcome=outcome,
                 follow_up_on=utcnow().date() + timedelta(days=7) if won else None,
             ),

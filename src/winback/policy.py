@@ -384,6 +384,32 @@ class Assignment(_Section):
     )
 
 
+class ContactRules(_Section):
+    """Who winback sync opens no new case for: the just won back and the just refused."""
+
+    won_back_days: int = Field(
+        180,
+        ge=0,
+        le=3650,
+        description="No new case for a customer whose case closed won back within this "
+        "many days, nor while their red carpet lasts.",
+    )
+    declined_days: int = Field(
+        90,
+        ge=0,
+        le=3650,
+        description="Cool-down: no new case for a customer whose case closed declined "
+        "within this many days.",
+    )
+    unreachable_days: int = Field(
+        30,
+        ge=0,
+        le=3650,
+        description="Cool-down: no new case for a customer whose case closed unreachable "
+        "within this many days.",
+    )
+
+
 class Contracts(_Section):
     """How the scan reads subscribers' contracts (docs/scan.md, "Contracts")."""
 
@@ -549,6 +575,7 @@ class Policy(_Section):
     models: Models = Field(default_factory=Models)  # type: ignore[arg-type]
     red_carpet: RedCarpet = Field(default_factory=RedCarpet)  # type: ignore[arg-type]
     assignment: Assignment = Field(default_factory=Assignment)  # type: ignore[arg-type]
+    contact: ContactRules = Field(default_factory=ContactRules)  # type: ignore[arg-type]
     complaints: Complaints = Field(default_factory=Complaints)  # type: ignore[arg-type]
     campaigns: Campaigns = Field(default_factory=Campaigns)  # type: ignore[arg-type]
     contracts: Contracts = Field(default_factory=Contracts)  # type: ignore[arg-type]

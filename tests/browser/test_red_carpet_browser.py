@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.browser.conftest import log_in, shoot
+from tests.browser.test_closing_browser import ask_to_win_back
 from winback.desk.models import Case, User
 
 
@@ -22,8 +23,8 @@ def test_rep_wins_back_a_customer_and_rolls_out_the_red_carpet(
     page.goto("/customers/c1")
     assert page.locator(".red-carpet").count() == 0
 
-    page.select_option("select[name=outcome]", "won_back")
-    page.click("form.work >> text=Close case")
+    ask_to_win_back(page, "c1")
+    page.click("text=Yes, close as won back")
     page.wait_for_url("**/customers/c1")
     banner = page.locator("p.red-carpet.banner")
     assert banner.is_visible()

@@ -106,6 +106,7 @@ def test_a_whole_case(
     answer = page.locator("tr.concession").inner_text()
     assert re.search(r"20%\s+15%\s+countered", answer), answer
     page.select_option("select[name=offer_kind]", "price_break")
+    page.select_option("select[name=offer_concession_id]", str(pending.id))
     page.fill("textarea[name=offer_text]", "15% off the next three orders, fixed Tuesdays")
     _submit(page)
 

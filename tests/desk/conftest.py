@@ -183,3 +183,22 @@ def scan_rows(rows: list[dict[str, Any]]) -> pa.Table:
 def make_run(runs_dir: Path, rows: list[dict[str, Any]], as_of: str = "2024-07-01") -> ScanRun:
     info = RunInfo(RunInfo.new_id(), as_of, f"{as_of}T06:00:00+00:00", 1)
     return write_run(runs_dir, info, scan_rows(rows))
+
+
+def win_back(
+    db: Session,
+    actor: User,
+    case_id: int,
+    *,
+    policy: Policy = POLICY,
+    note: str = "",
+    outcome: str = "won_back",
+) -> Any:
+    """Close a case the way the rules allow a win-back: a contact on record first, and the
+    first follow-up (today) with the close."""
+    from winback.desk import cases, tasks
+
+    cases.log_activity(db, actor, case_id, kind="contact", channel="call", text="we spoke")
+    return cases.close_case(
+        db, actor, case_id, outcome, note, policy=policy, follow_up_on=tasks.today()
+    )

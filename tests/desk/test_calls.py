@@ -99,7 +99,8 @@ def test_a_whole_call_step_by_step(db: Session, people: dict[str, User], case: C
     )
     calls.save_step(db, rep, call.id, "outcome", {"outcome": "won_back"}, policy=Policy())
     db.refresh(case)
-    assert (case.state, case.outcome) == ("closed", "won_back")
+    # A win-back closes with its first follow-up, at the next step.
+    assert (case.state, case.outcome) == ("working", None)
     assert call.step == "follow_up"
     assert call.finished_at is None
     with pytest.raises(InvalidInput, match="schedule the first follow-up"):
@@ -107,6 +108,8 @@ def test_a_whole_call_step_by_step(db: Session, people: dict[str, User], case: C
     calls.save_step(
         db, rep, call.id, "follow_up", {"follow_up_on": _soon(14).isoformat()}, policy=Policy()
     )
+    db.refresh(case)
+    assert (case.state, case.outcome) == ("closed", "won_back")
 
     saved = db.get(Call, call.id)
     assert saved is not None
@@ -273,6 +276,10 @@ def test_follow_ups_go_on_until_the_customer_confirms(
         policy=Policy(),
     )
     follow = next(t for t in tasks.my_tasks(db, rep) if t.kind == "follow_up")
+    promise = next(t for t in tasks.my_tasks(db, rep) if t.kind == "commitment")
+    with pytest.raises(Conflict, match=r"commitment .* is still open"):
+        tasks.complete_task(db, rep, follow.id, result="rang", solved=True)
+    tasks.complete_task(db, rep, promise.id, result="rang back")
     with pytest.raises(InvalidInput, match="confirm the problem is solved"):
         tasks.complete_task(db, rep, follow.id, result="rang")
     with pytest.raises(InvalidInput, match="next follow-up"):
@@ -333,15 +340,18 @@ def test_a_failed_close_leaves_nothing_half_done(
     assert db.scalar(select(func.count()).select_from(Call)) == 0
     assert db.scalar(select(func.count()).select_from(Task)) == 0
 
-    # The same through the outcome step: the call stays at the outcome, the case open.
+    # The same through the call (a win-back closes at the follow-up step): the call stays
+    # at the follow-up, the case open, no follow-up task.
     call = calls.start_call(db, rep, case.id)
     call.step = "outcome"
     db.commit()
+    calls.save_step(db, rep, call.id, "outcome", {"outcome": "won_back"}, policy=Policy())
     with pytest.raises(RuntimeError):
-        calls.save_step(db, rep, call.id, "outcome", {"outcome": "won_back"}, policy=Policy())
+        calls.save_step(db, rep, call.id, "follow_up", {"follow_up_on": _soon(3)}, policy=Policy())
     db.refresh(case)
     db.refresh(call)
-    assert (case.state, call.step, call.outcome) == ("working", "outcome", None)
+    assert (case.state, call.step, call.finished_at) == ("working", "follow_up", None)
+    assert db.scalar(select(func.count()).select_from(Task)) == 0
 
 
 def test_a_new_diagnosis_is_put_to_the_customer_again(

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import POLICY, make_run
+from tests.desk.conftest import POLICY, make_run, win_back
 from winback.desk import cases
 from winback.desk.models import Case, User
 from winback.desk.sync import sync_cases
@@ -117,7 +117,7 @@ def test_logging_a_contact_marks_the_case_contacted_and_working(
 def test_a_closed_case_cannot_be_closed_again_or_reassigned(
     db: Session, people: dict[str, User], some_cases: list[Case]
 ) -> None:
-    cases.close_case(db, people["rep"], some_cases[0].id, "won_back", policy=Policy())
+    win_back(db, people["rep"], some_cases[0].id, policy=Policy())
     with pytest.raises(Conflict):
         cases.close_case(db, people["manager"], some_cases[0].id, "declined", policy=Policy())
     with pytest.raises(Conflict):

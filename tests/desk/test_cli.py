@@ -69,6 +69,33 @@ def test_sync_in_a_real_process_turns_the_latest_run_into_cases(
     assert [c.owner_id for c in db.scalars(select(Case))] == [bob.id, bob.id]
 
 
+def test_sync_prints_what_the_contact_rules_held_back_and_the_owners_it_repaired(
+    env: dict[str, str], db: Session
+) -> None:
+    """Issue 13 (7): a scan synced before anyone could take cases, then a user added."""
+    from winback.desk import do_not_contact
+
+    runs = Path(env["WINBACK_HOME"]) / "runs"
+    make_run(runs, [{"customer_id": "a", "rank": 1}])
+    first = CliRunner().invoke(app, ["sync"])
+    assert "1 case(s) opened (1 left for a manager to assign)" in first.output
+    added = CliRunner().invoke(
+        app, ["user", "add", "bob", "--role", "rep", "--password-stdin"], input="a long password\n"
+    )
+    assert added.exit_code == 0, added.output
+    do_not_contact.block(db, None, "b", source="import")
+    make_run(runs, [{"customer_id": "a", "rank": 1}, {"customer_id": "b", "rank": 2}])
+
+    done = CliRunner().invoke(app, ["sync"])
+
+    assert done.exit_code == 0, done.output
+    assert "held back by the contact rules (no new case): 1 do not contact" in done.output
+    assert "owners repaired: 1 unassigned case(s) given an owner" in done.output
+    bob = db.scalars(select(User).where(User.username == "bob")).one()
+    db.expire_all()
+    assert [(c.customer_id, c.owner_id) for c in db.scalars(select(Case))] == [("a", bob.id)]
+
+
 def test_sync_also_writes_the_customer_ordered_timeline_copy(env: dict[str, str]) -> None:
     from winback.ledger import timeline as timeline_index
     from winback.ledger.importer import import_file

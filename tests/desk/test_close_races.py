@@ -4,7 +4,7 @@ logged call), on SQLite (a file) and PostgreSQL: exactly one close wins, every o
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from tests.desk.conftest import POLICY
 from tests.desk.race import THREADS, in_parallel, kinds_of_errors, rep_case, wins
 from winback.desk import calls, cases
 from winback.desk.calls import Commitment, LoggedCall
-from winback.desk.models import AuditEntry, Call, Case, CaseActivity, RedCarpet, User, utcnow
+from winback.desk.models import AuditEntry, Call, Case, CaseActivity, RedCarpet, Task, User, utcnow
 
 # Alternating outcomes, so a loser that slipped through would show in the case's outcome.
 OUTCOMES = ("won_back", "not_pursued")
@@ -43,16 +43,25 @@ def _assert_one_close(db: Session, case_id: int, winner: str) -> None:
     assert case is not None
     assert (case.state, case.outcome) == ("closed", winner)
     closes = _closes(db, case_id)
-    assert [c.after for c in closes] == [{"state": "closed", "outcome": winner}]
+    assert [{k: c.after[k] for k in ("state", "outcome")} for c in closes] == [
+        {"state": "closed", "outcome": winner}
+    ]
     assert _carpets(db) == (1 if winner == "won_back" else 0)
+    # One first follow-up for a customer coming back, whichever path closed the case.
+    follow_ups = select(func.count()).where(Task.case_id == case_id, Task.kind == "follow_up")
+    assert db.scalar(follow_ups) == (1 if winner in ("won_back", "will_return") else 0)
 
 
 def test_parallel_closes_close_the_case_once(
     desk_engine: Engine, db: Session, people: dict[str, User], case_id: int
 ) -> None:
+    cases.log_activity(db, people["rep"], case_id, kind="contact", channel="call", text="hi")
+
     def close(session: Session, who: User, i: int) -> str:
         outcome = OUTCOMES[i % 2]
-        cases.close_case(session, who, case_id, outcome, f"click {i}", policy=POLICY)
+        cases.close_case(
+            session, who, case_id, outcome, f"click {i}", policy=POLICY, follow_up_on=_soon()
+        )
         return outcome
 
     results = in_parallel(desk_engine, [people["rep"].id, people["manager"].id], close)
@@ -60,7 +69,11 @@ def test_parallel_closes_close_the_case_once(
     assert len(wins(results)) == 1
     assert kinds_of_errors(results) == ["Conflict"] * (THREADS - 1)
     _assert_one_close(db, case_id, wins(results)[0])
-    notes = db.scalars(select(CaseActivity.text).where(CaseActivity.case_id == case_id)).all()
+    notes = db.scalars(
+        select(CaseActivity.text).where(
+            CaseActivity.case_id == case_id, CaseActivity.kind == "note"
+        )
+    ).all()
     assert len(notes) == 1
 
 
@@ -85,8 +98,12 @@ def test_the_guided_calls_outcome_saved_in_parallel_closes_the_case_once(
     assert stored.outcome == wins(results)[0]
 
 
+def _soon() -> date:
+    return (utcnow() + timedelta(days=7)).date()
+
+
 def _logged(outcome: str, rep: User) -> LoggedCall:
-    soon = (utcnow() + timedelta(days=7)).date()
+    soon = _soon()
     return LoggedCall(
         occurred_at=utcnow() - timedelta(hours=1),
         apology="Sorry about the deliveries.",

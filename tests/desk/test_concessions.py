@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import PASSWORD, POLICY, make_run
+from tests.desk.conftest import PASSWORD, POLICY, make_run, win_back
 from winback.desk import cases, users
 from winback.desk import concessions as cx
 from winback.desk.models import AuditEntry, Case, Concession, User
@@ -411,11 +411,14 @@ def test_no_decision_after_the_case_closed(
 ) -> None:
     asked = _ask(db, people["rep"], open_cases["c1"], 20)
     assert [c.id for c in cx.approvals_for(db, people["manager"])] == [asked]
-    cases.close_case(db, people["rep"], open_cases["c1"].id, "won_back", policy=Policy())
+    # Not won back on an offer still waiting for approval ...
+    with pytest.raises(InvalidInput, match=f"request {asked} is still waiting"):
+        win_back(db, people["rep"], open_cases["c1"].id, policy=Policy())
+    cases.close_case(db, people["rep"], open_cases["c1"].id, "declined", policy=Policy())
     # The request went with the case: withdrawn, on record, and no longer decidable.
     withdrawn = _get(db, asked)
     assert (withdrawn.state, withdrawn.granted) == ("withdrawn", None)
-    assert "closed (won_back) before a decision" in withdrawn.decision_note
+    assert "closed (declined) before a decision" in withdrawn.decision_note
     with pytest.raises(Conflict):
         cx.decide(db, people["manager"], asked, decision="approve")
     db.rollback()

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import POLICY, make_run
+from tests.desk.conftest import POLICY, make_run, win_back
 from winback.desk import calls, cases
 from winback.desk.calls import Commitment, LoggedCall
 from winback.desk.models import Case, User, utcnow
@@ -144,9 +144,10 @@ def test_the_scan_learns_win_back_odds_from_desk_outcomes(
     for i, case in enumerate(db.scalars(select(Case).order_by(Case.id))):
         case.owner_id = people["rep"].id
         db.commit()
-        cases.close_case(
-            db, people["rep"], case.id, "won_back" if i < 5 else "declined", policy=Policy()
-        )
+        if i < 5:
+            win_back(db, people["rep"], case.id)
+        else:
+            cases.close_case(db, people["rep"], case.id, "declined", policy=Policy())
     export_outcomes(db, ledger, tmp_path / "rejects")
 
     policy = Policy()

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import run_winback
-from tests.desk.conftest import POLICY, make_run
+from tests.desk.conftest import POLICY, make_run, win_back
 from winback.desk import cases, red_carpet, tasks
 from winback.desk.models import AuditEntry, Case, Experience, RedCarpet, Task, User
 from winback.desk.sync import sync_cases
@@ -61,7 +61,7 @@ def _cases(db: Session, tmp_path: Path, owner: User | None) -> dict[str, Case]:
 def won(db: Session, people: dict[str, User], tmp_path: Path, policy: Policy) -> RedCarpet:
     """c1's case, owned by the rep, closed by the rep as won back."""
     made = _cases(db, tmp_path, people["rep"])
-    cases.close_case(db, people["rep"], made["c1"].id, "won_back", policy=policy)
+    win_back(db, people["rep"], made["c1"].id, policy=policy)
     carpet = red_carpet.active_for(db, "c1")
     assert carpet is not None
     return carpet
@@ -100,9 +100,7 @@ def test_other_outcomes_start_nothing_and_defaults_give_ten(
     made = _cases(db, tmp_path, people["rep"])
     cases.close_case(db, people["rep"], made["c2"].id, "declined", policy=Policy())
     assert red_carpet.active_for(db, "c2") is None
-    cases.close_case(
-        db, people["rep"], made["c1"].id, "won_back", policy=Policy()
-    )  # the default policy: 10
+    win_back(db, people["rep"], made["c1"].id, policy=Policy())  # the default policy: 10
     carpet = red_carpet.active_for(db, "c1")
     assert carpet is not None
     assert carpet.total == 10
@@ -112,7 +110,7 @@ def test_the_closer_owns_it_when_the_case_had_no_owner(
     db: Session, people: dict[str, User], tmp_path: Path, policy: Policy
 ) -> None:
     made = _cases(db, tmp_path, None)
-    cases.close_case(db, people["manager"], made["c1"].id, "won_back", policy=policy)
+    win_back(db, people["manager"], made["c1"].id, policy=policy)
     carpet = red_carpet.active_for(db, "c1")
     assert carpet is not None
     assert carpet.owner_id == people["manager"].id
@@ -131,7 +129,7 @@ def test_a_second_win_back_while_active_restarts_the_count(
     again = db.scalars(select(Case).where(Case.customer_id == "c1", Case.state == "open")).one()
     again.owner_id = people["rep2"].id
     db.commit()
-    cases.close_case(db, people["rep2"], again.id, "won_back", policy=Policy(red_carpet=rules))
+    win_back(db, people["rep2"], again.id, policy=Policy(red_carpet=rules))
     carpets = list(db.scalars(select(RedCarpet).where(RedCarpet.customer_id == "c1")))
     assert len(carpets) == 1
     assert (carpets[0].remaining, carpets[0].case_id) == (3, again.id)
@@ -456,7 +454,7 @@ def test_the_list_shows_active_first_then_ended_with_experiences_and_last_gestur
 ) -> None:
     c2 = db.scalars(select(Case).where(Case.customer_id == "c2")).one()
     short = Policy(red_carpet=rules.model_copy(update={"experiences": 1}))
-    cases.close_case(db, people["rep"], c2.id, "won_back", policy=short)
+    win_back(db, people["rep"], c2.id, policy=short)
     red_carpet.record_experience(
         db, people["rep"], "c2", kind="visit", ref="v1", occurred_at=None,
         gesture="coffee with the manager", rules=rules,

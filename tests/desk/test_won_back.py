@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import POLICY, RULES, make_run
+from tests.desk.conftest import POLICY, RULES, make_run, win_back
 from winback.desk import cases
 from winback.desk.models import CASE_OUTCOMES, AuditEntry, Case, RedCarpet, User
 from winback.desk.outcomes import (
@@ -49,7 +49,7 @@ def closed(db: Session, people: dict[str, User], tmp_path: Path) -> dict[str, Ca
         case.owner_id = rep.id
     db.commit()
     cases.log_activity(db, rep, made["a"].id, kind="contact", channel="call", text="rang")
-    cases.close_case(db, rep, made["c"].id, "won_back", policy=Policy())
+    win_back(db, rep, made["c"].id, policy=Policy())
     cases.close_case(db, rep, made["d"].id, "declined", policy=Policy())
     later = [
         {"customer_id": c, "rank": None, "last_order_date": date(2024, 8, 1)} for c in ("a", "b")

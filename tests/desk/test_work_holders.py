@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import PASSWORD, POLICY, make_run
+from tests.desk.conftest import PASSWORD, POLICY, make_run, win_back
 from winback.desk import calls, cases, red_carpet, tasks, users
 from winback.desk.calls import Commitment
 from winback.desk.models import Case, Task, User, utcnow
@@ -113,7 +113,9 @@ def _call_at_follow_up(db: Session, rep: User, case: Case) -> int:
     calls.save_step(db, rep, call.id, "asks", {"asks": "a better price"}, policy=POLICY)
     calls.add_commitment(db, rep, call.id, Commitment("send the new price", rep.id, soon))
     calls.save_step(db, rep, call.id, "plan", {}, policy=POLICY)
-    calls.save_step(db, rep, call.id, "offer", {"offer_kind": "coupon"}, policy=POLICY)
+    calls.save_step(
+        db, rep, call.id, "offer", {"offer_kind": "coupon", "offer_amount": 5}, policy=POLICY
+    )
     calls.save_step(db, rep, call.id, "outcome", {"outcome": "won_back"}, policy=Policy())
     return call.id
 
@@ -137,6 +139,8 @@ def test_no_follow_up_goes_to_an_admin_or_a_deactivated_user(
     calls.save_step(db, rep, call_id, "follow_up", {"follow_up_on": due}, policy=POLICY)
     follow_up = db.scalars(select(Task).where(Task.kind == "follow_up")).one()
     assert follow_up.owner_id == rep.id
+    promise = db.scalars(select(Task).where(Task.kind == "commitment")).one()
+    tasks.complete_task(db, rep, promise.id, result="sent")  # kept before the follow-up
 
     # The owner leaves; an admin records the customer's answer: the next follow-up waits,
     # unassigned, for a manager rather than landing on the admin's (or the leaver's) list.
@@ -153,7 +157,7 @@ def test_an_admin_closing_an_unowned_case_does_not_own_the_red_carpet(
 ) -> None:
     case.owner_id = None
     db.commit()
-    cases.close_case(db, people["admin"], case.id, "won_back", policy=Policy())
+    win_back(db, people["admin"], case.id, policy=Policy())
     carpet = red_carpet.active_for(db, "c1")
     assert carpet is not None
     assert carpet.owner_id is None

@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from winback.desk import tasks
 from winback.desk.models import Case, User
 
 
@@ -42,12 +43,18 @@ def test_queue_and_case_work_through_the_api(
         headers=_auth(tokens, "rep"),
     )
     assert logged.status_code == 201
+    won = {"outcome": "won_back", "follow_up_on": tasks.today().isoformat()}
+    unconfirmed = client.post(f"/api/cases/{case.id}/close", json=won, headers=_auth(tokens, "rep"))
+    assert unconfirmed.status_code == 422
+    assert "confirm: true" in unconfirmed.json()["error"]["message"]
     closed = client.post(
-        f"/api/cases/{case.id}/close", json={"outcome": "won_back"}, headers=_auth(tokens, "rep")
+        f"/api/cases/{case.id}/close", json={**won, "confirm": True}, headers=_auth(tokens, "rep")
     ).json()
     assert (closed["state"], closed["outcome"], closed["contacted"]) == ("closed", "won_back", True)
     again = client.post(
-        f"/api/cases/{case.id}/close", json={"outcome": "declined"}, headers=_auth(tokens, "rep")
+        f"/api/cases/{case.id}/close",
+        json={"outcome": "declined", "confirm": True},
+        headers=_auth(tokens, "rep"),
     )
     assert again.status_code == 409
 
@@ -84,7 +91,9 @@ def test_customer_without_an_open_case_is_read_from_the_scan_run(
 ) -> None:
     case = db.scalars(select(Case).where(Case.customer_id == "c2")).one()
     client.post(
-        f"/api/cases/{case.id}/close", json={"outcome": "declined"}, headers=_auth(tokens, "admin")
+        f"/api/cases/{case.id}/close",
+        json={"outcome": "declined", "confirm": True},
+        headers=_auth(tokens, "admin"),
     )
     view = client.get("/api/customers/c2", headers=_auth(tokens, "rep")).json()
     assert view["scan"]["status"] == "lost"

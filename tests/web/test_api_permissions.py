@@ -26,7 +26,11 @@ CALLS: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
         "/api/cases/{mine}/activities",
         {"kind": "contact", "channel": "call", "text": "x"},
     ),
-    Action.WORK_ANY_CASE: ("POST", "/api/cases/{theirs}/close", {"outcome": "declined"}),
+    Action.WORK_ANY_CASE: (
+        "POST",
+        "/api/cases/{theirs}/close",
+        {"outcome": "declined", "confirm": True},
+    ),
     Action.VIEW_ALL_CASES: ("GET", "/api/cases?tier=rep", None),
     Action.REASSIGN_CASE: ("POST", "/api/cases/{theirs}/assign", {"owner_id": None}),
     Action.SAVE_FILTER: ("POST", "/api/filters", {"name": "lost", "query": {"status": "lost"}}),
@@ -77,6 +81,8 @@ CALLS: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
         },
     ),
     Action.LAUNCH_CAMPAIGN: ("POST", "/api/campaigns/{campaign}/launch", None),
+    Action.BLOCK_CONTACT: ("POST", "/api/customers/c2/do-not-contact", {"note": "asked"}),
+    Action.LIFT_CONTACT_BLOCK: ("DELETE", "/api/customers/c2/do-not-contact", None),
 }
 
 

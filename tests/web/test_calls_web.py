@@ -143,6 +143,12 @@ def test_a_call_is_logged_after_the_fact_through_the_api(
     listed = client.get("/api/tasks", headers=auth).json()
     assert sorted(t["kind"] for t in listed) == ["commitment", "follow_up"]
     follow = next(t for t in listed if t["kind"] == "follow_up")
+    promise = next(t for t in listed if t["kind"] == "commitment")
+    early = client.post(f"/api/tasks/{follow['id']}/done", json={"solved": True}, headers=auth)
+    assert early.status_code == 409  # the commitment is still open
+    assert "'book slots'" in early.json()["error"]["message"]
+    kept = client.post(f"/api/tasks/{promise['id']}/done", json={}, headers=auth)
+    assert kept.status_code == 200
     refused = client.post(f"/api/tasks/{follow['id']}/done", json={"solved": False}, headers=auth)
     assert refused.status_code == 422
     assert "next follow-up" in refused.json()["error"]["message"]

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import serve
+from winback.desk import tasks
 from winback.desk.models import Case, RedCarpet
 from winback.desk.outcomes import ledger_outcome
 from winback.ledger.importer import import_file
@@ -44,13 +45,15 @@ def test_parallel_close_requests_answer_one_200_and_409s_and_the_ledger_follows_
     headers = {"Authorization": f"Bearer {tokens['manager']}"}
 
     with serve(app) as url, httpx.Client(base_url=url, timeout=60) as http:
+        contact = {"kind": "contact", "channel": "call", "text": "spoke"}
+        http.post(f"/api/cases/{case.id}/activities", json=contact, headers=headers)
+        due = tasks.today().isoformat()
 
         def click(i: int) -> int:
             outcome = ("won_back", "not_pursued")[i % 2]
+            body = {"outcome": outcome, "confirm": True, "follow_up_on": due}
             barrier.wait(timeout=30)
-            answer = http.post(
-                f"/api/cases/{case.id}/close", json={"outcome": outcome}, headers=headers
-            )
+            answer = http.post(f"/api/cases/{case.id}/close", json=body, headers=headers)
             return answer.status_code
 
         with ThreadPoolExecutor(CLICKS) as pool:

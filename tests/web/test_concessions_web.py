@@ -182,7 +182,7 @@ def test_api_decision_after_the_case_closed_is_a_conflict(
     asked = _ask_api(client, tokens, "rep", owned["c1"], {"kind": "credit", "amount": 200}).json()
     closed = client.post(
         f"/api/cases/{owned['c1'].id}/close",
-        json={"outcome": "declined"},
+        json={"outcome": "declined", "confirm": True},
         headers=_auth(tokens, "rep"),
     )
     assert closed.status_code == 200

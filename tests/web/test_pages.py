@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from tests.desk.conftest import POLICY, make_run
 from tests.web.conftest import log_in
+from winback.desk import tasks
 from winback.desk.models import AuditEntry, Case, User
 from winback.desk.sync import sync_cases
 from winback.ledger.importer import import_file
@@ -153,9 +154,20 @@ def test_rep_logs_a_contact_and_closes_their_case_from_the_customer_page(
     case.owner_id = people["rep"].id
     db.commit()
     csrf = log_in(client, "rep")
-    answer = client.post(
-        f"/cases/{case.id}/close", data={"outcome": "won_back", "csrf_token": csrf}
+    logged = client.post(
+        f"/cases/{case.id}/activity",
+        data={"kind": "contact", "channel": "call", "text": "spoke", "csrf_token": csrf},
     )
+    assert logged.status_code == 303
+    due = tasks.today().isoformat()
+    form = {"outcome": "won_back", "follow_up_on": due, "csrf_token": csrf}
+    # The first request only asks for confirmation; the second closes.
+    asked = client.post(f"/cases/{case.id}/close", data=form)
+    assert asked.status_code == 200
+    assert "Yes, close as won back" in asked.text
+    db.refresh(case)
+    assert case.state != "closed"
+    answer = client.post(f"/cases/{case.id}/close", data={**form, "confirm": "yes"})
     assert answer.headers["location"] == "/customers/c2"
     db.refresh(case)
     assert (case.state, case.outcome) == ("closed", "won_back")

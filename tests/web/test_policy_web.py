@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.web.conftest import log_in
+from winback.desk import tasks
 from winback.desk.models import Case, User
 from winback.web import api, calls, concessions, pages, red_carpet, reports
 from winback.web.deps import policy_of_request
@@ -118,11 +119,14 @@ def test_a_fixed_policy_file_applies_on_the_next_request(
 ) -> None:
     rep = {"Authorization": f"Bearer {tokens['rep']}"}
     _write_policy(app, BAD)
-    refused = client.post(f"/api/cases/{c1.id}/close", json={"outcome": "won_back"}, headers=rep)
+    contact = {"kind": "contact", "channel": "call", "text": "spoke"}
+    client.post(f"/api/cases/{c1.id}/activities", json=contact, headers=rep)
+    won = {"outcome": "won_back", "confirm": True, "follow_up_on": tasks.today().isoformat()}
+    refused = client.post(f"/api/cases/{c1.id}/close", json=won, headers=rep)
     assert refused.status_code == 400
     _write_policy(app, "[red_carpet]\nexperiences = 4\n")
 
-    closed = client.post(f"/api/cases/{c1.id}/close", json={"outcome": "won_back"}, headers=rep)
+    closed = client.post(f"/api/cases/{c1.id}/close", json=won, headers=rep)
 
     assert closed.status_code == 200, closed.text
     assert (closed.json()["red_carpet"]["total"], closed.json()["outcome"]) == (4, "won_back")

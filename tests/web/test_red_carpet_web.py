@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.web.conftest import csrf_of, log_in
-from winback.desk.models import Case, Experience, RedCarpet, User, utcnow
+from winback.desk import tasks
+from winback.desk.models import Case, CaseActivity, Experience, RedCarpet, User, utcnow
 from winback.ledger.importer import import_file
 from winback.web.schemas import CasePublic, CustomerPublic
 
@@ -50,9 +51,10 @@ def on_carpet(
     case = _case(db, "c1")
     case.owner_id = people["rep"].id
     db.commit()
-    closed = client.post(
-        f"/api/cases/{case.id}/close", json={"outcome": "won_back"}, headers=_auth(tokens, "rep")
-    )
+    contact = {"kind": "contact", "channel": "call", "text": "spoke"}
+    client.post(f"/api/cases/{case.id}/activities", json=contact, headers=_auth(tokens, "rep"))
+    won = {"outcome": "won_back", "confirm": True, "follow_up_on": tasks.today().isoformat()}
+    closed = client.post(f"/api/cases/{case.id}/close", json=won, headers=_auth(tokens, "rep"))
     assert closed.status_code == 200, closed.text
     answer: dict[str, Any] = closed.json()
     return answer
@@ -182,9 +184,14 @@ def test_every_api_route_about_a_case_or_customer_carries_the_flag(
     c2.owner_id = c3.owner_id = people["rep2"].id
     # c2 was won back before and is on the red carpet while a new case is open for them.
     db.add(RedCarpet(customer_id="c2", total=10, remaining=4, owner_id=people["rep2"].id))
+    db.add(CaseActivity(case_id=c1.id, user_id=people["rep"].id, kind="contact", text="hi"))
     db.commit()
     bodies = {
-        "/api/cases/{case_id}/close": {"outcome": "won_back"},
+        "/api/cases/{case_id}/close": {
+            "outcome": "won_back",
+            "confirm": True,
+            "follow_up_on": tasks.today().isoformat(),
+        },
         "/api/cases/{case_id}/assign": {"owner_id": people["rep2"].id},
     }
     for (method, path), (role, url) in FLAGGED_CALLS.items():

@@ -217,7 +217,9 @@ def test_the_report_is_built_again_when_the_desk_changes(
     still_open = db.scalars(select(Case).where(Case.state != "closed")).first()
     assert still_open is not None
     closed = client.post(
-        f"/api/cases/{still_open.id}/close", json={"outcome": "declined"}, headers=auth
+        f"/api/cases/{still_open.id}/close",
+        json={"outcome": "declined", "confirm": True},
+        headers=auth,
     )
     assert closed.status_code == 200, closed.text
     after = client.get("/api/reports/reasons", headers=auth).json()

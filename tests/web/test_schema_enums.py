@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from winback.desk import models
-from winback.web import call_steps, calls, concessions, red_carpet, reports, schemas
+from winback.web import call_steps, calls, concessions, contact, red_carpet, reports, schemas
 
 # (schema, field) -> the desk's tuple its values must be.
 EXPECTED: dict[tuple[type[BaseModel], str], tuple[str, ...]] = {
@@ -44,12 +44,13 @@ EXPECTED: dict[tuple[type[BaseModel], str], tuple[str, ...]] = {
     (concessions.ApprovalPublic, "kind"): models.CONCESSION_KINDS,
     (concessions.ApprovalPublic, "state"): models.CONCESSION_STATES,
     (red_carpet.ExperiencePublic, "source"): models.EXPERIENCE_SOURCES,
+    (contact.ContactBlockPublic, "source"): models.CONTACT_BLOCK_SOURCES,
 }
 
 
 def _schemas() -> list[type[BaseModel]]:
     found = []
-    for module in (schemas, call_steps, calls, concessions, red_carpet, reports):
+    for module in (schemas, call_steps, calls, concessions, contact, red_carpet, reports):
         for _, value in inspect.getmembers(module, inspect.isclass):
             if issubclass(value, BaseModel) and value.__module__ == module.__name__:
                 found.append(value)

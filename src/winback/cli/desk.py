@@ -71,6 +71,17 @@ def print_sync(result: SyncResult) -> None:
         f"({result.won_back:,} won back after contact)",
         highlight=False,
     )
+    held = ", ".join(
+        f"{count:,} {rule.replace('_', ' ')}" for rule, count in result.held_back.items() if count
+    )
+    if held:
+        out.print(f"held back by the contact rules (no new case): {held}", highlight=False)
+    if result.assigned or result.reassigned:
+        out.print(
+            f"owners repaired: {result.assigned:,} unassigned case(s) given an owner, "
+            f"{result.reassigned:,} moved off users who no longer hold work",
+            highlight=False,
+        )
     print_export(result.outcomes)
     if result.red_carpet and result.red_carpet.get("watched"):
         out.print(safe(red_carpet.summary(result.red_carpet)), highlight=False)

@@ -17,29 +17,60 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from winback.clock import naive_utc
-from winback.desk import audit, tasks
-from winback.desk.cases import close_case, get_case, locked_case
+from winback.desk import audit, concessions, tasks
+from winback.desk.cases import (
+    COMING_BACK,
+    check_close,
+    close_case,
+    get_case,
+    locked_case,
+    undo,
+)
 from winback.desk.db import parse_id
+from winback.desk.do_not_contact import refuse_if_blocked
 from winback.desk.models import (
     CALL_STEPS,
     OFFER_KINDS,
     PERSON_OUTCOMES,
     VERIFICATIONS,
     Call,
+    CallAnswer,
     Case,
+    Concession,
     Task,
     User,
     utcnow,
 )
-from winback.desk.permissions import may_hold_work, require_case_work
+from winback.desk.permissions import require_case_work
 from winback.desk.taxonomy import reason_codes
 from winback.errors import Conflict, InvalidInput, NotFound
 from winback.policy import Policy
 
 MAX_TEXT = 5000
 # Outcomes after which a first follow-up must be scheduled: the customer is coming back,
-# so someone checks that the problem stays solved.
-FOLLOW_UP_REQUIRED = ("won_back", "will_return")
+# so someone checks that the problem stays solved. The case closes with such an outcome at
+# the follow-up step, together with the follow-up task (the same rule as every close).
+FOLLOW_UP_REQUIRED = COMING_BACK
+# Offers that give the customer something the concession limits govern, by concession kind:
+# the offer step grants them within the rep's limit or sends them for approval.
+OFFER_CONCESSIONS = {
+    "price_break": "discount_pct",
+    "coupon": "discount_pct",
+    "credit": "credit",
+    "free_items": "free_items",
+}
+# What each step stores on the call: the values its history and audit keep.
+STEP_FIELDS: dict[str, tuple[str, ...]] = {
+    "apology": ("apology",),
+    "listening": ("listening",),
+    "diagnosis": ("reasons",),
+    "verification": ("verification", "correction", "customer_words"),
+    "asks": ("asks",),
+    "plan": (),
+    "offer": ("offer_kind", "offer_text", "offer_concession_id"),
+    "outcome": ("outcome",),
+    "follow_up": (),
+}
 # Outcomes that need no conversation, so the call may jump to them from any step.
 NO_CONVERSATION = ("unreachable", "not_pursued")
 
@@ -82,6 +113,7 @@ def start_call(db: Session, actor: User, case_id: int) -> Call:
     require_case_work(actor, case)
     if case.state == "closed":
         raise Conflict(f"case {case_id} is closed ({case.outcome}); there is nobody to call back")
+    refuse_if_blocked(db, case.customer_id, "a call")
     existing = open_call(db, case.id)
     if existing is not None:
         return existing
@@ -161,11 +193,98 @@ def _task_owner(db: Session, given: Any, case: Case, actor: User) -> int | None:
     manager assigns it) when none of them can hold tasks."""
     if given not in (None, ""):
         return parse_id(given, "follow_up_owner_id", "give a user's number")
-    for candidate in (case.owner_id, actor.id):
-        user = db.get(User, candidate) if candidate is not None else None
-        if may_hold_work(user):
-            return candidate
-    return None
+    return tasks.default_owner(db, case.owner_id, actor)
+
+
+def step_values(db: Session, call: Call, step: str) -> dict[str, Any]:
+    """What the call holds for ``step``: the values its history and the audit record."""
+    values: dict[str, Any] = {name: getattr(call, name) for name in STEP_FIELDS[step]}
+    if step in ("plan", "follow_up"):
+        kind = "commitment" if step == "plan" else "follow_up"
+        query = select(Task.id).where(Task.call_id == call.id, Task.kind == kind)
+        values[f"{kind}_tasks"] = list(db.scalars(query.order_by(Task.id)))
+    if isinstance(values.get("reasons"), list):
+        values["reasons"] = list(values["reasons"])
+    return values
+
+
+def answers_of(db: Session, call_id: int) -> list[CallAnswer]:
+    """Every answer given on the call, oldest first (answers given again included)."""
+    query = select(CallAnswer).where(CallAnswer.call_id == call_id)
+    return list(db.scalars(query.order_by(CallAnswer.id)))
+
+
+def _keep_answer(db: Session, actor: User, call: Call, step: str) -> dict[str, Any]:
+    values = step_values(db, call, step)
+    db.add(CallAnswer(call_id=call.id, step=step, answers=values, user_id=actor.id))
+    return values
+
+
+def _amount(value: Any) -> float:
+    if isinstance(value, bool):
+        raise InvalidInput(f"offer_amount {value!r}: give a number")
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value).strip().replace(",", ""))
+    except ValueError:
+        raise InvalidInput(f"offer_amount {value!r}: give a number, e.g. 10") from None
+
+
+def _offer(
+    db: Session, actor: User, call: Call, case: Case, kind: str, answers: dict[str, Any]
+) -> int | None:
+    """The concession an offer of ``kind`` gives: the one named (``offer_concession_id``, a
+    request on this case), else one asked for now (``offer_amount``): granted within the
+    actor's limit, sent for approval above it. None for an offer that gives nothing the
+    limits govern."""
+    concession_kind = OFFER_CONCESSIONS.get(kind)
+    named = answers.get("offer_concession_id")
+    amount = answers.get("offer_amount")
+    if concession_kind is None:
+        if named not in (None, "") or amount not in (None, ""):
+            raise InvalidInput(
+                f"offer_kind {kind!r} gives no concession: leave offer_amount empty, or "
+                f"choose one of {', '.join(OFFER_CONCESSIONS)}"
+            )
+        return None
+    label = concessions.LABELS[concession_kind]
+    if named not in (None, "") and amount not in (None, ""):
+        raise InvalidInput(
+            "offer_amount and offer_concession_id: give one, a new request or one on the panel"
+        )
+    if named not in (None, ""):
+        concession_id = parse_id(named, "offer_concession_id", "choose a concession request")
+        found = db.get(Concession, concession_id)
+        if found is None or found.case_id != case.id:
+            raise InvalidInput(
+                f"offer_concession_id {concession_id}: no concession request on case {case.id}"
+            )
+        if found.kind != concession_kind:
+            raise InvalidInput(
+                f"offer_concession_id {concession_id} is {concessions.LABELS[found.kind]}, "
+                f"not {label} ({kind})"
+            )
+        if found.state not in ("granted", "countered", "pending"):
+            raise InvalidInput(f"offer_concession_id {concession_id} was {found.state}")
+        return found.id
+    if amount in (None, ""):
+        raise InvalidInput(
+            f"offer_amount: how much {label} is offered? Within your limit it is granted "
+            "at once; above it, it goes to a manager for approval"
+        )
+    note = _text(answers, "offer_text") or f"offer of call {call.id}"
+    given = concessions.request_concession(
+        db,
+        actor,
+        case.id,
+        kind=concession_kind,
+        amount=_amount(amount),
+        note=note,
+        call_id=call.id,
+        commit=False,
+    )
+    return given.id
 
 
 def _check_reasons(db: Session, codes: list[str]) -> list[str]:
@@ -228,11 +347,15 @@ def _apply_step(
         kind = _text(answers, "offer_kind") or "none"
         if kind not in OFFER_KINDS:
             raise InvalidInput(f"offer_kind {kind!r}: use one of {', '.join(OFFER_KINDS)}")
+        call.offer_concession_id = _offer(db, actor, call, case, kind, answers)
         call.offer_kind, call.offer_text = kind, _text(answers, "offer_text")
     elif step == "outcome":
         outcome = _text(answers, "outcome")
         if outcome not in PERSON_OUTCOMES:
             raise InvalidInput(f"outcome {outcome!r}: use one of {', '.join(PERSON_OUTCOMES)}")
+        if case.state != "closed":
+            # The rules of a close, but the follow-up: it is scheduled at the next step.
+            check_close(db, case, outcome, follow_up_needed=False)
         call.outcome = outcome
     elif step == "follow_up":
         due = answers.get("follow_up_on")
@@ -287,23 +410,29 @@ def save_step(
         raise Conflict(f"step {step!r} comes later: answer {call.step!r} first")
     if case.state == "closed" and CALL_STEPS.index(step) < CALL_STEPS.index("follow_up"):
         raise Conflict(f"case {case.id} is closed ({case.outcome}); only the follow-up is left")
-    before = {"step": call.step}
-    nxt = _apply_step(db, actor, call, case, step, answers)
-    # Going back to an earlier step does not forget the later answers' place.
-    if nxt != "done" and (
-        CALL_STEPS.index(nxt) > CALL_STEPS.index(call.step)
-        or (step, nxt) == ("verification", "diagnosis")
-    ):
-        call.step = nxt
-    call.updated_at = utcnow()
-    after: dict[str, Any] = {"step": call.step, "answered": step}
-    if nxt == "done":
-        call.finished_at = utcnow()
-        after["finished"] = True
+    before: dict[str, Any] = {"step": call.step, **step_values(db, call, step)}
     try:
+        nxt = _apply_step(db, actor, call, case, step, answers)
+        # Going back to an earlier step does not forget the later answers' place.
+        if nxt != "done" and (
+            CALL_STEPS.index(nxt) > CALL_STEPS.index(call.step)
+            or (step, nxt) == ("verification", "diagnosis")
+        ):
+            call.step = nxt
+        call.updated_at = utcnow()
+        after: dict[str, Any] = {"step": call.step, "answered": step}
+        after.update(_keep_answer(db, actor, call, step))
+        if nxt == "done":
+            call.finished_at = utcnow()
+            after["finished"] = True
         audit.record(db, actor, "call.step", "call", call.id, before, after)
-        if step == "outcome" and case.state != "closed":
-            # The outcome and the close are one change: both land or neither does.
+        closing = case.state != "closed" and (
+            (step == "outcome" and call.outcome not in FOLLOW_UP_REQUIRED)
+            or (step == "follow_up" and call.outcome in FOLLOW_UP_REQUIRED)
+        )
+        if closing:
+            # The outcome and the close are one change: both land or neither does. A
+            # customer coming back closes with the follow-up that checks on them.
             close_case(
                 db,
                 actor,
@@ -315,7 +444,7 @@ def save_step(
             )
         db.commit()
     except Exception:
-        db.rollback()
+        undo(db, actor)
         raise
     return call
 
@@ -336,6 +465,8 @@ class LoggedCall:
     commitments: list[Commitment] = field(default_factory=list)
     offer_kind: str = "none"
     offer_text: str = ""
+    offer_amount: float | None = None
+    offer_concession_id: int | None = None
     follow_up_on: date | None = None
     follow_up_title: str = ""
 
@@ -344,7 +475,9 @@ def log_call(db: Session, actor: User, case_id: int, body: LoggedCall, *, policy
     """Record a call that already happened, every step at once, with the same checks as the
     page. All or nothing: a bad answer stores nothing. Of parallel logged calls and closes
     on one case exactly one lands; the others get Conflict."""
-    require_case_work(actor, get_case(db, actor, case_id))
+    checked = get_case(db, actor, case_id)
+    require_case_work(actor, checked)
+    refuse_if_blocked(db, checked.customer_id, "logging a call")
     body.occurred_at = naive_utc(body.occurred_at)
     if body.occurred_at > utcnow():
         raise InvalidInput(f"occurred_at {body.occurred_at}: a logged call cannot be in the future")
@@ -363,7 +496,7 @@ def log_call(db: Session, actor: User, case_id: int, body: LoggedCall, *, policy
         if open_call(db, case.id) is not None:
             raise Conflict(f"case {case_id} has a call under way; finish it on the desk instead")
     except Exception:
-        db.rollback()
+        undo(db, actor)
         raise
     call = Call(
         case_id=case.id,
@@ -384,16 +517,23 @@ def log_call(db: Session, actor: User, case_id: int, body: LoggedCall, *, policy
         "asks": body.asks,
         "offer_kind": body.offer_kind,
         "offer_text": body.offer_text,
+        "offer_amount": body.offer_amount,
+        "offer_concession_id": body.offer_concession_id,
         "outcome": body.outcome,
         "follow_up_on": body.follow_up_on,
         "follow_up_title": body.follow_up_title,
     }
+    kept: dict[str, Any] = {}
     try:
         for step in CALL_STEPS:
             if step == "plan":
                 for item in body.commitments:
                     _commit(db, actor, call, case, item, commit=False)
+            call.step = step  # walked in order, as on the desk
+            if step == "outcome":
+                _offer_decided(db, call, body.outcome)
             _apply_step(db, actor, call, case, step, answers)
+            kept[step] = _keep_answer(db, actor, call, step)
         call.step, call.finished_at, call.updated_at = CALL_STEPS[-1], utcnow(), utcnow()
         _mark_contacted(db, actor, case)
         audit.record(
@@ -403,7 +543,7 @@ def log_call(db: Session, actor: User, case_id: int, body: LoggedCall, *, policy
             "call",
             call.id,
             None,
-            {"case_id": case.id, "outcome": body.outcome},
+            {"case_id": case.id, "outcome": body.outcome, "answers": kept},
         )
         # The call, its tasks and the close are one change: all land or none does.
         close_case(
@@ -417,9 +557,24 @@ def log_call(db: Session, actor: User, case_id: int, body: LoggedCall, *, policy
         )
         db.commit()
     except Exception:
-        db.rollback()
+        undo(db, actor)
         raise
     return call
+
+
+def _offer_decided(db: Session, call: Call, outcome: str) -> None:
+    """A logged call whose customer is coming back cannot rest on an offer still waiting
+    for approval: say how to get it approved first."""
+    if outcome not in FOLLOW_UP_REQUIRED or call.offer_concession_id is None:
+        return
+    offered = db.get(Concession, call.offer_concession_id)
+    if offered is not None and offered.state == "pending":
+        raise InvalidInput(
+            f"offer: {offered.asked:g} {concessions.LABELS[offered.kind]} (concession request "
+            f"{offered.id}) is above your limit and waits for approval: ask for it with POST "
+            f"/api/cases/{call.case_id}/concessions, then log the call with "
+            "offer_concession_id once it is approved (or offer what your limit allows)"
+        )
 
 
 # --- what the rep sees -----------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -10,15 +11,18 @@ from sqlalchemy.orm import Session, selectinload
 
 from winback.desk import audit, red_carpet, tasks
 from winback.desk.db import parse_id, write_lock
+from winback.desk.do_not_contact import refuse_if_blocked
 from winback.desk.models import (
     ACTIVITY_KINDS,
     CASE_STATE_CHOICES,
     CONTACT_CHANNELS,
     PERSON_OUTCOMES,
+    Call,
     Case,
     CaseActivity,
     Concession,
     SavedFilter,
+    Task,
     User,
     utcnow,
 )
@@ -28,6 +32,13 @@ from winback.errors import Conflict, InvalidInput, NotFound
 from winback.policy import Policy
 
 PAGE_SIZE = 50
+# Outcomes that say the customer is coming back. They need a conversation on record (a
+# logged contact, or a guided call that reached its outcome step), an offer that was given
+# (not one waiting for approval or refused), and a first follow-up task: on every path
+# that closes a case (the close form, the API, the guided call, a logged call).
+COMING_BACK = ("won_back", "will_return")
+# A call past these steps has reached its outcome: a conversation took place.
+_CALL_REACHED_OUTCOME = ("outcome", "follow_up")
 
 
 @dataclass(frozen=True)
@@ -185,6 +196,8 @@ def log_activity(
         raise InvalidInput(f"kind {kind!r}: use one of {', '.join(ACTIVITY_KINDS)}")
     if kind == "contact" and channel not in CONTACT_CHANNELS:
         raise InvalidInput(f"channel {channel!r}: use one of {', '.join(CONTACT_CHANNELS)}")
+    if kind == "contact":
+        refuse_if_blocked(db, case.customer_id, "logging a contact")
     activity = CaseActivity(
         case_id=case.id,
         user_id=actor.id,
@@ -204,6 +217,107 @@ def log_activity(
     return activity
 
 
+def has_conversation(db: Session, case_id: int) -> bool:
+    """Whether the case has a contact on record: a logged contact, or a guided (or logged)
+    call that reached its outcome step."""
+    contact = db.scalar(
+        select(CaseActivity.id)
+        .where(CaseActivity.case_id == case_id, CaseActivity.kind == "contact")
+        .limit(1)
+    )
+    if contact is not None:
+        return True
+    call = db.scalar(
+        select(Call.id)
+        .where(Call.case_id == case_id, Call.step.in_(_CALL_REACHED_OUTCOME))
+        .limit(1)
+    )
+    return call is not None
+
+
+def _offers_not_given(db: Session, case_id: int) -> str | None:
+    """Why the case's offers stand in the way of a win-back, or None: a concession request
+    still waiting for a decision, or a call's offer that was refused or withdrawn."""
+    waiting = db.scalar(
+        select(Concession.id)
+        .where(Concession.case_id == case_id, Concession.state == "pending")
+        .order_by(Concession.id)
+        .limit(1)
+    )
+    if waiting is not None:
+        return (
+            f"concession request {waiting} is still waiting for a decision: close once it is "
+            "approved (or countered), or offer what your limit allows"
+        )
+    offered = db.execute(
+        select(Call.id, Concession.id, Concession.state)
+        .join(Concession, Concession.id == Call.offer_concession_id)
+        .where(Call.case_id == case_id, Concession.state.not_in(("granted", "countered")))
+        .order_by(Call.id)
+        .limit(1)
+    ).first()
+    if offered is not None:
+        call_id, concession_id, state = offered
+        return (
+            f"the offer of call {call_id} (concession request {concession_id}) was {state}: "
+            "answer the call's offer step again with an offer that is granted"
+        )
+    return None
+
+
+def open_follow_up(db: Session, case_id: int) -> int | None:
+    """The case's open follow-up task, if any."""
+    query = select(Task.id).where(
+        Task.case_id == case_id, Task.kind == "follow_up", Task.done_at.is_(None)
+    )
+    return db.scalar(query.order_by(Task.id).limit(1))
+
+
+def check_close(
+    db: Session,
+    case: Case,
+    outcome: str,
+    *,
+    follow_up_on: date | None = None,
+    follow_up_needed: bool = True,
+) -> None:
+    """Refuse a close the rules forbid (InvalidInput naming the field), writing nothing.
+
+    ``follow_up_needed`` False skips the follow-up rule (the guided call checks the rest at
+    its outcome step and schedules the follow-up at the next one)."""
+    if case.state == "closed":
+        raise Conflict(f"case {case.id} is closed already ({case.outcome})")
+    outcome = outcome.strip()
+    if not outcome:
+        raise InvalidInput(
+            f"outcome: choose what came of the case (one of {', '.join(PERSON_OUTCOMES)})"
+        )
+    if outcome not in PERSON_OUTCOMES:
+        raise InvalidInput(f"outcome {outcome!r}: use one of {', '.join(PERSON_OUTCOMES)}")
+    if outcome not in COMING_BACK:
+        return
+    said = outcome.replace("_", " ")
+    if not has_conversation(db, case.id):
+        raise InvalidInput(
+            f"outcome {said!r}: nobody has recorded talking to the customer on case "
+            f"{case.id}. Log the contact (phone, e-mail, ...) or walk the guided call to its "
+            f"outcome first; a case closes as {said!r} only after a conversation"
+        )
+    blocking = _offers_not_given(db, case.id)
+    if blocking is not None:
+        raise InvalidInput(f"outcome {said!r}: {blocking}")
+    if not follow_up_needed:
+        return
+    if follow_up_on is None:
+        if open_follow_up(db, case.id) is None:
+            raise InvalidInput(
+                f"follow_up_on: the customer is coming back ({said}); give the date of the "
+                "first follow-up, to check the problem stays solved"
+            )
+    elif follow_up_on < tasks.today():
+        raise InvalidInput(f"follow_up_on {follow_up_on}: a follow-up cannot be in the past")
+
+
 def close_case(
     db: Session,
     actor: User,
@@ -212,27 +326,41 @@ def close_case(
     note: str = "",
     *,
     policy: Policy,
+    follow_up_on: date | None = None,
+    follow_up_title: str = "",
     commit: bool = True,
 ) -> Case:
-    """Close a case with what came of it. A win-back puts the customer on the red carpet
-    (``policy``'s ``[red_carpet]`` section) in the same transaction. ``commit`` False
-    leaves the commit to the caller (the guided call closes the case and saves its step
-    in one transaction). Of parallel closes exactly one wins; the others get Conflict."""
+    """Close a case with what came of it, under the rules of :func:`check_close`. A
+    win-back puts the customer on the red carpet (``policy``'s ``[red_carpet]`` section)
+    in the same transaction; ``follow_up_on`` schedules the first follow-up (needed for
+    :data:`COMING_BACK` outcomes unless the case has one open). ``commit`` False leaves the
+    commit to the caller (the guided call closes the case and saves its step in one
+    transaction). Of parallel closes exactly one wins; the others get Conflict."""
     require(actor, Action.VIEW_CUSTOMER)
     case = locked_case(db, case_id)
     require_case_work(actor, case)
-    if case.state == "closed":
-        raise Conflict(f"case {case_id} is closed already ({case.outcome})")
-    if outcome not in PERSON_OUTCOMES:
-        raise InvalidInput(f"outcome {outcome!r}: use one of {', '.join(PERSON_OUTCOMES)}")
+    outcome = outcome.strip()
+    check_close(db, case, outcome, follow_up_on=follow_up_on)
     before = {"state": case.state, "outcome": None}
+    after: dict[str, Any] = {"state": "closed", "outcome": outcome}
+    if outcome in COMING_BACK and follow_up_on is not None:
+        task = tasks.add_task(
+            db,
+            actor,
+            kind="follow_up",
+            title=follow_up_title.strip()
+            or f"Check with {case.customer_name or case.customer_id} that the problem is solved",
+            customer_id=case.customer_id,
+            owner_id=tasks.default_owner(db, case.owner_id, actor),
+            due_on=follow_up_on,
+            case_id=case.id,
+        )
+        after["follow_up_task"] = task.id
     case.state, case.outcome = "closed", outcome
     case.closed_at = case.updated_at = utcnow()
     if note.strip():
         db.add(CaseActivity(case_id=case.id, user_id=actor.id, kind="note", text=note.strip()))
-    audit.record(
-        db, actor, "case.close", "case", case.id, before, {"state": "closed", "outcome": outcome}
-    )
+    audit.record(db, actor, "case.close", "case", case.id, before, after)
     withdraw_pending_concessions(db, actor, case)
     if is_won_back(case):
         red_carpet.start(db, actor, case, policy.red_carpet)
@@ -241,6 +369,14 @@ def close_case(
     else:
         db.flush()
     return case
+
+
+def undo(db: Session, actor: User) -> None:
+    """Roll the transaction back, keeping ``actor`` loaded: the error page that follows
+    still names who asks, after the request's session has closed."""
+    db.rollback()
+    if actor in db:
+        db.refresh(actor)
 
 
 def withdraw_pending_concessions(db: Session, actor: User | None, case: Case) -> int:

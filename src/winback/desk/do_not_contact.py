@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from winback.desk import audit
 from winback.desk.models import CONTACT_BLOCK_SOURCES, ContactBlock, User, utcnow
 from winback.desk.permissions import Action, require
-from winback.errors import InvalidInput
+from winback.errors import Conflict, InvalidInput
 
 # Checking many customers at once: ids per IN (...) list (SQLite's parameter limit).
 _CHUNK = 900
@@ -113,14 +113,34 @@ def lift(db: Session, actor: User, customer_id: str, *, note: str = "") -> Conta
     return row
 
 
+def refuse_if_blocked(db: Session, customer_id: str, doing: str) -> None:
+    """Raise Conflict when ``customer_id`` is do-not-contact: ``doing`` (e.g. "a call")
+    is refused, saying since when and who can lift the flag."""
+    row = current(db, customer_id)
+    if row is not None:
+        raise Conflict(
+            f"customer {customer_id} is do-not-contact (since {row.created_at:%Y-%m-%d}, "
+            f"set by {_SET_BY[row.source]}): {doing} is refused; only a manager can lift "
+            "the flag, on the customer's page"
+        )
+
+
+_SET_BY = {"desk": "the desk", "unsubscribe": "the customer's unsubscribe", "import": "an import"}
+
+
 def active_blocks() -> Select[Any]:
     """The blocked customers' ids, as a subquery for ``Case.customer_id.not_in(...)``."""
     return select(ContactBlock.customer_id).where(ContactBlock.lifted_at.is_(None))
 
 
-def is_blocked(db: Session, customer_id: str) -> bool:
+def current(db: Session, customer_id: str) -> ContactBlock | None:
+    """``customer_id``'s do-not-contact flag while it stands, else None."""
     row = db.get(ContactBlock, str(customer_id))
-    return row is not None and row.lifted_at is None
+    return row if row is not None and row.lifted_at is None else None
+
+
+def is_blocked(db: Session, customer_id: str) -> bool:
+    return current(db, customer_id) is not None
 
 
 def blocked_among(db: Session, customer_ids: Iterable[str]) -> set[str]:

@@ -349,8 +349,26 @@ class Call(Base):
     customer_words: Mapped[str] = mapped_column(Text, default="")
     asks: Mapped[str] = mapped_column(Text, default="")
     offer_kind: Mapped[str | None] = mapped_column(String(20))  # OFFER_KINDS
-    offer_text: Mapped[str] = mapped_column(Text, default="")
+    offer_text: Mapped[str] = mapped_column(Text, default="")  # a note on the offer
+    # The concession the offer gives (granted on the spot or sent for approval), if any;
+    # no foreign key, as concessions.call_id points back here.
+    offer_concession_id: Mapped[int | None] = mapped_column(Integer)
     outcome: Mapped[str | None] = mapped_column(String(30))
+
+
+class CallAnswer(Base):
+    """One answer given to a step of a call, kept for good: answering a step again adds a
+    row, so a rejected diagnosis and the customer's correction stay on record.
+    Append-only."""
+
+    __tablename__ = "call_answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), index=True)
+    step: Mapped[str] = mapped_column(String(20))  # CALL_STEPS
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Task(Base):

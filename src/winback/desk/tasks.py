@@ -76,6 +76,16 @@ def add_task(
     return task
 
 
+def default_owner(db: Session, case_owner_id: int | None, actor: User) -> int | None:
+    """Who follows a case up: its owner, else the actor; nobody (a manager assigns it)
+    when neither may hold tasks."""
+    for candidate in (case_owner_id, actor.id):
+        user = db.get(User, candidate) if candidate is not None else None
+        if may_hold_work(user):
+            return candidate
+    return None
+
+
 def possible_owners(db: Session) -> list[User]:
     """Who may be given work (:func:`~winback.desk.permissions.may_hold_work`), by name."""
     query = select(User).where(holds_work_sql())
@@ -112,6 +122,14 @@ def tasks_of_case(db: Session, case_ids: list[int]) -> list[Task]:
         return []
     query = select(Task).where(Task.case_id.in_(case_ids)).order_by(Task.due_on, Task.id)
     return list(db.scalars(query))
+
+
+def open_commitments(db: Session, case_id: int) -> list[Task]:
+    """The case's commitments not yet done, soonest due first."""
+    query = select(Task).where(
+        Task.case_id == case_id, Task.kind == "commitment", Task.done_at.is_(None)
+    )
+    return list(db.scalars(query.order_by(Task.due_on, Task.id)))
 
 
 def tasks_of_customer(db: Session, customer_id: str) -> list[Task]:
@@ -168,6 +186,13 @@ def complete_task(
         raise Conflict(f"task {task_id} is done already")
     case = db.get(Case, task.case_id) if task.case_id else None
     if task.kind == "follow_up":
+        promised = open_commitments(db, task.case_id) if task.case_id else []
+        if promised:
+            listed = "; ".join(f"task {c.id} {c.title!r} due {c.due_on}" for c in promised[:5])
+            raise Conflict(
+                f"follow-up {task_id}: a commitment on case {task.case_id} is still open "
+                f"({listed}). Keep the promise and mark it done before the follow-up"
+            )
         if solved is None:
             raise InvalidInput(
                 "a follow-up needs an answer: does the customer confirm the problem is solved?"

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from scipy.special import betainc, betaln, digamma, expit, gammaln
 
-from winback.models._special import hyp2f1_series
+from winback.models._special import hyp2f1_series, hyp2f1_small_z
 from winback.models.base import Data, FloatArray, factorize
 from winback.models.transaction import RepeatPurchaseModel, customer_arrays
 
@@ -163,22 +163,14 @@ class BetaGeoModel(RepeatPurchaseModel):
         tail = (1 - z) ** (a - 1) * hyp2f1_series(a + b - 1 - r, a - 1, a + b - 1, z)
         return np.asarray((a + b - 1) / (a - 1) * (1 - tail), dtype=np.float64)
 
-    def conditional_expected_purchases(
-        self, t: Any, frequency: Any, recency: Any, T: Any
-    ) -> FloatArray:
-        """E[Y(t) | x, t_x, T], expected purchases in (T, T + t] (FHL 2005, eq. 10)."""
+    def _expected_if_alive(self, t: FloatArray, x: FloatArray, T: FloatArray) -> FloatArray:
+        """E[Y(t) | x, T, alive] (FHL 2005, eq. 10, without P(alive))."""
         r, alpha, a, b = self._require_fitted()
-        x, t_x, big_t = customer_arrays(frequency, recency, T)
-        t = self._horizon(t)
-        z = t / (alpha + big_t + t)
-        tail = np.exp((a - 1) * np.log1p(-z)) * hyp2f1_series(
+        z = t / (alpha + T + t)
+        tail = np.exp((a - 1) * np.log1p(-z)) * hyp2f1_small_z(
             a + b - 1 - r, a - 1, a + b + x - 1, z
         )
-        expected_if_alive = (a + b + x - 1) / (a - 1) * (1 - tail)
-        return np.asarray(
-            expected_if_alive * self.conditional_probability_alive(x, t_x, big_t),
-            dtype=np.float64,
-        )
+        return np.asarray((a + b + x - 1) / (a - 1) * (1 - tail), dtype=np.float64)
 
     def probability_of_purchases(self, t: Any, n: Any) -> FloatArray:
         """P(X(t) = n) for a new customer (FHL 2005, eq. 8)."""

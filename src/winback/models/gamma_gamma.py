@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Self
 
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import digamma, gammaln
 
 from winback.errors import ModelError
 from winback.models.base import FloatArray, MaximumLikelihoodModel, as_float_array
@@ -72,6 +72,16 @@ class GammaGammaModel(MaximumLikelihoodModel):
             - (p * x + q) * np.log(gamma + m * x)
         )
         return np.asarray(out, dtype=np.float64)
+
+    def _gradient_rows(self, params: FloatArray, data: tuple[FloatArray, ...]) -> FloatArray:
+        p, q, gamma = params
+        x, m = data
+        shared = digamma(p * x + q)
+        log_total = np.log(gamma + m * x)
+        g_p = x * (shared - digamma(p * x) + np.log(m) + np.log(x) - log_total)
+        g_q = shared - digamma(q) + np.log(gamma) - log_total
+        g_gamma = q / gamma - (p * x + q) / (gamma + m * x)
+        return np.column_stack([g_p, g_q, g_gamma])
 
     def _identified(self, params: FloatArray) -> str:
         p, q, gamma = params

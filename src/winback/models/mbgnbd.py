@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from scipy.special import betainc, betaln, digamma, expit, gammaln
 
-from winback.models._special import hyp2f1_series
+from winback.models._special import hyp2f1_series, hyp2f1_small_z
 from winback.models.base import FloatArray
 from winback.models.bgnbd import BetaGeoModel
 from winback.models.transaction import customer_arrays
@@ -68,18 +68,13 @@ class ModifiedBetaGeoModel(BetaGeoModel):
         tail = (1 - z) ** (a - 1) * hyp2f1_series(a + b - r, a - 1, a + b, z)
         return np.asarray(b / (a - 1) * (1 - tail), dtype=np.float64)
 
-    def conditional_expected_purchases(
-        self, t: Any, frequency: Any, recency: Any, T: Any
-    ) -> FloatArray:
-        """E[Y(t) | x, t_x, T]: (a+b+x)/(a−1) [1 − ((α+T)/(α+T+t))^(r+x)
-        2F1(r+x, b+x+1; a+b+x; t/(α+T+t))] × P(alive)."""
+    def _expected_if_alive(self, t: FloatArray, x: FloatArray, T: FloatArray) -> FloatArray:
+        """E[Y(t) | x, T, alive]: (a+b+x)/(a−1) [1 − ((α+T)/(α+T+t))^(r+x)
+        2F1(r+x, b+x+1; a+b+x; t/(α+T+t))], Euler-transformed for the series."""
         r, alpha, a, b = self._require_fitted()
-        x, t_x, big_t = customer_arrays(frequency, recency, T)
-        t = self._horizon(t)
-        z = t / (alpha + big_t + t)
-        tail = np.exp((a - 1) * np.log1p(-z)) * hyp2f1_series(a + b - r, a - 1, a + b + x, z)
-        if_alive = (a + b + x) / (a - 1) * (1 - tail)
-        return np.asarray(if_alive * self.conditional_probability_alive(x, t_x, big_t))
+        z = t / (alpha + T + t)
+        tail = np.exp((a - 1) * np.log1p(-z)) * hyp2f1_small_z(a + b - r, a - 1, a + b + x, z)
+        return np.asarray((a + b + x) / (a - 1) * (1 - tail), dtype=np.float64)
 
     def probability_of_purchases(self, t: Any, n: Any) -> FloatArray:
         """P(X(t) = n): still buying after n purchases, or n purchases then drop-out."""

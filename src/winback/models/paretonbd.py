@@ -110,6 +110,16 @@ class ParetoNBDModel(RepeatPurchaseModel):
         (distinct_x,), at_x = factorize(x)
         return x, t_x, T, distinct_x, at_x
 
+    def _initial(self, data: Data, weights: FloatArray) -> FloatArray:
+        # Shapes of 1/2 and scales that put the mean purchase rate at the observed one and
+        # the mean lifetime at half the mean time observed: a start that spares the
+        # optimiser a quarter of its evaluations on CDNOW, not a requirement.
+        x, _t_x, T = data[:3]
+        rate = float(weights @ x) / max(float(weights @ T), 1e-300)
+        mean_t = float(weights @ T) / float(weights.sum())
+        start = np.array([0.5, 0.5 / max(rate, 1e-300), 0.5, 0.5 * mean_t])
+        return np.asarray(np.clip(start, np.exp(-10.0), np.exp(10.0)), dtype=np.float64)
+
     def _pieces(
         self, params: FloatArray, data: Data, gradient: bool = False
     ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray | None]:
@@ -172,20 +182,11 @@ class ParetoNBDModel(RepeatPurchaseModel):
         t = self._horizon(t)
         return np.asarray(r * beta / alpha * expm1_ratio(s - 1, np.log1p(t / beta)))
 
-    def conditional_expected_purchases(
-        self, t: Any, frequency: Any, recency: Any, T: Any
-    ) -> FloatArray:
-        """E[Y(t) | x, t_x, T] = P(alive) (r+x)(β+T)/((α+T)(s−1)) [1 − ((β+T)/(β+T+t))^(s−1)]."""
+    def _expected_if_alive(self, t: FloatArray, x: FloatArray, T: FloatArray) -> FloatArray:
+        """E[Y(t) | x, T, alive] = (r+x)(β+T)/((α+T)(s−1)) [1 − ((β+T)/(β+T+t))^(s−1)]."""
         r, alpha, s, beta = self._require_fitted()
-        x, t_x, big_t = customer_arrays(frequency, recency, T)
-        t = self._horizon(t)
-        if_alive = (
-            (r + x)
-            * (beta + big_t)
-            / (alpha + big_t)
-            * expm1_ratio(s - 1, np.log1p(t / (beta + big_t)))
-        )
-        return np.asarray(if_alive * self.conditional_probability_alive(x, t_x, big_t))
+        out = (r + x) * (beta + T) / (alpha + T) * expm1_ratio(s - 1, np.log1p(t / (beta + T)))
+        return np.asarray(out, dtype=np.float64)
 
     def probability_of_purchases(self, t: Any, n: Any) -> FloatArray:
         """P(X(t) = n) for a new customer.

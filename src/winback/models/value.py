@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from winback.errors import ModelError
-from winback.models.base import FloatArray, factorize
+from winback.models.base import FloatArray
 from winback.models.transaction import RepeatPurchaseModel, customer_arrays
 
 
@@ -48,15 +48,15 @@ def customer_lifetime_value(
     """
     if horizon <= 0 or period <= 0 or discount_rate < 0:
         raise ModelError("horizon and period must be > 0 and discount_rate >= 0")
-    x, t_x, big_t = customer_arrays(frequency, recency, T)
+    x, _, _ = customer_arrays(frequency, recency, T)
     spend = np.broadcast_to(np.asarray(spend_per_purchase, dtype=np.float64), x.shape)
-    # Expected purchases depend on (x, t_x, T) only: once per distinct row, then gathered.
-    (ux, ut_x, u_t), at = factorize(x, t_x, big_t)
+    ends = period_ends(horizon, period)
+    # Every period's cumulative expectation in one call (P(alive) once per distinct row).
+    predictions = model.predict_horizons(ends, frequency, recency, T)
+    return np.asarray(predictions.discounted_value(discount_rate) * spend, dtype=np.float64)
+
+
+def period_ends(horizon: float, period: float) -> FloatArray:
+    """The ends of the discounting periods in (0, horizon]; the last may be shorter."""
     steps = int(np.ceil(horizon / period - 1e-9))
-    value = np.zeros(ux.shape)
-    previous = np.zeros(ux.shape)
-    for k in range(1, steps + 1):
-        cumulative = model.conditional_expected_purchases(min(k * period, horizon), ux, ut_x, u_t)
-        value += (cumulative - previous) / (1.0 + discount_rate) ** k
-        previous = cumulative
-    return np.asarray(value[at] * spend, dtype=np.float64)
+    return np.asarray(np.minimum(np.arange(1, steps + 1) * period, horizon), dtype=np.float64)

@@ -31,8 +31,8 @@ from winback.models import (
     GammaGammaModel,
     ModifiedBetaGeoModel,
     ParetoNBDModel,
-    customer_lifetime_value,
 )
+from winback.models.value import period_ends
 from winback.policy import Policy
 
 REPEAT_MODELS = {
@@ -129,10 +129,15 @@ def predict(
     report.params = {str(k): float(v) for k, v in model.params_.items()}
     report.log_likelihood = float(model.log_likelihood_)
     window = policy.lapse.expected_purchases_days / 7.0
-    out["p_alive"] = model.conditional_probability_alive(x, t_x, big_t)
-    out["expected_purchases"] = model.conditional_expected_purchases(window, x, t_x, big_t)
-    out["predicted_value"] = _value(features, model, x, t_x, big_t, policy, report)
-    due = model.next_purchase(x, t_x, big_t)
+    # One call for P(alive), the window's expected purchases and every month of the value
+    # horizon, on the distinct (x, t_x, T) rows.
+    ends = period_ends(policy.worth.horizon_months * WEEKS_PER_MONTH, WEEKS_PER_MONTH)
+    predictions = model.predict_horizons(np.append(ends, window), x, t_x, big_t)
+    out["p_alive"] = predictions.p_alive
+    out["expected_purchases"] = predictions.expected(len(ends))
+    purchases = predictions.discounted_value(_monthly_rate(policy), slice(0, len(ends)))
+    out["predicted_value"] = _value(features, x, purchases, policy, report)
+    due = model.next_purchase(x, t_x, big_t, probability_alive=predictions.p_alive)
     out["overdue_ratio"] = due["overdue_ratio"].to_numpy()
     out["due_days"] = due["due"].to_numpy() * 7.0  # days after the first purchase
     return out, report
@@ -200,7 +205,7 @@ def _choose(
         if model is None:
             candidates[name] = {"mae": None, "problem": "; ".join(problems.problems)}
             continue
-        predicted = model.conditional_expected_purchases(weeks, x_cal, t_x_cal, t_cal)
+        predicted = model.predict_horizons([weeks], x_cal, t_x_cal, t_cal).expected(0)
         candidates[name] = {
             "mae": float(np.mean(np.abs(predicted - actual))),
             "predicted_total": float(predicted.sum()),
@@ -301,14 +306,13 @@ def _predict_bgbb(
 
 def _value(
     features: pd.DataFrame,
-    model: Any,
     x: np.ndarray,
-    t_x: np.ndarray,
-    big_t: np.ndarray,
+    purchases: np.ndarray,
     policy: Policy,
     report: ModelReport,
 ) -> np.ndarray:
-    """Margin the customer is expected to bring over the horizon, as things stand."""
+    """Margin the customer is expected to bring over the horizon, as things stand, from
+    their discounted expected purchases over it."""
     revenue = features["revenue"].to_numpy(dtype=np.float64)
     first_day = features["first_day_revenue"].to_numpy(dtype=np.float64)
     repeat_mean = np.divide(revenue - first_day, x, out=np.zeros_like(x), where=x > 0)
@@ -333,15 +337,8 @@ def _value(
         out=np.full(len(x), w.default_margin_rate),
         where=features["revenue"].to_numpy(dtype=np.float64) > 0,
     ).clip(0.0, 1.0)
-    monthly_rate = (1.0 + w.yearly_discount_rate) ** (1.0 / 12.0) - 1.0
-    revenue_value = customer_lifetime_value(
-        model,
-        x,
-        t_x,
-        big_t,
-        spend,
-        horizon=w.horizon_months * WEEKS_PER_MONTH,
-        discount_rate=monthly_rate,
-        period=WEEKS_PER_MONTH,
-    )
-    return np.asarray(revenue_value * margin_rate, dtype=np.float64)
+    return np.asarray(purchases * spend * margin_rate, dtype=np.float64)
+
+
+def _monthly_rate(policy: Policy) -> float:
+    return float((1.0 + policy.worth.yearly_discount_rate) ** (1.0 / 12.0) - 1.0)

@@ -14,7 +14,8 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from winback import cycle
 from winback.desk import audit, cases, users
 from winback.desk.customer360 import customer_view
-from winback.desk.permissions import Action, require
+from winback.desk.permissions import Action, require, require_case_work
+from winback.errors import InvalidInput
 from winback.web.deps import ApiUser, Db, Rules, export_after_close
 from winback.web.errors import ERROR_RESPONSES
 from winback.web.schemas import (
@@ -103,9 +104,26 @@ def close_case(
     user: ApiUser,
     rules: Rules,
 ) -> CasePublic:
-    """Close the case with its outcome; the outcome goes to the ledger for the scan, and a
-    win-back puts the customer on the red carpet (the policy's [red_carpet] section)."""
-    case = cases.close_case(db, user, case_id, body.outcome, body.note, policy=rules)
+    """Close the case with its outcome (``confirm`` true: a close cannot be undone); the
+    outcome goes to the ledger for the scan, and a win-back puts the customer on the red
+    carpet (the policy's [red_carpet] section). won_back and will_return need a contact on
+    record (a logged contact or a call that reached its outcome), no offer waiting for
+    approval or refused, and a first follow-up (``follow_up_on``)."""
+    require_case_work(user, cases.get_case(db, user, case_id))
+    if not body.confirm:
+        raise InvalidInput(
+            "confirm: closing a case cannot be undone; send confirm: true to close it"
+        )
+    case = cases.close_case(
+        db,
+        user,
+        case_id,
+        body.outcome,
+        body.note,
+        policy=rules,
+        follow_up_on=body.follow_up_on,
+        follow_up_title=body.follow_up_title,
+    )
     export_after_close(request, background)
     return CasePublic.model_validate(case)
 

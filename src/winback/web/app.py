@@ -35,6 +35,7 @@ from winback.web import (
     campaigns,
     complaints,
     concessions,
+    contact,
     pages,
     red_carpet,
     reports,
@@ -178,7 +179,16 @@ def create_app(
     app.mount("/static/app", StaticFiles(directory=HERE / "static"), "app-static")
     app.mount("/static/insights", StaticFiles(directory=report_render.STATIC), "insights-static")
     # Each feature module has an API router (under /api) and a page router.
-    features = (calls, campaigns, complaints, concessions, cycle_pages, red_carpet, reports)
+    features = (
+        calls,
+        campaigns,
+        complaints,
+        concessions,
+        contact,
+        cycle_pages,
+        red_carpet,
+        reports,
+    )
     app.include_router(api.router)
     for feature in features:
         app.include_router(feature.api_router)

@@ -45,7 +45,15 @@ class PlanAnswers(Body):
 
 class OfferAnswers(Body):
     offer_kind: OfferKind = "none"
-    offer_text: str = ""
+    offer_text: str = Field("", description="a note on the offer; it gives nothing by itself")
+    offer_amount: float | None = Field(
+        None,
+        description="for price_break, coupon (percent), credit and free_items: the amount, "
+        "granted within your concession limit, else sent for approval",
+    )
+    offer_concession_id: IdField | None = Field(
+        None, description="instead of offer_amount: a concession request on this case"
+    )
 
 
 class OutcomeAnswers(Body):

@@ -66,6 +66,7 @@ class CallPublic(BaseModel):
     asks: str
     offer_kind: OfferKind | None
     offer_text: str
+    offer_concession_id: int | None
     outcome: PersonOutcome | None
 
 
@@ -105,6 +106,8 @@ class CallLogged(Body):
     commitments: list[CommitmentIn] = Field(min_length=1)
     offer_kind: OfferKind = "none"
     offer_text: str = ""
+    offer_amount: float | None = None
+    offer_concession_id: IdField | None = None
     outcome: PersonOutcome
     follow_up_on: IsoDate | None = None
     follow_up_title: str = ""
@@ -294,6 +297,8 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
         follow_up_required=calls.FOLLOW_UP_REQUIRED,
         today=tasks.today(),
         concessions=rows_of_cases(db, [case.id]),
+        offer_concessions=calls.OFFER_CONCESSIONS,
+        history=calls.answers_of(db, call.id),
         quote=quote,
     )
 

@@ -10,14 +10,25 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from winback.desk import audit, calls, cases, complaints, red_carpet, tasks, taxonomy, users
+from winback.desk import (
+    audit,
+    calls,
+    cases,
+    complaints,
+    contact_rules,
+    do_not_contact,
+    red_carpet,
+    tasks,
+    taxonomy,
+    users,
+)
 from winback.desk import login as desk_login
 from winback.desk.concessions import may_set_limits, rows_of_cases
 from winback.desk.customer360 import customer_view
 from winback.desk.db import parse_id
 from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, PERSON_OUTCOMES, ROLES
 from winback.desk.passwords import MAX_LENGTH
-from winback.desk.permissions import Action, may, may_hold_work, require
+from winback.desk.permissions import Action, may, may_hold_work, require, require_case_work
 from winback.errors import Busy, NotAuthenticated, PermissionDenied, TooManyAttempts
 from winback.scan.runs import STATUSES, TIERS
 from winback.web.deps import Csrf, Db, PageUser, Rules, export_after_close, page_session
@@ -127,7 +138,10 @@ def home(user: PageUser) -> Response:
 @router.get("/queue")
 def queue(request: Request, db: Db, user: PageUser, page: PageNumber = 1) -> Response:
     result = cases.my_queue(db, user, page)
-    return render(request, "queue.html", result=result, owners=_names(db, user))
+    last_closed = contact_rules.last_closed(db, [c.customer_id for c in result.cases])
+    return render(
+        request, "queue.html", result=result, owners=_names(db, user), last_closed=last_closed
+    )
 
 
 def _names(db: Db, user: PageUser) -> dict[int, str]:
@@ -239,6 +253,8 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
         past_concessions=[r for r in given if r.concession.case_id != open_id],
         red_carpet=red_carpet.of_customer(db, user, view.customer_id),
         public_posts=complaints.posts_of_customer(db, user, view.customer_id),
+        contact_block=do_not_contact.current(db, view.customer_id),
+        last_closed=contact_rules.last_closed(db, [view.customer_id]).get(view.customer_id),
     )
 
 
@@ -263,10 +279,40 @@ def close(
     db: Db,
     user: PageUser,
     rules: Rules,
-    outcome: Annotated[str, Form()],
+    outcome: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
+    follow_up_on: Annotated[str, Form()] = "",
+    follow_up_title: Annotated[str, Form()] = "",
+    confirm: Annotated[str, Form()] = "",
 ) -> Response:
-    case = cases.close_case(db, user, case_id, outcome, note, policy=rules)
+    """Two requests close a case: the form's answers are checked and shown back for
+    confirmation (nothing written), and only the confirmation (``confirm=yes``) closes."""
+    due = calls.parse_date(follow_up_on, "follow_up_on") if follow_up_on.strip() else None
+    if confirm != "yes":
+        case = cases.get_case(db, user, case_id)
+        require_case_work(user, case)
+        cases.check_close(db, case, outcome, follow_up_on=due)
+        return render(
+            request,
+            "close_confirm.html",
+            case=case,
+            outcome=outcome.strip(),
+            note=note,
+            follow_up_on=due,
+            follow_up_title=follow_up_title,
+            coming_back=outcome.strip() in cases.COMING_BACK,
+            follow_up_task=cases.open_follow_up(db, case.id),
+        )
+    case = cases.close_case(
+        db,
+        user,
+        case_id,
+        outcome,
+        note,
+        policy=rules,
+        follow_up_on=due,
+        follow_up_title=follow_up_title,
+    )
     export_after_close(request, background)
     return back(f"/customers/{quote(case.customer_id, safe='')}")
 

@@ -163,6 +163,15 @@ class ActivityPublic(BaseModel):
 class CaseClose(Body):
     outcome: PersonOutcome
     note: str = ""
+    follow_up_on: IsoDate | None = Field(
+        None,
+        description="the first follow-up's date: needed for won_back and will_return unless "
+        "the case has a follow-up task open",
+    )
+    follow_up_title: str = ""
+    confirm: StrictBool = Field(
+        False, description="true to close: a close cannot be undone, so it is never assumed"
+    )
 
 
 class CaseReassign(Body):
@@ -270,3 +279,23 @@ class SyncPublic(BaseModel):
         description="Of those, the ones the desk had contacted: won back, on the red carpet."
     )
     unassigned: int
+    assigned: int = Field(0, description="Open cases that had no owner and got one.")
+    reassigned: int = Field(
+        0, description="Open cases moved off a user who no longer holds work (deactivated)."
+    )
+    held_do_not_contact: int = Field(
+        0, description="Customers on the list given no new case: marked do-not-contact."
+    )
+    held_red_carpet: int = Field(
+        0, description="Customers given no new case: their red carpet is in progress."
+    )
+    held_won_back: int = Field(
+        0, description="Customers given no new case: won back within [contact] won_back_days."
+    )
+    held_declined: int = Field(
+        0, description="Customers given no new case: declined within [contact] declined_days."
+    )
+    held_unreachable: int = Field(
+        0,
+        description="Customers given no new case: unreachable within [contact] unreachable_days.",
+    )

@@ -1,0 +1,94 @@
+"""Contact rules: which customers winback sync opens no new case for, and what came of a
+customer's last case.
+
+The policy's ``[contact]`` section (``policy.ContactRules``) sets the windows. A customer
+on the scan's list gets no new case while any of these holds, checked in this order (the
+first that holds is the one sync counts):
+
+1. ``do_not_contact``: the customer's do-not-contact flag stands
+   (:mod:`winback.desk.do_not_contact`).
+2. ``red_carpet``: the customer's red carpet is in progress.
+3. ``won_back``: a case of theirs closed won back within ``won_back_days``.
+4. ``declined``: a case closed declined within ``declined_days``.
+5. ``unreachable``: a case closed unreachable within ``unreachable_days``.
+
+Windows are counted in days from when the case closed to now (both in UTC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from winback.desk.do_not_contact import blocked_among
+from winback.desk.models import Case, RedCarpet, utcnow
+from winback.desk.outcomes import WON_BACK, counted_outcome
+from winback.policy import ContactRules
+
+# The rules in the order they are checked; sync counts the first that holds.
+RULES = ("do_not_contact", "red_carpet", "won_back", "declined", "unreachable")
+# Ids per IN (...) list (SQLite's parameter limit).
+_CHUNK = 900
+
+
+def _chunks(ids: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def _windows(rules: ContactRules) -> dict[str, int]:
+    """Days a closed case holds its customer back, by counted outcome."""
+    return {
+        WON_BACK: rules.won_back_days,
+        "declined": rules.declined_days,
+        "unreachable": rules.unreachable_days,
+    }
+
+
+def held_back(
+    db: Session, customer_ids: Iterable[str], rules: ContactRules, now: datetime | None = None
+) -> dict[str, str]:
+    """Which of ``customer_ids`` may get no new case now, each with the rule that holds
+    it (the first of :data:`RULES`). Customers free to contact are left out."""
+    ids = list(dict.fromkeys(str(c) for c in customer_ids))
+    now = now or utcnow()
+    found: dict[str, str] = dict.fromkeys(blocked_among(db, ids), "do_not_contact")
+    windows = _windows(rules)
+    oldest = now - timedelta(days=max(windows.values()))
+    for chunk in _chunks(ids):
+        carpets = select(RedCarpet.customer_id).where(
+            RedCarpet.ended_at.is_(None), RedCarpet.customer_id.in_(chunk)
+        )
+        for customer_id in db.scalars(carpets):
+            found.setdefault(customer_id, "red_carpet")
+        closed = select(Case.customer_id, Case.outcome, Case.contacted, Case.closed_at).where(
+            Case.state == "closed", Case.closed_at >= oldest, Case.customer_id.in_(chunk)
+        )
+        recent: dict[str, set[str]] = {}
+        for customer_id, outcome, contacted, closed_at in db.execute(closed):
+            counted = counted_outcome(outcome, contacted)
+            days = windows.get(counted or "")
+            if days is not None and closed_at and closed_at >= now - timedelta(days=days):
+                recent.setdefault(customer_id, set()).add(str(counted))
+        for customer_id, outcomes in recent.items():
+            if customer_id not in found:
+                found[customer_id] = next(r for r in RULES if r in outcomes)
+    return found
+
+
+def last_closed(db: Session, customer_ids: Iterable[str]) -> dict[str, Case]:
+    """Each customer's most recently closed case (for "declined 12 Mar" on the queue)."""
+    ids = list(dict.fromkeys(str(c) for c in customer_ids))
+    last: dict[str, Case] = {}
+    for chunk in _chunks(ids):
+        query = (
+            select(Case)
+            .where(Case.state == "closed", Case.closed_at.is_not(None), Case.customer_id.in_(chunk))
+            .order_by(Case.closed_at, Case.id)
+        )
+        for case in db.scalars(query):
+            last[case.customer_id] = case
+    return last
