@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from winback.desk import complaints, feeds, passes, red_carpet
+from winback.desk import complaints, feeds, passes, red_carpet, search
 from winback.desk.complaints import IncomingPost, Routing, TakeResult
 from winback.desk.db import desk_engine, open_session
 from winback.desk.matching import Customer, Directory, order_tokens
@@ -206,11 +206,15 @@ def after_close(settings: Settings, sessions: Callable[[], Session]) -> ExportRe
 
 
 def refresh_timeline(settings: Settings) -> Path | None:
-    """Rebuild the customer-sorted copy of the ledger's timeline tables (None: no ledger)."""
+    """Rebuild the customer-sorted copy of the ledger's timeline tables and, beside it,
+    the customer search index (None: no ledger)."""
     ledger = _ledger(settings)
     if ledger is None:
         return None
-    return timeline.build(timeline.root_of(settings.home), ledger, settings.import_memory)
+    copy = timeline.build(timeline.root_of(settings.home), ledger, settings.import_memory)
+    run = latest_run(settings.runs_dir)
+    search.build(search.root_of(settings.home), ledger, run, settings.import_memory)
+    return copy
 
 
 def routing_of(settings: Settings) -> Routing:

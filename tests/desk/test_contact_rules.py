@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import POLICY, make_run
+from tests.desk.conftest import POLICY, make_run, win_back
 from tests.desk.race import in_parallel, wins
 from tests.desk.test_close_races import _logged
 from winback.desk import calls, cases, contact_rules, do_not_contact
@@ -135,7 +135,7 @@ def test_a_rescan_does_not_requeue_a_declined_or_won_back_customer(
     sync_cases(db, None, make_run(tmp_path, ROWS), policy=POLICY)
     c1, c2 = (db.scalars(select(Case).where(Case.customer_id == c)).one() for c in ("c1", "c2"))
     cases.close_case(db, people["manager"], c1.id, "declined", policy=POLICY)
-    cases.close_case(db, people["manager"], c2.id, "won_back", policy=POLICY)
+    win_back(db, people["manager"], c2.id)
 
     result = sync_cases(db, None, make_run(tmp_path, ROWS), policy=POLICY)
 

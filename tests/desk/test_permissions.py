@@ -17,6 +17,7 @@ from winback.desk import (
     complaints,
     concessions,
     do_not_contact,
+    inbound,
     passes,
     red_carpet,
     tasks,
@@ -42,7 +43,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def run(tmp_path_factory: pytest.TempPathFactory) -> ScanRun:
     return make_run(
         tmp_path_factory.mktemp("runs"),
-        [{"customer_id": "c1", "rank": 1}, {"customer_id": "c2", "rank": 2}],
+        [
+            {"customer_id": "c1", "rank": 1},
+            {"customer_id": "c2", "rank": 2},
+            {"customer_id": "c3", "rank": None},  # off the list: no case until one calls in
+        ],
     )
 
 
@@ -151,6 +156,9 @@ DOING: dict[Action, Do] = {
     Action.VIEW_CAMPAIGNS: lambda db, u, cs, run: campaigns.list_campaigns(db, u),
     Action.BUILD_CAMPAIGN: lambda db, u, cs, run: _build_campaign(db, u, run),
     Action.LAUNCH_CAMPAIGN: lambda db, u, cs, run: _launch_campaign(db, u, run),
+    Action.OPEN_CASE: lambda db, u, cs, run: inbound.open_by_hand(
+        db, u, "c3", reason=taxonomy.reason_codes(db)[0].code, run=run, ledger=None
+    ),
 }
 
 

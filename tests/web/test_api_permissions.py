@@ -83,6 +83,7 @@ CALLS: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
     Action.LAUNCH_CAMPAIGN: ("POST", "/api/campaigns/{campaign}/launch", None),
     Action.BLOCK_CONTACT: ("POST", "/api/customers/c2/do-not-contact", {"note": "asked"}),
     Action.LIFT_CONTACT_BLOCK: ("DELETE", "/api/customers/c2/do-not-contact", None),
+    Action.OPEN_CASE: ("POST", "/api/customers/c3/cases", {"reason": "price", "note": "rang"}),
 }
 
 
@@ -107,6 +108,10 @@ def test_api_allows_and_refuses_exactly_what_the_table_says(
     mine.owner_id, theirs.owner_id = people[role].id, people["rep2"].id
     if action is Action.RECORD_EXPERIENCE:
         db.add(RedCarpet(customer_id="c2", total=3, remaining=3))  # c2 was won back
+    if action is Action.OPEN_CASE:  # c3's case is over; then c3 calls in
+        closed = db.scalar(select(Case).where(Case.customer_id == "c3"))
+        assert closed is not None
+        closed.state, closed.outcome = "closed", "declined"
     db.commit()
     # A request above rep2's limit, waiting for a manager's decision.
     pending = concessions.request_concession(

@@ -45,6 +45,7 @@ class Action(StrEnum):
     VIEW_CAMPAIGNS = "see campaigns, their audiences and measured lift"
     BUILD_CAMPAIGN = "build a campaign from the latest scan and export its audience"
     LAUNCH_CAMPAIGN = "launch a campaign (holdout drawn, e-mails queued, calls tasked)"
+    OPEN_CASE = "open a case by hand for a customer who calls in"
 
 
 _EVERYONE = frozenset(ROLES)
@@ -79,6 +80,7 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.VIEW_CAMPAIGNS: frozenset({"admin", "manager", "executive"}),
     Action.BUILD_CAMPAIGN: _LEADS,
     Action.LAUNCH_CAMPAIGN: _LEADS,
+    Action.OPEN_CASE: frozenset(WORK_ROLES),
 }
 
 

@@ -21,6 +21,7 @@ from starlette.routing import Match, Mount
 
 from winback import __version__, clock
 from winback.desk import login as desk_login
+from winback.desk import search as desk_search
 from winback.desk.db import desk_engine, session_factory
 from winback.errors import DeskError, PolicyError, WinbackError
 from winback.insights import render as report_render
@@ -42,6 +43,7 @@ from winback.web import (
     unsubscribe,
 )
 from winback.web import cycle as cycle_pages
+from winback.web import search as search_pages
 from winback.web.deps import LoginRequired
 from winback.web.errors import api_error, retry_after, status_of
 from winback.web.request_slots import RequestSlots
@@ -151,6 +153,7 @@ def create_app(
     app.state.cookies = SessionCookies(settings.session_secret, int(settings.session_hours * 3600))
     app.state.ledger = Ledger(settings.ledger_dir)
     app.state.timeline = timeline_index.TimelineReader(timeline_index.root_of(settings.home))
+    app.state.search = desk_search.SearchReader(desk_search.root_of(settings.home))
     app.state.reason_reports = ReportStore()
     app.state.login_throttle = desk_login.throttle_of(settings)
     app.state.password_checks = password_checks
@@ -188,6 +191,7 @@ def create_app(
         cycle_pages,
         red_carpet,
         reports,
+        search_pages,
     )
     app.include_router(api.router)
     for feature in features:

@@ -214,12 +214,6 @@ def assign(
 # --- a customer and the work on their case -------------------------------------------
 
 
-@router.get("/customers")
-def find_customer(user: PageUser, customer_id: str = "") -> Response:
-    wanted = customer_id.strip()
-    return back(f"/customers/{quote(wanted, safe='')}" if wanted else "/")
-
-
 @router.get("/customers/{customer_id}")
 def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Response:
     view = customer_view(
@@ -242,6 +236,7 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
         calls=calls.calls_of_cases(db, case_ids),
         customer_tasks=tasks.tasks_of_customer(db, customer_id),
         reason_labels=taxonomy.reason_labels(db),
+        reason_choices=taxonomy.reason_codes(db),
         is_overdue=tasks.is_overdue,
         due_label=tasks.due_label,
         owners=owners,

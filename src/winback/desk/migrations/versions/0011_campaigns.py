@@ -1,7 +1,7 @@
 """campaigns: audiences drawn from a scan run, offers, holdouts and single-use codes
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0012
 Create Date: 2026-11-26 21:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"  # chained after wave4's 0008 (the brief gave "0006"; the lead re-chains)
+down_revision = "0012"  # after wave4's 0012 (the brief gave "0006"; the lead re-chains)
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """outbox: e-mails queued, sent, bounced or failed, one row per idempotency key
 
 Revision ID: 0012
-Revises: 0006
+Revises: 0008
 Create Date: 2026-11-26 20:15:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0011"  # campaigns chains it after 0011 (the lead re-chains)
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

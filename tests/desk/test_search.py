@@ -1,0 +1,198 @@
+"""Finding a customer: by name with typos, e-mail, phone in any format and part of the id,
+through the index and through the ledger scan it falls back to; bad queries refused
+clearly; the open case and status shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from tests.desk.conftest import POLICY, make_run
+from winback.desk import search
+from winback.desk.models import User
+from winback.desk.sync import sync_cases
+from winback.errors import InvalidInput, PermissionDenied
+from winback.ledger.importer import import_file
+from winback.ledger.store import Ledger
+
+CUSTOMERS = """customer_id,name,email,phone
+C-0001,John Smith,john.smith@example.com,+1 (555) 010-2000
+C-0002,Jane Smythe,jane@example.org,555 010 3000
+C-0003,Jonas Smallwood,js@example.net,
+C-0104,Zoë Ångström,zoe@acme.io,+44 20 7946 0000
+C-0105,Johan Smit,jsmit@example.com,020 7946 1111
+X-9000,Percy O'Brien,percy_100%@example.com,
+"""
+
+
+def _ledger(tmp_path: Path, text: str = CUSTOMERS) -> Ledger:
+    ledger = Ledger(tmp_path / "ledger")
+    path = tmp_path / "customers.csv"
+    path.write_text(text, encoding="utf-8")
+    result = import_file(ledger, "customers", path, rejects_dir=tmp_path / "rejects")
+    assert result.rejected == 0, result.rejects
+    return ledger
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Ledger, search.SearchIndex]:
+    home = tmp_path_factory.mktemp("search")
+    ledger = _ledger(home)
+    folder = search.build(search.root_of(home), ledger, None)
+    assert folder is not None
+    return ledger, search.SearchIndex(folder)
+
+
+WAYS = ["index", "scan"]
+
+
+def find(built: tuple[Ledger, search.SearchIndex], way: str, text: str) -> list[search.Hit]:
+    ledger, index = built
+    query = search.parse(text)
+    return index.search(query, 20) if way == "index" else search.scan_ledger(ledger, query, 20)
+
+
+def ids(hits: list[search.Hit]) -> list[str]:
+    return [h.customer_id for h in hits]
+
+
+@pytest.mark.parametrize("text", ["Jonh Smiht", "jonh smiht", "Smith John", "john smth"])
+def test_a_misspelt_name_finds_the_customer_first(
+    built: tuple[Ledger, search.SearchIndex], text: str
+) -> None:
+    assert ids(find(built, "index", text))[0] == "C-0001"
+
+
+def test_accents_and_case_do_not_matter(built: tuple[Ledger, search.SearchIndex]) -> None:
+    assert ids(find(built, "index", "zoe angstrom"))[0] == "C-0104"
+    assert ids(find(built, "index", "ZOË ÅNGSTRÖM"))[0] == "C-0104"
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize(
+    "text",
+    ["+1 (555) 010-2000", "555.010.2000", "5550102000", "(555) 0102000", "15550102000"],
+)
+def test_a_phone_number_in_any_format_finds_its_customer(
+    built: tuple[Ledger, search.SearchIndex], way: str, text: str
+) -> None:
+    hits = find(built, way, text)
+    assert ids(hits)[0] == "C-0001"
+    assert hits[0].score == 100.0
+    assert "C-0002" not in ids(hits)  # 555 010 3000: a different number
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_part_of_an_id_finds_it_any_case(
+    built: tuple[Ledger, search.SearchIndex], way: str
+) -> None:
+    assert ids(find(built, way, "0104"))[0] == "C-0104"
+    assert ids(find(built, way, "c-0104"))[0] == "C-0104"
+    # A prefix shared by several ids finds them all, the exact id before the others.
+    assert set(ids(find(built, way, "c-01"))) >= {"C-0104", "C-0105"}
+    assert ids(find(built, way, "C-0001"))[0] == "C-0001"
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_an_email_finds_its_customer_in_any_case(
+    built: tuple[Ledger, search.SearchIndex], way: str
+) -> None:
+    hits = find(built, way, "JANE@EXAMPLE.ORG")
+    assert ids(hits)[0] == "C-0002"
+    assert hits[0].score == 100.0
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("text", ["C-000%", "c_0001", "%smith%", "o'brien", 'john "smith"'])
+def test_wildcards_and_quotes_are_plain_characters(
+    built: tuple[Ledger, search.SearchIndex], way: str, text: str
+) -> None:
+    hits = find(built, way, text)
+    if text == "C-000%":  # no id holds a "%": nothing matches the id as a pattern would
+        assert not any(h.score >= 90 for h in hits)
+    elif text == "o'brien":
+        assert ids(hits)[0] == "X-9000"
+    elif text == "c_0001":
+        assert "C-0001" not in [h.customer_id for h in hits if h.score >= 93]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "%", "_", "'", '"', "%_'\"", "x", "--", "é"])
+def test_an_empty_or_symbol_only_query_is_refused_naming_the_field(text: str) -> None:
+    with pytest.raises(InvalidInput, match="q: give at least 2 letters or digits"):
+        search.parse(text)
+
+
+def test_a_10k_character_query_is_refused_not_cut() -> None:
+    with pytest.raises(InvalidInput, match="q: the search is 10000 characters long"):
+        search.parse("a" * 10_000)
+
+
+def test_someone_nobody_resembles_finds_nobody(
+    built: tuple[Ledger, search.SearchIndex],
+) -> None:
+    assert find(built, "index", "Quxzyv Wqrtp") == []
+
+
+def test_the_index_is_rebuilt_for_a_new_scan_run_and_skipped_when_current(
+    tmp_path: Path,
+) -> None:
+    ledger = _ledger(tmp_path)
+    root = search.root_of(tmp_path)
+    folder = search.build(root, ledger, None)
+    assert folder is not None
+    built_at = (folder / "postings.npy").stat().st_mtime_ns
+    assert search.build(root, ledger, None) == folder
+    assert (folder / "postings.npy").stat().st_mtime_ns == built_at  # nothing rewritten
+    run = make_run(tmp_path / "runs", [{"customer_id": "C-0002", "status": "lost"}])
+    search.build(root, ledger, run)
+    index = search.SearchIndex(folder)
+    assert index.search(search.parse("C-0002"), 5)[0].status == "lost"
+
+
+def test_search_reads_the_ledger_while_the_index_is_stale(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    ledger = _ledger(tmp_path)
+    reader = search.SearchReader(search.root_of(tmp_path))
+    search.build(reader.root, ledger, None)
+    rep = people["rep"]
+    assert reader.index(ledger) is not None
+    later = tmp_path / "later.csv"
+    later.write_text("customer_id,name\nC-0200,Newton Late\n", encoding="utf-8")
+    import_file(ledger, "customers", later, rejects_dir=tmp_path / "rejects")
+    assert reader.index(ledger) is None  # the index is of the ledger before the import
+    hits = search.search_customers(db, rep, "newton late", ledger=ledger, reader=reader)
+    assert ids(hits) == ["C-0200"]
+
+
+def test_results_carry_the_open_case_and_its_status(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    ledger = _ledger(tmp_path)
+    run = make_run(
+        tmp_path / "runs",
+        [
+            {"customer_id": "C-0001", "rank": 1, "status": "lapsed"},
+            {"customer_id": "C-0105", "rank": None, "status": "active"},
+        ],
+    )
+    sync_cases(db, None, run, policy=POLICY)
+    reader = search.SearchReader(search.root_of(tmp_path))
+    search.build(reader.root, ledger, run)
+    hits = search.search_customers(db, people["rep"], "Jonh Smiht", ledger=ledger, reader=reader)
+    first = hits[0]
+    assert (first.customer_id, first.status) == ("C-0001", "lapsed")
+    assert first.open_case_id is not None
+    johan = next(h for h in hits if h.customer_id == "C-0105")
+    assert (johan.status, johan.open_case_id) == ("active", None)
+
+
+def test_a_deactivated_user_may_not_search(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    people["rep"].active = False
+    db.commit()
+    with pytest.raises(PermissionDenied):
+        search.search_customers(db, people["rep"], "john", ledger=None)
