@@ -502,6 +502,67 @@ class Complaints(_Section):
     )
 
 
+# The kinds of offer a campaign makes (each campaign sets the wording and the amount).
+CampaignOfferKind = Literal["price_break", "apology_guarantee", "coupon", "plus_extra"]
+
+
+def _default_offers_by_reason() -> dict[str, CampaignOfferKind]:
+    return {
+        "price": "price_break",
+        "competitor": "price_break",
+        "incident": "apology_guarantee",
+        "delivery": "apology_guarantee",
+        "quality": "apology_guarantee",
+        "wrong item": "apology_guarantee",
+        "unhappy": "apology_guarantee",
+        "negative public post": "apology_guarantee",
+        "stopped buying": "plus_extra",
+    }
+
+
+class Campaigns(_Section):
+    """Win-back campaigns: the offer for each reason, the holdout, the window (desk)."""
+
+    offers_by_reason: dict[str, CampaignOfferKind] = Field(
+        default_factory=_default_offers_by_reason,
+        description="A member whose scan reasons contain a key (any case) gets the offer "
+        "of that kind, the first key that matches winning: price_break, apology_guarantee, "
+        "coupon or plus_extra.",
+    )
+    default_offer: CampaignOfferKind = Field(
+        "coupon",
+        description="The offer of a member no key matches (or whose kind the campaign "
+        "does not make); a campaign without it falls back to its first offer.",
+    )
+    holdout_share: float = Field(
+        0.1,
+        gt=0,
+        lt=1,
+        description="The share of each tier-and-segment stratum held out at random "
+        "(they get nothing, so the lift is measured); a manager may set another per campaign.",
+    )
+    window_days: int = Field(
+        60,
+        gt=0,
+        le=730,
+        description="Days after launch over which returns and revenue count, and during "
+        "which the holdout is kept out of every other campaign.",
+    )
+    free_item_cost: float = Field(
+        10.0,
+        ge=0,
+        description="What one free item costs the business (the cost of a plus_extra "
+        "offer redeemed).",
+    )
+    base_rate: float = Field(
+        0.1,
+        gt=0,
+        lt=1,
+        description="The win-back rate expected without a campaign: the base of the "
+        "smallest detectable lift the desk shows before launch.",
+    )
+
+
 class Policy(_Section):
     """The whole policy file."""
 
@@ -516,6 +577,7 @@ class Policy(_Section):
     assignment: Assignment = Field(default_factory=Assignment)  # type: ignore[arg-type]
     contact: ContactRules = Field(default_factory=ContactRules)  # type: ignore[arg-type]
     complaints: Complaints = Field(default_factory=Complaints)  # type: ignore[arg-type]
+    campaigns: Campaigns = Field(default_factory=Campaigns)  # type: ignore[arg-type]
     contracts: Contracts = Field(default_factory=Contracts)  # type: ignore[arg-type]
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from tests.desk.conftest import PASSWORD, POLICY, make_run
 from winback.desk import (
     audit,
+    campaigns,
     cases,
     complaints,
     concessions,
@@ -23,7 +24,9 @@ from winback.desk import (
     taxonomy,
     users,
 )
-from winback.desk.models import AuditEntry, Case, RedCarpet, User
+from winback.desk.campaign_audience import AudienceFilter, OfferSpec
+from winback.desk.campaign_mail import Reach
+from winback.desk.models import AuditEntry, Campaign, CampaignMember, Case, RedCarpet, User
 from winback.desk.permissions import ALLOWED, Action, markdown_table
 from winback.desk.sync import sync_cases
 from winback.errors import PermissionDenied
@@ -78,6 +81,38 @@ def _record_experience(db: Session, actor: User) -> object:
     )
 
 
+def _build_campaign(db: Session, actor: User, run: ScanRun) -> object:
+    """A campaign over the run's rep tier whose offer gives nothing to count (so any
+    concession limit, an admin's zero too, covers it)."""
+    return campaigns.build_campaign(
+        db,
+        actor,
+        run,
+        name="spring",
+        audience=AudienceFilter(tiers=("rep",)),
+        offers=[OfferSpec("coupon", "a surprise with your next order")],
+        policy=POLICY,
+    )
+
+
+def _launch_campaign(db: Session, actor: User, run: ScanRun) -> object:
+    """A draft campaign put in directly (no audit row: a refusal must leave the log as it
+    was), then ``actor`` launches it."""
+    made = Campaign(
+        name="spring",
+        run_id=run.info.run_id,
+        run_as_of=run.as_of,
+        holdout_share=0.1,
+        window_days=30,
+        created_by=db.scalar(select(User.id).where(User.role == "manager")),
+    )
+    db.add(made)
+    db.flush()
+    db.add(CampaignMember(campaign_id=made.id, customer_id="c1", tier="rep", segment="a"))
+    db.commit()
+    return campaigns.launch(db, actor, made.id, Reach({}, lambda c: f"http://127.0.0.1/u/{c}"))
+
+
 DOING: dict[Action, Do] = {
     Action.VIEW_OWN_QUEUE: lambda db, u, cs, run: cases.my_queue(db, u),
     Action.VIEW_CUSTOMER: lambda db, u, cs, run: cases.cases_of_customer(db, u, "c2"),
@@ -121,6 +156,9 @@ DOING: dict[Action, Do] = {
     ),
     Action.BLOCK_CONTACT: lambda db, u, cs, run: do_not_contact.block(db, u, "c1"),
     Action.LIFT_CONTACT_BLOCK: lambda db, u, cs, run: do_not_contact.lift(db, u, "c1"),
+    Action.VIEW_CAMPAIGNS: lambda db, u, cs, run: campaigns.list_campaigns(db, u),
+    Action.BUILD_CAMPAIGN: lambda db, u, cs, run: _build_campaign(db, u, run),
+    Action.LAUNCH_CAMPAIGN: lambda db, u, cs, run: _launch_campaign(db, u, run),
     Action.OPEN_CASE: lambda db, u, cs, run: inbound.open_by_hand(
         db, u, "c3", reason=taxonomy.reason_codes(db)[0].code, run=run, ledger=None
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tests.web.conftest import PASSWORD
 from winback.desk import concessions
-from winback.desk.models import Case, RedCarpet, User
+from winback.desk.models import Campaign, CampaignMember, Case, RedCarpet, User
 from winback.desk.permissions import ALLOWED, Action
 
 ROLES = ("admin", "manager", "executive", "rep")
@@ -74,6 +75,17 @@ CALLS: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
     Action.VIEW_CYCLE: ("GET", "/api/cycle/passes", None),
     Action.TRIAGE_POSTS: ("GET", "/api/posts/triage", None),
     Action.MANAGE_SOURCES: ("GET", "/api/sources", None),
+    Action.VIEW_CAMPAIGNS: ("GET", "/api/campaigns", None),
+    Action.BUILD_CAMPAIGN: (
+        "POST",
+        "/api/campaigns",
+        {
+            "name": "spring",
+            "audience": {"tiers": ["rep"]},
+            "offers": [{"kind": "coupon", "text": "a gift with the next order"}],
+        },
+    ),
+    Action.LAUNCH_CAMPAIGN: ("POST", "/api/campaigns/{campaign}/launch", None),
     Action.BLOCK_CONTACT: ("POST", "/api/customers/c2/do-not-contact", {"note": "asked"}),
     Action.LIFT_CONTACT_BLOCK: ("DELETE", "/api/customers/c2/do-not-contact", None),
     Action.OPEN_CASE: ("POST", "/api/customers/c3/cases", {"reason": "price", "note": "rang"}),
@@ -110,10 +122,18 @@ def test_api_allows_and_refuses_exactly_what_the_table_says(
     pending = concessions.request_concession(
         db, people["rep2"], theirs.id, kind="credit", amount=100
     )
+    # A draft campaign over c1, put in directly, for the launch.
+    draft = Campaign(name="draft", run_id="r", run_as_of=date(2024, 7, 1), holdout_share=0.1,
+                     window_days=30, created_by=people["manager"].id)  # fmt: skip
+    db.add(draft)
+    db.flush()
+    db.add(CampaignMember(campaign_id=draft.id, customer_id="c1", tier="rep", segment="a"))
+    db.commit()
     method, path, body = CALLS[action]
+    ids = {"pending": pending.id, "rep2": people["rep2"].id, "campaign": draft.id}
     answer = client.request(
         method,
-        path.format(mine=mine.id, theirs=theirs.id, pending=pending.id, rep2=people["rep2"].id),
+        path.format(mine=mine.id, theirs=theirs.id, **ids),
         json=body,
         headers={"Authorization": f"Bearer {tokens[role]}"},
     )

@@ -12,6 +12,7 @@ import typer
 from winback import __version__
 from winback.cli import (
     backup,
+    campaigns,
     cycle,
     demo,
     desk,
@@ -57,6 +58,7 @@ app.command("report")(report.report_command)
 app.command("demo")(demo.demo_command)
 app.add_typer(desk.user_app, name="user")
 app.command("sync")(desk.sync_command)
+app.add_typer(campaigns.campaign_app, name="campaign")
 app.command("serve")(serve.serve_command)
 app.command("cycle")(cycle.cycle_command)
 app.add_typer(outbox.outbox_app, name="outbox")

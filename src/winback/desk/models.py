@@ -60,7 +60,9 @@ OfferKind = Literal[
     "guarantee",
     "plus_extra",
 ]
-TaskKind = Literal["commitment", "follow_up", "slip_alert", "appreciation", "escalation"]
+TaskKind = Literal[
+    "commitment", "follow_up", "slip_alert", "appreciation", "escalation", "campaign_call"
+]
 ConcessionKind = Literal["discount_pct", "credit", "free_items"]
 # "withdrawn": the case closed while the request waited for a decision.
 ConcessionState = Literal["granted", "pending", "countered", "refused", "withdrawn"]
@@ -79,6 +81,12 @@ PostState = Literal["matched", "triage", "not_customer", "unmatched"]
 # Who said a customer must not be contacted: a person on the desk, the customer through an
 # e-mail's unsubscribe link, or an import.
 ContactBlockSource = Literal["desk", "unsubscribe", "import"]
+# A campaign is built as a draft (its audience drawn from a scan run, offers set) and
+# launched once.
+CampaignState = Literal["draft", "launched"]
+# How a campaign reaches a treated member: an e-mail, a rep's call (the scan's rep tier),
+# or nothing when no e-mail address is known.
+CampaignChannel = Literal["email", "call", "none"]
 # An outgoing e-mail's state in the outbox (docs/outreach.md): waiting, claimed by a sender,
 # accepted by the SMTP server, refused for good (5xx), given up after retries (4xx), or
 # unknown (a sender died between handing it over and recording the answer: a person checks),
@@ -109,6 +117,8 @@ POST_SOURCE_KINDS: tuple[PostSourceKind, ...] = get_args(PostSourceKind)
 POST_KINDS: tuple[PostKind, ...] = get_args(PostKind)
 POST_STATES: tuple[PostState, ...] = get_args(PostState)
 CONTACT_BLOCK_SOURCES: tuple[ContactBlockSource, ...] = get_args(ContactBlockSource)
+CAMPAIGN_STATES: tuple[CampaignState, ...] = get_args(CampaignState)
+CAMPAIGN_CHANNELS: tuple[CampaignChannel, ...] = get_args(CampaignChannel)
 OUTBOX_STATES: tuple[OutboxState, ...] = get_args(OutboxState)
 # What a notice tells its user (winback.desk.notices).
 NoticeKind = Literal["concession_decided", "red_carpet_slip"]
@@ -589,6 +599,76 @@ class ContactBlock(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     lifted_at: Mapped[datetime | None] = mapped_column(DateTime)
     lifted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Campaign(Base):
+    """A win-back campaign: an audience drawn from one scan run, its offers, and (once
+    launched) its randomised holdout and the window over which its lift is measured."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20), default="draft")  # CAMPAIGN_STATES
+    run_id: Mapped[str] = mapped_column(String(64))
+    run_as_of: Mapped[date] = mapped_column(Date)
+    # The audience filters as given (tiers, segments, statuses, reason, value, risk).
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    holdout_share: Mapped[float] = mapped_column(Float)
+    window_days: Mapped[int] = mapped_column(Integer)
+    # The e-mail's template (subject and body, desk/emails.py's form); "" = the default.
+    template: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    launched_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    launched_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The holdout's random seed, recorded so the draw can be repeated and checked.
+    seed: Mapped[int | None] = mapped_column(Integer)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class CampaignOffer(Base):
+    """One offer of a campaign; ``kind`` matches the policy's reason -> offer mapping."""
+
+    __tablename__ = "campaign_offers"
+    __table_args__ = (UniqueConstraint("campaign_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    text: Mapped[str] = mapped_column(Text)
+    # What the offer gives, checked against the builder's concession limits.
+    concession_kind: Mapped[str | None] = mapped_column(String(20))  # CONCESSION_KINDS
+    amount: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class CampaignMember(Base):
+    """One customer of a campaign's audience: the offer that fits their reasons and, once
+    launched, whether they are held out, their single-use code and how they are reached."""
+
+    __tablename__ = "campaign_members"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "customer_id"),
+        Index("ix_campaign_members_customer", "customer_id", "holdout"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(String(100))
+    customer_name: Mapped[str | None] = mapped_column(String(300))
+    tier: Mapped[str | None] = mapped_column(String(20))
+    segment: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str | None] = mapped_column(String(20))
+    expected_value: Mapped[float | None] = mapped_column(Float)
+    winback_odds: Mapped[float | None] = mapped_column(Float)
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    offer_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_offers.id"))
+    holdout: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Unguessable and single-use; None for the holdout and before launch.
+    code: Mapped[str | None] = mapped_column(String(40), unique=True)
+    channel: Mapped[str | None] = mapped_column(String(10))  # CAMPAIGN_CHANNELS
+    task_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class OutboxMessage(Base):

@@ -43,6 +43,9 @@ class Action(StrEnum):
     MANAGE_SOURCES = "add public-post sources (feeds, webhooks)"
     BLOCK_CONTACT = "mark a customer do-not-contact"
     LIFT_CONTACT_BLOCK = "lift a customer's do-not-contact"
+    VIEW_CAMPAIGNS = "see campaigns, their audiences and measured lift"
+    BUILD_CAMPAIGN = "build a campaign from the latest scan and export its audience"
+    LAUNCH_CAMPAIGN = "launch a campaign (holdout drawn, e-mails queued, calls tasked)"
     OPEN_CASE = "open a case by hand for a customer who calls in"
 
 
@@ -76,6 +79,9 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.MANAGE_SOURCES: _LEADS,
     Action.BLOCK_CONTACT: _EVERYONE,
     Action.LIFT_CONTACT_BLOCK: _LEADS,
+    Action.VIEW_CAMPAIGNS: frozenset({"admin", "manager", "executive"}),
+    Action.BUILD_CAMPAIGN: _LEADS,
+    Action.LAUNCH_CAMPAIGN: _LEADS,
     Action.OPEN_CASE: frozenset(WORK_ROLES),
 }
 

@@ -296,6 +296,13 @@ ORDERS = Table(
             "cancelled and refunded orders do not count.",
             values=("completed", "cancelled", "refunded", "pending"),
         ),
+        Column(
+            "discount_code",
+            "text",
+            "The discount code the customer used on the order, if any: a win-back "
+            "campaign's single-use code counts the offer as redeemed (once).",
+            synonyms=("coupon_code", "promo_code", "voucher_code", "discount_codes"),
+        ),
     ),
 )
 

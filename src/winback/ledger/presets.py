@@ -180,7 +180,8 @@ def _shopify(con: duckdb.DuckDBPyConnection, path: Path) -> list[PresetPart]:
         f"(SELECT {col('Name')} AS order_id, {email} AS customer_id, "
         f"{col('Created at')} AS order_date, {col('Total')} AS amount, "
         f"{col('Currency')} AS currency, {col('Source')} AS channel, {status} AS status, "
-        f"{col('Employee')} AS staff_id, _ord FROM shopify WHERE _nth = 1)"
+        f"{col('Employee')} AS staff_id, {col('Discount Code')} AS discount_code, _ord "
+        "FROM shopify WHERE _nth = 1)"
     )
     lines_sql = (
         f"(SELECT {col('Name')} AS order_id, CAST(_nth AS VARCHAR) AS line_number, "
@@ -223,6 +224,7 @@ def _shopify(con: duckdb.DuckDBPyConnection, path: Path) -> list[PresetPart]:
             "channel",
             "status",
             "staff_id",
+            "discount_code",
         ],
         structural=True,
     )

@@ -495,3 +495,64 @@ def public_posts(ledger: Ledger | None) -> list[dict[str, Any]]:
         "SELECT post_id, posted_at, source, author, customer_id, url, text "
         "FROM public_posts ORDER BY posted_at, post_id",
     )
+
+
+# --- campaigns -------------------------------------------------------------------------
+
+
+def customer_emails(ledger: Ledger | None, customer_ids: Sequence[str]) -> dict[str, str]:
+    """Each of ``customer_ids``' e-mail address, for those the customers table gives one.
+    One DuckDB query over the customers segments."""
+    if ledger is None or not ledger.manifest_path.exists() or not customer_ids:
+        return {}
+    with _snapshot(ledger, wanted=_wanted(customer_ids)) as con:
+        rows = con.sql(
+            "SELECT customer_id, any_value(trim(email)) FROM customers JOIN wanted "
+            "USING (customer_id) WHERE email IS NOT NULL AND trim(email) <> '' "
+            "GROUP BY customer_id"
+        ).fetchall()
+    return dict(rows)
+
+
+class WindowOrder(NamedTuple):
+    """A counted order placed in a campaign's window, with the discount code used."""
+
+    order_id: str
+    customer_id: str
+    order_date: date
+    amount: float
+    discount_code: str | None
+
+
+def orders_in_window(
+    ledger: Ledger | None, customer_ids: Sequence[str], since: date, until: date
+) -> list[WindowOrder]:
+    """The counted orders of ``customer_ids`` dated ``since`` <= day <= ``until``, by date
+    and order id. One DuckDB query over the orders segments."""
+    if ledger is None or not ledger.manifest_path.exists() or not customer_ids:
+        return []
+    with _snapshot(ledger, wanted=_wanted(customer_ids)) as con:
+        rows = con.execute(
+            "SELECT order_id, customer_id, order_date, CAST(amount AS DOUBLE), discount_code "
+            "FROM orders JOIN wanted USING (customer_id) "
+            f"WHERE {counted_order_sql()} AND order_date >= ? AND order_date <= ? "
+            "ORDER BY order_date, order_id",
+            [since, until],
+        ).fetchall()
+    return [WindowOrder(o, c, d, float(a or 0.0), code) for o, c, d, a, code in rows]
+
+
+def orders_with_codes(ledger: Ledger | None, since: date) -> list[WindowOrder]:
+    """Every counted order dated ``since`` or later that carries a discount code, whoever
+    placed it (a code passed on to someone else shows up here). One DuckDB query over the
+    orders segments."""
+    if ledger is None or not ledger.manifest_path.exists():
+        return []
+    with _snapshot(ledger) as con:
+        rows = con.execute(
+            "SELECT order_id, customer_id, order_date, CAST(amount AS DOUBLE), discount_code "
+            "FROM orders WHERE discount_code IS NOT NULL AND trim(discount_code) <> '' "
+            f"AND {counted_order_sql()} AND order_date >= ? ORDER BY order_date, order_id",
+            [since],
+        ).fetchall()
+    return [WindowOrder(o, c, d, float(a or 0.0), code) for o, c, d, a, code in rows]

@@ -164,7 +164,15 @@ class Ledger:
                 typed += ", CAST(NULL AS BIGINT) AS _batch"
             return f"SELECT {typed} WHERE false"
         files = ", ".join(quote_literal(str(self.root / s.file)) for s in segments)
-        scan = f"read_parquet([{files}])"
+        # Segments written before a column joined the contract lack it: read by name, and
+        # a typed empty row set gives the column (NULL) even when no segment has it.
+        typed = ", ".join(
+            f"CAST(NULL AS {c.sql_type}) AS {quote_ident(c.name)}" for c in table.columns
+        )
+        scan = (
+            f"(SELECT * FROM read_parquet([{files}], union_by_name = true) "
+            f"UNION ALL BY NAME SELECT {typed}, CAST(NULL AS BIGINT) AS _batch WHERE false)"
+        )
         bad = self._dates_out_of_range(table, segments)
         if bad:
             scan, columns = _without_bad_dates(table, bad, scan, with_batch)

@@ -40,6 +40,7 @@ from winback.settings import Settings
 from winback.web import (
     api,
     calls,
+    campaigns,
     complaints,
     concessions,
     contact,
@@ -191,6 +192,7 @@ def create_app(
     # Each feature module has an API router (under /api) and a page router.
     features = (
         calls,
+        campaigns,
         complaints,
         concessions,
         contact,

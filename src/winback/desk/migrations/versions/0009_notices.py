@@ -1,7 +1,7 @@
 """notices: what a user is told on the desk (a decision on their request, a slip)
 
-Revision ID: 0010
-Revises: 0012
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-26 20:45:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0012"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """outbox: e-mails queued, sent, bounced or failed, one row per idempotency key
 
-Revision ID: 0012
-Revises: 0008
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-26 20:15:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0008"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
