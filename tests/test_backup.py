@@ -19,12 +19,12 @@ from tests.conftest import run_winback
 from tests.desk.conftest import (  # noqa: F401 (fixtures)
     _cheap_password_hashing,
     postgres_engine,
+    win_back,
 )
 from winback import cycle
 from winback.backup import make_backup, restore_backup
 from winback.desk import users
 from winback.desk.backup import pg_dump_commands
-from winback.desk.cases import close_case
 from winback.desk.db import make_engine, open_session
 from winback.desk.models import Case, User
 from winback.errors import BackupError
@@ -86,7 +86,7 @@ def populated(business: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         first = db.scalars(select(Case.id).order_by(Case.id)).first()
         assert first is not None
-        close_case(db, boss, first, "won_back", "came back for the new range", policy=policy)
+        win_back(db, boss, first, policy=policy, note="came back for the new range")
     exported = cycle.export_outcomes_of(settings)
     assert exported is not None
     assert exported.exported == 1

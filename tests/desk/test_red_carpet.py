@@ -122,12 +122,17 @@ def test_a_second_win_back_while_active_restarts_the_count(
     _record(db, people["rep"], "t1", rules)
     _record(db, people["rep"], "t2", rules)
     assert won.remaining == 1
-    # A later scan lists c1 again: a new case, won back again by the second rep.
-    sync_cases(
-        db, None, make_run(tmp_path / "runs2", [{"customer_id": "c1", "rank": 1}]), policy=POLICY
+    # c1 calls in and a rep opens a case by hand (sync holds a customer on the red carpet
+    # back from new cases): won back again by the second rep.
+    again = Case(
+        customer_id="c1",
+        state="open",
+        priority=1,
+        run_id="by-hand",
+        customer_status="lapsed",
+        owner_id=people["rep2"].id,
     )
-    again = db.scalars(select(Case).where(Case.customer_id == "c1", Case.state == "open")).one()
-    again.owner_id = people["rep2"].id
+    db.add(again)
     db.commit()
     win_back(db, people["rep2"], again.id, policy=Policy(red_carpet=rules))
     carpets = list(db.scalars(select(RedCarpet).where(RedCarpet.customer_id == "c1")))

@@ -131,13 +131,18 @@ def test_the_sql_and_python_meanings_of_an_outcome_agree(db: Session, contacted:
 def test_the_desks_case_reads_carry_the_red_carpet_flag(
     db: Session, people: dict[str, User], closed: dict[str, Case], tmp_path: Path
 ) -> None:
-    # a came back after contact (on the red carpet); a lapses again and gets a new case.
-    again = [{"customer_id": "a", "rank": 1, "last_order_date": date(2024, 8, 1)}]
-    sync_cases(db, None, make_run(tmp_path / "runs", again, "2024-12-01"), policy=POLICY)
-    db.expire_all()
+    # a came back after contact (on the red carpet), then calls in and a rep opens a case by
+    # hand (sync holds a customer on the red carpet back from new cases).
     manager, rep = people["manager"], people["rep"]
-    new = db.scalars(select(Case).where(Case.customer_id == "a", Case.state == "open")).one()
-    new.owner_id = rep.id
+    new = Case(
+        customer_id="a",
+        state="open",
+        priority=1,
+        run_id="by-hand",
+        customer_status="lapsed",
+        owner_id=rep.id,
+    )
+    db.add(new)
     db.commit()
     db.expire_all()
 

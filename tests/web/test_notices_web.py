@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from tests.desk.race import in_parallel
 from tests.web.conftest import log_in
 from winback.desk import concessions as cx
-from winback.desk import notices, tasks
+from winback.desk import nav, notices, tasks
 from winback.desk.models import Case, User
 
 
@@ -88,4 +88,4 @@ def test_parallel_reads_of_all_notices_mark_each_once(
     db.commit()
     marked = in_parallel(desk_engine, people["rep"].id, lambda s, u, i: notices.mark_read(s, u))
     assert sum(m for m in marked if isinstance(m, int)) == 3
-    assert notices.nav_counts(db, people["rep"]).notices == 0
+    assert nav.nav_counts(db, people["rep"]).notices == 0

@@ -40,7 +40,8 @@ from winback.desk.matching import fold
 from winback.desk.models import Case, User
 from winback.desk.permissions import Action, require
 from winback.errors import InvalidInput
-from winback.ledger.sources import quote_literal
+from winback.ledger import customer_rows
+from winback.ledger.customer_rows import ROWS, SIZE
 from winback.ledger.store import Ledger
 from winback.scan.runs import ScanRun
 
@@ -52,20 +53,7 @@ CANDIDATES = 2000  # rows ranked by rapidfuzz, taken by shared trigrams
 CUTOFF = 60.0  # a row scoring below this is somebody else
 COMMON = 0.2  # a trigram in more than this share of the rows says little: skipped
 PHONE_DIGITS = 5  # a query of no letters and at least this many digits is a phone number
-SIZE = 37  # the folded alphabet: space, 0-9, a-z
-KEYS = SIZE**3
-ROWS = "rows.arrow"
-COLUMNS = ("customer_id", "name", "email", "phone", "digits", "status", "folded", "local")
 
-# DuckDB's fold, the same as winback.desk.matching.fold (accents off, lower case, anything
-# but a letter or digit a single space).
-_FOLD_SQL = "trim(regexp_replace(lower(strip_accents(coalesce({0}, ''))), '[^0-9a-z]+', ' ', 'g'))"
-_LOCAL_SQL = "split_part(email, '@', 1)"  # an e-mail's local part
-_DIGITS_SQL = "regexp_replace(coalesce({0}, ''), '[^0-9]', '', 'g')"
-_CODE_SQL = (
-    "CREATE MACRO tcode(c) AS CASE WHEN c = ' ' THEN 0 WHEN c <= '9' THEN ascii(c) - 47 "
-    "ELSE ascii(c) - 86 END"
-)
 _LETTER = re.compile(r"[^\W\d_]")
 _NOT_DIGIT = re.compile(r"\D")
 
@@ -100,14 +88,8 @@ def build(root: Path, ledger: Ledger, run: ScanRun | None, memory: str = "1GB") 
     partial = root / f".{manifest.batches}.{os.getpid()}.{threading.get_ident()}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    con = ledger.connect(manifest)
-    try:
-        con.execute(f"SET memory_limit = {quote_literal(memory)}")
-        con.execute(f"SET temp_directory = {quote_literal(str(partial / 'tmp'))}")
-        con.execute("SET enable_progress_bar = false")
-        _write(con, partial, run)
-    finally:
-        con.close()
+    statuses = run.path / "customers.parquet" if run is not None else None
+    customer_rows.write_search_rows(ledger, manifest, partial, statuses, memory)
     shutil.rmtree(partial / "tmp", ignore_errors=True)
     (partial / "done").write_text(stamp, encoding="utf-8")
     shutil.rmtree(final, ignore_errors=True)
@@ -116,43 +98,6 @@ def build(root: Path, ledger: Ledger, run: ScanRun | None, memory: str = "1GB") 
         if old != final and not old.name.startswith("."):
             shutil.rmtree(old, ignore_errors=True)
     return final
-
-
-def _write(con: Any, folder: Path, run: ScanRun | None) -> None:
-    if run is not None and (run.path / "customers.parquet").exists():
-        path = quote_literal(str(run.path / "customers.parquet"))
-        con.execute(f"CREATE TEMP VIEW run_status AS SELECT customer_id, status FROM {path}")
-    else:
-        con.execute(
-            "CREATE TEMP VIEW run_status AS SELECT NULL::VARCHAR AS customer_id, "
-            "NULL::VARCHAR AS status WHERE false"
-        )
-    hay = _FOLD_SQL.format("concat_ws(' ', name, split_part(email, '@', 1), customer_id, digits)")
-    con.execute(
-        "CREATE TEMP TABLE found AS SELECT "
-        "(row_number() OVER (ORDER BY customer_id) - 1)::UINTEGER AS row, *, "
-        f"' ' || {hay} || ' ' AS hay FROM ("
-        + _select("customers c LEFT JOIN run_status r USING (customer_id)").format(
-            status="r.status"
-        )
-        + " WHERE customer_id IS NOT NULL)"
-    )
-    rows = con.sql(f"SELECT {', '.join(COLUMNS)} FROM found ORDER BY row").to_arrow_table()
-    rows = rows.combine_chunks()
-    with pa.OSFile(str(folder / ROWS), "wb") as sink, pa.ipc.new_file(sink, rows.schema) as out:
-        out.write_table(rows)
-    con.execute(_CODE_SQL)
-    trigrams = con.execute(
-        "SELECT key::USMALLINT AS key, row FROM (SELECT DISTINCT row, "
-        "(tcode(hay[i]) * 37 + tcode(hay[i + 1])) * 37 + tcode(hay[i + 2]) AS key "
-        "FROM (SELECT row, hay, unnest(range(1, length(hay) - 1)) AS i FROM found)) "
-        "ORDER BY key, row"
-    ).fetchnumpy()
-    keys = np.asarray(trigrams["key"], dtype=np.int64)
-    offsets = np.zeros(KEYS + 1, dtype=np.int64)
-    np.cumsum(np.bincount(keys, minlength=KEYS), out=offsets[1:])
-    np.save(folder / "offsets.npy", offsets)
-    np.save(folder / "postings.npy", np.asarray(trigrams["row"], dtype=np.uint32))
 
 
 # --- the query side -----------------------------------------------------------------------
@@ -293,36 +238,13 @@ def ranked(query: Query, rows: pa.Table, limit: int) -> list[Hit]:
     ]
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _select(table: str) -> str:
-    """The index's row columns, from a table of customers."""
-    digits = _DIGITS_SQL.format("phone")
-    return (
-        f"SELECT customer_id, name, email, phone, {digits} AS digits, {{status}} AS status, "
-        f"{_FOLD_SQL.format('name')} AS folded, "
-        f"{_FOLD_SQL.format(_LOCAL_SQL)} AS local FROM {table}"
-    )
-
-
 def scan_ledger(ledger: Ledger, query: Query, limit: int) -> list[Hit]:
     """The search without an index: one DuckDB scan of the ledger's customers (a part of
     the id, name or e-mail, any case; the phone's digits; a name within Jaro-Winkler 0.85),
     ranked as the index ranks. Its cost grows with the ledger."""
-    con = ledger.connect()
-    try:
-        rows = con.sql(
-            f"SELECT * FROM ({_select('customers').format(status='NULL::VARCHAR')}) WHERE "
-            "customer_id ILIKE $1 ESCAPE '\\' OR name ILIKE $1 ESCAPE '\\' "
-            "OR email ILIKE $1 ESCAPE '\\' OR ($2 AND digits LIKE $3) "
-            f"OR jaro_winkler_similarity(folded, $4) >= 0.85 LIMIT {CANDIDATES}",
-            params=[_like(query.text), query.phone_like, _like(query.digits), query.folded],
-        ).to_arrow_table()
-    finally:
-        con.close()
+    rows = customer_rows.scan_customers(
+        ledger, query.text, query.digits if query.phone_like else None, query.folded, CANDIDATES
+    )
     return ranked(query, rows, limit)
 
 

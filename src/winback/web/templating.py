@@ -14,9 +14,8 @@ from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import object_session
 
-from winback.desk import notices
 from winback.desk.models import User
-from winback.desk.notices import NavCounts
+from winback.desk.nav import NavCounts, nav_counts
 from winback.desk.outcomes import outcome_label
 from winback.desk.permissions import Action, may, may_hold_work
 from winback.insights import render as report_render
@@ -67,7 +66,7 @@ def nav_counts_of(user: User | None) -> NavCounts:
     if user is None or db is None:
         return NavCounts()
     try:
-        return notices.nav_counts(db, user)
+        return nav_counts(db, user)
     except SQLAlchemyError:  # an error page after a failed write: the page, without counts
         return NavCounts()
 
