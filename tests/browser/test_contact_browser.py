@@ -35,6 +35,7 @@ def test_a_rescan_keeps_a_declined_customer_off_the_queue_and_do_not_contact_is_
     page.goto("/customers/c1")
     page.select_option("select[name=outcome]", "declined")
     page.click("form.work >> text=Close case")
+    page.click("text=Yes, close as declined")  # the confirmation step
     page.wait_for_url("**/customers/c1")
     assert "last: declined" in page.locator(".last-outcome-line").inner_text()
 

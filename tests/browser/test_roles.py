@@ -92,11 +92,11 @@ def test_admin_adds_a_user_and_makes_an_api_token(
 ) -> None:
     log_in(page, "admin")
     page.goto("/users")
-    page.fill("input[name=username]", "carol")
-    page.fill("form.stack input[name=name]", "Carol Reyes")
-    page.select_option("select[name=role]", "rep")
-    page.fill("input[name=password]", "a long enough password")
-    page.click("text=Add user")
+    page.fill("#add-user input[name=username]", "carol")
+    page.fill("#add-user input[name=name]", "Carol Reyes")
+    page.select_option("#add-user select[name=role]", "rep")
+    page.fill("#add-user input[name=password]", "a long enough password")
+    page.click("#add-user >> text=Add user")
     page.wait_for_selector("text=Carol Reyes")
     shoot(page, request, "admin-users")
 
