@@ -563,6 +563,51 @@ class Campaigns(_Section):
     )
 
 
+class Incentives(_Section):
+    """Rep incentives: what each rep earns for the customers they win back (desk)."""
+
+    unit: str = Field(
+        "points",
+        min_length=1,
+        max_length=20,
+        description="What earnings are counted in, as the pages show it: points, or a "
+        "currency such as USD.",
+    )
+    per_win: float = Field(
+        10.0,
+        ge=0,
+        description="Earned for each customer won back: a case the rep owned, closed in the "
+        "period and counted won back (docs/desk.md, one customer counted once).",
+    )
+    per_revenue: float = Field(
+        0.0,
+        ge=0,
+        description="Earned per unit of revenue won back: the customer's counted orders "
+        "from the day their case opened to revenue_days after its close.",
+    )
+    revenue_days: int = Field(
+        90,
+        gt=0,
+        le=730,
+        description="Days after a case's close over which the customer's orders count as "
+        "revenue won back (and over which the holdout's baseline is read).",
+    )
+    above_baseline: bool = Field(
+        False,
+        description="Pay only above what would have come back anyway: the wins and revenue "
+        "the rep's closed cases would bring at the baseline of launched campaigns' holdouts "
+        "(their win-back rate and revenue per member over revenue_days from launch; the "
+        "rep tier's holdout members when there are any) are taken off first.",
+    )
+    period_days: int = Field(
+        90,
+        gt=0,
+        le=3660,
+        description="The earnings pages and the leaderboard count cases closed in the last "
+        "this many days (each may ask for another period).",
+    )
+
+
 class Policy(_Section):
     """The whole policy file."""
 
@@ -578,6 +623,7 @@ class Policy(_Section):
     contact: ContactRules = Field(default_factory=ContactRules)  # type: ignore[arg-type]
     complaints: Complaints = Field(default_factory=Complaints)  # type: ignore[arg-type]
     campaigns: Campaigns = Field(default_factory=Campaigns)  # type: ignore[arg-type]
+    incentives: Incentives = Field(default_factory=Incentives)  # type: ignore[arg-type]
     contracts: Contracts = Field(default_factory=Contracts)  # type: ignore[arg-type]
 
 

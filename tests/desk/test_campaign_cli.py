@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import run_winback
 from tests.desk.conftest import make_run
-from winback.desk.models import User
+from winback.desk.models import Case, User
 
 
 @pytest.fixture
@@ -58,3 +59,33 @@ def test_an_unknown_user_is_named(env: dict[str, str]) -> None:
     done = run_winback("campaign", "build", "x", "--as", "nobody", env=env)
     assert done.returncode == 2
     assert "--as 'nobody': no desk user" in done.stderr
+
+
+def test_the_leaderboard_from_the_command_line(
+    env: dict[str, str], db: Session, people: dict[str, User]
+) -> None:
+    db.add(
+        Case(
+            customer_id="c01",
+            priority=1,
+            run_id="r",
+            customer_status="lapsed",
+            state="closed",
+            outcome="won_back",
+            contacted=True,
+            owner_id=people["rep2"].id,
+            opened_at=datetime(2024, 6, 1, 9),
+            closed_at=datetime(2024, 6, 10, 9),
+        )
+    )
+    db.commit()
+    done = run_winback("leaderboard", "--since", "2024-06-01", "--until", "2024-06-30", env=env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "cases closed 2024-06-01 to 2024-06-30; earnings in points"
+    assert lines[1] == (
+        "1. Rep Two (rep): 1 closed, 1 won back, 0.00 revenue won back; earned 10.00"
+    )
+    bad = run_winback("leaderboard", "--since", "June", env=env)
+    assert bad.returncode == 2
+    assert "--since 'June': give a date as YYYY-MM-DD" in bad.stderr

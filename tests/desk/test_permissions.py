@@ -18,6 +18,7 @@ from winback.desk import (
     concessions,
     do_not_contact,
     inbound,
+    incentives,
     passes,
     red_carpet,
     tasks,
@@ -161,6 +162,12 @@ DOING: dict[Action, Do] = {
     Action.LAUNCH_CAMPAIGN: lambda db, u, cs, run: _launch_campaign(db, u, run),
     Action.OPEN_CASE: lambda db, u, cs, run: inbound.open_by_hand(
         db, u, "c3", reason=taxonomy.reason_codes(db)[0].code, run=run, ledger=None
+    ),
+    Action.VIEW_OWN_EARNINGS: lambda db, u, cs, run: incentives.my_earnings(
+        db, u, None, POLICY.incentives, incentives.period_of(POLICY.incentives, None, None)
+    ),
+    Action.VIEW_LEADERBOARD: lambda db, u, cs, run: incentives.leaderboard(
+        db, u, None, POLICY.incentives, incentives.period_of(POLICY.incentives, None, None)
     ),
 }
 

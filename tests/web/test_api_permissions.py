@@ -89,6 +89,8 @@ CALLS: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
     Action.BLOCK_CONTACT: ("POST", "/api/customers/c2/do-not-contact", {"note": "asked"}),
     Action.LIFT_CONTACT_BLOCK: ("DELETE", "/api/customers/c2/do-not-contact", None),
     Action.OPEN_CASE: ("POST", "/api/customers/c3/cases", {"reason": "price", "note": "rang"}),
+    Action.VIEW_OWN_EARNINGS: ("GET", "/api/incentives/me", None),
+    Action.VIEW_LEADERBOARD: ("GET", "/api/incentives/leaderboard", None),
 }
 
 

@@ -3,6 +3,7 @@ line (thin; the work is in winback.desk.campaigns and winback.desk.campaign_resu
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import typer
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from winback import cycle
 from winback.cli.output import out, safe
-from winback.desk import campaign_results, campaigns
+from winback.desk import campaign_results, campaigns, incentives
 from winback.desk.campaign_audience import AudienceFilter, default_offers
 from winback.desk.campaign_mail import reach_of
 from winback.desk.models import User
@@ -182,3 +183,44 @@ def report_command(
 
 
 campaign_app.command("report")(report_command)
+
+
+def _day(value: str | None, option: str) -> date | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise UsageError(f"{option} {value!r}: give a date as YYYY-MM-DD") from None
+
+
+def leaderboard_command(
+    since: str | None = typer.Option(
+        None, "--since", help="First day of closes counted (default: period_days ago)."
+    ),
+    until: str | None = typer.Option(
+        None, "--until", help="Last day of closes counted (default: today)."
+    ),
+) -> None:
+    """The rep incentives leaderboard: each person's cases closed, customers and revenue
+    won back and earnings under the policy's [incentives] plan, highest first."""
+    settings = _settings()
+    plan = settings.read_policy().incentives
+    period = incentives.period_of(plan, _day(since, "--since"), _day(until, "--until"))
+    ledger = _ledger(settings)
+    with cycle.desk_session(settings) as db:
+        rows = incentives.leaderboard(db, None, ledger, plan, period)
+        base = incentives.baseline(db, ledger, plan) if plan.above_baseline else None
+    out.print(f"cases closed {period.since} to {period.until}; earnings in {safe(plan.unit)}")
+    if base is not None:
+        out.print(
+            f"baseline from {base.members:,} holdout member(s): {base.rate:.1%} came back, "
+            f"{base.revenue_per_member:,.2f} revenue per member",
+            highlight=False,
+        )
+    for rank, e in enumerate(rows, 1):
+        out.print(
+            f"{rank}. {safe(e.name)} ({e.role}): {e.closed:,} closed, {e.won_back:,} won back, "
+            f"{e.revenue:,.2f} revenue won back; earned {e.earnings:,.2f}",
+            highlight=False,
+        )

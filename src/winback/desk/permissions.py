@@ -47,6 +47,8 @@ class Action(StrEnum):
     BUILD_CAMPAIGN = "build a campaign from the latest scan and export its audience"
     LAUNCH_CAMPAIGN = "launch a campaign (holdout drawn, e-mails queued, calls tasked)"
     OPEN_CASE = "open a case by hand for a customer who calls in"
+    VIEW_OWN_EARNINGS = "see own incentive earnings"
+    VIEW_LEADERBOARD = "see every rep's incentive earnings (the leaderboard)"
 
 
 _EVERYONE = frozenset(ROLES)
@@ -83,6 +85,8 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.BUILD_CAMPAIGN: _LEADS,
     Action.LAUNCH_CAMPAIGN: _LEADS,
     Action.OPEN_CASE: frozenset(WORK_ROLES),
+    Action.VIEW_OWN_EARNINGS: frozenset(WORK_ROLES),
+    Action.VIEW_LEADERBOARD: frozenset({"admin", "manager", "executive"}),
 }
 
 
