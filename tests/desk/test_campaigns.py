@@ -333,3 +333,49 @@ def test_a_double_click_on_build_makes_one_draft(
     assert db.scalar(select(func.count()).select_from(Campaign)) == 1
     with pytest.raises(Conflict, match="named 'autumn' already"):
         _build(db, people["manager"], run, audience=AudienceFilter(segments=("retail",)))
+
+
+# --- queuing again after a failed queue ----------------------------------------------------
+
+
+def test_e_mails_queue_again_after_queuing_failed_and_never_twice(
+    desk_engine: Engine,
+    db: Session,
+    people: dict[str, User],
+    run: ScanRun,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = _build(db, people["manager"], run)
+    with pytest.raises(Conflict, match="not launched yet"):
+        campaigns.requeue(db, people["manager"], made.id, _reach(run))
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("the database went away while queuing")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(campaigns, "queue_emails", broken)
+        with pytest.raises(RuntimeError):
+            campaigns.launch(db, people["manager"], made.id, _reach(run))
+    db.rollback()
+    # The launch committed before queuing: launched, codes issued, nothing queued.
+    db.refresh(made)
+    assert made.state == "launched"
+    assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    emailed = {m.customer_id for m in members_of(db, made.id) if m.channel == "email"}
+    assert emailed
+    with pytest.raises(PermissionDenied):
+        campaigns.requeue(db, people["rep"], made.id, _reach(run))
+
+    done = campaigns.requeue(db, people["manager"], made.id, _reach(run))
+    assert (done.queued, done.duplicates) == (len(emailed), 0)
+    queued = list(db.scalars(select(OutboxMessage)))
+    assert sorted(q.customer_id for q in queued) == sorted(emailed)
+    # Again, and many at once: everything is queued already.
+    results = in_parallel(
+        desk_engine,
+        people["manager"].id,
+        lambda s, u, i: campaigns.requeue(s, u, made.id, _reach(run)),
+        threads=4,
+    )
+    assert [r.queued for r in wins(results)] == [0, 0, 0, 0]
+    assert db.scalar(select(func.count()).select_from(OutboxMessage)) == len(emailed)

@@ -3,7 +3,7 @@ repairing who owns open cases (issue 13)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,8 +13,17 @@ from sqlalchemy.orm import Session
 from tests.desk.conftest import POLICY, make_run, win_back
 from tests.desk.race import in_parallel, wins
 from tests.desk.test_close_races import _logged
+from winback import clock
 from winback.desk import calls, cases, contact_rules, do_not_contact
-from winback.desk.models import AuditEntry, Case, RedCarpet, User, utcnow
+from winback.desk.models import (
+    AuditEntry,
+    Campaign,
+    CampaignMember,
+    Case,
+    RedCarpet,
+    User,
+    utcnow,
+)
 from winback.desk.sync import sync_cases
 from winback.errors import Conflict, PolicyError
 from winback.policy import ContactRules, Policy, load_policy
@@ -110,6 +119,36 @@ def test_a_red_carpet_in_progress_holds_the_customer_back(
     result = sync_cases(db, None, make_run(tmp_path, ROWS), policy=policy)
     assert _open_ids(db) == ["c2"]
     assert result.held_back["red_carpet"] == 1
+
+
+def _held_out(db: Session, manager: User, customer: str, ends_on: date, held: bool) -> None:
+    campaign = Campaign(name=f"c-{customer}-{ends_on}", state="launched", run_id="r",
+                        run_as_of=ends_on - timedelta(days=90), holdout_share=0.1,
+                        window_days=60, created_by=manager.id, ends_on=ends_on)  # fmt: skip
+    db.add(campaign)
+    db.flush()
+    db.add(CampaignMember(campaign_id=campaign.id, customer_id=customer, tier="rep",
+                          holdout=held))  # fmt: skip
+    db.commit()
+
+
+def test_a_running_campaigns_holdout_gets_no_case_until_its_window_ends(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    today = clock.today()
+    _held_out(db, people["manager"], "c1", today, held=True)  # its last day
+    _held_out(db, people["manager"], "c2", today, held=False)  # treated: a case is fine
+    _held_out(db, people["manager"], "c2", today - timedelta(days=1), held=True)  # over
+    result = sync_cases(db, None, make_run(tmp_path, ROWS), policy=POLICY)
+    assert _open_ids(db) == ["c2"]
+    assert result.held_back["campaign_holdout"] == 1
+    assert result.counts()["held_campaign_holdout"] == 1
+    # The day after the window: the customer gets their case.
+    db.query(Campaign).update({Campaign.ends_on: today - timedelta(days=1)})
+    db.commit()
+    again = sync_cases(db, None, make_run(tmp_path / "later", ROWS), policy=POLICY)
+    assert _open_ids(db) == ["c1", "c2"]
+    assert again.held_back["campaign_holdout"] == 0
 
 
 def test_do_not_contact_holds_the_customer_back_until_a_manager_lifts_it(

@@ -140,6 +140,25 @@ def launch_command(
     )
 
 
+def requeue_command(
+    campaign_id: int = typer.Argument(..., help="The campaign's number."),
+    as_user: str = typer.Option(..., "--as", help=_AS_HELP),
+) -> None:
+    """Queue a launched campaign's e-mails again, if queuing failed after the launch
+    committed. Never twice: a message queued already is counted and left alone."""
+    settings = _settings()
+    with cycle.desk_session(settings) as db:
+        user = _user(db, as_user)
+        made = campaigns.get_campaign(db, user, campaign_id)
+        reach = reach_of(db, made, _ledger(settings), settings)
+        report = campaigns.requeue(db, user, campaign_id, reach)
+    out.print(
+        f"campaign {campaign_id}: {report.queued:,} e-mail(s) queued, {report.duplicates:,} "
+        f"queued already, {report.blocked:,} now do-not-contact",
+        highlight=False,
+    )
+
+
 def _estimate(e: LiftEstimate | None, money: bool) -> str:
     if e is None:
         return "-"
@@ -183,6 +202,7 @@ def report_command(
 
 
 campaign_app.command("report")(report_command)
+campaign_app.command("requeue")(requeue_command)
 
 
 def _day(value: str | None, option: str) -> date | None:

@@ -370,6 +370,38 @@ def launch(db: Session, actor: User, campaign_id: int, reach: Reach) -> LaunchRe
     return report
 
 
+def requeue(db: Session, actor: User, campaign_id: int, reach: Reach) -> LaunchReport:
+    """Queue a launched campaign's e-mails again, for when queuing failed after the launch
+    had committed (the mail settings were wrong, the process died). Nothing is sent
+    twice: each e-mail's outbox key was fixed at launch, so a message queued already is
+    counted as a duplicate and left alone, however often or in parallel this runs."""
+    require(actor, Action.LAUNCH_CAMPAIGN)
+    campaign = get_campaign(db, actor, campaign_id)
+    if campaign.state != "launched":
+        raise Conflict(f"campaign {campaign_id} is not launched yet: launch it first")
+    emails = sum(1 for m in members_of(db, campaign.id) if not m.holdout and m.channel == "email")
+    if reach.problem and emails:
+        raise InvalidInput(f"campaign {campaign_id} cannot e-mail its members: {reach.problem}")
+    queued = queue_emails(db, campaign, reach)
+    audit.record(
+        db,
+        actor,
+        "campaign.requeue",
+        "campaign",
+        campaign.id,
+        None,
+        {"queued": queued.queued, "duplicates": queued.duplicates, "blocked": queued.blocked},
+    )
+    db.commit()
+    report = LaunchReport(campaign.id, emails=emails)
+    report.queued, report.duplicates, report.blocked = (
+        queued.queued,
+        queued.duplicates,
+        queued.blocked,
+    )
+    return report
+
+
 def _report_counts(report: LaunchReport) -> dict[str, int]:
     return {
         "treated": report.treated,

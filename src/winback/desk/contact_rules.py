@@ -8,9 +8,12 @@ first that holds is the one sync counts):
 1. ``do_not_contact``: the customer's do-not-contact flag stands
    (:mod:`winback.desk.do_not_contact`).
 2. ``red_carpet``: the customer's red carpet is in progress.
-3. ``won_back``: a case of theirs closed won back within ``won_back_days``.
-4. ``declined``: a case closed declined within ``declined_days``.
-5. ``unreachable``: a case closed unreachable within ``unreachable_days``.
+3. ``campaign_holdout``: the customer is in the randomised holdout of a launched campaign
+   whose window has not ended (docs/campaigns.md): the holdout gets nothing, a rep's call
+   included, or the lift it measures would be wrong.
+4. ``won_back``: a case of theirs closed won back within ``won_back_days``.
+5. ``declined``: a case closed declined within ``declined_days``.
+6. ``unreachable``: a case closed unreachable within ``unreachable_days``.
 
 Windows are counted in days from when the case closed to now (both in UTC).
 """
@@ -23,13 +26,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from winback import clock
 from winback.desk.do_not_contact import blocked_among
-from winback.desk.models import Case, RedCarpet, utcnow
+from winback.desk.models import Campaign, CampaignMember, Case, RedCarpet, utcnow
 from winback.desk.outcomes import WON_BACK, counted_outcome
 from winback.policy import ContactRules
 
 # The rules in the order they are checked; sync counts the first that holds.
-RULES = ("do_not_contact", "red_carpet", "won_back", "declined", "unreachable")
+RULES = ("do_not_contact", "red_carpet", "campaign_holdout", "won_back", "declined", "unreachable")
 # Ids per IN (...) list (SQLite's parameter limit).
 _CHUNK = 900
 
@@ -64,6 +68,18 @@ def held_back(
         )
         for customer_id in db.scalars(carpets):
             found.setdefault(customer_id, "red_carpet")
+        held_out = (
+            select(CampaignMember.customer_id)
+            .join(Campaign, Campaign.id == CampaignMember.campaign_id)
+            .where(
+                CampaignMember.holdout.is_(True),
+                Campaign.state == "launched",
+                Campaign.ends_on >= clock.local(now).date(),
+                CampaignMember.customer_id.in_(chunk),
+            )
+        )
+        for customer_id in db.scalars(held_out):
+            found.setdefault(customer_id, "campaign_holdout")
         closed = select(Case.customer_id, Case.outcome, Case.contacted, Case.closed_at).where(
             Case.state == "closed", Case.closed_at >= oldest, Case.customer_id.in_(chunk)
         )

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from winback.desk import campaign_audience as audience
 from winback.desk import campaign_mail as mail
-from winback.desk import campaign_results, outbox
+from winback.desk import campaign_results, incentives, outbox
 from winback.desk import campaigns as service
 from winback.desk.models import Campaign, CampaignState, User
-from winback.desk.permissions import Action, require
+from winback.desk.permissions import Action, may, require
 from winback.errors import InvalidInput, NoScanRunError
 from winback.insights.lift import LiftEstimate
 from winback.policy import CampaignOfferKind, Policy
@@ -333,6 +333,16 @@ def launch_campaign(campaign_id: Id, request: Request, db: Db, user: ApiUser) ->
     return LaunchPublic(**report.__dict__)
 
 
+@api_router.post("/campaigns/{campaign_id}/requeue", response_model=LaunchPublic)
+def requeue_campaign(campaign_id: Id, request: Request, db: Db, user: ApiUser) -> LaunchPublic:
+    """Queue a launched campaign's e-mails again if queuing failed after the launch
+    committed. Never twice: a message queued already counts as a duplicate."""
+    require(user, Action.LAUNCH_CAMPAIGN)
+    campaign = service.get_campaign(db, user, campaign_id)
+    report = service.requeue(db, user, campaign_id, _reach(request, db, campaign))
+    return LaunchPublic(**report.__dict__)
+
+
 @api_router.get("/campaigns/{campaign_id}/audience.csv", response_class=Response)
 def audience_csv(campaign_id: Id, db: Db, user: ApiUser) -> Response:
     """The audience as CSV: offer, treated or holdout, channel and code of each member."""
@@ -458,10 +468,16 @@ def campaign_page(
             sample = (member, mail.render_for(campaign, member, offer, reach, code=code))
             break
     measured = None
+    board = None
     if campaign.state == "launched":
-        measured = _results(
-            campaign_results.measure(db, user, campaign.id, request.app.state.ledger, rules)
-        )
+        found = campaign_results.measure(db, user, campaign.id, request.app.state.ledger, rules)
+        measured = _results(found)
+        if may(user, Action.VIEW_LEADERBOARD):
+            # The rep leaderboard over the campaign's window: the calls it tasked count.
+            period = incentives.Period(found.since, max(found.since, found.until))
+            board = incentives.leaderboard(
+                db, user, request.app.state.ledger, rules.incentives, period
+            )
     return render(
         request,
         "campaign.html",
@@ -469,6 +485,8 @@ def campaign_page(
         shown=shown,
         sample=sample,
         measured=measured,
+        board=board,
+        unit=rules.incentives.unit,
         labels=audience.OFFER_LABELS,
     )
 
@@ -478,6 +496,14 @@ def launch_by_hand(campaign_id: Id, request: Request, db: Db, user: PageUser) ->
     require(user, Action.LAUNCH_CAMPAIGN)
     campaign = service.get_campaign(db, user, campaign_id)
     service.launch(db, user, campaign_id, _reach(request, db, campaign))
+    return back(f"/campaigns/{campaign_id}")
+
+
+@page_router.post("/campaigns/{campaign_id}/requeue", dependencies=[Csrf])
+def requeue_by_hand(campaign_id: Id, request: Request, db: Db, user: PageUser) -> Response:
+    require(user, Action.LAUNCH_CAMPAIGN)
+    campaign = service.get_campaign(db, user, campaign_id)
+    service.requeue(db, user, campaign_id, _reach(request, db, campaign))
     return back(f"/campaigns/{campaign_id}")
 
 

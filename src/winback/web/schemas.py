@@ -308,6 +308,11 @@ class SyncPublic(BaseModel):
     held_red_carpet: int = Field(
         0, description="Customers given no new case: their red carpet is in progress."
     )
+    held_campaign_holdout: int = Field(
+        0,
+        description="Customers given no new case: in a running campaign's holdout "
+        "(docs/campaigns.md).",
+    )
     held_won_back: int = Field(
         0, description="Customers given no new case: won back within [contact] won_back_days."
     )
