@@ -57,6 +57,11 @@ def test_a_manager_builds_previews_and_launches_once_through_the_api(
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "conflict"
     assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    # Queuing again: only who may launch; still nobody with an address, so nothing.
+    requeued = client.post(url + "/requeue", headers=_auth(tokens["admin"]))
+    assert requeued.status_code == 200, requeued.text
+    assert (requeued.json()["queued"], requeued.json()["duplicates"]) == (0, 0)
+    assert client.post(url + "/requeue", headers=_auth(tokens["executive"])).status_code == 403
     csv = client.get(url + "/audience.csv", headers=_auth(tokens["manager"]))
     assert csv.status_code == 200
     assert csv.headers["content-type"].startswith("text/csv")
