@@ -34,6 +34,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from winback.desk import complaints, feeds, passes, red_carpet, search
+from winback.desk.campaign_outcomes import export_campaign_outcomes
 from winback.desk.complaints import IncomingPost, Routing, TakeResult
 from winback.desk.db import desk_engine, open_session
 from winback.desk.matching import Customer, Directory, order_tokens
@@ -89,7 +90,17 @@ def export_outcomes_of(settings: Settings) -> ExportResult | None:
     if not settings.has_desk or ledger is None:
         return None
     with desk_session(settings) as db:
-        return export_outcomes(db, ledger, settings.rejects_dir, memory=settings.import_memory)
+        exported = export_outcomes(db, ledger, settings.rejects_dir, memory=settings.import_memory)
+        _campaign_outcomes(db, settings, ledger)
+        return exported
+
+
+def _campaign_outcomes(db: Session, settings: Settings, ledger: Ledger) -> None:
+    """Finished campaigns' members to the ledger too (desk/campaign_outcomes.py); a busy
+    ledger leaves them for the next export."""
+    done = export_campaign_outcomes(db, ledger, settings.rejects_dir, memory=settings.import_memory)
+    if done.problem:
+        log.warning("campaign outcomes not exported: %s", done.problem)
 
 
 def after_import(settings: Settings, policy: Policy) -> dict[str, int] | None:
@@ -177,6 +188,7 @@ def _sync_in(
         result.outcomes = export_outcomes(
             db, ledger, settings.rejects_dir, memory=settings.import_memory
         )
+        _campaign_outcomes(db, settings, ledger)
     # Red-carpet customers: count what arrived, then watch them through the run.
     rules = policy.red_carpet
     result.red_carpet = red_carpet.absorb_ledger(db, ledger, rules, actor=actor)
