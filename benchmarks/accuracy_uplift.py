@@ -2,7 +2,7 @@
 
 Simulates a retail business and splits its lapsed customers at random in two. The first
 half is a past campaign (a coupon to the treated, a holdout of ``--holdout``), answered by
-``winback.simulate.campaign.answer_campaign``; ``winback.insights.uplift.UpliftModel``
+``winback.simulate.campaign.answer_campaign``; ``winback.models.uplift.UpliftModel``
 learns from it with features a business has (reason for leaving, buying rate, order value,
 value per year, the intangibles, whether they bought the faulty line), never the truth's
 hidden responsiveness. The second half is the next audience, ranked by each method; the
@@ -34,7 +34,7 @@ import pyarrow as pa
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-from winback.insights.uplift import METHODS, UpliftModel, qini_coefficient
+from winback.models.uplift import METHODS, UpliftModel, qini_coefficient
 from winback.simulate.campaign import answer_campaign
 from winback.simulate.settings import settings_for
 from winback.simulate.world import generate

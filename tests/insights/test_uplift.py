@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from winback.errors import InvalidInput, NotFittedError
-from winback.insights.uplift import UpliftModel, qini_coefficient, qini_curve
+from winback.models.uplift import UpliftModel, qini_coefficient, qini_curve
 
 # Reason -> (chance of coming back untouched, chance with the offer).
 CHANCES = {"price_rise": (0.05, 0.55), "moved_away": (0.02, 0.02), "anyway": (0.6, 0.62)}

@@ -201,3 +201,52 @@ def test_rates_learn_by_reason_and_by_customer_each_shrunk_to_the_level_above() 
     a = (segment * 20 + 0) / (20 + 2)  # no known reason; two declines of a's own
     x = (reason * 20 + 8) / (20 + 10)
     assert d.winback_odds.tolist() == pytest.approx([a, reason, x])
+
+
+def _past_campaign(per_group: int = 120) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Past campaign members p0.. (half with recent incidents) and their outcomes: with
+    incidents the offer works (treated 80 % back, holdout 10 %); without, it changes
+    nothing (20 % either way)."""
+    rows, outcomes = [], []
+    for group in ("campaign", "holdout"):
+        for i in range(per_group):
+            cid = f"p-{group}-{i}"
+            hurt = i % 2 == 0
+            rows.append({"customer_id": cid, "recent_incidents": 2 if hurt else 0})
+            k = i // 2  # 0..59 within each half
+            share = {("campaign", True): 0.8, ("holdout", True): 0.1}.get((group, hurt), 0.2)
+            back = k < share * (per_group // 2)
+            outcome = ("won_back" if group == "campaign" else "returned_unprompted") if back else (
+                "declined" if group == "campaign" else "not_pursued")  # fmt: skip
+            outcomes.append({"customer_id": cid, "segment": "all", "tier": group,
+                             "outcome": outcome, "contacted": group == "campaign"})  # fmt: skip
+    return pd.DataFrame(rows), pd.DataFrame(outcomes)
+
+
+def test_past_campaigns_holdouts_teach_the_worth_of_a_campaigns_customer() -> None:
+    past, outcomes = _past_campaign()
+    n = len(past) + 2
+    f = customers(
+        n,
+        customer_id=[*past["customer_id"], "hurt", "fine"],
+        recent_incidents=[*past["recent_incidents"], 2, 0],
+        margin_past_years=[300.0] * n,  # value 248.69: below the rep tier, a campaign's
+    )
+    status = pd.Series(["lapsed"] * n)
+    before = decide(f, status, Policy())
+    # Without campaign outcomes both are worth the same (the segment's rates).
+    assert before.expected_value.iloc[-2] == pytest.approx(before.expected_value.iloc[-1])
+
+    d = decide(f, status, Policy(), outcomes)
+    lift = (d.expected_value + d.expected_cost) / d.value_if_won
+    assert 0.5 < lift.iloc[-2] < 0.9  # the truth: 0.8 - 0.1
+    assert -0.15 < lift.iloc[-1] < 0.15  # the truth: 0
+    assert d.expected_value.iloc[-2] > before.expected_value.iloc[-2]
+    assert d["rank"].iloc[-2] < (d["rank"].iloc[-1] if pd.notna(d["rank"].iloc[-1]) else 10**9)
+    assert "uplift model" in d.decision_reasons.iloc[-2][0]
+
+    # Fewer than 30 in the holdout: no model, the segment's rates as before.
+    few = outcomes[(outcomes.tier == "campaign") | (outcomes.index % 10 == 0)]
+    assert (few.tier == "holdout").sum() < 30
+    again = decide(f, status, Policy(), few)
+    assert not any("uplift model" in r[0] for r in again.decision_reasons if r)

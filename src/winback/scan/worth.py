@@ -10,6 +10,17 @@ changes (scan/call_lift.py)::
 
 so an account that will buy anyway is not worth a call however much it brings, and the
 list (and the desk's queue, which follows the rank) is ranked by it.
+
+Once past campaigns with holdouts are in the ledger (``winback_outcomes`` rows of tier
+``campaign``, treated, and ``holdout``; desk/campaign_outcomes.py), at least
+:data:`winback.models.uplift.MIN_GROUP` of each, an uplift model learned from them
+(:class:`winback.models.uplift.UpliftModel`, two models, on the customer's features as the
+scan sees them now) says what a campaign's offer adds for each customer; a customer whose
+value puts them below the rep tier (a campaign's customer) is then worth::
+
+    expected value = predicted uplift x value - expected cost
+
+instead of the segment rates' difference, and their reasons say so.
 """
 
 from __future__ import annotations
@@ -17,8 +28,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from winback.errors import InvalidInput
+from winback.models.uplift import MIN_GROUP, UpliftModel
 from winback.policy import Policy
-from winback.scan.call_lift import Rates, at_risk, return_rates
+from winback.scan.call_lift import Rates, at_risk, likely_reason, return_rates
 from winback.scan.intangibles import intangibles
 from winback.scan.intangibles import number as _num
 
@@ -41,6 +54,79 @@ def winback_odds(segments: pd.Series, outcomes: pd.DataFrame | None, policy: Pol
     updated by the calls recorded in ``outcomes`` (``segment`` and ``outcome`` columns)."""
     frame = pd.DataFrame({"segment": segments.to_numpy()}, index=segments.index)
     return return_rates(frame, outcomes, policy).won_by_call
+
+
+#: The scan's own columns an uplift model learns from (those present), with the reason the
+#: customer most likely left and the intangibles' flags.
+UPLIFT_COLUMNS = (
+    "segment",
+    "purchases",
+    "revenue",
+    "revenue_last_year",
+    "margin_past_years",
+    "days_since_last_order",
+    "recent_incidents",
+)
+#: Campaign outcomes that count as coming back (treated: won back; holdout: on their own).
+CAME_BACK = ("won_back", "returned_unprompted")
+
+
+def uplift_features(features: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
+    """What the uplift model sees of each customer (one row per row of ``features``)."""
+    frame = pd.DataFrame(index=features.index)
+    for column in UPLIFT_COLUMNS:
+        if column in features:
+            frame[column] = features[column]
+    frame["segment"] = (
+        frame.get("segment", pd.Series("", index=features.index))
+        .astype("object")
+        .fillna("")
+        .astype(str)
+    )
+    for column in ("purchases", "revenue", "revenue_last_year", "margin_past_years",
+                   "days_since_last_order", "recent_incidents"):  # fmt: skip
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    frame["reason"] = likely_reason(features).astype(str)
+    for column in flags.columns:
+        # 1 / 0, and unknown (no record to judge by) left missing.
+        known = flags[column].astype("object")
+        frame[column] = known.map({True: 1.0, False: 0.0}).astype("float64")
+    return frame
+
+
+def campaign_uplift(
+    features: pd.DataFrame, flags: pd.DataFrame, outcomes: pd.DataFrame | None
+) -> np.ndarray | None:
+    """Each customer's predicted uplift from a campaign's offer, learned from past
+    campaigns' treated and holdout members in ``outcomes``; None while there are fewer than
+    :data:`MIN_GROUP` of either (or their customers are no longer in the ledger)."""
+    if outcomes is None or outcomes.empty or "tier" not in outcomes:
+        return None
+    tier = outcomes["tier"].astype("object")
+    past = outcomes[tier.isin(["campaign", "holdout"])]
+    if past.empty or "customer_id" not in past:
+        return None
+    x = uplift_features(features, flags)
+    ids = features["customer_id"].astype(str).to_numpy()
+    position = pd.Series(np.arange(len(ids)), index=ids)
+    position = position[~position.index.duplicated(keep="last")]
+    found = past["customer_id"].astype(str).map(position)
+    known = found.notna().to_numpy()
+    rows = found[known].astype(int).to_numpy()
+    treated = past["tier"].astype("object").to_numpy()[known] == "campaign"
+    came_back = past["outcome"].astype("object").isin(CAME_BACK).to_numpy()[known]
+    if treated.sum() < MIN_GROUP or (~treated).sum() < MIN_GROUP:
+        return None
+    train = x.iloc[rows].reset_index(drop=True)
+    # A column with nothing recorded for the past members teaches nothing (and the
+    # boosting cannot bin it).
+    train = train[[c for c in train.columns if train[c].notna().any()]]
+    try:
+        model = UpliftModel("two_model").fit(train, treated, came_back.astype(int))
+    except InvalidInput:  # e.g. every member came back: nothing to learn from
+        return None
+    return model.predict_uplift(x.reset_index(drop=True))
 
 
 def decide(
@@ -79,7 +165,14 @@ def decide(
     # The concession goes to everyone who comes back after the call, including those who
     # would have come back anyway: a discount to a customer who buys anyway is a cost.
     expected_cost = base_cost + c.offer_share * p_call * value
-    ev = (p_call - p_anyway) * value - expected_cost
+    lift = p_call - p_anyway
+    uplift = campaign_uplift(features, flags, outcomes)
+    by_uplift = np.zeros(len(features), dtype=bool)
+    if uplift is not None:
+        # A campaign's customer (below the rep tier): what past campaigns' offers added.
+        by_uplift = value < t.rep_min_value
+        lift = np.where(by_uplift, uplift, lift)
+    ev = lift * value - expected_cost
     order = np.argsort(-np.where(pursue, ev, -np.inf), kind="stable")
     rank = np.full(len(features), -1, dtype=np.int64)
     tier = np.full(len(features), None, dtype=object)
@@ -101,6 +194,12 @@ def decide(
     reasons = _decision_reasons(
         decision, value, margin, incidents, features, evidence, ev, risk, source, rates, policy
     )
+    for i in np.flatnonzero(by_uplift & gone):
+        reasons[i].insert(
+            0,
+            f"past campaigns' holdouts say an offer adds {lift[i] * 100:.0f} points to their "
+            f"chance of coming back (uplift model), worth {ev[i]:,.0f} after costs",
+        )
     out = pd.DataFrame(
         {
             "decision": decision,
