@@ -19,6 +19,12 @@ uplift):
   campaign with a 50 % holdout (``qini_coefficient``: incremental returns per member);
 - fit and ranking time, wall and CPU seconds.
 
+And the scan's own path (``winback.scan.worth.campaign_uplift``, what the scan's worth
+uses once past campaigns with holdouts are in the ledger): the past campaign as the
+``winback_outcomes`` rows the desk exports (tier ``campaign`` or ``holdout``), the
+customers as the scan sees them (counts and sums of their orders and incidents, no
+hidden truth), ranking the next audience the same way.
+
     uv run python benchmarks/accuracy_uplift.py [--customers 40000] [--holdout 0.1 0.5]
 """
 
@@ -35,6 +41,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from winback.models.uplift import METHODS, UpliftModel, qini_coefficient
+from winback.scan.worth import campaign_uplift
 from winback.simulate.campaign import answer_campaign
 from winback.simulate.settings import settings_for
 from winback.simulate.world import generate
@@ -57,6 +64,57 @@ def features(rows: pa.Table) -> pd.DataFrame:
     frame = rows.select(list(FEATURES)).to_pandas()
     frame["primary_reason"] = frame["primary_reason"].fillna("none").astype("category")
     return frame.astype({c: float for c in FEATURES if c != "primary_reason"})
+
+
+def scan_features(world: dict[str, pa.Table], ids: list[str]) -> pd.DataFrame:
+    """``ids`` as the scan's features name them, from the tables a business has: orders
+    (count, revenue, last year's, margin over 3 years, days since the last), incidents
+    in the last 180 days and the latest one's type, the segment."""
+    orders = world["orders"].select(["customer_id", "order_date", "amount", "margin"]).to_pandas()
+    orders["order_date"] = pd.to_datetime(orders["order_date"])
+    orders[["amount", "margin"]] = orders[["amount", "margin"]].astype("float64")
+    as_of = orders["order_date"].max()
+    orders["margin"] = orders["margin"].fillna(orders["amount"] * 0.3)
+    recent = orders["order_date"] > as_of - pd.Timedelta(days=365)
+    three = orders["order_date"] > as_of - pd.Timedelta(days=3 * 365)
+    by = orders.groupby("customer_id")
+    frame = pd.DataFrame(
+        {
+            "purchases": by.size(),
+            "revenue": by["amount"].sum(),
+            "revenue_last_year": orders[recent].groupby("customer_id")["amount"].sum(),
+            "margin_past_years": orders[three].groupby("customer_id")["margin"].sum(),
+            "days_since_last_order": (as_of - by["order_date"].max()).dt.days,
+        }
+    )
+    incidents = world["incidents"].select(["customer_id", "occurred_on", "type"]).to_pandas()
+    incidents["occurred_on"] = pd.to_datetime(incidents["occurred_on"])
+    late = incidents[incidents["occurred_on"] > as_of - pd.Timedelta(days=180)]
+    frame["recent_incidents"] = late.groupby("customer_id").size()
+    latest = incidents.sort_values("occurred_on").groupby("customer_id")["type"].last()
+    frame["last_incident_type"] = latest
+    segments = world["customers"].select(["customer_id", "segment"]).to_pandas()
+    frame = frame.join(segments.set_index("customer_id"))
+    frame = frame.reindex(ids)
+    frame["recent_incidents"] = frame["recent_incidents"].fillna(0)
+    frame["revenue_last_year"] = frame["revenue_last_year"].fillna(0.0)
+    frame.index.name = "customer_id"
+    return frame.reset_index()
+
+
+def as_outcomes(ids: list[str], holdout: np.ndarray, came_back: np.ndarray) -> pd.DataFrame:
+    """A past campaign as the desk writes it to winback_outcomes."""
+    return pd.DataFrame(
+        {
+            "customer_id": ids,
+            "tier": np.where(holdout, "holdout", "campaign"),
+            "outcome": np.where(
+                holdout,
+                np.where(came_back, "returned_unprompted", "not_pursued"),
+                np.where(came_back, "won_back", "declined"),
+            ),
+        }
+    )
 
 
 def normalised_qini(order: np.ndarray, uplift: np.ndarray, best: np.ndarray) -> float:
@@ -149,6 +207,20 @@ def main() -> None:
             row(f"uplift, {method}", order, time.perf_counter() - w0, time.process_time() - c0)
             by_value = model.rank(x_next, value)
             row(f"uplift x value, {method}", by_value)
+        w0, c0 = time.perf_counter(), time.process_time()
+        seen = scan_features(truth, ids_past + ids_next)
+        outcomes = as_outcomes(ids_past, holdout, past_campaign.came_back)
+        predicted = campaign_uplift(seen, pd.DataFrame(index=seen.index), outcomes)
+        assert predicted is not None, "too few members for the scan's uplift model"
+        scan_uplift = predicted[len(ids_past) :]
+        order = np.argsort(-scan_uplift, kind="stable")
+        row(
+            "scan's worth (scan features)",
+            order,
+            time.perf_counter() - w0,
+            time.process_time() - c0,
+        )
+        row("scan's worth x value", np.argsort(-scan_uplift * value, kind="stable"))
         for label, order in anchors.items():
             row(label, order)
     print(

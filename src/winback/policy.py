@@ -226,6 +226,13 @@ class Odds(_Section):
         "for one reason within the segment, and the reason's rate when learning one "
         "customer's own.",
     )
+    campaign_uplift: bool = Field(
+        True,
+        description="Once the ledger holds past campaigns' outcomes with at least 30 treated "
+        "and 30 holdout members, a campaign's customer (below the rep tier) is worth the "
+        "uplift an uplift model learned from them predicts, times their value, less costs "
+        "(docs/campaigns.md); false keeps the segment's rates.",
+    )
 
 
 class Costs(_Section):

@@ -245,6 +245,11 @@ def test_past_campaigns_holdouts_teach_the_worth_of_a_campaigns_customer() -> No
     assert d["rank"].iloc[-2] < (d["rank"].iloc[-1] if pd.notna(d["rank"].iloc[-1]) else 10**9)
     assert "uplift model" in d.decision_reasons.iloc[-2][0]
 
+    # Turned off in the policy: the segment's rates as before.
+    off = Policy.model_validate({"odds": {"campaign_uplift": False}})
+    plain = decide(f, status, off, outcomes)
+    assert not any("uplift model" in r[0] for r in plain.decision_reasons if r)
+
     # Fewer than 30 in the holdout: no model, the segment's rates as before.
     few = outcomes[(outcomes.tier == "campaign") | (outcomes.index % 10 == 0)]
     assert (few.tier == "holdout").sum() < 30

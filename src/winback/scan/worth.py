@@ -166,7 +166,7 @@ def decide(
     # would have come back anyway: a discount to a customer who buys anyway is a cost.
     expected_cost = base_cost + c.offer_share * p_call * value
     lift = p_call - p_anyway
-    uplift = campaign_uplift(features, flags, outcomes)
+    uplift = campaign_uplift(features, flags, outcomes) if policy.odds.campaign_uplift else None
     by_uplift = np.zeros(len(features), dtype=bool)
     if uplift is not None:
         # A campaign's customer (below the rep tier): what past campaigns' offers added.
