@@ -227,11 +227,12 @@ class Odds(_Section):
         "customer's own.",
     )
     campaign_uplift: bool = Field(
-        True,
-        description="Once the ledger holds past campaigns' outcomes with at least 30 treated "
-        "and 30 holdout members, a campaign's customer (below the rep tier) is worth the "
-        "uplift an uplift model learned from them predicts, times their value, less costs "
-        "(docs/campaigns.md); false keeps the segment's rates.",
+        False,
+        description="true: once the ledger holds past campaigns' outcomes with at least 30 "
+        "treated and 30 holdout members, a campaign's customer (below the rep tier) is worth "
+        "the uplift an uplift model learned from them predicts, times their value, less "
+        "costs. Off by default: on the simulator the scan's own columns rank persuadability "
+        "no better than random (docs/campaigns.md).",
     )
 
 

@@ -237,7 +237,11 @@ def test_past_campaigns_holdouts_teach_the_worth_of_a_campaigns_customer() -> No
     # Without campaign outcomes both are worth the same (the segment's rates).
     assert before.expected_value.iloc[-2] == pytest.approx(before.expected_value.iloc[-1])
 
-    d = decide(f, status, Policy(), outcomes)
+    on = Policy.model_validate({"odds": {"campaign_uplift": True}})
+    # Off by default: the segment's rates, whatever the outcomes say.
+    plain = decide(f, status, Policy(), outcomes)
+    assert not any("uplift model" in r[0] for r in plain.decision_reasons if r)
+    d = decide(f, status, on, outcomes)
     lift = (d.expected_value + d.expected_cost) / d.value_if_won
     assert 0.5 < lift.iloc[-2] < 0.9  # the truth: 0.8 - 0.1
     assert -0.15 < lift.iloc[-1] < 0.15  # the truth: 0
@@ -245,13 +249,8 @@ def test_past_campaigns_holdouts_teach_the_worth_of_a_campaigns_customer() -> No
     assert d["rank"].iloc[-2] < (d["rank"].iloc[-1] if pd.notna(d["rank"].iloc[-1]) else 10**9)
     assert "uplift model" in d.decision_reasons.iloc[-2][0]
 
-    # Turned off in the policy: the segment's rates as before.
-    off = Policy.model_validate({"odds": {"campaign_uplift": False}})
-    plain = decide(f, status, off, outcomes)
-    assert not any("uplift model" in r[0] for r in plain.decision_reasons if r)
-
     # Fewer than 30 in the holdout: no model, the segment's rates as before.
     few = outcomes[(outcomes.tier == "campaign") | (outcomes.index % 10 == 0)]
     assert (few.tier == "holdout").sum() < 30
-    again = decide(f, status, Policy(), few)
+    again = decide(f, status, on, few)
     assert not any("uplift model" in r[0] for r in again.decision_reasons if r)
