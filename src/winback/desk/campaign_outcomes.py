@@ -19,23 +19,20 @@ campaign remembers the batch (``counts["outcomes_batch"]``) so it is not sent ag
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from winback import clock
 from winback.desk.campaign_audience import members_of, offers_of
 from winback.desk.models import Campaign
+from winback.desk.outcomes import import_outcome_rows
 from winback.errors import WinbackError
 from winback.ledger import reads
-from winback.ledger.contract import arrow_schema
 from winback.ledger.store import Ledger
 
 REACHED = ("email", "call")
@@ -102,8 +99,6 @@ def export_campaign_outcomes(
 ) -> CampaignExport:
     """Write every finished campaign's outcomes to the ledger in one import. Never raises
     for a busy ledger: the campaigns stay pending and the next export takes them."""
-    from winback.ledger.importer import import_file
-
     campaigns = finished(db)
     if not campaigns:
         return CampaignExport()
@@ -114,24 +109,17 @@ def export_campaign_outcomes(
             c.counts = {**c.counts, **batch_of}
         db.commit()
         return CampaignExport(campaigns=len(campaigns))
-    staging = ledger.root / "tmp"
-    staging.mkdir(parents=True, exist_ok=True)
-    path = staging / f"desk-campaign-outcomes-{secrets.token_hex(4)}.parquet"
-    pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema("winback_outcomes")), path)
     try:
-        result = import_file(
+        result = import_outcome_rows(
             ledger,
-            "winback_outcomes",
-            path,
-            rejects_dir=rejects_dir,
-            fmt="parquet",
-            memory=memory,
+            rows,
+            rejects_dir,
+            "desk-campaign-outcomes",
             wait_seconds=wait_seconds,
+            memory=memory,
         )
     except WinbackError as exc:  # a busy ledger among them: try again next time
         return CampaignExport(problem=str(exc))
-    finally:
-        path.unlink(missing_ok=True)
     if result.rejected:
         problem = f"{result.rejected} campaign outcome(s) rejected; see {result.rejects_file}"
         return CampaignExport(problem=problem)

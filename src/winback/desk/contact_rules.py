@@ -27,8 +27,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from winback import clock
+from winback.desk.campaign_audience import held_out_elsewhere
 from winback.desk.do_not_contact import blocked_among
-from winback.desk.models import Campaign, CampaignMember, Case, RedCarpet, utcnow
+from winback.desk.models import Case, RedCarpet, utcnow
 from winback.desk.outcomes import WON_BACK, counted_outcome
 from winback.policy import ContactRules
 
@@ -68,17 +69,7 @@ def held_back(
         )
         for customer_id in db.scalars(carpets):
             found.setdefault(customer_id, "red_carpet")
-        held_out = (
-            select(CampaignMember.customer_id)
-            .join(Campaign, Campaign.id == CampaignMember.campaign_id)
-            .where(
-                CampaignMember.holdout.is_(True),
-                Campaign.state == "launched",
-                Campaign.ends_on >= clock.local(now).date(),
-                CampaignMember.customer_id.in_(chunk),
-            )
-        )
-        for customer_id in db.scalars(held_out):
+        for customer_id in held_out_elsewhere(db, chunk, clock.local(now).date()):
             found.setdefault(customer_id, "campaign_holdout")
         closed = select(Case.customer_id, Case.outcome, Case.contacted, Case.closed_at).where(
             Case.state == "closed", Case.closed_at >= oldest, Case.customer_id.in_(chunk)

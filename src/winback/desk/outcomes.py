@@ -20,7 +20,7 @@ import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -32,6 +32,9 @@ from winback.desk.models import VERIFIED, Call, Case
 from winback.errors import Conflict, WinbackError
 from winback.ledger.contract import arrow_schema
 from winback.ledger.store import Ledger
+
+if TYPE_CHECKING:
+    from winback.ledger.importer import ImportResult
 
 WON_BACK = "won_back"
 # Recorded by winback sync when the customer ordered again while the case was open.
@@ -133,6 +136,39 @@ def _latest_calls(db: Session, case_ids: list[int]) -> dict[int, Call]:
     return latest
 
 
+def import_outcome_rows(
+    ledger: Ledger,
+    rows: list[dict[str, Any]],
+    rejects_dir: Path,
+    prefix: str,
+    *,
+    wait_seconds: float,
+    memory: str,
+) -> ImportResult:
+    """Import ``rows`` of winback_outcomes through the ordinary importer (so they are
+    checked against the data contract like any file), from a staging file named after
+    ``prefix`` that is removed afterwards. Raises what the importer raises (a busy ledger
+    among them)."""
+    from winback.ledger.importer import import_file
+
+    staging = ledger.root / "tmp"
+    staging.mkdir(parents=True, exist_ok=True)
+    path = staging / f"{prefix}-{secrets.token_hex(4)}.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema("winback_outcomes")), path)
+    try:
+        return import_file(
+            ledger,
+            "winback_outcomes",
+            path,
+            rejects_dir=rejects_dir,
+            fmt="parquet",
+            memory=memory,
+            wait_seconds=wait_seconds,
+        )
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def export_outcomes(
     db: Session,
     ledger: Ledger,
@@ -143,32 +179,17 @@ def export_outcomes(
 ) -> ExportResult:
     """Write every pending outcome to the ledger in one import. Never raises for a busy
     ledger: the cases stay pending and the next export takes them."""
-    from winback.ledger.importer import import_file
-
     cases = pending(db)
     if not cases:
         return ExportResult()
     calls = _latest_calls(db, [c.id for c in cases])
     rows = [outcome_row(c, calls.get(c.id)) for c in cases]
-    schema = arrow_schema("winback_outcomes")
-    staging = ledger.root / "tmp"
-    staging.mkdir(parents=True, exist_ok=True)
-    path = staging / f"desk-outcomes-{secrets.token_hex(4)}.parquet"
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
     try:
-        result = import_file(
-            ledger,
-            "winback_outcomes",
-            path,
-            rejects_dir=rejects_dir,
-            fmt="parquet",
-            memory=memory,
-            wait_seconds=wait_seconds,
+        result = import_outcome_rows(
+            ledger, rows, rejects_dir, "desk-outcomes", wait_seconds=wait_seconds, memory=memory
         )
     except WinbackError as exc:  # a busy ledger (LedgerBusyError) among them
         return ExportResult(pending=len(cases), problem=str(exc))
-    finally:
-        path.unlink(missing_ok=True)
     batch = ledger.manifest().batches
     if result.rejected:
         # Rows are made valid by construction, so a reject is a bug: keep every case pending
