@@ -164,8 +164,9 @@ def _desk_counts(settings: Settings) -> str:
 
 
 def check_workspace(settings: Settings, force: bool) -> list[str]:
-    """Refuse (UsageError) a workspace that holds anything, unless ``force``; a PostgreSQL
-    desk that holds users or cases is refused even then (the demo never clears one).
+    """Refuse (UsageError) a workspace that holds anything, unless ``force``; a desk
+    database named by WINBACK_DESK_URL (PostgreSQL) that holds users or cases is refused
+    even then (the demo never clears one).
     Returns what is about to be replaced."""
     held = workspace_holds(settings)
     if not held:
@@ -175,7 +176,8 @@ def check_workspace(settings: Settings, force: bool) -> list[str]:
         raise UsageError(
             f"the demo will not use the desk database at WINBACK_DESK_URL: it holds "
             f"{'; '.join(h for h in held if 'WINBACK_DESK_URL' in h)}, and the demo never "
-            "clears a PostgreSQL desk. Unset WINBACK_DESK_URL, or point it at an empty database"
+            "clears a database named by WINBACK_DESK_URL (even with --force). Unset "
+            "WINBACK_DESK_URL, or point it at an empty database"
         )
     if not force:
         raise UsageError(
