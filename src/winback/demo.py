@@ -199,7 +199,8 @@ def _fresh(settings: Settings) -> None:
     if settings.desk_url is None:
         for name in _DESK_FILES:
             (settings.home / name).unlink(missing_ok=True)
-    (settings.home / "policy.toml").unlink(missing_ok=True)
+    if settings.policy is None:  # the demo writes its own in its place
+        (settings.home / "policy.toml").unlink(missing_ok=True)
 
 
 def odds_by_segment(run: ScanRun) -> dict[str, float]:
