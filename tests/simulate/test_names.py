@@ -26,7 +26,8 @@ def test_names_have_a_few_common_ones_and_a_long_tail() -> None:
     # Skewed like real ones: Smith is about one in a hundred, most surnames are rare.
     assert surnames.most_common(1)[0][0] == "Smith"
     assert 0.004 < surnames["Smith"] / len(names) < 0.015
-    assert len(surnames) > 5_000 and len(firsts) > 2_000
+    assert len(surnames) > 5_000
+    assert len(firsts) > 2_000
     once = sum(1 for c in surnames.values() if c == 1)
     assert once > len(surnames) / 2
 
@@ -56,7 +57,9 @@ def test_names_draw_from_their_own_stream_so_every_other_column_is_unchanged(
     after = world.generate(settings)
     assert after["customers"]["name"].to_pylist()[0] == "Someone Else0"
     for table, rows in before.items():
-        kept = [c for c in rows.column_names if not (table == "customers" and c in ("name", "email"))]
+        kept = [
+            c for c in rows.column_names if not (table == "customers" and c in ("name", "email"))
+        ]
         assert after[table].select(kept).equals(rows.select(kept)), table
     # E-mail addresses follow the names, the rest of the address is as before.
     old = before["customers"]["email"].to_pylist()

@@ -123,9 +123,9 @@ def build_chunk(
     owner = np.where(owned, rng.choice(staff.reps, n), 0)
     lives = live(s, window, c, rng, _rng(s.seed, 2, index))
 
-    out: dict[str, pa.Table] = {"customers": customers_table(
-        s, window, c, owner, rng, _rng(s.seed, 4, index)
-    )}
+    out: dict[str, pa.Table] = {
+        "customers": customers_table(s, window, c, owner, rng, _rng(s.seed, 4, index))
+    }
     o = commerce.orders(s, window, c, lives, owner, staff, numbering.orders, rng)
     line_rng = _rng(s.seed, 3, index)
     favourite = commerce.favourite_lines(s, n, line_rng)
