@@ -1,4 +1,4 @@
-"""Made-up names, places and products, so the demo reads like a real business.
+"""Names, places and products, so the demo reads like a real business.
 
 Customers' names are as diverse as a real customer base's: first names and surnames drawn
 from Faker's lists (MIT licence), weighted like real ones. The head is Faker's ``en_US``
