@@ -350,7 +350,8 @@ def _route(
     audit.record(db, actor, "case.urgent", "case", case.id, before, after, system_name=SYSTEM_NAME)
     if result is not None:
         result.cases_opened += opened
-        result.cases_made_urgent += not opened
+        # A case already urgent (an earlier complaint) is not made urgent again.
+        result.cases_made_urgent += not opened and not before["urgent"]
     return case
 
 
