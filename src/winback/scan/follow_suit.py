@@ -45,6 +45,7 @@ from threadpoolctl import threadpool_limits
 from winback.policy import Policy
 from winback.scan import backtest
 from winback.scan.backtest import Backtest
+from winback.scan.drivers import with_drivers
 from winback.scan.lapse import typical_interval
 from winback.scan.modelling import predict
 
@@ -82,6 +83,13 @@ FEATURES = (
     "unsubscribed",
     "unrepaired_incidents",
     "negative_posts",
+    "driver_lapse_ratio",
+    "drivers_met",
+    "open_rate_quarter",
+    "open_rate_before",
+    "open_trend",
+    "sentiment_quarter",
+    "sentiment_drop",
 )
 TRAIN_CUTOFFS = 4  # stacked to learn from, a month apart, all older than the held-out one
 STEP_DAYS = 30  # between the training cutoffs
@@ -118,6 +126,18 @@ def model_matrix(features: pd.DataFrame, as_of: date, policy: Policy) -> pd.Data
     now = pd.to_numeric(features["revenue_recent"], errors="coerce")
     then = pd.to_numeric(features["revenue_prior"], errors="coerce")
     m["spend_trend"] = (now - then) / (now + then).where(now + then > 0)
+    # Opens per mailing in the last quarter against the customer's own rate the year before.
+    sent_q = pd.to_numeric(_column(features, "sent_quarter"), errors="coerce")
+    sent_b = pd.to_numeric(_column(features, "sent_before_quarter"), errors="coerce")
+    opened_q = pd.to_numeric(_column(features, "opened_quarter"), errors="coerce")
+    opened_b = pd.to_numeric(_column(features, "opened_before_quarter"), errors="coerce")
+    m["open_rate_quarter"] = opened_q / sent_q.where(sent_q > 0)
+    m["open_rate_before"] = opened_b / sent_b.where(sent_b > 0)
+    m["open_trend"] = m["open_rate_quarter"] - m["open_rate_before"]
+    tone_q = pd.to_numeric(_column(features, "sentiment_quarter"), errors="coerce")
+    tone_b = pd.to_numeric(_column(features, "sentiment_before_quarter"), errors="coerce")
+    m["sentiment_quarter"] = tone_q
+    m["sentiment_drop"] = tone_b - tone_q
     return m.reindex(columns=list(FEATURES)).astype("float64")
 
 
@@ -174,6 +194,7 @@ def backtest_and_score(
     as_of: date,
     policy: Policy,
     seed: int = 0,
+    drivers_at: Callable[[date], pd.DataFrame] | None = None,
 ) -> tuple[np.ndarray, Backtest]:
     """Each of ``today``'s customers' lapse risk, and the harness's grades of every score
     the scan uses (with the slipping threshold chosen on the held-out cutoff).
@@ -181,6 +202,11 @@ def backtest_and_score(
     ``features_at(cutoff)`` returns the feature frame at a past cutoff; ``today`` holds the
     customer-base model's columns (``MODEL_COLUMNS``) when it could be fitted. Without
     enough history every risk is NaN and the Backtest says why.
+
+    ``drivers_at(cutoff)``, when given, returns the clear risk drivers each customer had met
+    by that cutoff, found from what was known then (``drivers.drivers_met_at``); they are
+    joined onto the frames the model learns from and is graded on (``today`` carries its
+    own), so exposure to a driver becomes one of the model's inputs.
     """
     horizon = policy.lapse.follow_suit_window_days
     held_out = as_of - timedelta(days=horizon)
@@ -199,6 +225,8 @@ def backtest_and_score(
         if after is None:
             after = slim[ends] = _label_columns(features_at(ends))
         frame = _with_models(frame, cutoff, policy)
+        if drivers_at is not None:
+            frame = with_drivers(frame, drivers_at(cutoff))
         active = backtest.active_in_year(frame)
         label = backtest.lapse_labels(frame.loc[active], after, cutoff)
         if cutoff == held_out:
