@@ -84,7 +84,6 @@ FEATURES = (
     "unrepaired_incidents",
     "negative_posts",
     "driver_lapse_ratio",
-    "drivers_met",
     "open_rate_quarter",
     "open_rate_before",
     "open_trend",
@@ -94,6 +93,7 @@ FEATURES = (
 TRAIN_CUTOFFS = 4  # stacked to learn from, a month apart, all older than the held-out one
 STEP_DAYS = 30  # between the training cutoffs
 GONE_WINDOWS_DAYS = (270, 180)  # the stays away the model learns to rank by, longest first
+QUIET_DAYS = 180  # a training label's "stopped": no order in the window's last this many
 MIN_HISTORY_DAYS = 90  # a training cutoff needs this much of the ledger's orders before it
 MIN_EACH_CLASS = 20  # fewer lapsers (or stayers) than this: too little to learn or test on
 MAX_FIT_ROWS = 200_000  # more backtest rows than this: fit on a stratified sample of them
@@ -228,7 +228,11 @@ def backtest_and_score(
         if drivers_at is not None:
             frame = with_drivers(frame, drivers_at(cutoff))
         active = backtest.active_in_year(frame)
-        label = backtest.lapse_labels(frame.loc[active], after, cutoff)
+        # The training cutoffs learn "had stopped by the window's end": no counted order in
+        # its last QUIET_DAYS (a customer who has decided keeps buying for a while, less and
+        # less, so "no order at all in the window" misses most of those slipping away).
+        quiet_from = cutoff if cutoff == held_out else ends - timedelta(days=QUIET_DAYS)
+        label = backtest.lapse_labels(frame.loc[active], after, max(quiet_from, cutoff))
         if cutoff == held_out:
             gone = backtest.lapse_labels(frame.loc[~active], after, cutoff)
             held_out_extra = {
@@ -250,10 +254,12 @@ def backtest_and_score(
     x_train = pd.concat([x for x, _ in train])
     # Columns this ledger has no data for (no marketing, say), or only one value of, carry
     # nothing to learn.
-    known = learnable_columns(x_train)
+    known = [c for c in learnable_columns(x_train) if c != DRIVER_COLUMN]
+    ratio_train = _log_ratio(x_train)
     x_train = x_train[known]
     y_train = np.concatenate([y for _, y in train])
     x_test, y_test = labelled[held_out]
+    ratio_test = _log_ratio(x_test)
     x_test = x_test[known]
     result = replace(
         result,
@@ -268,7 +274,8 @@ def backtest_and_score(
             result, problem=f"fewer than {MIN_EACH_CLASS} lapsers or stayers to learn or grade"
         )
     model = _fit(x_train, y_train, seed)
-    raw = _proba(model, x_test)
+    weight = driver_weight(_proba(model, x_train), ratio_train, y_train)
+    raw = with_driver_weight(_proba(model, x_test), ratio_test, weight)
     shift = seasonal_shift(features_at, slim, as_of, horizon)
     calibrate = platt(raw, y_test, shift)
     risk_test = cross_calibrated(raw, y_test)
@@ -295,13 +302,55 @@ def backtest_and_score(
         slipping_threshold=round(threshold, 4),
         seasonal_shift=round(shift, 4),
         inactive_rate=round(held_out_extra["inactive_rate"], 4),
+        driver_weight=round(weight, 4),
     )
     now = backtest.active_in_year(today)
     score[~now] = held_out_extra["inactive_rate"]
     if now.any():
-        x_now = model_matrix(today.loc[now], as_of, policy)[known]
-        score[now] = calibrate(_proba(model, x_now))
+        x_now = model_matrix(today.loc[now], as_of, policy)
+        raw_now = with_driver_weight(_proba(model, x_now[known]), _log_ratio(x_now), weight)
+        score[now] = calibrate(raw_now)
     return score, result
+
+
+DRIVER_COLUMN = "driver_lapse_ratio"
+
+
+def _log_ratio(x: pd.DataFrame) -> np.ndarray:
+    """The log of the strongest clear risk driver's lapse ratio each customer met (0: none,
+    or no drivers known)."""
+    if DRIVER_COLUMN not in x:
+        return np.zeros(len(x))
+    ratio = pd.to_numeric(x[DRIVER_COLUMN], errors="coerce").fillna(1.0).clip(lower=1.0)
+    out: np.ndarray = np.log(ratio.to_numpy(np.float64))
+    return out
+
+
+def driver_weight(raw: np.ndarray, log_ratio: np.ndarray, y: np.ndarray) -> float:
+    """How much a met risk driver adds to the model's log-odds, learned on the training
+    rows: the coefficient of the log lapse ratio in a logistic fit of the outcome on the
+    model's log-odds and it (0 when no one met a driver, and never below 0: a driver the
+    data does not bear out adds nothing).
+
+    The trees seldom split on a driver few customers met; the drivers' ratios were measured
+    against customers like them (``drivers.py``), so one weight over their log is enough.
+    """
+    met = log_ratio > 0
+    if met.sum() < MIN_EACH_CLASS or not _learnable(y):
+        return 0.0
+    x = np.column_stack([_logit(raw).ravel(), log_ratio])
+    fit = LogisticRegression(C=1e6).fit(x, y)
+    return float(max(fit.coef_[0][1], 0.0))
+
+
+def with_driver_weight(raw: np.ndarray, log_ratio: np.ndarray, weight: float) -> np.ndarray:
+    """The model's probability with ``weight`` times the log lapse ratio added to its
+    log-odds (unchanged where no driver was met or the weight is 0)."""
+    if weight == 0.0:
+        return raw
+    z = _logit(raw).ravel() + weight * log_ratio
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+    return out
 
 
 MAX_SEASONAL_SHIFT = 1.0  # log-odds: a season moves the lapse rate, it does not make it
