@@ -18,7 +18,12 @@ purchase over the typical interval, the open gap over the longest and the latest
 frequency and spend trends, the customer-base model's P(alive) and expected purchases at
 each cutoff (refitted there), incidents and whether they were put right, contacts and their
 tone, marketing engagement and its trend, unsubscribes, late payments, returns and
-negative public posts (``FEATURES``). The slipping threshold is chosen on the held-out
+negative public posts (``FEATURES``); opens per mailing in the last quarter against the
+customer's own rate before, and the tone of their everyday contacts lately against before.
+A met risk driver's lapse ratio (``drivers.py``, found at each cutoff from what was known
+then) adds to the model's log-odds with a weight learned on the training rows against "had
+stopped by the end of the window" (no counted order in its last ``QUIET_DAYS``):
+``driver_weight``. The slipping threshold is chosen on the held-out
 cutoff: the lowest risk at which the customers flagged really lapsed at the policy's
 ``slipping_precision``.
 
@@ -93,7 +98,7 @@ FEATURES = (
 TRAIN_CUTOFFS = 4  # stacked to learn from, a month apart, all older than the held-out one
 STEP_DAYS = 30  # between the training cutoffs
 GONE_WINDOWS_DAYS = (270, 180)  # the stays away the model learns to rank by, longest first
-QUIET_DAYS = 180  # a training label's "stopped": no order in the window's last this many
+QUIET_DAYS = 180  # the drivers' weight's "stopped": no order in the window's last this many
 MIN_HISTORY_DAYS = 90  # a training cutoff needs this much of the ledger's orders before it
 MIN_EACH_CLASS = 20  # fewer lapsers (or stayers) than this: too little to learn or test on
 MAX_FIT_ROWS = 200_000  # more backtest rows than this: fit on a stratified sample of them
@@ -213,7 +218,7 @@ def backtest_and_score(
     window, train_cutoffs = gone_window(today, held_out, horizon)
     # Each day's frame is read once; only what a label needs is kept of it.
     slim: dict[date, pd.DataFrame] = {as_of: _label_columns(today)}
-    labelled: dict[date, tuple[pd.DataFrame, np.ndarray]] = {}
+    labelled: dict[date, tuple[pd.DataFrame, np.ndarray, np.ndarray]] = {}
     held_out_extra: dict[str, Any] = {}
     for cutoff in [held_out, *train_cutoffs]:
         frame = features_at(cutoff)
@@ -228,11 +233,12 @@ def backtest_and_score(
         if drivers_at is not None:
             frame = with_drivers(frame, drivers_at(cutoff))
         active = backtest.active_in_year(frame)
-        # The training cutoffs learn "had stopped by the window's end": no counted order in
-        # its last QUIET_DAYS (a customer who has decided keeps buying for a while, less and
-        # less, so "no order at all in the window" misses most of those slipping away).
-        quiet_from = cutoff if cutoff == held_out else ends - timedelta(days=QUIET_DAYS)
-        label = backtest.lapse_labels(frame.loc[active], after, max(quiet_from, cutoff))
+        label = backtest.lapse_labels(frame.loc[active], after, cutoff)
+        # "Had stopped by the window's end": no counted order in its last QUIET_DAYS. A
+        # customer who has decided keeps buying for a while, less and less, so "no order at
+        # all in the window" misses those slipping away; the drivers' weight learns on it.
+        quiet_from = max(cutoff, ends - timedelta(days=QUIET_DAYS))
+        stopped = backtest.lapse_labels(frame.loc[active], after, quiet_from)
         if cutoff == held_out:
             gone = backtest.lapse_labels(frame.loc[~active], after, cutoff)
             held_out_extra = {
@@ -241,7 +247,7 @@ def backtest_and_score(
             }
         if len(label):
             x = model_matrix(frame.loc[active], cutoff, policy).astype("float32")
-            labelled[cutoff] = (x, label)
+            labelled[cutoff] = (x, label, stopped)
         del frame
     score = np.full(len(today), np.nan)
     result = Backtest(horizon, tuple(str(c) for c in sorted(labelled)))
@@ -251,14 +257,15 @@ def backtest_and_score(
             result, problem="too little history: no cutoff to learn from before the graded one"
         )
 
-    x_train = pd.concat([x for x, _ in train])
+    x_train = pd.concat([x for x, _, _ in train])
     # Columns this ledger has no data for (no marketing, say), or only one value of, carry
     # nothing to learn.
     known = [c for c in learnable_columns(x_train) if c != DRIVER_COLUMN]
     ratio_train = _log_ratio(x_train)
     x_train = x_train[known]
-    y_train = np.concatenate([y for _, y in train])
-    x_test, y_test = labelled[held_out]
+    y_train = np.concatenate([y for _, y, _ in train])
+    stopped_train = np.concatenate([s for _, _, s in train])
+    x_test, y_test, _ = labelled[held_out]
     ratio_test = _log_ratio(x_test)
     x_test = x_test[known]
     result = replace(
@@ -274,7 +281,7 @@ def backtest_and_score(
             result, problem=f"fewer than {MIN_EACH_CLASS} lapsers or stayers to learn or grade"
         )
     model = _fit(x_train, y_train, seed)
-    weight = driver_weight(_proba(model, x_train), ratio_train, y_train)
+    weight = driver_weight(_proba(model, x_train), ratio_train, stopped_train)
     raw = with_driver_weight(_proba(model, x_test), ratio_test, weight)
     shift = seasonal_shift(features_at, slim, as_of, horizon)
     calibrate = platt(raw, y_test, shift)
@@ -328,8 +335,8 @@ def _log_ratio(x: pd.DataFrame) -> np.ndarray:
 
 def driver_weight(raw: np.ndarray, log_ratio: np.ndarray, y: np.ndarray) -> float:
     """How much a met risk driver adds to the model's log-odds, learned on the training
-    rows: the coefficient of the log lapse ratio in a logistic fit of the outcome on the
-    model's log-odds and it (0 when no one met a driver, and never below 0: a driver the
+    rows: the coefficient of the log lapse ratio in a logistic fit of ``y`` (had stopped by
+    the window's end) on the model's log-odds and it (0 when no one met a driver, and never below 0: a driver the
     data does not bear out adds nothing).
 
     The trees seldom split on a driver few customers met; the drivers' ratios were measured
