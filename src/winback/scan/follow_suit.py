@@ -336,8 +336,8 @@ def _log_ratio(x: pd.DataFrame) -> np.ndarray:
 def driver_weight(raw: np.ndarray, log_ratio: np.ndarray, y: np.ndarray) -> float:
     """How much a met risk driver adds to the model's log-odds, learned on the training
     rows: the coefficient of the log lapse ratio in a logistic fit of ``y`` (had stopped by
-    the window's end) on the model's log-odds and it (0 when no one met a driver, and never below 0: a driver the
-    data does not bear out adds nothing).
+    the window's end) on the model's log-odds and it (0 when no one met a driver, and never
+    below 0: a driver the data does not bear out adds nothing).
 
     The trees seldom split on a driver few customers met; the drivers' ratios were measured
     against customers like them (``drivers.py``), so one weight over their log is enough.
