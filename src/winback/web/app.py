@@ -171,7 +171,7 @@ def create_app(
 
     app.state.latest_run = _latest
     app.state.scheduler = None
-    app.state.templates = page_templates()
+    app.state.templates = page_templates(settings.currency)
     app.add_middleware(RequestSlots, limit=settings.desk_threads)
     app.add_middleware(SecurityHeaders)
 

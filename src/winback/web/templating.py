@@ -3,10 +3,12 @@ gets (the user, the CSRF token), and the owner pickers' markup."""
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from babel.numbers import format_currency
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, FileSystemLoader
@@ -25,8 +27,29 @@ from winback.web.sessions import CSRF_FIELD, CSRF_HEADER
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-def page_templates() -> Jinja2Templates:
-    """The templates folder, with the globals and filters the templates use."""
+LOCALE = "en"
+
+
+def money(value: float | int | None, currency: str = "USD", *, cents: bool = False) -> str:
+    """``value`` in ``currency`` as a person reads it: ``$1,235`` (whole units, rounded),
+    or ``$1,234.50`` with ``cents``; a dash for no value. Text, not markup: Jinja escapes
+    it like any other value."""
+    if value is None:
+        return "–"
+    if cents:
+        return format_currency(value, currency, locale=LOCALE)
+    return format_currency(
+        Decimal(str(value)).quantize(Decimal(1), ROUND_HALF_UP),
+        currency,
+        format="¤#,##0",
+        currency_digits=False,
+        locale=LOCALE,
+    )
+
+
+def page_templates(currency: str = "USD") -> Jinja2Templates:
+    """The templates folder, with the globals and filters the templates use; amounts are
+    shown in ``currency`` (the ``WINBACK_CURRENCY`` setting)."""
     templates = Jinja2Templates(directory=TEMPLATES)
     # The reasons x revenue partial is the insights room's: the dashboard includes the
     # same file the standalone report does.
@@ -43,6 +66,14 @@ def page_templates() -> Jinja2Templates:
         nav_counts=nav_counts_of,
     )
     templates.env.filters["with_selected"] = with_selected
+
+    def money_in_currency(value: float | int | None, cents: bool = False) -> str:
+        return money(value, currency, cents=cents)
+
+    # A filter ({{ value | money }}) and a function ({{ money(value) }}) alike.
+    templates.env.filters["money"] = money_in_currency
+    templates.env.globals["money"] = money_in_currency
+    templates.env.globals["currency"] = currency
     return templates
 
 
