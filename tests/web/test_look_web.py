@@ -7,15 +7,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import POLICY, make_run
+from tests.desk.conftest import POLICY, make_run, win_back
 from tests.web.conftest import log_in
-from winback.desk.models import User
+from winback.desk import cases
+from winback.desk.models import Case, User
 from winback.desk.sync import sync_cases
 from winback.errors import WinbackError
+from winback.ledger.importer import import_file
 from winback.settings import load_settings
 from winback.web.app import create_app
 from winback.web.templating import money
@@ -31,7 +34,7 @@ def test_money_shows_the_currency_symbol_whole_units_or_cents() -> None:
 
 def test_the_currency_setting_takes_an_iso_code_and_refuses_anything_else() -> None:
     assert load_settings(currency="eur").currency == "EUR"
-    with pytest.raises(WinbackError, match="WINBACK_CURRENCY.*unknown currency 'DOLLARS'"):
+    with pytest.raises(WinbackError, match=r"WINBACK_CURRENCY.*unknown currency 'DOLLARS'"):
         load_settings(currency="DOLLARS")
 
 
@@ -47,3 +50,52 @@ def test_the_customer_page_shows_amounts_in_the_settings_currency(
         page = client.get("/customers/c1").text
     assert "<dd>€1,200</dd>" in page  # predicted value
     assert "<dd>€500</dd>" in page  # expected value
+
+
+def _import(app: FastAPI, tmp_path: Path, table: str, text: str) -> None:
+    folder = tmp_path / f"look-import-{len(list(tmp_path.glob('look-import-*')))}"
+    folder.mkdir()
+    path = folder / f"{table}.csv"
+    path.write_text(text, encoding="utf-8")
+    import_file(app.state.ledger, table, path, rejects_dir=folder / "rejects")
+
+
+def test_the_timeline_reads_as_sentences_with_names_and_amounts(
+    app: FastAPI,
+    client: TestClient,
+    db: Session,
+    people: dict[str, User],
+    scanned: None,
+    tmp_path: Path,
+) -> None:
+    _import(app, tmp_path, "staff", "staff_id,name,role\nS00007,Dana Shop,rep\n")
+    _import(
+        app,
+        tmp_path,
+        "interactions",
+        "interaction_id,customer_id,occurred_at,channel,staff_id\n"
+        "t1,c1,2023-12-03T10:00:00,call,s-rep\n"
+        "t2,c1,2023-12-04T10:00:00,email,S00007\n"
+        "t3,c1,2023-12-05T10:00:00,chat,S00001\n",
+    )
+    _import(
+        app, tmp_path, "orders", "order_id,customer_id,order_date,amount\no1,c1,2023-11-02,1420.5\n"
+    )
+    case = db.scalars(select(Case).where(Case.customer_id == "c1")).one()
+    cases.reassign(db, people["manager"], case.id, people["rep2"].id)
+    win_back(db, people["rep2"], case.id)
+    log_in(client, "manager")
+    page = client.get("/customers/c1").text
+    timeline = page[page.index("<h2>Timeline</h2>") :]
+    for said in (
+        "assigned to Rep Two",
+        "closed: won back",
+        "order o1 for $1,420.50",
+        "<td>Rep</td>",  # staff id s-rep is the desk user Rep
+        "<td>Dana Shop</td>",  # the ledger's staff table
+        "<td>staff S00001</td>",  # known to nobody
+        "<td>Manager</td>",  # who reassigned: the name, not the username
+    ):
+        assert said in timeline, said
+    for raw in ("owner_id", "outcome:", "won_back", "→ won", "<td>manager</td>", "S00007<"):
+        assert raw not in timeline, raw

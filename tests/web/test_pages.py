@@ -133,12 +133,12 @@ def test_customer_page_shows_scores_intangibles_and_a_timeline_of_everything(
     page = client.get("/customers/c1").text
     for expected in (
         "buy@acme.test",
-        "order o1 for 420.50",
+        "order o1 for $420.50",
         "late_delivery (severity 4), unresolved",
         "call (customer rude to staff)",
         "opened spring",
         "paid late on 2023-12-20",
-        "return r1 of 40.00",
+        "return r1 of $40.00",
         "apologised",
         "no order for 200 days, twice the usual 90",
         "worth 1,200 a year",

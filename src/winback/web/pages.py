@@ -37,7 +37,7 @@ from winback.web.errors import retry_after, status_of
 from winback.web.forms import FormErrors, field_of, redisplay
 from winback.web.schemas import BeforeId, Id, PageNumber
 from winback.web.sessions import SessionCookies, csrf_matches
-from winback.web.templating import owner_options, template_context
+from winback.web.templating import amounts_of, owner_options, template_context
 
 router = APIRouter(include_in_schema=False)
 
@@ -255,6 +255,7 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
         run=request.app.state.latest_run(),
         ledger=request.app.state.ledger,
         timeline=request.app.state.timeline,
+        money=amounts_of(request),
     )
     people = users.list_users(db, user) if may(user, Action.LIST_USERS) else []
     owners = {u.id: u.name for u in people} or {u.id: u.name for u in tasks.possible_owners(db)}

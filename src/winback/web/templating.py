@@ -3,6 +3,7 @@ gets (the user, the CSRF token), and the owner pickers' markup."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,13 @@ def money(value: float | int | None, currency: str = "USD", *, cents: bool = Fal
         currency_digits=False,
         locale=LOCALE,
     )
+
+
+def amounts_of(request: Request) -> Callable[[float], str]:
+    """How the app shows an amount with its cents, for text built outside a template (the
+    customer timeline's)."""
+    currency: str = request.app.state.settings.currency
+    return lambda value: money(value, currency, cents=True)
 
 
 def page_templates(currency: str = "USD") -> Jinja2Templates:
