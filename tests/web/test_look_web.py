@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from tests.desk.conftest import POLICY, make_run, win_back
 from tests.web.conftest import log_in
-from winback.desk import cases
-from winback.desk.models import Case, User
+from winback.desk import audit, cases, readable
+from winback.desk.models import AuditEntry, Case, User
 from winback.desk.sync import sync_cases
 from winback.errors import WinbackError
 from winback.ledger.importer import import_file
@@ -99,3 +99,34 @@ def test_the_timeline_reads_as_sentences_with_names_and_amounts(
         assert said in timeline, said
     for raw in ("owner_id", "outcome:", "won_back", "→ won", "<td>manager</td>", "S00007<"):
         assert raw not in timeline, raw
+
+
+def test_the_audit_log_reads_in_words_filters_every_kind_and_pages(
+    client: TestClient, db: Session, people: dict[str, User], scanned: None
+) -> None:
+    case = db.scalars(select(Case).where(Case.customer_id == "c1")).one()
+    cases.reassign(db, people["manager"], case.id, people["rep2"].id)
+    win_back(db, people["rep2"], case.id)  # a close and a red carpet start
+    for n in range(120):  # enough for two pages
+        audit.record(db, people["admin"], "token.revoke", "token", n, {"active": True}, None)
+    db.commit()
+    log_in(client, "manager")
+
+    first = client.get("/audit").text
+    assert first.count("<details>") == 100
+    assert "Admin revoked token 119" in first
+    assert 'rel="next"' in first and 'rel="prev"' not in first
+    older = client.get("/audit?" + first.split('href="/audit?')[-1].split('"')[0]).text
+    assert older.count("<details>") == len([None for _ in db.scalars(select(AuditEntry.id))]) - 100
+    assert "Manager reassigned case" in older and "assigned to Rep Two" in older
+    assert "Rep Two closed case" in older and "closed: won back" in older
+    assert 'rel="prev"' in older and 'rel="next"' not in older
+
+    carpet = client.get("/audit?entity=red_carpet").text
+    assert "Rep Two started red carpet" in carpet
+    assert "token" not in carpet.split("<table")[1]
+    for kind in readable.AUDIT_KINDS:
+        assert f'<option value="{kind}"' in first, kind
+    # The raw fields are inside each entry's <details>, not its sentence.
+    assert first.count("<summary>") == 100
+    assert "{&#34;" not in first.split("<summary>")[1].split("</summary>")[0]

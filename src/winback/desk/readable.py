@@ -144,7 +144,7 @@ def change_phrases(
             if new != old:
                 phrases.append(f"now {_words(str(new))}")
         elif key == "contacted":
-            if new and not old:
+            if new and key in before and not old:
                 phrases.append("customer contacted")
         elif key == "password_hash":
             phrases.append("password changed")

@@ -18,6 +18,7 @@ from winback.desk import (
     contact_rules,
     do_not_contact,
     notices,
+    readable,
     red_carpet,
     tasks,
     taxonomy,
@@ -35,7 +36,7 @@ from winback.scan.runs import STATUSES, TIERS
 from winback.web.deps import Csrf, Db, PageUser, Rules, export_after_close, page_session
 from winback.web.errors import retry_after, status_of
 from winback.web.forms import FormErrors, field_of, redisplay
-from winback.web.schemas import BeforeId, Id, PageNumber
+from winback.web.schemas import AfterId, BeforeId, Id, PageNumber
 from winback.web.sessions import SessionCookies, csrf_matches
 from winback.web.templating import amounts_of, owner_options, template_context
 
@@ -363,10 +364,36 @@ def close(
 
 @router.get("/audit")
 def audit_log(
-    request: Request, db: Db, user: PageUser, before_id: BeforeId = None, entity: str = ""
+    request: Request,
+    db: Db,
+    user: PageUser,
+    before_id: BeforeId = None,
+    after_id: AfterId = None,
+    entity: str = "",
 ) -> Response:
-    entries = audit.read_log(db, user, before_id=before_id, entity=entity or None, limit=100)
-    return render(request, "audit.html", entries=entries, entity=entity)
+    """The audit log in words, newest first, a hundred entries a page, of one kind or all."""
+    kind = entity if entity in readable.AUDIT_KINDS else ""
+    entries = audit.read_log(
+        db, user, before_id=before_id, after_id=after_id, entity=kind or None, limit=100
+    )
+    who = readable.people(db)
+    money = amounts_of(request)
+    shown = [
+        (e, readable.entry_sentence(e, who), readable.entry_summary(e, who, money)) for e in entries
+    ]
+    older = bool(entries) and audit.has_entries(db, entity=kind or None, below=entries[-1].id)
+    newer = bool(entries) and audit.has_entries(db, entity=kind or None, above=entries[0].id)
+    return render(
+        request,
+        "audit.html",
+        entries=shown,
+        entity=kind,
+        kinds=readable.AUDIT_KINDS,
+        older=older,
+        newer=newer,
+        first_id=entries[0].id if entries else None,
+        last_id=entries[-1].id if entries else None,
+    )
 
 
 def users_page(
