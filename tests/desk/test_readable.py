@@ -29,9 +29,9 @@ def _kinds_written() -> set[str]:
                 kinds.add(entity.value)
             if isinstance(node, ast.Dict):
                 for key, value in zip(node.keys, node.values, strict=True):
-                    if isinstance(key, ast.Constant) and key.value == "entity":
-                        if isinstance(value, ast.Constant):
-                            kinds.add(value.value)
+                    named = isinstance(key, ast.Constant) and key.value == "entity"
+                    if named and isinstance(value, ast.Constant):
+                        kinds.add(value.value)
     return kinds
 
 
