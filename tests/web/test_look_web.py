@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from tests.desk.conftest import POLICY, make_run, win_back
 from tests.web.conftest import log_in
-from winback.desk import audit, cases, readable
+from winback.desk import audit, calls, cases, readable, red_carpet
 from winback.desk.models import AuditEntry, Case, User
 from winback.desk.sync import sync_cases
 from winback.errors import WinbackError
@@ -134,3 +134,56 @@ def test_the_audit_log_reads_in_words_filters_every_kind_and_pages(
     # The raw fields are inside each entry's <details>, not its sentence.
     assert first.count("<summary>") == 100
     assert "{&#34;" not in first.split("<summary>")[1].split("</summary>")[0]
+
+
+def test_after_a_win_back_the_customer_page_says_the_desks_state_and_the_scans_date(
+    client: TestClient, db: Session, people: dict[str, User], scanned: None
+) -> None:
+    case = db.scalars(select(Case).where(Case.customer_id == "c1")).one()
+    case.owner_id = people["rep"].id
+    db.commit()
+    open_page = _page_as(client, "rep", "/customers/c1")
+    assert f"Desk: <strong>case {case.id} open</strong>" in open_page
+    assert "the scan of 1 Jul 2024 said:" in open_page  # make_run's as_of
+
+    closed = win_back(db, people["rep"], case.id)
+    red_carpet.record_experience(
+        db, people["manager"], "c1", kind="order", ref="o9", occurred_at=None,
+        gesture="hand-wrapped", rules=POLICY.red_carpet,
+    )  # fmt: skip
+    page = _page_as(client, "rep", "/customers/c1")
+    standing = page[
+        page.index('id="desk-state"') : page.index("</p>", page.index('id="desk-state"'))
+    ]
+    closed_on = f"{closed.closed_at.day} {closed.closed_at:%b %Y}"
+    assert f"Desk: <strong>won back {closed_on}, on the red carpet</strong>" in standing
+    assert "before that, the scan of 1 Jul 2024 said:" in standing
+    experiences = page[page.index("red-carpet-experiences") :]
+    assert "<th>Recorded by</th>" in experiences
+    assert "<td>Manager</td>" in experiences
+    assert "<td>api</td>" not in experiences
+
+
+def test_an_executive_sees_a_call_they_may_not_open_without_a_link(
+    client: TestClient, db: Session, people: dict[str, User], scanned: None
+) -> None:
+    case = db.scalars(select(Case).where(Case.customer_id == "c1")).one()
+    case.owner_id = people["rep"].id
+    db.commit()
+    call = calls.start_call(db, people["rep"], case.id)
+    link = f'href="/calls/{call.id}"'
+
+    executive = _page_as(client, "executive", "/customers/c1")
+    assert f"Call {call.id}" in executive
+    assert link not in executive
+    assert client.get(f"/calls/{call.id}").status_code == 403  # what the link would give
+    assert link in _page_as(client, "rep", "/customers/c1")
+    assert link in _page_as(client, "manager", "/customers/c1")
+
+
+def _page_as(client: TestClient, username: str, path: str) -> str:
+    client.cookies.clear()
+    log_in(client, username)
+    answer = client.get(path)
+    assert answer.status_code == 200, answer.text
+    return answer.text

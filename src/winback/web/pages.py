@@ -3,6 +3,7 @@ POST carries a CSRF token; writes redirect back (post/redirect/get)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -31,8 +32,15 @@ from winback.desk.db import parse_id
 from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, PERSON_OUTCOMES, ROLES, User
 from winback.desk.passwords import MAX_LENGTH
 from winback.desk.permissions import Action, may, may_hold_work, require, require_case_work
-from winback.errors import Busy, InvalidInput, NotAuthenticated, PermissionDenied, TooManyAttempts
-from winback.scan.runs import STATUSES, TIERS
+from winback.errors import (
+    Busy,
+    InvalidInput,
+    NotAuthenticated,
+    PermissionDenied,
+    ScanRunError,
+    TooManyAttempts,
+)
+from winback.scan.runs import STATUSES, TIERS, ScanRun, read_run
 from winback.web.deps import Csrf, Db, PageUser, Rules, export_after_close, page_session
 from winback.web.errors import retry_after, status_of
 from winback.web.forms import FormErrors, field_of, redisplay
@@ -249,11 +257,12 @@ def assign(
 
 @router.get("/customers/{customer_id}")
 def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Response:
+    run = request.app.state.latest_run()
     view = customer_view(
         db,
         user,
         customer_id,
-        run=request.app.state.latest_run(),
+        run=run,
         ledger=request.app.state.ledger,
         timeline=request.app.state.timeline,
         money=amounts_of(request),
@@ -284,7 +293,28 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
         public_posts=complaints.posts_of_customer(db, user, view.customer_id),
         contact_block=do_not_contact.current(db, view.customer_id),
         last_closed=contact_rules.last_closed(db, [view.customer_id]).get(view.customer_id),
+        scan_as_of=scan_date(request, run, view.scan),
+        who=readable.people(db),
     )
+
+
+def scan_date(request: Request, latest: ScanRun | None, scan: dict[str, Any] | None) -> date | None:
+    """The "today" of the scan a customer page shows: the run the open case was last
+    synced from, else the latest run (None when it cannot be read)."""
+    run_id = (scan or {}).get("run_id")
+    run = latest
+    if run_id and (latest is None or latest.info.run_id != run_id):
+        path = request.app.state.settings.runs_dir / str(run_id)
+        try:
+            run = read_run(path) if path.parent == request.app.state.settings.runs_dir else None
+        except ScanRunError:
+            run = None
+    if run is None:
+        return None
+    try:
+        return date.fromisoformat(run.info.as_of)
+    except ValueError:
+        return None
 
 
 def case_customer_page(request: Request, db: Db, user: PageUser) -> Response:

@@ -4,6 +4,7 @@ gets (the user, the CSRF token), and the owner pickers' markup."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from sqlalchemy.orm import object_session
 from winback.desk.models import User
 from winback.desk.nav import NavCounts, nav_counts
 from winback.desk.outcomes import outcome_label
-from winback.desk.permissions import Action, may, may_hold_work
+from winback.desk.permissions import Action, may, may_hold_work, may_work_case
 from winback.insights import render as report_render
 from winback.web.forms import NO_ERRORS
 from winback.web.sessions import CSRF_FIELD, CSRF_HEADER
@@ -29,6 +30,13 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 LOCALE = "en"
+
+
+def day(value: date | datetime | None) -> str:
+    """A date as people write it: "12 Nov 2026" ("" for none)."""
+    if value is None:
+        return ""
+    return f"{value.day} {value:%b %Y}"
 
 
 def money(value: float | int | None, currency: str = "USD", *, cents: bool = False) -> str:
@@ -66,6 +74,8 @@ def page_templates(currency: str = "USD") -> Jinja2Templates:
     )
     templates.env.globals.update(
         may=may,
+        may_work_case=may_work_case,
+        day=day,
         Action=Action,
         CSRF_FIELD=CSRF_FIELD,
         CSRF_HEADER=CSRF_HEADER,
