@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from tests.desk.conftest import POLICY, make_run, win_back
 from tests.web.conftest import log_in
-from winback.desk import audit, calls, cases, readable, red_carpet
+from winback.desk import audit, calls, cases, do_not_contact, readable, red_carpet
 from winback.desk.models import AuditEntry, Case, User
 from winback.desk.sync import sync_cases
 from winback.errors import WinbackError
@@ -187,3 +187,40 @@ def _page_as(client: TestClient, username: str, path: str) -> str:
     answer = client.get(path)
     assert answer.status_code == 200, answer.text
     return answer.text
+
+
+def test_the_call_screen_shows_phone_e_mail_contact_state_and_the_scans_reasons(
+    app: FastAPI,
+    client: TestClient,
+    db: Session,
+    people: dict[str, User],
+    scanned: None,
+    tmp_path: Path,
+) -> None:
+    _import(
+        app,
+        tmp_path,
+        "customers",
+        "customer_id,name,email,phone\nc1,Acme Ltd,buy@acme.test,+44 20 7946 0000\n",
+    )
+    case = db.scalars(select(Case).where(Case.customer_id == "c1")).one()
+    case.owner_id = people["rep"].id
+    db.commit()
+    call = calls.start_call(db, people["rep"], case.id)
+    page = _page_as(client, "rep", f"/calls/{call.id}")
+    card = page[
+        page.index('id="call-customer"') : page.index(
+            "</section>", page.index('id="call-customer"')
+        )
+    ]
+    assert "+44 20 7946 0000" in card
+    assert 'href="tel:+442079460000"' in card
+    assert "buy@acme.test" in card
+    assert "allowed" in card
+    assert "no order for 200 days, twice the usual 90" in card
+    assert "worth 1,200 a year" in card
+
+    do_not_contact.block(db, people["manager"], "c1", note="asked us to stop")
+    card = _page_as(client, "rep", f"/calls/{call.id}")
+    assert "do not contact</strong> since" in card
+    assert "asked us to stop" in card

@@ -307,6 +307,24 @@ def customer_timeline(
     return profile, events
 
 
+def customer_profile(
+    ledger: Ledger | None, customer_id: str, timeline: TimelineReader | None = None
+) -> dict[str, Any] | None:
+    """The customer's ``customers`` row (name, e-mail, phone ...), or None: one DuckDB
+    query, over the customer-sorted copy when it matches the ledger."""
+    if ledger is None or not ledger.manifest_path.exists():
+        return None
+    cursor = timeline.cursor(ledger) if timeline else None
+    con = cursor if cursor is not None else ledger.connect()
+    try:
+        found = con.execute("SELECT * FROM customers WHERE customer_id = $1", [customer_id])
+        names = [d[0] for d in found.description or []]
+        row = found.fetchone()
+    finally:
+        con.close()
+    return dict(zip(names, row, strict=True)) if row else None
+
+
 def latest_incidents(
     ledger: Ledger | None, customer_id: str, limit: int = 3
 ) -> list[dict[str, Any]]:
