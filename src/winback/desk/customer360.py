@@ -132,6 +132,8 @@ def _case_events(
         if entry.action in ("case.contact", "case.note") and phrases == []:
             continue  # the activity's own line says it
         verb = entry.action.removeprefix("case.")
+        if verb == "open":
+            phrases.insert(0, "opened")
         events.append(
             Event(
                 entry.at,

@@ -139,8 +139,8 @@ def change_phrases(
         elif key == "outcome" and new is not None:
             phrases.append(f"closed: {_outcome(new, after.get('contacted'))}")
         elif key == "state":
-            if new == "closed" and "outcome" in after:
-                continue
+            if (new == "closed" and "outcome" in after) or (new == "open" and not before):
+                continue  # "closed: won back" says it; a new case's entry says "opened"
             if new != old:
                 phrases.append(f"now {_words(str(new))}")
         elif key == "contacted":

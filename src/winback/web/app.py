@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import RedirectResponse, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -267,7 +268,14 @@ def create_app(
             headers["Allow"] = _allowed_methods(request)
         if _is_api(request):
             return api_error(exc.status_code, code, str(exc.detail), headers)
-        page = pages.error_page(request, exc.status_code, str(exc.detail))
+        if exc.status_code == 404 and getattr(request.state, "user", None) is None:
+            # No route took it: look up the session's user, for the page's nav and search.
+            message = f"There is no page at {request.url.path}."
+            page = await run_in_threadpool(
+                pages.error_page_with_chrome, request, exc.status_code, message
+            )
+        else:
+            page = pages.error_page(request, exc.status_code, str(exc.detail))
         page.headers.update(headers)
         return page
 

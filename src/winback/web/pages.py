@@ -41,7 +41,16 @@ from winback.errors import (
     TooManyAttempts,
 )
 from winback.scan.runs import STATUSES, TIERS, ScanRun, read_run
-from winback.web.deps import Csrf, Db, PageUser, Rules, export_after_close, page_session
+from winback.web.deps import (
+    Csrf,
+    Db,
+    LoginRequired,
+    PageUser,
+    Rules,
+    export_after_close,
+    page_session,
+    page_user,
+)
 from winback.web.errors import retry_after, status_of
 from winback.web.forms import FormErrors, field_of, redisplay
 from winback.web.schemas import AfterId, BeforeId, Id, PageNumber
@@ -60,6 +69,17 @@ def render(request: Request, template: str, status: int = 200, **values: Any) ->
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     return render(request, "error.html", status=status, status_code=status, message=message)
+
+
+def error_page_with_chrome(request: Request, status: int, message: str) -> HTMLResponse:
+    """An error page for a request no route took (an unknown address): the logged-in
+    user's full page, nav and search box included, when the session cookie names one."""
+    with request.app.state.sessions() as db:
+        try:
+            page_user(request, db)
+        except LoginRequired:
+            pass  # the page without the nav, as for anyone logged out
+        return error_page(request, status, message)
 
 
 def back(url: str) -> RedirectResponse:
