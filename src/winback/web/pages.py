@@ -3,6 +3,7 @@ POST carries a CSRF token; writes redirect back (post/redirect/get)."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -75,10 +76,9 @@ def error_page_with_chrome(request: Request, status: int, message: str) -> HTMLR
     """An error page for a request no route took (an unknown address): the logged-in
     user's full page, nav and search box included, when the session cookie names one."""
     with request.app.state.sessions() as db:
-        try:
+        # Logged out: the page without the nav, as for any logged-out visitor.
+        with contextlib.suppress(LoginRequired):
             page_user(request, db)
-        except LoginRequired:
-            pass  # the page without the nav, as for anyone logged out
         return error_page(request, status, message)
 
 
