@@ -182,11 +182,7 @@ def test_an_executive_sees_a_call_they_may_not_open_without_a_link(
 
 
 def _page_as(client: TestClient, username: str, path: str) -> str:
-    client.cookies.clear()
-    log_in(client, username)
-    answer = client.get(path)
-    assert answer.status_code == 200, answer.text
-    return answer.text
+    return _page_as_status(client, username, path, 200)
 
 
 def test_the_call_screen_shows_phone_e_mail_contact_state_and_the_scans_reasons(
@@ -224,3 +220,32 @@ def test_the_call_screen_shows_phone_e_mail_contact_state_and_the_scans_reasons(
     card = _page_as(client, "rep", f"/calls/{call.id}")
     assert "do not contact</strong> since" in card
     assert "asked us to stop" in card
+
+
+def test_an_unknown_address_is_a_404_inside_the_desk_and_json_under_the_api(
+    client: TestClient, people: dict[str, User], tokens: dict[str, str]
+) -> None:
+    logged_out = client.get("/no/such/page")
+    assert logged_out.status_code == 404
+    assert 'action="/customers"' not in logged_out.text  # no nav for a visitor
+
+    page = _page_as_status(client, "rep", "/no/such/page", 404)
+    assert 'href="/queue"' in page  # the nav
+    assert 'name="q"' in page  # the search box
+    assert "There is no page at /no/such/page." in page
+    assert 'rel="icon" href="/static/app/favicon.svg"' in page
+
+    api = client.get("/api/no/such/thing", headers={"Authorization": f"Bearer {tokens['rep']}"})
+    assert api.status_code == 404
+    assert api.json()["error"]["code"] == "not_found"
+    icon = client.get("/static/app/favicon.svg")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+
+
+def _page_as_status(client: TestClient, username: str, path: str, status: int) -> str:
+    client.cookies.clear()
+    log_in(client, username)
+    answer = client.get(path)
+    assert answer.status_code == status, answer.text
+    return answer.text
