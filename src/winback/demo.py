@@ -37,6 +37,7 @@ class DemoUser:
     role: str
     password: str
     staff_id: str | None
+    name: str = ""  # the person's name as the staff table has it (the desk shows it)
 
 
 @dataclass
@@ -115,12 +116,17 @@ def build_demo(
 
 def _create_users(settings: Settings, ledger: Ledger) -> list[DemoUser]:
     taken: set[str] = set()
-    wanted = [DemoUser(_username("admin", taken), "admin", secrets.token_urlsafe(9), None)]
+    admin = DemoUser(_username("admin", taken), "admin", secrets.token_urlsafe(9), None, "Admin")
+    wanted = [admin]
     for staff_id, name, role in reads.staff(ledger):
         if role in DESK_ROLES:
             wanted.append(
                 DemoUser(
-                    _username(name, taken), DESK_ROLES[role], secrets.token_urlsafe(9), staff_id
+                    _username(name, taken),
+                    DESK_ROLES[role],
+                    secrets.token_urlsafe(9),
+                    staff_id,
+                    name,
                 )
             )
     engine = desk_engine(settings.desk_database_url)
@@ -131,7 +137,7 @@ def _create_users(settings: Settings, ledger: Ledger) -> list[DemoUser]:
                     db,
                     None,
                     username=user.username,
-                    name=user.username,
+                    name=user.name or user.username,
                     role=user.role,
                     password=user.password,
                     staff_id=user.staff_id,
