@@ -224,15 +224,15 @@ def test_customer_page_reads_the_sorted_copy_when_it_matches_and_the_ledger_when
     assert folder is not None
     assert timeline_index.current(root, app.state.ledger) == folder
     log_in(client, "rep")
-    assert "order o1 for 10.00" in client.get("/customers/c1").text
+    assert "order o1 for $10.00" in client.get("/customers/c1").text
 
     _import(
         app, tmp_path, "orders", "order_id,customer_id,order_date,amount\no2,c1,2024-02-02,20\n"
     )
     assert timeline_index.current(root, app.state.ledger) is None  # an import since: stale
     page = client.get("/customers/c1").text
-    assert "order o2 for 20.00" in page
-    assert "order o1 for 10.00" in page
+    assert "order o2 for $20.00" in page
+    assert "order o1 for $10.00" in page
 
 
 def test_customer_page_shows_an_intangible_the_data_cannot_tell_as_unknown(
