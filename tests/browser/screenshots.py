@@ -80,9 +80,7 @@ def take(out: Path, customers: int) -> list[Path]:
             "dashboard": (manager, "/dashboard"),
         }
         with serve(app) as base, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-            )
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
                 for width in WIDTHS:
                     for name, (who, path) in shots.items():
