@@ -47,7 +47,9 @@ def take(out: Path, customers: int) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="winback-screenshots-") as home:
-        settings = load_settings(home=Path(home) / "ws", secret_key="s" * 40)
+        settings = load_settings(
+            home=Path(home) / "ws", secret_key="s" * 40, public_url="http://127.0.0.1:8000"
+        )
         demo = build_demo(settings, customers=customers, say=lambda t: print("demo:", t))
         app = create_app(settings)
         with app.state.sessions() as db:
