@@ -13,12 +13,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tests.desk.conftest import POLICY, make_run, win_back
-from tests.web.conftest import log_in
+from tests.web.conftest import import_csv, log_in
 from winback.desk import audit, calls, cases, do_not_contact, readable, red_carpet
 from winback.desk.models import AuditEntry, Case, User
 from winback.desk.sync import sync_cases
 from winback.errors import WinbackError
-from winback.ledger.importer import import_file
 from winback.settings import load_settings
 from winback.web.app import create_app
 from winback.web.templating import money
@@ -52,14 +51,6 @@ def test_the_customer_page_shows_amounts_in_the_settings_currency(
     assert "<dd>€500</dd>" in page  # expected value
 
 
-def _import(app: FastAPI, tmp_path: Path, table: str, text: str) -> None:
-    folder = tmp_path / f"look-import-{len(list(tmp_path.glob('look-import-*')))}"
-    folder.mkdir()
-    path = folder / f"{table}.csv"
-    path.write_text(text, encoding="utf-8")
-    import_file(app.state.ledger, table, path, rejects_dir=folder / "rejects")
-
-
 def test_the_timeline_reads_as_sentences_with_names_and_amounts(
     app: FastAPI,
     client: TestClient,
@@ -68,8 +59,8 @@ def test_the_timeline_reads_as_sentences_with_names_and_amounts(
     scanned: None,
     tmp_path: Path,
 ) -> None:
-    _import(app, tmp_path, "staff", "staff_id,name,role\nS00007,Dana Shop,rep\n")
-    _import(
+    import_csv(app, tmp_path, "staff", "staff_id,name,role\nS00007,Dana Shop,rep\n")
+    import_csv(
         app,
         tmp_path,
         "interactions",
@@ -78,7 +69,7 @@ def test_the_timeline_reads_as_sentences_with_names_and_amounts(
         "t2,c1,2023-12-04T10:00:00,email,S00007\n"
         "t3,c1,2023-12-05T10:00:00,chat,S00001\n",
     )
-    _import(
+    import_csv(
         app, tmp_path, "orders", "order_id,customer_id,order_date,amount\no1,c1,2023-11-02,1420.5\n"
     )
     case = db.scalars(select(Case).where(Case.customer_id == "c1")).one()
@@ -193,7 +184,7 @@ def test_the_call_screen_shows_phone_e_mail_contact_state_and_the_scans_reasons(
     scanned: None,
     tmp_path: Path,
 ) -> None:
-    _import(
+    import_csv(
         app,
         tmp_path,
         "customers",

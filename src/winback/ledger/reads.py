@@ -288,13 +288,9 @@ def customer_timeline(
     cost grows with the ledger)."""
     if ledger is None or not ledger.manifest_path.exists():
         return None, []
-    cursor = timeline.cursor(ledger) if timeline else None
-    con = cursor if cursor is not None else ledger.connect()
+    con = _customer_connection(ledger, timeline)
     try:
-        found = con.execute("SELECT * FROM customers WHERE customer_id = $1", [customer_id])
-        names = [d[0] for d in found.description or []]
-        row = found.fetchone()
-        profile = dict(zip(names, row, strict=True)) if row else None
+        profile = _profile_row(con, customer_id)
         events = [
             LedgerEvent(at, kind, str(ref), summary, who, detail, amount)
             for kind, sql in _TIMELINE
@@ -314,14 +310,26 @@ def customer_profile(
     query, over the customer-sorted copy when it matches the ledger."""
     if ledger is None or not ledger.manifest_path.exists():
         return None
-    cursor = timeline.cursor(ledger) if timeline else None
-    con = cursor if cursor is not None else ledger.connect()
+    con = _customer_connection(ledger, timeline)
     try:
-        found = con.execute("SELECT * FROM customers WHERE customer_id = $1", [customer_id])
-        names = [d[0] for d in found.description or []]
-        row = found.fetchone()
+        return _profile_row(con, customer_id)
     finally:
         con.close()
+
+
+def _customer_connection(
+    ledger: Ledger, timeline: TimelineReader | None
+) -> duckdb.DuckDBPyConnection:
+    """A connection over the customer-sorted copy when it matches the ledger, else over
+    the ledger's segments."""
+    cursor = timeline.cursor(ledger) if timeline else None
+    return cursor if cursor is not None else ledger.connect()
+
+
+def _profile_row(con: duckdb.DuckDBPyConnection, customer_id: str) -> dict[str, Any] | None:
+    found = con.execute("SELECT * FROM customers WHERE customer_id = $1", [customer_id])
+    names = [d[0] for d in found.description or []]
+    row = found.fetchone()
     return dict(zip(names, row, strict=True)) if row else None
 
 
