@@ -7,6 +7,7 @@ The handlers are thin: the rules live in ``winback.desk.campaigns`` (build, laun
 from __future__ import annotations
 
 import math
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -291,6 +292,14 @@ def _build(
     )
 
 
+def _measured(
+    request: Request, db: Session, user: User, campaign_id: int, rules: Policy
+) -> ResultsPublic:
+    """The campaign's measured lift, as the API and the campaign's page show it."""
+    ledger = request.app.state.ledger
+    return _results(campaign_results.measure(db, user, campaign_id, ledger, rules))
+
+
 def _csv(db: Session, user: User, campaign_id: int) -> Response:
     text = service.audience_csv(db, user, campaign_id)
     return Response(
@@ -354,8 +363,7 @@ def results(
     campaign_id: Id, request: Request, db: Db, user: ApiUser, rules: Rules
 ) -> ResultsPublic:
     """The measured lift, treated against holdout, overall and by offer (409 before launch)."""
-    found = campaign_results.measure(db, user, campaign_id, request.app.state.ledger, rules)
-    return _results(found)
+    return _measured(request, db, user, campaign_id, rules)
 
 
 # --- pages --------------------------------------------------------------------------------
@@ -470,11 +478,11 @@ def campaign_page(
     measured = None
     board = None
     if campaign.state == "launched":
-        found = campaign_results.measure(db, user, campaign.id, request.app.state.ledger, rules)
-        measured = _results(found)
+        measured = _measured(request, db, user, campaign.id, rules)
         if may(user, Action.VIEW_LEADERBOARD):
             # The rep leaderboard over the campaign's window: the calls it tasked count.
-            period = incentives.Period(found.since, max(found.since, found.until))
+            since, until = date.fromisoformat(measured.since), date.fromisoformat(measured.until)
+            period = incentives.Period(since, max(since, until))
             board = incentives.leaderboard(
                 db, user, request.app.state.ledger, rules.incentives, period
             )
