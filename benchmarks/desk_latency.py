@@ -270,15 +270,33 @@ def main() -> None:
     parser.add_argument(
         "--worked", type=int, default=10_000, help="cases worked and closed (calls, tasks)"
     )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="build into this folder and keep it (and its PostgreSQL database); "
+        "when it already holds one, time that again without building",
+    )
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="winback-desk-bench-"))
-    settings = load_settings(home=work, secret_key=secrets.token_urlsafe(40))
+    kept = args.keep is not None and (args.keep / "database").exists()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="winback-desk-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(home=work, secret_key="desk latency benchmark " * 3)
     admin = name = None
     if args.sqlite:
         engine = make_engine(f"sqlite:///{work / 'desk.sqlite3'}")
+    elif kept:
+        engine = make_engine((work / "database").read_text(encoding="utf-8").strip())
     else:
-        engine, admin, name = _postgres()
+        engine, admin, name = _postgres("winback_bench_latency_" if args.keep else "winback_bench_")
+        if args.keep:
+            (work / "database").write_text(engine.url.render_as_string(False), encoding="utf-8")
+    if kept or (args.keep and args.sqlite and (work / "runs").exists()):
+        try:
+            _serve_and_measure(settings, engine, args)
+        finally:
+            engine.dispose()
+        return
     try:
         migrate(engine)
         if args.orders:
@@ -331,9 +349,11 @@ def main() -> None:
         _serve_and_measure(settings, engine, args)
     finally:
         engine.dispose()
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
         if admin is not None:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if args.keep is None:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.close()
 
 
