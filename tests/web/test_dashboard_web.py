@@ -24,7 +24,7 @@ def figures(html: str) -> dict[str, str]:
     """Each headline figure's shown value, by its id."""
     found = re.findall(
         r'<div class="figure[^"]*" id="figure-([\w-]+)">\s*<(?:a|span) class="figure-value"'
-        r'[^>]*>([^<]*)<',
+        r"[^>]*>([^<]*)<",
         html,
     )
     return dict(found)
@@ -80,9 +80,7 @@ def test_headline_figures_follow_every_change_on_the_desk(
     assert figures(client.get("/dashboard").text)["approvals"] == "0"
 
 
-def test_who_sees_which_figures(
-    app: FastAPI, client: TestClient, people: dict[str, User]
-) -> None:
+def test_who_sees_which_figures(app: FastAPI, client: TestClient, people: dict[str, User]) -> None:
     log_in(client, "admin")
     shown = figures(client.get("/dashboard").text)
     assert "approvals" not in shown  # an admin decides no requests
