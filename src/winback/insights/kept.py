@@ -3,7 +3,8 @@
 A report is kept under what it was built from. Every change the desk makes is written to
 the audit log in the same transaction, so the newest audit id (a primary-key lookup)
 changes whenever the desk's data does; the ledger's batch count covers the revenue since
-the win-back.
+the win-back. A report built again re-reads only the worked cases the audit log names as
+changed since the last build (:class:`winback.insights.reasons.WorkedCache`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from winback.desk.models import AuditEntry, User
 from winback.desk.permissions import Action, require
-from winback.insights.reasons import ReasonsReport, build_report
+from winback.insights.reasons import ReasonsReport, WorkedCache, build_report
 from winback.insights.render import report_context
 from winback.ledger.store import Ledger
 from winback.scan.runs import ScanRun
@@ -48,6 +49,8 @@ class ReportStore:
         self.keep = keep
         self._lock = threading.Lock()
         self._kept: OrderedDict[Any, Kept] = OrderedDict()
+        # The worked cases, re-read only where the audit log says they changed.
+        self.worked = WorkedCache()
 
     def get(
         self,
@@ -67,7 +70,7 @@ class ReportStore:
             if key in self._kept:
                 self._kept.move_to_end(key)
                 return self._kept[key]
-        entry = Kept(build_report(db, user, ledger, since=since, run=run))
+        entry = Kept(build_report(db, user, ledger, since=since, run=run, cache=self.worked))
         with self._lock:
             self._kept[key] = entry
             while len(self._kept) > self.keep:

@@ -23,8 +23,10 @@ The report is read with a handful of grouped queries whatever the number of case
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+import copy
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -34,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from winback.desk.models import (
     VERIFIED,
+    AuditEntry,
     Call,
     Case,
     Concession,
@@ -271,18 +274,20 @@ def build_report(
     *,
     since: date | None = None,
     run: ScanRun | None = None,
+    cache: WorkedCache | None = None,
 ) -> ReasonsReport:
     """The reasons x revenue report over the worked cases (those closed on or after
     ``since``, and open ones whose diagnosed call was last saved on or after it).
 
     ``actor`` None is the command line; a user needs VIEW_REPORTS. ``ledger`` None (or a
     ledger with nothing imported) leaves the revenue since the win-back at 0, with a note.
-    ``run`` is the scan whose risk drivers the report shows (none without it).
+    ``run`` is the scan whose risk drivers the report shows (none without it). ``cache``
+    (the app's) re-reads only the cases changed since its last read.
     """
     if actor is not None:
         require(actor, Action.VIEW_REPORTS)
     notes: list[str] = []
-    worked = _worked_cases(db, since)
+    worked = cache.read(db, since) if cache is not None else _worked_cases(db, since)
     labels = dict(db.execute(select(ReasonCode.code, ReasonCode.label)).all())
     reps = dict(db.execute(select(User.id, User.name)).all())
     _add_credit(db, worked)
@@ -396,8 +401,11 @@ def _ranked(slices: Iterable[Slice]) -> list[Slice]:
     return sorted(slices, key=lambda s: (-s.value_lost, s.label))
 
 
-def _worked_cases(db: Session, since: date | None) -> list[_Worked]:
-    """Every worked case joined to its latest diagnosed call: two queries."""
+def _worked_cases(
+    db: Session, since: date | None, only: Collection[int] | None = None
+) -> list[_Worked]:
+    """Every worked case (of ``only``, when given) joined to its latest diagnosed call:
+    two queries."""
     diagnosed = or_(Call.step.not_in(BEFORE_DIAGNOSIS), Call.finished_at.is_not(None))
     ranked = (
         select(
@@ -412,7 +420,7 @@ def _worked_cases(db: Session, since: date | None) -> list[_Worked]:
             .over(partition_by=Call.case_id, order_by=(Call.started_at.desc(), Call.id.desc()))
             .label("n"),
         )
-        .where(diagnosed)
+        .where(diagnosed, *([Call.case_id.in_(only)] if only is not None else []))
         .subquery()
     )
     call = select(ranked).where(ranked.c.n == 1).subquery()
@@ -443,11 +451,15 @@ def _worked_cases(db: Session, since: date | None) -> list[_Worked]:
         start = datetime(since.year, since.month, since.day)
         closed = closed.where(Case.closed_at >= start)
         diagnosed_open = diagnosed_open.where(call.c.updated_at >= start)
+    if only is not None:
+        closed = closed.where(Case.id.in_(only))
+        diagnosed_open = diagnosed_open.where(Case.id.in_(only))
     # Plain rows through the connection: the ORM's row machinery is not needed here and
     # costs more than the query at 10,000s of worked cases.
     connection = db.connection()
     rows = sorted(
-        [*connection.execute(closed), *connection.execute(diagnosed_open)], key=lambda r: r[0]
+        [*connection.execute(closed).all(), *connection.execute(diagnosed_open).all()],
+        key=lambda r: r[0],
     )
     worked = []
     for row in rows:
@@ -474,6 +486,89 @@ def _worked_cases(db: Session, since: date | None) -> list[_Worked]:
             )
         )
     return worked
+
+
+# Audit entities whose entries name a case whose worked row may have changed: the case
+# itself, or the call or concession on it.
+CASE_ENTITIES = ("case", "call", "concession")
+# Entities whose changes leave every worked row as it was (what they change the report
+# reads afresh each time: names, labels, public posts).
+UNRELATED_ENTITIES = frozenset(
+    {"task", "token", "filter", "address", "post", "reason", "user", "source", "red_carpet"}
+)
+# Audit ids are drawn when a row is inserted, committed later: a transaction may commit an
+# id below one already seen. Each read looks this far back again for ids it has not seen,
+# so a late commit is not missed.
+AUDIT_SLACK = 500
+
+
+class WorkedCache:
+    """The worked cases as last read, per ``since``, brought up to date by re-reading
+    only the cases the audit log names as changed since; the whole set again when an entry
+    of another kind appears (the desk writes every change with its audit row, in the same
+    transaction: docs/reasons-report.md). Safe across threads."""
+
+    def __init__(self, keep: int = 4) -> None:
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[date | None, _Held] = OrderedDict()
+
+    def read(self, db: Session, since: date | None) -> list[_Worked]:
+        """The worked cases as the desk is now (copies: the caller may change them)."""
+        newest = db.scalar(select(func.max(AuditEntry.id))) or 0  # before the rows are read
+        with self._lock:
+            held = self._kept.get(since)
+        entries = db.execute(
+            select(AuditEntry.id, AuditEntry.entity, AuditEntry.entity_id).where(
+                AuditEntry.id > min(newest, held.newest if held else newest) - AUDIT_SLACK
+            )
+        ).all()
+        rows = None
+        if held is not None:
+            fresh = [(entity, i) for n, entity, i in entries if n not in held.window]
+            rows = _brought_up_to_date(db, since, held.rows, fresh)
+        if rows is None:
+            rows = {w.case_id: w for w in _worked_cases(db, since)}
+        window = frozenset(n for n, _, _ in entries if n > newest - AUDIT_SLACK)
+        with self._lock:
+            self._kept[since] = _Held(newest, window, rows)
+            self._kept.move_to_end(since)
+            while len(self._kept) > self.keep:
+                self._kept.popitem(last=False)
+        return [copy.copy(rows[i]) for i in sorted(rows)]
+
+
+@dataclass(frozen=True)
+class _Held:
+    newest: int  # the newest audit id when the rows were read
+    window: frozenset[int]  # the audit ids seen among the last AUDIT_SLACK
+    rows: dict[int, _Worked]
+
+
+def _brought_up_to_date(
+    db: Session, since: date | None, kept: dict[int, _Worked], entries: list[tuple[str, str]]
+) -> dict[int, _Worked] | None:
+    """``kept`` with the cases named by the audit ``entries`` (entity, id) read again;
+    None when an entry may have changed what no case id names (read everything)."""
+    named: dict[str, set[int]] = {entity: set() for entity in CASE_ENTITIES}
+    for entity, entity_id in entries:
+        if entity in UNRELATED_ENTITIES:
+            continue
+        if entity not in named or not str(entity_id).isdigit():
+            return None
+        named[entity].add(int(entity_id))
+    changed = set(named["case"])
+    if named["call"]:
+        changed |= set(db.scalars(select(Call.case_id).where(Call.id.in_(named["call"]))))
+    if named["concession"]:
+        changed |= set(
+            db.scalars(select(Concession.case_id).where(Concession.id.in_(named["concession"])))
+        )
+    if not changed:
+        return kept
+    rows = {i: w for i, w in kept.items() if i not in changed}
+    rows.update({w.case_id: w for w in _worked_cases(db, since, only=sorted(changed))})
+    return rows
 
 
 def _add_credit(db: Session, worked: list[_Worked]) -> None:
