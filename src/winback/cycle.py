@@ -149,7 +149,8 @@ def sync(
 ) -> SyncResult:
     """Open, refresh and close cases from ``run`` (default: the latest run), send the
     closed ones' outcomes to the ledger, count and watch the red carpet, rebuild the
-    customer timeline copy and make the run's customer-sorted lookup copy. ``db`` and ``actor``: the web app's session and user."""
+    customer timeline copy and make the run's customer-sorted lookup copy. ``db`` and
+    ``actor``: the web app's session and user."""
     run = run or latest_run(settings.runs_dir)
     if run is None:
         raise NoScanRunError(f"no scan run in {settings.runs_dir} yet: run a scan first")

@@ -78,7 +78,6 @@ def customer_row(
     path = lookup_file(run)
     opened, tops = _index(path) if path.name == LOOKUP else (None, [""])
     if opened is None or "" in tops:  # no sorted copy, or no ranges: a filtered read
-
         data = ds.dataset(path)
         wanted = None if columns is None else [c for c in columns if c in data.schema.names]
         if wanted == []:

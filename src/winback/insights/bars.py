@@ -49,7 +49,7 @@ def nice_top(largest: float) -> float:
     ten); 1 for an empty or all-zero chart."""
     if largest <= 0 or not math.isfinite(largest):
         return 1.0
-    power = 10 ** math.floor(math.log10(largest))
+    power = 10.0 ** math.floor(math.log10(largest))
     for step in (1, 2, 2.5, 5, 10):
         if largest <= step * power:
             return step * power

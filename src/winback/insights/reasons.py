@@ -239,7 +239,11 @@ def _sums_by(
     Python call per case and slice."""
     if not keys:
         return {}
-    names, slot = np.unique(np.array(keys, dtype=object), return_inverse=True)
+    number: dict[str, int] = {}
+    slot = np.fromiter(
+        (number.setdefault(k, len(number)) for k in keys), dtype=np.int64, count=len(keys)
+    )
+    names = list(number)
     at = np.asarray(rows, dtype=np.int64)
     share = np.ones(len(at)) if shares is None else np.asarray(shares, dtype=np.float64)
     value = m.value[at] * share
