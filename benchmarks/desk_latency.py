@@ -315,6 +315,12 @@ def main() -> None:
         help="build into this folder and keep it (and its PostgreSQL database); "
         "when it already holds one, time that again without building",
     )
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=[],
+        help="time only the rows whose label holds one of these words (the anchor always)",
+    )
     args = parser.parse_args()
 
     kept = args.keep is not None and (args.keep / "database").exists()
@@ -486,6 +492,9 @@ def _serve_and_measure(settings: Any, engine: Engine, args: argparse.Namespace) 
             )
             anchor: tuple[float, float] | None = None
             for label, (client, targets, before) in paths.items():
+                wanted = label.startswith("anchor") or any(w in label for w in args.only)
+                if args.only and not wanted:
+                    continue
                 # Warm up on the last few (kept reports are evicted by then).
                 _time(client, targets[-max(5, n // 20) :], before)
                 timings, wall, cpu = _time(client, targets, before)
