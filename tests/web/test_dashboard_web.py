@@ -47,9 +47,9 @@ def test_headline_figures_follow_every_change_on_the_desk(
     assert page.status_code == 200
     assert figures(page.text) == {
         "won-back": "0",
-        "revenue-won-back": "0",
+        "revenue-won-back": "$0",
         "open": "3",
-        "at-risk": "5,000",
+        "at-risk": "$5,000",
         "overdue": "0",
         "approvals": "0",
     }
@@ -63,8 +63,8 @@ def test_headline_figures_follow_every_change_on_the_desk(
     cases.close_case(db, manager, by_customer["c2"], "declined", policy=POLICY)
     shown = figures(client.get("/dashboard").text)
     assert shown["won-back"] == "1"
-    assert shown["revenue-won-back"] == "1,200"
-    assert (shown["open"], shown["at-risk"]) == ("1", "3,000")
+    assert shown["revenue-won-back"] == "$1,200"
+    assert (shown["open"], shown["at-risk"]) == ("1", "$3,000")
     html = client.get("/dashboard").text
     assert "2 case(s) worked" in html  # the kept report was built again
 
