@@ -14,12 +14,14 @@ from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import object_session
 
+from winback.desk.listing import SIZES
 from winback.desk.models import User
 from winback.desk.nav import NavCounts, nav_counts
 from winback.desk.outcomes import outcome_label
 from winback.desk.permissions import Action, may, may_hold_work
 from winback.insights import render as report_render
 from winback.web.forms import NO_ERRORS
+from winback.web.money_filter import money
 from winback.web.sessions import CSRF_FIELD, CSRF_HEADER
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -41,8 +43,10 @@ def page_templates() -> Jinja2Templates:
         quote=quote,
         outcome_label=outcome_label,
         nav_counts=nav_counts_of,
+        SIZES=SIZES,
     )
     templates.env.filters["with_selected"] = with_selected
+    templates.env.filters["money"] = money
     return templates
 
 
