@@ -27,7 +27,7 @@ def five(db: Session, people: dict[str, User], tmp_path: Path) -> dict[str, Case
     rows = [
         {
             "customer_id": cid,
-            "name": "=HYPERLINK(\"http://x\")" if cid == "c4" else f"Customer {cid}",
+            "name": '=HYPERLINK("http://x")' if cid == "c4" else f"Customer {cid}",
             "rank": i + 1,
             "expected_value": worth,
             "status": "lost" if cid in ("c2", "c5") else "lapsed",
@@ -80,8 +80,14 @@ def test_filters_owner_sort_and_the_next_task_due(
     manager = people["manager"]
     cases.reassign(db, manager, five["c1"].id, people["rep2"].id)
     tasks.add_task(
-        db, manager, kind="commitment", title="call back", customer_id="c5",
-        owner_id=people["rep"].id, due_on=tasks.today(), case_id=five["c5"].id,
+        db,
+        manager,
+        kind="commitment",
+        title="call back",
+        customer_id="c5",
+        owner_id=people["rep"].id,
+        due_on=tasks.today(),
+        case_id=five["c5"].id,
     )
     db.commit()
     found = lists.all_cases(db, manager, cases.CaseFilter(status="lost"), ListQuery("due", False))
@@ -111,7 +117,7 @@ def test_csv_is_the_whole_sorted_list_and_no_cell_runs_as_a_formula(
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["customer_id"] for r in rows] == ["c2", "c5", "c1", "c4", "c3"]
     c4 = rows[3]
-    assert c4["customer_name"] == "'=HYPERLINK(\"http://x\")"
+    assert c4["customer_name"] == '\'=HYPERLINK("http://x")'
     assert (c4["worth"], c4["top_reason"]) == ("100.00", "c4 first reason")
     assert c4["reasons"] == "c4 first reason; c4 second reason"
 
