@@ -162,6 +162,10 @@ def main() -> None:
                 "anchor: SELECT 1", lambda: db.execute(text("SELECT 1")).one(), n, None
             )
             reads: dict[str, Callable[[], Any]] = {
+                # The manager view before these lists: the same order, no totals.
+                "reference: cases.search_cases, page 1": lambda: cases.search_cases(
+                    db, boss, anyone
+                ),
                 "all cases, queue order": lambda: lists.all_cases(
                     db, boss, anyone, ListQuery("priority", False)
                 ),

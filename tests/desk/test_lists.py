@@ -94,7 +94,7 @@ def test_filters_owner_sort_and_the_next_task_due(
     assert _ids(found) == ["c5", "c2"]  # a case with no open task comes last
     assert found.rows[0].next_due == tasks.today()
     by_owner = lists.all_cases(db, manager, cases.CaseFilter(), ListQuery("owner", True))
-    assert [r.owner_name for r in by_owner.rows][0] == "Rep Two"
+    assert by_owner.rows[0].owner_name == "Rep Two"
 
 
 def test_a_sort_or_size_the_list_does_not_offer_is_refused_naming_the_field() -> None:

@@ -40,6 +40,9 @@ class SortKey:
     name: str
     label: str
     sql: Sql
+    # What the query needs joined to sort on ``sql`` (an owner's name, the next due date):
+    # a join costs one hash join over the list, where a subquery per row would not scale.
+    join: Callable[[Select[Any]], Select[Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,9 @@ def totals(db: Session, query: Select[Any], value: Sql | None) -> tuple[int, flo
 
 
 def ordered(query: Select[Any], q: ListQuery, sorting: Sorting) -> Select[Any]:
+    join = sorting.key(q.sort).join
+    if join is not None:
+        query = join(query)
     return query.order_by(*sorting.order(q.sort, q.desc))
 
 

@@ -43,6 +43,24 @@ NEXT_DUE = (
     .label("next_due")
 )
 CASE_NAME = func.coalesce(Case.customer_name, Case.customer_id)
+# For sorting a whole list by owner or next due date: joins (one hash join each), where
+# the columns above are subqueries evaluated for the page's rows only.
+_sort_owner = aliased(User)
+_due = (
+    select(Task.case_id, func.min(Task.due_on).label("due"))
+    .where(Task.done_at.is_(None), Task.case_id.is_not(None))
+    .group_by(Task.case_id)
+    .subquery("next_due_of")
+)
+
+
+def _join_owner(query: Select[Any]) -> Select[Any]:
+    return query.outerjoin(_sort_owner, _sort_owner.id == Case.owner_id)
+
+
+def _join_due(query: Select[Any]) -> Select[Any]:
+    return query.outerjoin(_due, _due.c.case_id == Case.id)
+
 
 CASE_SORTING = Sorting(
     keys=(
@@ -50,8 +68,8 @@ CASE_SORTING = Sorting(
         SortKey("name", "Customer", CASE_NAME),
         SortKey("worth", "Worth", Case.expected_value),
         SortKey("status", "Status", Case.customer_status),
-        SortKey("owner", "Owner", OWNER_NAME),
-        SortKey("due", "Due", NEXT_DUE),
+        SortKey("owner", "Owner", _sort_owner.name, _join_owner),
+        SortKey("due", "Due", _due.c.due, _join_due),
     ),
     default="priority",
     default_desc=False,
@@ -129,13 +147,20 @@ TASK_OWNER = (
     .scalar_subquery()
     .label("owner_name")
 )
+_task_sort_owner = aliased(User)
+
+
+def _join_task_owner(query: Select[Any]) -> Select[Any]:
+    return query.outerjoin(_task_sort_owner, _task_sort_owner.id == Task.owner_id)
+
+
 TASK_SORTING = Sorting(
     keys=(
         SortKey("due", "Due", Task.due_on),
         SortKey("name", "Customer", func.coalesce(Case.customer_name, Task.customer_id)),
         SortKey("worth", "Worth", Case.expected_value),
         SortKey("status", "Kind", Task.kind),
-        SortKey("owner", "Owner", TASK_OWNER),
+        SortKey("owner", "Owner", _task_sort_owner.name, _join_task_owner),
     ),
     default="due",
     default_desc=False,
