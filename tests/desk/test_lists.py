@@ -7,10 +7,11 @@ import io
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tests.desk.conftest import POLICY, make_run, win_back
+from tests.desk.race import in_parallel
 from winback.desk import cases, lists, tasks
 from winback.desk.listing import ListQuery, read_query
 from winback.desk.models import AuditEntry, Case, User
@@ -154,3 +155,25 @@ def test_bulk_reassign_is_refused_wholesale_when_one_case_is_closed(
     db.rollback()
     with pytest.raises(PermissionDenied):
         cases.reassign_many(db, people["rep"], [five["c1"].id], rep2.id)
+
+
+def test_parallel_bulk_reassigns_move_each_case_once_and_end_with_one_owner(
+    desk_engine: Engine, db: Session, people: dict[str, User], five: dict[str, Case]
+) -> None:
+    """Twelve managers' clicks at once, half giving the cases to rep2 and half to the
+    manager: one at a time, so every case ends with the last one's owner and each move
+    is audited exactly once."""
+    ids = sorted(c.id for c in five.values())
+    targets = (people["rep2"].id, people["manager"].id)
+
+    def move(session: Session, who: User, i: int) -> int:
+        return len(cases.reassign_many(session, who, ids, targets[i % 2]))
+
+    results = in_parallel(desk_engine, people["manager"].id, move)
+    assert all(isinstance(r, int) for r in results)
+    db.expire_all()
+    owners = {db.get(Case, i).owner_id for i in ids}  # type: ignore[union-attr]
+    assert len(owners) == 1
+    moves = db.scalars(select(AuditEntry).where(AuditEntry.action == "case.reassign")).all()
+    assert len(moves) == sum(r for r in results if isinstance(r, int))
+    assert len(moves) % len(ids) == 0  # whole batches only, never part of one
