@@ -31,10 +31,15 @@ from winback.desk.models import Call, Case, Concession, RedCarpet, Task, User, u
 from winback.desk.permissions import Action, require
 from winback.desk.red_carpet.period import ENDED_SHOWN_DAYS
 
-_owner = aliased(User)
-OWNER_NAME = (
-    select(_owner.name).where(_owner.id == Case.owner_id).scalar_subquery().label("owner_name")
-)
+
+def _name_of(user_id: Any, label: str) -> Any:
+    """A person's name by their id, as a subquery of the list's statement (evaluated for
+    the page's rows only)."""
+    who = aliased(User)
+    return select(who.name).where(who.id == user_id).scalar_subquery().label(label)
+
+
+OWNER_NAME = _name_of(Case.owner_id, "owner_name")
 _next = aliased(Task)
 NEXT_DUE = (
     select(func.min(_next.due_on))
@@ -140,13 +145,7 @@ def cases_csv(db: Session, actor: User, f: cases.CaseFilter, q: ListQuery) -> st
 
 # --- tasks ----------------------------------------------------------------------------
 
-_task_owner = aliased(User)
-TASK_OWNER = (
-    select(_task_owner.name)
-    .where(_task_owner.id == Task.owner_id)
-    .scalar_subquery()
-    .label("owner_name")
-)
+TASK_OWNER = _name_of(Task.owner_id, "owner_name")
 _task_sort_owner = aliased(User)
 
 
@@ -230,13 +229,7 @@ def overdue_csv(db: Session, actor: User, q: ListQuery) -> str:
 
 # --- the red carpet -------------------------------------------------------------------
 
-_carpet_owner = aliased(User)
-CARPET_OWNER = (
-    select(_carpet_owner.name)
-    .where(_carpet_owner.id == RedCarpet.owner_id)
-    .scalar_subquery()
-    .label("owner_name")
-)
+CARPET_OWNER = _name_of(RedCarpet.owner_id, "owner_name")
 CARPET_SORTING = Sorting(
     keys=(
         SortKey("started", "Started", RedCarpet.started_at),
@@ -300,13 +293,7 @@ def red_carpet_csv(db: Session, actor: User, q: ListQuery, *, show: str = "now")
 
 # --- approvals ------------------------------------------------------------------------
 
-_asker = aliased(User)
-ASKER_NAME = (
-    select(_asker.name)
-    .where(_asker.id == Concession.requested_by)
-    .scalar_subquery()
-    .label("asker_name")
-)
+ASKER_NAME = _name_of(Concession.requested_by, "asker_name")
 APPROVAL_SORTING = Sorting(
     keys=(
         SortKey("asked", "Asked", Concession.requested_at),
