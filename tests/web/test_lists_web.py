@@ -208,3 +208,6 @@ def test_api_lists_a_cases_calls_and_a_customers_tasks_and_concessions_in_pages(
     assert [(c["kind"], c["asked"]) for c in given["concessions"]] == [("credit", 20)]
     assert client.get("/api/cases/999999/calls", headers=_auth(tokens, "rep")).status_code == 404
     assert client.get("/api/customers/c1/tasks").status_code == 401
+    typo = client.get("/api/customers/c1/tasks?sise=2", headers=_auth(tokens, "rep"))
+    assert typo.status_code == 422
+    assert "'sise': this call takes only page, size" in typo.text

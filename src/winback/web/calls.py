@@ -37,7 +37,7 @@ from winback.web.call_steps import openapi_body, step_answers
 from winback.web.deps import ApiUser, Csrf, Db, PageUser, Rules, export_after_close
 from winback.web.errors import ERROR_RESPONSES
 from winback.web.forms import redisplay
-from winback.web.list_pages import csv_download, list_query, wants_csv
+from winback.web.list_pages import PAGE_ONLY, csv_download, list_query, wants_csv
 from winback.web.pages import back, render
 from winback.web.schemas import (
     Body,
@@ -247,7 +247,7 @@ def api_tasks(db: Db, user: ApiUser, include_done: bool = False) -> list[TaskPub
     return [_task_public(t) for t in tasks.my_tasks(db, user, include_done=include_done)]
 
 
-@api_router.get("/cases/{case_id}/calls", response_model=CallPage)
+@api_router.get("/cases/{case_id}/calls", response_model=CallPage, dependencies=[PAGE_ONLY])
 def api_case_calls(
     case_id: Id, db: Db, user: ApiUser, page: PageNumber = 1, size: PageSize = 50
 ) -> CallPage:
@@ -257,7 +257,7 @@ def api_case_calls(
     return CallPage(calls=calls_, **list_meta(found))
 
 
-@api_router.get("/customers/{customer_id}/tasks", response_model=TaskPage)
+@api_router.get("/customers/{customer_id}/tasks", response_model=TaskPage, dependencies=[PAGE_ONLY])
 def api_customer_tasks(
     customer_id: str, db: Db, user: ApiUser, page: PageNumber = 1, size: PageSize = 50
 ) -> TaskPage:

@@ -24,7 +24,7 @@ from winback.web import pages
 from winback.web.deps import ApiUser, Csrf, Db, PageUser
 from winback.web.errors import ERROR_RESPONSES
 from winback.web.forms import redisplay
-from winback.web.list_pages import csv_download, list_query, wants_csv
+from winback.web.list_pages import PAGE_ONLY, csv_download, list_query, wants_csv
 from winback.web.pages import back, local_path, render
 from winback.web.schemas import (
     Body,
@@ -130,7 +130,9 @@ def api_list(case_id: Id, db: Db, user: ApiUser) -> Any:
     return service.list_for_case(db, user, case_id)
 
 
-@api_router.get("/customers/{customer_id}/concessions", response_model=ConcessionPage)
+@api_router.get(
+    "/customers/{customer_id}/concessions", response_model=ConcessionPage, dependencies=[PAGE_ONLY]
+)
 def api_customer_concessions(
     customer_id: str, db: Db, user: ApiUser, page: PageNumber = 1, size: PageSize = 50
 ) -> ConcessionPage:

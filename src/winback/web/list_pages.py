@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from winback.desk.listing import ListQuery, Sorting, read_query
+from winback.errors import InvalidInput
 
 
 def list_query(request: Request, sorting: Sorting, keep: Sequence[str] = ()) -> ListQuery:
@@ -32,3 +34,23 @@ def csv_download(text: str, name: str) -> Response:
             "Cache-Control": "no-store",
         },
     )
+
+
+def only_query(*names: str) -> Any:
+    """A route dependency refusing (422) a query parameter the call does not take, naming
+    it: a typo such as ``?sise=10`` is an error, not silently the default."""
+    allowed = frozenset(names)
+
+    def _check(request: Request) -> None:
+        for name in request.query_params:
+            if name not in allowed:
+                taken = ", ".join(sorted(allowed))
+                raise InvalidInput(
+                    f"query parameter {name[:40]!r}: this call takes only {taken}", field=name
+                )
+
+    return Depends(_check)
+
+
+# The API's paged lists take a page and a size, nothing else.
+PAGE_ONLY = only_query("page", "size")
