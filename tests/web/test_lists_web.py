@@ -81,6 +81,8 @@ def test_cases_csv_is_the_filtered_sorted_list(client: TestClient, owned: dict[s
     assert [r["customer_name"] for r in rows] == ["Cogs plc", "Acme Ltd"]
     assert rows[1]["top_reason"] == "late deliveries"
     page = client.get("/cases?status=lapsed&sort=worth").text
+    # Filtering again keeps the sort.
+    assert '<input type="hidden" name="sort" value="worth">' in page
     assert (
         'href="/cases?state=active&amp;status=lapsed&amp;sort=worth&amp;dir=desc&amp;format=csv"'
         in page
