@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy.orm import Session, aliased, noload, selectinload
 
 from winback.desk import cases, concessions, tasks
 from winback.desk.listing import (
@@ -97,24 +97,34 @@ class CaseRow:
         return self.case.reasons[0] if self.case.reasons else ""
 
 
-def _case_rows(db: Session, query: Select[Any], q: ListQuery) -> ListPage[CaseRow]:
-    query = query.add_columns(OWNER_NAME, NEXT_DUE).options(selectinload(Case.red_carpet))
+def _case_rows(
+    db: Session, query: Select[Any], q: ListQuery, *, flags: bool = True
+) -> ListPage[CaseRow]:
+    query = query.add_columns(OWNER_NAME, NEXT_DUE)
+    # The page shows each case's red-carpet flag and public post; the CSV needs neither
+    # (two IN queries over every row of a long export).
+    query = query.options(
+        selectinload(Case.red_carpet) if flags else noload(Case.red_carpet),
+        *(() if flags else (noload(Case.post),)),
+    )
     found = fetch(db, query, q, CASE_SORTING, Case.expected_value, scalars=False)
     found.rows = [CaseRow(c, owner, due) for c, owner, due in found.rows]
     return found
 
 
-def queue(db: Session, actor: User, q: ListQuery) -> ListPage[CaseRow]:
+def queue(db: Session, actor: User, q: ListQuery, *, flags: bool = True) -> ListPage[CaseRow]:
     """The actor's open and working cases (the rep's queue)."""
     require(actor, Action.VIEW_OWN_QUEUE)
     query = select(Case).where(Case.owner_id == actor.id, Case.state != "closed")
-    return _case_rows(db, query, q)
+    return _case_rows(db, query, q, flags=flags)
 
 
-def all_cases(db: Session, actor: User, f: cases.CaseFilter, q: ListQuery) -> ListPage[CaseRow]:
+def all_cases(
+    db: Session, actor: User, f: cases.CaseFilter, q: ListQuery, *, flags: bool = True
+) -> ListPage[CaseRow]:
     """Every case matching the manager view's filters."""
     require(actor, Action.VIEW_ALL_CASES)
-    return _case_rows(db, cases.filtered(select(Case), f), q)
+    return _case_rows(db, cases.filtered(select(Case), f), q, flags=flags)
 
 
 CASE_CSV: list[CsvColumn[CaseRow]] = [
@@ -136,11 +146,11 @@ CASE_CSV: list[CsvColumn[CaseRow]] = [
 
 
 def queue_csv(db: Session, actor: User, q: ListQuery) -> str:
-    return to_csv(CASE_CSV, queue(db, actor, everything(q)).rows)
+    return to_csv(CASE_CSV, queue(db, actor, everything(q), flags=False).rows)
 
 
 def cases_csv(db: Session, actor: User, f: cases.CaseFilter, q: ListQuery) -> str:
-    return to_csv(CASE_CSV, all_cases(db, actor, f, everything(q)).rows)
+    return to_csv(CASE_CSV, all_cases(db, actor, f, everything(q), flags=False).rows)
 
 
 # --- tasks ----------------------------------------------------------------------------
