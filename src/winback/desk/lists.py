@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session, aliased, noload, selectinload
+from sqlalchemy.orm import Session, aliased, lazyload, selectinload
 
 from winback.desk import cases, concessions, tasks
 from winback.desk.listing import (
@@ -101,11 +101,11 @@ def _case_rows(
     db: Session, query: Select[Any], q: ListQuery, *, flags: bool = True
 ) -> ListPage[CaseRow]:
     query = query.add_columns(OWNER_NAME, NEXT_DUE)
-    # The page shows each case's red-carpet flag and public post; the CSV needs neither
-    # (two IN queries over every row of a long export).
+    # The page shows each case's red-carpet flag and public post; the CSV reads neither,
+    # so it leaves them unloaded (two IN queries over every row of a long export).
     query = query.options(
-        selectinload(Case.red_carpet) if flags else noload(Case.red_carpet),
-        *(() if flags else (noload(Case.post),)),
+        selectinload(Case.red_carpet) if flags else lazyload(Case.red_carpet),
+        *(() if flags else (lazyload(Case.post),)),
     )
     found = fetch(db, query, q, CASE_SORTING, Case.expected_value, scalars=False)
     found.rows = [CaseRow(c, owner, due) for c, owner, due in found.rows]
