@@ -79,6 +79,19 @@ class CaseFilter:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+def opened_audit(case: Case, assigned_because: str, **more: Any) -> dict[str, Any]:
+    """What the ``case.open`` audit entry records of a new case, however it was opened
+    (winback sync, a public complaint, a call in): its customer, state, owner and why that
+    owner, then what the opener adds (the scan's priority, the post, the reason)."""
+    return {
+        "customer_id": case.customer_id,
+        "state": "open",
+        "owner_id": case.owner_id,
+        "assigned_because": assigned_because,
+        **more,
+    }
+
+
 def filtered(query: Select[Any], f: CaseFilter) -> Select[Any]:
     """``query`` (of cases) narrowed to the filter's cases."""
     if f.state == "active":

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from winback.desk import calls, lists, red_carpet, tasks, taxonomy
+from winback.desk import calls, do_not_contact, lists, red_carpet, tasks, taxonomy
 from winback.desk.cases import get_case
 from winback.desk.concessions import rows_of_cases
 from winback.desk.customer360 import sweet_spot_of
@@ -339,6 +339,11 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
         offer_concessions=calls.OFFER_CONCESSIONS,
         history=calls.answers_of(db, call.id),
         quote=quote,
+        profile=reads.customer_profile(
+            request.app.state.ledger, case.customer_id, request.app.state.timeline
+        )
+        or {},
+        contact_block=do_not_contact.current(db, case.customer_id),
     )
 
 

@@ -3,7 +3,9 @@ POST carries a CSRF token; writes redirect back (post/redirect/get)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -20,6 +22,7 @@ from winback.desk import (
     do_not_contact,
     lists,
     notices,
+    readable,
     red_carpet,
     tasks,
     taxonomy,
@@ -32,15 +35,31 @@ from winback.desk.db import parse_id
 from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, PERSON_OUTCOMES, ROLES, User
 from winback.desk.passwords import MAX_LENGTH
 from winback.desk.permissions import Action, may, may_hold_work, require, require_case_work
-from winback.errors import Busy, InvalidInput, NotAuthenticated, PermissionDenied, TooManyAttempts
-from winback.scan.runs import STATUSES, TIERS
-from winback.web.deps import Csrf, Db, PageUser, Rules, export_after_close, page_session
+from winback.errors import (
+    Busy,
+    InvalidInput,
+    NotAuthenticated,
+    PermissionDenied,
+    ScanRunError,
+    TooManyAttempts,
+)
+from winback.scan.runs import STATUSES, TIERS, ScanRun, read_run
+from winback.web.deps import (
+    Csrf,
+    Db,
+    LoginRequired,
+    PageUser,
+    Rules,
+    export_after_close,
+    page_session,
+    page_user,
+)
 from winback.web.errors import retry_after, status_of
 from winback.web.forms import FormErrors, field_of, redisplay
 from winback.web.list_pages import csv_download, list_query, wants_csv
-from winback.web.schemas import BeforeId, Id
+from winback.web.schemas import AfterId, BeforeId, Id
 from winback.web.sessions import SessionCookies, csrf_matches
-from winback.web.templating import owner_options, template_context
+from winback.web.templating import amounts_of, owner_options, template_context
 
 router = APIRouter(include_in_schema=False)
 
@@ -54,6 +73,16 @@ def render(request: Request, template: str, status: int = 200, **values: Any) ->
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     return render(request, "error.html", status=status, status_code=status, message=message)
+
+
+def error_page_with_chrome(request: Request, status: int, message: str) -> HTMLResponse:
+    """An error page for a request no route took (an unknown address): the logged-in
+    user's full page, nav and search box included, when the session cookie names one."""
+    with request.app.state.sessions() as db:
+        # Logged out: the page without the nav, as for any logged-out visitor.
+        with contextlib.suppress(LoginRequired):
+            page_user(request, db)
+        return error_page(request, status, message)
 
 
 def back(url: str) -> RedirectResponse:
@@ -314,13 +343,15 @@ def assign(
 
 @router.get("/customers/{customer_id}")
 def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Response:
+    run = request.app.state.latest_run()
     view = customer_view(
         db,
         user,
         customer_id,
-        run=request.app.state.latest_run(),
+        run=run,
         ledger=request.app.state.ledger,
         timeline=request.app.state.timeline,
+        money=amounts_of(request),
     )
     people = users.list_users(db, user) if may(user, Action.LIST_USERS) else []
     owners = {u.id: u.name for u in people} or {u.id: u.name for u in tasks.possible_owners(db)}
@@ -348,7 +379,28 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
         public_posts=complaints.posts_of_customer(db, user, view.customer_id),
         contact_block=do_not_contact.current(db, view.customer_id),
         last_closed=contact_rules.last_closed(db, [view.customer_id]).get(view.customer_id),
+        scan_as_of=scan_date(request, run, view.scan),
+        who=readable.people(db),
     )
+
+
+def scan_date(request: Request, latest: ScanRun | None, scan: dict[str, Any] | None) -> date | None:
+    """The "today" of the scan a customer page shows: the run the open case was last
+    synced from, else the latest run (None when it cannot be read)."""
+    run_id = (scan or {}).get("run_id")
+    run = latest
+    if run_id and (latest is None or latest.info.run_id != run_id):
+        path = request.app.state.settings.runs_dir / str(run_id)
+        try:
+            run = read_run(path) if path.parent == request.app.state.settings.runs_dir else None
+        except ScanRunError:
+            run = None
+    if run is None:
+        return None
+    try:
+        return date.fromisoformat(run.info.as_of)
+    except ValueError:
+        return None
 
 
 def case_customer_page(request: Request, db: Db, user: PageUser) -> Response:
@@ -428,10 +480,36 @@ def close(
 
 @router.get("/audit")
 def audit_log(
-    request: Request, db: Db, user: PageUser, before_id: BeforeId = None, entity: str = ""
+    request: Request,
+    db: Db,
+    user: PageUser,
+    before_id: BeforeId = None,
+    after_id: AfterId = None,
+    entity: str = "",
 ) -> Response:
-    entries = audit.read_log(db, user, before_id=before_id, entity=entity or None, limit=100)
-    return render(request, "audit.html", entries=entries, entity=entity)
+    """The audit log in words, newest first, a hundred entries a page, of one kind or all."""
+    kind = entity if entity in readable.AUDIT_KINDS else ""
+    entries = audit.read_log(
+        db, user, before_id=before_id, after_id=after_id, entity=kind or None, limit=100
+    )
+    who = readable.people(db)
+    money = amounts_of(request)
+    shown = [
+        (e, readable.entry_sentence(e, who), readable.entry_summary(e, who, money)) for e in entries
+    ]
+    older = bool(entries) and audit.has_entries(db, entity=kind or None, below=entries[-1].id)
+    newer = bool(entries) and audit.has_entries(db, entity=kind or None, above=entries[0].id)
+    return render(
+        request,
+        "audit.html",
+        entries=shown,
+        entity=kind,
+        kinds=readable.AUDIT_KINDS,
+        older=older,
+        newer=newer,
+        first_id=entries[0].id if entries else None,
+        last_id=entries[-1].id if entries else None,
+    )
 
 
 def users_page(

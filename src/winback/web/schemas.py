@@ -29,6 +29,9 @@ PageSize = Annotated[int, Query(ge=1, le=200, description="rows on a page (1 to 
 BeforeId = Annotated[
     int | None, Query(ge=1, le=MAX_INT, description="only rows with an id below this")
 ]
+AfterId = Annotated[
+    int | None, Query(ge=0, le=MAX_INT, description="only rows with an id above this")
+]
 AuditLimit = Annotated[int, Query(ge=1, le=500, description="rows to return (1 to 500)")]
 IdField = Annotated[int, Field(ge=1, le=MAX_INT)]
 
