@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from winback.desk import audit, readable, scan_fields
+from winback.desk import audit, readable, scan_fields, scan_lookup
 from winback.desk.cases import activities, cases_of_customer
 from winback.desk.models import Case, RedCarpet, User
 from winback.desk.permissions import Action, require
@@ -71,16 +71,10 @@ class CustomerView:
 
 
 def scan_row(run: ScanRun | None, customer_id: str) -> dict[str, Any] | None:
-    """The customer's row in the scan run (reads the run's Parquet file with a filter)."""
+    """The customer's row in the scan run (one row group of its customer-sorted copy)."""
     if run is None:
         return None
-    import pyarrow.dataset as ds
-
-    table = ds.dataset(run.path / "customers.parquet").to_table(
-        filter=ds.field("customer_id") == customer_id
-    )
-    rows = table.to_pylist()
-    return rows[0] if rows else None
+    return scan_lookup.customer_row(run, customer_id)
 
 
 #: The scan columns that say what a customer buys (and an offer can fit), and whether
@@ -99,15 +93,8 @@ def sweet_spot_of(run: ScanRun | None, customer_id: str) -> dict[str, Any] | Non
     """The customer's sweet-spot columns in the scan run (only those columns are read)."""
     if run is None:
         return None
-    import pyarrow.dataset as ds
-
-    data = ds.dataset(run.path / "customers.parquet")
-    columns = [c for c in SWEET_SPOT_COLUMNS if c in data.schema.names]  # older runs: fewer
-    if not columns:
-        return None
-    rows = data.to_table(columns=columns, filter=ds.field("customer_id") == customer_id)
-    found: dict[str, Any] | None = rows.to_pylist()[0] if rows.num_rows else None
-    return found
+    # Older runs have fewer of the columns (none: None).
+    return scan_lookup.customer_row(run, customer_id, SWEET_SPOT_COLUMNS)
 
 
 def _case_events(
