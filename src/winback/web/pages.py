@@ -4,6 +4,7 @@ POST carries a CSRF token; writes redirect back (post/redirect/get)."""
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -19,6 +20,7 @@ from winback.desk import (
     complaints,
     contact_rules,
     do_not_contact,
+    lists,
     notices,
     readable,
     red_carpet,
@@ -54,7 +56,8 @@ from winback.web.deps import (
 )
 from winback.web.errors import retry_after, status_of
 from winback.web.forms import FormErrors, field_of, redisplay
-from winback.web.schemas import AfterId, BeforeId, Id, PageNumber
+from winback.web.list_pages import csv_download, list_query, wants_csv
+from winback.web.schemas import AfterId, BeforeId, Id
 from winback.web.sessions import SessionCookies, csrf_matches
 from winback.web.templating import amounts_of, owner_options, template_context
 
@@ -166,18 +169,45 @@ def home(user: PageUser) -> Response:
     return back("/cases" if may(user, Action.VIEW_ALL_CASES) else "/queue")
 
 
-@router.get("/queue")
-def queue(request: Request, db: Db, user: PageUser, page: PageNumber = 1) -> Response:
-    result = cases.my_queue(db, user, page)
-    last_closed = contact_rules.last_closed(db, [c.customer_id for c in result.cases])
+def _moved(request: Request) -> str | None:
+    """The confirmation after a bulk reassign (``?moved=N`` on the redirect)."""
+    moved = request.query_params.get("moved", "")
+    if not moved.isdigit():
+        return None
+    n = int(moved)
+    return (
+        f"{n} case{'' if n == 1 else 's'} reassigned."
+        if n
+        else "Nothing to move: the ticked cases had that owner already."
+    )
+
+
+def queue_page(request: Request, db: Db, user: PageUser) -> Response:
+    """My open cases, one line each: sorted, paged and totalled in SQL; ``?format=csv``
+    downloads the whole queue in the same order; ``?reasons=all`` opens every reason."""
+    q = list_query(request, lists.CASE_SORTING, keep=("reasons",))
+    if wants_csv(request):
+        return csv_download(lists.queue_csv(db, user, q), "my-queue")
+    result = lists.queue(db, user, q)
+    all_reasons = request.query_params.get("reasons") == "all"
+    others = tuple(kv for kv in q.extra if kv[0] != "reasons")
+    toggle = q.params(extra=others if all_reasons else (*others, ("reasons", "all")))
     return render(
         request,
         "queue.html",
         result=result,
-        owners=_names(db, user),
-        last_closed=last_closed,
+        all_reasons=all_reasons,
+        reasons_link=toggle,
+        last_closed=contact_rules.last_closed(db, [r.case.customer_id for r in result.rows]),
         notices=notices.unread(db, user),
+        options=owner_options(tasks.possible_owners(db)) if may(user, Action.REASSIGN_CASE) else "",
+        bulk_done=_moved(request),
     )
+
+
+@router.get("/queue")
+def queue(request: Request, db: Db, user: PageUser) -> Response:
+    return queue_page(request, db, user)
 
 
 @router.post("/notices/{notice_id}/read", dependencies=[Csrf])
@@ -192,25 +222,25 @@ def notices_read(db: Db, user: PageUser) -> Response:
     return back("/queue")
 
 
-def _names(db: Db, user: PageUser) -> dict[int, str]:
-    if not may(user, Action.LIST_USERS):
-        return {user.id: user.name}
-    return {u.id: u.name for u in users.list_users(db, user)}
-
-
-def cases_page(request: Request, db: Db, user: PageUser, page: int = 1) -> Response:
-    """All cases under the filter of the query string. A filter value the desk cannot
-    read (a worth of "lots") is shown back in the filter form with why, over all cases."""
+def cases_page(request: Request, db: Db, user: PageUser) -> Response:
+    """All cases under the filter of the query string, sorted, paged and totalled in SQL
+    (``?format=csv``: the whole filtered list). A filter value the desk cannot read (a
+    worth of "lots") is shown back in the filter form with why, over all cases."""
     query = dict(request.query_params)
-    query.pop("page", None)
     try:
         f = cases.CaseFilter.from_query(query)
     except InvalidInput as exc:
+        if wants_csv(request):
+            raise
         request.state.forms = FormErrors(
             "filter", query, {field_of(str(exc), query, exc.field): str(exc)}
         )
         f = cases.CaseFilter()
-    result = cases.search_cases(db, user, f, page)
+    q = list_query(request, lists.CASE_SORTING)
+    q = replace(q, extra=tuple((k, str(v)) for k, v in f.as_query().items()))
+    if wants_csv(request):
+        return csv_download(lists.cases_csv(db, user, f, q), "cases")
+    result = lists.all_cases(db, user, f, q)
     people = users.list_users(db, user)
     return render(
         request,
@@ -221,17 +251,53 @@ def cases_page(request: Request, db: Db, user: PageUser, page: int = 1) -> Respo
         query=urlencode(f.as_query()),
         saved=cases.list_filters(db, user),
         people=people,
-        owners={u.id: u.name for u in people},
         options=owner_options(people),
         statuses=STATUSES,
         tiers=TIERS,
         states=("active", *CASE_STATES, "all"),
+        all_reasons=False,
+        bulk_done=_moved(request),
     )
 
 
 @router.get("/cases")
-def all_cases(request: Request, db: Db, user: PageUser, page: PageNumber = 1) -> Response:
-    return cases_page(request, db, user, page)
+def all_cases(request: Request, db: Db, user: PageUser) -> Response:
+    return cases_page(request, db, user)
+
+
+def _bulk_assign(
+    request: Request, db: Db, user: PageUser, case_ids: list[str], owner_id: str
+) -> str:
+    """Reassign the ticked cases at once; the query string of the list to go back to,
+    with how many moved."""
+    if not owner_id.strip():
+        raise InvalidInput("owner_id: choose who gets the ticked cases", field="owner_id")
+    owner = None if owner_id == "none" else parse_id(owner_id, "owner_id", "choose a user")
+    ids = [parse_id(i, "case_ids", "tick the cases to reassign") for i in case_ids]
+    moved = cases.reassign_many(db, user, ids, owner)
+    return urlencode([*request.query_params.multi_items(), ("moved", str(len(moved)))])
+
+
+@router.post("/queue/bulk-assign", dependencies=[Csrf, redisplay(queue_page, "bulk")])
+def queue_bulk_assign(
+    request: Request,
+    db: Db,
+    user: PageUser,
+    case_ids: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies it)
+    owner_id: Annotated[str, Form()] = "",
+) -> Response:
+    return back("/queue?" + _bulk_assign(request, db, user, case_ids, owner_id))
+
+
+@router.post("/cases/bulk-assign", dependencies=[Csrf, redisplay(cases_page, "bulk")])
+def cases_bulk_assign(
+    request: Request,
+    db: Db,
+    user: PageUser,
+    case_ids: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies it)
+    owner_id: Annotated[str, Form()] = "",
+) -> Response:
+    return back("/cases?" + _bulk_assign(request, db, user, case_ids, owner_id))
 
 
 @router.post("/cases/filters", dependencies=[Csrf, redisplay(cases_page, "save-filter")])
@@ -263,9 +329,9 @@ def assign(
         return render(
             request,
             "_case_row.html",
-            case=case,
-            owners={u.id: u.name for u in people},
+            row=lists.case_row(db, case),
             options=owner_options(people),
+            all_reasons=False,
         )
     referer = urlsplit(request.headers.get("referer", ""))
     came_from = referer.path + (f"?{referer.query}" if referer.query else "")

@@ -175,6 +175,21 @@ class CasePublic(BaseModel):
     escalated_at: UtcDateTime | None = None
 
 
+class ListMeta(BaseModel):
+    """Where a page of a list stands: its number and size, the whole list's count."""
+
+    page: int
+    size: int
+    total: int = Field(description="rows in the whole list")
+    has_next: bool
+
+
+def list_meta(found: Any) -> dict[str, Any]:
+    """The ListMeta fields of a desk ListPage."""
+    q = found.query
+    return {"page": q.page, "size": q.size, "total": found.total, "has_next": found.has_next}
+
+
 class CasePage(BaseModel):
     cases: list[CasePublic]
     page: int

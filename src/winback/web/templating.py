@@ -18,6 +18,7 @@ from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import object_session
 
+from winback.desk.listing import SIZES
 from winback.desk.models import User
 from winback.desk.nav import NavCounts, nav_counts
 from winback.desk.outcomes import outcome_label
@@ -82,6 +83,7 @@ def page_templates(currency: str = "USD") -> Jinja2Templates:
         quote=quote,
         outcome_label=outcome_label,
         nav_counts=nav_counts_of,
+        SIZES=SIZES,
     )
     templates.env.filters["with_selected"] = with_selected
 
