@@ -254,3 +254,33 @@ def test_past_campaigns_holdouts_teach_the_worth_of_a_campaigns_customer() -> No
     assert (few.tier == "holdout").sum() < 30
     again = decide(f, status, on, few)
     assert not any("uplift model" in r[0] for r in again.decision_reasons if r)
+
+
+def test_an_email_campaigns_treated_members_teach_neither_the_call_odds_nor_the_baseline() -> None:
+    from winback.scan.call_lift import return_rates
+
+    policy = Policy()
+    peers = pd.DataFrame({"segment": ["retail"], "customer_id": ["x"]})
+    calls = pd.DataFrame(
+        {
+            "segment": ["retail"] * 4,
+            "customer_id": ["a", "b", "c", "d"],
+            "outcome": ["won_back", "won_back", "declined", "not_pursued"],
+            "tier": ["rep", "rep", "rep", "holdout"],
+            "contacted": [True, True, True, False],
+        }
+    )
+    emailed = pd.DataFrame(
+        {
+            "segment": ["retail"] * 20,
+            "customer_id": [f"e{i}" for i in range(20)],
+            "outcome": ["declined"] * 20,  # 20 e-mails nobody answered
+            "tier": ["campaign"] * 20,
+            "contacted": [True] * 20,
+        }
+    )
+    alone = return_rates(peers, calls, policy)
+    both = return_rates(peers, pd.concat([calls, emailed], ignore_index=True), policy)
+    assert both.won_by_call.iloc[0] == pytest.approx(alone.won_by_call.iloc[0])
+    assert both.unprompted.iloc[0] == pytest.approx(alone.unprompted.iloc[0])
+    assert (both.call_outcomes.iloc[0], both.uncontacted_outcomes.iloc[0]) == (3, 1)

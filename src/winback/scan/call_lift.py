@@ -84,6 +84,9 @@ class Rates:
     uncontacted_outcomes: pd.Series
 
 
+EMAILED = "campaign"  # the tier of an e-mail campaign's treated members
+
+
 def _called(outcomes: pd.DataFrame) -> pd.Series:
     """Which recorded outcomes followed a call (the rest are the uncontacted baseline)."""
     outcome = outcomes["outcome"].astype("object")
@@ -150,7 +153,14 @@ def return_rates(features: pd.DataFrame, outcomes: pd.DataFrame | None, policy: 
     reason = outcomes["reason"] if "reason" in outcomes else pd.Series(None, index=outcomes.index)
     seen = _keys(outcomes, reason)
     called = _called(outcomes).to_numpy()
+    # An e-mail campaign's treated members were neither called nor left alone: what an
+    # e-mail wins back teaches neither rate (a campaign's own lift is measured apart).
+    emailed = (
+        (outcomes["tier"].astype("object") == EMAILED).to_numpy()
+        if "tier" in outcomes
+        else np.zeros(len(outcomes), dtype=bool)
+    )
     seen["won"] = outcomes["outcome"].isin([WON_BACK, UNPROMPTED]).to_numpy(dtype=np.float64)
-    won_by_call, calls = _learned(wanted, seen[called], call_prior, policy)
-    unprompted, uncontacted = _learned(wanted, seen[~called], unprompted_prior, policy)
+    won_by_call, calls = _learned(wanted, seen[called & ~emailed], call_prior, policy)
+    unprompted, uncontacted = _learned(wanted, seen[~called & ~emailed], unprompted_prior, policy)
     return Rates(won_by_call, unprompted, calls, uncontacted)
