@@ -92,7 +92,14 @@ def _desk_template(work: Path) -> Path:
     roles = {"rep": "rep", "service": "rep", "manager": "manager", "executive": "executive"}
     try:
         with open_session(engine) as db:
-            create_user(db, None, username="admin", name="admin", role="admin", password=secrets.token_urlsafe(12))
+            create_user(
+                db,
+                None,
+                username="admin",
+                name="admin",
+                role="admin",
+                password=secrets.token_urlsafe(12),
+            )
             for i, (staff_id, _name, role) in enumerate(reads.staff(Ledger(work / "ledger"))):
                 if role in roles:
                     create_user(
@@ -179,7 +186,9 @@ def _command(work: Path, desk_url: str | None) -> dict[str, Any]:
         "customers": sum(v for k, v in done.run.info.counts.items() if k != "listed"),
         "listed": done.run.info.counts["listed"],
         "opened": getattr(done.synced, "opened", None),
-        "steps": {("sync the desk" if k == "syncing the desk" else k): v for k, v in clock.steps.items()},
+        "steps": {
+            ("sync the desk" if k == "syncing the desk" else k): v for k, v in clock.steps.items()
+        },
         "classifier": done.run.info.classifier,
     }
 
