@@ -33,9 +33,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import secrets
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -88,6 +88,13 @@ def _desk_template(work: Path) -> Path:
     path = work / "desk-template.sqlite3"
     if path.exists():
         return path
+    from argon2 import PasswordHasher
+
+    from winback.desk import users
+
+    # Nobody logs in to this desk: hash its passwords cheaply (600 argon2 defaults take
+    # minutes on a shared machine and are no part of a scan).
+    users.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     engine = desk_engine(f"sqlite:///{path.resolve()}")
     roles = {"rep": "rep", "service": "rep", "manager": "manager", "executive": "executive"}
     try:
@@ -120,13 +127,18 @@ def _workspace(work: Path, which: str, desk_url: str | None) -> Any:
     """A fresh workspace sharing the prepared ledger, with a copy of the template desk."""
     from winback.settings import Settings
 
-    home = work / f"home-{which.replace(' ', '-')}"
+    home = work / f"home-{which.replace(' ', '-')}-{os.getpid()}"
     if home.exists():
         shutil.rmtree(home)
     home.mkdir()
     (home / "ledger").symlink_to((work / "ledger").resolve())
     if desk_url is None:
-        shutil.copy(work / "desk-template.sqlite3", home / "desk.sqlite3")
+        # SQLite's backup: the template's write-ahead log is part of the copy.
+        with (
+            sqlite3.connect(work / "desk-template.sqlite3") as source,
+            sqlite3.connect(home / "desk.sqlite3") as target,
+        ):
+            source.backup(target)
     return Settings(home=home, desk_url=desk_url)
 
 
@@ -179,6 +191,7 @@ def _command(work: Path, desk_url: str | None) -> dict[str, Any]:
     done = cycle.scan(
         settings,
         cycle.policy_in_force(settings),
+        engine=os.environ.get("WINBACK_BENCH_ENGINE", "duckdb"),
         step=lambda name: clock(_NAMES.get(name, name) if name != "scanning" else "setup"),
     )
     clock("")
@@ -190,7 +203,7 @@ def _command(work: Path, desk_url: str | None) -> dict[str, Any]:
             ("sync the desk" if k == "syncing the desk" else k): v for k, v in clock.steps.items()
         },
         "classifier": done.run.info.classifier,
-    }
+    } | _cleared(settings.home)
 
 
 def _run_scan(work: Path, _desk_url: str | None) -> dict[str, Any]:
@@ -200,36 +213,46 @@ def _run_scan(work: Path, _desk_url: str | None) -> dict[str, Any]:
 
     clock = _Clock()
     clock("setup")
-    home = work / "home-run_scan"
-    shutil.rmtree(home, ignore_errors=True)
+    home = work / f"home-run_scan-{os.getpid()}"
     run = run_scan(
         Ledger(work / "ledger"),
         home / "runs",
         Policy(),
         step=lambda name: clock(_NAMES.get(name, name)),
+        engine=os.environ.get("WINBACK_BENCH_ENGINE", "duckdb"),
     )
     clock("")
     return {
         "customers": sum(v for k, v in run.info.counts.items() if k != "listed"),
         "steps": clock.steps,
-    }
+    } | _cleared(home)
+
+
+def _cleared(home: Path) -> dict[str, Any]:
+    """Remove a measurement's workspace (the shared ledger stays): nothing to report."""
+    ledger = home / "ledger"
+    if ledger.is_symlink():
+        ledger.unlink()
+    shutil.rmtree(home, ignore_errors=True)
+    return {}
 
 
 _CHILDREN = {"anchor": _anchor, "anchor again": _anchor, "command": _command, "run_scan": _run_scan}
 
 
-def _child(which: str, work: str, desk_url: str) -> None:
+def _child(which: str, work: str, desk_url: str = "", engine: str = "duckdb") -> None:
+    os.environ["WINBACK_BENCH_ENGINE"] = engine
     measured = _CHILDREN[which](Path(work), desk_url or None)
     print(json.dumps(measured))
 
 
-def _measure(which: str, work: Path, desk_url: str | None) -> dict[str, Any]:
+def _measure(which: str, work: Path, desk_url: str | None, engine: str) -> dict[str, Any]:
     """Run one measurement in a fresh process; its CPU, wall time and peak from wait4."""
     out = work / f"{which.replace(' ', '-')}.out"
     with out.open("w") as stdout:
         started = time.perf_counter()
         child = subprocess.Popen(
-            [sys.executable, __file__, "--child", which, str(work), desk_url or ""],
+            [sys.executable, __file__, "--child", which, str(work), desk_url or "", engine],
             stdout=stdout,
             stderr=subprocess.PIPE,
             text=True,
@@ -266,7 +289,10 @@ def main() -> None:
     parser.add_argument("--temporary", action="store_true", help="Build in a temporary folder.")
     parser.add_argument("--only", choices=STEP_ORDER, action="append")
     parser.add_argument("--desk-url", default=None, help="A PostgreSQL desk (emptied first).")
-    parser.add_argument("--child", nargs=3, metavar=("WHICH", "WORK", "DESK"))
+    parser.add_argument(
+        "--engine", default="duckdb", help="duckdb (default) or spark (winback[spark])"
+    )
+    parser.add_argument("--child", nargs="+", metavar="WHICH WORK [DESK [ENGINE]]")
     args = parser.parse_args()
     if args.child:
         _child(*args.child)
@@ -283,13 +309,13 @@ def main() -> None:
 def _bench(work: Path, args: argparse.Namespace) -> None:
     _prepare(work, args.customers)
     _desk_template(work)
-    print(f"load average before: {_load()}", flush=True)
+    print(f"engine: {args.engine}; load average before: {_load()}", flush=True)
     results: dict[str, dict[str, Any]] = {}
     for which in args.only or STEP_ORDER:
         if which == "command" and args.desk_url:
             _empty_desk(args.desk_url, work)
         print(f"measuring {which} …", flush=True)
-        results[which] = _measure(which, work, args.desk_url)
+        results[which] = _measure(which, work, args.desk_url, args.engine)
     print(f"load average after:  {_load()}")
     _report(results)
 
