@@ -75,11 +75,13 @@ def run_scan(
     as_of: date | None = None,
     step: Step | None = None,
     engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> ScanRun:
     """Scan the ledger as it is now and write the run; returns it.
 
     ``engine`` is ``duckdb`` (embedded, the default) or ``spark`` (a local PySpark session
-    over the same Parquet segments; needs ``winback[spark]``).
+    over the same Parquet segments; needs ``winback[spark]``), on ``spark_master`` when
+    given (``WINBACK_SPARK_MASTER``), else two local cores.
     """
     started = time.perf_counter()
     say = step or (lambda _name: None)
@@ -89,7 +91,7 @@ def run_scan(
     elif engine == "spark":
         from winback.scan.spark import local_session, spark_backend
 
-        con = spark_backend(ledger, local_session(), manifest)
+        con = spark_backend(ledger, local_session(master=spark_master), manifest)
     else:
         raise EngineError(f"unknown engine {engine!r}; use duckdb or spark")
     as_of = as_of or default_as_of(con)
