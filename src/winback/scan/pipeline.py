@@ -110,9 +110,7 @@ def run_scan(
 
     say("models")
     cutoff = holdout_start(as_of, policy)
-    calibration = (
-        None if cutoff is None else feature_frame(customer_features(con, cutoff, policy))
-    )
+    calibration = None if cutoff is None else feature_frame(customer_features(con, cutoff, policy))
     predicted, model_report = predict(features, as_of, policy, calibration)
     sbg = None
     if "active_contracts" in features:
