@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 
 from tests.conftest import run_winback
-from winback.ledger.store import Ledger
 
 
 def winback(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -53,26 +51,6 @@ def test_bad_setting_stops_the_command(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "WINBACK_DESK_URL" in done.stderr
-
-
-def test_demo_builds_a_business_scans_it_and_prints_desk_users(tmp_path: Path) -> None:
-    done = winback("demo", "--no-serve", "--customers", "400", home=tmp_path / "ws")
-
-    assert done.returncode == 0, done.stderr
-    assert "customers ← customers.csv: read 400 · stored 400" in done.stdout
-    assert "on the win-back list" in done.stdout
-    assert "case(s) opened" in done.stdout
-    assert "desk users (passwords shown once)" in done.stdout
-    assert "│ admin " in done.stdout
-    assert (tmp_path / "ws" / "runs" / "LATEST").exists()
-    assert (tmp_path / "ws" / "desk.sqlite3").exists()
-    # Some cases are worked (calls played from the simulator's truth) and their outcomes
-    # reach the ledger table the next scan learns from.
-    worked = re.search(r"desk: (\d+) case\(s\) worked by their reps, (\d+) won back", done.stdout)
-    assert worked, done.stdout
-    assert int(worked.group(1)) > 0
-    ledger = Ledger(tmp_path / "ws" / "ledger")
-    assert ledger.row_counts()["winback_outcomes"] == int(worked.group(1))
 
 
 def test_import_folder_imports_every_table_file_in_contract_order(tmp_path: Path) -> None:

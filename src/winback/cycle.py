@@ -12,8 +12,9 @@ The command line, the web app, the demo and the scheduler call these functions:
   carpet counts and watches; the customer timeline copy is rebuilt.
 * :func:`after_close`: a case was closed (side effects after the desk's commit).
 * :func:`run_pass`: the periodic pass: the drop folder imported, then :func:`scan` (with
-  its sync), then the outbox's queued e-mail sent (:func:`send_outbox`, when SMTP is set
-  up), each step recorded in the desk so managers see whether last night worked.
+  its sync), then each user's daily digest of unread notices queued and the outbox's
+  queued e-mail sent (:func:`send_outbox`, when SMTP is set up), each step recorded in
+  the desk so managers see whether last night worked.
 
 Every function takes one :class:`~winback.policy.Policy`, read once by the caller
 (:func:`policy_in_force`), so one run of the cycle never mixes two policy files.
@@ -33,7 +34,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from winback.desk import complaints, feeds, passes, red_carpet, search
+from winback.desk import complaints, digests, feeds, passes, red_carpet, search
 from winback.desk.complaints import IncomingPost, Routing, TakeResult
 from winback.desk.db import desk_engine, open_session
 from winback.desk.matching import Customer, Directory, order_tokens
@@ -403,10 +404,21 @@ def _outbox_step(
     counts: dict[str, Any],
     error: str | None,
 ) -> str | None:
-    """The pass's last step, after sync: send queued e-mail (when SMTP is set up). A
-    failure here is added to the pass's error; what was not sent stays queued."""
+    """The pass's last steps, after sync (when SMTP is set up): queue each user's daily
+    digest of unread notices, then send queued e-mail. A failure here is added to the
+    pass's error; what was not sent stays queued."""
     if SmtpSettings.from_settings(settings) is None:
         return error
+    passes.mark_step(db, record, "digests", counts)
+    digest_problem: str | None = None
+    try:
+        digested = digests.queue_digests(db, settings.public_url or "")
+        counts["digests_queued"] = digested.queued
+    except Exception as exc:  # the e-mail already queued is still sent
+        db.rollback()
+        log.exception("the digest step of pass %s failed", record.id)
+        digest_problem = f"digests: {type(exc).__name__}: {exc}"
+    error = "; ".join(p for p in (error, digest_problem) if p) or None
     passes.mark_step(db, record, "outbox", counts)
     renewed = [time.monotonic()]
 

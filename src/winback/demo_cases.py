@@ -9,13 +9,14 @@ comes back is drawn with the truth's probability of returning under that offer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from winback.desk.calls import OFFER_CONCESSIONS, Commitment, LoggedCall, log_call
@@ -66,19 +67,33 @@ class Worked:
     won_back: int = 0
 
 
-def work_cases(db: Session, data: Path, policy: Policy, count: int = 60, seed: int = 0) -> Worked:
-    """Log ``count`` calls on the highest-priority assigned cases, as their owners."""
+def work_cases(
+    db: Session,
+    data: Path,
+    policy: Policy,
+    count: int = 60,
+    seed: int = 0,
+    progress: Callable[[int, int], None] = lambda _done, _total: None,
+) -> Worked:
+    """Log ``count`` calls on the highest-priority assigned cases, as their owners. The
+    executive tier's cases are left open, for the executives to see on the desk."""
     truth = pq.read_table(data / "truth" / "customers_truth.parquet").to_pylist()
     by_id = {row["customer_id"]: row for row in truth}
     rng = np.random.default_rng(seed)
     query = (
         select(Case)
-        .where(Case.state != "closed", Case.owner_id.is_not(None))
+        .where(
+            Case.state != "closed",
+            Case.owner_id.is_not(None),
+            or_(Case.tier.is_(None), Case.tier != "executive"),
+        )
         .order_by(Case.priority, Case.id)
         .limit(count)
     )
     worked = Worked()
-    for i, case in enumerate(list(db.scalars(query))):
+    chosen = list(db.scalars(query))
+    for i, case in enumerate(chosen):
+        progress(i, len(chosen))
         row = by_id.get(case.customer_id)
         owner = db.get(User, case.owner_id)
         if row is None or owner is None:

@@ -13,7 +13,7 @@ from tests.conftest import run_winback
 from tests.desk.conftest import make_run
 from winback.cli import app
 from winback.desk.models import Case, User
-from winback.desk.users import authenticate
+from winback.desk.users import authenticate, by_username
 from winback.errors import Conflict, WinbackError
 
 
@@ -64,6 +64,22 @@ def test_user_role_and_reset_password_from_the_command_line(
     assert authenticate(db, "carol", "quiet amber lanterns").username == "carol"
     nobody = runner.invoke(app, ["user", "role", "zed", "--role", "rep"])
     assert "no user 'zed'" in str(nobody.exception)
+
+
+def test_user_email_from_the_command_line(env: dict[str, str], db: Session) -> None:
+    runner = CliRunner()
+    added = runner.invoke(app, ["user", "add", "dora", "--role", "rep", "--email", "d@x.example"])
+    assert added.exit_code == 0, added.output
+    assert by_username(db, "dora").email == "d@x.example"
+    changed = runner.invoke(app, ["user", "email", "dora", "dora@staff.example"])
+    assert changed.exit_code == 0, changed.output
+    assert "dora: e-mail dora@staff.example" in changed.output
+    bad = runner.invoke(app, ["user", "email", "dora", "not an address"])
+    assert "give one address such as name@example.com" in str(bad.exception)
+    removed = runner.invoke(app, ["user", "email", "dora", ""])
+    assert "dora: no e-mail address (no digest)" in removed.output
+    db.expire_all()
+    assert by_username(db, "dora").email is None
 
 
 def test_sync_without_a_scan_run_says_so(env: dict[str, str]) -> None:

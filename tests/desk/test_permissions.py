@@ -137,6 +137,9 @@ DOING: dict[Action, Do] = {
     Action.CHANGE_OWN_PASSWORD: lambda db, u, cs, run: users.change_own_password(
         db, u, PASSWORD, "violet kettle drums at noon"
     ),
+    Action.CHANGE_OWN_EMAIL: lambda db, u, cs, run: users.set_email(
+        db, u, u.id, "me@staff.example"
+    ),
     Action.EDIT_REASONS: lambda db, u, cs, run: taxonomy.add_reason(db, u, "Slow support"),
     Action.VIEW_TEAM_WORK: lambda db, u, cs, run: tasks.overdue_by_owner(db, u),
     Action.VIEW_REPORTS: lambda db, u, cs, run: build_report(db, u, None),

@@ -48,6 +48,7 @@ CALLS: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
         "/api/me/password",
         {"current_password": PASSWORD, "new_password": "violet kettle drums at noon"},
     ),
+    Action.CHANGE_OWN_EMAIL: ("PUT", "/api/me/email", {"email": "me@staff.example"}),
     Action.EDIT_REASONS: ("POST", "/api/reasons", {"label": "Slow support"}),
     Action.VIEW_TEAM_WORK: ("GET", "/api/tasks/overdue", None),
     Action.VIEW_REPORTS: ("GET", "/api/reports/reasons", None),

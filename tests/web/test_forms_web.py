@@ -171,3 +171,33 @@ def test_a_form_without_its_page_still_answers_without_a_traceback(client: TestC
     answer = client.post("/cases/999999/activity", data={"csrf_token": csrf, "kind": "zzz"})
     assert answer.status_code in (403, 404, 422)
     _clean(answer.text)
+
+
+def test_a_concession_refused_from_the_call_shows_the_call_again(
+    client: TestClient, db: Session, people: dict[str, User], mine: Case
+) -> None:
+    from winback.desk import calls
+
+    call = calls.start_call(db, people["rep"], mine.id)
+    call.step = "offer"  # the rep has reached the offer step
+    db.commit()
+    csrf = log_in(client, "rep")
+    form = {
+        "csrf_token": csrf,
+        "kind": "credit",
+        "amount": "1,5",
+        "note": "from the call",
+        "call_id": str(call.id),
+        "next": f"/calls/{call.id}?step=offer",
+    }
+    refused = client.post(f"/cases/{mine.id}/concessions", data=form)
+    assert refused.status_code == 422
+    page = _clean(refused.text)
+    assert "Guided call:" in page  # the call, not the customer page
+    assert "7. The offer" in page
+    assert 'value="1,5"' in page
+    assert 'value="from the call"' in page
+    assert "amount '1,5': is the comma a decimal point" in page
+    # Without a call, the customer page as before.
+    del form["call_id"]
+    assert "Guided call:" not in client.post(f"/cases/{mine.id}/concessions", data=form).text

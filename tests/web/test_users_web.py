@@ -192,3 +192,57 @@ def test_the_api_changes_roles_and_passwords(
     assert done.status_code == 204
     db.expire_all()
     assert users.authenticate(db, "rep", NEW).id == rep_id
+
+
+def test_an_email_address_is_set_on_the_account_page_and_by_an_admin(
+    app: FastAPI, client: TestClient, db: Session, people: dict[str, User]
+) -> None:
+    rep = people["rep"]
+    csrf = log_in(client, "rep")
+    bad = client.post("/account/email", data={"csrf_token": csrf, "email": "rep at work"})
+    assert bad.status_code == 422
+    assert "give one address such as name@example.com" in bad.text
+    assert 'value="rep at work"' in bad.text  # what was typed stays in the field
+    done = client.post("/account/email", data={"csrf_token": csrf, "email": "rep@staff.example"})
+    assert done.status_code == 200, done.text
+    assert "Your daily digest of unread notices goes to rep@staff.example" in done.text
+    db.expire_all()
+    assert db.get(User, rep.id).email == "rep@staff.example"  # type: ignore[union-attr]
+    # A rep may not set someone else's; an admin may, and sees it on the users page.
+    other = client.post(
+        f"/users/{people['rep2'].id}/email", data={"csrf_token": csrf, "email": "x@staff.example"}
+    )
+    assert other.status_code == 403
+    admin = TestClient(app, follow_redirects=False)
+    admin_csrf = log_in(admin, "admin")
+    set_by_admin = admin.post(
+        f"/users/{people['rep2'].id}/email",
+        data={"csrf_token": admin_csrf, "email": "rep2@staff.example"},
+    )
+    assert set_by_admin.status_code == 303
+    page = admin.get("/users")
+    assert 'value="rep2@staff.example"' in page.text
+    assert 'value="rep@staff.example"' in page.text
+    assert _actions(db, people["rep2"]).count("user.email") == 1
+
+
+def test_the_api_sets_email_addresses(
+    client: TestClient, db: Session, people: dict[str, User], tokens: dict[str, str]
+) -> None:
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    rep = {"Authorization": f"Bearer {tokens['rep']}"}
+    mine = client.put("/api/me/email", json={"email": "rep@staff.example"}, headers=rep)
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["email"] == "rep@staff.example"
+    bad = client.put("/api/me/email", json={"email": "nope"}, headers=rep)
+    assert bad.status_code == 422
+    rep2_id = people["rep2"].id
+    refused = client.patch(f"/api/users/{rep2_id}", json={"email": "a@b.example"}, headers=rep)
+    assert refused.status_code == 403
+    done = client.patch(
+        f"/api/users/{rep2_id}", json={"email": "rep2@staff.example"}, headers=admin
+    )
+    assert done.status_code == 200
+    assert done.json()["email"] == "rep2@staff.example"
+    cleared = client.patch(f"/api/users/{rep2_id}", json={"email": ""}, headers=admin)
+    assert cleared.json()["email"] is None

@@ -35,6 +35,9 @@ def user_add(
     password_stdin: bool = typer.Option(
         False, help="Read the password from standard input instead of generating one."
     ),
+    email: str = typer.Option(
+        "", help="Where their daily digest of unread notices goes (when SMTP is set up)."
+    ),
 ) -> None:
     """Add a desk user. Prints a generated password once unless --password-stdin."""
     settings = load_settings()
@@ -48,6 +51,7 @@ def user_add(
             role=role,
             password=password,
             staff_id=staff_id,
+            email=email,
         )
     out.print(f"added {safe(user.role)} {safe(user.username)} (user {user.id})", highlight=False)
     if not password_stdin:
@@ -64,6 +68,21 @@ def user_role(
     with cycle.desk_session(settings) as db:
         user = users.set_role(db, None, users.by_username(db, username).id, role)
     out.print(f"{safe(user.username)} is now {safe(user.role)}", highlight=False)
+
+
+@user_app.command("email")
+def user_email(
+    username: str = typer.Argument(..., help="The user's login name."),
+    address: str = typer.Argument(
+        ..., help="Where their daily digest of unread notices goes; '' removes it."
+    ),
+) -> None:
+    """Set (or remove) a user's e-mail address, where their daily digest goes."""
+    settings = load_settings()
+    with cycle.desk_session(settings) as db:
+        user = users.set_email(db, None, users.by_username(db, username).id, address)
+    where = f"e-mail {user.email}" if user.email else "no e-mail address (no digest)"
+    out.print(f"{safe(user.username)}: {safe(where)}", highlight=False)
 
 
 @user_app.command("reset-password")

@@ -152,6 +152,8 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
     staff_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    # Where the daily digest of unread notices goes (None: no digest).
+    email: Mapped[str | None] = mapped_column(String(320))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Raised to end every session of the user at once (password change, deactivation).

@@ -30,6 +30,7 @@ class Action(StrEnum):
     MANAGE_USERS = "add and deactivate users, change roles, reset passwords"
     OWN_API_TOKENS = "create and revoke own API tokens"
     CHANGE_OWN_PASSWORD = "change own password"
+    CHANGE_OWN_EMAIL = "change own e-mail address (for the daily digest of notices)"
     ASK_CONCESSION = "grant a concession within own limit, or ask for one above it"
     DECIDE_CONCESSION = "approve, counter or refuse a concession request"
     SET_LIMITS = "set other users' concession limits"
@@ -66,6 +67,7 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.MANAGE_USERS: frozenset({"admin"}),
     Action.OWN_API_TOKENS: _EVERYONE,
     Action.CHANGE_OWN_PASSWORD: _EVERYONE,
+    Action.CHANGE_OWN_EMAIL: _EVERYONE,
     Action.ASK_CONCESSION: frozenset({"manager", "executive", "rep"}),
     Action.DECIDE_CONCESSION: frozenset({"manager", "executive"}),
     Action.SET_LIMITS: frozenset({"admin", "manager", "executive"}),

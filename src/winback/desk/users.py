@@ -20,6 +20,8 @@ from winback.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 
 TOKEN_PREFIX = "wb_"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
+# One address, no spaces or brackets: what the outbox accepts as a recipient.
+_EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
 # Replaced by cheaper settings in the tests; argon2-cffi's defaults otherwise.
 hasher = PasswordHasher()
 _dummy_hash: str | None = None
@@ -40,8 +42,40 @@ def public(user: User) -> dict[str, object]:
         "name": user.name,
         "role": user.role,
         "staff_id": user.staff_id,
+        "email": user.email,
         "active": user.active,
     }
+
+
+def checked_email(email: str | None) -> str | None:
+    """``email`` trimmed (None when blank), or InvalidInput naming the field."""
+    email = (email or "").strip()
+    if not email:
+        return None
+    if len(email) > 320 or not _EMAIL.match(email):
+        raise InvalidInput(
+            f"e-mail {email!r}: give one address such as name@example.com, or leave it blank",
+            field="email",
+        )
+    return email
+
+
+def set_email(db: Session, actor: User | None, user_id: int, email: str | None) -> User:
+    """Set (or, blank, remove) where a user's daily digest of notices goes: their own by
+    anyone, anyone's by an admin (or the command line when ``actor`` is None)."""
+    if actor is not None:
+        require(actor, Action.CHANGE_OWN_EMAIL if actor.id == user_id else Action.MANAGE_USERS)
+    address = checked_email(email)
+    user = db.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    if user.email == address:
+        return user
+    before = public(user)
+    user.email = address
+    audit.record(db, actor, "user.email", "user", user.id, *audit.changes(before, public(user)))
+    db.commit()
+    return user
 
 
 def create_user(
@@ -53,6 +87,7 @@ def create_user(
     role: str,
     password: str,
     staff_id: str | None = None,
+    email: str | None = None,
 ) -> User:
     """Add a user. ``actor`` None means the command line (``winback user add``)."""
     if actor is not None:
@@ -63,6 +98,7 @@ def create_user(
             f"username {username!r}: use 2-80 lower-case letters, digits, '.', '_' or '-'"
         )
     _check_role(role)
+    address = checked_email(email)
     check_password(password, username=username, name=name)
     if db.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"the username {username!r} is taken")
@@ -74,6 +110,7 @@ def create_user(
         name=name.strip() or username,
         role=role,
         staff_id=staff_id or None,
+        email=address,
         password_hash=hasher.hash(password),
         active=True,
         session_epoch=0,

@@ -29,6 +29,7 @@ from winback.web.schemas import (
     CasePublic,
     CaseReassign,
     CustomerPublic,
+    EmailChange,
     EventPublic,
     FilterCreate,
     FilterPublic,
@@ -207,16 +208,20 @@ def create_user(body: UserCreate, db: Db, user: ApiUser) -> Any:
         role=body.role,
         password=body.password,
         staff_id=body.staff_id,
+        email=body.email,
     )
 
 
 @router.patch("/users/{user_id}", response_model=UserPublic)
 def update_user(user_id: Id, body: UserUpdate, db: Db, user: ApiUser) -> Any:
     """Deactivate or reactivate a user (their sessions end; deactivation revokes their
-    tokens), change their role, or both."""
-    if body.active is None and body.role is None:
-        raise InvalidInput("give active, role or both")
+    tokens), change their role, set their e-mail address, or several at once."""
+    if body.active is None and body.role is None and body.email is None:
+        raise InvalidInput("give active, role, email or several")
     target = users.get_user(db, user_id)
+    if body.email is not None:
+        require(user, Action.MANAGE_USERS)
+        target = users.set_email(db, user, user_id, body.email)
     if body.role is not None:
         target = users.set_role(db, user, user_id, body.role)
     if body.active is not None:
@@ -241,6 +246,13 @@ def change_password(request: Request, body: PasswordChange, db: Db, user: ApiUse
     tokens stay."""
     with request.app.state.password_checks.slot():
         users.change_own_password(db, user, body.current_password, body.new_password)
+
+
+@router.put("/me/email", response_model=UserPublic)
+def change_email(body: EmailChange, db: Db, user: ApiUser) -> Any:
+    """Set (or, empty, remove) my e-mail address: where my daily digest of unread notices
+    goes when the desk sends e-mail."""
+    return users.set_email(db, user, user.id, body.email)
 
 
 @router.get("/tokens", response_model=list[TokenPublic])

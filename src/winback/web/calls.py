@@ -304,6 +304,12 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
     )
 
 
+def call_offer_page(request: Request, db: Db, user: PageUser, call_id: int) -> Response:
+    """The call's offer step: where a concession refused from it shows again."""
+    call, _ = calls.get_call(db, user, call_id)
+    return _call_page(request, db, user, call, "offer")
+
+
 @page_router.get("/calls/{call_id}")
 def call_page(
     request: Request, call_id: Id, db: Db, user: PageUser, step: str | None = None

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from winback.desk import cases, models, red_carpet
 from winback.desk import concessions as service
@@ -21,6 +22,7 @@ from winback.desk.models import Case, Concession, ConcessionKind, ConcessionStat
 from winback.desk.numbers import parse_number, require_number
 from winback.desk.permissions import Action, may
 from winback.web import pages
+from winback.web.calls import call_offer_page
 from winback.web.deps import ApiUser, Csrf, Db, PageUser
 from winback.web.errors import ERROR_RESPONSES
 from winback.web.forms import redisplay
@@ -171,9 +173,18 @@ def api_set_limits(user_id: Id, body: LimitsUpdate, db: Db, user: ApiUser) -> Li
 # --- pages --------------------------------------------------------------------------------
 
 
+def concession_form_page(request: Request, db: Session, user: User) -> Response:
+    """Where a refused concession request shows again: the call's offer step when it was
+    asked from a call, else the case's customer page."""
+    call_id = getattr(request.state, "form_values", {}).get("call_id", "")
+    if call_id.isdigit():
+        return call_offer_page(request, db, user, int(call_id))
+    return pages.case_customer_page(request, db, user)
+
+
 @page_router.post(
     "/cases/{case_id}/concessions",
-    dependencies=[Csrf, redisplay(pages.case_customer_page, "concession")],
+    dependencies=[Csrf, redisplay(concession_form_page, "concession")],
 )
 def page_request(
     case_id: Id,

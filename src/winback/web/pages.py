@@ -392,6 +392,7 @@ def user_add(
     role: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
     staff_id: Annotated[str, Form()] = "",
+    email: Annotated[str, Form(max_length=320)] = "",
 ) -> Response:
     users.create_user(
         db,
@@ -401,7 +402,20 @@ def user_add(
         role=role,
         password=password,
         staff_id=staff_id or None,
+        email=email,
     )
+    return back("/users")
+
+
+@router.post(
+    "/users/{user_id}/email", dependencies=[Csrf, redisplay(users_page, "email-{user_id}")]
+)
+def user_email(
+    user_id: Id, db: Db, user: PageUser, email: Annotated[str, Form(max_length=320)] = ""
+) -> Response:
+    """An admin sets (or, blank, removes) a user's e-mail address for the daily digest."""
+    require(user, Action.MANAGE_USERS)
+    users.set_email(db, user, user_id, email)
     return back("/users")
 
 
@@ -479,6 +493,20 @@ async def password_change(
     )
     cookies.write(request, response, session)
     return response
+
+
+@router.post("/account/email", dependencies=[Csrf, redisplay(account_page, "email")])
+def email_change(
+    request: Request, db: Db, user: PageUser, email: Annotated[str, Form(max_length=320)] = ""
+) -> Response:
+    """Set (or, blank, remove) my e-mail address: where my daily digest of notices goes."""
+    users.set_email(db, user, user.id, email)
+    notice = (
+        f"Your daily digest of unread notices goes to {user.email}."
+        if user.email
+        else "You get no e-mail digest (no address)."
+    )
+    return account_page(request, db, user, notice=notice)
 
 
 @router.post("/account/tokens", dependencies=[Csrf, redisplay(account_page, "token")])

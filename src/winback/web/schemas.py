@@ -69,13 +69,29 @@ class UserCreate(Body):
     role: Role
     password: str = Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)
     staff_id: str | None = None
+    email: str | None = Field(
+        None, max_length=320, description="where their daily digest of notices goes"
+    )
 
 
 class UserUpdate(Body):
-    """Deactivate or reactivate a user, change their role, or both (at least one)."""
+    """Deactivate or reactivate a user, change their role or e-mail address (at least one)."""
 
     active: StrictBool | None = Field(None, description="true or false; never 0, 1 or a string")
     role: Role | None = Field(None, description="the new role (an admin's; never their own)")
+    email: str | None = Field(
+        None,
+        max_length=320,
+        description="where their daily digest of notices goes; an empty string removes it",
+    )
+
+
+class EmailChange(Body):
+    email: str = Field(
+        "",
+        max_length=320,
+        description="where my daily digest of notices goes; an empty string removes it",
+    )
 
 
 class PasswordReset(Body):
@@ -102,6 +118,7 @@ class UserPublic(BaseModel):
     name: str
     role: Role
     staff_id: str | None
+    email: str | None = None
     active: bool
 
 
