@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from winback.desk import complaints, digests, feeds, passes, red_carpet, search
+from winback.desk import complaints, digests, feeds, passes, red_carpet, scan_lookup, search
 from winback.desk.complaints import IncomingPost, Routing, TakeResult
 from winback.desk.db import desk_engine, open_session
 from winback.desk.matching import Customer, Directory, order_tokens
@@ -150,8 +150,9 @@ def sync(
     rebuild_timeline: bool = True,
 ) -> SyncResult:
     """Open, refresh and close cases from ``run`` (default: the latest run), send the
-    closed ones' outcomes to the ledger, count and watch the red carpet, and rebuild the
-    customer timeline copy. ``db`` and ``actor``: the web app's session and user."""
+    closed ones' outcomes to the ledger, count and watch the red carpet, rebuild the
+    customer timeline copy and make the run's customer-sorted lookup copy. ``db`` and
+    ``actor``: the web app's session and user."""
     run = run or latest_run(settings.runs_dir)
     if run is None:
         raise NoScanRunError(f"no scan run in {settings.runs_dir} yet: run a scan first")
@@ -163,6 +164,9 @@ def sync(
         result = _sync_in(db, settings, policy, run, ledger, actor)
     if ledger is not None and rebuild_timeline:
         refresh_timeline(settings)
+    # The customer page's lookup copy of the run, made now rather than by the first
+    # customer page a rep opens (a few seconds at 1M customers).
+    scan_lookup.lookup_file(run)
     return result
 
 

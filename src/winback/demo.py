@@ -76,6 +76,7 @@ class DemoUser:
     role: str
     password: str
     staff_id: str | None
+    name: str = ""  # the person's name as the staff table has it (the desk shows it)
 
 
 @dataclass
@@ -380,12 +381,17 @@ def _campaign(settings: Settings, db: Session, policy: Policy, demo: Demo) -> No
 
 def _create_users(settings: Settings, ledger: Ledger) -> list[DemoUser]:
     taken: set[str] = set()
-    wanted = [DemoUser(_username("admin", taken), "admin", secrets.token_urlsafe(9), None)]
+    admin = DemoUser(_username("admin", taken), "admin", secrets.token_urlsafe(9), None, "Admin")
+    wanted = [admin]
     for staff_id, name, role in reads.staff(ledger):
         if role in DESK_ROLES:
             wanted.append(
                 DemoUser(
-                    _username(name, taken), DESK_ROLES[role], secrets.token_urlsafe(9), staff_id
+                    _username(name, taken),
+                    DESK_ROLES[role],
+                    secrets.token_urlsafe(9),
+                    staff_id,
+                    name,
                 )
             )
     engine = desk_engine(settings.desk_database_url)
@@ -396,7 +402,7 @@ def _create_users(settings: Settings, ledger: Ledger) -> list[DemoUser]:
                     db,
                     None,
                     username=user.username,
-                    name=user.username,
+                    name=user.name or user.username,
                     role=user.role,
                     password=user.password,
                     staff_id=user.staff_id,

@@ -141,6 +141,11 @@ class Settings(BaseSettings):
         "for sending e-mail.",
         pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
     )
+    currency: str = Field(
+        default="USD",
+        description="The ISO 4217 code of the currency the ledger's amounts are in (USD, EUR, "
+        "GBP, JPY ...): the desk shows every amount with its symbol.",
+    )
     business_name: str = Field(
         default="",
         max_length=200,
@@ -221,6 +226,18 @@ class Settings(BaseSettings):
 
         trigger_of(value)
         return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_is_known(cls, value: str) -> str:
+        from babel.numbers import list_currencies
+
+        code = value.strip().upper()
+        if code not in list_currencies():
+            raise ValueError(
+                f"unknown currency {value!r}: give an ISO 4217 code such as USD, EUR or GBP"
+            )
+        return code
 
     @field_validator("timezone")
     @classmethod

@@ -67,7 +67,8 @@ def test_manager_filters_reassigns_with_htmx_and_reads_the_audit_log(
 
     page.click("nav >> text=Audit log")
     page.wait_for_url("**/audit")
-    assert "case.reassign" in page.locator("table.audit").inner_text()
+    audit = page.locator("table.audit").inner_text()
+    assert f"Manager reassigned case {case.id}: assigned to Rep Two" in audit  # in words
     shoot(page, request, "manager-audit")
 
     page.goto("/customers/c4")

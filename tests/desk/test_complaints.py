@@ -105,6 +105,9 @@ def test_the_urgent_case_tops_the_rep_queue(
     assert [c.customer_id for c in queue] == ["c2", "c1"]
     assert queue[0].urgent
     assert queue[0].post_id is not None
+    # A second complaint on the case, urgent already, makes no case urgent that was not.
+    again = take(db, post("Jon Smith, North, US", url="https://r.example/3b"), routing=routing)
+    assert (again.complaints, again.cases_opened, again.cases_made_urgent) == (1, 0, 0)
 
 
 def test_a_misspelt_name_lands_in_triage_and_confirmed_opens_the_case(

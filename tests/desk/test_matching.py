@@ -54,3 +54,24 @@ def test_an_order_and_a_name_that_disagree_go_to_a_person() -> None:
     found = PEOPLE.match("Zoe Arnstrom", "order A-1001 late", orders={"A-1001": "c2"})
     assert found.customer_id is None
     assert set(found.candidates) == {"c1", "c2"}
+
+
+def test_a_name_near_a_customers_but_made_of_real_names_goes_to_a_person() -> None:
+    people = Directory(
+        [
+            Customer("m1", "Michael Fox", None, "West", "US"),
+            Customer("m2", "Laura Cox", None, "East", "US"),
+        ]
+    )
+    # "Michael Cox": one letter from Michael Fox, but Cox is a customer's surname too, so
+    # it is likelier another Michael than a typo.
+    like = people.match("Michael Cox", "late again")
+    assert like.candidates == ("m1",)
+    assert like.confidence < 0.85
+    placed = people.match("Michael Cox, West, US", "late again")
+    assert placed.confidence < 0.85
+    # A typo that makes no customer's name still matches.
+    typo = people.match("Michael Fxo", "late again")
+    assert (typo.customer_id, typo.method) == ("m1", "name")
+    assert typo.confidence >= 0.85
+    assert people.match("Michael Fox", "late").confidence == 1.0

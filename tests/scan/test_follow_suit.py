@@ -15,7 +15,9 @@ from winback.ledger.contract import COUNTED_ORDER_STATUSES, TABLES
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
 from winback.policy import Policy
+from winback.scan.drivers import with_drivers
 from winback.scan.follow_suit import (
+    backtest_and_score,
     cross_calibrated,
     fit_sample,
     platt,
@@ -142,3 +144,102 @@ def test_the_lapse_risk_is_calibrated_on_what_customers_then_did(tmp_path: Path)
 def test_slipping_needs_a_precision_well_above_the_base_rate() -> None:
     assert required_precision(0.65, np.array([1, 0, 0, 0])) == 0.65  # base 0.25: 0.625
     assert required_precision(0.65, np.array([1, 1, 1, 1, 0])) == 0.9  # base 0.8
+
+
+def _driver_world(n: int = 3000, seed: int = 1) -> tuple[pd.DataFrame, np.ndarray]:
+    """Customers who order every 30 days from their start until they stop. A third of them
+    met a risk driver (bought a faulty line, say): they stop after 150 days on average,
+    the rest after 900. Returns each customer's start and stop day, and who met it."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 1200, n), unit="D")
+    met = rng.random(n) < 1 / 3
+    life = rng.exponential(np.where(met, 150.0, 900.0))
+    stop = start + pd.to_timedelta(life.round(), unit="D")
+    world = pd.DataFrame({"customer_id": [f"c{i:04d}" for i in range(n)], "start": start})
+    world["stop"] = stop
+    return world, met
+
+
+def _frame_on(world: pd.DataFrame, day: date) -> pd.DataFrame:
+    """The feature frame a scan would read at ``day``: every order is 30 days apart, so the
+    customers differ only in when they last ordered and how often they have."""
+    cut = pd.Timestamp(day)
+    begun = world[world["start"] <= cut]
+    end = begun["stop"].where(begun["stop"] < cut, cut)
+    purchases = ((end - begun["start"]).dt.days // 30 + 1).astype("int64")
+    last = begun["start"] + pd.to_timedelta((purchases - 1) * 30, unit="D")
+    return pd.DataFrame(
+        {
+            "customer_id": begun["customer_id"],
+            "segment": "all",
+            "first_order_date": begun["start"],
+            "last_order_date": last,
+            "days_since_last_order": (cut - last).dt.days,
+            "purchases": purchases,
+            "own_interval_days": np.where(purchases > 1, 30.0, np.nan),
+            "revenue": purchases * 10.0,
+            "revenue_recent": 0.0,
+            "revenue_prior": 0.0,
+            "p_alive": 0.5,
+            "expected_purchases": 1.0,
+        }
+    ).reset_index(drop=True)
+
+
+def test_a_risk_driver_met_raises_the_lapse_risk_of_like_customers_without_leakage() -> None:
+    # A hand-made world: customers identical in everything the model reads but the risk
+    # driver they met. The model must learn the driver from past cutoffs (where exposure
+    # came with earlier stops) and give today's exposed customers the higher risk, and it
+    # may ask for the drivers only at cutoffs whose data it is allowed to see.
+    world, met = _driver_world()
+    exposed = set(world["customer_id"][met])
+    as_of = date(2026, 6, 30)
+    asked: list[date] = []
+
+    def drivers_at(cutoff: date) -> pd.DataFrame:
+        asked.append(cutoff)
+        ids = sorted(exposed)
+        return pd.DataFrame(
+            {
+                "driver_lapse_ratio": 3.0,
+                "drivers_met": 1,
+                "risk_driver": "bought X",
+                "risk_driver_line": "X",
+            },
+            index=pd.Index(ids, name="customer_id"),
+        )
+
+    today = with_drivers(_frame_on(world, as_of), drivers_at(as_of))
+    asked.clear()
+    risk, result = backtest_and_score(
+        lambda d: _frame_on(world, d), today, as_of, Policy(), drivers_at=drivers_at
+    )
+    assert result.problem is None, result.problem
+    held_out = as_of - timedelta(days=Policy().lapse.follow_suit_window_days)
+    assert asked
+    assert max(asked) == held_out
+    assert set(asked) == {date.fromisoformat(c) for c in result.cutoffs}
+
+    # Like customers: ordered in the last 30 days, at least three purchases so far.
+    fresh = (today["days_since_last_order"] < 30) & (today["purchases"] >= 3)
+    is_met = today["customer_id"].isin(exposed)
+    risk_met = risk[(fresh & is_met).to_numpy()]
+    risk_not = risk[(fresh & ~is_met).to_numpy()]
+    assert len(risk_met) > 50
+    assert len(risk_not) > 200
+    # By hand: the chance of stopping before the next order (within 30 days) is about
+    # 1 - exp(-30/150) = 0.18 for those who met it, 1 - exp(-30/900) = 0.03 for the rest.
+    assert risk_met.mean() > 2 * risk_not.mean()
+    assert 0.08 < risk_met.mean() < 0.35
+    assert risk_not.mean() < 0.08
+
+    # Without the drivers the model can tell them apart only by what comes with exposure
+    # (shorter lives, so fewer purchases): far less.
+    blind, _ = backtest_and_score(
+        lambda d: _frame_on(world, d), _frame_on(world, as_of), as_of, Policy()
+    )
+    gap = risk_met.mean() - risk_not.mean()
+    blind_gap = (
+        blind[(fresh & is_met).to_numpy()].mean() - blind[(fresh & ~is_met).to_numpy()].mean()
+    )
+    assert blind_gap < gap / 2, (blind_gap, gap)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pyarrow as pa
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from tests.simulate.simworld import Sim
 from winback.desk.matching import fold
-from winback.simulate.posts import STRANGER_LAST, named_posts
+from winback.simulate.names import name_pool
+from winback.simulate.posts import named_posts
 
 
 def _posts(world: Sim, seed: int = 3, n: int = 600) -> pa.Table:
@@ -24,10 +25,14 @@ def test_each_post_names_its_author_as_typed_and_strangers_have_no_customer(
     names = {r["customer_id"]: r["name"] for r in retail_world[1]["customers"].to_pylist()}
     strangers = [p for p in posts if p["customer_id"] is None]
     assert 0.05 < len(strangers) / len(posts) < 0.15
-    surnames = {fold(s) for s in STRANGER_LAST}
+    # Strangers' names are drawn as customers' are: a first name and a surname of the
+    # pools, but for a typo.
+    firsts = sorted({fold(s) for s in name_pool("first").names})
+    lasts = sorted({fold(s) for s in name_pool("last").names})
     for p in strangers:
-        last = fold(p["author"]).split()[-1]
-        assert max(fuzz.ratio(last, s) for s in surnames) >= 60, p
+        words = fold(p["author"]).split()
+        assert process.extractOne(words[0], firsts, scorer=fuzz.ratio, score_cutoff=75), p
+        assert process.extractOne(words[-1], lasts, scorer=fuzz.ratio, score_cutoff=75), p
     for p in posts:
         if p["customer_id"] is None:
             continue

@@ -26,6 +26,7 @@ from tests.desk.conftest import (  # noqa: F401 (fixtures)
 from winback.desk import users
 from winback.desk.models import User
 from winback.desk.sync import sync_cases
+from winback.ledger.importer import import_file
 from winback.settings import load_settings
 from winback.web.app import create_app
 
@@ -54,6 +55,16 @@ def scanned(app: FastAPI, db: Session, people: dict[str, User]) -> None:  # noqa
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as c:
         yield c
+
+
+def import_csv(app: FastAPI, tmp_path: Path, table: str, text: str) -> None:
+    """Import ``text`` as the CSV of contract table ``table`` into the app's ledger (each
+    call in a folder of its own under ``tmp_path``)."""
+    folder = tmp_path / f"import-{len(list(tmp_path.glob('import-*')))}"
+    folder.mkdir()
+    path = folder / f"{table}.csv"
+    path.write_text(text, encoding="utf-8")
+    import_file(app.state.ledger, table, path, rejects_dir=folder / "rejects")
 
 
 def csrf_of(html: str) -> str:

@@ -442,7 +442,7 @@ def test_limits_forms_on_the_users_and_limits_pages(
     assert f'action="/users/{rep.id}/limits"' in page
     assert f'action="/users/{manager.id}/limits"' not in page  # not their own
     assert f'action="/users/{people["executive"].id}/limits"' not in page
-    assert "10% · 50.00 credit · 1 free item" in page
+    assert "10% · $50.00 credit · 1 free item" in page
     over = client.post(
         f"/users/{rep.id}/limits",
         data={"discount_pct": "30", "credit": "50", "free_items": "1", "csrf_token": csrf},

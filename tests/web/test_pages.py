@@ -11,21 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.desk.conftest import POLICY, make_run
-from tests.web.conftest import log_in
+from tests.web.conftest import import_csv, log_in
 from winback.desk import tasks
 from winback.desk.models import AuditEntry, Case, User
 from winback.desk.sync import sync_cases
-from winback.ledger.importer import import_file
 
 LINK = re.compile(r'(?:src|href|action)\s*=\s*["\']([^"\']+)["\']', re.IGNORECASE)
-
-
-def _import(app: FastAPI, tmp_path: Path, table: str, text: str) -> None:
-    tmp_path = tmp_path / f"import-{len(list(tmp_path.glob('import-*')))}"
-    tmp_path.mkdir()
-    path = tmp_path / f"{table}.csv"
-    path.write_text(text, encoding="utf-8")
-    import_file(app.state.ledger, table, path, rejects_dir=tmp_path / "rejects")
 
 
 def test_rep_queue_lists_their_cases_in_order_with_reasons(
@@ -86,36 +77,36 @@ def test_customer_page_shows_scores_intangibles_and_a_timeline_of_everything(
     scanned: None,
     tmp_path: Path,
 ) -> None:
-    _import(app, tmp_path, "customers", "customer_id,name,email\nc1,Acme Ltd,buy@acme.test\n")
-    _import(
+    import_csv(app, tmp_path, "customers", "customer_id,name,email\nc1,Acme Ltd,buy@acme.test\n")
+    import_csv(
         app, tmp_path, "orders", "order_id,customer_id,order_date,amount\no1,c1,2023-11-02,420.50\n"
     )
-    _import(
+    import_csv(
         app,
         tmp_path,
         "incidents",
         "incident_id,customer_id,occurred_on,type,severity\ni1,c1,2023-12-01,late_delivery,4\n",
     )
-    _import(
+    import_csv(
         app,
         tmp_path,
         "interactions",
         "interaction_id,customer_id,occurred_at,channel,staff_id,customer_rude\n"
         "t1,c1,2023-12-03T10:00:00,call,s-rep,true\n",
     )
-    _import(
+    import_csv(
         app,
         tmp_path,
         "marketing_events",
         "customer_id,campaign_id,event,occurred_at\nc1,spring,opened,2024-03-01T09:00:00\n",
     )
-    _import(
+    import_csv(
         app,
         tmp_path,
         "invoices",
         "invoice_id,customer_id,issued_on,due_on,amount,paid_on\nv1,c1,2023-11-02,2023-12-02,420.50,2023-12-20\n",
     )
-    _import(
+    import_csv(
         app,
         tmp_path,
         "returns",
@@ -133,12 +124,12 @@ def test_customer_page_shows_scores_intangibles_and_a_timeline_of_everything(
     page = client.get("/customers/c1").text
     for expected in (
         "buy@acme.test",
-        "order o1 for 420.50",
+        "order o1 for $420.50",
         "late_delivery (severity 4), unresolved",
         "call (customer rude to staff)",
         "opened spring",
         "paid late on 2023-12-20",
-        "return r1 of 40.00",
+        "return r1 of $40.00",
         "apologised",
         "no order for 200 days, twice the usual 90",
         "worth 1,200 a year",
@@ -216,7 +207,7 @@ def test_customer_page_reads_the_sorted_copy_when_it_matches_and_the_ledger_when
 ) -> None:
     from winback.ledger import timeline as timeline_index
 
-    _import(
+    import_csv(
         app, tmp_path, "orders", "order_id,customer_id,order_date,amount\no1,c1,2023-11-02,10\n"
     )
     root = app.state.timeline.root
@@ -224,15 +215,15 @@ def test_customer_page_reads_the_sorted_copy_when_it_matches_and_the_ledger_when
     assert folder is not None
     assert timeline_index.current(root, app.state.ledger) == folder
     log_in(client, "rep")
-    assert "order o1 for 10.00" in client.get("/customers/c1").text
+    assert "order o1 for $10.00" in client.get("/customers/c1").text
 
-    _import(
+    import_csv(
         app, tmp_path, "orders", "order_id,customer_id,order_date,amount\no2,c1,2024-02-02,20\n"
     )
     assert timeline_index.current(root, app.state.ledger) is None  # an import since: stale
     page = client.get("/customers/c1").text
-    assert "order o2 for 20.00" in page
-    assert "order o1 for 10.00" in page
+    assert "order o2 for $20.00" in page
+    assert "order o1 for $10.00" in page
 
 
 def test_customer_page_shows_an_intangible_the_data_cannot_tell_as_unknown(

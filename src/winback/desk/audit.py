@@ -89,17 +89,38 @@ def read_log(
     entity_id: str | None = None,
     limit: int = 100,
     before_id: int | None = None,
+    after_id: int | None = None,
 ) -> list[AuditEntry]:
-    """The newest audit rows first (keyset-paged by id). Runs one SQL query."""
+    """The newest audit rows first (keyset-paged by id: below ``before_id``, or the
+    oldest ``limit`` above ``after_id`` for the page before). Runs one SQL query."""
     require(actor, Action.VIEW_AUDIT)
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(min(limit, 500))
+    newer = after_id is not None and before_id is None
+    order = AuditEntry.id.asc() if newer else AuditEntry.id.desc()
+    query = select(AuditEntry).order_by(order).limit(min(limit, 500))
     if entity:
         query = query.where(AuditEntry.entity == entity)
     if entity_id:
         query = query.where(AuditEntry.entity_id == entity_id)
     if before_id:
         query = query.where(AuditEntry.id < before_id)
-    return list(db.scalars(query))
+    if newer:
+        query = query.where(AuditEntry.id > after_id)
+    rows = list(db.scalars(query))
+    return rows[::-1] if newer else rows
+
+
+def has_entries(
+    db: Session, *, entity: str | None = None, below: int | None = None, above: int | None = None
+) -> bool:
+    """Whether any audit row (of ``entity``) lies below or above an id: the pager's test."""
+    query = select(AuditEntry.id)
+    if entity:
+        query = query.where(AuditEntry.entity == entity)
+    if below is not None:
+        query = query.where(AuditEntry.id < below)
+    if above is not None:
+        query = query.where(AuditEntry.id > above)
+    return db.scalar(query.limit(1)) is not None
 
 
 def case_history(db: Session, case_ids: list[int]) -> list[AuditEntry]:

@@ -79,7 +79,21 @@ class CaseFilter:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def _apply(query: Select[Any], f: CaseFilter) -> Select[Any]:
+def opened_audit(case: Case, assigned_because: str, **more: Any) -> dict[str, Any]:
+    """What the ``case.open`` audit entry records of a new case, however it was opened
+    (winback sync, a public complaint, a call in): its customer, state, owner and why that
+    owner, then what the opener adds (the scan's priority, the post, the reason)."""
+    return {
+        "customer_id": case.customer_id,
+        "state": "open",
+        "owner_id": case.owner_id,
+        "assigned_because": assigned_because,
+        **more,
+    }
+
+
+def filtered(query: Select[Any], f: CaseFilter) -> Select[Any]:
+    """``query`` (of cases) narrowed to the filter's cases."""
     if f.state == "active":
         query = query.where(Case.state != "closed")
     elif f.state != "all":
@@ -139,7 +153,7 @@ def search_cases(
 ) -> Page:
     """Every case matching the filters, in priority order (the manager view)."""
     require(actor, Action.VIEW_ALL_CASES)
-    return _fetch(db, _apply(select(Case), f), page, size)
+    return _fetch(db, filtered(select(Case), f), page, size)
 
 
 def get_case(db: Session, actor: User, case_id: int) -> Case:
@@ -186,6 +200,52 @@ def reassign(db: Session, actor: User, case_id: int, owner_id: int | None) -> Ca
     audit.record(db, actor, "case.reassign", "case", case.id, before, {"owner_id": owner_id})
     db.commit()
     return case
+
+
+# One bulk reassign moves at most this many cases (a page of the list at its largest).
+BULK_LIMIT = 200
+
+
+def reassign_many(
+    db: Session, actor: User, case_ids: list[int], owner_id: int | None
+) -> list[Case]:
+    """Give several cases to one person (or nobody), all or none: if any case is unknown
+    or closed, nothing moves. Each case that changes hands is audited on its own; a case
+    already with ``owner_id`` is left alone, so sending the same request twice moves
+    nothing the second time. Returns the cases that changed hands."""
+    require(actor, Action.REASSIGN_CASE)
+    ids = sorted(set(case_ids))
+    if not ids:
+        raise InvalidInput("case_ids: tick the cases to reassign", field="case_ids")
+    if len(ids) > BULK_LIMIT:
+        raise InvalidInput(
+            f"case_ids: {len(ids)} cases; reassign at most {BULK_LIMIT} at once", field="case_ids"
+        )
+    tasks.check_holder(db, owner_id, "cases")
+    write_lock(db)
+    query = select(Case).where(Case.id.in_(ids)).order_by(Case.id).with_for_update()
+    found = list(db.scalars(query.execution_options(populate_existing=True)))
+    missing = sorted(set(ids) - {c.id for c in found})
+    if missing:
+        raise InvalidInput(
+            f"case_ids: no case {', '.join(map(str, missing))}; nothing was reassigned",
+            field="case_ids",
+        )
+    closed = [c.id for c in found if c.state == "closed"]
+    if closed:
+        raise Conflict(
+            f"case {', '.join(map(str, closed))} is closed; nothing was reassigned "
+            "(untick the closed cases and try again)"
+        )
+    moved = [c for c in found if c.owner_id != owner_id]
+    now = utcnow()
+    for case in moved:
+        before = {"owner_id": case.owner_id}
+        case.owner_id, case.updated_at = owner_id, now
+        after = {"owner_id": owner_id, "bulk": len(ids)}
+        audit.record(db, actor, "case.reassign", "case", case.id, before, after)
+    db.commit()
+    return moved
 
 
 def log_activity(

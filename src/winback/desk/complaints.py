@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from winback import clock
 from winback.desk import audit, tasks
 from winback.desk.assignment import Candidate, Contact, choose_owner
+from winback.desk.cases import opened_audit
 from winback.desk.db import write_lock
 from winback.desk.matching import Directory, Match
 from winback.desk.models import (
@@ -349,7 +350,8 @@ def _route(
     audit.record(db, actor, "case.urgent", "case", case.id, before, after, system_name=SYSTEM_NAME)
     if result is not None:
         result.cases_opened += opened
-        result.cases_made_urgent += not opened
+        # A case already urgent (an earlier complaint) is not made urgent again.
+        result.cases_made_urgent += not opened and not before["urgent"]
     return case
 
 
@@ -438,13 +440,7 @@ def _new_case(
         "case",
         case.id,
         None,
-        {
-            "customer_id": customer_id,
-            "state": "open",
-            "owner_id": owner_id,
-            "assigned_because": f"public complaint; {why}",
-            "post_id": post.id,
-        },
+        opened_audit(case, f"public complaint; {why}", post_id=post.id),
         system_name=SYSTEM_NAME,
     )
     return case

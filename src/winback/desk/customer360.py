@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from winback.desk import audit, scan_fields
+from winback.desk import audit, readable, scan_fields, scan_lookup
 from winback.desk.cases import activities, cases_of_customer
 from winback.desk.models import Case, RedCarpet, User
 from winback.desk.permissions import Action, require
@@ -37,6 +37,7 @@ class Event:
     summary: str
     who: str | None = None
     detail: str | None = None
+    amount: float | None = None
 
 
 @dataclass
@@ -70,16 +71,10 @@ class CustomerView:
 
 
 def scan_row(run: ScanRun | None, customer_id: str) -> dict[str, Any] | None:
-    """The customer's row in the scan run (reads the run's Parquet file with a filter)."""
+    """The customer's row in the scan run (one row group of its customer-sorted copy)."""
     if run is None:
         return None
-    import pyarrow.dataset as ds
-
-    table = ds.dataset(run.path / "customers.parquet").to_table(
-        filter=ds.field("customer_id") == customer_id
-    )
-    rows = table.to_pylist()
-    return rows[0] if rows else None
+    return scan_lookup.customer_row(run, customer_id)
 
 
 #: The scan columns that say what a customer buys (and an offer can fit), and whether
@@ -98,56 +93,56 @@ def sweet_spot_of(run: ScanRun | None, customer_id: str) -> dict[str, Any] | Non
     """The customer's sweet-spot columns in the scan run (only those columns are read)."""
     if run is None:
         return None
-    import pyarrow.dataset as ds
-
-    data = ds.dataset(run.path / "customers.parquet")
-    columns = [c for c in SWEET_SPOT_COLUMNS if c in data.schema.names]  # older runs: fewer
-    if not columns:
-        return None
-    rows = data.to_table(columns=columns, filter=ds.field("customer_id") == customer_id)
-    found: dict[str, Any] | None = rows.to_pylist()[0] if rows.num_rows else None
-    return found
+    # Older runs have fewer of the columns (none: None).
+    return scan_lookup.customer_row(run, customer_id, SWEET_SPOT_COLUMNS)
 
 
-def _case_events(db: Session, cases: list[Case]) -> list[Event]:
+def _case_events(
+    db: Session, cases: list[Case], who: readable.People, money: readable.Money
+) -> list[Event]:
+    """The desk's part of the timeline in words: activities by their author's name, and
+    each change of a case as a sentence ("assigned to Ana Diaz", "closed: won back")."""
     ids = [c.id for c in cases]
-    names: dict[int | None, str | None] = {None: None}
-
-    def name_of(user_id: int | None) -> str | None:
-        if user_id not in names:
-            user = db.get(User, user_id)
-            names[user_id] = user.username if user else f"user {user_id}"
-        return names[user_id]
-
     events = [
         Event(
             a.at,
             "case",
             f"case {a.case_id}",
             a.kind + (f" by {a.channel}" if a.channel else ""),
-            name_of(a.user_id),
+            who.user(a.user_id) if a.user_id is not None else None,
             a.text or None,
         )
         for a in activities(db, ids)
     ]
     for entry in audit.case_history(db, ids):
-        before = entry.before or {}
-        change = ", ".join(
-            f"{k}: {before[k]} → {v}" if k in before else f"{k}: {v}"
-            for k, v in (entry.after or {}).items()
-            if k != "activity"
-        )
+        phrases = readable.change_phrases(entry.before, entry.after, who, money)
+        if entry.action in ("case.contact", "case.note") and phrases == []:
+            continue  # the activity's own line says it
+        verb = entry.action.removeprefix("case.")
+        if verb == "open":
+            phrases.insert(0, "opened")
         events.append(
             Event(
                 entry.at,
                 "case",
                 f"case {entry.entity_id}",
-                entry.action.removeprefix("case."),
-                entry.actor_name,
-                change,
+                "; ".join(phrases) or readable.VERBS.get(verb, verb),
+                who.actor(entry.actor_name),
+                None,
             )
         )
     return events
+
+
+def _readable_fact(fact: Event, who: readable.People, money: readable.Money) -> Event:
+    """A ledger fact with its staff member's name and its amount in the currency."""
+    summary = fact.summary
+    if fact.amount is not None:
+        written = f"{float(fact.amount):.2f}"
+        summary = summary.replace(written, money(float(fact.amount)), 1)
+    return Event(
+        fact.at, fact.kind, fact.ref, summary, who.staff(fact.who), fact.detail, fact.amount
+    )
 
 
 def customer_view(
@@ -158,8 +153,10 @@ def customer_view(
     run: ScanRun | None,
     ledger: Ledger | None,
     timeline: TimelineReader | None = None,
+    money: readable.Money | None = None,
 ) -> CustomerView:
-    """Everything about one customer, newest event first."""
+    """Everything about one customer, newest event first; people by name and amounts by
+    ``money`` (two decimals without it)."""
     require(actor, Action.VIEW_CUSTOMER)
     cases = cases_of_customer(db, actor, customer_id)
     open_case = next((c for c in cases if c.state != "closed"), None)
@@ -167,10 +164,12 @@ def customer_view(
     # scan run's Parquet file would be scanned whole (1M customers: ~0.4 s).
     scan = scan_fields.scan_row(open_case) if open_case else scan_row(run, customer_id)
     profile, facts = reads.customer_timeline(ledger, customer_id, timeline)
-    events = [Event(*fact) for fact in facts]
     if scan is None and profile is None and not cases:
         raise NotFound(f"no customer {customer_id!r} in the ledger, the scan or the desk")
-    events += _case_events(db, cases)
+    show = money or (lambda value: f"{value:,.2f}")
+    who = readable.people(db, ledger, [f.who for f in facts if f.who])
+    events = [_readable_fact(Event(*fact), who, show) for fact in facts]
+    events += _case_events(db, cases, who, show)
 
     def when(e: Event) -> datetime:
         at = e.at

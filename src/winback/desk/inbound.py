@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from winback.desk import audit
+from winback.desk.cases import opened_audit
 from winback.desk.customer360 import scan_row
 from winback.desk.db import write_lock
 from winback.desk.do_not_contact import is_blocked
@@ -162,14 +163,9 @@ def open_by_hand(
         "case",
         case.id,
         None,
-        {
-            "customer_id": customer_id,
-            "state": "open",
-            "owner_id": actor.id,
-            "assigned_because": "opened by hand for a customer who called in",
-            "reason": picked.code,
-            "note": note,
-        },
+        opened_audit(
+            case, "opened by hand for a customer who called in", reason=picked.code, note=note
+        ),
     )
     db.commit()
     return case

@@ -201,6 +201,17 @@ class Case(Base):
         Index("ix_cases_tier", "tier", "state", "priority"),
         Index("ix_cases_status", "customer_status", "state", "priority"),
         Index("ix_cases_value", "state", "expected_value"),
+        # The dashboard: closed cases by closing time, with what its headline sums
+        # (migration 0012).
+        Index(
+            "ix_cases_headline",
+            "state",
+            "closed_at",
+            "outcome",
+            "contacted",
+            "value_before",
+            "revenue_last_year",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -118,6 +118,14 @@ def require_case_work(user: User, case: Case) -> None:
     raise PermissionDenied(f"case {case.id} is not yours; a {user.role} may not work it")
 
 
+def may_work_case(user: User, case: Case) -> bool:
+    """Whether :func:`require_case_work` lets ``user`` work ``case`` (for a page to offer a
+    link only to those it opens for)."""
+    return may(user, Action.WORK_ANY_CASE) or (
+        case.owner_id == user.id and may(user, Action.WORK_OWN_CASE)
+    )
+
+
 def markdown_table() -> str:
     """The permission table as Markdown, for docs/desk.md."""
     roles = ROLES

@@ -20,9 +20,7 @@ Layout: ``$WINBACK_HOME/desk/search/<batches>/{rows.arrow,offsets.npy,postings.n
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +38,7 @@ from winback.desk.matching import fold
 from winback.desk.models import Case, User
 from winback.desk.permissions import Action, require
 from winback.errors import InvalidInput
-from winback.ledger import customer_rows
+from winback.ledger import customer_rows, published
 from winback.ledger.customer_rows import ROWS, SIZE
 from winback.ledger.store import Ledger
 from winback.scan.runs import ScanRun
@@ -85,19 +83,10 @@ def build(root: Path, ledger: Ledger, run: ScanRun | None, memory: str = "1GB") 
     done = final / "done"
     if done.exists() and done.read_text(encoding="utf-8") == stamp:
         return final
-    partial = root / f".{manifest.batches}.{os.getpid()}.{threading.get_ident()}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    partial = published.partial_folder(root, str(manifest.batches))
     statuses = run.path / "customers.parquet" if run is not None else None
     customer_rows.write_search_rows(ledger, manifest, partial, statuses, memory)
-    shutil.rmtree(partial / "tmp", ignore_errors=True)
-    (partial / "done").write_text(stamp, encoding="utf-8")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(partial, final)
-    for old in root.iterdir():
-        if old != final and not old.name.startswith("."):
-            shutil.rmtree(old, ignore_errors=True)
-    return final
+    return published.publish(partial, final, stamp)
 
 
 # --- the query side -----------------------------------------------------------------------

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from winback.desk import audit, red_carpet
 from winback.desk.assignment import Candidate, Contact, choose_owner
-from winback.desk.cases import withdraw_pending_concessions
+from winback.desk.cases import opened_audit, withdraw_pending_concessions
 from winback.desk.contact_rules import RULES, held_back
 from winback.desk.db import write_lock
 from winback.desk.models import Case, SyncRecord, User, utcnow
@@ -348,14 +348,7 @@ def _open_cases(
                 "entity": "case",
                 "entity_id": case.id,
                 "before": None,
-                "after": {
-                    "customer_id": case.customer_id,
-                    "state": "open",
-                    "owner_id": case.owner_id,
-                    "assigned_because": why,
-                    "priority": case.priority,
-                    "tier": case.tier,
-                },
+                "after": opened_audit(case, why, priority=case.priority, tier=case.tier),
             }
             for case, why in made
         ],

@@ -23,16 +23,19 @@ The report is read with a handful of grouped queries whatever the number of case
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import and_, func, or_, select
+import numpy as np
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from winback.desk.models import (
     VERIFIED,
+    AuditEntry,
     Call,
     Case,
     Concession,
@@ -176,25 +179,6 @@ class _Sums:
     value_verified: float = 0.0
     value_unverified: float = 0.0
 
-    def add(self, w: _Worked, share: float) -> None:
-        """Count ``w`` once and add ``share`` of its money (1 unless split among reasons)."""
-        self.cases += 1
-        self.attempted += w.outcome in ATTEMPTS
-        self.won_back += w.outcome == WON_BACK
-        self.returned += w.outcome == RETURNED_UNPROMPTED
-        value = w.value * share
-        self.value_lost += value
-        if w.outcome == WON_BACK:
-            self.value_won_back += value
-        if w.outcome == RETURNED_UNPROMPTED:
-            self.value_returned += value
-        self.revenue_since += w.since_revenue * share
-        self.credit_granted += w.credit * share
-        if w.verified:
-            self.value_verified += value
-        else:
-            self.value_unverified += value
-
     def slice(self, key: str, label: str) -> Slice:
         return Slice(
             key=key,
@@ -214,6 +198,78 @@ class _Sums:
         )
 
 
+@dataclass(frozen=True)
+class _Measures:
+    """The worked cases' figures as arrays, one element a case, for summing by slice."""
+
+    attempted: np.ndarray
+    won_back: np.ndarray
+    returned: np.ndarray
+    value: np.ndarray
+    since: np.ndarray
+    credit: np.ndarray
+    verified: np.ndarray
+
+    @classmethod
+    def of(cls, worked: list[_Worked]) -> _Measures:
+        def flags(test: Callable[[_Worked], bool]) -> np.ndarray:
+            return np.fromiter((test(w) for w in worked), dtype=bool, count=len(worked))
+
+        def money(of: Callable[[_Worked], float]) -> np.ndarray:
+            return np.fromiter((of(w) for w in worked), dtype=np.float64, count=len(worked))
+
+        return cls(
+            attempted=flags(lambda w: w.outcome in ATTEMPTS),
+            won_back=flags(lambda w: w.outcome == WON_BACK),
+            returned=flags(lambda w: w.outcome == RETURNED_UNPROMPTED),
+            value=money(lambda w: w.value),
+            since=money(lambda w: w.since_revenue),
+            credit=money(lambda w: w.credit),
+            verified=flags(lambda w: w.verified),
+        )
+
+
+def _sums_by(
+    m: _Measures, keys: list[str], rows: list[int], shares: list[float] | None = None
+) -> dict[str, _Sums]:
+    """:class:`_Sums` of each key: row ``rows[i]`` counted once under ``keys[i]``, with
+    ``shares[i]`` of its money (1 when None): its counts whole, its value, revenue since
+    and credit times the share; summed in a handful of array operations instead of one
+    Python call per case and slice."""
+    if not keys:
+        return {}
+    number: dict[str, int] = {}
+    slot = np.fromiter(
+        (number.setdefault(k, len(number)) for k in keys), dtype=np.int64, count=len(keys)
+    )
+    names = list(number)
+    at = np.asarray(rows, dtype=np.int64)
+    share = np.ones(len(at)) if shares is None else np.asarray(shares, dtype=np.float64)
+    value = m.value[at] * share
+    won, returned, verified = m.won_back[at], m.returned[at], m.verified[at]
+
+    def total(weights: np.ndarray) -> np.ndarray:
+        return np.bincount(slot, weights=weights, minlength=len(names))
+
+    columns = {
+        "cases": np.bincount(slot, minlength=len(names)),
+        "attempted": total(m.attempted[at].astype(np.float64)),
+        "won_back": total(won.astype(np.float64)),
+        "returned": total(returned.astype(np.float64)),
+        "value_lost": total(value),
+        "value_won_back": total(np.where(won, value, 0.0)),
+        "value_returned": total(np.where(returned, value, 0.0)),
+        "revenue_since": total(m.since[at] * share),
+        "credit_granted": total(m.credit[at] * share),
+        "value_verified": total(np.where(verified, value, 0.0)),
+        "value_unverified": total(np.where(verified, 0.0, value)),
+    }
+    return {
+        str(name): _Sums(**{k: float(v[i]) for k, v in columns.items()})
+        for i, name in enumerate(names)
+    }
+
+
 def build_report(
     db: Session,
     actor: User | None,
@@ -221,43 +277,49 @@ def build_report(
     *,
     since: date | None = None,
     run: ScanRun | None = None,
+    cache: WorkedCache | None = None,
 ) -> ReasonsReport:
     """The reasons x revenue report over the worked cases (those closed on or after
     ``since``, and open ones whose diagnosed call was last saved on or after it).
 
     ``actor`` None is the command line; a user needs VIEW_REPORTS. ``ledger`` None (or a
     ledger with nothing imported) leaves the revenue since the win-back at 0, with a note.
-    ``run`` is the scan whose risk drivers the report shows (none without it).
+    ``run`` is the scan whose risk drivers the report shows (none without it). ``cache``
+    (the app's) re-reads only the cases changed since its last read.
     """
     if actor is not None:
         require(actor, Action.VIEW_REPORTS)
     notes: list[str] = []
-    worked = _worked_cases(db, since)
+    worked = cache.read(db, since) if cache is not None else _worked_cases(db, since)
     labels = dict(db.execute(select(ReasonCode.code, ReasonCode.label)).all())
     reps = dict(db.execute(select(User.id, User.name)).all())
     _add_credit(db, worked)
     notes.extend(_add_revenue_since(ledger, worked))
     said, cancellations = _add_cancellations(ledger, worked, since, labels)
     labels |= said
-    if any(w.value == 0 for w in worked):
+    measures = _Measures.of(worked)
+    valueless = int(np.count_nonzero(measures.value == 0))
+    if valueless:
         notes.append(
-            f"{sum(w.value == 0 for w in worked):,} case(s) have no value before they left "
+            f"{valueless:,} case(s) have no value before they left "
             "(no value_before and no revenue last year) and count as 0"
         )
 
-    total = _Sums()
-    by_reason: dict[str, _Sums] = defaultdict(_Sums)
-    by_tier: dict[str, _Sums] = defaultdict(_Sums)
-    by_rep: dict[str, _Sums] = defaultdict(_Sums)
-    by_offer: dict[str, _Sums] = defaultdict(_Sums)
-    for w in worked:
-        total.add(w, 1.0)
+    everyone = list(range(len(worked)))
+    total = _sums_by(measures, ["total"] * len(worked), everyone).get("total", _Sums())
+    reason_keys: list[str] = []
+    reason_rows: list[int] = []
+    reason_shares: list[float] = []
+    for i, w in enumerate(worked):
         codes = list(dict.fromkeys(w.reasons)) or [NOT_DIAGNOSED]
-        for code in codes:
-            by_reason[code].add(w, 1.0 / len(codes))
-        by_tier[w.tier].add(w, 1.0)
-        by_rep[str(w.owner_id) if w.owner_id else UNASSIGNED].add(w, 1.0)
-        by_offer[w.offer].add(w, 1.0)
+        reason_keys += codes
+        reason_rows += [i] * len(codes)
+        reason_shares += [1.0 / len(codes)] * len(codes)
+    by_reason = _sums_by(measures, reason_keys, reason_rows, reason_shares)
+    by_tier = _sums_by(measures, [w.tier for w in worked], everyone)
+    reps_of = [str(w.owner_id) if w.owner_id else UNASSIGNED for w in worked]
+    by_rep = _sums_by(measures, reps_of, everyone)
+    by_offer = _sums_by(measures, [w.offer for w in worked], everyone)
 
     def label_of(code: str) -> str:
         return NOT_DIAGNOSED_LABEL if code == NOT_DIAGNOSED else labels.get(code, code)
@@ -343,8 +405,11 @@ def _ranked(slices: Iterable[Slice]) -> list[Slice]:
     return sorted(slices, key=lambda s: (-s.value_lost, s.label))
 
 
-def _worked_cases(db: Session, since: date | None) -> list[_Worked]:
-    """Every worked case joined to its latest diagnosed call: one query."""
+def _worked_cases(
+    db: Session, since: date | None, only: Collection[int] | None = None
+) -> list[_Worked]:
+    """Every worked case (of ``only``, when given) joined to its latest diagnosed call:
+    two queries."""
     diagnosed = or_(Call.step.not_in(BEFORE_DIAGNOSIS), Call.finished_at.is_not(None))
     ranked = (
         select(
@@ -359,43 +424,49 @@ def _worked_cases(db: Session, since: date | None) -> list[_Worked]:
             .over(partition_by=Call.case_id, order_by=(Call.started_at.desc(), Call.id.desc()))
             .label("n"),
         )
-        .where(diagnosed)
+        .where(diagnosed, *([Call.case_id.in_(only)] if only is not None else []))
         .subquery()
     )
     call = select(ranked).where(ranked.c.n == 1).subquery()
-    query = (
-        select(
-            Case.id,
-            Case.customer_id,
-            Case.customer_name,
-            Case.state,
-            counted_outcome_sql(),
-            Case.tier,
-            Case.owner_id,
-            Case.value_before,
-            Case.revenue_last_year,
-            Case.closed_at,
-            call.c.case_id,
-            call.c.reasons,
-            call.c.verification,
-            call.c.correction,
-            call.c.customer_words,
-            call.c.offer_kind,
-            call.c.updated_at,
-        )
-        .outerjoin(call, call.c.case_id == Case.id)
-        .where(or_(Case.state == "closed", call.c.case_id.is_not(None)))
+    columns = select(
+        Case.id,
+        Case.customer_id,
+        Case.customer_name,
+        Case.state,
+        counted_outcome_sql(),
+        Case.tier,
+        Case.owner_id,
+        Case.value_before,
+        Case.revenue_last_year,
+        Case.closed_at,
+        call.c.case_id,
+        call.c.reasons,
+        call.c.verification,
+        call.c.correction,
+        call.c.customer_words,
+        call.c.offer_kind,
+        call.c.updated_at,
     )
+    # Two reads, each led by an index, rather than one that reads every case: the closed
+    # cases (with their latest diagnosed call, if any), and the open cases that have one.
+    closed = columns.outerjoin(call, call.c.case_id == Case.id).where(Case.state == "closed")
+    diagnosed_open = columns.join(call, call.c.case_id == Case.id).where(Case.state != "closed")
     if since is not None:
         start = datetime(since.year, since.month, since.day)
-        query = query.where(
-            or_(
-                and_(Case.state == "closed", Case.closed_at >= start),
-                and_(Case.state != "closed", call.c.updated_at >= start),
-            )
-        )
+        closed = closed.where(Case.closed_at >= start)
+        diagnosed_open = diagnosed_open.where(call.c.updated_at >= start)
+    if only is not None:
+        closed = closed.where(Case.id.in_(only))
+        diagnosed_open = diagnosed_open.where(Case.id.in_(only))
+    # Plain rows through the connection: the ORM's row machinery is not needed here and
+    # costs more than the query at 10,000s of worked cases.
+    connection = db.connection()
+    rows = sorted(
+        [*connection.execute(closed).all(), *connection.execute(diagnosed_open).all()],
+        key=lambda r: r[0],
+    )
     worked = []
-    for row in db.execute(query.order_by(Case.id)):
+    for row in rows:
         (case_id, customer_id, name, state, outcome, tier, owner_id, before, last_year) = row[:9]
         closed_at, call_case, reasons, verification, correction, words, offer, call_at = row[9:]
         has_call = call_case is not None
@@ -419,6 +490,97 @@ def _worked_cases(db: Session, since: date | None) -> list[_Worked]:
             )
         )
     return worked
+
+
+# Audit entities whose entries name a case whose worked row may have changed: the case
+# itself, or the call or concession on it.
+CASE_ENTITIES = ("case", "call", "concession")
+# Entities whose changes leave every worked row as it was (what they change the report
+# reads afresh each time: names, labels, public posts).
+UNRELATED_ENTITIES = frozenset(
+    {"task", "token", "filter", "address", "post", "reason", "user", "source", "red_carpet"}
+)
+# Audit ids are drawn when a row is inserted, committed later: a transaction may commit an
+# id below one already seen. Each read looks this far back again for ids it has not seen,
+# so a late commit is not missed.
+AUDIT_SLACK = 500
+
+
+class WorkedCache:
+    """The worked cases as last read, per ``since``, brought up to date by re-reading
+    only the cases the audit log names as changed since; the whole set again when an entry
+    of another kind appears (the desk writes every change with its audit row, in the same
+    transaction: docs/reasons-report.md). Safe across threads."""
+
+    def __init__(self, keep: int = 4) -> None:
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[date | None, _Held] = OrderedDict()
+
+    def read(self, db: Session, since: date | None) -> list[_Worked]:
+        """The worked cases as the desk is now (copies: the caller may change them)."""
+        newest = db.scalar(select(func.max(AuditEntry.id))) or 0  # before the rows are read
+        with self._lock:
+            held = self._kept.get(since)
+        entries = db.execute(
+            select(AuditEntry.id, AuditEntry.entity, AuditEntry.entity_id).where(
+                AuditEntry.id > min(newest, held.newest if held else newest) - AUDIT_SLACK
+            )
+        ).all()
+        rows = None
+        if held is not None:
+            fresh = [(entity, i) for n, entity, i in entries if n not in held.window]
+            rows = _brought_up_to_date(db, since, held.rows, fresh)
+        if rows is None:
+            rows = {w.case_id: w for w in _worked_cases(db, since)}
+        window = frozenset(n for n, _, _ in entries if n > newest - AUDIT_SLACK)
+        with self._lock:
+            self._kept[since] = _Held(newest, window, rows)
+            self._kept.move_to_end(since)
+            while len(self._kept) > self.keep:
+                self._kept.popitem(last=False)
+        return [_copy(rows[i]) for i in sorted(rows)]
+
+
+def _copy(w: _Worked) -> _Worked:
+    """A shallow copy of ``w`` (the report fills in a copy's credit, revenue and reasons),
+    without :func:`copy.copy`'s general machinery: 10,000s are made a rebuild."""
+    made = object.__new__(_Worked)
+    made.__dict__.update(w.__dict__)
+    return made
+
+
+@dataclass(frozen=True)
+class _Held:
+    newest: int  # the newest audit id when the rows were read
+    window: frozenset[int]  # the audit ids seen among the last AUDIT_SLACK
+    rows: dict[int, _Worked]
+
+
+def _brought_up_to_date(
+    db: Session, since: date | None, kept: dict[int, _Worked], entries: list[tuple[str, str]]
+) -> dict[int, _Worked] | None:
+    """``kept`` with the cases named by the audit ``entries`` (entity, id) read again;
+    None when an entry may have changed what no case id names (read everything)."""
+    named: dict[str, set[int]] = {entity: set() for entity in CASE_ENTITIES}
+    for entity, entity_id in entries:
+        if entity in UNRELATED_ENTITIES:
+            continue
+        if entity not in named or not str(entity_id).isdigit():
+            return None
+        named[entity].add(int(entity_id))
+    changed = set(named["case"])
+    if named["call"]:
+        changed |= set(db.scalars(select(Call.case_id).where(Call.id.in_(named["call"]))))
+    if named["concession"]:
+        changed |= set(
+            db.scalars(select(Concession.case_id).where(Concession.id.in_(named["concession"])))
+        )
+    if not changed:
+        return kept
+    rows = {i: w for i, w in kept.items() if i not in changed}
+    rows.update({w.case_id: w for w in _worked_cases(db, since, only=sorted(changed))})
+    return rows
 
 
 def _add_credit(db: Session, worked: list[_Worked]) -> None:

@@ -208,14 +208,18 @@ class LedgerEvent(NamedTuple):
     summary: str
     who: str | None
     detail: str | None
+    #: The amount the summary states (written in it with two decimals), for a page to
+    #: show in its currency; None when it states none.
+    amount: float | None = None
 
 
-# kind, and SQL with one parameter (the customer id) giving at, ref, summary, who, detail.
+# kind, and SQL with one parameter (the customer id) giving at, ref, summary, who, detail
+# and the amount the summary states.
 _TIMELINE: tuple[tuple[str, str], ...] = (
     (
         "order",
         "SELECT CAST(order_date AS TIMESTAMP), order_id, "
-        "format('order {} for {:.2f}', order_id, amount), staff_id, status "
+        "format('order {} for {:.2f}', order_id, amount), staff_id, status, amount "
         "FROM orders WHERE customer_id = $1 ORDER BY order_date DESC LIMIT {limit}",
     ),
     (
@@ -223,7 +227,7 @@ _TIMELINE: tuple[tuple[str, str], ...] = (
         "SELECT CAST(occurred_on AS TIMESTAMP), incident_id, "
         "format('{} (severity {}){}', type, coalesce(CAST(severity AS VARCHAR), '?'), "
         "CASE WHEN resolved_on IS NULL THEN ', unresolved' ELSE ', resolved' END), "
-        "NULL, description FROM incidents WHERE customer_id = $1 "
+        "NULL, description, NULL FROM incidents WHERE customer_id = $1 "
         "ORDER BY occurred_on DESC LIMIT {limit}",
     ),
     (
@@ -231,12 +235,12 @@ _TIMELINE: tuple[tuple[str, str], ...] = (
         "SELECT occurred_at, interaction_id, "
         "format('{} {}{}', coalesce(direction, ''), channel, "
         "CASE WHEN customer_rude THEN ' (customer rude to staff)' ELSE '' END), "
-        "staff_id, subject FROM interactions WHERE customer_id = $1 "
+        "staff_id, subject, NULL FROM interactions WHERE customer_id = $1 "
         "ORDER BY occurred_at DESC LIMIT {limit}",
     ),
     (
         "marketing",
-        "SELECT occurred_at, campaign_id, format('{} {}', event, campaign_id), NULL, channel "
+        "SELECT occurred_at, campaign_id, format('{} {}', event, campaign_id), NULL, channel, NULL "
         "FROM marketing_events WHERE customer_id = $1 ORDER BY occurred_at DESC LIMIT {limit}",
     ),
     (
@@ -245,7 +249,7 @@ _TIMELINE: tuple[tuple[str, str], ...] = (
         "format('invoice {} for {:.2f}, due {}, {}', invoice_id, amount, due_on, "
         "CASE WHEN paid_on IS NULL THEN 'unpaid' "
         "WHEN paid_on > due_on THEN format('paid late on {}', paid_on) "
-        "ELSE format('paid on {}', paid_on) END), NULL, NULL "
+        "ELSE format('paid on {}', paid_on) END), NULL, NULL, amount "
         "FROM invoices WHERE customer_id = $1 ORDER BY issued_on DESC LIMIT {limit}",
     ),
     (
@@ -258,14 +262,15 @@ _TIMELINE: tuple[tuple[str, str], ...] = (
         "ELSE format('subscription {} ({}) cancelled on {}{}', subscription_id, "
         "coalesce(plan, 'no plan'), ended_on, "
         "CASE WHEN trim(coalesce(cancel_reason, '')) = '' THEN '' "
-        "ELSE format(': \"{}\"', trim(cancel_reason)) END) END, NULL, cancel_reason "
+        "ELSE format(': \"{}\"', trim(cancel_reason)) END) END, NULL, cancel_reason, "
+        "CASE WHEN ended_on IS NULL THEN coalesce(price, 0) END "
         "FROM subscriptions WHERE customer_id = $1 "
         "ORDER BY coalesce(ended_on, started_on) DESC LIMIT {limit}",
     ),
     (
         "return",
         "SELECT CAST(returned_on AS TIMESTAMP), return_id, "
-        "format('return {} of {:.2f}', return_id, amount), NULL, reason "
+        "format('return {} of {:.2f}', return_id, amount), NULL, reason, amount "
         "FROM returns WHERE customer_id = $1 ORDER BY returned_on DESC LIMIT {limit}",
     ),
 )
@@ -283,23 +288,49 @@ def customer_timeline(
     cost grows with the ledger)."""
     if ledger is None or not ledger.manifest_path.exists():
         return None, []
-    cursor = timeline.cursor(ledger) if timeline else None
-    con = cursor if cursor is not None else ledger.connect()
+    con = _customer_connection(ledger, timeline)
     try:
-        found = con.execute("SELECT * FROM customers WHERE customer_id = $1", [customer_id])
-        names = [d[0] for d in found.description or []]
-        row = found.fetchone()
-        profile = dict(zip(names, row, strict=True)) if row else None
+        profile = _profile_row(con, customer_id)
         events = [
-            LedgerEvent(at, kind, str(ref), summary, who, detail)
+            LedgerEvent(at, kind, str(ref), summary, who, detail, amount)
             for kind, sql in _TIMELINE
-            for at, ref, summary, who, detail in con.execute(
+            for at, ref, summary, who, detail, amount in con.execute(
                 sql.replace("{limit}", str(int(limit))), [customer_id]
             ).fetchall()
         ]
     finally:
         con.close()
     return profile, events
+
+
+def customer_profile(
+    ledger: Ledger | None, customer_id: str, timeline: TimelineReader | None = None
+) -> dict[str, Any] | None:
+    """The customer's ``customers`` row (name, e-mail, phone ...), or None: one DuckDB
+    query, over the customer-sorted copy when it matches the ledger."""
+    if ledger is None or not ledger.manifest_path.exists():
+        return None
+    con = _customer_connection(ledger, timeline)
+    try:
+        return _profile_row(con, customer_id)
+    finally:
+        con.close()
+
+
+def _customer_connection(
+    ledger: Ledger, timeline: TimelineReader | None
+) -> duckdb.DuckDBPyConnection:
+    """A connection over the customer-sorted copy when it matches the ledger, else over
+    the ledger's segments."""
+    cursor = timeline.cursor(ledger) if timeline else None
+    return cursor if cursor is not None else ledger.connect()
+
+
+def _profile_row(con: duckdb.DuckDBPyConnection, customer_id: str) -> dict[str, Any] | None:
+    found = con.execute("SELECT * FROM customers WHERE customer_id = $1", [customer_id])
+    names = [d[0] for d in found.description or []]
+    row = found.fetchone()
+    return dict(zip(names, row, strict=True)) if row else None
 
 
 def latest_incidents(

@@ -13,13 +13,12 @@ Layout: ``$WINBACK_HOME/desk/timeline/<batches>/<table>.parquet``.
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 from pathlib import Path
 
 import duckdb
 
+from winback.ledger import published
 from winback.ledger.sources import quote_ident, quote_literal
 from winback.ledger.store import Ledger
 
@@ -58,9 +57,7 @@ def build(root: Path, ledger: Ledger, memory: str = "1GB") -> Path | None:
     final = root / str(manifest.batches)
     if (final / "done").exists():
         return final
-    partial = root / f".{manifest.batches}.{os.getpid()}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    partial = published.partial_folder(root, str(manifest.batches))
     con = ledger.connect(manifest)
     try:
         con.execute(f"SET memory_limit = {quote_literal(memory)}")
@@ -74,14 +71,7 @@ def build(root: Path, ledger: Ledger, memory: str = "1GB") -> Path | None:
             )
     finally:
         con.close()
-    shutil.rmtree(partial / "tmp", ignore_errors=True)
-    (partial / "done").write_text(str(manifest.batches), encoding="utf-8")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(partial, final)
-    for old in root.iterdir():
-        if old != final and not old.name.startswith("."):
-            shutil.rmtree(old, ignore_errors=True)
-    return final
+    return published.publish(partial, final, str(manifest.batches))
 
 
 class TimelineReader:

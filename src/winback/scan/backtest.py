@@ -133,6 +133,7 @@ class Backtest:
     slipping_threshold: float | None = None  # lapse risk from which a customer is slipping
     inactive_rate: float | None = None  # the risk given to customers not active in the year
     seasonal_shift: float | None = None  # log-odds added to the calibration (the season's)
+    driver_weight: float | None = None  # log-odds per log of the risk drivers' lapse ratio
 
     def classifier(self) -> dict[str, Any]:
         """The lapse-risk model's headline figures (run.json's ``classifier``)."""
@@ -167,4 +168,5 @@ class Backtest:
             "slipping_threshold": self.slipping_threshold,
             "inactive_rate": self.inactive_rate,
             "seasonal_shift": self.seasonal_shift,
+            "driver_weight": self.driver_weight,
         }

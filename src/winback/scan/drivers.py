@@ -283,3 +283,27 @@ def risk_driver_features(exposures: pd.DataFrame, drivers: list[Driver]) -> pd.D
     out["risk_driver_line"] = worst_line.reindex(out.index)
     out.index.name = "customer_id"
     return out
+
+
+def with_drivers(features: pd.DataFrame, drivers: pd.DataFrame) -> pd.DataFrame:
+    """``features`` with the risk-driver columns of :func:`risk_driver_features` joined on
+    by ``customer_id`` (ratio 1 and no driver for those who met none)."""
+    out = features.drop(columns=[c for c in drivers.columns if c in features]).merge(
+        drivers, left_on="customer_id", right_index=True, how="left"
+    )
+    out["driver_lapse_ratio"] = out["driver_lapse_ratio"].astype(float).fillna(1.0)
+    out["drivers_met"] = out["drivers_met"].fillna(0).astype("int64")
+    return out.reset_index(drop=True)
+
+
+def drivers_met_at(con: Any, cutoff: date) -> pd.DataFrame:
+    """The clear risk drivers each customer met in the ``EXPOSURE_DAYS`` up to ``cutoff``,
+    the drivers found from outcomes up to ``cutoff`` only (:func:`find_drivers` there:
+    exposures a year before it, lapses by it), as :func:`risk_driver_features` gives them.
+
+    At a backtest's past cutoff this is what the scan would have known then: nothing after
+    the cutoff is read, so the lapse-risk model can learn from it without leakage.
+    """
+    found = find_drivers(con, cutoff)
+    met = exposure_features(con, cutoff, EXPOSURE_DAYS).to_pyarrow().to_pandas()
+    return risk_driver_features(met, found)

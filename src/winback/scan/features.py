@@ -216,6 +216,7 @@ def customer_features(con: Any, as_of: date, policy: Policy) -> ir.Table:
 RHYTHM_HALF_YEAR = (
     182  # the windows the frequency trend compares: the last half year and the one before
 )
+QUARTER_DAYS = 91  # the recent window that engagement and tone compare with the year before
 
 
 def rhythm_features(orders: ir.Table, as_of: date) -> ir.Table:
@@ -255,14 +256,39 @@ def engagement_trend_features(events: ir.Table, as_of: date) -> ir.Table:
     cut = ibis.timestamp(f"{as_of.isoformat()} 23:59:59")
     half = ibis.timestamp(f"{(as_of - timedelta(days=RHYTHM_HALF_YEAR)).isoformat()} 23:59:59")
     year = ibis.timestamp(f"{(as_of - timedelta(days=2 * RHYTHM_HALF_YEAR)).isoformat()} 23:59:59")
+    quarter = ibis.timestamp(f"{(as_of - timedelta(days=QUARTER_DAYS)).isoformat()} 23:59:59")
     e = events.filter(events.occurred_at <= cut)
     engaged = e.event.isin(("opened", "clicked", "converted"))
+    sent, opened = e.event == "sent", e.event == "opened"
+    recent, earlier = e.occurred_at > quarter, (e.occurred_at > year) & (e.occurred_at <= quarter)
     return e.group_by("customer_id").aggregate(
         engaged_half_year=ibis.ifelse(engaged & (e.occurred_at > half), 1, 0).sum(),
         engaged_half_year_before=ibis.ifelse(
             engaged & (e.occurred_at > year) & (e.occurred_at <= half), 1, 0
         ).sum(),
         unsubscribed=ibis.ifelse(e.event == "unsubscribed", 1, 0).sum(),
+        sent_quarter=ibis.ifelse(sent & recent, 1, 0).sum(),
+        opened_quarter=ibis.ifelse(opened & recent, 1, 0).sum(),
+        sent_before_quarter=ibis.ifelse(sent & earlier, 1, 0).sum(),
+        opened_before_quarter=ibis.ifelse(opened & earlier, 1, 0).sum(),
+    )
+
+
+def mood_features(interactions: ir.Table, as_of: date) -> ir.Table:
+    """The tone of the customer's everyday contacts (complaints left out: they sound unhappy
+    about a mistake whoever makes them) in the last ``QUARTER_DAYS`` and before: a customer
+    on the way out sounds colder than they used to."""
+    cut = ibis.timestamp(f"{as_of.isoformat()} 23:59:59")
+    quarter = ibis.timestamp(f"{(as_of - timedelta(days=QUARTER_DAYS)).isoformat()} 23:59:59")
+    x = interactions.filter(
+        (interactions.occurred_at <= cut)
+        & ~interactions.tags.fill_null("").lower().contains("complaint")
+        & interactions.sentiment.notnull()
+    )
+    recent = x.occurred_at > quarter
+    return x.group_by("customer_id").aggregate(
+        sentiment_quarter=ibis.ifelse(recent, x.sentiment, ibis.null()).mean(),
+        sentiment_before_quarter=ibis.ifelse(recent, ibis.null(), x.sentiment).mean(),
     )
 
 
@@ -289,6 +315,7 @@ def risk_features(con: Any, as_of: date, policy: Policy) -> ir.Table:
     joined = rhythm_features(con.table("orders"), as_of)
     for extra in (
         engagement_trend_features(con.table("marketing_events"), as_of),
+        mood_features(con.table("interactions"), as_of),
         repair_features(con.table("incidents"), as_of, policy),
         post_features(con.table("public_posts"), as_of),
     ):

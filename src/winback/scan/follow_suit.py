@@ -18,7 +18,12 @@ purchase over the typical interval, the open gap over the longest and the latest
 frequency and spend trends, the customer-base model's P(alive) and expected purchases at
 each cutoff (refitted there), incidents and whether they were put right, contacts and their
 tone, marketing engagement and its trend, unsubscribes, late payments, returns and
-negative public posts (``FEATURES``). The slipping threshold is chosen on the held-out
+negative public posts (``FEATURES``); opens per mailing in the last quarter against the
+customer's own rate before, and the tone of their everyday contacts lately against before.
+A met risk driver's lapse ratio (``drivers.py``, found at each cutoff from what was known
+then) adds to the model's log-odds with a weight learned on the training rows against "had
+stopped by the end of the window" (no counted order in its last ``QUIET_DAYS``):
+``driver_weight``. The slipping threshold is chosen on the held-out
 cutoff: the lowest risk at which the customers flagged really lapsed at the policy's
 ``slipping_precision``.
 
@@ -45,6 +50,7 @@ from threadpoolctl import threadpool_limits
 from winback.policy import Policy
 from winback.scan import backtest
 from winback.scan.backtest import Backtest
+from winback.scan.drivers import with_drivers
 from winback.scan.lapse import typical_interval
 from winback.scan.modelling import predict
 
@@ -82,10 +88,17 @@ FEATURES = (
     "unsubscribed",
     "unrepaired_incidents",
     "negative_posts",
+    "driver_lapse_ratio",
+    "open_rate_quarter",
+    "open_rate_before",
+    "open_trend",
+    "sentiment_quarter",
+    "sentiment_drop",
 )
 TRAIN_CUTOFFS = 4  # stacked to learn from, a month apart, all older than the held-out one
 STEP_DAYS = 30  # between the training cutoffs
 GONE_WINDOWS_DAYS = (270, 180)  # the stays away the model learns to rank by, longest first
+QUIET_DAYS = 180  # the drivers' weight's "stopped": no order in the window's last this many
 MIN_HISTORY_DAYS = 90  # a training cutoff needs this much of the ledger's orders before it
 MIN_EACH_CLASS = 20  # fewer lapsers (or stayers) than this: too little to learn or test on
 MAX_FIT_ROWS = 200_000  # more backtest rows than this: fit on a stratified sample of them
@@ -118,6 +131,18 @@ def model_matrix(features: pd.DataFrame, as_of: date, policy: Policy) -> pd.Data
     now = pd.to_numeric(features["revenue_recent"], errors="coerce")
     then = pd.to_numeric(features["revenue_prior"], errors="coerce")
     m["spend_trend"] = (now - then) / (now + then).where(now + then > 0)
+    # Opens per mailing in the last quarter against the customer's own rate the year before.
+    sent_q = pd.to_numeric(_column(features, "sent_quarter"), errors="coerce")
+    sent_b = pd.to_numeric(_column(features, "sent_before_quarter"), errors="coerce")
+    opened_q = pd.to_numeric(_column(features, "opened_quarter"), errors="coerce")
+    opened_b = pd.to_numeric(_column(features, "opened_before_quarter"), errors="coerce")
+    m["open_rate_quarter"] = opened_q / sent_q.where(sent_q > 0)
+    m["open_rate_before"] = opened_b / sent_b.where(sent_b > 0)
+    m["open_trend"] = m["open_rate_quarter"] - m["open_rate_before"]
+    tone_q = pd.to_numeric(_column(features, "sentiment_quarter"), errors="coerce")
+    tone_b = pd.to_numeric(_column(features, "sentiment_before_quarter"), errors="coerce")
+    m["sentiment_quarter"] = tone_q
+    m["sentiment_drop"] = tone_b - tone_q
     return m.reindex(columns=list(FEATURES)).astype("float64")
 
 
@@ -174,6 +199,7 @@ def backtest_and_score(
     as_of: date,
     policy: Policy,
     seed: int = 0,
+    drivers_at: Callable[[date], pd.DataFrame] | None = None,
 ) -> tuple[np.ndarray, Backtest]:
     """Each of ``today``'s customers' lapse risk, and the harness's grades of every score
     the scan uses (with the slipping threshold chosen on the held-out cutoff).
@@ -181,13 +207,18 @@ def backtest_and_score(
     ``features_at(cutoff)`` returns the feature frame at a past cutoff; ``today`` holds the
     customer-base model's columns (``MODEL_COLUMNS``) when it could be fitted. Without
     enough history every risk is NaN and the Backtest says why.
+
+    ``drivers_at(cutoff)``, when given, returns the clear risk drivers each customer had met
+    by that cutoff, found from what was known then (``drivers.drivers_met_at``); they are
+    joined onto the frames the model learns from and is graded on (``today`` carries its
+    own), so exposure to a driver becomes one of the model's inputs.
     """
     horizon = policy.lapse.follow_suit_window_days
     held_out = as_of - timedelta(days=horizon)
     window, train_cutoffs = gone_window(today, held_out, horizon)
     # Each day's frame is read once; only what a label needs is kept of it.
     slim: dict[date, pd.DataFrame] = {as_of: _label_columns(today)}
-    labelled: dict[date, tuple[pd.DataFrame, np.ndarray]] = {}
+    labelled: dict[date, tuple[pd.DataFrame, np.ndarray, np.ndarray]] = {}
     held_out_extra: dict[str, Any] = {}
     for cutoff in [held_out, *train_cutoffs]:
         frame = features_at(cutoff)
@@ -199,8 +230,15 @@ def backtest_and_score(
         if after is None:
             after = slim[ends] = _label_columns(features_at(ends))
         frame = _with_models(frame, cutoff, policy)
+        if drivers_at is not None:
+            frame = with_drivers(frame, drivers_at(cutoff))
         active = backtest.active_in_year(frame)
         label = backtest.lapse_labels(frame.loc[active], after, cutoff)
+        # "Had stopped by the window's end": no counted order in its last QUIET_DAYS. A
+        # customer who has decided keeps buying for a while, less and less, so "no order at
+        # all in the window" misses those slipping away; the drivers' weight learns on it.
+        quiet_from = max(cutoff, ends - timedelta(days=QUIET_DAYS))
+        stopped = backtest.lapse_labels(frame.loc[active], after, quiet_from)
         if cutoff == held_out:
             gone = backtest.lapse_labels(frame.loc[~active], after, cutoff)
             held_out_extra = {
@@ -209,7 +247,7 @@ def backtest_and_score(
             }
         if len(label):
             x = model_matrix(frame.loc[active], cutoff, policy).astype("float32")
-            labelled[cutoff] = (x, label)
+            labelled[cutoff] = (x, label, stopped)
         del frame
     score = np.full(len(today), np.nan)
     result = Backtest(horizon, tuple(str(c) for c in sorted(labelled)))
@@ -219,13 +257,16 @@ def backtest_and_score(
             result, problem="too little history: no cutoff to learn from before the graded one"
         )
 
-    x_train = pd.concat([x for x, _ in train])
+    x_train = pd.concat([x for x, _, _ in train])
     # Columns this ledger has no data for (no marketing, say), or only one value of, carry
     # nothing to learn.
-    known = learnable_columns(x_train)
+    known = [c for c in learnable_columns(x_train) if c != DRIVER_COLUMN]
+    ratio_train = _log_ratio(x_train)
     x_train = x_train[known]
-    y_train = np.concatenate([y for _, y in train])
-    x_test, y_test = labelled[held_out]
+    y_train = np.concatenate([y for _, y, _ in train])
+    stopped_train = np.concatenate([s for _, _, s in train])
+    x_test, y_test, _ = labelled[held_out]
+    ratio_test = _log_ratio(x_test)
     x_test = x_test[known]
     result = replace(
         result,
@@ -240,7 +281,8 @@ def backtest_and_score(
             result, problem=f"fewer than {MIN_EACH_CLASS} lapsers or stayers to learn or grade"
         )
     model = _fit(x_train, y_train, seed)
-    raw = _proba(model, x_test)
+    weight = driver_weight(_proba(model, x_train), ratio_train, stopped_train)
+    raw = with_driver_weight(_proba(model, x_test), ratio_test, weight)
     shift = seasonal_shift(features_at, slim, as_of, horizon)
     calibrate = platt(raw, y_test, shift)
     risk_test = cross_calibrated(raw, y_test)
@@ -267,13 +309,55 @@ def backtest_and_score(
         slipping_threshold=round(threshold, 4),
         seasonal_shift=round(shift, 4),
         inactive_rate=round(held_out_extra["inactive_rate"], 4),
+        driver_weight=round(weight, 4),
     )
     now = backtest.active_in_year(today)
     score[~now] = held_out_extra["inactive_rate"]
     if now.any():
-        x_now = model_matrix(today.loc[now], as_of, policy)[known]
-        score[now] = calibrate(_proba(model, x_now))
+        x_now = model_matrix(today.loc[now], as_of, policy)
+        raw_now = with_driver_weight(_proba(model, x_now[known]), _log_ratio(x_now), weight)
+        score[now] = calibrate(raw_now)
     return score, result
+
+
+DRIVER_COLUMN = "driver_lapse_ratio"
+
+
+def _log_ratio(x: pd.DataFrame) -> np.ndarray:
+    """The log of the strongest clear risk driver's lapse ratio each customer met (0: none,
+    or no drivers known)."""
+    if DRIVER_COLUMN not in x:
+        return np.zeros(len(x))
+    ratio = pd.to_numeric(x[DRIVER_COLUMN], errors="coerce").fillna(1.0).clip(lower=1.0)
+    out: np.ndarray = np.log(ratio.to_numpy(np.float64))
+    return out
+
+
+def driver_weight(raw: np.ndarray, log_ratio: np.ndarray, y: np.ndarray) -> float:
+    """How much a met risk driver adds to the model's log-odds, learned on the training
+    rows: the coefficient of the log lapse ratio in a logistic fit of ``y`` (had stopped by
+    the window's end) on the model's log-odds and it (0 when no one met a driver, and never
+    below 0: a driver the data does not bear out adds nothing).
+
+    The trees seldom split on a driver few customers met; the drivers' ratios were measured
+    against customers like them (``drivers.py``), so one weight over their log is enough.
+    """
+    met = log_ratio > 0
+    if met.sum() < MIN_EACH_CLASS or not _learnable(y):
+        return 0.0
+    x = np.column_stack([_logit(raw).ravel(), log_ratio])
+    fit = LogisticRegression(C=1e6).fit(x, y)
+    return float(max(fit.coef_[0][1], 0.0))
+
+
+def with_driver_weight(raw: np.ndarray, log_ratio: np.ndarray, weight: float) -> np.ndarray:
+    """The model's probability with ``weight`` times the log lapse ratio added to its
+    log-odds (unchanged where no driver was met or the weight is 0)."""
+    if weight == 0.0:
+        return raw
+    z = _logit(raw).ravel() + weight * log_ratio
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+    return out
 
 
 MAX_SEASONAL_SHIFT = 1.0  # log-odds: a season moves the lapse rate, it does not make it

@@ -17,7 +17,13 @@ from winback.errors import EngineError, NothingToScanError, NotInScanError
 from winback.ledger.store import Ledger
 from winback.policy import Policy
 from winback.scan import contact
-from winback.scan.drivers import EXPOSURE_DAYS, find_drivers, risk_driver_features
+from winback.scan.drivers import (
+    EXPOSURE_DAYS,
+    drivers_met_at,
+    find_drivers,
+    risk_driver_features,
+    with_drivers,
+)
 from winback.scan.features import customer_features, exposure_features
 from winback.scan.follow_suit import backtest_and_score
 from winback.scan.lapse import classify
@@ -126,7 +132,7 @@ def run_scan(
     say("drivers")
     drivers = find_drivers(con, as_of)
     met = exposure_features(con, as_of, EXPOSURE_DAYS).to_pyarrow().to_pandas()
-    features = _with_drivers(features, risk_driver_features(met, drivers))
+    features = with_drivers(features, risk_driver_features(met, drivers))
     spots = sweet_spots(con, as_of)
     features = features.merge(spots, left_on="customer_id", right_index=True, how="left")
     doubts = contact.doubtful_contacts(con, as_of)
@@ -150,7 +156,11 @@ def run_scan(
 
     # Refits at past cutoffs use the repeat-purchase model chosen above.
     chosen = with_model(policy, model_report.repeat_model)
-    risk, backtest = backtest_and_score(features_at, features, as_of, chosen)
+    # The risk drivers at each past cutoff, found from what was known then (no leakage):
+    # the model learns how much exposure to them adds ("who else will follow suit").
+    risk, backtest = backtest_and_score(
+        features_at, features, as_of, chosen, drivers_at=lambda cutoff: drivers_met_at(con, cutoff)
+    )
     features["lapse_risk"] = risk
 
     say("statuses")
@@ -284,14 +294,6 @@ def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame)
                 series.astype(object).where(series.notna(), None), type=field.type
             )
     return pa.table(arrays, schema=RUN_SCHEMA)
-
-
-def _with_drivers(features: pd.DataFrame, drivers: pd.DataFrame) -> pd.DataFrame:
-    """The risk-driver columns joined on (ratio 1 and no driver for those who met none)."""
-    out = features.merge(drivers, left_on="customer_id", right_index=True, how="left")
-    out["driver_lapse_ratio"] = out["driver_lapse_ratio"].astype(float).fillna(1.0)
-    out["drivers_met"] = out["drivers_met"].fillna(0).astype("int64")
-    return out.reset_index(drop=True)
 
 
 def _due_dates(features: pd.DataFrame) -> Any:

@@ -15,10 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from winback.simulate.names import FIRST
+from winback.simulate.names import draw_people
 
-# Surnames no simulated customer has: strangers' names.
-STRANGER_LAST = ("Moss", "Kerr", "Lane", "Fox", "Reid", "Pike", "Shaw", "Webb", "Nash", "Holt")
 ACCENTS = {"a": "á", "e": "é", "i": "í", "o": "ö", "u": "ü", "n": "ñ", "c": "ç"}
 COMPLAINTS = (
     "my order arrived two weeks late and nobody answered",
@@ -79,7 +77,8 @@ def named_posts(
     (perturbed); with ``place_share`` the author line adds their region and country, with
     ``order_share`` the text gives one of their order numbers, with ``email_share`` their
     e-mail address. A share ``strangers`` of posts come from people who are not
-    customers, with names like theirs."""
+    customers, their names drawn as customers' are (so a stranger may share a customer's
+    name, as in life)."""
     rng = np.random.default_rng([seed, SEED_STREAM])
     people = customers.select(["customer_id", "name", "email", "region", "country"]).to_pylist()
     people = [p for p in people if p["name"]]
@@ -93,9 +92,7 @@ def named_posts(
         gripe = COMPLAINTS[int(rng.integers(0, len(COMPLAINTS)))]
         text = f"Never again with {business_name}: {gripe}."
         if rng.random() < strangers:
-            name = f"{FIRST[int(rng.integers(0, len(FIRST)))]} "
-            name += STRANGER_LAST[int(rng.integers(0, len(STRANGER_LAST)))]
-            typed, how = perturb(name, rng)
+            typed, how = perturb(str(draw_people(1, rng)[0]), rng)
             rows.append((f"N{k:06d}", typed, None, text, how, None))
             continue
         p = people[int(rng.integers(0, len(people)))]

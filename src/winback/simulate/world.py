@@ -19,7 +19,7 @@ from winback.simulate import commerce, service
 from winback.simulate.calendar import Window
 from winback.simulate.lifecycle import live
 from winback.simulate.marketing import campaign_names, mail
-from winback.simulate.names import COUNTRIES, REGIONS, draw_names, emails
+from winback.simulate.names import COUNTRIES, REGIONS, draw_names, draw_people, emails
 from winback.simulate.people import Customers, draw_customers
 from winback.simulate.settings import WorldSettings
 from winback.simulate.staff import Staff, plan_staff, staff_table
@@ -62,12 +62,21 @@ def _segments(s: WorldSettings, c: Customers) -> pa.Array:
 
 
 def customers_table(
-    s: WorldSettings, window: Window, c: Customers, owner: np.ndarray, rng: np.random.Generator
+    s: WorldSettings,
+    window: Window,
+    c: Customers,
+    owner: np.ndarray,
+    rng: np.random.Generator,
+    name_rng: np.random.Generator,
 ) -> pa.Table:
-    """The customers table: names, contacts, segment and account owner."""
+    """The customers table: names, contacts, segment and account owner. People's names
+    come from ``name_rng``; the short lists' draw still takes its turn on ``rng`` (and
+    names businesses), so every other column is what it was before names grew diverse."""
     n = c.n
     customer_id = ids("C", c.first + np.arange(n))
     names = draw_names(n, s.profile == "b2b", rng)
+    if s.profile != "b2b":
+        names = draw_people(n, name_rng)
     digits = pa.array(rng.integers(0, 10000, n)).cast(pa.string())
     phone = pc.binary_join_element_wise("+1-555-", pc.utf8_lpad(digits, 4, "0"), "")
     return build(
@@ -114,7 +123,9 @@ def build_chunk(
     owner = np.where(owned, rng.choice(staff.reps, n), 0)
     lives = live(s, window, c, rng, _rng(s.seed, 2, index))
 
-    out: dict[str, pa.Table] = {"customers": customers_table(s, window, c, owner, rng)}
+    out: dict[str, pa.Table] = {
+        "customers": customers_table(s, window, c, owner, rng, _rng(s.seed, 4, index))
+    }
     o = commerce.orders(s, window, c, lives, owner, staff, numbering.orders, rng)
     line_rng = _rng(s.seed, 3, index)
     favourite = commerce.favourite_lines(s, n, line_rng)

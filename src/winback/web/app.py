@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from anyio import to_thread
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import RedirectResponse, Response
@@ -171,7 +172,7 @@ def create_app(
 
     app.state.latest_run = _latest
     app.state.scheduler = None
-    app.state.templates = page_templates()
+    app.state.templates = page_templates(settings.currency)
     app.add_middleware(RequestSlots, limit=settings.desk_threads)
     app.add_middleware(SecurityHeaders)
 
@@ -267,7 +268,14 @@ def create_app(
             headers["Allow"] = _allowed_methods(request)
         if _is_api(request):
             return api_error(exc.status_code, code, str(exc.detail), headers)
-        page = pages.error_page(request, exc.status_code, str(exc.detail))
+        if exc.status_code == 404 and getattr(request.state, "user", None) is None:
+            # No route took it: look up the session's user, for the page's nav and search.
+            message = f"There is no page at {request.url.path}."
+            page = await run_in_threadpool(
+                pages.error_page_with_chrome, request, exc.status_code, message
+            )
+        else:
+            page = pages.error_page(request, exc.status_code, str(exc.detail))
         page.headers.update(headers)
         return page
 

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from winback.desk import calls, red_carpet, tasks, taxonomy, users
+from winback.desk import calls, do_not_contact, lists, red_carpet, tasks, taxonomy
 from winback.desk.cases import get_case
 from winback.desk.concessions import rows_of_cases
 from winback.desk.customer360 import sweet_spot_of
@@ -31,14 +31,25 @@ from winback.desk.models import (
     Verification,
     Verified,
 )
-from winback.desk.permissions import Action, may, require
+from winback.desk.permissions import Action, require
 from winback.ledger import reads
 from winback.web.call_steps import openapi_body, step_answers
 from winback.web.deps import ApiUser, Csrf, Db, PageUser, Rules, export_after_close
 from winback.web.errors import ERROR_RESPONSES
 from winback.web.forms import redisplay
+from winback.web.list_pages import PAGE_ONLY, csv_download, list_query, wants_csv
 from winback.web.pages import back, render
-from winback.web.schemas import Body, Id, IdField, IsoDate, UtcDateTime
+from winback.web.schemas import (
+    Body,
+    Id,
+    IdField,
+    IsoDate,
+    ListMeta,
+    PageNumber,
+    PageSize,
+    UtcDateTime,
+    list_meta,
+)
 
 api_router = APIRouter(prefix="/api", tags=["desk"], responses=ERROR_RESPONSES)
 page_router = APIRouter(include_in_schema=False)
@@ -85,6 +96,14 @@ class TaskPublic(BaseModel):
     done_at: UtcDateTime | None
     result: str
     overdue: bool = False
+
+
+class CallPage(ListMeta):
+    calls: list[CallPublic]
+
+
+class TaskPage(ListMeta):
+    tasks: list[TaskPublic]
 
 
 class CommitmentIn(Body):
@@ -228,6 +247,25 @@ def api_tasks(db: Db, user: ApiUser, include_done: bool = False) -> list[TaskPub
     return [_task_public(t) for t in tasks.my_tasks(db, user, include_done=include_done)]
 
 
+@api_router.get("/cases/{case_id}/calls", response_model=CallPage, dependencies=[PAGE_ONLY])
+def api_case_calls(
+    case_id: Id, db: Db, user: ApiUser, page: PageNumber = 1, size: PageSize = 50
+) -> CallPage:
+    """A case's calls, newest first (anyone who may see the customer)."""
+    found = lists.case_calls(db, user, case_id, page, size)
+    calls_ = [CallPublic.model_validate(c) for c in found.rows]
+    return CallPage(calls=calls_, **list_meta(found))
+
+
+@api_router.get("/customers/{customer_id}/tasks", response_model=TaskPage, dependencies=[PAGE_ONLY])
+def api_customer_tasks(
+    customer_id: str, db: Db, user: ApiUser, page: PageNumber = 1, size: PageSize = 50
+) -> TaskPage:
+    """A customer's tasks, done or not, newest first; ``overdue`` marks the late ones."""
+    found = lists.customer_tasks(db, user, customer_id, page, size)
+    return TaskPage(tasks=[_task_public(t) for t in found.rows], **list_meta(found))
+
+
 @api_router.get("/tasks/overdue", response_model=list[OverduePublic])
 def api_overdue(db: Db, user: ApiUser) -> Any:
     """Overdue work by person (managers, executives, admins)."""
@@ -301,6 +339,11 @@ def _call_page(request: Request, db: Db, user: PageUser, call: Call, step: str |
         offer_concessions=calls.OFFER_CONCESSIONS,
         history=calls.answers_of(db, call.id),
         quote=quote,
+        profile=reads.customer_profile(
+            request.app.state.ledger, case.customer_id, request.app.state.timeline
+        )
+        or {},
+        contact_block=do_not_contact.current(db, case.customer_id),
     )
 
 
@@ -361,13 +404,19 @@ def add_commitment(
     return back(f"/calls/{call_id}?step=plan")
 
 
-def tasks_page(request: Request, db: Db, user: PageUser, done: bool = False) -> Response:
-    mine = tasks.my_tasks(db, user, include_done=done)
+def tasks_page(request: Request, db: Db, user: PageUser) -> Response:
+    """My tasks, sorted, paged and totalled in SQL (``?done=true`` with the done ones,
+    ``?format=csv`` the whole list)."""
+    done = request.query_params.get("done", "") == "true"
+    q = list_query(request, lists.TASK_SORTING, keep=("done",))
+    if wants_csv(request):
+        return csv_download(lists.my_tasks_csv(db, user, q, include_done=done), "my-tasks")
+    result = lists.my_tasks(db, user, q, include_done=done)
     return render(
         request,
         "tasks.html",
-        tasks=mine,
-        flags=red_carpet.flags_for(db, [t.customer_id for t in mine]),
+        result=result,
+        flags=red_carpet.flags_for(db, [r.task.customer_id for r in result.rows]),
         is_overdue=tasks.is_overdue,
         due_label=tasks.due_label,
         today=tasks.today(),
@@ -376,8 +425,8 @@ def tasks_page(request: Request, db: Db, user: PageUser, done: bool = False) -> 
 
 
 @page_router.get("/tasks")
-def task_list(request: Request, db: Db, user: PageUser, done: bool = False) -> Response:
-    return tasks_page(request, db, user, done)
+def task_list(request: Request, db: Db, user: PageUser) -> Response:
+    return tasks_page(request, db, user)
 
 
 @page_router.post(
@@ -406,16 +455,17 @@ def task_done(
 
 @page_router.get("/tasks/overdue")
 def overdue_page(request: Request, db: Db, user: PageUser) -> Response:
-    overdue = tasks.overdue_tasks(db, user)
+    """Every overdue task, sorted, paged and totalled in SQL, with the count by person."""
+    q = list_query(request, lists.TASK_SORTING)
+    if wants_csv(request):
+        return csv_download(lists.overdue_csv(db, user, q), "overdue")
+    result = lists.overdue(db, user, q)
     return render(
         request,
         "overdue.html",
         by_owner=tasks.overdue_by_owner(db, user),
-        overdue=overdue,
-        flags=red_carpet.flags_for(db, [t.customer_id for t in overdue]),
-        names={u.id: u.name for u in users.list_users(db, user)}
-        if may(user, Action.LIST_USERS)
-        else {},
+        result=result,
+        flags=red_carpet.flags_for(db, [r.task.customer_id for r in result.rows]),
         due_label=tasks.due_label,
     )
 

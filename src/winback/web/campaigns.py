@@ -291,6 +291,14 @@ def _build(
     )
 
 
+def _measured(
+    request: Request, db: Session, user: User, campaign_id: int, rules: Policy
+) -> ResultsPublic:
+    """The campaign's measured lift, as the API and the campaign's page show it."""
+    ledger = request.app.state.ledger
+    return _results(campaign_results.measure(db, user, campaign_id, ledger, rules))
+
+
 def _csv(db: Session, user: User, campaign_id: int) -> Response:
     text = service.audience_csv(db, user, campaign_id)
     return Response(
@@ -344,8 +352,7 @@ def results(
     campaign_id: Id, request: Request, db: Db, user: ApiUser, rules: Rules
 ) -> ResultsPublic:
     """The measured lift, treated against holdout, overall and by offer (409 before launch)."""
-    found = campaign_results.measure(db, user, campaign_id, request.app.state.ledger, rules)
-    return _results(found)
+    return _measured(request, db, user, campaign_id, rules)
 
 
 # --- pages --------------------------------------------------------------------------------
@@ -459,9 +466,7 @@ def campaign_page(
             break
     measured = None
     if campaign.state == "launched":
-        measured = _results(
-            campaign_results.measure(db, user, campaign.id, request.app.state.ledger, rules)
-        )
+        measured = _measured(request, db, user, campaign.id, rules)
     return render(
         request,
         "campaign.html",

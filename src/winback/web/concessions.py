@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from winback.desk import cases, models, red_carpet
+from winback.desk import cases, lists, models, red_carpet
 from winback.desk import concessions as service
 from winback.desk.db import parse_id
 from winback.desk.models import Case, Concession, ConcessionKind, ConcessionState, User
@@ -26,8 +26,18 @@ from winback.web.calls import call_offer_page
 from winback.web.deps import ApiUser, Csrf, Db, PageUser
 from winback.web.errors import ERROR_RESPONSES
 from winback.web.forms import redisplay
+from winback.web.list_pages import PAGE_ONLY, csv_download, list_query, wants_csv
 from winback.web.pages import back, local_path, render
-from winback.web.schemas import Body, Id, IdField, UtcDateTime
+from winback.web.schemas import (
+    Body,
+    Id,
+    IdField,
+    ListMeta,
+    PageNumber,
+    PageSize,
+    UtcDateTime,
+    list_meta,
+)
 
 api_router = APIRouter(prefix="/api", tags=["desk"], responses=ERROR_RESPONSES)
 page_router = APIRouter(include_in_schema=False)
@@ -86,6 +96,10 @@ class ApprovalPublic(ConcessionPublic):
     already_granted: float = Field(description="given of this kind on the case so far")
 
 
+class ConcessionPage(ListMeta):
+    concessions: list[ConcessionPublic]
+
+
 class LimitsPublic(BaseModel):
     user_id: int
     discount_pct: float
@@ -116,6 +130,18 @@ def api_request(case_id: Id, body: ConcessionCreate, db: Db, user: ApiUser) -> A
 @api_router.get("/cases/{case_id}/concessions", response_model=list[ConcessionPublic])
 def api_list(case_id: Id, db: Db, user: ApiUser) -> Any:
     return service.list_for_case(db, user, case_id)
+
+
+@api_router.get(
+    "/customers/{customer_id}/concessions", response_model=ConcessionPage, dependencies=[PAGE_ONLY]
+)
+def api_customer_concessions(
+    customer_id: str, db: Db, user: ApiUser, page: PageNumber = 1, size: PageSize = 50
+) -> ConcessionPage:
+    """The concessions asked on any of a customer's cases, newest first."""
+    found = lists.customer_concessions(db, user, customer_id, page, size)
+    rows = [ConcessionPublic.model_validate(c) for c in found.rows]
+    return ConcessionPage(concessions=rows, **list_meta(found))
 
 
 def _approvals(db: Db, pending: list[Concession]) -> list[tuple[Concession, Case, float]]:
@@ -211,13 +237,20 @@ def page_request(
 
 
 def approvals_page(request: Request, db: Db, user: PageUser) -> Response:
-    rows = _approvals(db, service.approvals_for(db, user))
+    """The requests I may decide, sorted, paged and totalled in SQL (``?format=csv``:
+    the whole list)."""
+    q = list_query(request, lists.APPROVAL_SORTING)
+    if wants_csv(request):
+        return csv_download(lists.approvals_csv(db, user, q), "approvals")
+    result = lists.approvals(db, user, q)
+    rows = _approvals(db, result.rows)
     ids = {c.requested_by for c, _, _ in rows}
     names = service.names_of(db, ids)
     flags = red_carpet.flags_for(db, [case.customer_id for _, case, _ in rows])
     return render(
         request,
         "approvals.html",
+        result=result,
         rows=rows,
         names=names,
         flags=flags,

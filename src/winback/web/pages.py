@@ -3,6 +3,9 @@ POST carries a CSRF token; writes redirect back (post/redirect/get)."""
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import replace
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -17,7 +20,9 @@ from winback.desk import (
     complaints,
     contact_rules,
     do_not_contact,
+    lists,
     notices,
+    readable,
     red_carpet,
     tasks,
     taxonomy,
@@ -30,14 +35,31 @@ from winback.desk.db import parse_id
 from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, PERSON_OUTCOMES, ROLES, User
 from winback.desk.passwords import MAX_LENGTH
 from winback.desk.permissions import Action, may, may_hold_work, require, require_case_work
-from winback.errors import Busy, InvalidInput, NotAuthenticated, PermissionDenied, TooManyAttempts
-from winback.scan.runs import STATUSES, TIERS
-from winback.web.deps import Csrf, Db, PageUser, Rules, export_after_close, page_session
+from winback.errors import (
+    Busy,
+    InvalidInput,
+    NotAuthenticated,
+    PermissionDenied,
+    ScanRunError,
+    TooManyAttempts,
+)
+from winback.scan.runs import STATUSES, TIERS, ScanRun, read_run
+from winback.web.deps import (
+    Csrf,
+    Db,
+    LoginRequired,
+    PageUser,
+    Rules,
+    export_after_close,
+    page_session,
+    page_user,
+)
 from winback.web.errors import retry_after, status_of
 from winback.web.forms import FormErrors, field_of, redisplay
-from winback.web.schemas import BeforeId, Id, PageNumber
+from winback.web.list_pages import csv_download, list_query, wants_csv
+from winback.web.schemas import AfterId, BeforeId, Id
 from winback.web.sessions import SessionCookies, csrf_matches
-from winback.web.templating import owner_options, template_context
+from winback.web.templating import amounts_of, owner_options, template_context
 
 router = APIRouter(include_in_schema=False)
 
@@ -51,6 +73,16 @@ def render(request: Request, template: str, status: int = 200, **values: Any) ->
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     return render(request, "error.html", status=status, status_code=status, message=message)
+
+
+def error_page_with_chrome(request: Request, status: int, message: str) -> HTMLResponse:
+    """An error page for a request no route took (an unknown address): the logged-in
+    user's full page, nav and search box included, when the session cookie names one."""
+    with request.app.state.sessions() as db:
+        # Logged out: the page without the nav, as for any logged-out visitor.
+        with contextlib.suppress(LoginRequired):
+            page_user(request, db)
+        return error_page(request, status, message)
 
 
 def back(url: str) -> RedirectResponse:
@@ -137,18 +169,45 @@ def home(user: PageUser) -> Response:
     return back("/cases" if may(user, Action.VIEW_ALL_CASES) else "/queue")
 
 
-@router.get("/queue")
-def queue(request: Request, db: Db, user: PageUser, page: PageNumber = 1) -> Response:
-    result = cases.my_queue(db, user, page)
-    last_closed = contact_rules.last_closed(db, [c.customer_id for c in result.cases])
+def _moved(request: Request) -> str | None:
+    """The confirmation after a bulk reassign (``?moved=N`` on the redirect)."""
+    moved = request.query_params.get("moved", "")
+    if not moved.isdigit():
+        return None
+    n = int(moved)
+    return (
+        f"{n} case{'' if n == 1 else 's'} reassigned."
+        if n
+        else "Nothing to move: the ticked cases had that owner already."
+    )
+
+
+def queue_page(request: Request, db: Db, user: PageUser) -> Response:
+    """My open cases, one line each: sorted, paged and totalled in SQL; ``?format=csv``
+    downloads the whole queue in the same order; ``?reasons=all`` opens every reason."""
+    q = list_query(request, lists.CASE_SORTING, keep=("reasons",))
+    if wants_csv(request):
+        return csv_download(lists.queue_csv(db, user, q), "my-queue")
+    result = lists.queue(db, user, q)
+    all_reasons = request.query_params.get("reasons") == "all"
+    others = tuple(kv for kv in q.extra if kv[0] != "reasons")
+    toggle = q.params(extra=others if all_reasons else (*others, ("reasons", "all")))
     return render(
         request,
         "queue.html",
         result=result,
-        owners=_names(db, user),
-        last_closed=last_closed,
+        all_reasons=all_reasons,
+        reasons_link=toggle,
+        last_closed=contact_rules.last_closed(db, [r.case.customer_id for r in result.rows]),
         notices=notices.unread(db, user),
+        options=owner_options(tasks.possible_owners(db)) if may(user, Action.REASSIGN_CASE) else "",
+        bulk_done=_moved(request),
     )
+
+
+@router.get("/queue")
+def queue(request: Request, db: Db, user: PageUser) -> Response:
+    return queue_page(request, db, user)
 
 
 @router.post("/notices/{notice_id}/read", dependencies=[Csrf])
@@ -163,25 +222,25 @@ def notices_read(db: Db, user: PageUser) -> Response:
     return back("/queue")
 
 
-def _names(db: Db, user: PageUser) -> dict[int, str]:
-    if not may(user, Action.LIST_USERS):
-        return {user.id: user.name}
-    return {u.id: u.name for u in users.list_users(db, user)}
-
-
-def cases_page(request: Request, db: Db, user: PageUser, page: int = 1) -> Response:
-    """All cases under the filter of the query string. A filter value the desk cannot
-    read (a worth of "lots") is shown back in the filter form with why, over all cases."""
+def cases_page(request: Request, db: Db, user: PageUser) -> Response:
+    """All cases under the filter of the query string, sorted, paged and totalled in SQL
+    (``?format=csv``: the whole filtered list). A filter value the desk cannot read (a
+    worth of "lots") is shown back in the filter form with why, over all cases."""
     query = dict(request.query_params)
-    query.pop("page", None)
     try:
         f = cases.CaseFilter.from_query(query)
     except InvalidInput as exc:
+        if wants_csv(request):
+            raise
         request.state.forms = FormErrors(
             "filter", query, {field_of(str(exc), query, exc.field): str(exc)}
         )
         f = cases.CaseFilter()
-    result = cases.search_cases(db, user, f, page)
+    q = list_query(request, lists.CASE_SORTING)
+    q = replace(q, extra=tuple((k, str(v)) for k, v in f.as_query().items()))
+    if wants_csv(request):
+        return csv_download(lists.cases_csv(db, user, f, q), "cases")
+    result = lists.all_cases(db, user, f, q)
     people = users.list_users(db, user)
     return render(
         request,
@@ -192,17 +251,53 @@ def cases_page(request: Request, db: Db, user: PageUser, page: int = 1) -> Respo
         query=urlencode(f.as_query()),
         saved=cases.list_filters(db, user),
         people=people,
-        owners={u.id: u.name for u in people},
         options=owner_options(people),
         statuses=STATUSES,
         tiers=TIERS,
         states=("active", *CASE_STATES, "all"),
+        all_reasons=False,
+        bulk_done=_moved(request),
     )
 
 
 @router.get("/cases")
-def all_cases(request: Request, db: Db, user: PageUser, page: PageNumber = 1) -> Response:
-    return cases_page(request, db, user, page)
+def all_cases(request: Request, db: Db, user: PageUser) -> Response:
+    return cases_page(request, db, user)
+
+
+def _bulk_assign(
+    request: Request, db: Db, user: PageUser, case_ids: list[str], owner_id: str
+) -> str:
+    """Reassign the ticked cases at once; the query string of the list to go back to,
+    with how many moved."""
+    if not owner_id.strip():
+        raise InvalidInput("owner_id: choose who gets the ticked cases", field="owner_id")
+    owner = None if owner_id == "none" else parse_id(owner_id, "owner_id", "choose a user")
+    ids = [parse_id(i, "case_ids", "tick the cases to reassign") for i in case_ids]
+    moved = cases.reassign_many(db, user, ids, owner)
+    return urlencode([*request.query_params.multi_items(), ("moved", str(len(moved)))])
+
+
+@router.post("/queue/bulk-assign", dependencies=[Csrf, redisplay(queue_page, "bulk")])
+def queue_bulk_assign(
+    request: Request,
+    db: Db,
+    user: PageUser,
+    case_ids: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies it)
+    owner_id: Annotated[str, Form()] = "",
+) -> Response:
+    return back("/queue?" + _bulk_assign(request, db, user, case_ids, owner_id))
+
+
+@router.post("/cases/bulk-assign", dependencies=[Csrf, redisplay(cases_page, "bulk")])
+def cases_bulk_assign(
+    request: Request,
+    db: Db,
+    user: PageUser,
+    case_ids: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies it)
+    owner_id: Annotated[str, Form()] = "",
+) -> Response:
+    return back("/cases?" + _bulk_assign(request, db, user, case_ids, owner_id))
 
 
 @router.post("/cases/filters", dependencies=[Csrf, redisplay(cases_page, "save-filter")])
@@ -234,9 +329,9 @@ def assign(
         return render(
             request,
             "_case_row.html",
-            case=case,
-            owners={u.id: u.name for u in people},
+            row=lists.case_row(db, case),
             options=owner_options(people),
+            all_reasons=False,
         )
     referer = urlsplit(request.headers.get("referer", ""))
     came_from = referer.path + (f"?{referer.query}" if referer.query else "")
@@ -248,13 +343,15 @@ def assign(
 
 @router.get("/customers/{customer_id}")
 def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Response:
+    run = request.app.state.latest_run()
     view = customer_view(
         db,
         user,
         customer_id,
-        run=request.app.state.latest_run(),
+        run=run,
         ledger=request.app.state.ledger,
         timeline=request.app.state.timeline,
+        money=amounts_of(request),
     )
     people = users.list_users(db, user) if may(user, Action.LIST_USERS) else []
     owners = {u.id: u.name for u in people} or {u.id: u.name for u in tasks.possible_owners(db)}
@@ -282,7 +379,28 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
         public_posts=complaints.posts_of_customer(db, user, view.customer_id),
         contact_block=do_not_contact.current(db, view.customer_id),
         last_closed=contact_rules.last_closed(db, [view.customer_id]).get(view.customer_id),
+        scan_as_of=scan_date(request, run, view.scan),
+        who=readable.people(db),
     )
+
+
+def scan_date(request: Request, latest: ScanRun | None, scan: dict[str, Any] | None) -> date | None:
+    """The "today" of the scan a customer page shows: the run the open case was last
+    synced from, else the latest run (None when it cannot be read)."""
+    run_id = (scan or {}).get("run_id")
+    run = latest
+    if run_id and (latest is None or latest.info.run_id != run_id):
+        path = request.app.state.settings.runs_dir / str(run_id)
+        try:
+            run = read_run(path) if path.parent == request.app.state.settings.runs_dir else None
+        except ScanRunError:
+            run = None
+    if run is None:
+        return None
+    try:
+        return date.fromisoformat(run.info.as_of)
+    except ValueError:
+        return None
 
 
 def case_customer_page(request: Request, db: Db, user: PageUser) -> Response:
@@ -362,10 +480,36 @@ def close(
 
 @router.get("/audit")
 def audit_log(
-    request: Request, db: Db, user: PageUser, before_id: BeforeId = None, entity: str = ""
+    request: Request,
+    db: Db,
+    user: PageUser,
+    before_id: BeforeId = None,
+    after_id: AfterId = None,
+    entity: str = "",
 ) -> Response:
-    entries = audit.read_log(db, user, before_id=before_id, entity=entity or None, limit=100)
-    return render(request, "audit.html", entries=entries, entity=entity)
+    """The audit log in words, newest first, a hundred entries a page, of one kind or all."""
+    kind = entity if entity in readable.AUDIT_KINDS else ""
+    entries = audit.read_log(
+        db, user, before_id=before_id, after_id=after_id, entity=kind or None, limit=100
+    )
+    who = readable.people(db)
+    money = amounts_of(request)
+    shown = [
+        (e, readable.entry_sentence(e, who), readable.entry_summary(e, who, money)) for e in entries
+    ]
+    older = bool(entries) and audit.has_entries(db, entity=kind or None, below=entries[-1].id)
+    newer = bool(entries) and audit.has_entries(db, entity=kind or None, above=entries[0].id)
+    return render(
+        request,
+        "audit.html",
+        entries=shown,
+        entity=kind,
+        kinds=readable.AUDIT_KINDS,
+        older=older,
+        newer=newer,
+        first_id=entries[0].id if entries else None,
+        last_id=entries[-1].id if entries else None,
+    )
 
 
 def users_page(

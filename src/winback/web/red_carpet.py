@@ -16,12 +16,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from winback.desk import red_carpet
+from winback.desk import lists, red_carpet
 from winback.desk.models import ExperienceSource, RedCarpet
+from winback.errors import InvalidInput
 from winback.web import pages
 from winback.web.deps import ApiUser, Csrf, Db, PageUser, Rules
 from winback.web.errors import ERROR_RESPONSES
 from winback.web.forms import redisplay
+from winback.web.list_pages import csv_download, list_query, wants_csv
 from winback.web.pages import back, render
 from winback.web.schemas import Body, UtcDateTime
 
@@ -174,12 +176,21 @@ def refresh(request: Request, db: Db, user: ApiUser, rules: Rules) -> RefreshPub
 
 @page_router.get("/red-carpet")
 def red_carpet_page(request: Request, db: Db, user: PageUser) -> Response:
-    rows = red_carpet.red_carpet_list(db, user)
+    """Who is on the red carpet now (``?show=ended``: whose period ended lately), sorted,
+    paged and totalled in SQL; ``?format=csv`` the whole list."""
+    show = request.query_params.get("show", "now")
+    if show not in lists.CARPET_SHOWS:
+        raise InvalidInput(f"show {show!r}: use now or ended", field="show")
+    q = list_query(request, lists.CARPET_SORTING, keep=("show",))
+    if wants_csv(request):
+        return csv_download(lists.red_carpet_csv(db, user, q, show=show), f"red-carpet-{show}")
+    result = lists.red_carpet(db, user, q, show=show)
     return render(
         request,
         "red_carpet.html",
-        active=[r for r in rows if r.active],
-        ended=[r for r in rows if not r.active],
+        result=result,
+        show=show,
+        gestures=red_carpet.gestures_of(db, [r.carpet.id for r in result.rows]),
         ended_days=red_carpet.ENDED_SHOWN_DAYS,
     )
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict
 
+from winback.desk.dashboard import headline
 from winback.desk.models import User
 from winback.insights.kept import Kept, ReportStore
 from winback.insights.render import render_html
@@ -126,7 +127,10 @@ def reasons_api(
 
 @page_router.get("/dashboard")
 def dashboard(request: Request, db: Db, user: PageUser, since: date | None = None) -> Response:
-    return render(request, "dashboard.html", page=True, **_kept(request, db, user, since).context())
+    kept = _kept(request, db, user, since)
+    return render(
+        request, "dashboard.html", page=True, headline=headline(db, user), **kept.context()
+    )
 
 
 @page_router.get("/dashboard/report.html")

@@ -29,6 +29,9 @@ PageSize = Annotated[int, Query(ge=1, le=200, description="rows on a page (1 to 
 BeforeId = Annotated[
     int | None, Query(ge=1, le=MAX_INT, description="only rows with an id below this")
 ]
+AfterId = Annotated[
+    int | None, Query(ge=0, le=MAX_INT, description="only rows with an id above this")
+]
 AuditLimit = Annotated[int, Query(ge=1, le=500, description="rows to return (1 to 500)")]
 IdField = Annotated[int, Field(ge=1, le=MAX_INT)]
 
@@ -170,6 +173,21 @@ class CasePublic(BaseModel):
     post_id: int | None = None
     due_at: UtcDateTime | None = None
     escalated_at: UtcDateTime | None = None
+
+
+class ListMeta(BaseModel):
+    """Where a page of a list stands: its number and size, the whole list's count."""
+
+    page: int
+    size: int
+    total: int = Field(description="rows in the whole list")
+    has_next: bool
+
+
+def list_meta(found: Any) -> dict[str, Any]:
+    """The ListMeta fields of a desk ListPage."""
+    q = found.query
+    return {"page": q.page, "size": q.size, "total": found.total, "has_next": found.has_next}
 
 
 class CasePage(BaseModel):

@@ -3,10 +3,14 @@ gets (the user, the CSRF token), and the owner pickers' markup."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from babel.numbers import format_currency
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, FileSystemLoader
@@ -14,10 +18,11 @@ from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import object_session
 
+from winback.desk.listing import SIZES
 from winback.desk.models import User
 from winback.desk.nav import NavCounts, nav_counts
 from winback.desk.outcomes import outcome_label
-from winback.desk.permissions import Action, may, may_hold_work
+from winback.desk.permissions import Action, may, may_hold_work, may_work_case
 from winback.insights import render as report_render
 from winback.web.forms import NO_ERRORS
 from winback.web.sessions import CSRF_FIELD, CSRF_HEADER
@@ -25,8 +30,43 @@ from winback.web.sessions import CSRF_FIELD, CSRF_HEADER
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-def page_templates() -> Jinja2Templates:
-    """The templates folder, with the globals and filters the templates use."""
+LOCALE = "en"
+
+
+def day(value: date | datetime | None) -> str:
+    """A date as people write it: "12 Nov 2026" ("" for none)."""
+    if value is None:
+        return ""
+    return f"{value.day} {value:%b %Y}"
+
+
+def money(value: float | int | None, currency: str = "USD", *, cents: bool = False) -> str:
+    """``value`` in ``currency`` as a person reads it: ``$1,235`` (whole units, rounded),
+    or ``$1,234.50`` with ``cents``; a dash for no value. Text, not markup: Jinja escapes
+    it like any other value."""
+    if value is None:
+        return "–"
+    if cents:
+        return format_currency(value, currency, locale=LOCALE)
+    return format_currency(
+        Decimal(str(value)).quantize(Decimal(1), ROUND_HALF_UP),
+        currency,
+        format="¤#,##0",
+        currency_digits=False,
+        locale=LOCALE,
+    )
+
+
+def amounts_of(request: Request) -> Callable[[float], str]:
+    """How the app shows an amount with its cents, for text built outside a template (the
+    customer timeline's)."""
+    currency: str = request.app.state.settings.currency
+    return lambda value: money(value, currency, cents=True)
+
+
+def page_templates(currency: str = "USD") -> Jinja2Templates:
+    """The templates folder, with the globals and filters the templates use; amounts are
+    shown in ``currency`` (the ``WINBACK_CURRENCY`` setting)."""
     templates = Jinja2Templates(directory=TEMPLATES)
     # The reasons x revenue partial is the insights room's: the dashboard includes the
     # same file the standalone report does.
@@ -35,14 +75,25 @@ def page_templates() -> Jinja2Templates:
     )
     templates.env.globals.update(
         may=may,
+        may_work_case=may_work_case,
+        day=day,
         Action=Action,
         CSRF_FIELD=CSRF_FIELD,
         CSRF_HEADER=CSRF_HEADER,
         quote=quote,
         outcome_label=outcome_label,
         nav_counts=nav_counts_of,
+        SIZES=SIZES,
     )
     templates.env.filters["with_selected"] = with_selected
+
+    def money_in_currency(value: float | int | None, cents: bool = False) -> str:
+        return money(value, currency, cents=cents)
+
+    # A filter ({{ value | money }}) and a function ({{ money(value) }}) alike.
+    templates.env.filters["money"] = money_in_currency
+    templates.env.globals["money"] = money_in_currency
+    templates.env.globals["currency"] = currency
     return templates
 
 

@@ -31,6 +31,7 @@ from winback.desk.red_carpet.reading import (
     ListRow,
     experiences_of,
     flags_for,
+    gestures_of,
     of_customer,
     red_carpet_list,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "check_run",
     "experiences_of",
     "flags_for",
+    "gestures_of",
     "latest_for",
     "new_ref",
     "of_customer",

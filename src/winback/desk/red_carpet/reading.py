@@ -60,28 +60,7 @@ def red_carpet_list(
             .limit(LIST_LIMIT)
         )
     )
-    ids = [c.id for c in carpets]
-    stats: dict[int, tuple[int, int]] = {}
-    last: dict[int, tuple[str, datetime]] = {}
-    if ids:
-        stats = {
-            rid: (int(n), int(newest))
-            for rid, n, newest in db.execute(
-                select(Experience.red_carpet_id, func.count(), func.max(Experience.id))
-                .where(Experience.red_carpet_id.in_(ids))
-                .group_by(Experience.red_carpet_id)
-            )
-        }
-        newest_ids = [newest for _, newest in stats.values()]
-        if newest_ids:
-            last = {
-                rid: (gesture, at)
-                for rid, gesture, at in db.execute(
-                    select(
-                        Experience.red_carpet_id, Experience.gesture, Experience.occurred_at
-                    ).where(Experience.id.in_(newest_ids))
-                )
-            }
+    stats = gestures_of(db, [c.id for c in carpets])
     owner_ids = {c.owner_id for c in carpets if c.owner_id is not None}
     names = (
         {u.id: u.name for u in db.scalars(select(User).where(User.id.in_(owner_ids)))}
@@ -92,12 +71,44 @@ def red_carpet_list(
         ListRow(
             carpet=c,
             owner_name=names.get(c.owner_id) if c.owner_id is not None else None,
-            experiences=stats.get(c.id, (0, 0))[0],
-            last_gesture=last.get(c.id, (None, None))[0],
-            last_at=last.get(c.id, (None, None))[1],
+            experiences=stats.get(c.id, (0, None, None))[0],
+            last_gesture=stats.get(c.id, (0, None, None))[1],
+            last_at=stats.get(c.id, (0, None, None))[2],
         )
         for c in carpets
     ]
+
+
+def gestures_of(
+    db: Session, carpet_ids: list[int]
+) -> dict[int, tuple[int, str | None, datetime | None]]:
+    """Each period's count of experiences and its last gesture and when (two queries)."""
+    if not carpet_ids:
+        return {}
+    stats = {
+        rid: (int(n), int(newest))
+        for rid, n, newest in db.execute(
+            select(Experience.red_carpet_id, func.count(), func.max(Experience.id))
+            .where(Experience.red_carpet_id.in_(carpet_ids))
+            .group_by(Experience.red_carpet_id)
+        )
+    }
+    last: dict[int, tuple[str, datetime]] = {}
+    newest_ids = [newest for _, newest in stats.values()]
+    if newest_ids:
+        last = {
+            rid: (gesture, at)
+            for rid, gesture, at in db.execute(
+                select(Experience.red_carpet_id, Experience.gesture, Experience.occurred_at).where(
+                    Experience.id.in_(newest_ids)
+                )
+            )
+        }
+    out: dict[int, tuple[int, str | None, datetime | None]] = {}
+    for rid, (n, _) in stats.items():
+        gesture, at = last.get(rid, (None, None))
+        out[rid] = (n, gesture, at)
+    return out
 
 
 def experiences_of(db: Session, carpet_id: int) -> list[Experience]:

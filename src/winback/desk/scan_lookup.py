@@ -1,0 +1,97 @@
+"""A customer's row of a scan run, found without decoding the run's whole file.
+
+A run's ``customers.parquet`` is written in the scan's order, in one row group at a
+million customers: a filtered read decodes every row of the columns it reads (0.3-0.4 s
+of CPU for the customer page at 1M customers, 60 ms for the few sweet-spot columns).
+
+The first lookup in a run writes a copy of that file beside it, sorted by customer id in
+row groups of :data:`ROWS` rows (``customers.by_id.parquet``; written under a temporary
+name and renamed, so a reader never sees half a file). A lookup then reads the one row
+group whose id range (the row groups' statistics) holds the customer: a few milliseconds
+whatever the run's size. A run never changes once written, so the copy never goes stale;
+it is made again if deleted. Where the run's folder cannot be written, lookups read the
+run's own file as before.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from winback.scan.runs import ScanRun
+
+log = logging.getLogger(__name__)
+
+LOOKUP = "customers.by_id.parquet"
+ROWS = 4096
+_lock = threading.Lock()
+
+
+def lookup_file(run: ScanRun) -> Path:
+    """The run's customer-sorted copy, written first if it is not there yet (the run's own
+    file when it cannot be written)."""
+    path = run.path / LOOKUP
+    if path.exists():
+        return path
+    with _lock:
+        if path.exists():
+            return path
+        temporary = path.with_name(f".{LOOKUP}.{os.getpid()}.tmp")
+        try:
+            table = pq.read_table(run.path / "customers.parquet").sort_by("customer_id")
+            pq.write_table(table, temporary, row_group_size=ROWS, compression="zstd")
+            os.replace(temporary, path)
+        except OSError as error:
+            log.warning("scan run %s: no customer-sorted copy (%s)", run.info.run_id, error)
+            temporary.unlink(missing_ok=True)
+            return run.path / "customers.parquet"
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def _index(path: Path) -> tuple[pq.ParquetFile, list[str]]:
+    """The copy opened once, and the largest customer id of each of its row groups."""
+    opened = pq.ParquetFile(path)
+    position = opened.schema_arrow.get_field_index("customer_id")
+    metadata = opened.metadata
+    tops = []
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(position).statistics
+        tops.append(str(stats.max) if stats is not None and stats.has_min_max else "")
+    return opened, tops
+
+
+def customer_row(
+    run: ScanRun, customer_id: str, columns: list[str] | tuple[str, ...] | None = None
+) -> dict[str, Any] | None:
+    """The customer's row in the run (only ``columns`` of it, those the run has, when
+    given), or None when the run does not hold the customer."""
+    path = lookup_file(run)
+    opened, tops = _index(path) if path.name == LOOKUP else (None, [""])
+    if opened is None or "" in tops:  # no sorted copy, or no ranges: a filtered read
+        data = ds.dataset(path)
+        wanted = None if columns is None else [c for c in columns if c in data.schema.names]
+        if wanted == []:
+            return None
+        rows = data.to_table(columns=wanted, filter=ds.field("customer_id") == customer_id)
+        return rows.slice(0, 1).to_pylist()[0] if rows.num_rows else None
+    names = opened.schema_arrow.names
+    wanted = list(names) if columns is None else [c for c in columns if c in names]
+    if not wanted:
+        return None
+    group = bisect.bisect_left(tops, customer_id)
+    if group >= len(tops):
+        return None
+    read = wanted if "customer_id" in wanted else [*wanted, "customer_id"]
+    rows = opened.read_row_group(group, columns=read)
+    rows = rows.filter(pc.equal(rows["customer_id"], customer_id)).select(wanted)
+    return rows.slice(0, 1).to_pylist()[0] if rows.num_rows else None

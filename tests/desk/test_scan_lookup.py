@@ -1,0 +1,61 @@
+"""A customer's scan row through the run's customer-sorted copy: the same row as a
+filtered read of the run's own file, whichever row group holds it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from tests.desk.conftest import make_run
+from winback.desk import scan_lookup
+from winback.desk.customer360 import SWEET_SPOT_COLUMNS, scan_row, sweet_spot_of
+
+IDS = ["c10", "c2", "c07", "b9", "c1", "zz", "c3", "a", "Ä-1", "c11"]
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(scan_lookup, "ROWS", 3)  # several row groups of a small run
+    rows = [{"customer_id": c, "name": f"N {c}", "rank": i + 1} for i, c in enumerate(IDS)]
+    return make_run(tmp_path / "runs", rows)
+
+
+def plain(run, customer_id: str):  # type: ignore[no-untyped-def]
+    table = ds.dataset(run.path / "customers.parquet").to_table(
+        filter=ds.field("customer_id") == customer_id
+    )
+    return table.to_pylist()[0] if table.num_rows else None
+
+
+def test_every_customer_is_found_in_its_row_group_and_others_are_not(run) -> None:  # type: ignore[no-untyped-def]
+    assert not (run.path / scan_lookup.LOOKUP).exists()
+    for customer_id in IDS:
+        assert scan_row(run, customer_id) == plain(run, customer_id), customer_id
+    assert (run.path / scan_lookup.LOOKUP).exists()
+    groups = scan_lookup._index(run.path / scan_lookup.LOOKUP)[0].metadata.num_row_groups
+    assert groups == 4
+    for absent in ("", "0", "c0", "c12", "zzz", "b"):
+        assert scan_row(run, absent) is None, absent
+
+
+def test_only_the_columns_asked_for(run) -> None:  # type: ignore[no-untyped-def]
+    assert scan_lookup.customer_row(run, "c3", ["name", "rank"]) == {"name": "N c3", "rank": 7}
+    assert scan_lookup.customer_row(run, "c3", ["no_such_column"]) is None
+    spot = sweet_spot_of(run, "zz")
+    assert spot is not None
+    assert set(spot) <= set(SWEET_SPOT_COLUMNS)
+
+
+def test_a_run_folder_that_cannot_be_written_is_read_as_before(
+    run, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(scan_lookup.pq, "write_table", refuse)
+    assert scan_row(run, "c07") == plain(run, "c07")
+    assert scan_row(run, "nobody") is None
+    assert not (run.path / scan_lookup.LOOKUP).exists()
+    assert not list(run.path.glob(".*.tmp"))
