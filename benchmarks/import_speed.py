@@ -1,16 +1,26 @@
-"""Import speed: `winback import` against DuckDB's own read_csv on the same file.
+"""Import speed: `winback import` against DuckDB's own read_csv, same files, same run.
 
-Generates an orders CSV (20 million rows by default) and times, each in a fresh process
-so that peak memory is its own:
+Generates an orders CSV (20 million rows by default) and a messy copy of it (one record in
+a hundred with something a person's export gets wrong: a date written another way, an
+amount with a currency sign and thousands separator, padding, a category in capitals, a
+missing customer, a negative amount, a date that is no date), then measures, each in a
+fresh process so that its CPU seconds and peak memory are its own:
 
-- anchor: DuckDB reading the file with read_csv into a table of an on-disk database;
-- winback: `import_file` into an empty ledger (checks, keys, Parquet segment, manifest);
-- again: the same file imported again into that ledger, in the same process: every record
-  is a duplicate of a stored one (issue 12: this took 22x the first import).
+- anchor: DuckDB reading the clean file with read_csv (types detected) into a table of an
+  on-disk database; measured first and again last, so that drift in the load shows;
+- clean, empty ledger: `import_file` of the clean file into an empty ledger;
+- messy, empty ledger: the messy file into an empty ledger (its bad records rejected with
+  a reason, the rest stored);
+- clean, large ledger / messy, large ledger: the same files into a ledger already holding
+  as many other orders (other keys), so that every record is checked against the stored
+  ones;
+- again: the clean file imported into the ledger it was just imported into (every record
+  a duplicate of a stored one).
 
-Prints rows/s, peak memory (RSS), CPU seconds (all threads; steadier than wall time when
-the machine is shared) and the ratios winback / anchor. Goal (issue 2): within 1.5x of the
-anchor (time) and under 2 GB.
+CPU seconds are the child's own (user + system, every thread, through ``wait4``); ratios
+are CPU over the anchor's CPU (the lower of its two runs); wall time on a shared machine
+says more about the neighbours. Goals (issue 16): within 1.5x of the anchor into an empty
+ledger, 1.7x into a large one.
 
     uv run python benchmarks/import_speed.py            # 20M rows
     uv run python benchmarks/import_speed.py --rows 2000000
@@ -21,128 +31,199 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 
-def generate(path: Path, rows: int) -> None:
-    """An orders file with 1/20 as many customers as orders, over three years."""
+def generate(path: Path, rows: int, *, first: int = 0, messy: bool = False) -> None:
+    """An orders file with 1/20 as many customers as orders, over three years; ``first``
+    shifts the order ids (another file's records); ``messy`` spoils one record in 100."""
+    customers = max(rows // 20, 1)
+    clean = {
+        "order_id": "'O' || i",
+        "customer_id": f"'C' || (hash(i) % {customers})",
+        "order_date": "CAST(DATE '2022-01-01' + CAST(hash(i * 7) % 1095 AS INTEGER) AS VARCHAR)",
+        "amount": "CAST(round(5 + (hash(i * 13) % 50000) / 100.0, 2) AS VARCHAR)",
+        "quantity": "CAST(1 + hash(i * 17) % 5 AS VARCHAR)",
+        "channel": "CASE hash(i * 19) % 3 WHEN 0 THEN 'web' WHEN 1 THEN 'store' ELSE 'phone' END",
+    }
+    if messy:
+        # Seven kinds of trouble, each in one record in 700: some import (reformatted),
+        # some are rejected with a reason.
+        spoil = {
+            "order_date": {
+                0: "strftime(DATE '2022-01-01' + CAST(hash(i * 7) % 1095 AS INTEGER), "
+                "'%Y-%m-%dT10:00:00')",
+                1: "'not a date'",
+            },
+            "amount": {
+                2: "'$1,' || lpad(CAST(hash(i) % 1000 AS VARCHAR), 3, '0') || '.50'",
+                3: "'-12.00'",
+            },
+            "channel": {4: "'  WEB '"},
+            "customer_id": {5: "''"},
+            "quantity": {6: "'two'"},
+        }
+        for column, cases in spoil.items():
+            whens = " ".join(f"WHEN {k} THEN {v}" for k, v in cases.items())
+            clean[column] = (
+                f"CASE WHEN hash(i * 23) % 100 = 0 THEN CASE hash(i * 29) % 7 {whens} "
+                f"ELSE {clean[column]} END ELSE {clean[column]} END"
+            )
+    select = ", ".join(f"{sql} AS {name}" for name, sql in clean.items())
     con = duckdb.connect()
     con.execute(
-        f"""
-        COPY (
-            SELECT 'O' || i AS order_id,
-                   'C' || (hash(i) % {max(rows // 20, 1)}) AS customer_id,
-                   DATE '2022-01-01' + CAST(hash(i * 7) % 1095 AS INTEGER) AS order_date,
-                   round(5 + (hash(i * 13) % 50000) / 100.0, 2) AS amount,
-                   1 + hash(i * 17) % 5 AS quantity,
-                   CASE hash(i * 19) % 3 WHEN 0 THEN 'web' WHEN 1 THEN 'store' ELSE 'phone' END
-                       AS channel
-            FROM range({rows}) t(i)
-        ) TO '{path}' (HEADER, DELIMITER ',')
-        """
+        f"COPY (SELECT {select} FROM range({first}, {first + rows}) t(i)) "
+        f"TO '{path}' (HEADER, DELIMITER ',')"
     )
     con.close()
 
 
-def _cpu() -> float:
-    """CPU seconds of this process, all threads: steadier than wall time on a shared machine."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _anchor(path: Path, work: Path) -> dict[str, float]:
-    con = duckdb.connect(str(work / "anchor.duckdb"))
-    started, cpu = time.perf_counter(), _cpu()
-    con.execute(f"CREATE TABLE orders AS SELECT * FROM read_csv('{path}')")
+def _anchor(files: Path, _work: Path) -> dict[str, Any]:
+    con = duckdb.connect(str(_work / "anchor.duckdb"))
+    con.execute(f"CREATE TABLE orders AS SELECT * FROM read_csv('{files / 'clean.csv'}')")
     n = con.sql("SELECT count(*) FROM orders").fetchall()[0][0]
     con.close()
-    return {"seconds": time.perf_counter() - started, "rows": n, "cpu": _cpu() - cpu}
+    return {"rows": n}
 
 
-def _winback(path: Path, work: Path) -> dict[str, float]:
+def _import(files: Path, work: Path, name: str) -> dict[str, Any]:
     from winback.ledger.importer import import_file
     from winback.ledger.store import Ledger
 
-    ledger = Ledger(work / "ledger")
-    started, cpu = time.perf_counter(), _cpu()
-    result = import_file(ledger, "orders", path, rejects_dir=work / "rejects")
-    seconds, cpu = time.perf_counter() - started, _cpu() - cpu
-    if result.rejected or not result.balanced:
-        raise SystemExit(f"the generated file should import cleanly: {result}")
-    started, again_cpu = time.perf_counter(), _cpu()
-    again = import_file(ledger, "orders", path, rejects_dir=work / "rejects")
-    again_seconds, again_cpu = time.perf_counter() - started, _cpu() - again_cpu
-    if again.duplicates != result.stored or not again.balanced:
-        raise SystemExit(f"importing again should find every record stored: {again}")
+    result = import_file(Ledger(work / "ledger"), "orders", files / name, rejects_dir=work / "rj")
+    if not result.balanced:
+        raise SystemExit(f"the import does not add up: {result}")
     return {
-        "seconds": seconds,
-        "rows": result.stored,
-        "cpu": cpu,
-        "again_seconds": again_seconds,
-        "again_cpu": again_cpu,
+        "rows": result.read,
+        "stored": result.stored,
+        "rejected": result.rejected,
+        "duplicates": result.duplicates,
     }
 
 
-def _child(which: str, path: str, work: str) -> None:
-    run = _anchor if which == "anchor" else _winback
-    measured = run(Path(path), Path(work))
-    measured["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+_CASES: dict[str, tuple[Any, str | None, str | None]] = {
+    "anchor": (_anchor, None, None),
+    "clean, empty ledger": (_import, "clean.csv", None),
+    "messy, empty ledger": (_import, "messy.csv", None),
+    "clean, large ledger": (_import, "clean.csv", "large"),
+    "messy, large ledger": (_import, "messy.csv", "large"),
+    "again (all duplicates)": (_import, "clean.csv", "clean, empty ledger"),
+    "anchor again": (_anchor, None, None),
+}
+
+
+def _child(which: str, files: str, work: str) -> None:
+    _run, name, _base = _CASES[which]
+    if name is None:
+        measured = _anchor(Path(files), Path(work))
+    else:
+        measured = _import(Path(files), Path(work), name)
     print(json.dumps(measured))
 
 
-def measure(which: str, path: Path, work: Path) -> dict[str, float]:
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", which, str(path), str(work)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+def measure(which: str, files: Path, root: Path) -> dict[str, Any]:
+    """One case in a fresh process, in its own folder (a copy of its starting ledger)."""
+    work = root / which.replace(" ", "-").replace(",", "").replace("(", "").replace(")", "")
+    _run, _name, base = _CASES[which]
+    if base is not None and base != "large":
+        # Starts from the ledger another case left (its folder is reused, not copied).
+        work = root / base.replace(" ", "-").replace(",", "")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        if base == "large":
+            shutil.copytree(root / "large" / "ledger", work / "ledger", symlinks=True)
+    out = work / "child.out"
+    with out.open("w") as stdout:
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--child", which, str(files), str(work)],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+        )
+        assert child.stderr is not None
+        errors = child.stderr.read()
+        _pid, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{which} failed:\n{errors[-3000:]}")
+    measured: dict[str, Any] = json.loads(out.read_text().strip().splitlines()[-1])
+    measured |= {
+        "seconds": seconds,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "peak_mb": usage.ru_maxrss / 1024,
+    }
+    return measured
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=20_000_000)
-    parser.add_argument("--child", nargs=3, metavar=("WHICH", "FILE", "WORK"))
+    parser.add_argument("--child", nargs=3, metavar=("WHICH", "FILES", "WORK"))
+    parser.add_argument("--only", choices=list(_CASES), action="append")
     args = parser.parse_args()
     if args.child:
         _child(*args.child)
         return
-    with tempfile.TemporaryDirectory(prefix="winback-bench-") as tmp:
-        work = Path(tmp)
-        path = work / "orders.csv"
-        print(f"generating {args.rows:,} orders …", flush=True)
-        generate(path, args.rows)
-        print(f"file: {path.stat().st_size / 1e9:.2f} GB", flush=True)
-        results = {}
-        for which in ("anchor", "winback"):
-            (work / which).mkdir()
-            print(f"running {which} …", flush=True)
-            results[which] = measure(which, path, work / which)
-        for which, r in results.items():
-            print(
-                f"{which:8s} {r['seconds']:7.2f} s  {r['rows'] / r['seconds']:>12,.0f} rows/s  "
-                f"peak {r['peak_mb']:7.0f} MB  cpu {r['cpu']:7.2f} s"
-            )
-        ratio = results["winback"]["seconds"] / results["anchor"]["seconds"]
-        print(f"ratio winback / anchor (time): {ratio:.2f}x  (goal: <= 1.5x)")
-        cpu_ratio = results["winback"]["cpu"] / results["anchor"]["cpu"]
-        print(f"ratio winback / anchor (cpu):  {cpu_ratio:.2f}x")
-        print(f"winback peak memory: {results['winback']['peak_mb']:.0f} MB  (goal: < 2048 MB)")
-        w = results["winback"]
-        print(
-            f"again    {w['again_seconds']:7.2f} s  {w['rows'] / w['again_seconds']:>12,.0f} rows/s"
-            f"  cpu {w['again_cpu']:7.2f} s  ratio to the first import: "
-            f"{w['again_seconds'] / w['seconds']:.2f}x time, {w['again_cpu'] / w['cpu']:.2f}x cpu"
+    with tempfile.TemporaryDirectory(prefix="winback-import-bench-") as tmp:
+        root = Path(tmp)
+        files = root / "files"
+        files.mkdir()
+        print(f"generating {args.rows:,} orders, a messy copy and another file …", flush=True)
+        generate(files / "clean.csv", args.rows)
+        generate(files / "messy.csv", args.rows, messy=True)
+        generate(files / "other.csv", args.rows, first=10 * args.rows)
+        print(f"file: {(files / 'clean.csv').stat().st_size / 1e9:.2f} GB", flush=True)
+        from winback.ledger.importer import import_file
+        from winback.ledger.store import Ledger
+
+        print("building the large ledger …", flush=True)
+        import_file(
+            Ledger(root / "large" / "ledger"),
+            "orders",
+            files / "other.csv",
+            rejects_dir=root / "large" / "rj",
         )
+        print(f"load average before: {_load()}", flush=True)
+        results = {}
+        for which in args.only or list(_CASES):
+            print(f"measuring {which} …", flush=True)
+            results[which] = measure(which, files, root)
+        print(f"load average after:  {_load()}")
+        _report(results, args.rows)
+
+
+def _report(results: dict[str, dict[str, Any]], rows: int) -> None:
+    anchors = [results[k]["cpu"] for k in ("anchor", "anchor again") if k in results]
+    anchor = min(anchors) if anchors else None
+    print()
+    print(f"{'':26s} {'cpu s':>8s} {'wall s':>8s} {'peak MB':>8s} {'cpu/anchor':>10s}  records")
+    for which, r in results.items():
+        ratio = f"{r['cpu'] / anchor:9.2f}x" if anchor else ""
+        counts = (
+            f"stored {r['stored']:,}, rejected {r['rejected']:,}, duplicates {r['duplicates']:,}"
+            if "stored" in r
+            else f"{r['rows']:,} rows"
+        )
+        print(
+            f"{which:26s} {r['cpu']:8.1f} {r['seconds']:8.1f} {r['peak_mb']:8.0f} {ratio:>10s}"
+            f"  {counts}"
+        )
+    print(f"goals: clean, empty ledger <= 1.5x; clean, large ledger ({rows:,} stored) <= 1.7x")
 
 
 if __name__ == "__main__":

@@ -1,19 +1,31 @@
-"""Scan speed: the whole scan against a bare DuckDB per-customer summary, same ledger, same run.
+"""Scan speed: `winback scan` as a user runs it, against a bare DuckDB summary, same run.
 
-Simulates a retail business (1M customers and about 20M orders by default), imports it,
-then times, each in a fresh process so that peak memory is its own:
+Simulates a retail business (1M customers and about 19M orders by default), imports it
+(kept under ``--work`` and reused by the next run with the same size), then measures,
+each in a fresh process so that its CPU seconds and peak memory are its own:
 
 - anchor: one DuckDB query over the ledger's orders computing, per customer, the number of
   purchase days, first and last purchase and revenue (the summary the models start from);
-- scan: ``run_scan`` end to end (features at today and at the classifier's four cutoffs,
-  the Pareto/NBD and Gamma-Gamma fits and predictions, the classifier's backtest and
-  scoring, the policy, the decision, the run written).
+- command: what ``winback scan`` does (``winback.cycle.scan``, the function the command
+  calls): the desk's closed cases sent to the ledger, ``run_scan``, the desk synced with
+  the new run (cases opened for every listed customer in a desk holding the simulated
+  staff as users, and nothing else), and the customer timeline copy and search index
+  rebuilt; reported per step;
+- run_scan: the scan alone (no desk, no timeline), the figure earlier versions printed;
+- the anchor again, so that drift in the machine's load shows.
 
-Prints both times, each step's time, peak memory, and the ratio scan / anchor. Goal
-(issue 5): within 3x of the anchor and under 4 GB.
+Each measurement is the child process's own CPU seconds (user + system, every thread, as
+the kernel counts them through ``wait4``), its wall time, and its peak resident memory
+(children included, at their own peak). Ratios are CPU / anchor CPU: wall time on a shared
+machine says more about the neighbours than about winback. The load average is printed
+before and after.
 
     uv run python benchmarks/scan_speed.py                      # 1M customers
     uv run python benchmarks/scan_speed.py --customers 100000   # quicker
+    uv run python benchmarks/scan_speed.py --only command       # one measurement
+    uv run python benchmarks/scan_speed.py --desk-url postgresql+psycopg://root@127.0.0.1/x
+
+Goal (issue 16): ``winback scan`` within 3x of the anchor in CPU and under 4 GB.
 """
 
 from __future__ import annotations
@@ -21,18 +33,34 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import secrets
+import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+STEP_ORDER = ("anchor", "command", "run_scan", "anchor again")
 
 
 def _prepare(work: Path, customers: int) -> None:
+    """Simulate and import into ``work/ledger`` unless an earlier run left it complete."""
     from winback.ledger.contract import TABLES
     from winback.ledger.importer import import_file
     from winback.ledger.store import Ledger
+
+    done = work / "prepared.json"
+    if done.exists() and json.loads(done.read_text()).get("customers") == customers:
+        print(f"reusing the ledger in {work} (delete {done.name} to build it again)", flush=True)
+        return
+    for stale in ("sim", "ledger", "rejects", "desk-template.sqlite3"):
+        target = work / stale
+        if target.is_dir():
+            shutil.rmtree(target)
+        target.unlink(missing_ok=True)
     from winback.simulate.run import simulate
 
     started = time.perf_counter()
@@ -47,98 +75,307 @@ def _prepare(work: Path, customers: int) -> None:
                 f"  imported {result.stored:>12,} {name} in {time.perf_counter() - t:.0f} s",
                 flush=True,
             )
+    done.write_text(json.dumps({"customers": customers}))
 
 
-def _anchor(work: Path) -> dict[str, float]:
+def _desk_template(work: Path) -> Path:
+    """A migrated SQLite desk holding the simulated staff as users (no cases yet)."""
+    from winback.desk.db import desk_engine, open_session
+    from winback.desk.users import create_user
+    from winback.ledger import reads
+    from winback.ledger.store import Ledger
+
+    path = work / "desk-template.sqlite3"
+    if path.exists():
+        return path
+    from argon2 import PasswordHasher
+
+    from winback.desk import users
+
+    # Nobody logs in to this desk: hash its passwords cheaply (600 argon2 defaults take
+    # minutes on a shared machine and are no part of a scan).
+    users.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    engine = desk_engine(f"sqlite:///{path.resolve()}")
+    roles = {"rep": "rep", "service": "rep", "manager": "manager", "executive": "executive"}
+    try:
+        with open_session(engine) as db:
+            create_user(
+                db,
+                None,
+                username="admin",
+                name="admin",
+                role="admin",
+                password=secrets.token_urlsafe(12),
+            )
+            for i, (staff_id, _name, role) in enumerate(reads.staff(Ledger(work / "ledger"))):
+                if role in roles:
+                    create_user(
+                        db,
+                        None,
+                        username=f"staff{i}",
+                        name=f"staff{i}",
+                        role=roles[role],
+                        password=secrets.token_urlsafe(12),
+                        staff_id=staff_id,
+                    )
+    finally:
+        engine.dispose()
+    return path
+
+
+def _workspace(work: Path, which: str, desk_url: str | None) -> Any:
+    """A fresh workspace sharing the prepared ledger, with a copy of the template desk."""
+    from winback.settings import Settings
+
+    home = work / f"home-{which.replace(' ', '-')}-{os.getpid()}"
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir()
+    (home / "ledger").symlink_to((work / "ledger").resolve())
+    if desk_url is None:
+        # SQLite's backup: the template's write-ahead log is part of the copy.
+        with (
+            sqlite3.connect(work / "desk-template.sqlite3") as source,
+            sqlite3.connect(home / "desk.sqlite3") as target,
+        ):
+            source.backup(target)
+    return Settings(home=home, desk_url=desk_url)
+
+
+class _Clock:
+    """Wall and CPU seconds per named step (CPU: this process, every thread)."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, dict[str, float]] = {}
+        self.name = ""
+        self.at = (time.perf_counter(), time.process_time())
+
+    def __call__(self, name: str) -> None:
+        now = (time.perf_counter(), time.process_time())
+        if self.name:
+            entry = self.steps.setdefault(self.name, {"seconds": 0.0, "cpu": 0.0})
+            entry["seconds"] += now[0] - self.at[0]
+            entry["cpu"] += now[1] - self.at[1]
+        self.name, self.at = name, now
+
+
+def _anchor(work: Path, _desk_url: str | None) -> dict[str, Any]:
     from winback.ledger.store import Ledger
 
     con = Ledger(work / "ledger").connect()
-    started = time.perf_counter()
     rows = con.sql(
         "SELECT count(*) FROM (SELECT customer_id, count(DISTINCT order_date) AS purchases, "
         "min(order_date) AS first, max(order_date) AS last, sum(amount) AS revenue "
         "FROM orders GROUP BY customer_id)"
     ).fetchall()
-    return {"seconds": time.perf_counter() - started, "customers": rows[0][0]}
+    return {"customers": rows[0][0]}
 
 
-def _scan(work: Path) -> dict[str, float]:
+# The scan's own step names, shortened for the table.
+_NAMES = {"lapse risk": "lapse risk (classifier)", "writing": "write run"}
+
+
+def _command(work: Path, desk_url: str | None) -> dict[str, Any]:
+    from winback import cycle
+
+    settings = _workspace(work, "command", desk_url)
+    clock = _Clock()
+    clock("outcomes to the ledger")
+    rebuild = cycle.refresh_timeline
+
+    def timed_rebuild(s: Any) -> Any:
+        clock("timeline and search")
+        return rebuild(s)
+
+    cycle.refresh_timeline = timed_rebuild  # type: ignore[assignment]
+    done = cycle.scan(
+        settings,
+        cycle.policy_in_force(settings),
+        engine=os.environ.get("WINBACK_BENCH_ENGINE", "duckdb"),
+        step=lambda name: clock(_NAMES.get(name, name) if name != "scanning" else "setup"),
+    )
+    clock("")
+    return {
+        "customers": sum(v for k, v in done.run.info.counts.items() if k != "listed"),
+        "listed": done.run.info.counts["listed"],
+        "opened": getattr(done.synced, "opened", None),
+        "steps": {
+            ("sync the desk" if k == "syncing the desk" else k): v for k, v in clock.steps.items()
+        },
+        "classifier": done.run.info.classifier,
+    } | _cleared(settings.home)
+
+
+def _run_scan(work: Path, _desk_url: str | None) -> dict[str, Any]:
     from winback.ledger.store import Ledger
     from winback.policy import Policy
     from winback.scan.pipeline import run_scan
 
-    steps: dict[str, float] = {}
-    clock = {"name": "", "at": time.perf_counter()}
-
-    def step(name: str) -> None:
-        now = time.perf_counter()
-        if clock["name"]:
-            steps[str(clock["name"])] = now - float(clock["at"])
-        clock.update(name=name, at=now)
-
-    started = time.perf_counter()
-    run = run_scan(Ledger(work / "ledger"), work / "runs", Policy(), step=step)
-    step("")
+    clock = _Clock()
+    clock("setup")
+    home = work / f"home-run_scan-{os.getpid()}"
+    run = run_scan(
+        Ledger(work / "ledger"),
+        home / "runs",
+        Policy(),
+        step=lambda name: clock(_NAMES.get(name, name)),
+        engine=os.environ.get("WINBACK_BENCH_ENGINE", "duckdb"),
+    )
+    clock("")
     return {
-        "seconds": time.perf_counter() - started,
-        "customers": float(sum(v for k, v in run.info.counts.items() if k != "listed")),
-        "steps": steps,  # type: ignore[dict-item]
-        "classifier": run.info.classifier,  # type: ignore[dict-item]
-    }
+        "customers": sum(v for k, v in run.info.counts.items() if k != "listed"),
+        "steps": clock.steps,
+    } | _cleared(home)
 
 
-def _child(which: str, work: str) -> None:
-    measured = (_anchor if which == "anchor" else _scan)(Path(work))
-    measured["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _cleared(home: Path) -> dict[str, Any]:
+    """Remove a measurement's workspace (the shared ledger stays): nothing to report."""
+    ledger = home / "ledger"
+    if ledger.is_symlink():
+        ledger.unlink()
+    shutil.rmtree(home, ignore_errors=True)
+    return {}
+
+
+_CHILDREN = {"anchor": _anchor, "anchor again": _anchor, "command": _command, "run_scan": _run_scan}
+
+
+def _child(which: str, work: str, desk_url: str = "", engine: str = "duckdb") -> None:
+    os.environ["WINBACK_BENCH_ENGINE"] = engine
+    measured = _CHILDREN[which](Path(work), desk_url or None)
     print(json.dumps(measured))
 
 
-def _measure(which: str, work: Path) -> dict[str, object]:
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", which, str(work)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
-    )
-    if done.returncode:
-        raise SystemExit(f"{which} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+def _measure(which: str, work: Path, desk_url: str | None, engine: str) -> dict[str, Any]:
+    """Run one measurement in a fresh process; its CPU, wall time and peak from wait4."""
+    out = work / f"{which.replace(' ', '-')}.out"
+    with out.open("w") as stdout:
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--child", which, str(work), desk_url or "", engine],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+        )
+        assert child.stderr is not None
+        errors = child.stderr.read()
+        _pid, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"{which} failed:\n{errors[-3000:]}")
+    measured: dict[str, Any] = json.loads(out.read_text().strip().splitlines()[-1])
+    measured["seconds"] = seconds
+    measured["cpu"] = usage.ru_utime + usage.ru_stime
+    measured["peak_mb"] = usage.ru_maxrss / 1024
+    return measured
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--child", nargs=2, metavar=("WHICH", "WORK"))
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="Where the simulated ledger is kept and reused "
+        "(default: /tmp/winback-speed-<customers>); --temporary for a throw-away one.",
+    )
+    parser.add_argument("--temporary", action="store_true", help="Build in a temporary folder.")
+    parser.add_argument("--only", choices=STEP_ORDER, action="append")
+    parser.add_argument("--desk-url", default=None, help="A PostgreSQL desk (emptied first).")
+    parser.add_argument(
+        "--engine", default="duckdb", help="duckdb (default) or spark (winback[spark])"
+    )
+    parser.add_argument("--child", nargs="+", metavar="WHICH WORK [DESK [ENGINE]]")
     args = parser.parse_args()
     if args.child:
         _child(*args.child)
         return
-    with tempfile.TemporaryDirectory(prefix="winback-scan-bench-") as tmp:
-        work = Path(tmp)
-        _prepare(work, args.customers)
-        anchor = _measure("anchor", work)
-        scan = _measure("scan", work)
-        print(
-            f"anchor (bare DuckDB summary): {anchor['seconds']:7.2f} s  "
-            f"peak {anchor['peak_mb']:6.0f} MB  ({anchor['customers']:,} customers)"
-        )
-        print(
-            f"scan (end to end):            {scan['seconds']:7.2f} s  "
-            f"peak {scan['peak_mb']:6.0f} MB  ({scan['customers']:,.0f} customers)"
-        )
-        for name, seconds in scan["steps"].items():  # type: ignore[union-attr]
-            print(f"    {name:24s} {seconds:7.2f} s")
-        c = scan["classifier"]
-        if isinstance(c, dict) and c.get("auc") is not None:
+    if args.temporary:
+        with tempfile.TemporaryDirectory(prefix="winback-speed-") as tmp:
+            _bench(Path(tmp), args)
+        return
+    work = args.work or Path(tempfile.gettempdir()) / f"winback-speed-{args.customers}"
+    work.mkdir(parents=True, exist_ok=True)
+    _bench(work, args)
+
+
+def _bench(work: Path, args: argparse.Namespace) -> None:
+    _prepare(work, args.customers)
+    _desk_template(work)
+    print(f"engine: {args.engine}; load average before: {_load()}", flush=True)
+    results: dict[str, dict[str, Any]] = {}
+    for which in args.only or STEP_ORDER:
+        if which == "command" and args.desk_url:
+            _empty_desk(args.desk_url, work)
+        print(f"measuring {which} …", flush=True)
+        results[which] = _measure(which, work, args.desk_url, args.engine)
+    print(f"load average after:  {_load()}")
+    _report(results)
+
+
+def _empty_desk(url: str, work: Path) -> None:
+    """A PostgreSQL desk: every table dropped, migrated, the users copied from the template."""
+    import sqlalchemy as sa
+
+    from winback.desk.db import desk_engine
+
+    engine = sa.create_engine(url)
+    with engine.begin() as con:
+        con.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    target = desk_engine(url)
+    source = sa.create_engine(f"sqlite:///{(work / 'desk-template.sqlite3').resolve()}")
+    with source.connect() as src, target.begin() as dst:
+        rows = src.execute(sa.text("SELECT * FROM users")).mappings().all()
+        if rows:
+            dst.execute(sa.table("users", *(sa.column(c) for c in rows[0])).insert(), list(rows))
+    source.dispose()
+    target.dispose()
+
+
+def _report(results: dict[str, dict[str, Any]]) -> None:
+    anchors = [results[k] for k in ("anchor", "anchor again") if k in results]
+    anchor_cpu = min(a["cpu"] for a in anchors) if anchors else None
+    print()
+    print(f"{'':34s} {'cpu s':>8s} {'wall s':>8s} {'peak MB':>8s} {'cpu/anchor':>10s}")
+    for which, r in results.items():
+        ratio = f"{r['cpu'] / anchor_cpu:9.1f}x" if anchor_cpu else ""
+        label = {
+            "anchor": "anchor (bare DuckDB summary)",
+            "anchor again": "anchor, measured again",
+            "command": "winback scan (with sync)",
+            "run_scan": "run_scan alone",
+        }[which]
+        print(f"{label:34s} {r['cpu']:8.1f} {r['seconds']:8.1f} {r['peak_mb']:8.0f} {ratio:>10s}")
+        steps = r.get("steps", {})
+        if steps:
+            # What no step holds: the interpreter starting, the imports, the JSON printed.
+            steps = {
+                "start-up and imports": {
+                    "cpu": r["cpu"] - sum(s["cpu"] for s in steps.values()),
+                    "seconds": r["seconds"] - sum(s["seconds"] for s in steps.values()),
+                }
+            } | steps
+        for name, step in steps.items():
+            share = f"{step['cpu'] / anchor_cpu:9.1f}x" if anchor_cpu else ""
+            print(f"    {name:30s} {step['cpu']:8.1f} {step['seconds']:8.1f} {'':8s} {share:>10s}")
+    first = next(iter(results.values()))
+    print(f"customers: {first['customers']:,}")
+    if "command" in results:
+        c = results["command"]
+        print(f"listed: {c['listed']:,}; cases opened by the sync: {c['opened']}")
+        if anchor_cpu:
             print(
-                f"    classifier backtest: AUC {c['auc']:.3f}, top-decile lift "
-                f"{c['top_decile_lift']:.2f} ({c['train_rows']:,} train rows, "
-                f"{c['test_rows']:,} test rows)"
+                f"winback scan / anchor (cpu): {c['cpu'] / anchor_cpu:.1f}x  (goal: <= 3x); "
+                f"peak {c['peak_mb']:.0f} MB (goal: < 4096 MB)"
             )
-        ratio = float(scan["seconds"]) / float(anchor["seconds"])  # type: ignore[arg-type]
-        print(f"ratio scan / anchor (time): {ratio:.1f}x  (goal: <= 3x)")
-        print(f"scan peak memory: {scan['peak_mb']:.0f} MB  (goal: < 4096 MB)")
 
 
 if __name__ == "__main__":

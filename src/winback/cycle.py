@@ -142,6 +142,7 @@ def scan(
         as_of=as_of,
         step=step,
         engine=engine,
+        spark_master=settings.spark_master,
     )
     synced = None
     if sync_desk:

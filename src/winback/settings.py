@@ -53,6 +53,15 @@ class Settings(BaseSettings):
         pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
     )
 
+    spark_master: str = Field(
+        default="local[2]",
+        description="Where `winback scan --engine spark` runs: local[N] (N cores of this "
+        "machine, inside the scan's process) or a cluster's master URL such as "
+        "spark://host:7077; the cluster's workers must read the workspace's ledger folder "
+        "at the same path (shared storage).",
+        min_length=1,
+    )
+
     secret_key: str | None = Field(
         default=None,
         description="The key that signs session cookies. Default: a random key generated "

@@ -55,3 +55,31 @@ def test_spark_scan_equals_duckdb_scan_on_cdnow(tmp_path: Path) -> None:
     assert differences == []
     assert duck.info.counts == spark.info.counts
     assert duck.info.classifier == spark.info.classifier
+
+
+class _StartedError(Exception):
+    """Raised by the stand-in session builder: the test needs only its arguments."""
+
+
+def test_the_spark_engine_runs_on_the_workspace_s_spark_master(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # WINBACK_SPARK_MASTER reaches the Spark session (no JVM needed to see that).
+    from winback import cycle
+    from winback.scan import spark
+    from winback.settings import Settings
+
+    asked: list[str | None] = []
+
+    def session(app_name: str = "winback", cores: int = 2, master: str | None = None) -> None:
+        asked.append(master)
+        raise _StartedError
+
+    monkeypatch.setattr(spark, "local_session", session)
+    settings = Settings(home=tmp_path, spark_master="spark://spark-master:7077")
+    with pytest.raises(_StartedError):
+        cycle.scan(settings, Policy(), engine="spark", sync_desk=False)
+    with pytest.raises(_StartedError):
+        run_scan(Ledger(tmp_path / "ledger"), tmp_path / "runs", Policy(), engine="spark")
+    assert asked == ["spark://spark-master:7077", None]
+    assert Settings(home=tmp_path).spark_master == "local[2]"

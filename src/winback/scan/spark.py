@@ -14,8 +14,9 @@ from winback.ledger.contract import TABLES, Table
 from winback.ledger.store import Ledger, Manifest
 
 
-def local_session(app_name: str = "winback", cores: int = 2) -> Any:
-    """A local Spark session set up for reproducible scans (UTC, few shuffle partitions)."""
+def local_session(app_name: str = "winback", cores: int = 2, master: str | None = None) -> Any:
+    """A Spark session set up for reproducible scans (UTC, few shuffle partitions): local
+    with ``cores`` cores, or on ``master`` (``local[4]``, ``spark://host:7077``) when given."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -24,7 +25,7 @@ def local_session(app_name: str = "winback", cores: int = 2) -> Any:
             "(uv sync --extra spark, or pip install 'winback[spark]')"
         ) from None
     session = (
-        SparkSession.builder.master(f"local[{cores}]")
+        SparkSession.builder.master(master or f"local[{cores}]")
         .appName(app_name)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(max(cores * 2, 4)))
