@@ -59,3 +59,29 @@ def test_a_run_folder_that_cannot_be_written_is_read_as_before(
     assert scan_row(run, "nobody") is None
     assert not (run.path / scan_lookup.LOOKUP).exists()
     assert not list(run.path.glob(".*.tmp"))
+
+
+def test_many_threads_look_up_at_once(tmp_path: Path) -> None:
+    """Desk requests run in threads that share the opened copy: reads at once must neither
+    fail (pyarrow's read cache is not safe across threads) nor mix rows up."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [f"c{i:05d}" for i in range(20_000)]
+    rows = [{"customer_id": c, "name": f"N {c}", "rank": i} for i, c in enumerate(ids)]
+    run = make_run(tmp_path / "runs", rows)
+    scan_lookup.customer_row(run, ids[0])  # the copy written once
+    start = threading.Barrier(8)
+
+    def look(worker: int) -> list[str]:
+        start.wait()
+        wrong = []
+        for i in range(worker, len(ids), 97):
+            row = scan_lookup.customer_row(run, ids[i], ["name", "rank"])
+            if row != {"name": f"N {ids[i]}", "rank": i}:
+                wrong.append(ids[i])
+        return wrong
+
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(look, range(8)))
+    assert found == [[]] * 8

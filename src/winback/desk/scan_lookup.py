@@ -58,8 +58,11 @@ def lookup_file(run: ScanRun) -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def _index(path: Path) -> tuple[pq.ParquetFile, list[str]]:
-    """The copy opened once, and the largest customer id of each of its row groups."""
+def _index(path: Path) -> tuple[pq.ParquetFile, list[str], threading.Lock]:
+    """The copy opened once, the largest customer id of each of its row groups, and the
+    lock its reads take (an opened ParquetFile is not safe to read from two threads at
+    once: pyarrow's read cache fails with "ReadRangeCache did not find matching cache
+    entry")."""
     opened = pq.ParquetFile(path)
     position = opened.schema_arrow.get_field_index("customer_id")
     metadata = opened.metadata
@@ -67,7 +70,7 @@ def _index(path: Path) -> tuple[pq.ParquetFile, list[str]]:
     for group in range(metadata.num_row_groups):
         stats = metadata.row_group(group).column(position).statistics
         tops.append(str(stats.max) if stats is not None and stats.has_min_max else "")
-    return opened, tops
+    return opened, tops, threading.Lock()
 
 
 def customer_row(
@@ -76,7 +79,7 @@ def customer_row(
     """The customer's row in the run (only ``columns`` of it, those the run has, when
     given), or None when the run does not hold the customer."""
     path = lookup_file(run)
-    opened, tops = _index(path) if path.name == LOOKUP else (None, [""])
+    opened, tops, reading = _index(path) if path.name == LOOKUP else (None, [""], _lock)
     if opened is None or "" in tops:  # no sorted copy, or no ranges: a filtered read
         data = ds.dataset(path)
         wanted = None if columns is None else [c for c in columns if c in data.schema.names]
@@ -92,6 +95,7 @@ def customer_row(
     if group >= len(tops):
         return None
     read = wanted if "customer_id" in wanted else [*wanted, "customer_id"]
-    rows = opened.read_row_group(group, columns=read)
+    with reading:
+        rows = opened.read_row_group(group, columns=read)
     rows = rows.filter(pc.equal(rows["customer_id"], customer_id)).select(wanted)
     return rows.slice(0, 1).to_pylist()[0] if rows.num_rows else None

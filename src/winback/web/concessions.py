@@ -21,6 +21,7 @@ from winback.desk.db import parse_id
 from winback.desk.models import Case, Concession, ConcessionKind, ConcessionState, User
 from winback.desk.numbers import parse_number, require_number
 from winback.desk.permissions import Action, may
+from winback.errors import InvalidInput
 from winback.web import pages
 from winback.web.calls import call_offer_page
 from winback.web.deps import ApiUser, Csrf, Db, PageUser
@@ -203,8 +204,12 @@ def concession_form_page(request: Request, db: Session, user: User) -> Response:
     """Where a refused concession request shows again: the call's offer step when it was
     asked from a call, else the case's customer page."""
     call_id = getattr(request.state, "form_values", {}).get("call_id", "")
-    if call_id.isdigit():
-        return call_offer_page(request, db, user, int(call_id))
+    try:
+        call = parse_id(call_id, "call_id", "give the call's number") if call_id else None
+    except InvalidInput:  # no call to show: the customer page
+        call = None
+    if call is not None:
+        return call_offer_page(request, db, user, call)
     return pages.case_customer_page(request, db, user)
 
 
