@@ -38,8 +38,9 @@ export UV
 "$UV" sync --frozen --quiet ${SYNC_ARGS:---inexact}
 # The desk's front-end files (htmx, Swagger UI) come from their npm packages, served by
 # the app itself. Static files need no install scripts (and swagger-ui-dist's telemetry
-# dependency would run one).
-if [ -f "$ROOT/package-lock.json" ] && command -v npm >/dev/null 2>&1; then
+# dependency would run one). A node_modules that is a symbolic link (a git worktree sharing
+# another checkout's) is left alone: npm ci would empty the folder it points to.
+if [ -f "$ROOT/package-lock.json" ] && [ ! -L "$ROOT/node_modules" ] && command -v npm >/dev/null 2>&1; then
   if [ ! -d "$ROOT/node_modules" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules" ]; then
     npm ci --silent --no-fund --no-audit --ignore-scripts && touch "$ROOT/node_modules"
   fi
