@@ -24,6 +24,13 @@ def same(db: Session, cache: WorkedCache, since: date | None = None) -> list[rea
     return got
 
 
+def case_entry(at: int, case_id: int) -> AuditEntry:
+    """An audit entry with the id ``at``, naming a case: as a transaction that drew its id
+    earlier may commit it."""
+    return AuditEntry(id=at, actor_name="x", action="case.note", entity="case",
+                      entity_id=str(case_id), at=datetime(2024, 6, 2))  # fmt: skip
+
+
 def test_audited_changes_are_read_again_and_only_those(
     db: Session, people: dict[str, User], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -89,17 +96,12 @@ def test_an_entry_committed_late_below_the_newest_seen_is_not_missed(
     # Two transactions drew audit ids; the later one (naming cB) commits first and is
     # seen; then the earlier one (naming cH, with a new call) commits, below the newest seen.
     top = db.scalar(select(func.max(AuditEntry.id))) or 0
-
-    def entry(at: int, case_id: int) -> AuditEntry:
-        return AuditEntry(id=at, actor_name="x", action="case.note", entity="case",
-                          entity_id=str(case_id), at=datetime(2024, 6, 2))  # fmt: skip
-
-    db.add(entry(top + 10, made["cB"].id))
+    db.add(case_entry(top + 10, made["cB"].id))
     db.commit()
     same(db, cache)
     add_call(db, made["cH"], people["rep"], at=datetime(2024, 6, 2), reasons=["late"],
              verification="yes")  # fmt: skip
-    db.add(entry(top + 5, made["cH"].id))
+    db.add(case_entry(top + 5, made["cH"].id))
     db.commit()
     got = same(db, cache)
     assert any(w.customer_id == "cH" and w.reasons == ["late"] for w in got)

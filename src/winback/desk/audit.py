@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from winback.desk.models import AuditEntry, User, utcnow
 from winback.desk.permissions import Action, require
 
 SYSTEM = "system"
+# Audit ids are drawn when a row is inserted, committed later: a transaction may commit an
+# id below one already seen. A reader of the log (:func:`entries_since`) looks this far
+# back again for ids it has not seen, so a late commit is not missed.
+SLACK = 500
 
 
 def _plain(value: Any) -> Any:
@@ -133,3 +138,27 @@ def case_history(db: Session, case_ids: list[int]) -> list[AuditEntry]:
         .order_by(AuditEntry.id)
     )
     return list(db.scalars(query))
+
+
+@dataclass(frozen=True)
+class Seen:
+    """How far a reader of the log has read: the newest id then, and the ids it saw among
+    the :data:`SLACK` below it."""
+
+    newest: int
+    window: frozenset[int]
+
+
+def entries_since(db: Session, seen: Seen | None) -> tuple[list[tuple[str, str]], Seen]:
+    """The (entity, entity_id) of the entries committed since ``seen`` (with None: those
+    among the last :data:`SLACK` ids), and how far this read got. Two queries: the newest
+    id (a primary-key lookup), then the ids above ``seen``'s less the slack. Caches that
+    keep what the desk's data was use it: every change is audited in its own transaction."""
+    newest = db.scalar(select(func.max(AuditEntry.id))) or 0
+    start = min(newest, seen.newest if seen else newest) - SLACK
+    rows = db.execute(
+        select(AuditEntry.id, AuditEntry.entity, AuditEntry.entity_id).where(AuditEntry.id > start)
+    ).all()
+    fresh = [(entity, i) for n, entity, i in rows if seen is None or n not in seen.window]
+    window = frozenset(n for n, _, _ in rows if n > newest - SLACK)
+    return fresh, Seen(newest, window)

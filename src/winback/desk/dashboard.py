@@ -9,19 +9,23 @@
 * **pending approvals**: concession requests on open cases the viewer may decide (the
   nav's count).
 
-Always read fresh (four aggregate queries, no cache), so a case closed or a concession
-decided shows on the next page.
+Read fresh on every page, so a case closed or a concession decided shows on the next
+one: three aggregate queries, and the open cases from :class:`OpenCases` (the app's: the
+open cases' values kept and brought up to date from the audit log, rather than summed over
+every open case on each page) or, without it, a fourth query.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
-from winback.desk import tasks
+from winback.desk import audit, tasks
 from winback.desk.concessions import pending_query
 from winback.desk.models import Case, Task, User
 from winback.desk.outcomes import WON_BACK, counted_outcome_sql
@@ -46,8 +50,60 @@ def case_value() -> ColumnElement[float]:
     return func.coalesce(Case.value_before, Case.revenue_last_year, 0.0)
 
 
-def headline(db: Session, user: User, today: date | None = None) -> Headline:
-    """The headline figures as the desk is now (``today`` fixes "this month" in tests)."""
+# Audit entities whose entries change no case's state or value (a call or a concession
+# that closes its case writes the case's own entry too).
+_NOT_OPEN_CASES = frozenset(
+    {"task", "token", "filter", "address", "post", "reason", "user", "source", "red_carpet"}
+    | {"call", "concession"}
+)
+# More cases named than this since the last read (a sync's refresh): read them all again.
+_REREAD_ALL = 5_000
+
+
+class OpenCases:
+    """The open cases' values (case id: value), as last read, brought up to date by
+    re-reading only the cases the audit log names as changed since; every open case again
+    when an entry of another kind appears. Every change to a case is audited in its own
+    transaction, by whichever process made it, so the figures are those of the database
+    as it is, read in a few milliseconds instead of a scan of every open case.
+    Safe across threads (one reader at a time)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: audit.Seen | None = None
+        self._values: dict[int, float] = {}
+
+    def figures(self, db: Session) -> tuple[int, float]:
+        """How many cases are open and their summed value, as the desk is now."""
+        with self._lock:
+            entries, seen = audit.entries_since(db, self._seen)
+            named = {int(i) for entity, i in entries if entity == "case" and i.isdigit()}
+            other = any(
+                not i.isdigit() if e == "case" else e not in _NOT_OPEN_CASES for e, i in entries
+            )
+            if self._seen is None or other or len(named) > _REREAD_ALL:
+                self._values = dict(_open_values(db, None))
+            elif named:
+                for case_id in named:
+                    self._values.pop(case_id, None)
+                self._values.update(_open_values(db, sorted(named)))
+            self._seen = seen
+            return len(self._values), math.fsum(self._values.values())
+
+
+def _open_values(db: Session, only: list[int] | None) -> list[tuple[int, float]]:
+    """(id, value) of the open cases (of ``only``, when given)."""
+    query = select(Case.id, case_value()).where(Case.state != "closed")
+    if only is not None:
+        query = query.where(Case.id.in_(only))
+    return [(int(i), float(v)) for i, v in db.connection().execute(query)]
+
+
+def headline(
+    db: Session, user: User, today: date | None = None, *, kept: OpenCases | None = None
+) -> Headline:
+    """The headline figures as the desk is now (``today`` fixes "this month" in tests;
+    ``kept``: the app's open cases)."""
     require(user, Action.VIEW_REPORTS)
     today = today or tasks.today()
     month = today.replace(day=1)
@@ -55,8 +111,7 @@ def headline(db: Session, user: User, today: date | None = None) -> Headline:
     value = case_value()
     is_open = Case.state != "closed"
     won = counted_outcome_sql() == WON_BACK
-    # Two reads of the cases' headline index (migration 0012): this month's closes, and
-    # the open cases; neither reads a case's whole row.
+    # This month's closes from the cases' headline index (migration 0012), not their rows.
     won_n, won_value = db.execute(
         select(
             func.coalesce(func.sum(case((won, 1), else_=0)), 0),
@@ -67,9 +122,12 @@ def headline(db: Session, user: User, today: date | None = None) -> Headline:
             Case.closed_at < datetime(following.year, following.month, 1),
         )
     ).one()
-    open_n, at_risk = db.execute(
-        select(func.count(), func.coalesce(func.sum(value), 0.0)).where(is_open)
-    ).one()
+    if kept is not None:
+        open_n, at_risk = kept.figures(db)
+    else:
+        open_n, at_risk = db.execute(
+            select(func.count(), func.coalesce(func.sum(value), 0.0)).where(is_open)
+        ).one()
     overdue = db.scalar(select(func.count()).where(Task.done_at.is_(None), Task.due_on < today))
     pending = None
     if may(user, Action.DECIDE_CONCESSION):

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from winback.desk.dashboard import OpenCases
 from winback.desk.models import AuditEntry, User
 from winback.desk.permissions import Action, require
 from winback.insights.reasons import ReasonsReport, WorkedCache, build_report
@@ -69,6 +70,8 @@ class ReportStore:
         self._kept: OrderedDict[Any, Kept] = OrderedDict()
         # The worked cases, re-read only where the audit log says they changed.
         self.worked = WorkedCache()
+        # The headline's open cases, kept the same way.
+        self.open_cases = OpenCases()
 
     def get(
         self,

@@ -25,17 +25,17 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Hashable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import numpy as np
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from winback.desk import audit
 from winback.desk.models import (
     VERIFIED,
-    AuditEntry,
     Call,
     Case,
     Concession,
@@ -198,76 +198,184 @@ class _Sums:
         )
 
 
-@dataclass(frozen=True)
-class _Measures:
-    """The worked cases' figures as arrays, one element a case, for summing by slice."""
+_FLAGS = ("alive", "attempted", "won_back", "returned", "verified")
+_BREAKDOWNS = ("total", "tier", "rep", "offer")
+_EPOCH = datetime(1970, 1, 1)
 
-    attempted: np.ndarray
-    won_back: np.ndarray
-    returned: np.ndarray
-    value: np.ndarray
-    since: np.ndarray
-    credit: np.ndarray
-    verified: np.ndarray
+
+def _microseconds(at: datetime | None) -> int:
+    """``at`` as an integer for sorting voices; None (no call: "now") after every date."""
+    if at is None:
+        return np.iinfo(np.int64).max
+    return (at.replace(tzinfo=None) - _EPOCH) // timedelta(microseconds=1)
+
+
+def _grown(columns: dict[str, np.ndarray], kinds: dict[str, type], size: int) -> None:
+    """Each column of ``kinds`` (made if missing) ``size`` long, its values kept."""
+    for name, kind in kinds.items():
+        grown: np.ndarray = np.zeros(size, dtype=kind)
+        old = columns.get(name)
+        if old is not None:
+            grown[: len(old)] = old
+        columns[name] = grown
+
+
+class _Tally:
+    """The report's rows as columns, one slot a row, patched where rows changed.
+
+    :meth:`update` compares the rows with those of the last update (the same objects for
+    rows that did not change, so mostly an identity check) and rewrites only the slots of
+    the rows that differ; the sums are then NumPy ``bincount`` over the slots, and the
+    newest verified voices an ``lexsort``: a rebuild's Python work grows with the rows that
+    changed, not with the worked cases. A fresh tally of all rows is the full build."""
+
+    def __init__(self) -> None:
+        self.rows: dict[Hashable, _Worked] = {}
+        self._slot: dict[Hashable, int] = {}
+        self._key: dict[int, Hashable] = {}  # the row key of each live slot
+        self._free: list[int] = []
+        self._used = 0  # slots ever used (the arrays' live prefix)
+        self._names: dict[str, dict[str, int]] = {b: {} for b in (*_BREAKDOWNS, "reason")}
+        self._columns: dict[str, np.ndarray] = {}
+        self._grow(1024)
+        # The reasons a row gives: one entry a (row, reason), with the row's share.
+        self._entries: dict[str, np.ndarray] = {}
+        self._entries_used = 0
+        self._entries_dead = 0
+        self._entries_of: dict[int, list[int]] = {}
+        self._grow_entries(2048)
+
+    def _grow(self, size: int) -> None:
+        kinds: dict[str, type] = dict.fromkeys(_FLAGS, bool)
+        kinds |= dict.fromkeys(("value", "since", "credit"), np.float64)
+        kinds |= dict.fromkeys(("case_id", "call_at", *_BREAKDOWNS), np.int64)
+        _grown(self._columns, kinds, size)
+
+    def _grow_entries(self, size: int) -> None:
+        kinds: dict[str, type] = {"alive": bool, "share": np.float64}
+        kinds |= dict.fromkeys(("slot", "code"), np.int64)
+        _grown(self._entries, kinds, size)
 
     @classmethod
-    def of(cls, worked: list[_Worked]) -> _Measures:
-        def flags(test: Callable[[_Worked], bool]) -> np.ndarray:
-            return np.fromiter((test(w) for w in worked), dtype=bool, count=len(worked))
+    def of(cls, rows: dict[Hashable, _Worked]) -> _Tally:
+        """A tally of ``rows`` alone."""
+        made = cls()
+        made.update(rows)
+        return made
 
-        def money(of: Callable[[_Worked], float]) -> np.ndarray:
-            return np.fromiter((of(w) for w in worked), dtype=np.float64, count=len(worked))
+    def _code(self, breakdown: str, key: str) -> int:
+        names = self._names[breakdown]
+        return names.setdefault(key, len(names))
 
-        return cls(
-            attempted=flags(lambda w: w.outcome in ATTEMPTS),
-            won_back=flags(lambda w: w.outcome == WON_BACK),
-            returned=flags(lambda w: w.outcome == RETURNED_UNPROMPTED),
-            value=money(lambda w: w.value),
-            since=money(lambda w: w.since_revenue),
-            credit=money(lambda w: w.credit),
-            verified=flags(lambda w: w.verified),
-        )
+    def update(self, rows: dict[Hashable, _Worked]) -> None:
+        """Make the tally hold ``rows`` (which the tally keeps: never change them after)."""
+        if self._entries_dead > 4096 and self._entries_dead > self._entries_used // 2:
+            fresh = _Tally()  # compact: many reasons rewritten since the last start
+            fresh.update(rows)
+            self.__dict__.update(fresh.__dict__)
+            return
+        kept = self.rows
+        for key in kept.keys() - rows.keys():
+            self._drop(key)
+        for key, row in rows.items():
+            before = kept.get(key)
+            if before is not row and before != row:
+                if before is not None:
+                    self._drop(key)
+                self._put(key, row)
+        self.rows = dict(rows)
 
+    def _drop(self, key: Hashable) -> None:
+        slot = self._slot.pop(key)
+        del self._key[slot]
+        self._columns["alive"][slot] = False
+        for entry in self._entries_of.pop(slot, []):
+            self._entries["alive"][entry] = False
+            self._entries_dead += 1
+        self._free.append(slot)
 
-def _sums_by(
-    m: _Measures, keys: list[str], rows: list[int], shares: list[float] | None = None
-) -> dict[str, _Sums]:
-    """:class:`_Sums` of each key: row ``rows[i]`` counted once under ``keys[i]``, with
-    ``shares[i]`` of its money (1 when None): its counts whole, its value, revenue since
-    and credit times the share; summed in a handful of array operations instead of one
-    Python call per case and slice."""
-    if not keys:
-        return {}
-    number: dict[str, int] = {}
-    slot = np.fromiter(
-        (number.setdefault(k, len(number)) for k in keys), dtype=np.int64, count=len(keys)
-    )
-    names = list(number)
-    at = np.asarray(rows, dtype=np.int64)
-    share = np.ones(len(at)) if shares is None else np.asarray(shares, dtype=np.float64)
-    value = m.value[at] * share
-    won, returned, verified = m.won_back[at], m.returned[at], m.verified[at]
+    def _put(self, key: Hashable, w: _Worked) -> None:
+        if self._free:
+            slot = self._free.pop()
+        else:
+            if self._used == len(self._columns["alive"]):
+                self._grow(2 * self._used)
+            slot, self._used = self._used, self._used + 1
+        self._slot[key], self._key[slot] = slot, key
+        c = self._columns
+        c["alive"][slot] = True
+        c["attempted"][slot] = w.outcome in ATTEMPTS
+        c["won_back"][slot] = w.outcome == WON_BACK
+        c["returned"][slot] = w.outcome == RETURNED_UNPROMPTED
+        c["verified"][slot] = w.verified
+        c["value"][slot], c["since"][slot], c["credit"][slot] = w.value, w.since_revenue, w.credit
+        c["case_id"][slot], c["call_at"][slot] = w.case_id, _microseconds(w.call_at)
+        c["total"][slot] = self._code("total", "total")
+        c["tier"][slot] = self._code("tier", w.tier)
+        c["rep"][slot] = self._code("rep", str(w.owner_id) if w.owner_id else UNASSIGNED)
+        c["offer"][slot] = self._code("offer", w.offer)
+        codes = list(dict.fromkeys(w.reasons)) or [NOT_DIAGNOSED]
+        made = []
+        for code in codes:
+            if self._entries_used == len(self._entries["alive"]):
+                self._grow_entries(2 * self._entries_used)
+            entry, self._entries_used = self._entries_used, self._entries_used + 1
+            e = self._entries
+            e["alive"][entry], e["slot"][entry] = True, slot
+            e["code"][entry], e["share"][entry] = self._code("reason", code), 1.0 / len(codes)
+            made.append(entry)
+        self._entries_of[slot] = made
 
-    def total(weights: np.ndarray) -> np.ndarray:
-        return np.bincount(slot, weights=weights, minlength=len(names))
+    def _column(self, name: str) -> np.ndarray:
+        return self._columns[name][: self._used]
 
-    columns = {
-        "cases": np.bincount(slot, minlength=len(names)),
-        "attempted": total(m.attempted[at].astype(np.float64)),
-        "won_back": total(won.astype(np.float64)),
-        "returned": total(returned.astype(np.float64)),
-        "value_lost": total(value),
-        "value_won_back": total(np.where(won, value, 0.0)),
-        "value_returned": total(np.where(returned, value, 0.0)),
-        "revenue_since": total(m.since[at] * share),
-        "credit_granted": total(m.credit[at] * share),
-        "value_verified": total(np.where(verified, value, 0.0)),
-        "value_unverified": total(np.where(verified, 0.0, value)),
-    }
-    return {
-        str(name): _Sums(**{k: float(v[i]) for k, v in columns.items()})
-        for i, name in enumerate(names)
-    }
+    def sums(self, breakdown: str) -> dict[str, _Sums]:
+        """:class:`_Sums` of each key of ``breakdown`` (total, tier, rep, offer or reason)
+        that has a row: a row's counts whole under each key, its money times its share."""
+        names = list(self._names[breakdown])
+        if breakdown == "reason":
+            e = {k: v[: self._entries_used] for k, v in self._entries.items()}
+            alive = np.flatnonzero(e["alive"])
+            at, codes, share = e["slot"][alive], e["code"][alive], e["share"][alive]
+        else:
+            at = np.flatnonzero(self._column("alive"))
+            codes, share = self._column(breakdown)[at], np.ones(len(at))
+        value = self._column("value")[at] * share
+        won, returned = self._column("won_back")[at], self._column("returned")[at]
+        verified = self._column("verified")[at]
+
+        def total(weights: np.ndarray) -> np.ndarray:
+            return np.bincount(codes, weights=weights, minlength=len(names))
+
+        columns = {
+            "cases": np.bincount(codes, minlength=len(names)),
+            "attempted": total(self._column("attempted")[at].astype(np.float64)),
+            "won_back": total(won.astype(np.float64)),
+            "returned": total(returned.astype(np.float64)),
+            "value_lost": total(value),
+            "value_won_back": total(np.where(won, value, 0.0)),
+            "value_returned": total(np.where(returned, value, 0.0)),
+            "revenue_since": total(self._column("since")[at] * share),
+            "credit_granted": total(self._column("credit")[at] * share),
+            "value_verified": total(np.where(verified, value, 0.0)),
+            "value_unverified": total(np.where(verified, 0.0, value)),
+        }
+        return {
+            name: _Sums(**{k: float(v[i]) for k, v in columns.items()})
+            for i, name in enumerate(names)
+            if columns["cases"][i]
+        }
+
+    def valueless(self) -> int:
+        """Rows whose value is 0."""
+        return int(np.count_nonzero(self._column("alive") & (self._column("value") == 0)))
+
+    def newest_verified(self, limit: int) -> tuple[list[_Worked], int]:
+        """The ``limit`` verified rows of the newest calls (no call: now; ties: the higher
+        case id, then the earlier row), and how many rows are verified."""
+        at = np.flatnonzero(self._column("alive") & self._column("verified"))
+        order = np.lexsort((at, -self._column("case_id")[at], -self._column("call_at")[at]))
+        return [self.rows[self._key[int(s)]] for s in at[order[:limit]]], len(at)
 
 
 def build_report(
@@ -285,41 +393,45 @@ def build_report(
     ``actor`` None is the command line; a user needs VIEW_REPORTS. ``ledger`` None (or a
     ledger with nothing imported) leaves the revenue since the win-back at 0, with a note.
     ``run`` is the scan whose risk drivers the report shows (none without it). ``cache``
-    (the app's) re-reads only the cases changed since its last read.
+    (the app's) re-reads only the cases changed since its last read, and re-sums only the
+    rows that changed since its last report.
     """
     if actor is not None:
         require(actor, Action.VIEW_REPORTS)
-    notes: list[str] = []
-    worked = cache.read(db, since) if cache is not None else _worked_cases(db, since)
     labels = dict(db.execute(select(ReasonCode.code, ReasonCode.label)).all())
     reps = dict(db.execute(select(User.id, User.name)).all())
-    _add_credit(db, worked)
-    notes.extend(_add_revenue_since(ledger, worked))
-    said, cancellations = _add_cancellations(ledger, worked, since, labels)
-    labels |= said
-    measures = _Measures.of(worked)
-    valueless = int(np.count_nonzero(measures.value == 0))
+    if cache is None:
+        worked = {w.case_id: w for w in _worked_cases(db, since)}
+        rows, notes, said, cancellations = _report_rows(db, ledger, worked, since, labels)
+        return _report(
+            db, ledger, since, run, _Tally.of(rows), notes, labels | said, reps, cancellations
+        )
+    with cache.building:  # the kept tally is patched in place: one build at a time
+        worked = cache.rows(db, since)
+        rows, notes, said, cancellations = _report_rows(db, ledger, worked, since, labels)
+        tally = cache.tally(since)
+        tally.update(rows)
+        return _report(db, ledger, since, run, tally, notes, labels | said, reps, cancellations)
+
+
+def _report(
+    db: Session,
+    ledger: Ledger | None,
+    since: date | None,
+    run: ScanRun | None,
+    tally: _Tally,
+    notes: list[str],
+    labels: dict[str, str],
+    reps: dict[int, str],
+    cancellations: int,
+) -> ReasonsReport:
+    """The report from the tally of its rows."""
+    valueless = tally.valueless()
     if valueless:
         notes.append(
             f"{valueless:,} case(s) have no value before they left "
             "(no value_before and no revenue last year) and count as 0"
         )
-
-    everyone = list(range(len(worked)))
-    total = _sums_by(measures, ["total"] * len(worked), everyone).get("total", _Sums())
-    reason_keys: list[str] = []
-    reason_rows: list[int] = []
-    reason_shares: list[float] = []
-    for i, w in enumerate(worked):
-        codes = list(dict.fromkeys(w.reasons)) or [NOT_DIAGNOSED]
-        reason_keys += codes
-        reason_rows += [i] * len(codes)
-        reason_shares += [1.0 / len(codes)] * len(codes)
-    by_reason = _sums_by(measures, reason_keys, reason_rows, reason_shares)
-    by_tier = _sums_by(measures, [w.tier for w in worked], everyone)
-    reps_of = [str(w.owner_id) if w.owner_id else UNASSIGNED for w in worked]
-    by_rep = _sums_by(measures, reps_of, everyone)
-    by_offer = _sums_by(measures, [w.offer for w in worked], everyone)
 
     def label_of(code: str) -> str:
         return NOT_DIAGNOSED_LABEL if code == NOT_DIAGNOSED else labels.get(code, code)
@@ -327,16 +439,13 @@ def build_report(
     def rep_of(key: str) -> str:
         return reps.get(int(key), f"user {key}") if key != UNASSIGNED else UNASSIGNED
 
-    reasons = _ranked((s.slice(code, label_of(code)) for code, s in by_reason.items()))
+    total = tally.sums("total").get("total", _Sums())
+    reasons = _ranked(s.slice(code, label_of(code)) for code, s in tally.sums("reason").items())
     # "not diagnosed" last: it is what the desk has still to learn, not a reason.
     reasons.sort(key=lambda s: s.key == NOT_DIAGNOSED)
     # The newest verified calls only: Voice rows are built for what is shown.
     now = utcnow()
-    verified = sorted(
-        (w for w in worked if w.verified),
-        key=lambda w: (w.call_at or now, w.case_id),
-        reverse=True,
-    )
+    newest, verified = tally.newest_verified(WORDS_LIMIT)
     voices = [
         Voice(
             case_id=w.case_id,
@@ -350,23 +459,54 @@ def build_report(
             rep=reps.get(w.owner_id, UNASSIGNED) if w.owner_id else UNASSIGNED,
             at=w.call_at or now,
         )
-        for w in verified[:WORDS_LIMIT]
+        for w in newest
     ]
     return ReasonsReport(
         generated_at=utcnow(),
         since=since,
         total=total.slice("total", "all worked cases"),
         by_reason=reasons,
-        by_tier=_ranked(s.slice(k, k) for k, s in by_tier.items()),
-        by_rep=_ranked(s.slice(k, rep_of(k)) for k, s in by_rep.items()),
-        by_offer=_ranked(s.slice(k, k.replace("_", " ")) for k, s in by_offer.items()),
+        by_tier=_ranked(s.slice(k, k) for k, s in tally.sums("tier").items()),
+        by_rep=_ranked(s.slice(k, rep_of(k)) for k, s in tally.sums("rep").items()),
+        by_offer=_ranked(s.slice(k, k.replace("_", " ")) for k, s in tally.sums("offer").items()),
         voices=voices,
-        voices_total=len(verified),
+        voices_total=verified,
         notes=notes,
         cancellations=cancellations,
         public_complaints=_public_complaints(db, ledger, since, label_of),
         drivers=drivers_view(run),
     )
+
+
+def _report_rows(
+    db: Session,
+    ledger: Ledger | None,
+    worked: dict[int, _Worked],
+    since: date | None,
+    labels: dict[str, str],
+) -> tuple[dict[Hashable, _Worked], list[str], dict[str, str], int]:
+    """The report's rows: the worked cases (by case id; left as they are) with their
+    granted credit, revenue since the win-back and a cancellation's reason (copies of the
+    cases these change), and the cancellations with no worked case; the notes, the labels
+    of reasons outside the taxonomy and how many cancellations were counted."""
+    credit = _credit(db, worked)
+    notes, revenue = _revenue_since(ledger, worked)
+    said, counted, diagnosed, alone = _cancellations(ledger, worked, since, labels)
+    rows: dict[Hashable, _Worked] = dict(worked.items())
+    for case_id in credit.keys() | revenue.keys() | diagnosed.keys():
+        w = _copy(worked[case_id])
+        w.credit = credit.get(case_id, w.credit)
+        w.since_revenue = revenue.get(case_id, w.since_revenue)
+        if case_id in diagnosed:
+            code, c = diagnosed[case_id]
+            at = datetime(c.ended_on.year, c.ended_on.month, c.ended_on.day)
+            w.reasons, w.verified = [code], True
+            w.verification, w.customer_words = CANCELLATION, c.reason
+            w.call_at = w.call_at or at
+        rows[case_id] = w
+    for n, w in enumerate(alone):
+        rows[(CANCELLED, n)] = w
+    return rows, notes, said, counted
 
 
 def _public_complaints(
@@ -500,51 +640,57 @@ CASE_ENTITIES = ("case", "call", "concession")
 UNRELATED_ENTITIES = frozenset(
     {"task", "token", "filter", "address", "post", "reason", "user", "source", "red_carpet"}
 )
-# Audit ids are drawn when a row is inserted, committed later: a transaction may commit an
-# id below one already seen. Each read looks this far back again for ids it has not seen,
-# so a late commit is not missed.
-AUDIT_SLACK = 500
 
 
 class WorkedCache:
     """The worked cases as last read, per ``since``, brought up to date by re-reading
     only the cases the audit log names as changed since; the whole set again when an entry
     of another kind appears (the desk writes every change with its audit row, in the same
-    transaction: docs/reasons-report.md). Safe across threads."""
+    transaction: docs/reasons-report.md). With them, the tally of the last report's rows
+    per ``since``, which a report patches where its rows changed. Safe across threads:
+    reports are built one at a time (:attr:`building`)."""
 
     def __init__(self, keep: int = 4) -> None:
         self.keep = keep
         self._lock = threading.Lock()
+        self.building = threading.Lock()
         self._kept: OrderedDict[date | None, _Held] = OrderedDict()
+        self._tallies: dict[date | None, _Tally] = {}
 
     def read(self, db: Session, since: date | None) -> list[_Worked]:
-        """The worked cases as the desk is now (copies: the caller may change them)."""
-        newest = db.scalar(select(func.max(AuditEntry.id))) or 0  # before the rows are read
+        """The worked cases as the desk is now, in case id order (copies: the caller may
+        change them)."""
+        rows = self.rows(db, since)
+        return [_copy(rows[i]) for i in sorted(rows)]
+
+    def rows(self, db: Session, since: date | None) -> dict[int, _Worked]:
+        """The worked cases as the desk is now, by case id: the cache's own rows (a row
+        that did not change is the same object as at the last read). Never change them."""
         with self._lock:
             held = self._kept.get(since)
-        entries = db.execute(
-            select(AuditEntry.id, AuditEntry.entity, AuditEntry.entity_id).where(
-                AuditEntry.id > min(newest, held.newest if held else newest) - AUDIT_SLACK
-            )
-        ).all()
+        fresh, seen = audit.entries_since(db, held.seen if held else None)
         rows = None
         if held is not None:
-            fresh = [(entity, i) for n, entity, i in entries if n not in held.window]
             rows = _brought_up_to_date(db, since, held.rows, fresh)
         if rows is None:
             rows = {w.case_id: w for w in _worked_cases(db, since)}
-        window = frozenset(n for n, _, _ in entries if n > newest - AUDIT_SLACK)
         with self._lock:
-            self._kept[since] = _Held(newest, window, rows)
+            self._kept[since] = _Held(seen, rows)
             self._kept.move_to_end(since)
             while len(self._kept) > self.keep:
-                self._kept.popitem(last=False)
-        return [_copy(rows[i]) for i in sorted(rows)]
+                dropped, _ = self._kept.popitem(last=False)
+                self._tallies.pop(dropped, None)
+        return rows
+
+    def tally(self, since: date | None) -> _Tally:
+        """The tally kept for ``since`` (patch it only while holding :attr:`building`)."""
+        with self._lock:
+            return self._tallies.setdefault(since, _Tally())
 
 
 def _copy(w: _Worked) -> _Worked:
     """A shallow copy of ``w`` (the report fills in a copy's credit, revenue and reasons),
-    without :func:`copy.copy`'s general machinery: 10,000s are made a rebuild."""
+    without :func:`copy.copy`'s general machinery."""
     made = object.__new__(_Worked)
     made.__dict__.update(w.__dict__)
     return made
@@ -552,8 +698,7 @@ def _copy(w: _Worked) -> _Worked:
 
 @dataclass(frozen=True)
 class _Held:
-    newest: int  # the newest audit id when the rows were read
-    window: frozenset[int]  # the audit ids seen among the last AUDIT_SLACK
+    seen: audit.Seen  # how far the audit log was read when the rows were
     rows: dict[int, _Worked]
 
 
@@ -583,20 +728,20 @@ def _brought_up_to_date(
     return rows
 
 
-def _add_credit(db: Session, worked: list[_Worked]) -> None:
-    """Credit given per case (concessions of kind credit, granted or countered: a counter
-    gives its smaller amount): one query."""
+def _credit(db: Session, worked: dict[int, _Worked]) -> dict[int, float]:
+    """Credit given per worked case (concessions of kind credit, granted or countered: a
+    counter gives its smaller amount), where it differs from the row's: one query."""
     if not worked:
-        return
-    by_id = {w.case_id: w for w in worked}
+        return {}
     rows = db.execute(
         select(Concession.case_id, func.sum(Concession.granted))
         .where(Concession.state.in_(("granted", "countered")), Concession.kind == "credit")
         .group_by(Concession.case_id)
     )
-    for case_id, granted in rows:
-        if case_id in by_id:
-            by_id[case_id].credit = float(granted or 0.0)
+    given = {case_id: float(granted or 0.0) for case_id, granted in rows if case_id in worked}
+    return {
+        case_id: amount for case_id, amount in given.items() if amount != worked[case_id].credit
+    }
 
 
 def _reason_code(words: str, labels: dict[str, str]) -> str:
@@ -609,25 +754,29 @@ def _reason_code(words: str, labels: dict[str, str]) -> str:
     return f"said:{wanted}"
 
 
-def _add_cancellations(
-    ledger: Ledger | None, worked: list[_Worked], since: date | None, labels: dict[str, str]
-) -> tuple[dict[str, str], int]:
+def _cancellations(
+    ledger: Ledger | None, worked: dict[int, _Worked], since: date | None, labels: dict[str, str]
+) -> tuple[dict[str, str], int, dict[int, tuple[str, reads.Cancellation]], list[_Worked]]:
     """Each subscription cancelled on or after ``since`` with the customer's reason: the
     reason of their worked case when that has none diagnosed, else an entry of its own
-    (one ledger read). Returns the labels of reasons outside the taxonomy and how many
-    cancellations were counted."""
+    (one ledger read). Returns the labels of reasons outside the taxonomy, how many
+    cancellations were counted, the cases they diagnose (case id: reason code and the
+    cancellation) and the cancellations' own rows."""
+    ended = reads.cancellations(ledger, since)
+    if not ended:
+        return {}, 0, {}, []
     cases: dict[str, _Worked] = {}
-    for w in worked:  # the newest worked case of each customer
+    for w in worked.values():  # the newest worked case of each customer
         if w.customer_id not in cases or w.case_id > cases[w.customer_id].case_id:
             cases[w.customer_id] = w
     said: dict[str, str] = {}
-    counted = 0
+    diagnosed: dict[int, tuple[str, reads.Cancellation]] = {}
+    alone: list[_Worked] = []
     seen: set[str] = set()
-    for c in reversed(reads.cancellations(ledger, since)):  # newest first
+    for c in reversed(ended):  # newest first
         code = _reason_code(c.reason, labels)
         if code not in labels:
             said[code] = c.reason
-        at = datetime(c.ended_on.year, c.ended_on.month, c.ended_on.day)
         case = cases.get(c.customer_id)
         if case is not None:
             # A case speaks once: for the customer's newest cancellation, and only when no
@@ -635,12 +784,9 @@ def _add_cancellations(
             if c.customer_id in seen or case.reasons:
                 continue
             seen.add(c.customer_id)
-            case.reasons, case.verified = [code], True
-            case.verification, case.customer_words = CANCELLATION, c.reason
-            case.call_at = case.call_at or at
-            counted += 1
+            diagnosed[case.case_id] = (code, c)
             continue
-        worked.append(
+        alone.append(
             _Worked(
                 case_id=0,
                 customer_id=c.customer_id,
@@ -653,26 +799,28 @@ def _add_cancellations(
                 reasons=[code],
                 verified=True,
                 offer=NO_OFFER,
-                call_at=at,
+                call_at=datetime(c.ended_on.year, c.ended_on.month, c.ended_on.day),
                 verification=CANCELLATION,
                 customer_words=c.reason,
             )
         )
-        counted += 1
-    return said, counted
+    return said, len(diagnosed) + len(alone), diagnosed, alone
 
 
-def _add_revenue_since(ledger: Ledger | None, worked: list[_Worked]) -> list[str]:
+def _revenue_since(
+    ledger: Ledger | None, worked: dict[int, _Worked]
+) -> tuple[list[str], dict[int, float]]:
     """Each won-back case's ledger orders from its closing day on (until the same
-    customer's next win-back, so no order counts twice): one ledger read."""
+    customer's next win-back, so no order counts twice), where it differs from the row's:
+    one ledger read. Returns the notes and the amounts by case id."""
+    if ledger is None or not ledger.manifest_path.exists():
+        return ["no ledger: the revenue since the win-back is not counted (0)"], {}
     won = sorted(
-        (w for w in worked if w.outcome == WON_BACK and w.closed_at is not None),
+        (w for w in worked.values() if w.outcome == WON_BACK and w.closed_at is not None),
         key=lambda w: (w.customer_id, w.closed_at or datetime.min, w.case_id),
     )
-    if ledger is None or not ledger.manifest_path.exists():
-        return ["no ledger: the revenue since the win-back is not counted (0)"]
     if not won:
-        return []
+        return [], {}
     until: list[date | None] = []
     for i, w in enumerate(won):
         after = won[i + 1] if i + 1 < len(won) else None
@@ -683,8 +831,8 @@ def _add_revenue_since(ledger: Ledger | None, worked: list[_Worked]) -> list[str
         for w, end in zip(won, until, strict=True)
         if w.closed_at is not None
     ]
-    rows = reads.revenue_in_windows(ledger, windows).items()
-    by_id = {w.case_id: w for w in won}
-    for case_id, amount in rows:
-        by_id[case_id].since_revenue = float(amount or 0.0)
-    return []
+    amounts = {
+        case_id: float(amount or 0.0)
+        for case_id, amount in reads.revenue_in_windows(ledger, windows).items()
+    }
+    return [], {i: a for i, a in amounts.items() if a != worked[i].since_revenue}

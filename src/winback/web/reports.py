@@ -128,9 +128,8 @@ def reasons_api(
 @page_router.get("/dashboard")
 def dashboard(request: Request, db: Db, user: PageUser, since: date | None = None) -> Response:
     kept = _kept(request, db, user, since)
-    return render(
-        request, "dashboard.html", page=True, headline=headline(db, user), **kept.context()
-    )
+    figures = headline(db, user, kept=request.app.state.reason_reports.open_cases)
+    return render(request, "dashboard.html", page=True, headline=figures, **kept.context())
 
 
 @page_router.get("/dashboard/report.html")
