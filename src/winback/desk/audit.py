@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from winback.desk.models import AuditEntry, User, utcnow
@@ -151,14 +151,15 @@ class Seen:
 
 def entries_since(db: Session, seen: Seen | None) -> tuple[list[tuple[str, str]], Seen]:
     """The (entity, entity_id) of the entries committed since ``seen`` (with None: those
-    among the last :data:`SLACK` ids), and how far this read got. Two queries: the newest
-    id (a primary-key lookup), then the ids above ``seen``'s less the slack. Caches that
+    among the last :data:`SLACK` ids), and how far this read got: one query, the ids above
+    ``seen``'s newest less the slack (the newest of them is the log's newest). Caches that
     keep what the desk's data was use it: every change is audited in its own transaction."""
-    newest = db.scalar(select(func.max(AuditEntry.id))) or 0
-    start = min(newest, seen.newest if seen else newest) - SLACK
-    rows = db.execute(
-        select(AuditEntry.id, AuditEntry.entity, AuditEntry.entity_id).where(AuditEntry.id > start)
-    ).all()
+    columns = select(AuditEntry.id, AuditEntry.entity, AuditEntry.entity_id)
+    if seen is None:
+        rows = db.execute(columns.order_by(AuditEntry.id.desc()).limit(SLACK)).all()
+    else:
+        rows = db.execute(columns.where(AuditEntry.id > seen.newest - SLACK)).all()
+    newest = max((n for n, _, _ in rows), default=seen.newest if seen else 0)
     fresh = [(entity, i) for n, entity, i in rows if seen is None or n not in seen.window]
     window = frozenset(n for n, _, _ in rows if n > newest - SLACK)
     return fresh, Seen(newest, window)
