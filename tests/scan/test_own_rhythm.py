@@ -46,7 +46,6 @@ def test_the_gaps_are_counted_between_purchase_days_with_their_spend() -> None:
     assert a["gaps_at_least_open"] == 1
     assert a["recent_gap_mean_days"] == pytest.approx(20.0)  # the latest three
     assert a["day_revenue_mean"] == pytest.approx((10 + 20 + 30 + 10) / 4)
-    assert a["last_day_revenue"] == pytest.approx(10.0)
     assert a["recent_day_revenue"] == pytest.approx((20 + 30 + 10) / 3)
 
 
@@ -73,7 +72,6 @@ def test_an_open_gap_far_past_the_customers_own_is_read_as_overdue() -> None:
         gaps_at_least_open=[3, 0, 0],
         recent_gap_mean_days=[30, 45, 30],
         day_revenue_mean=[100, 100, 100],
-        last_day_revenue=[100, 40, 100],
         recent_day_revenue=[100, 50, 100],
     )
     out = own_rhythm_inputs(frame)
@@ -85,7 +83,6 @@ def test_an_open_gap_far_past_the_customers_own_is_read_as_overdue() -> None:
     assert overdue["open_gap_surprise"] > on_time["open_gap_surprise"] + 5
     assert on_time["open_gap_surprise"] > 0
     assert overdue["gap_trend"] == pytest.approx(1.5)
-    assert overdue["last_spend_ratio"] == pytest.approx(0.4)
     assert overdue["recent_spend_ratio"] == pytest.approx(0.5)
     assert out.iloc[2].isna().all(), unknown
 
@@ -103,10 +100,9 @@ def test_the_lapse_risk_model_reads_them_from_the_scans_features() -> None:
         gaps_at_least_open=[0.0],
         recent_gap_mean_days=[45.0],
         day_revenue_mean=[100.0],
-        last_day_revenue=[40.0],
         recent_day_revenue=[50.0],
     ).assign(segment="all")
     m = model_matrix(frame, AS_OF, Policy())
     assert set(RHYTHM_INPUTS) <= set(FEATURES)
     assert m.loc[0, "open_gap_quantile"] == pytest.approx(1.0)
-    assert m.loc[0, "last_spend_ratio"] == pytest.approx(0.4)
+    assert m.loc[0, "recent_spend_ratio"] == pytest.approx(0.5)

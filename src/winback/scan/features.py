@@ -259,8 +259,8 @@ def gap_spread_features(orders: ir.Table, as_of: date) -> ir.Table:
     ``gap_sd_days`` of the completed gaps, ``gaps_at_least_open`` how many of them were at
     least as long as the gap open now (days since the last purchase),
     ``recent_gap_mean_days`` the mean of the latest ``RECENT_GAPS`` (gaps lengthening on
-    the way out); ``last_day_revenue`` and ``recent_day_revenue`` (the mean of the latest
-    ``RECENT_GAPS`` purchase days) beside ``day_revenue_mean`` (spend fading)."""
+    the way out); ``recent_day_revenue``, the mean spend of the latest ``RECENT_GAPS``
+    purchase days, beside ``day_revenue_mean`` (spend fading)."""
     cut = ibis.date(as_of)
     o = orders.filter(
         (orders.order_date <= cut)
@@ -285,7 +285,6 @@ def gap_spread_features(orders: ir.Table, as_of: date) -> ir.Table:
         gaps_at_least_open=ibis.ifelse(days._gap >= days._open, 1, 0).sum(),
         recent_gap_mean_days=ibis.ifelse(latest, days._gap, ibis.null()).mean(),
         day_revenue_mean=days._revenue.mean(),
-        last_day_revenue=ibis.ifelse(days._back == 0, days._revenue, ibis.null()).max(),
         recent_day_revenue=ibis.ifelse(latest, days._revenue, ibis.null()).mean(),
     )
 

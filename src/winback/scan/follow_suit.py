@@ -63,7 +63,6 @@ RHYTHM_INPUTS = (
     "open_gap_z",
     "open_gap_surprise",
     "gap_trend",
-    "last_spend_ratio",
     "recent_spend_ratio",
 )
 
@@ -169,8 +168,8 @@ def own_rhythm_inputs(features: pd.DataFrame) -> pd.DataFrame:
     - ``open_gap_surprise``: minus the log of the chance that a gap of theirs lasts this
       long, for gamma-distributed gaps with their gaps' mean and spread;
     - ``gap_trend``: the latest gaps' mean over the mean of all (above 1: lengthening);
-    - ``last_spend_ratio``, ``recent_spend_ratio``: the last purchase day's spend, and the
-      latest days' mean, over their mean day's (below 1: spending less).
+    - ``recent_spend_ratio``: the latest purchase days' mean spend over their mean day's
+      (below 1: spending less).
     """
     gaps = pd.to_numeric(features["purchases"], errors="coerce") - 1
     enough = gaps >= 2
@@ -190,9 +189,7 @@ def own_rhythm_inputs(features: pd.DataFrame) -> pd.DataFrame:
         surprise = -gamma_dist.logsf(days, shape, scale=mean / shape)
     out["open_gap_surprise"] = pd.Series(surprise, index=features.index).where(enough & (mean > 0))
     out["gap_trend"] = (recent / mean.where(mean > 0)).where(enough)
-    last = pd.to_numeric(_column(features, "last_day_revenue"), errors="coerce")
     latest = pd.to_numeric(_column(features, "recent_day_revenue"), errors="coerce")
-    out["last_spend_ratio"] = (last / spend).where(enough)
     out["recent_spend_ratio"] = (latest / spend).where(enough)
     return out
 
@@ -457,7 +454,7 @@ def gone_window(today: pd.DataFrame, held_out: date, horizon: int) -> tuple[int,
     The longest of ``GONE_WINDOWS_DAYS`` (then the horizon) for which at least two training
     cutoffs, a month apart, have ``MIN_HISTORY_DAYS`` of orders before them and their
     window ending by the held-out cutoff (so nothing is learned from the graded period).
-    Who stays away for 270 days is nearer to who has decided to leave than who skips one
+    Who stays away for 330 days is nearer to who has decided to leave than who skips one
     quarter (a slow buyer does that too); the calibration on the held-out cutoff then turns
     the ranking into the probability of no order within the horizon.
     """
