@@ -250,6 +250,45 @@ def rhythm_features(orders: ir.Table, as_of: date) -> ir.Table:
     )
 
 
+RECENT_GAPS = 3  # the latest gaps whose mean says whether a customer's gaps lengthen
+
+
+def gap_spread_features(orders: ir.Table, as_of: date) -> ir.Table:
+    """The customer's own distribution of gaps between purchase days, and of what a
+    purchase day brings, for reading the latest against them: ``gap_mean_days`` and
+    ``gap_sd_days`` of the completed gaps, ``gaps_at_least_open`` how many of them were at
+    least as long as the gap open now (days since the last purchase),
+    ``recent_gap_mean_days`` the mean of the latest ``RECENT_GAPS`` (gaps lengthening on
+    the way out); ``recent_day_revenue``, the mean spend of the latest ``RECENT_GAPS``
+    purchase days, beside ``day_revenue_mean`` (spend fading)."""
+    cut = ibis.date(as_of)
+    o = orders.filter(
+        (orders.order_date <= cut)
+        & (orders.status.isnull() | orders.status.isin(COUNTED_ORDER_STATUSES))
+    )
+    days = o.group_by(["customer_id", "order_date"]).aggregate(
+        _revenue=o.amount.sum().cast("float64")
+    )
+    w = ibis.window(group_by=days.customer_id, order_by=days.order_date)
+    days = days.mutate(_previous=days.order_date.lag().over(w))
+    days = days.mutate(
+        _gap=_days_between(days.order_date, days._previous).cast("float64"),
+        _open=_days_between(cut, days.order_date.max().over(group_by=days.customer_id)),
+        _back=ibis.rank().over(
+            ibis.window(group_by=days.customer_id, order_by=ibis.desc(days.order_date))
+        ),
+    )
+    latest = days._back < RECENT_GAPS
+    return days.group_by("customer_id").aggregate(
+        gap_mean_days=days._gap.mean(),
+        gap_sd_days=days._gap.std(how="pop"),
+        gaps_at_least_open=ibis.ifelse(days._gap >= days._open, 1, 0).sum(),
+        recent_gap_mean_days=ibis.ifelse(latest, days._gap, ibis.null()).mean(),
+        day_revenue_mean=days._revenue.mean(),
+        recent_day_revenue=ibis.ifelse(latest, days._revenue, ibis.null()).mean(),
+    )
+
+
 def engagement_trend_features(events: ir.Table, as_of: date) -> ir.Table:
     """Opens and clicks in the last half year against the half year before, and whether
     the customer unsubscribed (by ``as_of``)."""
@@ -314,6 +353,7 @@ def risk_features(con: Any, as_of: date, policy: Policy) -> ir.Table:
     """The lapse-risk model's extra inputs, one row per customer with any of them."""
     joined = rhythm_features(con.table("orders"), as_of)
     for extra in (
+        gap_spread_features(con.table("orders"), as_of),
         engagement_trend_features(con.table("marketing_events"), as_of),
         mood_features(con.table("interactions"), as_of),
         repair_features(con.table("incidents"), as_of, policy),

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import gamma as gamma_dist
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
@@ -55,6 +56,15 @@ from winback.scan.lapse import typical_interval
 from winback.scan.modelling import predict
 
 MODEL_COLUMNS = ("p_alive", "expected_purchases")
+
+#: The open gap read against the customer's own gaps (``own_rhythm_inputs``).
+RHYTHM_INPUTS = (
+    "open_gap_quantile",
+    "open_gap_z",
+    "open_gap_surprise",
+    "gap_trend",
+    "recent_spend_ratio",
+)
 
 FEATURES = (
     "purchases",
@@ -94,10 +104,11 @@ FEATURES = (
     "open_trend",
     "sentiment_quarter",
     "sentiment_drop",
+    *RHYTHM_INPUTS,
 )
 TRAIN_CUTOFFS = 4  # stacked to learn from, a month apart, all older than the held-out one
 STEP_DAYS = 30  # between the training cutoffs
-GONE_WINDOWS_DAYS = (270, 180)  # the stays away the model learns to rank by, longest first
+GONE_WINDOWS_DAYS = (330, 270, 180)  # the stays away the model learns to rank by, longest first
 QUIET_DAYS = 180  # the drivers' weight's "stopped": no order in the window's last this many
 MIN_HISTORY_DAYS = 90  # a training cutoff needs this much of the ledger's orders before it
 MIN_EACH_CLASS = 20  # fewer lapsers (or stayers) than this: too little to learn or test on
@@ -143,7 +154,44 @@ def model_matrix(features: pd.DataFrame, as_of: date, policy: Policy) -> pd.Data
     tone_b = pd.to_numeric(_column(features, "sentiment_before_quarter"), errors="coerce")
     m["sentiment_quarter"] = tone_q
     m["sentiment_drop"] = tone_b - tone_q
+    m = m.join(own_rhythm_inputs(features))
     return m.reindex(columns=list(FEATURES)).astype("float64")
+
+
+def own_rhythm_inputs(features: pd.DataFrame) -> pd.DataFrame:
+    """The gap open now and the latest spend against the customer's own history (NaN
+    with fewer than two completed gaps):
+
+    - ``open_gap_quantile``: the share of their gaps shorter than the open one (near 1:
+      longer than nearly every wait before);
+    - ``open_gap_z``: how many standard deviations of their gaps it lies beyond their mean;
+    - ``open_gap_surprise``: minus the log of the chance that a gap of theirs lasts this
+      long, for gamma-distributed gaps with their gaps' mean and spread;
+    - ``gap_trend``: the latest gaps' mean over the mean of all (above 1: lengthening);
+    - ``recent_spend_ratio``: the latest purchase days' mean spend over their mean day's
+      (below 1: spending less).
+    """
+    gaps = pd.to_numeric(features["purchases"], errors="coerce") - 1
+    enough = gaps >= 2
+    days = pd.to_numeric(features["days_since_last_order"], errors="coerce")
+    mean = pd.to_numeric(_column(features, "gap_mean_days"), errors="coerce")
+    # A floor on the spread: a customer with near-equal gaps is not infinitely overdue.
+    sd = pd.to_numeric(_column(features, "gap_sd_days"), errors="coerce").clip(lower=7.0)
+    longer = pd.to_numeric(_column(features, "gaps_at_least_open"), errors="coerce")
+    recent = pd.to_numeric(_column(features, "recent_gap_mean_days"), errors="coerce")
+    spend = pd.to_numeric(_column(features, "day_revenue_mean"), errors="coerce")
+    spend = spend.where(spend > 0)
+    out = pd.DataFrame(index=features.index)
+    out["open_gap_quantile"] = (1 - longer / gaps).where(enough)
+    out["open_gap_z"] = ((days - mean) / sd).where(enough)
+    shape = ((mean / sd) ** 2).clip(lower=0.3, upper=50.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        surprise = -gamma_dist.logsf(days, shape, scale=mean / shape)
+    out["open_gap_surprise"] = pd.Series(surprise, index=features.index).where(enough & (mean > 0))
+    out["gap_trend"] = (recent / mean.where(mean > 0)).where(enough)
+    latest = pd.to_numeric(_column(features, "recent_day_revenue"), errors="coerce")
+    out["recent_spend_ratio"] = (latest / spend).where(enough)
+    return out
 
 
 def _column(features: pd.DataFrame, name: str) -> pd.Series:
@@ -406,7 +454,7 @@ def gone_window(today: pd.DataFrame, held_out: date, horizon: int) -> tuple[int,
     The longest of ``GONE_WINDOWS_DAYS`` (then the horizon) for which at least two training
     cutoffs, a month apart, have ``MIN_HISTORY_DAYS`` of orders before them and their
     window ending by the held-out cutoff (so nothing is learned from the graded period).
-    Who stays away for 270 days is nearer to who has decided to leave than who skips one
+    Who stays away for 330 days is nearer to who has decided to leave than who skips one
     quarter (a slow buyer does that too); the calibration on the held-out cutoff then turns
     the ranking into the probability of no order within the horizon.
     """
