@@ -69,7 +69,7 @@ def _lapse(work: Path, old: bool) -> dict[str, Any]:
     today = pipeline.feature_frame(customer_features(con, as_of, policy, days))
     today = today.sort_values("customer_id", kind="stable").reset_index(drop=True)
     steps["features"] = time.process_time() - started
-    no_model = {c: np.nan for c in MODEL_COLUMNS}
+    no_model = dict.fromkeys(MODEL_COLUMNS, np.nan)
     today = today.assign(**no_model)
     reads = {"frames": 0, "labels": 0}
 

@@ -135,9 +135,12 @@ def test_each_cutoffs_order_features_are_those_computed_from_the_orders(ledger: 
         assert (labels["days_since_last_order"].to_numpy() == want["days_since_last_order"]).all()
         checked += 1
     assert checked == 4
+    folder = Path(pipeline._KEPT[days.get_name()].name)
+    assert any(folder.iterdir())
     pipeline._release(con, days)
+    assert not folder.exists()
     kept = con.con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [days.get_name()]
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [days.get_name()]
     )
     assert kept.fetchone() == (0,)
 

@@ -249,7 +249,8 @@ def backtest_and_score(
         if cutoff == held_out:
             gone = backtest.lapse_labels(frame.loc[~active], after, cutoff)
             held_out_extra = {
-                "frame": frame.loc[active],
+                # Only what the other scores are graded by: a whole frame is big at 1M.
+                "frame": frame.loc[active, ["p_alive", "days_since_last_order"]],
                 "inactive_rate": float(np.mean(gone)) if len(gone) else 1.0,
             }
         if len(label):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -78,26 +79,39 @@ def feature_frame(expr: Any) -> pd.DataFrame:
     return frame
 
 
+# The folders holding what _kept wrote, by the name of the table reading it.
+_KEPT: dict[str, tempfile.TemporaryDirectory[str]] = {}
+
+
 def _kept(con: Any, expr: Any) -> Any:
     """``expr`` computed once and kept by the engine, for a scan that reads it many times.
 
-    On DuckDB a temporary table of the scan's own connection (Ibis's ``cache()`` drops its
-    table when collected with a statement DuckDB rejects, naming no table); elsewhere
-    Ibis's cache (Spark's persisted DataFrame).
+    On DuckDB a Parquet file in a temporary folder, read back as a view: at 1M customers
+    the table by customer and day held in memory took 1.7 GB, where the file takes a
+    fraction on disk and each read decompresses only the columns it needs. (Ibis's
+    ``cache()`` drops its table when collected with a statement this DuckDB rejects.)
+    Elsewhere Ibis's cache (Spark's persisted DataFrame).
     """
-    if con.name == "duckdb":
-        from ibis import util
-
-        return con.create_table(util.gen_name("winback_kept"), expr, temp=True)
-    return expr.cache()
+    if con.name != "duckdb":
+        return expr.cache()
+    folder = tempfile.TemporaryDirectory(prefix="winback-kept-")
+    path = Path(folder.name) / "kept.parquet"
+    con.to_parquet(expr, path)
+    table = con.read_parquet(path)
+    _KEPT[table.get_name()] = folder
+    return table
 
 
 def _release(con: Any, kept: Any) -> None:
     """Free what :func:`_kept` holds."""
-    if con.name == "duckdb":
-        con.con.execute(f"DROP TABLE IF EXISTS {kept.get_name()}")
-    else:
+    if con.name != "duckdb":
         kept.release()
+        return
+    name = kept.get_name()
+    con.con.execute(f"DROP VIEW IF EXISTS {name}")
+    folder = _KEPT.pop(name, None)
+    if folder is not None:
+        folder.cleanup()
 
 
 def run_scan(
