@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from winback.policy import Policy
-from winback.scan.features import gap_spread_features
+from winback.scan.features import customer_days, gap_spread_features
 from winback.scan.follow_suit import FEATURES, RHYTHM_INPUTS, model_matrix, own_rhythm_inputs
 
 AS_OF = date(2026, 4, 1)
@@ -20,11 +20,17 @@ AS_OF = date(2026, 4, 1)
 def _orders(rows: list[tuple[str, str, float, str | None]]) -> ibis.Table:
     frame = pd.DataFrame(rows, columns=["customer_id", "order_date", "amount", "status"])
     frame["order_date"] = pd.to_datetime(frame["order_date"]).dt.date
-    return ibis.memtable(frame)
+    table = ibis.memtable(frame)
+    money = "decimal(18, 2)"
+    return table.mutate(amount=table.amount.cast(money), margin=ibis.null().cast(money))
 
 
 def _spread(rows: list[tuple[str, str, float, str | None]]) -> pd.DataFrame:
-    return gap_spread_features(_orders(rows), AS_OF).to_pandas().set_index("customer_id")
+    return (
+        gap_spread_features(customer_days(_orders(rows)), AS_OF)
+        .to_pandas()
+        .set_index("customer_id")
+    )
 
 
 def test_the_gaps_are_counted_between_purchase_days_with_their_spend() -> None:

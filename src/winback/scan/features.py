@@ -20,13 +20,57 @@ import ibis.expr.types as ir
 from winback.ledger.contract import COUNTED_ORDER_STATUSES
 from winback.policy import Policy
 
+RHYTHM_HALF_YEAR = (
+    182  # the windows the frequency trend compares: the last half year and the one before
+)
+QUARTER_DAYS = 91  # the recent window that engagement and tone compare with the year before
+
 
 def _days_between(later: Any, earlier: Any) -> Any:
     return later.delta(earlier, unit="day")
 
 
-def order_features(orders: ir.Table, as_of: date, policy: Policy) -> ir.Table:
-    """Purchases, revenue, margin and recent volume per customer, up to ``as_of``."""
+def counted_orders(orders: ir.Table) -> ir.Table:
+    """The orders that count as purchases: not cancelled or refunded."""
+    return orders.filter(orders.status.isnull() | orders.status.isin(COUNTED_ORDER_STATUSES))
+
+
+def customer_days(orders: ir.Table) -> ir.Table:
+    """One row per customer and purchase day, whatever the cutoff: the day's counted orders
+    and money, the customer's first purchase day, and the gaps to the purchase days before
+    and after.
+
+    Every cutoff's order features are filtered aggregates over this table
+    (:func:`order_features`): the scan computes it once (and caches it) for today's frame and
+    every past cutoff of the backtest instead of re-reading the orders at each. Money stays
+    DECIMAL: the day's sum, summed again, is the same exact sum.
+    """
+    zero = ibis.literal(0, type="decimal(18, 2)")
+    o = counted_orders(orders)
+    days = o.group_by(["customer_id", "order_date"]).aggregate(
+        orders=o.count(),
+        amount=o.amount.sum(),
+        margin_known=ibis.ifelse(o.margin.notnull(), o.margin, zero).sum(),
+        amount_without_margin=ibis.ifelse(o.margin.isnull(), o.amount, zero).sum(),
+    )
+    w = ibis.window(group_by=days.customer_id, order_by=days.order_date)
+    return days.mutate(
+        first_day=days.order_date.min().over(group_by=days.customer_id),
+        previous_day=days.order_date.lag().over(w),
+        next_day=days.order_date.lead().over(w),
+    )
+
+
+def order_features(days: ir.Table, as_of: date, policy: Policy) -> ir.Table:
+    """Purchases, revenue, margin, recent volume and the rhythm of purchase days per
+    customer, up to ``as_of``, from :func:`customer_days`.
+
+    ``longest_gap_days`` is the longest completed gap between two purchase days,
+    ``last_gap_days`` the latest one (between the last two); the open gap since the last
+    purchase is ``days_since_last_order``. ``purchases_half_year`` and
+    ``purchases_half_year_before`` count purchase days in the last ``RHYTHM_HALF_YEAR``
+    days and the ones before.
+    """
     cut = ibis.date(as_of)
     period = policy.lapse.volume_period_days
     recent_start = ibis.date(as_of - timedelta(days=period))
@@ -35,34 +79,41 @@ def order_features(orders: ir.Table, as_of: date, policy: Policy) -> ir.Table:
     year_ago_start = ibis.date(as_of - timedelta(days=365 + period))
     last_year = ibis.date(as_of - timedelta(days=365))
     window_start = ibis.date(as_of - timedelta(days=round(365.25 * policy.worth.years)))
+    half = ibis.date(as_of - timedelta(days=RHYTHM_HALF_YEAR))
+    year = ibis.date(as_of - timedelta(days=2 * RHYTHM_HALF_YEAR))
     rate = policy.worth.default_margin_rate
 
-    o = orders.filter(
-        (orders.order_date <= cut)
-        & (orders.status.isnull() | orders.status.isin(COUNTED_ORDER_STATUSES))
-    )
     # Money is summed as DECIMAL, exactly, and only then turned into floats: a float sum
     # depends on the order of the rows, which differs between engines and runs.
     zero = ibis.literal(0, type="decimal(18, 2)")
-    o = o.mutate(_first=o.order_date.min().over(group_by=o.customer_id))
-    in_window = o.order_date > window_start
+    d = days.filter(days.order_date <= cut)
+    in_window = d.order_date > window_start
+    gap = _days_between(d.order_date, d.previous_day)
+    # The newest purchase day by the cutoff: no purchase day after it up to the cutoff.
+    newest = d.next_day.isnull() | (d.next_day > cut)
 
     def revenue_between(start: Any, end: Any) -> Any:
-        return ibis.ifelse((o.order_date > start) & (o.order_date <= end), o.amount, zero).sum()
+        return ibis.ifelse((d.order_date > start) & (d.order_date <= end), d.amount, zero).sum()
 
-    per = o.group_by("customer_id").aggregate(
-        first_order_date=o.order_date.min(),
-        last_order_date=o.order_date.max(),
-        purchases=o.order_date.nunique(),
-        orders=o.count(),
-        revenue=o.amount.sum(),
-        first_day_revenue=ibis.ifelse(o.order_date == o._first, o.amount, zero).sum(),
+    per = d.group_by("customer_id").aggregate(
+        first_order_date=d.order_date.min(),
+        last_order_date=d.order_date.max(),
+        purchases=d.count(),
+        orders=d.orders.sum(),
+        revenue=d.amount.sum(),
+        first_day_revenue=ibis.ifelse(d.order_date == d.first_day, d.amount, zero).sum(),
         revenue_last_year=revenue_between(last_year, cut),
         revenue_recent=revenue_between(recent_start, cut),
         revenue_prior=revenue_between(prior_start, recent_start),
         revenue_year_ago=revenue_between(year_ago_start, year_ago_end),
-        margin_known=ibis.ifelse(in_window & o.margin.notnull(), o.margin, zero).sum(),
-        revenue_without_margin=ibis.ifelse(in_window & o.margin.isnull(), o.amount, zero).sum(),
+        margin_known=ibis.ifelse(in_window, d.margin_known, zero).sum(),
+        revenue_without_margin=ibis.ifelse(in_window, d.amount_without_margin, zero).sum(),
+        longest_gap_days=gap.max(),
+        last_gap_days=ibis.ifelse(newest, gap, ibis.null()).max(),
+        purchases_half_year=ibis.ifelse(d.order_date > half, 1, 0).sum(),
+        purchases_half_year_before=ibis.ifelse(
+            (d.order_date > year) & (d.order_date <= half), 1, 0
+        ).sum(),
     )
     money = (
         "revenue",
@@ -82,6 +133,76 @@ def order_features(orders: ir.Table, as_of: date, policy: Policy) -> ir.Table:
         days_since_last_order=_days_between(cut, per.last_order_date),
         own_interval_days=ibis.ifelse(per.purchases > 1, span / (per.purchases - 1), ibis.null()),
     )
+
+
+RECENT_GAPS = 3  # the latest gaps whose mean says whether a customer's gaps lengthen
+
+
+def gap_spread_features(days: ir.Table, as_of: date) -> ir.Table:
+    """The customer's own distribution of gaps between purchase days, and of what a
+    purchase day brings, for reading the latest against them, from :func:`customer_days`:
+    ``gap_mean_days`` and ``gap_sd_days`` of the completed gaps, ``gaps_at_least_open`` how
+    many of them were at least as long as the gap open now (days since the last purchase),
+    ``recent_gap_mean_days`` the mean of the latest ``RECENT_GAPS`` (gaps lengthening on
+    the way out); ``recent_day_revenue``, the mean spend of the latest ``RECENT_GAPS``
+    purchase days, beside ``day_revenue_mean`` (spend fading)."""
+    cut = ibis.date(as_of)
+    d = days.filter(days.order_date <= cut)
+    d = d.mutate(
+        _gap=_days_between(d.order_date, d.previous_day).cast("float64"),
+        _revenue=d.amount.cast("float64"),
+        _open=_days_between(cut, d.order_date.max().over(group_by=d.customer_id)),
+        _back=ibis.rank().over(
+            ibis.window(group_by=d.customer_id, order_by=ibis.desc(d.order_date))
+        ),
+    )
+    latest = d._back < RECENT_GAPS
+    return d.group_by("customer_id").aggregate(
+        gap_mean_days=d._gap.mean(),
+        gap_sd_days=d._gap.std(how="pop"),
+        gaps_at_least_open=ibis.ifelse(d._gap >= d._open, 1, 0).sum(),
+        recent_gap_mean_days=ibis.ifelse(latest, d._gap, ibis.null()).mean(),
+        day_revenue_mean=d._revenue.mean(),
+        recent_day_revenue=ibis.ifelse(latest, d._revenue, ibis.null()).mean(),
+    )
+
+
+def last_orders(days: ir.Table, as_of: date) -> ir.Table:
+    """Each customer's last purchase day by ``as_of`` and the days since: all that a
+    backtest's label reads of a later date."""
+    cut = ibis.date(as_of)
+    d = days.filter(days.order_date <= cut)
+    per = d.group_by("customer_id").aggregate(last_order_date=d.order_date.max())
+    return per.mutate(days_since_last_order=_days_between(cut, per.last_order_date))
+
+
+def customer_features(
+    con: Any, as_of: date, policy: Policy, days: ir.Table | None = None
+) -> ir.Table:
+    """Every customer who has bought by ``as_of``, with all of the above joined on.
+
+    ``con`` is an Ibis backend whose tables are the data contract's (see
+    ``Ledger.ibis()``); the result is an unexecuted expression. ``days`` is
+    :func:`customer_days` of its orders when the caller keeps it (cached) for several
+    dates; without it, it is computed within this expression.
+    """
+    if days is None:
+        days = customer_days(con.table("orders"))
+    base = order_features(days, as_of, policy)
+    customers = con.table("customers").select("customer_id", "name", "segment")
+    joined = base.left_join(customers, "customer_id").drop("customer_id_right")
+    for extra in (
+        marketing_features(con.table("marketing_events"), as_of, policy),
+        incident_features(con.table("incidents"), as_of, policy),
+        interaction_features(con.table("interactions"), as_of),
+        payment_features(con.table("invoices"), as_of, policy),
+        return_features(con.table("returns"), as_of),
+        gap_spread_features(days, as_of),
+        *risk_features(con, as_of, policy),
+        public_complaint_features(con.table("public_posts"), as_of, policy),
+    ):
+        joined = joined.left_join(extra, "customer_id").drop("customer_id_right")
+    return joined.mutate(segment=joined.segment.fill_null("all"))
 
 
 def marketing_features(events: ir.Table, as_of: date, policy: Policy) -> ir.Table:
@@ -191,104 +312,6 @@ def public_complaint_features(posts: ir.Table, as_of: date, policy: Policy) -> i
     )
 
 
-def customer_features(con: Any, as_of: date, policy: Policy) -> ir.Table:
-    """Every customer who has bought by ``as_of``, with all of the above joined on.
-
-    ``con`` is an Ibis backend whose tables are the data contract's (see
-    ``Ledger.ibis()``); the result is an unexecuted expression.
-    """
-    base = order_features(con.table("orders"), as_of, policy)
-    customers = con.table("customers").select("customer_id", "name", "segment")
-    joined = base.left_join(customers, "customer_id").drop("customer_id_right")
-    for extra in (
-        marketing_features(con.table("marketing_events"), as_of, policy),
-        incident_features(con.table("incidents"), as_of, policy),
-        interaction_features(con.table("interactions"), as_of),
-        payment_features(con.table("invoices"), as_of, policy),
-        return_features(con.table("returns"), as_of),
-        risk_features(con, as_of, policy),
-        public_complaint_features(con.table("public_posts"), as_of, policy),
-    ):
-        joined = joined.left_join(extra, "customer_id").drop("customer_id_right")
-    return joined.mutate(segment=joined.segment.fill_null("all"))
-
-
-RHYTHM_HALF_YEAR = (
-    182  # the windows the frequency trend compares: the last half year and the one before
-)
-QUARTER_DAYS = 91  # the recent window that engagement and tone compare with the year before
-
-
-def rhythm_features(orders: ir.Table, as_of: date) -> ir.Table:
-    """Gaps between purchase days and the frequency trend, for the lapse-risk model.
-
-    ``longest_gap_days`` is the longest completed gap between two purchases,
-    ``last_gap_days`` the latest one (between the last two purchases); the open gap since
-    the last purchase is ``days_since_last_order``. ``purchases_half_year`` and
-    ``purchases_half_year_before`` count purchase days in the last 182 days and the 182 before.
-    """
-    cut = ibis.date(as_of)
-    half = ibis.date(as_of - timedelta(days=RHYTHM_HALF_YEAR))
-    year = ibis.date(as_of - timedelta(days=2 * RHYTHM_HALF_YEAR))
-    o = orders.filter(
-        (orders.order_date <= cut)
-        & (orders.status.isnull() | orders.status.isin(COUNTED_ORDER_STATUSES))
-    )
-    days = o.select("customer_id", "order_date").distinct()
-    w = ibis.window(group_by=days.customer_id, order_by=days.order_date)
-    days = days.mutate(_previous=days.order_date.lag().over(w))
-    days = days.mutate(_gap=_days_between(days.order_date, days._previous))
-    newest = days.order_date.max().over(group_by=days.customer_id)
-    days = days.mutate(_newest=newest)
-    return days.group_by("customer_id").aggregate(
-        longest_gap_days=days._gap.max(),
-        last_gap_days=ibis.ifelse(days.order_date == days._newest, days._gap, ibis.null()).max(),
-        purchases_half_year=ibis.ifelse(days.order_date > half, 1, 0).sum(),
-        purchases_half_year_before=ibis.ifelse(
-            (days.order_date > year) & (days.order_date <= half), 1, 0
-        ).sum(),
-    )
-
-
-RECENT_GAPS = 3  # the latest gaps whose mean says whether a customer's gaps lengthen
-
-
-def gap_spread_features(orders: ir.Table, as_of: date) -> ir.Table:
-    """The customer's own distribution of gaps between purchase days, and of what a
-    purchase day brings, for reading the latest against them: ``gap_mean_days`` and
-    ``gap_sd_days`` of the completed gaps, ``gaps_at_least_open`` how many of them were at
-    least as long as the gap open now (days since the last purchase),
-    ``recent_gap_mean_days`` the mean of the latest ``RECENT_GAPS`` (gaps lengthening on
-    the way out); ``recent_day_revenue``, the mean spend of the latest ``RECENT_GAPS``
-    purchase days, beside ``day_revenue_mean`` (spend fading)."""
-    cut = ibis.date(as_of)
-    o = orders.filter(
-        (orders.order_date <= cut)
-        & (orders.status.isnull() | orders.status.isin(COUNTED_ORDER_STATUSES))
-    )
-    days = o.group_by(["customer_id", "order_date"]).aggregate(
-        _revenue=o.amount.sum().cast("float64")
-    )
-    w = ibis.window(group_by=days.customer_id, order_by=days.order_date)
-    days = days.mutate(_previous=days.order_date.lag().over(w))
-    days = days.mutate(
-        _gap=_days_between(days.order_date, days._previous).cast("float64"),
-        _open=_days_between(cut, days.order_date.max().over(group_by=days.customer_id)),
-        _back=ibis.rank().over(
-            ibis.window(group_by=days.customer_id, order_by=ibis.desc(days.order_date))
-        ),
-    )
-    latest = days._back < RECENT_GAPS
-    return days.group_by("customer_id").aggregate(
-        gap_mean_days=days._gap.mean(),
-        gap_sd_days=days._gap.std(how="pop"),
-        gaps_at_least_open=ibis.ifelse(days._gap >= days._open, 1, 0).sum(),
-        recent_gap_mean_days=ibis.ifelse(latest, days._gap, ibis.null()).mean(),
-        day_revenue_mean=days._revenue.mean(),
-        recent_day_revenue=ibis.ifelse(latest, days._revenue, ibis.null()).mean(),
-    )
-
-
 def engagement_trend_features(events: ir.Table, as_of: date) -> ir.Table:
     """Opens and clicks in the last half year against the half year before, and whether
     the customer unsubscribed (by ``as_of``)."""
@@ -349,18 +372,15 @@ def post_features(posts: ir.Table, as_of: date) -> ir.Table:
     )
 
 
-def risk_features(con: Any, as_of: date, policy: Policy) -> ir.Table:
-    """The lapse-risk model's extra inputs, one row per customer with any of them."""
-    joined = rhythm_features(con.table("orders"), as_of)
-    for extra in (
-        gap_spread_features(con.table("orders"), as_of),
+def risk_features(con: Any, as_of: date, policy: Policy) -> list[ir.Table]:
+    """The lapse-risk model's extra inputs beyond the orders' (whose rhythm
+    :func:`order_features` gives), each one row per customer with any of it."""
+    return [
         engagement_trend_features(con.table("marketing_events"), as_of),
         mood_features(con.table("interactions"), as_of),
         repair_features(con.table("incidents"), as_of, policy),
         post_features(con.table("public_posts"), as_of),
-    ):
-        joined = joined.left_join(extra, "customer_id").drop("customer_id_right")
-    return joined
+    ]
 
 
 #: What a customer can have met that the risk drivers weigh (``scan/drivers.py``).

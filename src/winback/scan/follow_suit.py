@@ -248,6 +248,7 @@ def backtest_and_score(
     policy: Policy,
     seed: int = 0,
     drivers_at: Callable[[date], pd.DataFrame] | None = None,
+    labels_at: Callable[[date], pd.DataFrame] | None = None,
 ) -> tuple[np.ndarray, Backtest]:
     """Each of ``today``'s customers' lapse risk, and the harness's grades of every score
     the scan uses (with the slipping threshold chosen on the held-out cutoff).
@@ -260,7 +261,13 @@ def backtest_and_score(
     by that cutoff, found from what was known then (``drivers.drivers_met_at``); they are
     joined onto the frames the model learns from and is graded on (``today`` carries its
     own), so exposure to a driver becomes one of the model's inputs.
+
+    ``labels_at(date)``, when given, returns a frame holding only what a label reads
+    (``customer_id``, ``last_order_date``, ``days_since_last_order`` and, for subscribers,
+    ``active_contracts``) for the dates read only for labels (the horizons' ends, the
+    seasons a year back): cheaper than a whole feature frame.
     """
+    labels = labels_at or features_at
     horizon = policy.lapse.follow_suit_window_days
     held_out = as_of - timedelta(days=horizon)
     window, train_cutoffs = gone_window(today, held_out, horizon)
@@ -276,7 +283,7 @@ def backtest_and_score(
         ends = cutoff + timedelta(days=horizon if cutoff == held_out else window)
         after = slim.get(ends)
         if after is None:
-            after = slim[ends] = _label_columns(features_at(ends))
+            after = slim[ends] = _label_columns(labels(ends))
         frame = _with_models(frame, cutoff, policy)
         if drivers_at is not None:
             frame = with_drivers(frame, drivers_at(cutoff))
@@ -290,7 +297,8 @@ def backtest_and_score(
         if cutoff == held_out:
             gone = backtest.lapse_labels(frame.loc[~active], after, cutoff)
             held_out_extra = {
-                "frame": frame.loc[active],
+                # Only what the other scores are graded by: a whole frame is big at 1M.
+                "frame": frame.loc[active, ["p_alive", "days_since_last_order"]],
                 "inactive_rate": float(np.mean(gone)) if len(gone) else 1.0,
             }
         if len(label):
@@ -331,7 +339,7 @@ def backtest_and_score(
     model = _fit(x_train, y_train, seed)
     weight = driver_weight(_proba(model, x_train), ratio_train, stopped_train)
     raw = with_driver_weight(_proba(model, x_test), ratio_test, weight)
-    shift = seasonal_shift(features_at, slim, as_of, horizon)
+    shift = seasonal_shift(labels, slim, as_of, horizon)
     calibrate = platt(raw, y_test, shift)
     risk_test = cross_calibrated(raw, y_test)
     threshold = slipping_threshold(
