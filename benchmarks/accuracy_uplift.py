@@ -15,6 +15,7 @@ uplift):
   random targeting's line, divided by the best possible's (1 = perfect, 0 = random);
 - beside them the features' ceiling: a regression fitted to the past half's true uplift
   (which no business sees) ranking the next half, what these features can tell at most;
+  and the same ceiling for the scan's columns (what its path can reach at best);
 - the Qini coefficient measured as a business would, on the second half answered as a
   campaign with a 50 % holdout (``qini_coefficient``: incremental returns per member);
 - fit and ranking time, wall and CPU seconds.
@@ -41,7 +42,8 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from winback.models.uplift import METHODS, UpliftModel, qini_coefficient
-from winback.scan.worth import campaign_uplift
+from winback.scan.features import LAPSE_INCIDENT_AFTER_DAYS, LAPSE_INCIDENT_BEFORE_DAYS
+from winback.scan.worth import campaign_uplift, uplift_features
 from winback.simulate.campaign import answer_campaign
 from winback.simulate.settings import settings_for
 from winback.simulate.world import generate
@@ -69,7 +71,8 @@ def features(rows: pa.Table) -> pd.DataFrame:
 def scan_features(world: dict[str, pa.Table], ids: list[str]) -> pd.DataFrame:
     """``ids`` as the scan's features name them, from the tables a business has: orders
     (count, revenue, last year's, margin over 3 years, days since the last), incidents
-    in the last 180 days and the latest one's type, the segment."""
+    in the last 180 days and the latest one's type, the incidents around the last order
+    and the latest of them's type, the segment."""
     orders = world["orders"].select(["customer_id", "order_date", "amount", "margin"]).to_pandas()
     orders["order_date"] = pd.to_datetime(orders["order_date"])
     orders[["amount", "margin"]] = orders[["amount", "margin"]].astype("float64")
@@ -93,6 +96,15 @@ def scan_features(world: dict[str, pa.Table], ids: list[str]) -> pd.DataFrame:
     frame["recent_incidents"] = late.groupby("customer_id").size()
     latest = incidents.sort_values("occurred_on").groupby("customer_id")["type"].last()
     frame["last_incident_type"] = latest
+    # The incidents around the customer's last order (scan.features.lapse_incident_features).
+    incidents["gap"] = (
+        incidents["customer_id"].map(by["order_date"].max()) - incidents["occurred_on"]
+    ).dt.days
+    near = incidents[
+        incidents["gap"].between(-LAPSE_INCIDENT_AFTER_DAYS, LAPSE_INCIDENT_BEFORE_DAYS)
+    ].sort_values("occurred_on")
+    frame["lapse_incidents"] = near.groupby("customer_id").size()
+    frame["lapse_incident_type"] = near.groupby("customer_id")["type"].last()
     segments = world["customers"].select(["customer_id", "segment"]).to_pandas()
     frame = frame.join(segments.set_index("customer_id"))
     frame = frame.reindex(ids)
@@ -171,13 +183,24 @@ def main() -> None:
         past.column("p_return_coupon").to_numpy() - past.column("p_return_baseline").to_numpy()
     )
     ceiling.fit(features(past), past_uplift)
+    # And what the scan's columns can tell at most, the same way: the ceiling of its path.
+    seen = scan_features(truth, ids_past + ids_next)
+    seen_x = uplift_features(seen, pd.DataFrame(index=seen.index))
+    for column in seen_x.columns:
+        if not pd.api.types.is_numeric_dtype(seen_x[column]):
+            seen_x[column] = seen_x[column].astype(str).astype("category")
+    scan_ceiling = HistGradientBoostingRegressor(categorical_features="from_dtype", random_state=0)
+    scan_ceiling.fit(seen_x.iloc[: len(ids_past)], past_uplift)
     anchors = {
+        "scan columns' ceiling (fit to truth)": np.argsort(
+            -scan_ceiling.predict(seen_x.iloc[len(ids_past) :]), kind="stable"
+        ),
         "random targeting": random_order,
         "features' ceiling (fit to truth)": np.argsort(-ceiling.predict(x_next), kind="stable"),
         "best possible (true uplift)": best,
     }
     header = (
-        f"{'ranking':34} {'top-decile wins':>15} {'x random':>8} {'Qini/best':>9} "
+        f"{'ranking':38} {'top-decile wins':>15} {'x random':>8} {'Qini/best':>9} "
         f"{'Qini (measured)':>15} {'value top 10%':>13} {'wall s':>6} {'CPU s':>6}"
     )
 
@@ -188,7 +211,7 @@ def main() -> None:
         score[order] = -np.arange(n)
         measured = qini_coefficient(score, ~test_holdout, test.came_back)
         print(
-            f"{label:34} {wins:15.1f} {wins / random_wins:8.2f} "
+            f"{label:38} {wins:15.1f} {wins / random_wins:8.2f} "
             f"{normalised_qini(order, true_uplift, best):9.3f} {measured:15.4f} "
             f"{(true_uplift * value)[order[:top]].sum():13,.0f} {wall:6.1f} {cpu:6.1f}"
         )
@@ -208,7 +231,6 @@ def main() -> None:
             by_value = model.rank(x_next, value)
             row(f"uplift x value, {method}", by_value)
         w0, c0 = time.perf_counter(), time.process_time()
-        seen = scan_features(truth, ids_past + ids_next)
         outcomes = as_outcomes(ids_past, holdout, past_campaign.came_back)
         predicted = campaign_uplift(seen, pd.DataFrame(index=seen.index), outcomes)
         assert predicted is not None, "too few members for the scan's uplift model"

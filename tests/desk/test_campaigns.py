@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from tests.desk.conftest import POLICY, make_run
 from tests.desk.race import in_parallel, wins
-from winback.desk import campaign_results, campaigns, do_not_contact
+from winback.desk import campaign_results, campaigns, do_not_contact, tasks
 from winback.desk.campaign_audience import (
     AudienceFilter,
     OfferSpec,
@@ -24,6 +24,7 @@ from winback.desk.campaign_audience import (
 )
 from winback.desk.campaign_mail import Reach
 from winback.desk.models import (
+    AuditEntry,
     Campaign,
     CampaignMember,
     CampaignOffer,
@@ -189,6 +190,44 @@ def test_a_rep_tier_call_goes_to_the_owner_of_the_open_case(
     campaigns.launch(db, people["manager"], made.id, _reach(run))
     owners = set(db.scalars(select(Task.owner_id).where(Task.kind == "campaign_call")))
     assert owners == {people["rep2"].id}
+
+
+def test_the_holdouts_open_cases_close_at_launch_and_the_treateds_stay_open(
+    db: Session, people: dict[str, User], run: ScanRun
+) -> None:
+    rep = people["rep2"]
+    for n, customer in enumerate(["c000", "c001", "c002", "c003", "c100", "c101", "c102"]):
+        case = Case(customer_id=customer, priority=1, run_id="r", customer_status="lapsed",
+                    owner_id=rep.id, state="working" if n % 2 else "open")  # fmt: skip
+        db.add(case)
+        db.flush()
+        tasks.add_task(db, None, kind="follow_up", title="call back", customer_id=customer,
+                       owner_id=rep.id, due_on=date(2030, 1, 1), case_id=case.id)  # fmt: skip
+    db.commit()
+    made = _build(db, people["manager"], run, holdout_share=0.5)
+    report = campaigns.launch(db, people["manager"], made.id, _reach(run))
+    held = {m.customer_id for m in members_of(db, made.id) if m.holdout}
+    db.expire_all()
+    cases = {c.customer_id: c for c in db.scalars(select(Case))}
+    with_case_held = held & cases.keys()
+    assert with_case_held
+    assert cases.keys() - held
+    assert report.cases_held == len(with_case_held) == made.counts["cases_held"]
+    for customer, case in cases.items():
+        if customer in held:
+            assert (case.state, case.outcome, case.owner_id) == ("closed", "not_pursued", None)
+            assert case.closed_at is not None
+            assert not case.contacted
+        else:
+            assert case.state in ("open", "working")
+            assert case.owner_id == rep.id
+    open_tasks = db.scalars(select(Task.customer_id).where(Task.done_at.is_(None))).all()
+    assert not held & set(open_tasks)
+    assert {"c000", "c001", "c002", "c003", "c100", "c101", "c102"} - held <= set(open_tasks)
+    audited = db.scalars(select(AuditEntry).where(AuditEntry.action == "case.held_out")).all()
+    assert {int(a.entity_id) for a in audited} == {cases[c].id for c in with_case_held}
+    assert all(a.after and a.after["campaign"] == made.id for a in audited)
+    assert all(a.before and a.before["owner_id"] == rep.id for a in audited)
 
 
 def test_a_second_launch_is_refused_and_queues_nothing_more(

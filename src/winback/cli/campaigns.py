@@ -135,7 +135,8 @@ def launch_command(
     out.print(
         f"campaign {campaign_id} launched: {report.treated:,} treated ({report.queued:,} "
         f"e-mail(s) queued, {report.calls:,} call task(s), {report.no_address:,} without an "
-        f"address), {report.holdout:,} held out",
+        f"address), {report.holdout:,} held out ({report.cases_held:,} open case(s) "
+        "closed: no contact until the window ends)",
         highlight=False,
     )
 

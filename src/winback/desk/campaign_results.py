@@ -88,7 +88,6 @@ def _group(
     won: dict[str, bool],
     revenue: dict[str, float],
     redeemed: dict[str, float],
-    seed: int,
 ) -> GroupResult:
     treated = [m for m in members if not m.holdout]
     holdout = [m for m in members if m.holdout]
@@ -106,7 +105,7 @@ def _group(
         return np.array([revenue.get(m.customer_id, 0.0) for m in group], dtype=float)
 
     rate = lift.rate_lift(won_of(treated), won_of(holdout))
-    money = lift.mean_lift(revenue_of(treated), revenue_of(holdout), seed=seed)
+    money = lift.mean_lift(revenue_of(treated), revenue_of(holdout))
     incremental = money.difference * len(treated)
     return GroupResult(
         label,
@@ -168,8 +167,7 @@ def measure(
             redeemed[holder.customer_id] = offer_cost(
                 offer, o.amount, policy.campaigns.free_item_cost
             )
-    seed = campaign.seed or 0
-    overall = _group("all offers", None, members, won, revenue, redeemed, seed)
+    overall = _group("all offers", None, members, won, revenue, redeemed)
     by_offer = [
         _group(
             offer.kind,
@@ -178,7 +176,6 @@ def measure(
             won,
             revenue,
             redeemed,
-            seed,
         )
         for offer in offers.values()
     ]

@@ -45,8 +45,18 @@ from winback.desk.campaign_audience import (
     select_audience,
 )
 from winback.desk.campaign_mail import Reach, channel_of, queue_emails
+from winback.desk.cases import withdraw_pending_concessions
 from winback.desk.db import write_lock
-from winback.desk.models import Campaign, CampaignMember, CampaignOffer, Case, User, utcnow
+from winback.desk.models import (
+    Campaign,
+    CampaignMember,
+    CampaignOffer,
+    Case,
+    CaseActivity,
+    Task,
+    User,
+    utcnow,
+)
 from winback.desk.permissions import Action, holds_work_sql, require
 from winback.errors import Conflict, InvalidInput, NotFound
 from winback.insights import lift
@@ -269,6 +279,7 @@ class LaunchReport:
     queued: int = 0
     duplicates: int = 0
     blocked: int = 0
+    cases_held: int = 0
 
 
 def _owners(db: Session, customer_ids: list[str]) -> dict[str, int]:
@@ -350,6 +361,8 @@ def launch(db: Session, actor: User, campaign_id: int, reach: Reach) -> LaunchRe
             report.no_address += 1
     campaign.state, campaign.launched_by, campaign.launched_at = "launched", actor.id, utcnow()
     campaign.seed, campaign.ends_on = seed, today + timedelta(days=campaign.window_days)
+    held_ids = [m.customer_id for m in members if m.holdout]
+    report.cases_held = _hold_cases(db, actor, campaign, held_ids)
     campaign.counts = {**campaign.counts, **_report_counts(report)}
     audit.record(
         db,
@@ -409,7 +422,51 @@ def _report_counts(report: LaunchReport) -> dict[str, int]:
         "emails": report.emails,
         "calls": report.calls,
         "no_address": report.no_address,
+        "cases_held": report.cases_held,
     }
+
+
+def _hold_cases(db: Session, actor: User, campaign: Campaign, held: list[str]) -> int:
+    """Close the active cases of the holdout (in the launch's transaction): a rep who
+    called a held-out customer would be the contact the holdout measures the absence of.
+
+    Each case closes ``not_pursued``, uncontacted by the campaign, and leaves its owner's
+    queue (unassigned, so it weighs on nobody's incentive baseline); its open tasks are
+    marked done and its pending concession requests withdrawn; a note on the case and an
+    audit row (``case.held_out``) say which campaign and until when. Sync opens no new
+    case for the customer until the window ends (the ``campaign_holdout`` contact rule).
+    Returns how many cases closed."""
+    now = utcnow()
+    why = (
+        f"Held out of campaign “{campaign.name}” (id {campaign.id}): no contact until "
+        f"{campaign.ends_on}, so the holdout measures what the campaign adds"
+    )
+    closed = 0
+    for start in range(0, len(held), _CHUNK):
+        chunk = held[start : start + _CHUNK]
+        active = select(Case).where(Case.state != "closed", Case.customer_id.in_(chunk))
+        for case in db.scalars(active.order_by(Case.id).with_for_update()):
+            before = {"state": case.state, "outcome": None, "owner_id": case.owner_id}
+            case.state, case.outcome, case.owner_id = "closed", "not_pursued", None
+            case.closed_at = case.updated_at = now
+            open_tasks = db.scalars(
+                select(Task).where(Task.customer_id == case.customer_id, Task.done_at.is_(None))
+            ).all()
+            for task in open_tasks:
+                task.done_at, task.done_by, task.result = now, actor.id, why
+            db.add(CaseActivity(case_id=case.id, user_id=actor.id, kind="note", text=why))
+            after = {
+                "state": "closed",
+                "outcome": "not_pursued",
+                "owner_id": None,
+                "campaign": campaign.id,
+                "until": campaign.ends_on,
+                "tasks_done": len(open_tasks),
+            }
+            audit.record(db, actor, "case.held_out", "case", case.id, before, after)
+            withdraw_pending_concessions(db, actor, case)
+            closed += 1
+    return closed
 
 
 AUDIENCE_COLUMNS = [

@@ -169,6 +169,7 @@ VERBS: dict[str, str] = {
     "note": "added a note to",
     "refresh": "refreshed from the scan",
     "returned": "closed (the customer ordered again)",
+    "held_out": "closed (held out of a campaign)",
     "urgent": "made urgent",
     "escalate": "escalated",
     "create": "created",

@@ -194,6 +194,9 @@ def customer_features(
     for extra in (
         marketing_features(con.table("marketing_events"), as_of, policy),
         incident_features(con.table("incidents"), as_of, policy),
+        lapse_incident_features(
+            con.table("incidents"), base.select("customer_id", "last_order_date"), as_of
+        ),
         interaction_features(con.table("interactions"), as_of),
         payment_features(con.table("invoices"), as_of, policy),
         return_features(con.table("returns"), as_of),
@@ -237,6 +240,31 @@ def incident_features(incidents: ir.Table, as_of: date, policy: Policy) -> ir.Ta
 RUDE_WORDS = (
     r"\b(rude|rudeness|abusive|abuse of staff|aggressive|hostile|insult\w*|swear\w*|threat\w*)\b"
 )
+
+
+#: The window around a customer's last order whose incidents most likely made them leave:
+#: from this many days before it ...
+LAPSE_INCIDENT_BEFORE_DAYS = 120
+#: ... to this many after (a mistake on an order still on its way).
+LAPSE_INCIDENT_AFTER_DAYS = 30
+
+
+def lapse_incident_features(incidents: ir.Table, last_orders: ir.Table, as_of: date) -> ir.Table:
+    """The mistakes around the customer's last counted order, however long ago it was:
+    ``lapse_incidents`` (how many) and ``lapse_incident_type`` (the latest one's type).
+    ``last_orders`` has ``customer_id`` and ``last_order_date`` (:func:`order_features`).
+
+    Unlike the recent incidents (the last ``recent_incident_days`` before ``as_of``), these
+    follow the customer's own lapse: a price rise or a competitor's offer just before
+    someone stopped buying is what a price break or a coupon answers."""
+    i = incidents.filter(incidents.occurred_on <= ibis.date(as_of))
+    i = i.select("customer_id", "occurred_on", "type").join(last_orders, "customer_id")
+    gap = _days_between(i.last_order_date, i.occurred_on)
+    near = i.filter((gap <= LAPSE_INCIDENT_BEFORE_DAYS) & (gap >= -LAPSE_INCIDENT_AFTER_DAYS))
+    return near.group_by("customer_id").aggregate(
+        lapse_incidents=near.count(),
+        lapse_incident_type=near.type.argmax(near.occurred_on),
+    )
 
 
 def interaction_features(interactions: ir.Table, as_of: date) -> ir.Table:

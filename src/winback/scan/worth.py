@@ -66,6 +66,8 @@ UPLIFT_COLUMNS = (
     "margin_past_years",
     "days_since_last_order",
     "recent_incidents",
+    "lapse_incidents",
+    "lapse_incident_type",
 )
 #: Campaign outcomes that count as coming back (treated: won back; holdout: on their own).
 CAME_BACK = ("won_back", "returned_unprompted")
@@ -84,9 +86,15 @@ def uplift_features(features: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame
         .astype(str)
     )
     for column in ("purchases", "revenue", "revenue_last_year", "margin_past_years",
-                   "days_since_last_order", "recent_incidents"):  # fmt: skip
+                   "days_since_last_order", "recent_incidents", "lapse_incidents"):  # fmt: skip
         if column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    if "lapse_incidents" in frame:  # no incident near the last order: none
+        frame["lapse_incidents"] = frame["lapse_incidents"].fillna(0.0)
+    if "lapse_incident_type" in frame:
+        frame["lapse_incident_type"] = (
+            frame["lapse_incident_type"].astype("object").fillna("").astype(str)
+        )
     frame["reason"] = likely_reason(features).astype(str)
     for column in flags.columns:
         # 1 / 0, and unknown (no record to judge by) left missing.

@@ -116,6 +116,9 @@ class LaunchPublic(BaseModel):
     emails: int
     calls: int
     no_address: int
+    cases_held: int = Field(
+        description="holdout members' active cases closed at launch (held out: no contact)"
+    )
     queued: int
     duplicates: int
     blocked: int
