@@ -7,14 +7,16 @@ from __future__ import annotations
 import csv
 import io
 import re
+from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import win_back
-from tests.web.conftest import log_in
+from tests.desk.conftest import make_run, win_back
+from tests.web.conftest import import_csv, log_in
 from winback.desk import calls, concessions, tasks
 from winback.desk.models import AuditEntry, Case, User
 
@@ -213,3 +215,73 @@ def test_api_lists_a_cases_calls_and_a_customers_tasks_and_concessions_in_pages(
     typo = client.get("/api/customers/c1/tasks?sise=2", headers=_auth(tokens, "rep"))
     assert typo.status_code == 422
     assert "'sise': this call takes only page, size" in typo.text
+
+
+def _user_rows(html: str) -> list[str]:
+    """The usernames in the order the users table shows them."""
+    return re.findall(r'<tr id="user-\d+"><td>([^<]+)</td>', html)
+
+
+def test_users_page_sorts_pages_counts_and_exports_every_user(
+    client: TestClient, people: dict[str, User]
+) -> None:
+    log_in(client, "admin")
+    page = client.get("/users").text
+    assert _user_rows(page) == ["admin", "executive", "manager", "rep", "rep2"]
+    assert 'class="total-count">5</strong> users' in page
+    by_name = client.get("/users?sort=name&dir=desc").text
+    assert _user_rows(by_name) == ["rep2", "rep", "manager", "executive", "admin"]
+    assert 'aria-sort="descending"' in by_name
+    second = client.get("/users?sort=role&dir=asc&size=2&page=2").text
+    # admin, executive | manager, rep (tie broken by id), rep2
+    assert _user_rows(second) == ["manager", "rep"]
+    assert 'aria-current="page">2</strong>' in second
+    assert 'class="total-count">5</strong> users' in second
+    answer = client.get("/users?sort=name&dir=asc&format=csv")
+    assert answer.status_code == 200
+    assert "attachment" in answer.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert [r["username"] for r in rows] == ["admin", "executive", "manager", "rep", "rep2"]
+    assert rows[3]["role"] == "rep"
+    assert rows[3]["staff_id"] == "s-rep"
+    assert "argon" not in answer.text  # no password hashes
+    assert "password" not in answer.text
+    refused = client.get("/users?sort=password_hash")
+    assert refused.status_code == 422
+    assert "sort by one of" in refused.text
+    log_in(client, "rep")
+    assert client.get("/users?format=csv").status_code == 403
+
+
+@pytest.mark.parametrize("what", ["tasks", "concessions"])
+def test_api_lists_of_an_unknown_customer_are_404_in_the_error_shape(
+    client: TestClient, owned: dict[str, Case], tokens: dict[str, str], what: str
+) -> None:
+    known = client.get(f"/api/customers/c2/{what}", headers=_auth(tokens, "rep"))
+    assert known.status_code == 200  # on the scan, nothing of this kind yet: an empty page
+    assert known.json()["total"] == 0
+    unknown = client.get(f"/api/customers/C1/{what}", headers=_auth(tokens, "rep"))
+    assert unknown.status_code == 404, unknown.text
+    assert unknown.json() == {
+        "error": {
+            "code": "not_found",
+            "message": "no customer 'C1' in the ledger, the scan or the desk",
+        }
+    }
+    assert client.get(f"/api/customers/C1/{what}").status_code == 401
+
+
+def test_api_lists_know_a_customer_from_the_scan_run_or_the_ledger_alone(
+    app: FastAPI,
+    client: TestClient,
+    db: Session,
+    people: dict[str, User],
+    tokens: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    make_run(app.state.settings.runs_dir, [{"customer_id": "s1", "name": "Scan only", "rank": 1}])
+    import_csv(app, tmp_path, "customers", "customer_id,name\nl1,Ledger only\n")
+    for customer in ("s1", "l1"):
+        answer = client.get(f"/api/customers/{customer}/tasks", headers=_auth(tokens, "rep"))
+        assert answer.status_code == 200, (customer, answer.text)
+    assert client.get("/api/customers/x9/tasks", headers=_auth(tokens, "rep")).status_code == 404

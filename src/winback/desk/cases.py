@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, lazyload, selectinload
 
 from winback.desk import audit, red_carpet, tasks
 from winback.desk.db import parse_id, write_lock
@@ -175,9 +175,15 @@ def locked_case(db: Session, case_id: int) -> Case:
     return case
 
 
-def cases_of_customer(db: Session, actor: User, customer_id: str) -> list[Case]:
+def cases_of_customer(
+    db: Session, actor: User, customer_id: str, *, related: bool = True
+) -> list[Case]:
+    """The customer's cases, newest first; ``related`` False leaves their red-carpet flag
+    and urgent post unloaded (the caller sets them from its own reads)."""
     require(actor, Action.VIEW_CUSTOMER)
     query = select(Case).where(Case.customer_id == customer_id).order_by(Case.id.desc())
+    if not related:
+        return list(db.scalars(query.options(lazyload(Case.red_carpet), lazyload(Case.post))))
     return list(db.scalars(_with_flag(query)))
 
 

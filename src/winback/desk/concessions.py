@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -367,13 +368,17 @@ def names_of(db: Session, user_ids: set[int]) -> dict[int, str]:
     return {row.id: row.name for row in db.execute(query)}
 
 
-def rows_of_cases(db: Session, case_ids: list[int]) -> list[ConcessionRow]:
-    """The cases' concessions with people's names, oldest first (two queries)."""
+def rows_of_cases(
+    db: Session, case_ids: list[int], names: Mapping[int, str] | None = None
+) -> list[ConcessionRow]:
+    """The cases' concessions with people's names, oldest first (two queries; one when
+    the caller has every user's name by id in ``names``)."""
     found = concessions_of_cases(db, case_ids)
     if not found:
         return []
-    ids = {c.requested_by for c in found} | {c.decided_by for c in found if c.decided_by}
-    names = names_of(db, ids)
+    if names is None:
+        ids = {c.requested_by for c in found} | {c.decided_by for c in found if c.decided_by}
+        names = names_of(db, ids)
     return [
         ConcessionRow(
             c,

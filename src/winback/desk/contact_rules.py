@@ -86,6 +86,13 @@ def held_back(
     return found
 
 
+def latest_closed(cases: Iterable[Case]) -> Case | None:
+    """The most recently closed of one customer's ``cases`` (read already), in
+    :func:`last_closed`'s order."""
+    closed = [c for c in cases if c.state == "closed" and c.closed_at is not None]
+    return max(closed, key=lambda c: (c.closed_at, c.id), default=None)
+
+
 def last_closed(db: Session, customer_ids: Iterable[str]) -> dict[str, Case]:
     """Each customer's most recently closed case (for "declined 12 Mar" on the queue)."""
     ids = list(dict.fromkeys(str(c) for c in customer_ids))

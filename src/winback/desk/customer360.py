@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from winback.desk import audit, readable, scan_fields, scan_lookup
 from winback.desk.cases import activities, cases_of_customer
-from winback.desk.models import Case, RedCarpet, User
+from winback.desk.models import Case, PublicPost, RedCarpet, Task, User
 from winback.desk.permissions import Action, require
+from winback.desk.red_carpet.period import latest_for
 from winback.errors import NotFound
 from winback.ledger import reads
 from winback.ledger.store import Ledger
@@ -51,6 +54,12 @@ class CustomerView:
     sweet_spot: str | None = None
     # Contact details that bounced or were wrong (scan/contact.py).
     doubtful_contact: str | None = None
+    # The customer's red carpet in progress, else the one that started last.
+    latest_red_carpet: RedCarpet | None = None
+    # The public posts matched to the customer, newest first.
+    public_posts: list[PublicPost] = field(default_factory=list)
+    # Desk users' and staff members' names, as the timeline wrote them.
+    who: readable.People | None = None
 
     @property
     def open_case(self) -> Case | None:
@@ -145,6 +154,29 @@ def _readable_fact(fact: Event, who: readable.People, money: readable.Money) -> 
     )
 
 
+def require_known(
+    db: Session,
+    actor: User,
+    customer_id: str,
+    *,
+    run: ScanRun | None,
+    ledger: Ledger | None,
+    timeline: TimelineReader | None = None,
+) -> None:
+    """NotFound unless the desk (a case or a task), the latest scan run or the ledger
+    knows ``customer_id``: the customer page's own test, cheapest source first (two
+    indexed reads, one row group of the run's customer-sorted copy, one DuckDB query)."""
+    require(actor, Action.VIEW_CUSTOMER)
+    for column in (Case.customer_id, Task.customer_id):
+        if db.scalar(select(column).where(column == customer_id).limit(1)) is not None:
+            return
+    if run is not None and scan_lookup.customer_row(run, customer_id, ("customer_id",)):
+        return
+    if reads.customer_profile(ledger, customer_id, timeline) is not None:
+        return
+    raise NotFound(f"no customer {customer_id!r} in the ledger, the scan or the desk")
+
+
 def customer_view(
     db: Session,
     actor: User,
@@ -158,7 +190,8 @@ def customer_view(
     """Everything about one customer, newest event first; people by name and amounts by
     ``money`` (two decimals without it)."""
     require(actor, Action.VIEW_CUSTOMER)
-    cases = cases_of_customer(db, actor, customer_id)
+    cases = cases_of_customer(db, actor, customer_id, related=False)
+    carpet, posts = _related(db, customer_id, cases)
     open_case = next((c for c in cases if c.state != "closed"), None)
     # An open case holds the scan's view as of the last sync: an indexed read, where the
     # scan run's Parquet file would be scanned whole (1M customers: ~0.4 s).
@@ -186,4 +219,29 @@ def customer_view(
         events,
         spot.get("sweet_spot"),
         spot.get("doubtful_contact"),
+        carpet,
+        [p for p in posts if p.customer_id == customer_id],
+        who,
     )
+
+
+def _related(
+    db: Session, customer_id: str, cases: list[Case]
+) -> tuple[RedCarpet | None, list[PublicPost]]:
+    """The customer's latest red carpet and public posts, two queries for every case (the
+    case list's own loads would read each twice): each case's red-carpet flag is the
+    carpet in progress, and its urgent post is among the posts read (a post matched to
+    another customer is read with them, by id)."""
+    carpet = latest_for(db, customer_id)
+    running = carpet if carpet is not None and carpet.ended_at is None else None
+    post_ids = {c.post_id for c in cases if c.post_id is not None}
+    matched = PublicPost.customer_id == customer_id
+    query = select(PublicPost).where(
+        or_(matched, PublicPost.id.in_(post_ids)) if post_ids else matched
+    )
+    posts = list(db.scalars(query.order_by(PublicPost.id.desc())))
+    by_id = {p.id: p for p in posts}
+    for case in cases:
+        set_committed_value(case, "red_carpet", running)
+        set_committed_value(case, "post", by_id.get(case.post_id) if case.post_id else None)
+    return carpet, posts

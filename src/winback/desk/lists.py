@@ -1,6 +1,6 @@
 """The desk's lists, sorted, paged, totalled and exported: my queue, all cases, my tasks,
-overdue work, the red carpet and approvals. Each names the columns it may be sorted by
-(winback.desk.listing); the pages and the CSV read the same query.
+overdue work, the red carpet, approvals and the desk's users. Each names the columns it
+may be sorted by (winback.desk.listing); the pages and the CSV read the same query.
 
 A case row comes with its owner's name and the due date of its next open task, selected
 with the case (correlated subqueries), so the list sorts on them in SQL and the CSV of
@@ -345,6 +345,48 @@ def approvals_csv(db: Session, actor: User, q: ListQuery) -> str:
     query = concessions.pending_query(actor).add_columns(Case, ASKER_NAME)
     found = fetch(db, query, everything(q), APPROVAL_SORTING, scalars=False)
     return to_csv(APPROVAL_CSV, [tuple(row) for row in found.rows])
+
+
+# --- users ------------------------------------------------------------------------------
+
+USER_SORTING = Sorting(
+    keys=(
+        SortKey("username", "Username", User.username),
+        SortKey("name", "Name", User.name),
+        SortKey("role", "Role", User.role),
+        SortKey("staff", "Staff id", User.staff_id),
+        SortKey("email", "E-mail", User.email),
+        SortKey("active", "Active", User.active),
+    ),
+    default="username",
+    default_desc=False,
+    tiebreak=User.id,
+)
+
+
+def user_list(db: Session, actor: User, q: ListQuery) -> ListPage[User]:
+    """Every desk user (active or not), sorted and paged, with the count."""
+    require(actor, Action.LIST_USERS)
+    return fetch(db, select(User), q, USER_SORTING)
+
+
+USER_CSV: list[CsvColumn[User]] = [
+    CsvColumn("user_id", lambda u: u.id),
+    CsvColumn("username", lambda u: u.username),
+    CsvColumn("name", lambda u: u.name),
+    CsvColumn("role", lambda u: u.role),
+    CsvColumn("staff_id", lambda u: u.staff_id),
+    CsvColumn("email", lambda u: u.email),
+    CsvColumn("active", lambda u: u.active),
+    CsvColumn("added_at", lambda u: u.created_at.isoformat()),
+    CsvColumn("limit_discount_pct", lambda u: u.limit_discount_pct),
+    CsvColumn("limit_credit", lambda u: u.limit_credit),
+    CsvColumn("limit_free_items", lambda u: u.limit_free_items),
+]
+
+
+def users_csv(db: Session, actor: User, q: ListQuery) -> str:
+    return to_csv(USER_CSV, user_list(db, actor, everything(q)).rows)
 
 
 def case_row(db: Session, case: Case) -> CaseRow:

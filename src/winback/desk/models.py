@@ -201,6 +201,9 @@ class Case(Base):
         Index("ix_cases_tier", "tier", "state", "priority"),
         Index("ix_cases_status", "customer_status", "state", "priority"),
         Index("ix_cases_value", "state", "expected_value"),
+        # The lists' partial indexes over the open cases (their sort orders, the worth
+        # totals) and the open tasks by due date are migration 0013's: they differ by
+        # database (NULLS LAST) and are made there only.
         # The dashboard: closed cases by closing time, with what its headline sums
         # (migration 0012).
         Index(

@@ -26,18 +26,19 @@ class NavCounts:
 
 
 def nav_counts(db: Session, user: User) -> NavCounts:
-    """The nav's counts for ``user``: a count of approvals (for those who decide), one
-    query for open and overdue tasks, one for unread notices."""
-    approvals = 0
-    if may(user, Action.DECIDE_CONCESSION):
-        approvals = db.scalar(pending_query(user).with_only_columns(func.count())) or 0
+    """The nav's counts for ``user``, in one query: approvals waiting (for those who
+    decide), open and overdue tasks, unread notices (each an indexed subquery)."""
+    mine = (Task.owner_id == user.id, Task.done_at.is_(None))
     late = case((Task.due_on < tasks.today(), 1), else_=0)
-    open_tasks, overdue = db.execute(
-        select(func.count(), func.coalesce(func.sum(late), 0)).where(
-            Task.owner_id == user.id, Task.done_at.is_(None)
-        )
-    ).one()
-    unread_count = db.scalar(
-        select(func.count()).where(Notice.user_id == user.id, Notice.read_at.is_(None))
-    )
-    return NavCounts(int(approvals), int(open_tasks), int(overdue), int(unread_count or 0))
+    wanted = [
+        select(func.count()).where(*mine).scalar_subquery(),
+        select(func.coalesce(func.sum(late), 0)).where(*mine).scalar_subquery(),
+        select(func.count())
+        .where(Notice.user_id == user.id, Notice.read_at.is_(None))
+        .scalar_subquery(),
+    ]
+    if may(user, Action.DECIDE_CONCESSION):
+        wanted.append(pending_query(user).with_only_columns(func.count()).scalar_subquery())
+    row = db.execute(select(*wanted)).one()
+    open_tasks, overdue, unread = (int(v or 0) for v in row[:3])
+    return NavCounts(int(row[3] or 0) if len(row) > 3 else 0, open_tasks, overdue, unread)

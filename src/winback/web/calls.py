@@ -38,7 +38,7 @@ from winback.web.deps import ApiUser, Csrf, Db, PageUser, Rules, export_after_cl
 from winback.web.errors import ERROR_RESPONSES
 from winback.web.forms import redisplay
 from winback.web.list_pages import PAGE_ONLY, csv_download, list_query, wants_csv
-from winback.web.pages import back, render
+from winback.web.pages import back, render, require_customer
 from winback.web.schemas import (
     Body,
     Id,
@@ -259,9 +259,16 @@ def api_case_calls(
 
 @api_router.get("/customers/{customer_id}/tasks", response_model=TaskPage, dependencies=[PAGE_ONLY])
 def api_customer_tasks(
-    customer_id: str, db: Db, user: ApiUser, page: PageNumber = 1, size: PageSize = 50
+    customer_id: str,
+    request: Request,
+    db: Db,
+    user: ApiUser,
+    page: PageNumber = 1,
+    size: PageSize = 50,
 ) -> TaskPage:
-    """A customer's tasks, done or not, newest first; ``overdue`` marks the late ones."""
+    """A customer's tasks, done or not, newest first; ``overdue`` marks the late ones.
+    404 when neither the desk, the latest scan nor the ledger knows the customer."""
+    require_customer(request, db, user, customer_id)
     found = lists.customer_tasks(db, user, customer_id, page, size)
     return TaskPage(tasks=[_task_public(t) for t in found.rows], **list_meta(found))
 

@@ -137,9 +137,16 @@ def api_list(case_id: Id, db: Db, user: ApiUser) -> Any:
     "/customers/{customer_id}/concessions", response_model=ConcessionPage, dependencies=[PAGE_ONLY]
 )
 def api_customer_concessions(
-    customer_id: str, db: Db, user: ApiUser, page: PageNumber = 1, size: PageSize = 50
+    customer_id: str,
+    request: Request,
+    db: Db,
+    user: ApiUser,
+    page: PageNumber = 1,
+    size: PageSize = 50,
 ) -> ConcessionPage:
-    """The concessions asked on any of a customer's cases, newest first."""
+    """The concessions asked on any of a customer's cases, newest first. 404 when
+    neither the desk, the latest scan nor the ledger knows the customer."""
+    pages.require_customer(request, db, user, customer_id)
     found = lists.customer_concessions(db, user, customer_id, page, size)
     rows = [ConcessionPublic.model_validate(c) for c in found.rows]
     return ConcessionPage(concessions=rows, **list_meta(found))

@@ -49,7 +49,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         400: "policy_error: the workspace's policy file is broken (or another desk error)",
         401: "not_authenticated: no token, or an unknown or revoked one",
         403: "permission_denied: the role may not do this, or the case is not yours",
-        404: "not_found: no such case, customer, user, filter, call or token",
+        404: "not_found: no such case, customer, user, filter, call or token (a customer's "
+        "lists too: a customer neither the desk, the latest scan nor the ledger knows)",
         409: "conflict: a name taken, a case already closed, the loser of a race",
         422: "invalid_input: a value the desk cannot accept, or a field it does not know",
     }.items()

@@ -17,7 +17,6 @@ from winback.desk import (
     audit,
     calls,
     cases,
-    complaints,
     contact_rules,
     do_not_contact,
     lists,
@@ -30,11 +29,11 @@ from winback.desk import (
 )
 from winback.desk import login as desk_login
 from winback.desk.concessions import may_set_limits, rows_of_cases
-from winback.desk.customer360 import customer_view
+from winback.desk.customer360 import customer_view, require_known
 from winback.desk.db import parse_id
 from winback.desk.models import CASE_STATES, CONTACT_CHANNELS, PERSON_OUTCOMES, ROLES, User
 from winback.desk.passwords import MAX_LENGTH
-from winback.desk.permissions import Action, may, may_hold_work, require, require_case_work
+from winback.desk.permissions import Action, may, require, require_case_work
 from winback.errors import (
     Busy,
     InvalidInput,
@@ -353,34 +352,45 @@ def customer(request: Request, customer_id: str, db: Db, user: PageUser) -> Resp
         timeline=request.app.state.timeline,
         money=amounts_of(request),
     )
-    people = users.list_users(db, user) if may(user, Action.LIST_USERS) else []
-    owners = {u.id: u.name for u in people} or {u.id: u.name for u in tasks.possible_owners(db)}
-    case_ids = [c.id for c in view.cases]
-    given = rows_of_cases(db, case_ids)
+    # One read of each thing the page shows (tests/web/test_customer_queries.py counts
+    # them): the view's own reads (people, red carpet, posts, cases) are not repeated.
     open_id = view.open_case.id if view.open_case else None
+    reassign = open_id is not None and may(user, Action.REASSIGN_CASE)
+    case_ids = [c.id for c in view.cases]
+    given = rows_of_cases(db, case_ids, view.who.by_id if view.who else None)
+    every_reason = taxonomy.reason_codes(db, active_only=False)
     return render(
         request,
         "customer.html",
         view=view,
         calls=calls.calls_of_cases(db, case_ids),
         customer_tasks=tasks.tasks_of_customer(db, customer_id),
-        reason_labels=taxonomy.reason_labels(db),
-        reason_choices=taxonomy.reason_codes(db),
+        reason_labels={r.code: r.label for r in every_reason},
+        reason_choices=[r for r in every_reason if r.active],
         is_overdue=tasks.is_overdue,
         due_label=tasks.due_label,
-        owners=owners,
-        assignable=[u for u in people if may_hold_work(u)],
+        assignable=tasks.possible_owners(db) if reassign else [],
         channels=CONTACT_CHANNELS,
         outcomes=PERSON_OUTCOMES,
         concessions=[r for r in given if r.concession.case_id == open_id],
         # What earlier cases gave stays on view after they close.
         past_concessions=[r for r in given if r.concession.case_id != open_id],
-        red_carpet=red_carpet.of_customer(db, user, view.customer_id),
-        public_posts=complaints.posts_of_customer(db, user, view.customer_id),
+        red_carpet=red_carpet.shown(db, user, view.latest_red_carpet),
+        public_posts=view.public_posts,
         contact_block=do_not_contact.current(db, view.customer_id),
-        last_closed=contact_rules.last_closed(db, [view.customer_id]).get(view.customer_id),
+        last_closed=contact_rules.latest_closed(view.cases),
         scan_as_of=scan_date(request, run, view.scan),
-        who=readable.people(db),
+        who=view.who,
+    )
+
+
+def require_customer(request: Request, db: Db, user: User, customer_id: str) -> None:
+    """404 (NotFound) unless the desk, the latest scan or the ledger knows the customer:
+    the API's lists of a customer's tasks or concessions never answer an empty page for a
+    mistyped id."""
+    state = request.app.state
+    require_known(
+        db, user, customer_id, run=state.latest_run(), ledger=state.ledger, timeline=state.timeline
     )
 
 
@@ -515,10 +525,14 @@ def audit_log(
 def users_page(
     request: Request, db: Db, user: PageUser, one_time: tuple[User, str] | None = None
 ) -> Response:
-    people = users.list_users(db, user)
-    settable = {u.id for u in people if may_set_limits(user, u)}
+    """The users, sorted and paged in SQL with the count (``?format=csv``: all of them)."""
+    q = list_query(request, lists.USER_SORTING)
+    if wants_csv(request):
+        return csv_download(lists.users_csv(db, user, q), "users")
+    result = lists.user_list(db, user, q)
+    settable = {u.id for u in result.rows if may_set_limits(user, u)}
     return render(
-        request, "users.html", people=people, roles=ROLES, settable=settable, one_time=one_time
+        request, "users.html", result=result, roles=ROLES, settable=settable, one_time=one_time
     )
 
 

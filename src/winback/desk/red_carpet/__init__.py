@@ -34,6 +34,7 @@ from winback.desk.red_carpet.reading import (
     gestures_of,
     of_customer,
     red_carpet_list,
+    shown,
 )
 from winback.desk.red_carpet.watch import (
     AbsorbResult,
@@ -66,6 +67,7 @@ __all__ = [
     "record_experience",
     "red_carpet_list",
     "refresh",
+    "shown",
     "slip_reason",
     "start",
     "summary",

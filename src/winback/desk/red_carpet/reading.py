@@ -132,8 +132,12 @@ class CustomerRedCarpet:
 
 
 def of_customer(db: Session, actor: User, customer_id: str) -> CustomerRedCarpet | None:
+    return shown(db, actor, latest_for(db, customer_id))
+
+
+def shown(db: Session, actor: User, carpet: RedCarpet | None) -> CustomerRedCarpet | None:
+    """``carpet`` (a customer's latest, read already) as the customer page shows it."""
     require(actor, Action.VIEW_RED_CARPET)
-    carpet = latest_for(db, customer_id)
     if carpet is None:
         return None
     owner = db.get(User, carpet.owner_id) if carpet.owner_id is not None else None
