@@ -18,9 +18,9 @@ PySpark reads when the scan runs on Spark.
 
 Every segment row carries ``_batch``, the import that wrote it, and ``_key``, the 64-bit
 hash of its natural key: the ledger's key index, so that an import checks its records
-against the stored keys by reading one integer column (:meth:`Ledger.keys_sql`). When an import changes a
-stored row (an invoice now paid), the new version goes in a new segment and readers see
-the latest version of each key.
+against the stored keys by reading one integer column (:meth:`Ledger.keys_sql`). When an
+import changes a stored row (an invoice now paid), the new version goes in a new segment
+and readers see the latest version of each key.
 """
 
 from __future__ import annotations
