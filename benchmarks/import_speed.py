@@ -32,14 +32,13 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from _child import measure_child
 
 
 def generate(path: Path, rows: int, *, first: int = 0, messy: bool = False) -> None:
@@ -141,29 +140,9 @@ def measure(which: str, files: Path, root: Path) -> dict[str, Any]:
         work.mkdir(parents=True)
         if base == "large":
             shutil.copytree(root / "large" / "ledger", work / "ledger", symlinks=True)
-    out = work / "child.out"
-    with out.open("w") as stdout:
-        started = time.perf_counter()
-        child = subprocess.Popen(
-            [sys.executable, __file__, "--child", which, str(files), str(work)],
-            stdout=stdout,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
-        )
-        assert child.stderr is not None
-        errors = child.stderr.read()
-        _pid, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"{which} failed:\n{errors[-3000:]}")
-    measured: dict[str, Any] = json.loads(out.read_text().strip().splitlines()[-1])
-    measured |= {
-        "seconds": seconds,
-        "cpu": usage.ru_utime + usage.ru_stime,
-        "peak_mb": usage.ru_maxrss / 1024,
-    }
-    return measured
+    return measure_child(
+        which, [__file__, "--child", which, str(files), str(work)], work / "child.out"
+    )
 
 
 def _load() -> str:

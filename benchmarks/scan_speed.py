@@ -36,12 +36,12 @@ import os
 import secrets
 import shutil
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _child import measure_child
 
 STEP_ORDER = ("anchor", "command", "run_scan", "anchor again")
 
@@ -249,27 +249,9 @@ def _child(which: str, work: str, desk_url: str = "", engine: str = "duckdb") ->
 def _measure(which: str, work: Path, desk_url: str | None, engine: str) -> dict[str, Any]:
     """Run one measurement in a fresh process; its CPU, wall time and peak from wait4."""
     out = work / f"{which.replace(' ', '-')}.out"
-    with out.open("w") as stdout:
-        started = time.perf_counter()
-        child = subprocess.Popen(
-            [sys.executable, __file__, "--child", which, str(work), desk_url or "", engine],
-            stdout=stdout,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
-        )
-        assert child.stderr is not None
-        errors = child.stderr.read()
-        _pid, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode:
-        raise SystemExit(f"{which} failed:\n{errors[-3000:]}")
-    measured: dict[str, Any] = json.loads(out.read_text().strip().splitlines()[-1])
-    measured["seconds"] = seconds
-    measured["cpu"] = usage.ru_utime + usage.ru_stime
-    measured["peak_mb"] = usage.ru_maxrss / 1024
-    return measured
+    return measure_child(
+        which, [__file__, "--child", which, str(work), desk_url or "", engine], out
+    )
 
 
 def _load() -> str:

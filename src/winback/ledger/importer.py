@@ -33,8 +33,22 @@ from winback.ledger import fields
 from winback.ledger.contract import Table
 from winback.ledger.headers import Mapping, match_headers
 from winback.ledger.rejects import Reject, describe_rejects, structural_rejects, write_rejects
-from winback.ledger.sources import Source, iter_sample, quote_ident, quote_literal, unreadable
-from winback.ledger.store import Ledger, Manifest, Segment, now_iso
+from winback.ledger.sources import (
+    Source,
+    iter_sample,
+    quote_ident,
+    quote_literal,
+    typed_relation,
+    unreadable,
+)
+from winback.ledger.store import (
+    Ledger,
+    Manifest,
+    Segment,
+    key_fingerprint,
+    key_hash_sql,
+    now_iso,
+)
 
 Progress = Callable[[str, float], None]
 """Called with a phase name and the fraction done (0 to 1) of that phase."""
@@ -96,25 +110,39 @@ def import_source(
     try:
         formats = _formats(con, table, source, match.matched, mapping)
         select = _staged_select(table, source, match.matched, mapping, formats)
+        types = _reader_types(table, source, match.matched, formats)
+        typed = typed_relation(source, types) if types else None
         with ledger.writing(wait_seconds) as manifest:
             batch = manifest.batches + 1
             path, name = ledger.new_segment_path(table.name, batch)
             staged_path = path.with_suffix(".staged")
-            if source.structural_rejects and source.ordinal_column is None:
-                clear_rejects(con)
             # One streaming pass writes every record, typed and with its problems, in the
             # segment's format: when nothing needs dropping (the usual case) it *is* the
             # segment, so a clean file is read once and written once.
-            try:
-                _run_with_progress(
-                    con,
-                    f"COPY (SELECT *, CAST({batch} AS BIGINT) AS _batch FROM ({select})) "
-                    f"TO {quote_literal(str(staged_path))} ({_PARQUET})",
-                    progress,
-                    "reading",
+            copy = (
+                f"COPY (SELECT *, CAST({batch} AS BIGINT) AS _batch, "
+                f"{key_hash_sql(table)} AS _key FROM ({{select}})) "
+                f"TO {quote_literal(str(staged_path))} ({_PARQUET})"
+            )
+            clean = False
+            if typed is not None:
+                # First DuckDB's typed reader, which converts numbers and dates as it
+                # splits the lines; it stops at the first record that is not clean
+                # (unsplittable, unconvertible or failing a check), and then the file is
+                # read again as text, where every record gets its own reasons.
+                fast = _staged_select(
+                    table, source, match.matched, mapping, formats, typed, frozenset(types)
                 )
-            except duckdb.Error as exc:  # the file stopped being readable part-way
-                raise unreadable(source.path, exc) from None
+                with contextlib.suppress(duckdb.Error):
+                    _run_with_progress(con, copy.format(select=fast), progress, "reading")
+                    clean = True
+            if not clean:
+                if source.structural_rejects and source.ordinal_column is None:
+                    clear_rejects(con)
+                try:
+                    _run_with_progress(con, copy.format(select=select), progress, "reading")
+                except duckdb.Error as exc:  # the file stopped being readable part-way
+                    raise unreadable(source.path, exc) from None
             con.execute(
                 "CREATE OR REPLACE TEMP VIEW staged AS SELECT * FROM "
                 f"read_parquet({quote_literal(str(staged_path))}, file_row_number=true)"
@@ -139,7 +167,7 @@ def import_source(
                 columns = ", ".join(quote_ident(c) for c in table.column_names)
                 _run_with_progress(
                     con,
-                    f"COPY (SELECT {columns}, _batch FROM staged WHERE {keep}) "
+                    f"COPY (SELECT {columns}, _batch, _key FROM staged WHERE {keep}) "
                     f"TO {quote_literal(str(path))} ({_PARQUET})",
                     progress,
                     "writing",
@@ -153,6 +181,7 @@ def import_source(
                     updates=bool(changed),
                     source=str(source.path),
                     written_at=now_iso(),
+                    key_hash=key_fingerprint(),
                 )
             result.updated = changed
             result.stored = to_store - result.updated
@@ -254,13 +283,51 @@ def _formats(
     return formats
 
 
+# Contract kinds DuckDB's CSV reader converts exactly as the text path's casts do (checked
+# value by value in tests/ledger/test_typed_reader.py); dates only in ISO form.
+_READER_TYPES = {
+    "date": "DATE",
+    "money": "DECIMAL(18,2)",
+    "integer": "BIGINT",
+    "number": "DOUBLE",
+    "boolean": "BOOLEAN",
+}
+_NOT_CLEAN = "winback: a record needs the text path"
+
+
+def _reader_types(
+    table: Table, source: Source, matched: dict[str, int], formats: dict[str, str]
+) -> dict[str, str]:
+    """Header -> SQL type for the fields DuckDB's typed reader can convert itself."""
+    types: dict[str, str] = {}
+    used: dict[int, int] = {}
+    for index in matched.values():
+        used[index] = used.get(index, 0) + 1
+    for name, index in matched.items():
+        column = table.column(name)
+        sql_type = _READER_TYPES.get(column.kind)
+        if sql_type is None or used[index] > 1:
+            continue
+        if column.kind == "date" and formats.get(name, fields.ISO) != fields.ISO:
+            continue
+        types[source.headers[index]] = sql_type
+    return types
+
+
 def _staged_select(
     table: Table,
     source: Source,
     matched: dict[str, int],
     mapping: Mapping,
     formats: dict[str, str],
+    relation: str | None = None,
+    typed: frozenset[str] = frozenset(),
 ) -> str:
+    """The staged records: each field typed, and ``_problems`` listing what is wrong.
+
+    With ``relation`` (a typed read, :func:`typed_relation`) the headers in ``typed`` come
+    converted already, and a record with any problem stops the query (``_NOT_CLEAN``).
+    """
     ordinal_column = source.ordinal_column
     # Each field's text is taken once (_s), then trimmed with blank as NULL (_r): the
     # cheap trim refers to its text several times, which must not repeat a JSON lookup.
@@ -270,7 +337,10 @@ def _staged_select(
         if column.name in matched:
             expr = source.field_sql(source.headers[matched[column.name]])
             text_cols.append(f"{expr} AS _s{i}")
-            raw = fields.blank_as_null_sql(f"_s{i}")
+            if source.headers[matched[column.name]] in typed:
+                raw = f"_s{i}"  # converted by the reader; empty is NULL
+            else:
+                raw = fields.blank_as_null_sql(f"_s{i}")
         elif column.name in mapping.defaults:
             raw = quote_literal(mapping.defaults[column.name])
         else:
@@ -279,12 +349,15 @@ def _staged_select(
     extra = f", {quote_ident(ordinal_column)} AS _ord" if ordinal_column else ""
     row_problem = f", {source.row_problem} AS _row_problem" if source.row_problem else ""
     texts = f"SELECT {', '.join(text_cols) or 'NULL AS _s'}{extra}{row_problem}"
-    texts += f" FROM {source.relation}"
+    texts += f" FROM {relation or source.relation}"
     passed = (", _ord" if ordinal_column else "") + (", _row_problem" if source.row_problem else "")
     inner = f"SELECT {', '.join(raw_cols)}{passed} FROM ({texts})"
 
     typed_cols = []
     for i, column in enumerate(table.columns):
+        if column.name in matched and source.headers[matched[column.name]] in typed:
+            typed_cols.append(f"_r{i} AS _t{i}")
+            continue
         typed_cols.append(
             f"{fields.typed_sql(column, f'_r{i}', formats.get(column.name))} AS _t{i}"
         )
@@ -303,7 +376,12 @@ def _staged_select(
     # bad ones. _problems is NULL for a good record.
     listed = f"list_filter([{', '.join(sentences) or 'NULL'}], lambda x: x IS NOT NULL)"
     problem_list = f"CASE WHEN {' OR '.join(conditions) or 'false'} THEN {listed} END"
-    if source.row_problem:
+    if relation is not None:
+        problem_list = (
+            f"CAST(CASE WHEN {' OR '.join(conditions) or 'false'} "
+            f"THEN error({quote_literal(_NOT_CLEAN)}) END AS VARCHAR[])"
+        )
+    elif source.row_problem:
         # A record that is not even an object has no fields worth complaining about.
         problem_list = (
             f"CASE WHEN _row_problem IS NOT NULL THEN [_row_problem] ELSE {problem_list} END"
@@ -319,10 +397,11 @@ def _in_file_duplicates(
     conflicts (with their first record) and the number of exact repeats."""
     key = ", ".join(quote_ident(k) for k in table.key)
     good = "_problems IS NULL"
-    # Distinct hashes prove distinct keys, and a 64-bit hash aggregates much faster than
-    # text; a collision only sends the file down the exact path below.
+    # Distinct hashes (_key, written with the staged records) prove distinct keys, and a
+    # 64-bit hash aggregates much faster than text; a collision only sends the file down
+    # the exact path below.
     total, distinct = con.sql(
-        f"SELECT count(*), count(DISTINCT hash({key})) FROM staged WHERE {good}"
+        f"SELECT count(*), count(DISTINCT _key) FROM staged WHERE {good}"
     ).fetchall()[0]
     if total == distinct:
         return [], 0
@@ -351,8 +430,20 @@ def _against_ledger(
     keep: str,
 ) -> tuple[int, int]:
     """Good records whose key is stored already: (same values, changed values). The same
-    ones are added to ``dropped``; one hash join, all in DuckDB."""
+    ones are added to ``dropped``; all in DuckDB.
+
+    First the key index: the records whose key hash is among the stored rows' (one
+    integer column per segment, :meth:`Ledger.keys_sql`). Only those candidates, none for
+    a file of new orders, are then compared with the stored rows, key and values.
+    """
     if not manifest.segments(table.name):
+        return 0, 0
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE candidates AS SELECT {ordinal} AS o FROM staged "
+        f"WHERE {keep} AND _key IN (SELECT _key FROM ({ledger.keys_sql(table, manifest)}))"
+    )
+    if not _scalar(con, "SELECT count(*) FROM candidates"):
+        con.execute("DROP TABLE candidates")
         return 0, 0
     values = ", ".join(f"s.{quote_ident(c)}" for c in table.column_names)
     stored_values = ", ".join(f"e.{quote_ident(c)}" for c in table.column_names)
@@ -360,9 +451,11 @@ def _against_ledger(
     con.execute(
         "CREATE OR REPLACE TEMP TABLE existing AS "
         f"SELECT s._o AS o, hash({values}) = hash({stored_values}) AS same "
-        f"FROM (SELECT *, {ordinal} AS _o FROM staged WHERE {keep}) s "
+        f"FROM (SELECT *, {ordinal} AS _o FROM staged "
+        f"WHERE {ordinal} IN (SELECT o FROM candidates)) s "
         f"JOIN ({ledger.select_sql(table, manifest)}) e ON {on}"
     )
+    con.execute("DROP TABLE candidates")
     con.execute("INSERT INTO dropped SELECT o FROM existing WHERE same")
     same, changed = con.sql(
         "SELECT count(*) FILTER (WHERE same), count(*) FILTER (WHERE NOT same) FROM existing"

@@ -204,23 +204,50 @@ def csv_source(path: Path, encoding: str = "utf-8", delimiter: str | None = None
         if name in seen:
             raise ImportFileError(f"{path}: the header names column {name!r} twice")
         seen.add(name)
-    columns = ", ".join(f"{quote_literal(h)}: 'VARCHAR'" for h in headers)
-    relation = (
-        f"read_csv({quote_literal(str(path))}, header=true, auto_detect=false, "
-        f"columns={{{columns}}}, delim={quote_literal(delim)}, quote={quote_literal(quote)}, "
-        f"escape={quote_literal(quote)}, encoding={quote_literal(encoding)}, "
-        "store_rejects=true, strict_mode=true, null_padding=false, max_line_size=10000000)"
-    )
     return Source(
         path=path,
         format="csv",
         headers=headers,
-        relation=relation,
+        relation=_csv_relation(path, headers, delim, quote, encoding),
         place="line",
         encoding=encoding,
         delimiter=delim,
         quotechar=quote,
         structural_rejects=True,
+    )
+
+
+def _csv_relation(
+    path: Path,
+    headers: list[str],
+    delim: str,
+    quote: str,
+    encoding: str,
+    types: dict[str, str] | None = None,
+) -> str:
+    """DuckDB's reader over a CSV file: every column as text, keeping the lines it cannot
+    split as rejects; or, given ``types`` (header -> SQL type), reading those columns
+    typed and failing at the first line it cannot split or field it cannot convert."""
+    columns = ", ".join(
+        f"{quote_literal(h)}: {quote_literal((types or {}).get(h, 'VARCHAR'))}" for h in headers
+    )
+    rejects = "store_rejects=false" if types is not None else "store_rejects=true"
+    return (
+        f"read_csv({quote_literal(str(path))}, header=true, auto_detect=false, "
+        f"columns={{{columns}}}, delim={quote_literal(delim)}, quote={quote_literal(quote)}, "
+        f"escape={quote_literal(quote)}, encoding={quote_literal(encoding)}, "
+        f"{rejects}, strict_mode=true, null_padding=false, max_line_size=10000000)"
+    )
+
+
+def typed_relation(source: Source, types: dict[str, str]) -> str | None:
+    """``source``'s relation with the columns in ``types`` (header -> SQL type) read typed
+    by DuckDB's reader, which stops at the first record it cannot take (see
+    :func:`_csv_relation`); None when the format has no such reader."""
+    if source.format != "csv" or source.ordinal_column or source.row_problem:
+        return None
+    return _csv_relation(
+        source.path, source.headers, source.delimiter, source.quotechar, source.encoding, types
     )
 
 

@@ -16,9 +16,11 @@ keeps it. Segments are only ever added (compaction writes new ones and retires t
 so a reader never finds a file pulled from under it. The same Parquet files are what
 PySpark reads when the scan runs on Spark.
 
-Every segment row carries ``_batch``, the import that wrote it. When an import changes a
-stored row (an invoice now paid), the new version goes in a new segment and readers see
-the latest version of each key.
+Every segment row carries ``_batch``, the import that wrote it, and ``_key``, the 64-bit
+hash of its natural key: the ledger's key index, so that an import checks its records
+against the stored keys by reading one integer column (:meth:`Ledger.keys_sql`). When an
+import changes a stored row (an invoice now paid), the new version goes in a new segment
+and readers see the latest version of each key.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ class Segment:
     updates: bool  # holds new versions of keys stored by earlier batches
     source: str
     written_at: str
+    # The fingerprint (:func:`key_fingerprint`) of the hash function that wrote the
+    # segment's ``_key`` column; "" for a segment without one (written before it existed).
+    key_hash: str = ""
 
 
 @dataclass
@@ -183,6 +188,32 @@ class Ledger:
             f"SELECT {columns} FROM {scan} "
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _batch DESC) = 1"
         )
+
+    def keys_sql(self, table: Table, manifest: Manifest) -> str:
+        """SQL giving ``_key``, the hash of the natural key, of every row in ``manifest``'s
+        segments of ``table`` (superseded versions too; the key index of the ledger).
+
+        A segment stores its rows' key hashes in its ``_key`` column, written at import,
+        so this reads one integer column instead of the keys and every value. A segment
+        without the column, or whose hashes another DuckDB's hash function wrote, has them
+        computed from its key columns instead: never a stale hash, only a slower read.
+        """
+        current = key_fingerprint()
+        indexed = [s for s in manifest.segments(table.name) if s.key_hash == current]
+        others = [s for s in manifest.segments(table.name) if s.key_hash != current]
+        key = ", ".join(quote_ident(k) for k in table.key)
+        parts = []
+        if indexed:
+            files = ", ".join(quote_literal(str(self.root / s.file)) for s in indexed)
+            parts.append(f"SELECT _key FROM read_parquet([{files}])")
+        if others:
+            files = ", ".join(quote_literal(str(self.root / s.file)) for s in others)
+            parts.append(
+                f"SELECT hash({key}) AS _key FROM read_parquet([{files}], union_by_name = true)"
+            )
+        if not parts:
+            return "SELECT CAST(NULL AS UBIGINT) AS _key WHERE false"
+        return " UNION ALL ".join(parts)
 
     def _dates_out_of_range(self, table: Table, segments: list[Segment]) -> set[str]:
         """Date columns of ``table`` holding a value outside DATE_RANGE in any segment.
@@ -365,6 +396,32 @@ def _without_bad_dates(table: Table, bad: set[str], scan: str, with_batch: bool)
     if with_batch:
         parts.append("_batch")
     return scan, ", ".join(parts)
+
+
+_FINGERPRINT: list[str] = []
+
+
+def key_hash_sql(table: Table) -> str:
+    """SQL for a row's ``_key``: DuckDB's 64-bit hash of ``table``'s natural key."""
+    return f"hash({', '.join(quote_ident(k) for k in table.key)})"
+
+
+def key_fingerprint() -> str:
+    """What this process's DuckDB hashes a few keys of each key type to.
+
+    ``hash`` is not promised to stay the same across DuckDB versions; a segment's stored
+    ``_key`` values are trusted only while this fingerprint matches the one it was written
+    with (see :meth:`Ledger.keys_sql`).
+    """
+    if not _FINGERPRINT:
+        con = duckdb.connect()
+        values = con.execute(
+            "SELECT hash('winback'), hash('O-1', 'C 2'), hash(CAST(42 AS BIGINT)), "
+            "hash('c', 'x', 'sent', TIMESTAMP '2024-01-02 03:04:05')"
+        ).fetchall()[0]
+        con.close()
+        _FINGERPRINT.append(f"duckdb-{duckdb.__version__}-" + "-".join(f"{v:x}" for v in values))
+    return _FINGERPRINT[0]
 
 
 def now_iso() -> str:
