@@ -13,8 +13,11 @@ seconds and peak memory are its own:
   rescored, one in fifty returned with a newer order, the rest unchanged): what
   ``winback sync`` does bar the timeline (cases, outcomes to the ledger, red carpet, the
   run's lookup copy), each sync timed on its own;
-- timeline and search: the customer timeline copy and the search index built for the
-  ledger and the second run into an empty workspace (``cycle.refresh_timeline``);
+- timeline and search: the customer timeline copy and the search index
+  (``cycle.refresh_timeline``) built into an empty workspace for the first run, then
+  again for the second run (no import between: what a scan alone asks for), then again
+  after 20,000 more orders are imported (into a copy of the ledger whose segment files
+  are hard links);
 - the anchor again, so that drift in the machine's load shows.
 
 CPU is the child's user + system seconds (every thread, from ``wait4``); the per-step
@@ -46,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 STEPS = ("anchor", "sync", "timeline and search", "anchor again")
 RUNS = "desk-sync-runs"
+ADDED = 20_000  # orders imported before the last timeline and search rebuild
 
 
 def _runs(work: Path, listed: int) -> list[str]:
@@ -169,12 +173,37 @@ def _sync(work: Path, desk_url: str | None, runs: list[str]) -> dict[str, Any]:
     return {"steps": steps, "counts": counts}
 
 
-def _timeline(work: Path, desk_url: str | None, _runs: list[str]) -> dict[str, Any]:
+def _timeline(work: Path, desk_url: str | None, runs: list[str]) -> dict[str, Any]:
+    """From scratch for the first run; again for the second run (no import between); then
+    again after an import of ``ADDED`` new orders into a copy of the ledger."""
     from winback import cycle
+    from winback.ledger.importer import import_file
+    from winback.ledger.store import Ledger
 
     settings = _workspace(work, "timeline", desk_url)
+    (settings.home / "ledger").unlink()
+    # Segment files are never rewritten: the copy links them; the manifest is copied.
+    shutil.copytree(
+        work / "ledger",
+        settings.home / "ledger",
+        copy_function=lambda a, b: os.link(a, b) if a.endswith(".parquet") else shutil.copy2(a, b),
+    )
     steps: dict[str, dict[str, float]] = {}
-    _timed(steps, "timeline and search", lambda: cycle.refresh_timeline(settings))
+    latest = settings.runs_dir / "LATEST"
+    latest.write_text(runs[0], encoding="utf-8")
+    _timed(steps, "from scratch", lambda: cycle.refresh_timeline(settings))
+    latest.write_text(runs[1], encoding="utf-8")
+    _timed(steps, "next run, no import", lambda: cycle.refresh_timeline(settings))
+    ledger = Ledger(settings.ledger_dir)
+    added = settings.home / "added.parquet"
+    con = ledger.connect()
+    con.execute(
+        f"COPY (SELECT * REPLACE ('more-' || order_id AS order_id, order_date + 1 AS order_date) "
+        f"FROM orders USING SAMPLE {ADDED} ROWS (reservoir, 16)) TO '{added}' (FORMAT parquet)"
+    )
+    con.close()
+    import_file(ledger, "orders", added, rejects_dir=settings.rejects_dir)
+    _timed(steps, f"after {ADDED:,} orders imported", lambda: cycle.refresh_timeline(settings))
     shutil.rmtree(settings.home, ignore_errors=True)
     return {"steps": steps}
 
