@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -130,22 +129,13 @@ def _runs(work: Path, listed: int) -> list[str]:
 
 
 def _workspace(work: Path, which: str, desk_url: str | None) -> Any:
-    """A fresh workspace sharing the prepared ledger, with a copy of the runs and of the
-    template desk (scan_speed.py's: the simulated staff as users)."""
-    from winback.settings import Settings
+    """scan_speed.py's fresh workspace (the prepared ledger, a copy of the template desk),
+    with a copy of the two runs."""
+    from scan_speed import _workspace as workspace
 
-    home = work / f"home-desk-sync-{which.replace(' ', '-')}-{os.getpid()}"
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir()
-    (home / "ledger").symlink_to((work / "ledger").resolve())
-    shutil.copytree(work / RUNS, home / "runs")
-    if desk_url is None:
-        with (
-            sqlite3.connect(work / "desk-template.sqlite3") as source,
-            sqlite3.connect(home / "desk.sqlite3") as target,
-        ):
-            source.backup(target)
-    return Settings(home=home, desk_url=desk_url)
+    settings = workspace(work, f"desk-sync-{which}", desk_url)
+    shutil.copytree(work / RUNS, settings.home / "runs")
+    return settings
 
 
 def _timed(steps: dict[str, dict[str, float]], name: str, work: Any) -> Any:
