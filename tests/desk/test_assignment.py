@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date
 from pathlib import Path
 from typing import get_args
 
-from winback.desk.assignment import Candidate, Contact, choose_owner
+from winback.desk.assignment import Candidate, Chooser, Contact, choose_owner
 from winback.desk.models import WORK_ROLES
 from winback.policy import Assignment, HolderRole, load_policy
 
@@ -85,3 +86,47 @@ def test_the_policy_files_section_is_what_choose_owner_applies(tmp_path: Path) -
 
 def test_the_policys_holder_roles_are_the_desks() -> None:
     assert set(get_args(HolderRole)) == set(WORK_ROLES)
+
+
+def test_choosing_many_in_a_row_matches_choosing_each_with_the_load_so_far() -> None:
+    """winback sync's Chooser (heaps updated as cases are given out) picks, case after
+    case, what choose_owner picks from scratch given every earlier choice in the load."""
+    rng = random.Random(16)
+    roles = ["rep", "rep", "rep", "executive", "manager", "service"]
+    users = [Candidate(i, rng.choice(roles), f"s{i}" if i % 3 else None) for i in range(1, 40)]
+    staff = [f"s{i}" for i in range(1, 45)]  # some staff are no desk user
+    policy = Assignment(recent_days=30)
+    start = {u.user_id: rng.randrange(4) for u in users if rng.random() < 0.5}
+    wanted = [
+        (
+            rng.choice(["rep", "executive", None, "campaign"]),
+            [
+                Contact(rng.choice(staff), date(2024, rng.randrange(1, 7), 1), rng.randrange(1, 9))
+                for _ in range(rng.randrange(3))
+            ],
+            rng.choice([None, *staff[:10]]),
+        )
+        for _ in range(2000)
+    ]
+    chooser = Chooser(policy, AS_OF, users, start)
+    load = dict(start)
+    picked_by_reason = set()
+    for tier, contacts, owner in wanted:
+        expected = choose_owner(
+            policy,
+            tier=tier,
+            as_of=AS_OF,
+            contacts=contacts,
+            account_owner=owner,
+            users=users,
+            load=load,
+        )
+        got = chooser.choose(tier, contacts, owner)
+        assert got == expected
+        if got[0] is not None:
+            chooser.take(got[0])
+            load[got[0]] = load.get(got[0], 0) + 1
+        picked_by_reason.add(got[1].split(";")[0].split(",")[0])
+    # The draw exercised the least-busy rule, the account owner and the staff who dealt.
+    assert {"least-busy rep", "account owner", "executive tier"} <= picked_by_reason
+    assert chooser.load == load

@@ -196,3 +196,39 @@ def test_a_deactivated_user_may_not_search(
     db.commit()
     with pytest.raises(PermissionDenied):
         search.search_customers(db, people["rep"], "john", ledger=None)
+
+
+def test_a_new_run_keeps_the_trigrams_and_gives_what_a_fresh_build_gives(
+    tmp_path: Path,
+) -> None:
+    ledger = _ledger(tmp_path)
+    root = search.root_of(tmp_path)
+    runs = tmp_path / "runs"
+    first = search.build(
+        root, ledger, make_run(runs, [{"customer_id": "C-0002", "status": "lost"}])
+    )
+    assert first is not None
+    postings = (first / "postings.npy").stat().st_ino
+    later = make_run(runs, [{"customer_id": "C-0001", "status": "lapsed"}])
+    folder = search.build(root, ledger, later)
+    assert folder is not None
+    # The same customers: the trigram files are the first build's, not written again.
+    assert (folder / "postings.npy").stat().st_ino == postings
+    fresh = search.build(tmp_path / "fresh", ledger, later)
+    assert fresh is not None
+    kept, made = search.SearchIndex(folder), search.SearchIndex(fresh)
+    assert kept.rows.equals(made.rows)
+    assert (kept.offsets == made.offsets).all()
+    assert (kept.postings == made.postings).all()
+    rows = kept.rows.to_pylist()
+    statuses = {row["customer_id"]: row["status"] for row in rows}
+    assert statuses["C-0001"] == "lapsed"
+    assert statuses["C-0002"] is None
+    # A customers import changes what the rows are made of: built afresh, and it finds them.
+    more = tmp_path / "more.csv"
+    more.write_text("customer_id,name\nC-0300,Quentin Newcomb\n", encoding="utf-8")
+    import_file(ledger, "customers", more, rejects_dir=tmp_path / "rejects")
+    rebuilt = search.build(root, ledger, later)
+    assert rebuilt is not None
+    assert (rebuilt / "postings.npy").stat().st_ino != postings
+    assert ids(search.SearchIndex(rebuilt).search(search.parse("quentin newcomb"), 5)) == ["C-0300"]

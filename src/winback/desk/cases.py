@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, lazyload, selectinload
@@ -79,7 +79,17 @@ class CaseFilter:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def opened_audit(case: Case, assigned_because: str, **more: Any) -> dict[str, Any]:
+class Opening(Protocol):
+    """What :func:`opened_audit` reads of a case: a Case, or winback sync's row of one."""
+
+    @property
+    def customer_id(self) -> str: ...
+
+    @property
+    def owner_id(self) -> int | None: ...
+
+
+def opened_audit(case: Opening, assigned_because: str, **more: Any) -> dict[str, Any]:
     """What the ``case.open`` audit entry records of a new case, however it was opened
     (winback sync, a public complaint, a call in): its customer, state, owner and why that
     owner, then what the opener adds (the scan's priority, the post, the reason)."""

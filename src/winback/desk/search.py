@@ -15,11 +15,15 @@ the id, then names by weighted ratio. While the ledger has changed since the las
 ``winback sync``, the index does not match and the search scans the ledger's customers
 instead (slower, with no typo tolerance for names beyond Jaro-Winkler, never stale).
 
-Layout: ``$WINBACK_HOME/desk/search/<batches>/{rows.arrow,offsets.npy,postings.npy,done}``.
+Layout: ``$WINBACK_HOME/desk/search/<batches>/{rows.arrow,offsets.npy,postings.npy,done}``,
+and ``customers.json``: the customer segments it was built from. A later build from the
+same segments (a new scan run; imports of orders and the like) keeps the rows and trigrams
+and only writes the new run's statuses.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from dataclasses import dataclass
@@ -74,7 +78,9 @@ def current(root: Path, ledger: Ledger) -> Path | None:
 
 def build(root: Path, ledger: Ledger, run: ScanRun | None, memory: str = "1GB") -> Path | None:
     """Write the index for the ledger's current state and ``run``'s statuses (a no-op when
-    it exists already). About 20 s for a million customers on two cores."""
+    it exists already). About 20 s for a million customers on two cores; ~1 s when the
+    last index was built from the same customer segments (a new run, or imports of other
+    tables since): its rows and trigrams are kept, the statuses replaced."""
     manifest = ledger.manifest()
     if manifest.batches == 0:
         return None
@@ -85,8 +91,32 @@ def build(root: Path, ledger: Ledger, run: ScanRun | None, memory: str = "1GB") 
         return final
     partial = published.partial_folder(root, str(manifest.batches))
     statuses = run.path / "customers.parquet" if run is not None else None
-    customer_rows.write_search_rows(ledger, manifest, partial, statuses, memory)
+    customers = customer_rows.customer_segments(manifest)
+    previous = _built_from(root, customers)
+    if previous is not None:
+        # The same customers (only orders and the like imported since, or only a new
+        # run): their rows and trigrams stand; only each row's status is the new run's.
+        customer_rows.restatus(previous, partial, statuses)
+    else:
+        customer_rows.write_search_rows(ledger, manifest, partial, statuses, memory)
+    (partial / customer_rows.SEGMENTS).write_text(json.dumps(customers), encoding="utf-8")
     return published.publish(partial, final, stamp)
+
+
+def _built_from(root: Path, customers: list[str]) -> Path | None:
+    """A published index built from exactly these customer segments, if there is one."""
+    if not root.exists():
+        return None
+    for folder in root.iterdir():
+        if folder.name.startswith(".") or not (folder / "done").exists():
+            continue
+        try:
+            held = json.loads((folder / customer_rows.SEGMENTS).read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # an index from before the list was kept, or gone
+            continue
+        if held == customers:
+            return folder
+    return None
 
 
 # --- the query side -----------------------------------------------------------------------

@@ -19,19 +19,22 @@ first's work done.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import func, or_, select, text
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Table, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from winback.desk import audit, red_carpet
-from winback.desk.assignment import Candidate, Contact, choose_owner
+from winback.desk.assignment import Candidate, Chooser
 from winback.desk.cases import opened_audit, withdraw_pending_concessions
 from winback.desk.contact_rules import RULES, held_back
 from winback.desk.db import write_lock
-from winback.desk.models import Case, SyncRecord, User, utcnow
+from winback.desk.models import Case, Concession, SyncRecord, User, utcnow
 from winback.desk.outcomes import RETURNED, ExportResult, is_won_back
 from winback.desk.permissions import Action, holds_work_sql, require
 from winback.desk.scan_fields import CASE_FIELDS, RUN_COLUMNS, case_fields
@@ -95,6 +98,44 @@ def _open_load(db: Session) -> dict[int, int]:
     return {owner: int(count) for owner, count in rows if owner is not None}
 
 
+class _Opened(NamedTuple):
+    customer_id: str
+    owner_id: int | None
+
+
+# What sync reads of an open case: plain rows, not ORM objects (100k of them at 1M).
+_OPEN_COLUMNS = (Case.id, Case.customer_id, *(getattr(Case, f) for f in CASE_FIELDS))
+_CHUNK = 500  # ids per IN (...) list
+
+
+def _open_cases_now(db: Session) -> dict[str, Any]:
+    """Each customer's open case, as a row of :data:`_OPEN_COLUMNS`."""
+    return {
+        row.customer_id: row
+        for row in db.execute(select(*_OPEN_COLUMNS).where(Case.state != "closed"))
+    }
+
+
+def _rows_to_sync(
+    run: ScanRun, open_ids: list[str], case_tiers: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The run's rows sync acts on, in the run's order: those of customers with an open
+    case, and those ranked in a tier that becomes a case. The others (most of a million
+    customers) are never turned into Python objects."""
+    table = run.customers(RUN_COLUMNS)
+    ids = table.column("customer_id")
+    listed = pc.and_(
+        pc.is_valid(table.column("rank")),
+        pc.is_in(table.column("tier"), value_set=pa.array(list(case_tiers), pa.string())),
+    )
+    wanted = pc.or_(
+        pc.fill_null(listed, False),
+        pc.is_in(ids, value_set=pa.array(open_ids, ids.type)),
+    )
+    rows: list[dict[str, Any]] = table.filter(wanted).to_pylist()
+    return rows
+
+
 def sync_cases(
     db: Session,
     actor: User | None,
@@ -106,51 +147,32 @@ def sync_cases(
     """Open, refresh and close cases from ``run`` under ``policy`` (its ``[assignment]``
     decides which tiers become cases and who gets them); ``actor`` None is the command
     line. A case that returns after the desk's contact is won back: its customer goes on
-    the red carpet under the policy's ``[red_carpet]`` in the same transaction."""
+    the red carpet under the policy's ``[red_carpet]`` in the same transaction.
+
+    Only the cases that change are written, in bulk: one executemany for the refreshed,
+    one multi-row INSERT for the opened, the audit rows likewise."""
     if actor is not None:
         require(actor, Action.SYNC_CASES)
-    system_name = SYNC_ACTOR
     result = SyncResult(run.info.run_id)
-    rows = run.customers(RUN_COLUMNS).to_pylist()
     _one_sync_at_a_time(db)
-    open_cases = {c.customer_id: c for c in db.scalars(select(Case).where(Case.state != "closed"))}
+    open_cases = _open_cases_now(db)
+    case_tiers = list(policy.assignment.case_tiers)
+    rows = _rows_to_sync(run, list(open_cases), case_tiers)
 
     new_rows: list[dict[str, Any]] = []
+    returned: list[tuple[int, date]] = []
+    refreshed: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
     now = utcnow()
     for row in rows:
         case = open_cases.get(row["customer_id"])
         if case is None:
-            if row["rank"] is not None and row["tier"] in policy.assignment.case_tiers:
+            if row["rank"] is not None and row["tier"] in case_tiers:
                 new_rows.append(row)
             continue
         bought: date | None = row["last_order_date"]
         if bought is not None and (case.last_order_date is None or bought > case.last_order_date):
-            before = {
-                "state": case.state,
-                "outcome": case.outcome,
-                "last_order_date": case.last_order_date,
-            }
-            case.state, case.outcome, case.closed_at, case.updated_at = (
-                "closed",
-                RETURNED,
-                now,
-                now,
-            )
-            case.last_order_date = bought
-            after = {
-                "state": "closed",
-                "outcome": RETURNED,
-                "last_order_date": bought,
-                "contacted": case.contacted,
-            }
-            audit.record(
-                db, actor, "case.returned", "case", case.id, before, after, system_name=system_name
-            )
-            withdraw_pending_concessions(db, actor, case)
-            result.returned += 1
-            if is_won_back(case):
-                red_carpet.start(db, actor, case, policy.red_carpet, system_name=system_name)
-                result.won_back += 1
+            returned.append((case.id, bought))
             continue
         fields = case_fields(row)
         before = {k: getattr(case, k) for k in CASE_FIELDS}
@@ -158,21 +180,29 @@ def sync_cases(
         if not changed_after:
             result.unchanged += 1
             continue
-        for key, value in fields.items():
-            setattr(case, key, value)
-        case.run_id, case.updated_at = run.info.run_id, now
-        case.reasons_text = "\n".join(fields["reasons"]).lower()
-        audit.record(
-            db,
-            actor,
-            "case.refresh",
-            "case",
-            case.id,
-            changed_before,
-            changed_after,
-            system_name=system_name,
+        refreshed.append(
+            {
+                "id": case.id,
+                **fields,
+                "run_id": run.info.run_id,
+                "updated_at": now,
+                "reasons_text": "\n".join(fields["reasons"]).lower(),
+            }
         )
-        result.refreshed += 1
+        entries.append(
+            {
+                "action": "case.refresh",
+                "entity": "case",
+                "entity_id": case.id,
+                "before": changed_before,
+                "after": changed_after,
+            }
+        )
+    _close_returned(db, actor, returned, policy, result, now)
+    if refreshed:
+        db.execute(update(Case), refreshed)
+        audit.record_many(db, actor, entries, SYNC_ACTOR)
+        result.refreshed = len(refreshed)
 
     _repair_owners(db, actor, run, ledger, policy.assignment, result, now)
     new_rows = _hold_back(db, actor, run, new_rows, policy, result, now)
@@ -181,6 +211,54 @@ def sync_cases(
     db.add(SyncRecord(run_id=run.info.run_id, counts=result.counts()))
     db.commit()
     return result
+
+
+def _close_returned(
+    db: Session,
+    actor: User | None,
+    returned: list[tuple[int, date]],
+    policy: Policy,
+    result: SyncResult,
+    now: Any,
+) -> None:
+    """Close as returned each (case id, the run's last order date), in order; a return
+    after the desk's contact puts the customer on the red carpet."""
+    cases: dict[int, Case] = {}
+    pending: set[int] = set()  # the cases with a concession awaiting a decision
+    for start in range(0, len(returned), _CHUNK):
+        chunk = [case_id for case_id, _ in returned[start : start + _CHUNK]]
+        cases.update((c.id, c) for c in db.scalars(select(Case).where(Case.id.in_(chunk))))
+        pending.update(
+            db.scalars(
+                select(Concession.case_id).where(
+                    Concession.case_id.in_(chunk), Concession.state == "pending"
+                )
+            )
+        )
+    for case_id, bought in returned:
+        case = cases[case_id]
+        before = {
+            "state": case.state,
+            "outcome": case.outcome,
+            "last_order_date": case.last_order_date,
+        }
+        case.state, case.outcome, case.closed_at, case.updated_at = "closed", RETURNED, now, now
+        case.last_order_date = bought
+        after = {
+            "state": "closed",
+            "outcome": RETURNED,
+            "last_order_date": bought,
+            "contacted": case.contacted,
+        }
+        audit.record(
+            db, actor, "case.returned", "case", case.id, before, after, system_name=SYNC_ACTOR
+        )
+        if case.id in pending:
+            withdraw_pending_concessions(db, actor, case)
+        result.returned += 1
+        if is_won_back(case):
+            red_carpet.start(db, actor, case, policy.red_carpet, system_name=SYNC_ACTOR)
+            result.won_back += 1
 
 
 def _one_sync_at_a_time(db: Session) -> None:
@@ -229,26 +307,13 @@ def _choose_owners(
     """An owner and the reason for each (customer id, tier) in ``wanted``, in order: the
     least-busy rule counts each choice before the next."""
     ids = [customer for customer, _ in wanted]
-    history, owners = reads.contact_history(ledger, ids)
-    contacts = {
-        customer: [Contact(t.staff_id, t.last, t.count) for t in touches]
-        for customer, touches in history.items()
-    }
-    users = _candidates(db)
-    load = _open_load(db)
+    contacts, owners = reads.contact_history(ledger, ids)
+    chooser = Chooser(policy, as_of, _candidates(db), _open_load(db))
     chosen: list[tuple[int | None, str]] = []
     for customer, tier in wanted:
-        owner_id, why = choose_owner(
-            policy,
-            tier=tier,
-            as_of=as_of,
-            contacts=contacts.get(customer, []),
-            account_owner=owners.get(customer),
-            users=users,
-            load=load,
-        )
+        owner_id, why = chooser.choose(tier, contacts.get(customer, ()), owners.get(customer))
         if owner_id is not None:
-            load[owner_id] = load.get(owner_id, 0) + 1
+            chooser.take(owner_id)
         chosen.append((owner_id, why))
     return chosen
 
@@ -266,40 +331,38 @@ def _repair_owners(
     if not db.scalar(select(func.count()).select_from(User).where(holds_work_sql())):
         return
     holders = select(User.id).where(holds_work_sql())
-    stray = list(
-        db.scalars(
-            select(Case)
-            .where(
-                Case.state != "closed",
-                or_(Case.owner_id.is_(None), Case.owner_id.not_in(holders)),
-            )
-            .order_by(Case.urgent.desc(), Case.priority, Case.id)
-            .with_for_update()
+    stray = db.execute(
+        select(Case.id, Case.customer_id, Case.tier, Case.owner_id)
+        .where(
+            Case.state != "closed",
+            or_(Case.owner_id.is_(None), Case.owner_id.not_in(holders)),
         )
-    )
+        .order_by(Case.urgent.desc(), Case.priority, Case.id)
+        .with_for_update()
+    ).all()
     if not stray:
         return
     chosen = _choose_owners(db, ledger, policy, run.as_of, [(c.customer_id, c.tier) for c in stray])
-    entries = []
+    moved, entries = [], []
     for case, (owner_id, why) in zip(stray, chosen, strict=True):
         if owner_id is None:
             continue
-        before = case.owner_id
-        case.owner_id, case.updated_at = owner_id, now
-        if before is None:
+        if case.owner_id is None:
             result.assigned += 1
         else:
             result.reassigned += 1
+        moved.append({"id": case.id, "owner_id": owner_id, "updated_at": now})
         entries.append(
             {
                 "action": "case.reassign",
                 "entity": "case",
                 "entity_id": case.id,
-                "before": {"owner_id": before},
+                "before": {"owner_id": case.owner_id},
                 "after": {"owner_id": owner_id, "assigned_because": why},
             }
         )
-    db.flush()
+    if moved:
+        db.execute(update(Case), moved)
     audit.record_many(db, actor, entries, SYNC_ACTOR)
 
 
@@ -320,25 +383,33 @@ def _open_cases(
     chosen = _choose_owners(
         db, ledger, policy, run.as_of, [(r["customer_id"], r["tier"]) for r in rows]
     )
-    made: list[tuple[Case, str]] = []
-    for row, (owner_id, why) in zip(rows, chosen, strict=True):
+    values: list[dict[str, Any]] = []
+    for row, (owner_id, _why) in zip(rows, chosen, strict=True):
         fields = case_fields(row)
-        case = Case(
-            customer_id=row["customer_id"],
-            state="open",
-            contacted=False,
-            owner_id=owner_id,
-            run_id=run.info.run_id,
-            reasons_text="\n".join(fields["reasons"]).lower(),
-            value_before=worth.get(row["customer_id"], row["revenue_last_year"]),
-            opened_at=now,
-            updated_at=now,
-            **fields,
+        values.append(
+            {
+                "customer_id": row["customer_id"],
+                "state": "open",
+                "contacted": False,
+                "owner_id": owner_id,
+                "run_id": run.info.run_id,
+                "reasons_text": "\n".join(fields["reasons"]).lower(),
+                "value_before": worth.get(row["customer_id"], row["revenue_last_year"]),
+                "opened_at": now,
+                "updated_at": now,
+                **fields,
+            }
         )
-        db.add(case)
-        made.append((case, why))
         result.unassigned += owner_id is None
-    db.flush()
+    # A plain executemany (RETURNING row by row in order would cost a statement per case on
+    # SQLite), then the new ids: the open case of each customer opened now by this run is
+    # this sync's (one open case per customer; nobody else sees them before the commit).
+    db.execute(insert(cast(Table, Case.__table__)), values)
+    mine = select(Case.customer_id, Case.id).where(
+        Case.state != "closed", Case.run_id == run.info.run_id, Case.opened_at == now
+    )
+    ids_now: dict[str, int] = dict(db.execute(mine).all())
+    made = [ids_now[value["customer_id"]] for value in values]
     audit.record_many(
         db,
         actor,
@@ -346,11 +417,16 @@ def _open_cases(
             {
                 "action": "case.open",
                 "entity": "case",
-                "entity_id": case.id,
+                "entity_id": case_id,
                 "before": None,
-                "after": opened_audit(case, why, priority=case.priority, tier=case.tier),
+                "after": opened_audit(
+                    _Opened(value["customer_id"], value["owner_id"]),
+                    why,
+                    priority=value["priority"],
+                    tier=value["tier"],
+                ),
             }
-            for case, why in made
+            for case_id, value, (_owner, why) in zip(made, values, chosen, strict=True)
         ],
         SYNC_ACTOR,
     )

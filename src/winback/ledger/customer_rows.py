@@ -9,11 +9,15 @@ letter or digit a single space: the same fold as winback.desk.matching.fold).
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from winback.ledger.sources import quote_literal
 from winback.ledger.store import Ledger, Manifest
@@ -21,6 +25,8 @@ from winback.ledger.store import Ledger, Manifest
 SIZE = 37  # the folded alphabet: space, 0-9, a-z
 KEYS = SIZE**3  # trigrams of that alphabet
 ROWS = "rows.arrow"
+SEGMENTS = "customers.json"  # the customer segments an index was built from
+POSTINGS = ("offsets.npy", "postings.npy")
 COLUMNS = ("customer_id", "name", "email", "phone", "digits", "status", "folded", "local")
 
 _FOLD_SQL = "trim(regexp_replace(lower(strip_accents(coalesce({0}, ''))), '[^0-9a-z]+', ' ', 'g'))"
@@ -100,6 +106,34 @@ def _write(con: Any, folder: Path, statuses: Path | None) -> None:
     np.cumsum(np.bincount(keys, minlength=KEYS), out=offsets[1:])
     np.save(folder / "offsets.npy", offsets)
     np.save(folder / "postings.npy", np.asarray(trigrams["row"], dtype=np.uint32))
+
+
+def customer_segments(manifest: Manifest) -> list[str]:
+    """The files of the ledger's customers table: what an index's rows are made from."""
+    return [segment.file for segment in manifest.segments("customers")]
+
+
+def restatus(previous: Path, folder: Path, statuses: Path | None) -> None:
+    """Write into ``folder`` the index in ``previous`` with each row's status taken from
+    ``statuses`` (a scan run's customers.parquet; None or missing: no status): the rows
+    rewritten, the trigram files linked (copied where links are refused)."""
+    rows = pa.ipc.open_file(pa.memory_map(str(previous / ROWS))).read_all()
+    kind = rows.schema.field("status").type
+    if statuses is not None and statuses.exists():
+        run = pq.read_table(statuses, columns=["customer_id", "status"])
+        where = pc.index_in(rows.column("customer_id"), value_set=run.column("customer_id"))
+        status = pc.take(run.column("status"), where).cast(kind)
+    else:
+        status = pa.nulls(rows.num_rows, kind)
+    rows = rows.set_column(rows.schema.get_field_index("status"), "status", status)
+    rows = rows.combine_chunks()
+    with pa.OSFile(str(folder / ROWS), "wb") as sink, pa.ipc.new_file(sink, rows.schema) as out:
+        out.write_table(rows)
+    for name in POSTINGS:
+        try:
+            os.link(previous / name, folder / name)
+        except OSError:
+            shutil.copyfile(previous / name, folder / name)
 
 
 def scan_customers(

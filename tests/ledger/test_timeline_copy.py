@@ -1,0 +1,94 @@
+"""The customer-sorted timeline copy after imports: a table that only gained rows keeps
+the last copy's file and gains one of the new rows; updated keys, rewritten segments or
+too many files write it whole. Either way it reads exactly as the ledger does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from winback.ledger import timeline
+from winback.ledger.importer import import_file
+from winback.ledger.store import Ledger
+
+HEADER = "order_id,customer_id,order_date,amount\n"
+
+
+def _import(ledger: Ledger, tmp_path: Path, name: str, lines: str) -> None:
+    path = tmp_path / f"{name}.csv"
+    path.write_text(HEADER + lines, encoding="utf-8")
+    result = import_file(ledger, "orders", path, rejects_dir=tmp_path / "rejects")
+    assert result.rejected == 0, result.rejects
+
+
+def _same_as_the_ledger(folder: Path, ledger: Ledger) -> list[tuple[object, ...]]:
+    """Every timeline table reads the same through the copy as through the ledger (each
+    customer's rows alike); the copy's orders, by customer and id."""
+    copy, source = timeline.connect(folder), ledger.connect()
+    try:
+        for table in timeline.TABLES:
+            query = f"SELECT * FROM {table} ORDER BY ALL"
+            assert copy.sql(query).fetchall() == source.sql(query).fetchall(), table
+        one = "SELECT order_id, amount FROM orders WHERE customer_id = 'c1' ORDER BY order_id"
+        assert copy.sql(one).fetchall() == source.sql(one).fetchall()
+        found: list[tuple[object, ...]] = copy.sql(
+            "SELECT customer_id, order_id, amount FROM orders ORDER BY ALL"
+        ).fetchall()
+        return found
+    finally:
+        copy.close()
+        source.close()
+
+
+def test_new_orders_add_a_sorted_file_and_keep_the_last_copys(tmp_path: Path) -> None:
+    ledger, root = Ledger(tmp_path / "ledger"), tmp_path / "timeline"
+    _import(ledger, tmp_path, "first", "o1,c2,2024-01-02,10\no2,c1,2024-01-03,20\n")
+    first = timeline.build(root, ledger)
+    assert first is not None
+    kept = (first / "orders.parquet").stat().st_ino
+    _import(ledger, tmp_path, "second", "o3,c3,2024-02-01,5\no4,c1,2024-02-02,7\n")
+
+    folder = timeline.build(root, ledger)
+
+    assert folder is not None
+    assert folder != first
+    assert (folder / "orders.parquet").stat().st_ino == kept  # not written again
+    assert (folder / "orders.1.parquet").exists()
+    assert _same_as_the_ledger(folder, ledger) == [
+        ("c1", "o2", 20),
+        ("c1", "o4", 7),
+        ("c2", "o1", 10),
+        ("c3", "o3", 5),
+    ]
+
+
+def test_an_import_updating_stored_orders_writes_the_table_whole(tmp_path: Path) -> None:
+    ledger, root = Ledger(tmp_path / "ledger"), tmp_path / "timeline"
+    _import(ledger, tmp_path, "first", "o1,c1,2024-01-02,10\no2,c2,2024-01-03,20\n")
+    first = timeline.build(root, ledger)
+    assert first is not None
+    _import(ledger, tmp_path, "fix", "o1,c1,2024-01-02,11\n")  # o1's amount corrected
+
+    folder = timeline.build(root, ledger)
+
+    assert folder is not None
+    assert not (folder / "orders.1.parquet").exists()
+    assert _same_as_the_ledger(folder, ledger) == [("c1", "o1", 11), ("c2", "o2", 20)]
+
+
+def test_a_table_with_too_many_files_is_written_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(timeline, "MAX_PARTS", 2)
+    ledger, root = Ledger(tmp_path / "ledger"), tmp_path / "timeline"
+    for i in range(3):
+        _import(ledger, tmp_path, f"batch{i}", f"o{i},c{i % 2},2024-01-0{i + 1},{i + 1}\n")
+        folder = timeline.build(root, ledger)
+        assert folder is not None
+    assert sorted(p.name for p in folder.glob("orders*.parquet")) == ["orders.parquet"]
+    assert _same_as_the_ledger(folder, ledger) == [
+        ("c0", "o0", 1),
+        ("c0", "o2", 3),
+        ("c1", "o1", 2),
+    ]
