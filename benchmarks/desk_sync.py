@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,6 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _child import measure_child
 
 STEPS = ("anchor", "sync", "timeline and search", "anchor again")
 RUNS = "desk-sync-runs"
@@ -209,24 +209,9 @@ _CHILDREN["timeline and search"] = _timeline
 
 
 def _measure(which: str, work: Path, desk_url: str | None, runs: list[str]) -> dict[str, Any]:
+    """Run one measurement in a fresh process; its CPU, wall time and peak from wait4."""
     out = work / f"desk-sync-{which.replace(' ', '-')}.out"
-    argv = [sys.executable, __file__, "--child", which, str(work), desk_url or "", *runs]
-    with out.open("w") as stdout:
-        started = time.perf_counter()
-        child = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE, text=True)
-        assert child.stderr is not None
-        errors = child.stderr.read()
-        _pid, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"{which} failed:\n{errors[-3000:]}")
-    measured: dict[str, Any] = json.loads(out.read_text().strip().splitlines()[-1])
-    measured |= {
-        "seconds": seconds,
-        "cpu": usage.ru_utime + usage.ru_stime,
-        "peak_mb": usage.ru_maxrss / 1024,
-    }
-    return measured
+    return measure_child(which, [__file__, "--child", which, str(work), desk_url or "", *runs], out)
 
 
 def _load() -> str:

@@ -307,6 +307,7 @@ def _empty_desk(url: str, work: Path) -> None:
     import sqlalchemy as sa
 
     from winback.desk.db import desk_engine
+    from winback.desk.models import User
 
     engine = sa.create_engine(url)
     with engine.begin() as con:
@@ -317,7 +318,9 @@ def _empty_desk(url: str, work: Path) -> None:
     with source.connect() as src, target.begin() as dst:
         rows = src.execute(sa.text("SELECT * FROM users")).mappings().all()
         if rows:
-            dst.execute(sa.table("users", *(sa.column(c) for c in rows[0])).insert(), list(rows))
+            # The desk's own table, so that SQLite's 0/1 become PostgreSQL's booleans.
+            users = User.__table__
+            dst.execute(users.insert(), [{c: row[c] for c in row if c in users.c} for row in rows])
     source.dispose()
     target.dispose()
 
