@@ -204,12 +204,6 @@ def test_analytic_gradient_matches_finite_differences(
     assert rows is not None
     numeric = central_differences(model, theta, data)
     assert rows.sum(axis=0) == pytest.approx(numeric, rel=1e-5, abs=1e-8)
-    # The fit's weighted sums, which skip the rows × 4 arrays, give the same numbers.
-    weights = rng.uniform(0.5, 3.0, 300)
-    ll = model._log_likelihood_rows(theta, data)
-    total, summed = model._weighted_sums(theta, model._prepare(data), weights)
-    assert total == pytest.approx(float(weights @ ll), rel=1e-12)
-    assert summed == pytest.approx(weights @ rows, rel=1e-10, abs=1e-10)
 
 
 def test_fits_and_predicts_finite_on_extreme_ledgers() -> None:

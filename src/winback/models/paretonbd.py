@@ -175,43 +175,6 @@ class ParetoNBDModel(RepeatPurchaseModel):
         grad = d_head + p_alive * d_alive + (1.0 - p_alive) * d_dead
         return np.asarray(head + np.logaddexp(alive, dead), dtype=np.float64), grad
 
-    def _weighted_sums(
-        self, params: FloatArray, data: Data, weights: FloatArray
-    ) -> tuple[float, FloatArray | None]:
-        # The same sums as the row-wise version without its rows × 4 arrays: the head's
-        # derivatives are constants or depend on x alone, the rest are dot products.
-        if len(data) == 3:
-            data = self._prepare(data)
-        r, alpha, s, beta = (float(v) for v in params)
-        x, _t_x, T, ux, at_x = data
-        head, alive, dead, grad_i = self._pieces(params, data, gradient=True)
-        assert grad_i is not None
-        mix = np.logaddexp(alive, dead)
-        total = float(weights @ (head + mix))
-        w_alive = weights * np.exp(alive - mix)
-        w_dead = weights - w_alive
-        all_w = float(weights.sum())
-        per_x = np.bincount(at_x, weights=weights, minlength=len(ux))
-        a_t, b_t = alpha + T, beta + T
-        grad = np.array(
-            [
-                (digamma(r + ux) - digamma(r)) @ per_x + np.log(alpha) * all_w,
-                r / alpha * all_w,
-                np.log(beta) * all_w + float(w_dead.sum()) / s,
-                s / beta * all_w,
-            ]
-        )
-        grad -= np.array(
-            [
-                w_alive @ np.log(a_t),
-                (w_alive * (r + x)) @ (1.0 / a_t),
-                w_alive @ np.log(b_t),
-                s * (w_alive @ (1.0 / b_t)),
-            ]
-        )
-        grad += w_dead @ grad_i
-        return total, grad
-
     def _identified(self, params: FloatArray) -> str:
         r, alpha, s, beta = params
         return (
