@@ -121,6 +121,44 @@ def test_risk_features_take_the_strongest_clear_driver() -> None:
     assert features.loc["k1", "risk_driver_line"] == "X"
 
 
+def test_risk_features_match_a_per_row_reading_of_many_exposures() -> None:
+    from winback.scan.drivers import Driver
+
+    rng = np.random.default_rng(5)
+    factors = ["product line", "channel", "staff", "incident"]
+    drivers = [
+        Driver(f, f"{f[0]}{i}", f"{f[0]}{i}", 50, 20, 10.0, ratio, ratio / 2, ratio * 2, 1.0)
+        for f in factors
+        for i, ratio in enumerate(rng.choice([0.8, 2.5, 3.0, 4.0], 5))
+    ]
+    n = 5000
+    factor = rng.choice(factors, n)
+    met = pd.DataFrame(
+        {
+            "customer_id": [f"k{i}" for i in rng.integers(0, 800, n)],
+            "factor": factor,
+            "level": [f"{f[0]}{i}" for f, i in zip(factor, rng.integers(0, 7, n), strict=True)],
+        }
+    )
+    features = risk_driver_features(met, drivers)
+    # Per row, by hand: the clear drivers met, the strongest (the first met on a tie).
+    clear = {(d.factor, d.level): d for d in drivers if d.clear}
+    seen: dict[str, list[Driver]] = {}
+    for cid, f, level in met.itertuples(index=False):
+        if (f, level) in clear:
+            seen.setdefault(cid, []).append(clear[(f, level)])
+    assert sorted(seen) == list(features.index)
+    for cid, found in seen.items():
+        strongest = max(found, key=lambda d: d.ratio)  # max keeps the first of equals
+        lines = [d for d in found if d.factor == "product line"]
+        row = features.loc[cid]
+        assert row["driver_lapse_ratio"] == strongest.ratio
+        assert row["drivers_met"] == len(found)
+        assert row["risk_driver"] == strongest.reason()
+        worst = max(lines, key=lambda d: d.ratio).level if lines else None
+        assert (None if pd.isna(row["risk_driver_line"]) else row["risk_driver_line"]) == worst
+
+
 @pytest.fixture(scope="module")
 def retail(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small retail business with the default faulty product line, in a ledger."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -86,3 +88,152 @@ def test_a_daily_rhythm_reads_every_day_not_every_1_days() -> None:
     assert _every(1.0) == "every day"
     assert _every(3.2) == "every 3 days"
     assert _every(28.0) == "every 4 weeks"
+
+
+# -- the vectorised describe against a plain per-customer loop -------------------------------
+
+
+def _reference(per_line: pd.DataFrame, customers: pd.DataFrame, channels: pd.DataFrame) -> Any:
+    """The sweet spots worked out customer by customer, as the scan first did (a loop)."""
+    from winback.scan.sweet_spot import BANDS, REGULAR, STOPPED_CYCLES, TOP, _every
+
+    c = customers.set_index("customer_id")
+    unit = c["line_value"] / c["units"]
+    known = unit.dropna()
+    band: dict[str, str] = {}
+    if len(known):
+        cuts = known.quantile([1 / 3, 2 / 3]).to_numpy()
+        band = {
+            cid: BANDS[i]
+            for cid, i in zip(
+                known.index, np.searchsorted(cuts, known.to_numpy(), "right"), strict=True
+            )
+        }
+    channel: dict[str, tuple[int, Any, str]] = {}
+    for cid, ch, n, last in channels[["customer_id", "channel", "n", "last"]].itertuples(
+        index=False
+    ):
+        if ch is None or (isinstance(ch, float) and np.isnan(ch)):
+            continue
+        key = (-n, -pd.Timestamp(last).value)
+        if cid not in channel or key < channel[cid][:2]:
+            channel[cid] = (*key, str(ch))
+    mine: dict[str, list[tuple[Any, ...]]] = {}
+    for cid, line, days, first, last in per_line[
+        ["customer_id", "line", "days", "first", "last"]
+    ].itertuples(index=False):
+        first, last = pd.Timestamp(first), pd.Timestamp(last)
+        cycle = (last - first).days / max(days - 1, 1) if days > 1 else np.nan
+        mine.setdefault(cid, []).append((-days, -last.value, line, cycle, last))
+    out = {}
+    for cid in c.index:
+        row = c.loc[cid]
+        lines = sorted(mine.get(cid, []), key=lambda t: t[:3])
+        top = [str(t[2]) for t in lines[:TOP]]
+        parts = []
+        if top:
+            head = f"buys {top[0]}"
+            cycles = [t[3] for t in lines if not np.isnan(t[3])]
+            if cycles:
+                head += f" {_every(float(cycles[0]))}"
+            if len(top) > 1:
+                head += f", also {', '.join(top[1:])}"
+            parts.append(head)
+        elif row["purchase_days"] > 1:
+            span = (pd.Timestamp(row["last_order"]) - pd.Timestamp(row["first_order"])).days
+            parts.append(f"orders {_every(span / (row['purchase_days'] - 1))}")
+        basket = float(row["usual_basket"])
+        if not np.isnan(basket):
+            text = f"usual basket {basket:,.2f}"
+            if cid in band:
+                text += f" ({band[cid]} price)"
+            if cid in channel:
+                text += f", by {channel[cid][2]}"
+            parts.append(text)
+        gone = None
+        customer_last = pd.Timestamp(row["last_order"])
+        for days, _, line, cycle, last in lines:
+            quiet = (customer_last - last).days
+            if -days >= REGULAR and quiet > STOPPED_CYCLES * cycle and quiet > 0:
+                gone = str(line)
+                parts.append(f"stopped buying {gone} after {last.strftime('%B %Y')}")
+                break
+        out[cid] = ("; ".join(parts) if parts else None, top, basket, gone)
+    return out
+
+
+def _assert_same(per_line: pd.DataFrame, customers: pd.DataFrame, channels: pd.DataFrame) -> int:
+    from winback.scan.sweet_spot import describe
+
+    got = describe(per_line, customers, channels)
+    want = _reference(per_line, customers, channels)
+    assert list(got.index) == list(customers["customer_id"])
+    for cid, sentence, top, basket, gone in got.itertuples():
+        w_sentence, w_top, w_basket, w_gone = want[cid]
+        assert (None if pd.isna(sentence) else sentence) == w_sentence, cid
+        assert list(top) == w_top, cid
+        assert basket == w_basket or (np.isnan(basket) and np.isnan(w_basket)), cid
+        assert (None if pd.isna(gone) else gone) == w_gone, cid
+    return len(got)
+
+
+def test_describe_matches_a_per_customer_loop_on_a_simulated_ledger(tmp_path: Path) -> None:
+    from winback.ledger.contract import TABLES
+    from winback.scan.sweet_spot import _read
+    from winback.simulate.run import simulate
+
+    simulate("retail", 1500, 36, 3, tmp_path / "sim", "parquet")
+    ledger = Ledger(tmp_path / "ledger")
+    for name in TABLES:
+        for path in sorted((tmp_path / "sim").glob(f"{name}.*")):
+            import_file(ledger, name, path, rejects_dir=tmp_path / "rejects")
+    per_line, customers, channels = _read(ledger.ibis(), date(2026, 6, 30))
+    assert per_line["customer_id"].nunique() > 1000
+    assert _assert_same(per_line, customers, channels) == len(customers)
+
+
+def test_describe_matches_a_per_customer_loop_on_ties_and_gaps() -> None:
+    # Many customers, few lines, dates and channels, so that ties are everywhere: lines on
+    # as many days, last bought the same day; channels as often, last used the same day;
+    # customers with no lines, no channel, no basket, one purchase day.
+    rng = np.random.default_rng(7)
+    n = 4000
+    ids = [f"c{i:05d}" for i in rng.permutation(n)]
+    day0 = pd.Timestamp("2024-01-01")
+    first = day0 + pd.to_timedelta(rng.integers(0, 400, n), unit="D")
+    last = first + pd.to_timedelta(rng.integers(0, 400, n), unit="D")
+    baskets = rng.choice([np.nan, 10.0, 12.5, 1234.565, 99999.995, 7.0], n)
+    value = rng.choice([np.nan, 50.0, 120.0, 300.0], n)
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "usual_basket": baskets,
+            "first_order": first.date,
+            "last_order": last.date,
+            "purchase_days": rng.integers(1, 12, n),
+            "line_value": value,
+            "units": rng.integers(1, 6, n).astype(float),
+        }
+    )
+    rows = []
+    for i in rng.choice(n, 3 * n):
+        start = first[i] + pd.Timedelta(days=int(rng.integers(0, 50)))
+        end = min(start + pd.Timedelta(days=int(rng.integers(0, 300))), last[i])
+        start = min(start, end)
+        rows.append((ids[i], str(rng.choice(list("ABCDE"))), int(rng.integers(1, 6)), start, end))
+    per_line = pd.DataFrame(rows, columns=["customer_id", "line", "days", "first", "last"])
+    per_line = per_line.drop_duplicates(["customer_id", "line"])
+    per_line["first"] = per_line["first"].dt.date
+    per_line["last"] = per_line["last"].dt.date
+    chans = []
+    for i in rng.choice(n, 2 * n):
+        when = day0 + pd.Timedelta(days=int(rng.integers(0, 3)))
+        chans.append(
+            (ids[i], str(rng.choice(["web", "store", "phone"])), int(rng.integers(1, 3)), when)
+        )
+    channels = pd.DataFrame(chans, columns=["customer_id", "channel", "n", "last"])
+    channels = channels.drop_duplicates(["customer_id", "channel"])
+    channels["last"] = channels["last"].dt.date
+    assert _assert_same(per_line, customers, channels) == n
+    # Nothing at all beyond the customers: no lines, no channels.
+    assert _assert_same(per_line.iloc[:0], customers, channels.iloc[:0]) == n

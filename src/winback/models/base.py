@@ -23,6 +23,8 @@ FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
 # Model data as the optimiser passes it: the columns, plus whatever ``_prepare`` adds.
 Data = tuple[Any, ...]
+# A remembered evaluation's point: the log-parameters' bytes, the data's and weights' ids.
+EvaluationKey = tuple[bytes, int, int]
 
 # Parameters live in [e^-LOG_BOUND, e^LOG_BOUND]; a fit that reaches a bound has run off
 # along a ridge rather than found an interior optimum.
@@ -40,6 +42,9 @@ WARM_START_ROWS = 20_000
 WARM_START_CUSTOMERS = 20_000
 WARM_START_ITERATIONS = 40
 WARM_START_GTOL = 1e-9
+# Evaluations of the objective and its gradient remembered during a fit: enough to cover a
+# Hessian's differences and the point they were taken around.
+REMEMBERED_EVALUATIONS = 8
 
 
 def as_float_array(values: Any, name: str) -> FloatArray:
@@ -82,7 +87,10 @@ def factorize(*columns: FloatArray) -> tuple[tuple[FloatArray, ...], IndexArray]
         col_codes, uniques = pd.factorize(col)
         codes = codes * len(uniques) + col_codes
         span *= len(uniques)
-        if span > 2**40 or i == len(columns) - 1:
+        if len(columns) == 1:
+            # One column's codes are already 0, 1, ... in order of first appearance.
+            codes = np.asarray(col_codes, dtype=np.intp)
+        elif span > 2**40 or i == len(columns) - 1:
             codes = np.asarray(pd.factorize(codes)[0], dtype=np.intp)
             span = int(codes.max()) + 1 if len(codes) else 1
     first = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype=np.intp)
@@ -199,11 +207,14 @@ class MaximumLikelihoodModel:
             value = self._objective(log_params, data, weights)
             return value, self._numeric_gradient(log_params, data, weights)
         # The optimiser, the polishing and the final checks often ask for the same point
-        # again: the last evaluation is remembered (per data and weights).
+        # again: the last few evaluations are remembered (per data and weights) — the
+        # final check asks for the point the Hessian was differenced around, several
+        # evaluations back.
         key = (log_params.tobytes(), id(data), id(weights))
-        last = getattr(self, "_last_evaluation", None)
-        if last is not None and last[0] == key:
-            return last[1], last[2].copy()
+        evaluations = self._evaluations()
+        known = evaluations.get(key)
+        if known is not None:
+            return known[0], known[1].copy()
         params = np.exp(log_params)
         with np.errstate(all="ignore"):
             total, grad_sum = self._weighted_sums(params, data, weights)
@@ -216,14 +227,25 @@ class MaximumLikelihoodModel:
         if not np.all(np.isfinite(grad)):
             grad = self._numeric_gradient(log_params, data, weights)
         grad = np.asarray(grad, dtype=np.float64)
-        self._last_evaluation = (key, value, grad.copy(), total)
+        evaluations[key] = (value, grad.copy(), total)
+        while len(evaluations) > REMEMBERED_EVALUATIONS:
+            del evaluations[next(iter(evaluations))]
         return value, grad
 
+    def _evaluations(self) -> dict[EvaluationKey, tuple[float, FloatArray, float]]:
+        """The remembered evaluations, oldest first (emptied at the start of every fit)."""
+        found: dict[EvaluationKey, tuple[float, FloatArray, float]] | None = getattr(
+            self, "_remembered", None
+        )
+        if found is None:
+            found = {}
+            self._remembered = found
+        return found
+
     def _remembered_total(self, log_params: FloatArray, data: Data, weights: FloatArray) -> Any:
-        """Σ w·ll at ``log_params`` if it was the last point evaluated, else None."""
-        last = getattr(self, "_last_evaluation", None)
-        key = (log_params.tobytes(), id(data), id(weights))
-        return last[3] if last is not None and last[0] == key else None
+        """Σ w·ll at ``log_params`` if it is among the points remembered, else None."""
+        known = self._evaluations().get((log_params.tobytes(), id(data), id(weights)))
+        return None if known is None else known[2]
 
     def _numeric_gradient(
         self, log_params: FloatArray, data: Data, weights: FloatArray
@@ -300,6 +322,7 @@ class MaximumLikelihoodModel:
             weights = as_float_array(weights, "weights")
             if len(weights) != len(data[0]) or np.any(weights < 0):
                 raise ModelError("weights must be non-negative, one per row")
+        self._evaluations().clear()
         data, w = compress_rows(data, weights)
         keep = w > 0
         data, w = tuple(col[keep] for col in data), w[keep]
