@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from winback.desk.models import AuditEntry, User, utcnow
@@ -142,24 +142,70 @@ def case_history(db: Session, case_ids: list[int]) -> list[AuditEntry]:
 
 @dataclass(frozen=True)
 class Seen:
-    """How far a reader of the log has read: the newest id then, and the ids it saw among
-    the :data:`SLACK` below it."""
+    """How far a reader of the log has read: the newest id then, and the ids it saw above
+    ``floor`` (every id at or below it was read, or will never commit).
+
+    On PostgreSQL a transaction may commit ids far below the newest (winback sync writes
+    its entries, then reads the ledger for owners while reps commit theirs): an id missing
+    from a read (a hole) keeps ``floor`` below it until every transaction in progress at
+    that read has ended (``marks``: each such read's newest id and snapshot xmax).
+    ``complete`` False: the read began while writers were at work and could not know
+    where their entries would land; the next read starts afresh (as with None)."""
 
     newest: int
     window: frozenset[int]
+    floor: int = -1
+    marks: tuple[tuple[int, int], ...] = ()
+    complete: bool = True
+
+
+def _snapshot(db: Session) -> tuple[int, int] | None:
+    """PostgreSQL's (xmin, xmax) of a snapshot taken now: every transaction below xmin
+    has ended; None elsewhere (SQLite commits writers one at a time, in id order)."""
+    if db.connection().dialect.name != "postgresql":
+        return None
+    xmin, xmax = db.execute(
+        text(
+            "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
+            "FROM pg_current_snapshot() AS s"
+        )
+    ).one()
+    return int(xmin), int(xmax)
 
 
 def entries_since(db: Session, seen: Seen | None) -> tuple[list[tuple[str, str]], Seen]:
-    """The (entity, entity_id) of the entries committed since ``seen`` (with None: those
-    among the last :data:`SLACK` ids), and how far this read got: one query, the ids above
-    ``seen``'s newest less the slack (the newest of them is the log's newest). Caches that
-    keep what the desk's data was use it: every change is audited in its own transaction."""
+    """The (entity, entity_id) of the entries committed since ``seen`` (with None or an
+    incomplete one: those among the last :data:`SLACK` ids), and how far this read got:
+    one query, the ids above ``seen``'s floor (the newest of them is the log's newest).
+    Caches that keep what the desk's data was use it: every change is audited in its own
+    transaction."""
+    snap = _snapshot(db)  # before the read: what ended by now is in it
     columns = select(AuditEntry.id, AuditEntry.entity, AuditEntry.entity_id)
-    if seen is None:
+    if seen is None or not seen.complete:
         rows = db.execute(columns.order_by(AuditEntry.id.desc()).limit(SLACK)).all()
-    else:
-        rows = db.execute(columns.where(AuditEntry.id > seen.newest - SLACK)).all()
-    newest = max((n for n, _, _ in rows), default=seen.newest if seen else 0)
-    fresh = [(entity, i) for n, entity, i in rows if seen is None or n not in seen.window]
-    window = frozenset(n for n, _, _ in rows if n > newest - SLACK)
-    return fresh, Seen(newest, window)
+        newest = max((n for n, _, _ in rows), default=0)
+        ids = frozenset(n for n, _, _ in rows)
+        fresh = [(entity, i) for _, entity, i in rows]
+        # Writers at work now may commit entries anywhere below: read afresh next time.
+        complete = snap is None or snap[0] >= snap[1]
+        return fresh, Seen(newest, ids, newest - SLACK, complete=complete)
+    floor = min(seen.floor, seen.newest - SLACK)
+    rows = db.execute(columns.where(AuditEntry.id > floor)).all()
+    newest = max((n for n, _, _ in rows), default=seen.newest)
+    fresh = [(entity, i) for n, entity, i in rows if n not in seen.window]
+    seen_now = {n for n, _, _ in rows}
+    lowest = newest - SLACK
+    marks: tuple[tuple[int, int], ...] = ()
+    if snap is not None:
+        # Holes at or below a mark whose transactions have all ended will stay holes.
+        settled = max((top for top, xmax in seen.marks if xmax <= snap[0]), default=floor)
+        marks = tuple(m for m in seen.marks if m[1] > snap[0])
+        hole = next((n for n in range(max(floor, settled) + 1, newest) if n not in seen_now), None)
+        if hole is not None:
+            lowest = min(lowest, hole - 1)
+            if snap[0] < snap[1]:
+                marks = (*marks, (newest, snap[1]))
+        if not marks:
+            lowest = newest - SLACK
+    window = frozenset(n for n in seen_now if n > lowest)
+    return fresh, Seen(newest, window, lowest, marks)

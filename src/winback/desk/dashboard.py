@@ -81,7 +81,7 @@ class OpenCases:
             other = any(
                 not i.isdigit() if e == "case" else e not in _NOT_OPEN_CASES for e, i in entries
             )
-            if self._seen is None or other or len(named) > _REREAD_ALL:
+            if self._seen is None or not self._seen.complete or other or len(named) > _REREAD_ALL:
                 self._values = dict(_open_values(db, None))
             elif named:
                 for case_id in named:

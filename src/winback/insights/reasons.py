@@ -670,7 +670,7 @@ class WorkedCache:
             held = self._kept.get(since)
         fresh, seen = audit.entries_since(db, held.seen if held else None)
         rows = None
-        if held is not None:
+        if held is not None and held.seen.complete:
             rows = _brought_up_to_date(db, since, held.rows, fresh)
         if rows is None:
             rows = {w.case_id: w for w in _worked_cases(db, since)}
