@@ -4,6 +4,8 @@ too many files write it whole. Either way it reads exactly as the ledger does.""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,36 @@ def test_a_table_with_too_many_files_is_written_whole(
         ("c0", "o2", 3),
         ("c1", "o1", 2),
     ]
+
+
+def test_a_last_copy_swept_away_mid_build_is_written_whole_not_through_its_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another build (a second sync's refresh) publishes meanwhile and sweeps the copy this
+    # build links from: after the orders' first file is linked, the rest are gone.
+    ledger, root = Ledger(tmp_path / "ledger"), tmp_path / "timeline"
+    for i in range(3):
+        _import(ledger, tmp_path, f"batch{i}", f"o{i},c{i % 2},2024-01-0{i + 1},{i + 1}\n")
+        if i < 2:
+            assert timeline.build(root, ledger) is not None
+    real_link, held = os.link, []
+
+    def link(source: Path, target: Path) -> None:
+        real_link(source, target)
+        if Path(source).name == "orders.parquet":
+            held.append((open(source, "rb"), Path(source).read_bytes()))  # noqa: SIM115
+            shutil.rmtree(Path(source).parent)
+
+    monkeypatch.setattr(os, "link", link)
+    folder = timeline.build(root, ledger)
+    monkeypatch.undo()
+
+    assert folder is not None
+    assert _same_as_the_ledger(folder, ledger) == [
+        ("c0", "o0", 1),
+        ("c0", "o2", 3),
+        ("c1", "o1", 2),
+    ]
+    kept, before = held[0]
+    with kept:
+        assert kept.read() == before  # the linked file was never written through

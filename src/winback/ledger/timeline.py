@@ -140,11 +140,19 @@ def _kept_parts(
         return None
     if added and len(parts) >= MAX_PARTS:
         return None
-    for name in parts:
-        try:
-            os.link(folder / name, partial / name)
-        except OSError:
-            shutil.copyfile(folder / name, partial / name)
+    try:
+        for name in parts:
+            try:
+                os.link(folder / name, partial / name)
+            except OSError:
+                shutil.copyfile(folder / name, partial / name)
+    except OSError:
+        # The last copy was swept away meanwhile (another build published): write the
+        # table whole, first dropping what was linked, so that no write goes through a
+        # link into a file another copy holds.
+        for name in parts:
+            (partial / name).unlink(missing_ok=True)
+        return None
     return list(parts), added
 
 
