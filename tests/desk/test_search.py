@@ -4,6 +4,8 @@ clearly; the open case and status shown."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -232,3 +234,36 @@ def test_a_new_run_keeps_the_trigrams_and_gives_what_a_fresh_build_gives(
     assert rebuilt is not None
     assert (rebuilt / "postings.npy").stat().st_ino != postings
     assert ids(search.SearchIndex(rebuilt).search(search.parse("quentin newcomb"), 5)) == ["C-0300"]
+
+
+def test_an_index_swept_away_mid_build_is_built_afresh_not_written_through_its_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another build (a second sync's refresh) publishes meanwhile and sweeps the index
+    # this build links from: after its first trigram file is linked, the rest are gone.
+    ledger = _ledger(tmp_path)
+    root = search.root_of(tmp_path)
+    runs = tmp_path / "runs"
+    assert search.build(root, ledger, make_run(runs, [])) is not None
+    later = make_run(runs, [{"customer_id": "C-0001", "status": "lapsed"}])
+    real_link, held = os.link, []
+
+    def link(source: Path, target: Path) -> None:
+        real_link(source, target)
+        if not held:
+            held.append((open(source, "rb"), Path(source).read_bytes()))  # noqa: SIM115
+            shutil.rmtree(Path(source).parent)
+
+    monkeypatch.setattr(os, "link", link)
+    folder = search.build(root, ledger, later)
+    monkeypatch.undo()
+
+    assert folder is not None
+    fresh = search.build(tmp_path / "fresh", ledger, later)
+    assert fresh is not None
+    kept, made = search.SearchIndex(folder), search.SearchIndex(fresh)
+    assert kept.rows.equals(made.rows)
+    assert (kept.postings == made.postings).all()
+    first, before = held[0]
+    with first:
+        assert first.read() == before  # the linked file was never written through

@@ -96,8 +96,15 @@ def build(root: Path, ledger: Ledger, run: ScanRun | None, memory: str = "1GB") 
     if previous is not None:
         # The same customers (only orders and the like imported since, or only a new
         # run): their rows and trigrams stand; only each row's status is the new run's.
-        customer_rows.restatus(previous, partial, statuses)
-    else:
+        try:
+            customer_rows.restatus(previous, partial, statuses)
+        except OSError:
+            # That index was swept away meanwhile (another build published): build afresh,
+            # first dropping what was linked, so no write goes through a link into it.
+            for name in (customer_rows.ROWS, *customer_rows.POSTINGS):
+                (partial / name).unlink(missing_ok=True)
+            previous = None
+    if previous is None:
         customer_rows.write_search_rows(ledger, manifest, partial, statuses, memory)
     (partial / customer_rows.SEGMENTS).write_text(json.dumps(customers), encoding="utf-8")
     return published.publish(partial, final, stamp)
