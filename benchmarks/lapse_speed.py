@@ -28,24 +28,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _child import measure_child
+
 
 def _anchor(work: Path) -> dict[str, Any]:
-    from winback.ledger.store import Ledger
+    """The bare DuckDB per-customer summary, as scan_speed.py measures it."""
+    from scan_speed import _anchor as anchor
 
-    con = Ledger(work / "ledger").connect()
-    rows = con.sql(
-        "SELECT count(*) FROM (SELECT customer_id, count(DISTINCT order_date) AS purchases, "
-        "min(order_date) AS first, max(order_date) AS last, sum(amount) AS revenue "
-        "FROM orders GROUP BY customer_id)"
-    ).fetchall()
-    return {"customers": rows[0][0]}
+    return anchor(work, None)
 
 
 def _lapse(work: Path, old: bool) -> dict[str, Any]:
@@ -104,28 +101,9 @@ def _child(which: str, work: str) -> None:
 
 def _measure(which: str, work: Path) -> dict[str, Any]:
     """One measurement in a fresh process; its CPU, wall time and peak from wait4."""
-    with tempfile.TemporaryFile("w+") as stdout:
-        started = time.perf_counter()
-        child = subprocess.Popen(
-            [sys.executable, __file__, "--child", which, str(work)],
-            stdout=stdout,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
-        )
-        assert child.stderr is not None
-        errors = child.stderr.read()
-        _pid, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - started
-        if os.waitstatus_to_exitcode(status):
-            raise SystemExit(f"{which} failed:\n{errors[-3000:]}")
-        stdout.seek(0)
-        measured: dict[str, Any] = json.loads(stdout.read().strip().splitlines()[-1])
-    return measured | {
-        "seconds": seconds,
-        "cpu": usage.ru_utime + usage.ru_stime,
-        "peak_mb": usage.ru_maxrss / 1024,
-    }
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "child.out"
+        return measure_child(which, [__file__, "--child", which, str(work)], out)
 
 
 def _load() -> str:
