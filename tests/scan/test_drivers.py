@@ -249,8 +249,8 @@ def test_the_faulty_lines_buyers_get_a_higher_lapse_risk_than_like_customers(
     seen: dict[str, object] = {}
     real = pipeline.backtest_and_score
 
-    def twice(features_at, today, day, policy, seed=0, drivers_at=None):  # type: ignore[no-untyped-def]
-        score, result = real(features_at, today, day, policy, seed, drivers_at=drivers_at)
+    def twice(features_at, today, day, policy, seed=0, **given):  # type: ignore[no-untyped-def]
+        score, result = real(features_at, today, day, policy, seed, **given)
         met = (today["risk_driver_line"] == faulty).to_numpy()
         unmet = today.copy()
         unmet.loc[met, "driver_lapse_ratio"] = 1.0
@@ -258,7 +258,7 @@ def test_the_faulty_lines_buyers_get_a_higher_lapse_risk_than_like_customers(
         seen.update(
             met=met,
             score=score,
-            unmet=real(features_at, unmet, day, policy, seed, drivers_at=drivers_at)[0],
+            unmet=real(features_at, unmet, day, policy, seed, **given)[0],
         )
         return score, result
 
