@@ -346,6 +346,12 @@ def classify_by_risk(
             f"{p:.0%} likely to place no order in the next {horizon} days "
             f"(a typical active customer: {base_rate:.0%})"
         )
+    # A cancellation sets the status by itself, so it is always named, right after the risk;
+    # the drivers then fill the rest (it is one of them too, and not repeated).
+    for s in cancellation_signals(features, as_of, policy)[:1]:
+        fired = np.flatnonzero(s.fired & flagged)
+        for i, text in zip(fired, s.text(fired).to_numpy(), strict=True):
+            reasons[i].append(text)
     for s in driver_signals(features, as_of, policy):
         fired = np.flatnonzero(s.fired & flagged)
         if not len(fired):
