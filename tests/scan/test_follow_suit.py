@@ -78,6 +78,15 @@ def test_the_self_reported_auc_is_within_005_of_the_auc_against_the_simulators_t
     reported = run.info.backtest["scores"]["lapse_risk"]["auc"]
     assert run.info.classifier["auc"] == reported
     assert abs(reported - against_truth) <= 0.05, (reported, against_truth)
+    # The ranking graded on a longer stay away reads closer to who truly stopped, and its
+    # procedure learned nothing after the date it is graded at.
+    stayed = run.info.backtest["stayed_away"]
+    assert abs(stayed["auc"]["lapse_risk"] - against_truth) <= 0.03, (stayed, against_truth)
+    graded_on = date.fromisoformat(stayed["graded_on"])
+    assert graded_on + timedelta(days=stayed["window_days"]) == as_of
+    learned = timedelta(days=stayed["learned_window_days"])
+    assert len(stayed["cutoffs"]) >= 2
+    assert all(date.fromisoformat(c) + learned <= graded_on for c in stayed["cutoffs"])
 
 
 def test_the_slipping_threshold_is_the_deepest_cut_that_meets_the_precision() -> None:
