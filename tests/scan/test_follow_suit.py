@@ -227,7 +227,11 @@ def test_a_risk_driver_met_raises_the_lapse_risk_of_like_customers_without_leaka
     held_out = as_of - timedelta(days=Policy().lapse.follow_suit_window_days)
     assert asked
     assert max(asked) == held_out
-    assert set(asked) == {date.fromisoformat(c) for c in result.cutoffs}
+    # The cutoffs learned from and graded, and those of the ranking graded on a longer stay
+    # away (all before the held-out one).
+    stayed = result.stayed_away
+    graded = {*result.cutoffs, *stayed.get("cutoffs", []), stayed["graded_on"]}
+    assert set(asked) == {date.fromisoformat(c) for c in graded}
 
     # Like customers: ordered in the last 30 days, at least three purchases so far.
     fresh = (today["days_since_last_order"] < 30) & (today["purchases"] >= 3)

@@ -345,6 +345,22 @@ def backtest_and_score(
     threshold = slipping_threshold(
         y_test, calibrate(raw), required_precision(policy.lapse.slipping_precision, y_test)
     )
+    stayed = stayed_away_grade(
+        prepare,
+        horizon,
+        window,
+        gone_window(today, as_of - timedelta(days=STAYED_AWAY_DAYS), horizon),
+        labelled,
+        held_out_extra,
+        as_of,
+        seed,
+        policy.lapse.slipping_precision,
+    )
+    if stayed.get("slipping_share") is not None:
+        # Slipping also meets the policy's precision on who stayed away: the share of the
+        # customers the procedure flags there, taken as the same share of the held-out ones.
+        at = float(np.quantile(calibrate(raw), 1 - stayed["slipping_share"]))
+        threshold = max(threshold, at)
     graded = held_out_extra[held_out]["frame"]
     not_alive = 1.0 - pd.to_numeric(graded["p_alive"], errors="coerce").to_numpy(np.float64)
     scores = {
@@ -366,16 +382,7 @@ def backtest_and_score(
         seasonal_shift=round(shift, 4),
         inactive_rate=round(held_out_extra[held_out]["inactive_rate"], 4),
         driver_weight=round(ranker.weight, 4),
-        stayed_away=stayed_away_grade(
-            prepare,
-            horizon,
-            window,
-            gone_window(today, as_of - timedelta(days=STAYED_AWAY_DAYS), horizon),
-            labelled,
-            held_out_extra,
-            as_of,
-            seed,
-        ),
+        stayed_away=stayed,
     )
     now = backtest.active_in_year(today)
     score[~now] = held_out_extra[held_out]["inactive_rate"]
@@ -430,6 +437,7 @@ def stayed_away_grade(
     extra: dict[date, dict[str, Any]],
     as_of: date,
     seed: int,
+    precision: float,
 ) -> dict[str, Any]:
     """The ranking graded on who stayed away ``STAYED_AWAY_DAYS`` after a cutoff that long
     before the scan: the same procedure (inputs, window, trees, drivers' weight) trained on
@@ -441,6 +449,10 @@ def stayed_away_grade(
     stopped buying, so graded on the horizon alone the ranking reads lower than it is.
     The scan's own model learns from newer cutoffs (its windows end by the horizon's cutoff),
     so this figure is a little stale, never flattered: nothing after its cutoff is learned.
+
+    ``slipping_share``: the largest share of that cutoff's customers, taken from the top of
+    the ranking, of whom at least the policy's ``precision`` (and half way from the base
+    rate to certainty) stayed away; the slipping threshold flags no larger a share.
     """
     days = STAYED_AWAY_DAYS
     window, cutoffs = plan
@@ -466,14 +478,17 @@ def stayed_away_grade(
     frame = extra.pop(graded_on)["frame"]
     not_alive = 1.0 - pd.to_numeric(frame["p_alive"], errors="coerce").to_numpy(np.float64)
     recency = pd.to_numeric(frame["days_since_last_order"]).to_numpy(dtype=np.float64)
+    rank = ranker.rank(x)
+    _order, cut = deepest_cut(y, rank, required_precision(precision, y))
     return out | {
+        "slipping_share": None if cut is None else round((cut + 1) / len(y), 4),
         "learned_window_days": window,
         "cutoffs": sorted(used),
         "train_rows": ranker.rows,
         "test_rows": len(y),
         "base_rate": round(float(np.mean(y)), 4),
         "auc": {
-            "lapse_risk": backtest.auc(y, ranker.rank(x)),
+            "lapse_risk": backtest.auc(y, rank),
             "not_alive": backtest.auc(y, not_alive),
             "days_since_last_order": backtest.auc(y, recency),
             "chance": 0.5,
@@ -650,14 +665,20 @@ def required_precision(policy_precision: float, y: np.ndarray) -> float:
 def slipping_threshold(y: np.ndarray, risk: np.ndarray, precision: float) -> float:
     """The lowest risk at which the customers at or above it really lapsed at ``precision``
     or more (the highest risk when no threshold reaches it)."""
-    order = np.argsort(-risk, kind="stable")
-    hits = np.cumsum(y[order])
-    shares = hits / np.arange(1, len(y) + 1)
-    meets = np.flatnonzero(shares >= precision)
-    if not len(meets):
-        return float(risk[order[0]])
+    order, cut = deepest_cut(y, risk, precision)
     # The deepest cut that still meets it; ties at that risk all count as flagged.
-    return float(risk[order[meets[-1]]])
+    return float(risk[order[0 if cut is None else cut]])
+
+
+def deepest_cut(
+    y: np.ndarray, score: np.ndarray, precision: float
+) -> tuple[np.ndarray, int | None]:
+    """The rows by descending score, and the last position down that order at which the
+    rows down to it are positive at ``precision`` or more (None when no cut is)."""
+    order = np.argsort(-score, kind="stable")
+    shares = np.cumsum(y[order]) / np.arange(1, len(y) + 1)
+    meets = np.flatnonzero(shares >= precision)
+    return order, (int(meets[-1]) if len(meets) else None)
 
 
 def classifier(seed: int) -> HistGradientBoostingClassifier:
