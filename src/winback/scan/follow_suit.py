@@ -25,7 +25,9 @@ then) adds to the model's log-odds with a weight learned on the training rows ag
 stopped by the end of the window" (no counted order in its last ``QUIET_DAYS``):
 ``driver_weight``. The slipping threshold is chosen on the held-out
 cutoff: the lowest risk at which the customers flagged really lapsed at the policy's
-``slipping_precision``.
+``slipping_precision``, flagging no larger a share than the one of whom that precision
+stayed away ``STAYED_AWAY_DAYS`` on the ranking's longer grade (``stayed_away_grade``: the
+same procedure run that long back, graded on who placed no order in the days after).
 
 A big ledger gives millions of backtest rows; each fit then learns from a stratified random
 sample of at most ``MAX_FIT_ROWS`` of them (fixed seed, the lapse rate kept), which ranks
