@@ -428,6 +428,7 @@ def _fit_ranker(train: list[Rows], seed: int) -> Ranker:
 
 
 STAYED_AWAY_DAYS = 180  # the ranking is also graded on "no counted order in this many days"
+STAYED_AWAY_CUTOFFS = TRAIN_CUTOFFS  # its training cutoffs, newest first
 
 
 def stayed_away_grade(
@@ -465,7 +466,7 @@ def stayed_away_grade(
     if window != learned or window < days:
         return out | {"problem": f"too little history to grade a {days}-day stay away"}
     train, used = [], []
-    for cutoff in cutoffs:
+    for cutoff in cutoffs[:STAYED_AWAY_CUTOFFS]:
         rows = labelled.get(cutoff) or prepare(cutoff, window)
         if rows is not None and len(rows[1]):
             train.append(rows)
