@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -81,6 +83,30 @@ def feature_frame(expr: Any) -> pd.DataFrame:
 
 # The folders holding what _kept wrote, by the name of the table reading it.
 _KEPT: dict[str, tempfile.TemporaryDirectory[str]] = {}
+# The names of the tables _kept wrote during the scan running in this thread.
+_HELD: ContextVar[list[str] | None] = ContextVar("winback_kept_tables", default=None)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _frees_what_it_kept(scan: Callable[P, R]) -> Callable[P, R]:
+    """``scan``, which removes every folder :func:`_kept` wrote during it that
+    :func:`_release` did not: a scan that fails part-way leaves none behind."""
+
+    @functools.wraps(scan)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        held: list[str] = []
+        token = _HELD.set(held)
+        try:
+            return scan(*args, **kwargs)
+        finally:
+            _HELD.reset(token)
+            for name in held:
+                folder = _KEPT.pop(name, None)
+                if folder is not None:
+                    folder.cleanup()
+
+    return run
 
 
 def _kept(con: Any, expr: Any) -> Any:
@@ -99,6 +125,9 @@ def _kept(con: Any, expr: Any) -> Any:
     con.to_parquet(expr, path)
     table = con.read_parquet(path)
     _KEPT[table.get_name()] = folder
+    held = _HELD.get()
+    if held is not None:
+        held.append(table.get_name())
     return table
 
 
@@ -114,6 +143,7 @@ def _release(con: Any, kept: Any) -> None:
         folder.cleanup()
 
 
+@_frees_what_it_kept
 def run_scan(
     ledger: Ledger,
     runs_dir: Path,
