@@ -26,7 +26,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from winback.ledger.contract import COUNTED_ORDER_STATUSES
+from winback.scan.features import counted_orders, customer_days, line_days
 
 REGULAR = 3  # purchase days with a line before its stopping counts
 STOPPED_CYCLES = 2.5
@@ -39,39 +39,43 @@ IntArray = npt.NDArray[np.int64]
 ObjectArray = npt.NDArray[np.object_]
 
 
-def _counted(con: Any, as_of: date) -> Any:
-    orders = con.table("orders")
-    return orders.filter(
-        (orders.order_date <= ibis.date(as_of))
-        & (orders.status.isnull() | orders.status.isin(COUNTED_ORDER_STATUSES))
-    )
-
-
-def _read(con: Any, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _read(
+    con: Any, as_of: date, lines: Any = None, days: Any = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(customer, line) purchase days, first and last; per-customer basket and price;
-    (customer, channel) counts."""
-    o = _counted(con, as_of)
-    lines = con.table("order_lines")
-    held = lines.join(o.select("order_id", "customer_id", "order_date"), "order_id")
-    held = held.mutate(line=held.category.coalesce(held.product_name))
-    held = held.filter(held.line.notnull() & (held.line != ""))
+    (customer, channel) counts.
+
+    ``lines`` and ``days`` are ``features.line_days`` and ``features.customer_days`` when
+    the scan keeps them; without them they are computed within the queries. The order lines
+    are read once (by line and day), the purchase days come from the table by day, and the
+    orders themselves are read only for the median basket and the channels.
+    """
+    held = line_days(con) if lines is None else lines
+    held = held.filter(held.order_date <= ibis.date(as_of))
     per_line = held.group_by(["customer_id", "line"]).aggregate(
-        days=held.order_date.nunique(),
+        days=held.count(),
         first=held.order_date.min(),
         last=held.order_date.max(),
+        value=held.value.sum(),
+        units=held.units.sum(),
     )
-    units = held.quantity.fill_null(1)
-    price = held.group_by("customer_id").aggregate(
-        line_value=held.amount.sum().cast("float64"),
-        units=ibis.ifelse(units > 0, units, 1).sum().cast("float64"),
+    # The price's sums over each customer's lines ride along (the same exact DECIMAL sum).
+    every = ibis.window(group_by=per_line.customer_id)
+    per_line = per_line.mutate(
+        line_value=per_line.value.sum().over(every).cast("float64"),
+        all_units=per_line.units.sum().over(every).cast("float64"),
     )
-    basket = o.group_by("customer_id").aggregate(
-        usual_basket=o.amount.cast("float64").median(),
-        first_order=o.order_date.min(),
-        last_order=o.order_date.max(),
-        purchase_days=o.order_date.nunique(),
+    day = customer_days(con.table("orders")) if days is None else days
+    day = day.filter(day.order_date <= ibis.date(as_of))
+    span = day.group_by("customer_id").aggregate(
+        first_order=day.order_date.min(),
+        last_order=day.order_date.max(),
+        purchase_days=day.count(),
     )
-    customers = basket.left_join(price, "customer_id").drop("customer_id_right")
+    o = counted_orders(con.table("orders"))
+    o = o.filter(o.order_date <= ibis.date(as_of))
+    basket = o.group_by("customer_id").aggregate(usual_basket=o.amount.cast("float64").median())
+    basket = basket.join(span, "customer_id")
     channels = (
         o.filter(o.channel.notnull())
         .group_by(["customer_id", "channel"])
@@ -79,11 +83,20 @@ def _read(con: Any, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFra
     )
 
     def frame(expr: Any) -> pd.DataFrame:
-        out: pd.DataFrame = expr.to_pyarrow().to_pandas()
+        # Dates as datetime64, not a Python object each (describe reads them as day numbers).
+        out: pd.DataFrame = expr.to_pyarrow().to_pandas(date_as_object=False)
         out["customer_id"] = out["customer_id"].astype(str)
         return out
 
-    return frame(per_line), frame(customers), frame(channels)
+    lined = frame(per_line)
+    price = (
+        lined[["customer_id", "line_value", "all_units"]]
+        .drop_duplicates("customer_id")
+        .rename(columns={"all_units": "units"})
+    )
+    customers = frame(basket).merge(price, on="customer_id", how="left")
+    per_line_out = lined[["customer_id", "line", "days", "first", "last"]]
+    return per_line_out, customers, frame(channels)
 
 
 def _every(days: float) -> str:
@@ -152,8 +165,11 @@ def _group_starts(keys: IntArray) -> tuple[IntArray, IntArray]:
 
 
 def _texts(values: Any) -> ObjectArray:
-    """``values`` as Python strings (object array)."""
-    return np.array([str(v) for v in values], dtype=object)
+    """``values`` as Python strings (object array): each distinct value turned once (a
+    million rows hold a few dozen lines and channels)."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
+    words = np.array([str(v) for v in uniques] + [""], dtype=object)
+    return np.asarray(words[codes], dtype=object)
 
 
 def describe(
@@ -282,6 +298,7 @@ def describe(
     return out
 
 
-def sweet_spots(con: Any, as_of: date) -> pd.DataFrame:
-    """Every customer's sweet spot at ``as_of`` (:func:`describe` over the ledger)."""
-    return describe(*_read(con, as_of))
+def sweet_spots(con: Any, as_of: date, lines: Any = None, days: Any = None) -> pd.DataFrame:
+    """Every customer's sweet spot at ``as_of`` (:func:`describe` over the ledger);
+    ``lines`` and ``days`` as :func:`_read` takes them."""
+    return describe(*_read(con, as_of, lines, days))
