@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from winback.scan.features import customer_days, exposure_features
+from winback.scan.keys import positions
 
 HORIZON_DAYS = 365
 QUIET_DAYS = 180
@@ -139,19 +140,31 @@ def compare(
     """
     labels = labels or {}
     people = people.reset_index(drop=True)
-    index = pd.Series(np.arange(len(people)), index=people["customer_id"].astype(str))
     stratum_codes, stratum = pd.factorize(people["stratum"])
     k = len(stratum)
     lapsed = people["lapsed"].to_numpy(dtype=float)
     revenue = people["revenue"].to_numpy(dtype=float)
     all_n = np.bincount(stratum_codes, minlength=k).astype(float)
     all_l = np.bincount(stratum_codes, weights=lapsed, minlength=k)
-    met = exposures.assign(row=exposures["customer_id"].astype(str).map(index)).dropna(
-        subset=["row"]
-    )
+    # Each exposure's customer as a row number and its (factor, level) as one whole number,
+    # then the exposures sorted by it: no string-keyed join or group-by over millions of rows.
+    at = positions(people["customer_id"], exposures["customer_id"])
+    factor_codes, factors = pd.factorize(exposures["factor"])
+    level_codes, levels = pd.factorize(exposures["level"])
+    keep = (at >= 0) & (factor_codes >= 0) & (level_codes >= 0)
+    key = factor_codes[keep].astype(np.int64) * max(len(levels), 1) + level_codes[keep]
+    order = np.argsort(key, kind="stable")
+    key, met_rows = key[order], at[keep][order].astype(np.int64)
+    bounds = np.flatnonzero(np.diff(key)) + 1
     found = []
-    for (factor, level), group in met.groupby(["factor", "level"], sort=True):
-        rows = np.unique(group["row"].to_numpy(dtype=np.int64))
+    for part, rows in zip(np.split(key, bounds), np.split(met_rows, bounds), strict=True):
+        if not part.size:
+            continue
+        factor, level = (
+            factors[part[0] // max(len(levels), 1)],
+            levels[part[0] % max(len(levels), 1)],
+        )
+        rows = np.unique(rows)
         if rows.size < min_exposed or rows.size == len(people):
             continue
         codes = stratum_codes[rows]

@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from winback.scan.features import counted_orders, customer_days, line_days
+from winback.scan.keys import positions
 
 REGULAR = 3  # purchase days with a line before its stopping counts
 STOPPED_CYCLES = 2.5
@@ -199,7 +200,7 @@ def describe(
     # The channel: used most, then most recently (then the first given).
     channel = np.full(n, None, dtype=object)
     named = channels[channels["channel"].notna()]
-    at = ids.get_indexer(pd.Index(named["customer_id"]))
+    at = positions(ids, named["customer_id"])
     keep = at >= 0
     at, counts, recent = at[keep], named["n"].to_numpy()[keep], _day_numbers(named["last"])[keep]
     order = np.lexsort((-recent, -counts, at))
@@ -208,7 +209,7 @@ def describe(
 
     # Each customer's lines, on most purchase days first, then bought last most recently,
     # then by name.
-    row = ids.get_indexer(pd.Index(per_line["customer_id"]))
+    row = positions(ids, per_line["customer_id"])
     keep = row >= 0
     row = row[keep]
     days = per_line["days"].to_numpy(dtype=np.int64)[keep]
