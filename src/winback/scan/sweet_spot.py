@@ -54,17 +54,10 @@ def _read(
     held = line_days(con) if lines is None else lines
     held = held.filter(held.order_date <= ibis.date(as_of))
     per_line = held.group_by(["customer_id", "line"]).aggregate(
-        days=held.count(),
-        first=held.order_date.min(),
-        last=held.order_date.max(),
-        value=held.value.sum(),
-        units=held.units.sum(),
+        days=held.count(), first=held.order_date.min(), last=held.order_date.max()
     )
-    # The price's sums over each customer's lines ride along (the same exact DECIMAL sum).
-    every = ibis.window(group_by=per_line.customer_id)
-    per_line = per_line.mutate(
-        line_value=per_line.value.sum().over(every).cast("float64"),
-        all_units=per_line.units.sum().over(every).cast("float64"),
+    price = held.group_by("customer_id").aggregate(
+        line_value=held.value.sum().cast("float64"), units=held.units.sum().cast("float64")
     )
     day = customer_days(con.table("orders")) if days is None else days
     day = day.filter(day.order_date <= ibis.date(as_of))
@@ -76,7 +69,9 @@ def _read(
     o = counted_orders(con.table("orders"))
     o = o.filter(o.order_date <= ibis.date(as_of))
     basket = o.group_by("customer_id").aggregate(usual_basket=o.amount.cast("float64").median())
-    basket = basket.join(span, "customer_id")
+    customers = (
+        basket.join(span, "customer_id").left_join(price, "customer_id").drop("customer_id_right")
+    )
     channels = (
         o.filter(o.channel.notnull())
         .group_by(["customer_id", "channel"])
@@ -89,15 +84,7 @@ def _read(
         out["customer_id"] = out["customer_id"].astype(str)
         return out
 
-    lined = frame(per_line)
-    price = (
-        lined[["customer_id", "line_value", "all_units"]]
-        .drop_duplicates("customer_id")
-        .rename(columns={"all_units": "units"})
-    )
-    customers = frame(basket).merge(price, on="customer_id", how="left")
-    per_line_out = lined[["customer_id", "line", "days", "first", "last"]]
-    return per_line_out, customers, frame(channels)
+    return frame(per_line), frame(customers), frame(channels)
 
 
 def _every(days: float) -> str:
