@@ -156,7 +156,7 @@ def _texts(values: Any) -> ObjectArray:
     """``values`` as Python strings (object array): each distinct value turned once (a
     million rows hold a few dozen lines and channels)."""
     codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
-    words = np.array([str(v) for v in uniques] + [""], dtype=object)
+    words = np.array([str(v) for v in uniques], dtype=object)
     return np.asarray(words[codes], dtype=object)
 
 
@@ -202,9 +202,11 @@ def describe(
     days = per_line["days"].to_numpy(dtype=np.int64)[keep]
     first = _day_numbers(per_line["first"])[keep]
     last = _day_numbers(per_line["last"])[keep]
-    names = per_line["line"].to_numpy(dtype=object)[keep]
-    name_rank = pd.factorize(names, sort=True)[0]
-    order = np.lexsort((name_rank, -last, -days, row))
+    # Each line as its rank among the line names (a few dozen), turned into words once.
+    codes, line_names = pd.factorize(per_line["line"], sort=True, use_na_sentinel=False)
+    words = _texts(line_names)
+    names = codes[keep]
+    order = np.lexsort((names, -last, -days, row))
     row, days, first, last, names = row[order], days[order], first[order], last[order], names[order]
     rank, _ = _group_starts(row)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -215,12 +217,12 @@ def describe(
     top = rank < TOP
     offsets = np.concatenate([[0], np.cumsum(np.bincount(row[top], minlength=n))])
     top_lines = pa.ListArray.from_arrays(
-        pa.array(offsets.astype(np.int32)), pa.array(_texts(names[top]), type=pa.string())
+        pa.array(offsets.astype(np.int32)), pa.array(words[names[top]], type=pa.string())
     ).to_pylist()
 
     def at_rank(k: int) -> ObjectArray:
         out = np.full(n, None, dtype=object)
-        out[row[rank == k]] = _texts(names[rank == k])
+        out[row[rank == k]] = words[names[rank == k]]
         return out
 
     head = at_rank(0)
@@ -260,7 +262,7 @@ def describe(
     _, first_stopped = _group_starts(row[stopped])
     which = np.flatnonzero(stopped)[first_stopped]
     stopped_line = np.full(n, None, dtype=object)
-    stopped_line[row[which]] = _texts(names[which])
+    stopped_line[row[which]] = words[names[which]]
     months, month_at = np.unique(
         last[which].astype("datetime64[D]").astype("datetime64[M]"), return_inverse=True
     )
