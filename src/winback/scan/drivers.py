@@ -303,7 +303,9 @@ def risk_driver_features(exposures: pd.DataFrame, drivers: list[Driver]) -> pd.D
     hit = hit.assign(ratio=ratios[hit["which"].to_numpy()])
     hit = hit.sort_values(["customer_id", "ratio"], ascending=[True, False], kind="stable")
     best = hit.groupby("customer_id", sort=True).first()
-    reasons = [clear[order[i]].reason() for i in best["which"]]
+    # Each driver's reason worded once, then taken by row.
+    texts = np.array([clear[key].reason() for key in order], dtype=object)
+    reasons = texts[best["which"].to_numpy(dtype=np.int64)].tolist()
     is_line = lines[hit["which"].to_numpy()]
     worst_line = hit[is_line].groupby("customer_id", sort=True)["level"].first()
     out = pd.DataFrame(
