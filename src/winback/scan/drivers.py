@@ -152,7 +152,8 @@ def compare(
     factor_codes, factors = pd.factorize(exposures["factor"])
     level_codes, levels = pd.factorize(exposures["level"])
     keep = (at >= 0) & (factor_codes >= 0) & (level_codes >= 0)
-    key = factor_codes[keep].astype(np.int64) * max(len(levels), 1) + level_codes[keep]
+    width = max(len(levels), 1)
+    key = factor_codes[keep].astype(np.int64) * width + level_codes[keep]
     order = np.argsort(key, kind="stable")
     key, met_rows = key[order], at[keep][order].astype(np.int64)
     bounds = np.flatnonzero(np.diff(key)) + 1
@@ -160,10 +161,7 @@ def compare(
     for part, rows in zip(np.split(key, bounds), np.split(met_rows, bounds), strict=True):
         if not part.size:
             continue
-        factor, level = (
-            factors[part[0] // max(len(levels), 1)],
-            levels[part[0] % max(len(levels), 1)],
-        )
+        factor, level = factors[part[0] // width], levels[part[0] % width]
         rows = np.unique(rows)
         if rows.size < min_exposed or rows.size == len(people):
             continue
