@@ -23,6 +23,7 @@ from winback.scan import contact
 from winback.scan.drivers import (
     EXPOSURE_DAYS,
     drivers_met_at,
+    exposures_at,
     find_drivers,
     risk_driver_features,
     with_drivers,
@@ -30,8 +31,8 @@ from winback.scan.drivers import (
 from winback.scan.features import (
     customer_days,
     customer_features,
-    exposure_features,
     last_orders,
+    line_days,
 )
 from winback.scan.follow_suit import backtest_and_score
 from winback.scan.lapse import classify
@@ -206,10 +207,13 @@ def run_scan(
     features = features.join(predicted)
 
     say("drivers")
-    drivers = find_drivers(con, as_of)
-    met = exposure_features(con, as_of, EXPOSURE_DAYS).to_pyarrow().to_pandas()
+    # The order lines by customer, line and day, read once for the sweet spot and every
+    # cutoff's product-line exposures (today's, and the backtest's below).
+    lines = _kept(con, line_days(con))
+    drivers = find_drivers(con, as_of, days=days, lines=lines)
+    met = exposures_at(con, as_of, EXPOSURE_DAYS, lines)
     features = with_drivers(features, risk_driver_features(met, drivers))
-    spots = sweet_spots(con, as_of)
+    spots = sweet_spots(con, as_of, lines, days)
     features = features.merge(spots, left_on="customer_id", right_index=True, how="left")
     doubts = contact.doubtful_contacts(con, as_of)
     features["doubtful_contact"] = features["customer_id"].astype(str).map(doubts)
@@ -246,11 +250,12 @@ def run_scan(
         features,
         as_of,
         chosen,
-        drivers_at=lambda cutoff: drivers_met_at(con, cutoff),
+        drivers_at=lambda cutoff: drivers_met_at(con, cutoff, days, lines),
         labels_at=labels_at,
     )
     features["lapse_risk"] = risk
     _release(con, days)
+    _release(con, lines)
 
     say("statuses")
     lapse = classify(
