@@ -3,10 +3,11 @@
 The ledger's segments are in import order, so finding one customer's orders means reading
 every segment's ``customer_id`` column: ~0.5 s at 20M orders. ``winback sync`` therefore
 writes, once per ledger state, the timeline tables sorted by customer with small row
-groups, holding only the columns the customer page reads (:data:`COLUMNS`); DuckDB then skips every row group whose customer-id range misses, and a customer's
-events cost a few milliseconds. The copy is named by the ledger's batch count: when an
-import has happened since, the copy does not match, and the customer page reads the
-ledger itself (slower, never stale) until the next sync.
+groups, holding only the columns the customer page reads (:data:`COLUMNS`); DuckDB then
+skips every row group whose customer-id range misses, and a customer's events cost a
+few milliseconds. The copy is named by the ledger's batch count: when an import has
+happened since, the copy does not match, and the customer page reads the ledger itself
+(slower, never stale) until the next sync.
 
 After an import the copy need not be written whole: a table that only gained rows keeps
 the last copy's files (linked) and gains one file of the new segments, sorted; the
