@@ -4,7 +4,8 @@ SQLAlchemy's executemany builds and processes a parameter dictionary per row (at
 200k-case sync, seconds of Python). Here each column's bind processor (the JSON
 serializer, SQLite's date and boolean conversions) is looked up once and applied down its
 column, the column defaults of the model are filled in the same way, and the rows go to
-the driver as tuples of one plain INSERT. Values are still bound parameters, never text.
+the driver as tuples: one plain INSERT's executemany on SQLite, one COPY on PostgreSQL.
+Values are bound parameters or COPY's own escaping, never SQL text.
 """
 
 from __future__ import annotations
@@ -41,9 +42,17 @@ def insert_rows(db: Session, table: Table, rows: list[dict[str, Any]]) -> None:
         if process is not None:
             columns[i] = [process(v) for v in columns[i]]
     quote = dialect.identifier_preparer.quote
+    into = f"{quote(table.name)} ({', '.join(quote(n) for n in names)})"
+    if dialect.name == "postgresql":
+        # COPY: psycopg adapts each row in C and streams them, one statement for all.
+        cursor = connection.connection.cursor()
+        try:
+            with cursor.copy(f"COPY {into} FROM STDIN") as copy:
+                for row in zip(*columns, strict=True):
+                    copy.write_row(row)
+        finally:
+            cursor.close()
+        return
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-        f"VALUES ({', '.join([mark] * len(names))})"
-    )
+    sql = f"INSERT INTO {into} VALUES ({', '.join([mark] * len(names))})"
     connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
