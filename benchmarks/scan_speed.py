@@ -16,9 +16,11 @@ each in a fresh process so that its CPU seconds and peak memory are its own:
 
 Each measurement is the child process's own CPU seconds (user + system, every thread, as
 the kernel counts them through ``wait4``), its wall time, and its peak resident memory
-(children included, at their own peak). Ratios are CPU / anchor CPU: wall time on a shared
-machine says more about the neighbours than about winback. The load average is printed
-before and after.
+(children included, at their own peak). Each step's peak comes from the resident memory
+sampled every 0.25 s, of the child and its own children together (Spark's JVM beside
+Python, which ``wait4``'s peak, one process's, leaves out). Ratios are CPU / anchor CPU:
+wall time on a shared machine says more about the neighbours than about winback. The load
+average is printed before and after.
 
     uv run python benchmarks/scan_speed.py                      # 1M customers
     uv run python benchmarks/scan_speed.py --customers 100000   # quicker
@@ -143,15 +145,18 @@ def _workspace(work: Path, which: str, desk_url: str | None) -> Any:
 
 
 class _Clock:
-    """Wall and CPU seconds per named step (CPU: this process, every thread)."""
+    """Wall and CPU seconds per named step (CPU: this process, every thread), and when
+    each step started (``marks``, for the parent's memory samples)."""
 
     def __init__(self) -> None:
         self.steps: dict[str, dict[str, float]] = {}
+        self.marks: list[tuple[str, float]] = []
         self.name = ""
         self.at = (time.perf_counter(), time.process_time())
 
     def __call__(self, name: str) -> None:
         now = (time.perf_counter(), time.process_time())
+        self.marks.append((name, time.time()))
         if self.name:
             entry = self.steps.setdefault(self.name, {"seconds": 0.0, "cpu": 0.0})
             entry["seconds"] += now[0] - self.at[0]
@@ -199,11 +204,14 @@ def _command(work: Path, desk_url: str | None) -> dict[str, Any]:
         "customers": sum(v for k, v in done.run.info.counts.items() if k != "listed"),
         "listed": done.run.info.counts["listed"],
         "opened": getattr(done.synced, "opened", None),
-        "steps": {
-            ("sync the desk" if k == "syncing the desk" else k): v for k, v in clock.steps.items()
-        },
+        "steps": {_step_name(k): v for k, v in clock.steps.items()},
+        "marks": [(_step_name(k), at) for k, at in clock.marks],
         "classifier": done.run.info.classifier,
     } | _cleared(settings.home)
+
+
+def _step_name(name: str) -> str:
+    return "sync the desk" if name == "syncing the desk" else name
 
 
 def _run_scan(work: Path, _desk_url: str | None) -> dict[str, Any]:
@@ -225,6 +233,7 @@ def _run_scan(work: Path, _desk_url: str | None) -> dict[str, Any]:
     return {
         "customers": sum(v for k, v in run.info.counts.items() if k != "listed"),
         "steps": clock.steps,
+        "marks": clock.marks,
     } | _cleared(home)
 
 
@@ -250,8 +259,24 @@ def _measure(which: str, work: Path, desk_url: str | None, engine: str) -> dict[
     """Run one measurement in a fresh process; its CPU, wall time and peak from wait4."""
     out = work / f"{which.replace(' ', '-')}.out"
     return measure_child(
-        which, [__file__, "--child", which, str(work), desk_url or "", engine], out
+        which,
+        [__file__, "--child", which, str(work), desk_url or "", engine],
+        out,
+        sample_every=None if which.startswith("anchor") else 0.25,
     )
+
+
+def _step_peaks(measured: dict[str, Any]) -> dict[str, float]:
+    """The highest resident memory sampled during each step (the child and its children:
+    Spark's JVM too), by step name; before the first step, start-up and imports."""
+    marks = [("start-up and imports", 0.0), *measured.get("marks", [])]
+    peaks: dict[str, float] = {}
+    for i, (name, start) in enumerate(marks):
+        end = marks[i + 1][1] if i + 1 < len(marks) else float("inf")
+        inside = [mb for at, mb in measured.get("rss", []) if start <= at < end]
+        if inside and name:
+            peaks[name] = max(peaks.get(name, 0.0), *inside)
+    return peaks
 
 
 def _load() -> str:
@@ -348,9 +373,13 @@ def _report(results: dict[str, dict[str, Any]]) -> None:
                     "seconds": r["seconds"] - sum(s["seconds"] for s in steps.values()),
                 }
             } | steps
+        peaks = _step_peaks(r)
         for name, step in steps.items():
             share = f"{step['cpu'] / anchor_cpu:9.1f}x" if anchor_cpu else ""
-            print(f"    {name:30s} {step['cpu']:8.1f} {step['seconds']:8.1f} {'':8s} {share:>10s}")
+            peak = f"{peaks[name]:8.0f}" if name in peaks else ""
+            print(
+                f"    {name:30s} {step['cpu']:8.1f} {step['seconds']:8.1f} {peak:>8s} {share:>10s}"
+            )
     first = next(iter(results.values()))
     print(f"customers: {first['customers']:,}")
     if "command" in results:

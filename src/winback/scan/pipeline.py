@@ -15,7 +15,8 @@ import pandas as pd
 import pyarrow as pa
 
 from winback.errors import EngineError, NothingToScanError, NotInScanError
-from winback.ledger.store import Ledger
+from winback.ledger.sources import quote_literal
+from winback.ledger.store import Ledger, Manifest
 from winback.policy import Policy
 from winback.scan import contact
 from winback.scan.drivers import (
@@ -43,6 +44,7 @@ from winback.scan.subscriptions import (
 )
 from winback.scan.sweet_spot import sweet_spots
 from winback.scan.worth import decide
+from winback.settings import SCAN_MEMORY
 
 Step = Callable[[str], None]
 """Called with the name of each step as it starts."""
@@ -123,24 +125,46 @@ def run_scan(
     step: Step | None = None,
     engine: str = "duckdb",
     spark_master: str | None = None,
+    memory: str = SCAN_MEMORY,
 ) -> ScanRun:
     """Scan the ledger as it is now and write the run; returns it.
 
     ``engine`` is ``duckdb`` (embedded, the default) or ``spark`` (a local PySpark session
     over the same Parquet segments; needs ``winback[spark]``), on ``spark_master`` when
-    given (``WINBACK_SPARK_MASTER``), else two local cores.
+    given (``WINBACK_SPARK_MASTER``), else two local cores. ``memory`` is what DuckDB's
+    queries may hold before they spill to a temporary folder (``WINBACK_SCAN_MEMORY``).
     """
-    started = time.perf_counter()
-    say = step or (lambda _name: None)
     manifest = ledger.manifest()
-    if engine == "duckdb":
-        con = ledger.ibis(manifest)
-    elif engine == "spark":
+    if engine == "spark":
         from winback.scan.spark import local_session, spark_backend
 
         con = spark_backend(ledger, local_session(master=spark_master), manifest)
-    else:
+        return _scan(con, manifest, runs_dir, policy, as_of, step, engine)
+    if engine != "duckdb":
         raise EngineError(f"unknown engine {engine!r}; use duckdb or spark")
+    with tempfile.TemporaryDirectory(prefix="winback-scan-") as scratch:
+        con = ledger.ibis(manifest)
+        # DuckDB's default is 80 % of the machine's memory, which it keeps once it has
+        # taken it; bounded, its joins and sorts spill to the scratch folder instead.
+        con.con.execute(f"SET memory_limit = {quote_literal(memory)}")
+        con.con.execute(f"SET temp_directory = {quote_literal(scratch)}")
+        try:
+            return _scan(con, manifest, runs_dir, policy, as_of, step, engine)
+        finally:
+            con.disconnect()
+
+
+def _scan(
+    con: Any,
+    manifest: Manifest,
+    runs_dir: Path,
+    policy: Policy,
+    as_of: date | None,
+    step: Step | None,
+    engine: str,
+) -> ScanRun:
+    started = time.perf_counter()
+    say = step or (lambda _name: None)
     as_of = as_of or default_as_of(con)
 
     say("features")
