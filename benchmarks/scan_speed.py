@@ -12,7 +12,9 @@ each in a fresh process so that its CPU seconds and peak memory are its own:
   staff as users, and nothing else), and the customer timeline copy and search index
   rebuilt; reported per step;
 - run_scan: the scan alone (no desk, no timeline), the figure earlier versions printed;
-- the anchor again, so that drift in the machine's load shows.
+- the anchor again, so that drift in the machine's load shows;
+- on request only (``--only features``), today's customer features alone, one pass on
+  ``--engine``: the part of the scan that ``--engine spark`` moves to Spark.
 
 Each measurement is the child process's own CPU seconds (user + system, every thread, as
 the kernel counts them through ``wait4``), its wall time, and its peak resident memory
@@ -25,6 +27,7 @@ average is printed before and after.
     uv run python benchmarks/scan_speed.py                      # 1M customers
     uv run python benchmarks/scan_speed.py --customers 100000   # quicker
     uv run python benchmarks/scan_speed.py --only command       # one measurement
+    uv run python benchmarks/scan_speed.py --only anchor --only features --engine spark
     uv run python benchmarks/scan_speed.py --desk-url postgresql+psycopg://root@127.0.0.1/x
 
 Goal (issue 16): ``winback scan`` within 3x of the anchor in CPU and under 4 GB.
@@ -237,6 +240,45 @@ def _run_scan(work: Path, _desk_url: str | None) -> dict[str, Any]:
     } | _cleared(home)
 
 
+def _features(work: Path, _desk_url: str | None) -> dict[str, Any]:
+    """One pass of today's customer features on the engine, to Arrow: the work that
+    ``--engine spark`` moves off DuckDB (the models and decisions stay in Python)."""
+    from winback.ledger.store import Ledger
+    from winback.policy import Policy
+    from winback.scan.features import customer_features
+    from winback.scan.pipeline import default_as_of
+
+    ledger = Ledger(work / "ledger")
+    engine = os.environ.get("WINBACK_BENCH_ENGINE", "duckdb")
+    if engine == "spark":
+        from winback.scan.spark import local_session, spark_backend
+
+        con = spark_backend(ledger, local_session())
+    else:
+        con = ledger.ibis()
+    rows = customer_features(con, default_as_of(con), Policy()).to_pyarrow().num_rows
+    return {"customers": rows}
+
+
+def _reap_spark() -> None:
+    """Stop Spark's JVM, if this process started one, and wait for it: the CPU of a child
+    counts in this process's ``wait4`` only once it has been waited for."""
+    import sys
+
+    if "pyspark" not in sys.modules:
+        return
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    if SparkContext._active_spark_context is not None:
+        SparkContext._active_spark_context.stop()
+    process = getattr(gateway, "proc", None)
+    if process is not None:
+        gateway.shutdown()
+        process.stdin.close()  # the JVM exits when its standard input closes
+        process.wait()
+
+
 def _cleared(home: Path) -> dict[str, Any]:
     """Remove a measurement's workspace (the shared ledger stays): nothing to report."""
     ledger = home / "ledger"
@@ -246,12 +288,19 @@ def _cleared(home: Path) -> dict[str, Any]:
     return {}
 
 
-_CHILDREN = {"anchor": _anchor, "anchor again": _anchor, "command": _command, "run_scan": _run_scan}
+_CHILDREN = {
+    "anchor": _anchor,
+    "anchor again": _anchor,
+    "command": _command,
+    "run_scan": _run_scan,
+    "features": _features,
+}
 
 
 def _child(which: str, work: str, desk_url: str = "", engine: str = "duckdb") -> None:
     os.environ["WINBACK_BENCH_ENGINE"] = engine
     measured = _CHILDREN[which](Path(work), desk_url or None)
+    _reap_spark()
     print(json.dumps(measured))
 
 
@@ -294,7 +343,13 @@ def main() -> None:
         "(default: /tmp/winback-speed-<customers>); --temporary for a throw-away one.",
     )
     parser.add_argument("--temporary", action="store_true", help="Build in a temporary folder.")
-    parser.add_argument("--only", choices=STEP_ORDER, action="append")
+    parser.add_argument(
+        "--only",
+        choices=(*STEP_ORDER, "features"),
+        action="append",
+        help="One measurement (repeatable); features: today's customer features alone, "
+        "on --engine (not measured by default)",
+    )
     parser.add_argument("--desk-url", default=None, help="A PostgreSQL desk (emptied first).")
     parser.add_argument(
         "--engine", default="duckdb", help="duckdb (default) or spark (winback[spark])"
@@ -362,6 +417,7 @@ def _report(results: dict[str, dict[str, Any]]) -> None:
             "anchor again": "anchor, measured again",
             "command": "winback scan (with sync)",
             "run_scan": "run_scan alone",
+            "features": "features alone (one pass)",
         }[which]
         print(f"{label:34s} {r['cpu']:8.1f} {r['seconds']:8.1f} {r['peak_mb']:8.0f} {ratio:>10s}")
         steps = r.get("steps", {})
