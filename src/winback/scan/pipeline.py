@@ -74,10 +74,18 @@ def feature_frame(expr: Any) -> pd.DataFrame:
     dates become ``datetime64[s]`` as Ibis gives them.
     """
     table: pa.Table = expr.to_pyarrow()
-    frame: pd.DataFrame = table.to_pandas(date_as_object=False)
-    for field in table.schema:
-        if pa.types.is_date(field.type):
-            frame[field.name] = frame[field.name].astype("datetime64[s]")
+    dates = [field.name for field in table.schema if pa.types.is_date(field.type)]
+    frame = _pandas(table, date_as_object=False)
+    for name in dates:
+        frame[name] = frame[name].astype("datetime64[s]")
+    return frame
+
+
+def _pandas(table: pa.Table, **options: Any) -> pd.DataFrame:
+    """``table`` as pandas, its Arrow columns freed one by one as they are converted (the
+    caller must not use ``table`` again): at 1M customers a feature table and its frame
+    are each about half a gigabyte, and were both held whole until the end."""
+    frame: pd.DataFrame = table.to_pandas(self_destruct=True, split_blocks=True, **options)
     return frame
 
 
@@ -179,8 +187,7 @@ def _scan(
     retention: dict[str, Any] = {}
     if manifest.segments("subscriptions"):
         say("subscriptions")
-        subs = subscription_features(con, as_of)
-        features = features.merge(subs, on="customer_id", how="left")
+        features = features.merge(subscription_features(con, as_of), on="customer_id", how="left")
 
     say("models")
     cutoff = holdout_start(as_of, policy)
@@ -188,6 +195,9 @@ def _scan(
         None if cutoff is None else feature_frame(customer_features(con, cutoff, policy, days))
     )
     predicted, model_report = predict(features, as_of, policy, calibration)
+    # Each step's own frames go once joined on, not at the end of the scan: at 1M customers
+    # the calibration frame alone is half a gigabyte, held through the classifier's steps.
+    del calibration
     sbg = None
     if "active_contracts" in features:
         sbg, retention = fit_retention(con, as_of, policy)
@@ -198,15 +208,20 @@ def _scan(
                 np.isnan(value), predicted["predicted_value"], value
             )
     features = features.join(predicted)
+    model_columns = list(predicted)
+    del predicted
 
     say("drivers")
     drivers = find_drivers(con, as_of)
-    met = exposure_features(con, as_of, EXPOSURE_DAYS).to_pyarrow().to_pandas()
+    met = _pandas(exposure_features(con, as_of, EXPOSURE_DAYS).to_pyarrow())
     features = with_drivers(features, risk_driver_features(met, drivers))
-    spots = sweet_spots(con, as_of)
-    features = features.merge(spots, left_on="customer_id", right_index=True, how="left")
+    del met
+    features = features.merge(
+        sweet_spots(con, as_of), left_on="customer_id", right_index=True, how="left"
+    )
     doubts = contact.doubtful_contacts(con, as_of)
     features["doubtful_contact"] = features["customer_id"].astype(str).map(doubts)
+    del doubts
 
     say("lapse risk")
 
@@ -223,13 +238,13 @@ def _scan(
         # for every column with a null, and the backtest reads these frames only for
         # numbers and dates. The engine returns rows in any order, and the classifier's
         # fits (their validation split, the sample of a big backtest) depend on it: sorted.
-        table = customer_features(con, cutoff, policy, days).to_pyarrow()
-        return with_subscriptions(table.sort_by("customer_id").to_pandas(), cutoff)
+        table = customer_features(con, cutoff, policy, days).to_pyarrow().sort_by("customer_id")
+        return with_subscriptions(_pandas(table), cutoff)
 
     def labels_at(cutoff: date) -> pd.DataFrame:
         # A date only read for its labels needs no more than the last order by then.
-        table = last_orders(days, cutoff).to_pyarrow()
-        return with_subscriptions(table.sort_by("customer_id").to_pandas(), cutoff)
+        table = last_orders(days, cutoff).to_pyarrow().sort_by("customer_id")
+        return with_subscriptions(_pandas(table), cutoff)
 
     # Refits at past cutoffs use the repeat-purchase model chosen above.
     chosen = with_model(policy, model_report.repeat_model)
@@ -248,7 +263,7 @@ def _scan(
 
     say("statuses")
     lapse = classify(
-        features if model_report.fitted else features.drop(columns=list(predicted)),
+        features if model_report.fitted else features.drop(columns=model_columns),
         as_of,
         policy,
         risk_threshold=backtest.slipping_threshold,
@@ -293,7 +308,7 @@ def _scan(
     }
     counts["listed"] = int(worth["rank"].notna().sum())
     # The table holds its own copy of everything: let the frames go before writing it.
-    del features, lapse, worth, predicted, risk
+    del features, lapse, worth, risk
     info = RunInfo(
         run_id=RunInfo.new_id(),
         as_of=as_of.isoformat(),
