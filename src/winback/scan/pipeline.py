@@ -30,6 +30,7 @@ from winback.scan.features import (
     customer_features,
     exposure_features,
     last_orders,
+    purchase_summary,
 )
 from winback.scan.follow_suit import backtest_and_score
 from winback.scan.lapse import classify
@@ -160,9 +161,8 @@ def run_scan(
 
     say("models")
     cutoff = holdout_start(as_of, policy)
-    calibration = (
-        None if cutoff is None else feature_frame(customer_features(con, cutoff, policy, days))
-    )
+    # The holdout start's frame is read only for (x, t_x, T) and the purchases since.
+    calibration = None if cutoff is None else feature_frame(purchase_summary(days, cutoff))
     predicted, model_report = predict(features, as_of, policy, calibration)
     sbg = None
     if "active_contracts" in features:
