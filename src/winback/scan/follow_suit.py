@@ -6,7 +6,8 @@ they placed no counted order within the horizon (``follow_suit_window_days``, 90
 after it (a subscriber: whether every contract ended). The newest cutoff, ``as_of -
 horizon``, is held out: the model (scikit-learn's HistGradientBoostingClassifier) learns
 from ``TRAIN_CUTOFFS`` older cutoffs a month apart whose horizons all end by the held-out
-one (stacked, so more rows to learn from, and nothing learned from the graded period), is
+one (stacked, so more rows to learn from, and nothing learned from the graded period; the
+older ones are not read once the newer fill the fit's sample, ``ENOUGH_TRAIN_ROWS``), is
 graded there beside 1 - P(alive), days since the last purchase and chance, and is
 calibrated there (Platt scaling: a logistic fit of the outcome on the model's log-odds).
 The same model and calibration then score today's customers active in the past year; a
