@@ -5,18 +5,22 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from winback.ledger.contract import COUNTED_ORDER_STATUSES, TABLES
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
 from winback.policy import Policy
+from winback.scan import follow_suit, pipeline
 from winback.scan.drivers import with_drivers
 from winback.scan.follow_suit import (
+    TRAIN_CUTOFFS,
     backtest_and_score,
     cross_calibrated,
     fit_sample,
@@ -28,6 +32,16 @@ from winback.scan.pipeline import run_scan
 from winback.simulate.run import simulate
 
 END = date(2026, 6, 30)  # the simulator's default end
+
+
+def _simulated(profile: str, customers: int, tmp_path: Path) -> Ledger:
+    """A simulated business (36 months, seed 0) imported into a ledger under ``tmp_path``."""
+    simulate(profile, customers, 36, 0, tmp_path / "sim", "parquet")
+    ledger = Ledger(tmp_path / "ledger")
+    for name in TABLES:
+        for path in sorted((tmp_path / "sim").glob(f"{name}.*")):
+            import_file(ledger, name, path, rejects_dir=tmp_path / "rejects")
+    return ledger
 
 
 def test_a_small_backtest_is_fitted_whole() -> None:
@@ -59,11 +73,7 @@ def test_the_self_reported_auc_is_within_005_of_the_auc_against_the_simulators_t
 ) -> None:
     # A small b2b business; the scan stops one horizon before the simulated end, so the
     # truth can say who had truly stopped buying by the end of the horizon it predicts.
-    simulate("b2b", 1500, 36, 0, tmp_path / "sim", "parquet")
-    ledger = Ledger(tmp_path / "ledger")
-    for name in TABLES:
-        for path in sorted((tmp_path / "sim").glob(f"{name}.*")):
-            import_file(ledger, name, path, rejects_dir=tmp_path / "rejects")
+    ledger = _simulated("b2b", 1500, tmp_path)
     as_of = END - timedelta(days=90)
 
     run = run_scan(ledger, tmp_path / "runs", Policy(), as_of=as_of)
@@ -111,11 +121,7 @@ def test_the_lapse_risk_is_calibrated_on_what_customers_then_did(tmp_path: Path)
     # of the customers active in the year must match the share who really placed no
     # counted order in the next 90 days (read from the ledger, which the scan did not see
     # past its date), and its Brier score beat the base rate's.
-    simulate("retail", 800, 36, 0, tmp_path / "sim", "parquet")
-    ledger = Ledger(tmp_path / "ledger")
-    for name in TABLES:
-        for path in sorted((tmp_path / "sim").glob(f"{name}.*")):
-            import_file(ledger, name, path, rejects_dir=tmp_path / "rejects")
+    ledger = _simulated("retail", 800, tmp_path)
     as_of = END - timedelta(days=90)
 
     run = run_scan(ledger, tmp_path / "runs", Policy(), as_of=as_of)
@@ -243,3 +249,28 @@ def test_a_risk_driver_met_raises_the_lapse_risk_of_like_customers_without_leaka
         blind[(fresh & is_met).to_numpy()].mean() - blind[(fresh & ~is_met).to_numpy()].mean()
     )
     assert blind_gap < gap / 2, (blind_gap, gap)
+
+
+def test_older_training_cutoffs_are_not_read_once_the_newer_fill_the_sample(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = _simulated("retail", 800, tmp_path)
+    as_of = END - timedelta(days=90)
+    read: list[date] = []
+    frames = pipeline.customer_features
+
+    def counted(con: Any, cutoff: date, *args: Any) -> Any:
+        read.append(cutoff)
+        return frames(con, cutoff, *args)
+
+    monkeypatch.setattr(pipeline, "customer_features", counted)
+    whole = run_scan(ledger, tmp_path / "runs", Policy(), as_of=as_of).info.backtest
+    assert len(whole["cutoffs"]) == 1 + TRAIN_CUTOFFS  # a few hundred rows: every cutoff
+    everything = len(read)
+    read.clear()
+    # Rows enough to fill the sample from the two newest: the older two are not read.
+    monkeypatch.setattr(follow_suit, "ENOUGH_TRAIN_ROWS", 1)
+    newest = run_scan(ledger, tmp_path / "runs", Policy(), as_of=as_of).info.backtest
+    assert newest["cutoffs"] == whole["cutoffs"][-3:]
+    assert len(read) == everything - 2
+    assert newest["train_rows"] < whole["train_rows"]

@@ -176,6 +176,18 @@ def last_orders(days: ir.Table, as_of: date) -> ir.Table:
     return per.mutate(days_since_last_order=_days_between(cut, per.last_order_date))
 
 
+def purchase_summary(days: ir.Table, as_of: date) -> ir.Table:
+    """Each customer's first and last purchase day by ``as_of`` and their number of
+    purchase days (``purchases``, as :func:`order_features` counts them): all that the
+    customer-base models read of a date, for the models' holdout start."""
+    d = days.filter(days.order_date <= ibis.date(as_of))
+    return d.group_by("customer_id").aggregate(
+        first_order_date=d.order_date.min(),
+        last_order_date=d.order_date.max(),
+        purchases=d.count(),
+    )
+
+
 def customer_features(
     con: Any, as_of: date, policy: Policy, days: ir.Table | None = None
 ) -> ir.Table:

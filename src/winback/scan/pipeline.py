@@ -34,6 +34,7 @@ from winback.scan.features import (
     customer_features,
     last_orders,
     line_days,
+    purchase_summary,
 )
 from winback.scan.follow_suit import backtest_and_score
 from winback.scan.lapse import classify
@@ -222,9 +223,8 @@ def _scan(
 
     say("models")
     cutoff = holdout_start(as_of, policy)
-    calibration = (
-        None if cutoff is None else feature_frame(customer_features(con, cutoff, policy, days))
-    )
+    # The holdout start's frame is read only for (x, t_x, T) and the purchases since.
+    calibration = None if cutoff is None else feature_frame(purchase_summary(days, cutoff))
     predicted, model_report = predict(features, as_of, policy, calibration)
     # Each step's own frames go once joined on, not at the end of the scan: at 1M customers
     # the calibration frame alone is half a gigabyte, held through the classifier's steps.
