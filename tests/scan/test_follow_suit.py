@@ -88,6 +88,15 @@ def test_the_self_reported_auc_is_within_005_of_the_auc_against_the_simulators_t
     reported = run.info.backtest["scores"]["lapse_risk"]["auc"]
     assert run.info.classifier["auc"] == reported
     assert abs(reported - against_truth) <= 0.05, (reported, against_truth)
+    # The ranking graded on a longer stay away reads closer to who truly stopped, and its
+    # procedure learned nothing after the date it is graded at.
+    stayed = run.info.backtest["stayed_away"]
+    assert abs(stayed["auc"]["lapse_risk"] - against_truth) <= 0.03, (stayed, against_truth)
+    graded_on = date.fromisoformat(stayed["graded_on"])
+    assert graded_on + timedelta(days=stayed["window_days"]) == as_of
+    learned = timedelta(days=stayed["learned_window_days"])
+    assert len(stayed["cutoffs"]) >= 2
+    assert all(date.fromisoformat(c) + learned <= graded_on for c in stayed["cutoffs"])
 
 
 def test_the_slipping_threshold_is_the_deepest_cut_that_meets_the_precision() -> None:
@@ -224,7 +233,11 @@ def test_a_risk_driver_met_raises_the_lapse_risk_of_like_customers_without_leaka
     held_out = as_of - timedelta(days=Policy().lapse.follow_suit_window_days)
     assert asked
     assert max(asked) == held_out
-    assert set(asked) == {date.fromisoformat(c) for c in result.cutoffs}
+    # The cutoffs learned from and graded, and those of the ranking graded on a longer stay
+    # away (all before the held-out one).
+    stayed = result.stayed_away
+    graded = {*result.cutoffs, *stayed.get("cutoffs", []), stayed["graded_on"]}
+    assert set(asked) == {date.fromisoformat(c) for c in graded}
 
     # Like customers: ordered in the last 30 days, at least three purchases so far.
     fresh = (today["days_since_last_order"] < 30) & (today["purchases"] >= 3)
