@@ -162,14 +162,14 @@ def main() -> None:
             f"scan took {seconds:.1f} s; scan model {run.info.models['repeat_model']} "
             f"{ {k: round(v, 3) for k, v in run.info.models['params'].items()} }"
         )
-        print(f"{'score':30s} {'AUC':>6s} {'top-decile lift':>16s}")
+        print(f"{'score':32s} {'AUC':>6s} {'top-decile lift':>16s}")
         for name, score in scores.items():
             if np.isnan(score).any():
-                print(f"{name:30s} not scored for {int(np.isnan(score).sum()):,} customers")
+                print(f"{name:32s} not scored for {int(np.isnan(score).sum()):,} customers")
                 continue
             auc = roc_auc_score(bought, score)
             lift = top_decile_lift(bought, score)
-            print(f"{name:30s} {auc:6.3f} {lift:16.2f}")
+            print(f"{name:32s} {auc:6.3f} {lift:16.2f}")
         mae_scan = float(np.mean(np.abs(scores["scan expected purchases"] - truth)))
         mae_bg = float(np.mean(np.abs(bgnbd - truth)))
         print(
@@ -183,12 +183,12 @@ def main() -> None:
             f"reference: mean from the answers ({FOLDS}-fold)": best["mean"],
             f"reference: median from the answers ({FOLDS}-fold)": best["median"],
         }
-        print(f"{'expected holdout purchases':42s} {'MAE':>6s} {'RMSE':>6s} {'total':>8s}")
+        print(f"{'expected holdout purchases':44s} {'MAE':>6s} {'RMSE':>6s} {'total':>8s}")
         for name, values in forecasts.items():
             mae = float(np.mean(np.abs(values - truth)))
             rmse = float(np.sqrt(np.mean((values - truth) ** 2)))
-            print(f"{name:42s} {mae:6.3f} {rmse:6.3f} {values.sum():8,.0f}")
-        print(f"{'actual':42s} {'':6s} {'':6s} {truth.sum():8,.0f}")
+            print(f"{name:44s} {mae:6.3f} {rmse:6.3f} {values.sum():8,.0f}")
+        print(f"{'actual':44s} {'':6s} {'':6s} {truth.sum():8,.0f}")
         # The harness's own figures (graded on the horizon before the scan), beside the same
         # scores graded on what the customers did in the horizon after it.
         for line in backtest_lines(run.info.backtest):
