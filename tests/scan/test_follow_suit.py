@@ -24,6 +24,7 @@ from winback.scan.follow_suit import (
     backtest_and_score,
     cross_calibrated,
     fit_sample,
+    gone_window,
     platt,
     required_precision,
     slipping_threshold,
@@ -97,6 +98,21 @@ def test_the_self_reported_auc_is_within_005_of_the_auc_against_the_simulators_t
     learned = timedelta(days=stayed["learned_window_days"])
     assert len(stayed["cutoffs"]) >= 2
     assert all(date.fromisoformat(c) + learned <= graded_on for c in stayed["cutoffs"])
+
+
+def test_a_nine_month_ledger_learns_from_two_cutoffs() -> None:
+    # CDNOW's cohort first bought in January 1997; a scan as of 30 September 1997 holds out
+    # 2 July. Two training cutoffs a month apart (3 April and 4 March) have 60 days of
+    # orders before them; a third (2 February) would not.
+    today = pd.DataFrame({"first_order_date": pd.to_datetime(["1997-01-01", "1997-03-31"])})
+    window, cutoffs = gone_window(today, date(1997, 7, 2), 90)
+    assert window == 90
+    assert cutoffs == [date(1997, 4, 3), date(1997, 3, 4)]
+    # A ledger a year longer reaches the longest window with all four cutoffs.
+    older = today.assign(first_order_date=today["first_order_date"] - pd.Timedelta(days=365))
+    window, cutoffs = gone_window(older, date(1997, 7, 2), 90)
+    assert window == 330
+    assert len(cutoffs) == 4
 
 
 def test_the_slipping_threshold_is_the_deepest_cut_that_meets_the_precision() -> None:

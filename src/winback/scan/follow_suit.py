@@ -113,7 +113,7 @@ TRAIN_CUTOFFS = 4  # stacked to learn from, a month apart, all older than the he
 STEP_DAYS = 30  # between the training cutoffs
 GONE_WINDOWS_DAYS = (330, 270, 180)  # the stays away the model learns to rank by, longest first
 QUIET_DAYS = 180  # the drivers' weight's "stopped": no order in the window's last this many
-MIN_HISTORY_DAYS = 90  # a training cutoff needs this much of the ledger's orders before it
+MIN_HISTORY_DAYS = 60  # a training cutoff needs this much of the ledger's orders before it
 MIN_EACH_CLASS = 20  # fewer lapsers (or stayers) than this: too little to learn or test on
 MAX_FIT_ROWS = 200_000  # more backtest rows than this: fit on a stratified sample of them
 # Once the training cutoffs read (at least two) hold enough rows to fill the fit's sample,
