@@ -478,6 +478,10 @@ def stayed_away_grade(
         return out | {"problem": f"too little history to grade a {days}-day stay away"}
     train, used = [], []
     for cutoff in cutoffs:
+        if len(train) >= MIN_TRAIN_CUTOFFS and sum(len(y) for _, y, _ in train) >= (
+            ENOUGH_TRAIN_ROWS
+        ):
+            break  # as in the scan's own backtest: older cutoffs would add only cost
         rows = labelled.get(cutoff) or prepare(cutoff, window)
         if rows is not None and len(rows[1]):
             train.append(rows)
