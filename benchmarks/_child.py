@@ -2,7 +2,9 @@
 
 Shared by the speed benchmarks: the child's CPU seconds (user + system, every thread) and
 peak resident memory come from ``wait4``, so they are the child's alone whatever else the
-machine runs; wall time is measured around it.
+machine runs; wall time is measured around it. On request, the resident memory of the
+child and its own children (Spark's JVM) is also sampled as it runs, for the peak of each
+of its steps.
 """
 
 from __future__ import annotations
@@ -11,15 +13,21 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 
-def measure_child(which: str, arguments: list[str], out: Path) -> dict[str, Any]:
+def measure_child(
+    which: str, arguments: list[str], out: Path, sample_every: float | None = None
+) -> dict[str, Any]:
     """Run ``python arguments…`` (stdout to ``out``); the JSON object on its last line,
     with ``seconds`` (wall), ``cpu`` and ``peak_mb`` added. Exits naming ``which`` and the
-    end of the child's errors when it fails."""
+    end of the child's errors when it fails. With ``sample_every`` (seconds), also
+    ``rss``: ``[time.time(), MB]`` pairs, the resident memory of the child and its
+    descendants together at each sample."""
+    samples: list[list[float]] = []
     with out.open("w") as stdout:
         started = time.perf_counter()
         child = subprocess.Popen(
@@ -29,8 +37,15 @@ def measure_child(which: str, arguments: list[str], out: Path) -> dict[str, Any]
             text=True,
             env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
         )
+        done = threading.Event()
+        if sample_every:
+            sampler = threading.Thread(
+                target=_sample, args=(child.pid, sample_every, done, samples), daemon=True
+            )
+            sampler.start()
         assert child.stderr is not None
         errors = child.stderr.read()
+        done.set()
         _pid, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status):
@@ -41,4 +56,30 @@ def measure_child(which: str, arguments: list[str], out: Path) -> dict[str, Any]
         "cpu": usage.ru_utime + usage.ru_stime,
         "peak_mb": usage.ru_maxrss / 1024,
     }
+    if sample_every:
+        measured["rss"] = samples
     return measured
+
+
+def _sample(pid: int, every: float, done: threading.Event, into: list[list[float]]) -> None:
+    while not done.wait(every):
+        into.append([time.time(), _tree_rss_mb(pid)])
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """Resident MB of ``pid`` and every process below it (0 for those already gone)."""
+    kib, todo, seen = 0, [pid], set()
+    while todo:
+        at = todo.pop()
+        if at in seen:
+            continue
+        seen.add(at)
+        try:
+            with open(f"/proc/{at}/status") as status:
+                kib += next((int(x.split()[1]) for x in status if x.startswith("VmRSS:")), 0)
+            for task in os.listdir(f"/proc/{at}/task"):
+                with open(f"/proc/{at}/task/{task}/children") as children:
+                    todo += [int(c) for c in children.read().split()]
+        except OSError:  # the process (or a thread) ended meanwhile
+            continue
+    return kib / 1024

@@ -12,17 +12,22 @@ each in a fresh process so that its CPU seconds and peak memory are its own:
   staff as users, and nothing else), and the customer timeline copy and search index
   rebuilt; reported per step;
 - run_scan: the scan alone (no desk, no timeline), the figure earlier versions printed;
-- the anchor again, so that drift in the machine's load shows.
+- the anchor again, so that drift in the machine's load shows;
+- on request only (``--only features``), today's customer features alone, one pass on
+  ``--engine``: the part of the scan that ``--engine spark`` moves to Spark.
 
 Each measurement is the child process's own CPU seconds (user + system, every thread, as
 the kernel counts them through ``wait4``), its wall time, and its peak resident memory
-(children included, at their own peak). Ratios are CPU / anchor CPU: wall time on a shared
-machine says more about the neighbours than about winback. The load average is printed
-before and after.
+(children included, at their own peak). Each step's peak comes from the resident memory
+sampled every 0.25 s, of the child and its own children together (Spark's JVM beside
+Python, which ``wait4``'s peak, one process's, leaves out). Ratios are CPU / anchor CPU:
+wall time on a shared machine says more about the neighbours than about winback. The load
+average is printed before and after.
 
     uv run python benchmarks/scan_speed.py                      # 1M customers
     uv run python benchmarks/scan_speed.py --customers 100000   # quicker
     uv run python benchmarks/scan_speed.py --only command       # one measurement
+    uv run python benchmarks/scan_speed.py --only anchor --only features --engine spark
     uv run python benchmarks/scan_speed.py --desk-url postgresql+psycopg://root@127.0.0.1/x
 
 Goal (issue 16): ``winback scan`` within 3x of the anchor in CPU and under 4 GB.
@@ -143,15 +148,18 @@ def _workspace(work: Path, which: str, desk_url: str | None) -> Any:
 
 
 class _Clock:
-    """Wall and CPU seconds per named step (CPU: this process, every thread)."""
+    """Wall and CPU seconds per named step (CPU: this process, every thread), and when
+    each step started (``marks``, for the parent's memory samples)."""
 
     def __init__(self) -> None:
         self.steps: dict[str, dict[str, float]] = {}
+        self.marks: list[tuple[str, float]] = []
         self.name = ""
         self.at = (time.perf_counter(), time.process_time())
 
     def __call__(self, name: str) -> None:
         now = (time.perf_counter(), time.process_time())
+        self.marks.append((name, time.time()))
         if self.name:
             entry = self.steps.setdefault(self.name, {"seconds": 0.0, "cpu": 0.0})
             entry["seconds"] += now[0] - self.at[0]
@@ -199,11 +207,14 @@ def _command(work: Path, desk_url: str | None) -> dict[str, Any]:
         "customers": sum(v for k, v in done.run.info.counts.items() if k != "listed"),
         "listed": done.run.info.counts["listed"],
         "opened": getattr(done.synced, "opened", None),
-        "steps": {
-            ("sync the desk" if k == "syncing the desk" else k): v for k, v in clock.steps.items()
-        },
+        "steps": {_step_name(k): v for k, v in clock.steps.items()},
+        "marks": [(_step_name(k), at) for k, at in clock.marks],
         "classifier": done.run.info.classifier,
     } | _cleared(settings.home)
+
+
+def _step_name(name: str) -> str:
+    return "sync the desk" if name == "syncing the desk" else name
 
 
 def _run_scan(work: Path, _desk_url: str | None) -> dict[str, Any]:
@@ -225,7 +236,47 @@ def _run_scan(work: Path, _desk_url: str | None) -> dict[str, Any]:
     return {
         "customers": sum(v for k, v in run.info.counts.items() if k != "listed"),
         "steps": clock.steps,
+        "marks": clock.marks,
     } | _cleared(home)
+
+
+def _features(work: Path, _desk_url: str | None) -> dict[str, Any]:
+    """One pass of today's customer features on the engine, to Arrow: the work that
+    ``--engine spark`` moves off DuckDB (the models and decisions stay in Python)."""
+    from winback.ledger.store import Ledger
+    from winback.policy import Policy
+    from winback.scan.features import customer_features
+    from winback.scan.pipeline import default_as_of
+
+    ledger = Ledger(work / "ledger")
+    engine = os.environ.get("WINBACK_BENCH_ENGINE", "duckdb")
+    if engine == "spark":
+        from winback.scan.spark import local_session, spark_backend
+
+        con = spark_backend(ledger, local_session())
+    else:
+        con = ledger.ibis()
+    rows = customer_features(con, default_as_of(con), Policy()).to_pyarrow().num_rows
+    return {"customers": rows}
+
+
+def _reap_spark() -> None:
+    """Stop Spark's JVM, if this process started one, and wait for it: the CPU of a child
+    counts in this process's ``wait4`` only once it has been waited for."""
+    import sys
+
+    if "pyspark" not in sys.modules:
+        return
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    if SparkContext._active_spark_context is not None:
+        SparkContext._active_spark_context.stop()
+    process = getattr(gateway, "proc", None)
+    if process is not None:
+        gateway.shutdown()
+        process.stdin.close()  # the JVM exits when its standard input closes
+        process.wait()
 
 
 def _cleared(home: Path) -> dict[str, Any]:
@@ -237,12 +288,19 @@ def _cleared(home: Path) -> dict[str, Any]:
     return {}
 
 
-_CHILDREN = {"anchor": _anchor, "anchor again": _anchor, "command": _command, "run_scan": _run_scan}
+_CHILDREN = {
+    "anchor": _anchor,
+    "anchor again": _anchor,
+    "command": _command,
+    "run_scan": _run_scan,
+    "features": _features,
+}
 
 
 def _child(which: str, work: str, desk_url: str = "", engine: str = "duckdb") -> None:
     os.environ["WINBACK_BENCH_ENGINE"] = engine
     measured = _CHILDREN[which](Path(work), desk_url or None)
+    _reap_spark()
     print(json.dumps(measured))
 
 
@@ -250,8 +308,24 @@ def _measure(which: str, work: Path, desk_url: str | None, engine: str) -> dict[
     """Run one measurement in a fresh process; its CPU, wall time and peak from wait4."""
     out = work / f"{which.replace(' ', '-')}.out"
     return measure_child(
-        which, [__file__, "--child", which, str(work), desk_url or "", engine], out
+        which,
+        [__file__, "--child", which, str(work), desk_url or "", engine],
+        out,
+        sample_every=None if which.startswith("anchor") else 0.25,
     )
+
+
+def _step_peaks(measured: dict[str, Any]) -> dict[str, float]:
+    """The highest resident memory sampled during each step (the child and its children:
+    Spark's JVM too), by step name; before the first step, start-up and imports."""
+    marks = [("start-up and imports", 0.0), *measured.get("marks", [])]
+    peaks: dict[str, float] = {}
+    for i, (name, start) in enumerate(marks):
+        end = marks[i + 1][1] if i + 1 < len(marks) else float("inf")
+        inside = [mb for at, mb in measured.get("rss", []) if start <= at < end]
+        if inside and name:
+            peaks[name] = max(peaks.get(name, 0.0), *inside)
+    return peaks
 
 
 def _load() -> str:
@@ -269,7 +343,13 @@ def main() -> None:
         "(default: /tmp/winback-speed-<customers>); --temporary for a throw-away one.",
     )
     parser.add_argument("--temporary", action="store_true", help="Build in a temporary folder.")
-    parser.add_argument("--only", choices=STEP_ORDER, action="append")
+    parser.add_argument(
+        "--only",
+        choices=(*STEP_ORDER, "features"),
+        action="append",
+        help="One measurement (repeatable); features: today's customer features alone, "
+        "on --engine (not measured by default)",
+    )
     parser.add_argument("--desk-url", default=None, help="A PostgreSQL desk (emptied first).")
     parser.add_argument(
         "--engine", default="duckdb", help="duckdb (default) or spark (winback[spark])"
@@ -337,6 +417,7 @@ def _report(results: dict[str, dict[str, Any]]) -> None:
             "anchor again": "anchor, measured again",
             "command": "winback scan (with sync)",
             "run_scan": "run_scan alone",
+            "features": "features alone (one pass)",
         }[which]
         print(f"{label:34s} {r['cpu']:8.1f} {r['seconds']:8.1f} {r['peak_mb']:8.0f} {ratio:>10s}")
         steps = r.get("steps", {})
@@ -348,9 +429,13 @@ def _report(results: dict[str, dict[str, Any]]) -> None:
                     "seconds": r["seconds"] - sum(s["seconds"] for s in steps.values()),
                 }
             } | steps
+        peaks = _step_peaks(r)
         for name, step in steps.items():
             share = f"{step['cpu'] / anchor_cpu:9.1f}x" if anchor_cpu else ""
-            print(f"    {name:30s} {step['cpu']:8.1f} {step['seconds']:8.1f} {'':8s} {share:>10s}")
+            peak = f"{peaks[name]:8.0f}" if name in peaks else ""
+            print(
+                f"    {name:30s} {step['cpu']:8.1f} {step['seconds']:8.1f} {peak:>8s} {share:>10s}"
+            )
     first = next(iter(results.values()))
     print(f"customers: {first['customers']:,}")
     if "command" in results:

@@ -143,6 +143,7 @@ def scan(
         step=step,
         engine=engine,
         spark_master=settings.spark_master,
+        memory=settings.scan_memory,
     )
     synced = None
     if sync_desk:

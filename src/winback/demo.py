@@ -256,7 +256,11 @@ def build_demo(
                 )
             )
     demo.run = run_scan(
-        ledger, settings.runs_dir, policy, step=lambda text: say(f"first scan: {text}")
+        ledger,
+        settings.runs_dir,
+        policy,
+        step=lambda text: say(f"first scan: {text}"),
+        memory=settings.scan_memory,
     )
     demo.odds_before = odds_by_segment(demo.run)
     say("creating desk users")

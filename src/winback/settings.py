@@ -16,6 +16,9 @@ from winback.errors import SettingsError
 if TYPE_CHECKING:
     from winback.policy import Policy
 
+SCAN_MEMORY = "2GB"
+"""What the scan's DuckDB queries may hold before they spill, unless WINBACK_SCAN_MEMORY says."""
+
 _DESK_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 
 
@@ -50,6 +53,14 @@ class Settings(BaseSettings):
         default="1GB",
         description="How much memory one import may use before it spills to the workspace "
         "(a DuckDB size such as 512MB or 2GB).",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+    )
+
+    scan_memory: str = Field(
+        default=SCAN_MEMORY,
+        description="How much memory the scan's DuckDB queries may use before they spill to "
+        "a temporary folder (a DuckDB size such as 1GB or 4GB); the scan's models and "
+        "decisions need memory beside it, about 1 GB per million customers.",
         pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
     )
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
-from winback.errors import WinbackError
+from winback.errors import NothingToScanError, WinbackError
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
 from winback.policy import Policy
@@ -106,3 +107,60 @@ def test_scan_writes_a_run_with_statuses_reasons_and_the_ranked_list(
 def test_scan_of_an_empty_ledger_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(WinbackError, match="holds no orders yet"):
         run_scan(Ledger(tmp_path / "ledger"), tmp_path / "runs", Policy())
+
+
+def test_a_scan_that_fails_leaves_no_temporary_folder(
+    small_ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    # The orders by customer and day are kept on disk, then no customer has bought yet.
+    with pytest.raises(NothingToScanError):
+        run_scan(small_ledger, tmp_path / "runs", Policy(), as_of=date(2000, 1, 1))
+    assert list(scratch.iterdir()) == []
+
+
+class _SeenError(Exception):
+    """Raised once the scan's connection has been looked at: the test needs no more."""
+
+
+def test_the_scan_s_duckdb_holds_no_more_than_winback_scan_memory(
+    small_ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DuckDB's own default is 80 % of the machine; WINBACK_SCAN_MEMORY bounds the scan's
+    # queries, which spill to a temporary folder removed when the scan ends.
+    import duckdb
+
+    from winback import cycle
+    from winback.scan import pipeline
+    from winback.settings import Settings
+
+    seen: list[tuple[str, str]] = []
+
+    def as_of(con: object) -> date:
+        row = con.con.sql(  # type: ignore[attr-defined]
+            "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+        ).fetchall()[0]
+        seen.append(row)
+        raise _SeenError
+
+    monkeypatch.setattr(pipeline, "default_as_of", as_of)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "ledger").symlink_to(small_ledger.root)
+    with pytest.raises(_SeenError):
+        cycle.scan(Settings(home=home, scan_memory="300MB"), Policy(), sync_desk=False)
+    with pytest.raises(_SeenError):
+        run_scan(small_ledger, tmp_path / "runs", Policy())
+
+    def limit(size: str) -> str:
+        con = duckdb.connect()
+        con.execute(f"SET memory_limit = '{size}'")
+        return str(con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+    assert [memory for memory, _ in seen] == [limit("300MB"), limit("2GB")]
+    for _, folder in seen:
+        assert Path(folder).name.startswith("winback-scan-")
+        assert not Path(folder).exists()
+    assert Settings(home=tmp_path).scan_memory == "2GB"

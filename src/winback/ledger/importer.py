@@ -405,12 +405,17 @@ def _in_file_duplicates(
     ).fetchall()[0]
     if total == distinct:
         return [], 0
-    values = ", ".join(quote_ident(c) for c in table.column_names)
+    # The values themselves decide: equal hashes would also be two different records whose
+    # hashes collide.
+    same = " AND ".join(
+        f"{quote_ident(c)} IS NOT DISTINCT FROM first_value({quote_ident(c)}) OVER w"
+        for c in table.column_names
+    )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE repeats AS "
         f"SELECT o, first_o, same FROM (SELECT {ordinal} AS o, "
         f"first_value({ordinal}) OVER w AS first_o, "
-        f"hash({values}) = first_value(hash({values})) OVER w AS same, "
+        f"{same} AS same, "
         f"row_number() OVER w AS rn FROM staged WHERE {good} "
         f"WINDOW w AS (PARTITION BY {key} ORDER BY {ordinal})) WHERE rn > 1"
     )
@@ -434,7 +439,8 @@ def _against_ledger(
 
     First the key index: the records whose key hash is among the stored rows' (one
     integer column per segment, :meth:`Ledger.keys_sql`). Only those candidates, none for
-    a file of new orders, are then compared with the stored rows, key and values.
+    a file of new orders, are then compared with the stored rows, key and values
+    themselves (never their hashes: a collision would drop a real change).
     """
     if not manifest.segments(table.name):
         return 0, 0
@@ -445,12 +451,14 @@ def _against_ledger(
     if not _scalar(con, "SELECT count(*) FROM candidates"):
         con.execute("DROP TABLE candidates")
         return 0, 0
-    values = ", ".join(f"s.{quote_ident(c)}" for c in table.column_names)
-    stored_values = ", ".join(f"e.{quote_ident(c)}" for c in table.column_names)
+    # Key and values compared themselves (a hash would call two colliding records same).
+    same = " AND ".join(
+        f"s.{quote_ident(c)} IS NOT DISTINCT FROM e.{quote_ident(c)}" for c in table.column_names
+    )
     on = " AND ".join(f"s.{quote_ident(k)} = e.{quote_ident(k)}" for k in table.key)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE existing AS "
-        f"SELECT s._o AS o, hash({values}) = hash({stored_values}) AS same "
+        f"SELECT s._o AS o, {same} AS same "
         f"FROM (SELECT *, {ordinal} AS _o FROM staged "
         f"WHERE {ordinal} IN (SELECT o FROM candidates)) s "
         f"JOIN ({ledger.select_sql(table, manifest)}) e ON {on}"

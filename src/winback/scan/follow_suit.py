@@ -6,7 +6,8 @@ they placed no counted order within the horizon (``follow_suit_window_days``, 90
 after it (a subscriber: whether every contract ended). The newest cutoff, ``as_of -
 horizon``, is held out: the model (scikit-learn's HistGradientBoostingClassifier) learns
 from ``TRAIN_CUTOFFS`` older cutoffs a month apart whose horizons all end by the held-out
-one (stacked, so more rows to learn from, and nothing learned from the graded period), is
+one (stacked, so more rows to learn from, and nothing learned from the graded period; the
+older ones are not read once the newer fill the fit's sample, ``ENOUGH_TRAIN_ROWS``), is
 graded there beside 1 - P(alive), days since the last purchase and chance, and is
 calibrated there (Platt scaling: a logistic fit of the outcome on the model's log-odds).
 The same model and calibration then score today's customers active in the past year; a
@@ -55,7 +56,7 @@ from winback.scan import backtest
 from winback.scan.backtest import Backtest
 from winback.scan.drivers import with_drivers
 from winback.scan.lapse import typical_interval
-from winback.scan.modelling import predict
+from winback.scan.modelling import signals
 
 MODEL_COLUMNS = ("p_alive", "expected_purchases")
 
@@ -112,9 +113,15 @@ TRAIN_CUTOFFS = 4  # stacked to learn from, a month apart, all older than the he
 STEP_DAYS = 30  # between the training cutoffs
 GONE_WINDOWS_DAYS = (330, 270, 180)  # the stays away the model learns to rank by, longest first
 QUIET_DAYS = 180  # the drivers' weight's "stopped": no order in the window's last this many
-MIN_HISTORY_DAYS = 90  # a training cutoff needs this much of the ledger's orders before it
+MIN_HISTORY_DAYS = 60  # a training cutoff needs this much of the ledger's orders before it
 MIN_EACH_CLASS = 20  # fewer lapsers (or stayers) than this: too little to learn or test on
 MAX_FIT_ROWS = 200_000  # more backtest rows than this: fit on a stratified sample of them
+# Once the training cutoffs read (at least two) hold enough rows to fill the fit's sample,
+# the older ones are not read: each costs a feature pass over the ledger, a model refit and
+# the drivers there, only for the sample to be drawn from more rows (retail, 100k
+# customers: held-out AUC 0.857 from the two newest cutoffs, 0.851 from four).
+ENOUGH_TRAIN_ROWS = MAX_FIT_ROWS
+MIN_TRAIN_CUTOFFS = 2
 
 
 def _learnable(y: np.ndarray) -> bool:
@@ -312,12 +319,17 @@ def backtest_and_score(
         return x, label, stopped
 
     labelled: dict[date, Rows] = {}
+    train_rows = 0
     for cutoff in [held_out, *train_cutoffs]:
+        read = [c for c in labelled if c != held_out]
+        if len(read) >= MIN_TRAIN_CUTOFFS and train_rows >= ENOUGH_TRAIN_ROWS:
+            break  # enough to sample from: the older cutoffs would add only cost
         rows = prepare(cutoff, horizon if cutoff == held_out else window, cutoff == held_out)
         if rows is None:
             break
         if len(rows[1]):
             labelled[cutoff] = rows
+            train_rows += 0 if cutoff == held_out else len(rows[1])
     score = np.full(len(today), np.nan)
     result = Backtest(horizon, tuple(str(c) for c in sorted(labelled)))
     train = [labelled[c] for c in train_cutoffs if c in labelled]
@@ -428,7 +440,6 @@ def _fit_ranker(train: list[Rows], seed: int) -> Ranker:
 
 
 STAYED_AWAY_DAYS = 180  # the ranking is also graded on "no counted order in this many days"
-STAYED_AWAY_CUTOFFS = TRAIN_CUTOFFS  # its training cutoffs, newest first
 
 
 def stayed_away_grade(
@@ -466,7 +477,11 @@ def stayed_away_grade(
     if window != learned or window < days:
         return out | {"problem": f"too little history to grade a {days}-day stay away"}
     train, used = [], []
-    for cutoff in cutoffs[:STAYED_AWAY_CUTOFFS]:
+    for cutoff in cutoffs:
+        if len(train) >= MIN_TRAIN_CUTOFFS and sum(len(y) for _, y, _ in train) >= (
+            ENOUGH_TRAIN_ROWS
+        ):
+            break  # as in the scan's own backtest: older cutoffs would add only cost
         rows = labelled.get(cutoff) or prepare(cutoff, window)
         if rows is not None and len(rows[1]):
             train.append(rows)
@@ -618,7 +633,7 @@ def _with_models(frame: pd.DataFrame, cutoff: date, policy: Policy) -> pd.DataFr
     be fitted there)."""
     if all(c in frame for c in MODEL_COLUMNS):
         return frame
-    predicted, _report = predict(frame, cutoff, policy)
+    predicted = signals(frame, cutoff, policy)
     return frame.assign(**{c: predicted[c].to_numpy() for c in MODEL_COLUMNS})
 
 

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from winback.errors import EngineError, NothingToScanError, NotInScanError
-from winback.ledger.store import Ledger
+from winback.ledger.sources import quote_literal
+from winback.ledger.store import Ledger, Manifest
 from winback.policy import Policy
 from winback.scan import contact
 from winback.scan.drivers import (
     EXPOSURE_DAYS,
     drivers_met_at,
+    exposures_at,
     find_drivers,
     risk_driver_features,
     with_drivers,
@@ -28,8 +32,9 @@ from winback.scan.drivers import (
 from winback.scan.features import (
     customer_days,
     customer_features,
-    exposure_features,
     last_orders,
+    line_days,
+    purchase_summary,
 )
 from winback.scan.follow_suit import backtest_and_score
 from winback.scan.lapse import classify
@@ -43,6 +48,7 @@ from winback.scan.subscriptions import (
 )
 from winback.scan.sweet_spot import sweet_spots
 from winback.scan.worth import decide
+from winback.settings import SCAN_MEMORY
 
 Step = Callable[[str], None]
 """Called with the name of each step as it starts."""
@@ -72,15 +78,47 @@ def feature_frame(expr: Any) -> pd.DataFrame:
     dates become ``datetime64[s]`` as Ibis gives them.
     """
     table: pa.Table = expr.to_pyarrow()
-    frame: pd.DataFrame = table.to_pandas(date_as_object=False)
-    for field in table.schema:
-        if pa.types.is_date(field.type):
-            frame[field.name] = frame[field.name].astype("datetime64[s]")
+    dates = [field.name for field in table.schema if pa.types.is_date(field.type)]
+    frame = _pandas(table, date_as_object=False)
+    for name in dates:
+        frame[name] = frame[name].astype("datetime64[s]")
+    return frame
+
+
+def _pandas(table: pa.Table, **options: Any) -> pd.DataFrame:
+    """``table`` as pandas, its Arrow columns freed one by one as they are converted (the
+    caller must not use ``table`` again): at 1M customers a feature table and its frame
+    are each about half a gigabyte, and were both held whole until the end."""
+    frame: pd.DataFrame = table.to_pandas(self_destruct=True, split_blocks=True, **options)
     return frame
 
 
 # The folders holding what _kept wrote, by the name of the table reading it.
 _KEPT: dict[str, tempfile.TemporaryDirectory[str]] = {}
+# The names of the tables _kept wrote during the scan running in this thread.
+_HELD: ContextVar[list[str] | None] = ContextVar("winback_kept_tables", default=None)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _frees_what_it_kept(scan: Callable[P, R]) -> Callable[P, R]:
+    """``scan``, which removes every folder :func:`_kept` wrote during it that
+    :func:`_release` did not: a scan that fails part-way leaves none behind."""
+
+    @functools.wraps(scan)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        held: list[str] = []
+        token = _HELD.set(held)
+        try:
+            return scan(*args, **kwargs)
+        finally:
+            _HELD.reset(token)
+            for name in held:
+                folder = _KEPT.pop(name, None)
+                if folder is not None:
+                    folder.cleanup()
+
+    return run
 
 
 def _kept(con: Any, expr: Any) -> Any:
@@ -99,6 +137,9 @@ def _kept(con: Any, expr: Any) -> Any:
     con.to_parquet(expr, path)
     table = con.read_parquet(path)
     _KEPT[table.get_name()] = folder
+    held = _HELD.get()
+    if held is not None:
+        held.append(table.get_name())
     return table
 
 
@@ -114,6 +155,7 @@ def _release(con: Any, kept: Any) -> None:
         folder.cleanup()
 
 
+@_frees_what_it_kept
 def run_scan(
     ledger: Ledger,
     runs_dir: Path,
@@ -123,24 +165,46 @@ def run_scan(
     step: Step | None = None,
     engine: str = "duckdb",
     spark_master: str | None = None,
+    memory: str = SCAN_MEMORY,
 ) -> ScanRun:
     """Scan the ledger as it is now and write the run; returns it.
 
     ``engine`` is ``duckdb`` (embedded, the default) or ``spark`` (a local PySpark session
     over the same Parquet segments; needs ``winback[spark]``), on ``spark_master`` when
-    given (``WINBACK_SPARK_MASTER``), else two local cores.
+    given (``WINBACK_SPARK_MASTER``), else two local cores. ``memory`` is what DuckDB's
+    queries may hold before they spill to a temporary folder (``WINBACK_SCAN_MEMORY``).
     """
-    started = time.perf_counter()
-    say = step or (lambda _name: None)
     manifest = ledger.manifest()
-    if engine == "duckdb":
-        con = ledger.ibis(manifest)
-    elif engine == "spark":
+    if engine == "spark":
         from winback.scan.spark import local_session, spark_backend
 
         con = spark_backend(ledger, local_session(master=spark_master), manifest)
-    else:
+        return _scan(con, manifest, runs_dir, policy, as_of, step, engine)
+    if engine != "duckdb":
         raise EngineError(f"unknown engine {engine!r}; use duckdb or spark")
+    with tempfile.TemporaryDirectory(prefix="winback-scan-") as scratch:
+        con = ledger.ibis(manifest)
+        # DuckDB's default is 80 % of the machine's memory, which it keeps once it has
+        # taken it; bounded, its joins and sorts spill to the scratch folder instead.
+        con.con.execute(f"SET memory_limit = {quote_literal(memory)}")
+        con.con.execute(f"SET temp_directory = {quote_literal(scratch)}")
+        try:
+            return _scan(con, manifest, runs_dir, policy, as_of, step, engine)
+        finally:
+            con.disconnect()
+
+
+def _scan(
+    con: Any,
+    manifest: Manifest,
+    runs_dir: Path,
+    policy: Policy,
+    as_of: date | None,
+    step: Step | None,
+    engine: str,
+) -> ScanRun:
+    started = time.perf_counter()
+    say = step or (lambda _name: None)
     as_of = as_of or default_as_of(con)
 
     say("features")
@@ -155,15 +219,16 @@ def run_scan(
     retention: dict[str, Any] = {}
     if manifest.segments("subscriptions"):
         say("subscriptions")
-        subs = subscription_features(con, as_of)
-        features = features.merge(subs, on="customer_id", how="left")
+        features = features.merge(subscription_features(con, as_of), on="customer_id", how="left")
 
     say("models")
     cutoff = holdout_start(as_of, policy)
-    calibration = (
-        None if cutoff is None else feature_frame(customer_features(con, cutoff, policy, days))
-    )
+    # The holdout start's frame is read only for (x, t_x, T) and the purchases since.
+    calibration = None if cutoff is None else feature_frame(purchase_summary(days, cutoff))
     predicted, model_report = predict(features, as_of, policy, calibration)
+    # Each step's own frames go once joined on, not at the end of the scan: at 1M customers
+    # the calibration frame alone is half a gigabyte, held through the classifier's steps.
+    del calibration
     sbg = None
     if "active_contracts" in features:
         sbg, retention = fit_retention(con, as_of, policy)
@@ -174,15 +239,23 @@ def run_scan(
                 np.isnan(value), predicted["predicted_value"], value
             )
     features = features.join(predicted)
+    model_columns = list(predicted)
+    del predicted
 
     say("drivers")
-    drivers = find_drivers(con, as_of)
-    met = exposure_features(con, as_of, EXPOSURE_DAYS).to_pyarrow().to_pandas()
+    # The order lines by customer, line and day, read once for the sweet spot and every
+    # cutoff's product-line exposures (today's, and the backtest's below).
+    lines = _kept(con, line_days(con))
+    drivers = find_drivers(con, as_of, days=days, lines=lines)
+    met = exposures_at(con, as_of, EXPOSURE_DAYS, lines)
     features = with_drivers(features, risk_driver_features(met, drivers))
-    spots = sweet_spots(con, as_of)
+    del met
+    spots = sweet_spots(con, as_of, lines, days)
     features = features.merge(spots, left_on="customer_id", right_index=True, how="left")
+    del spots
     doubts = contact.doubtful_contacts(con, as_of)
     features["doubtful_contact"] = features["customer_id"].astype(str).map(doubts)
+    del doubts
 
     say("lapse risk")
 
@@ -199,13 +272,13 @@ def run_scan(
         # for every column with a null, and the backtest reads these frames only for
         # numbers and dates. The engine returns rows in any order, and the classifier's
         # fits (their validation split, the sample of a big backtest) depend on it: sorted.
-        table = customer_features(con, cutoff, policy, days).to_pyarrow()
-        return with_subscriptions(table.sort_by("customer_id").to_pandas(), cutoff)
+        table = customer_features(con, cutoff, policy, days).to_pyarrow().sort_by("customer_id")
+        return with_subscriptions(_pandas(table), cutoff)
 
     def labels_at(cutoff: date) -> pd.DataFrame:
         # A date only read for its labels needs no more than the last order by then.
-        table = last_orders(days, cutoff).to_pyarrow()
-        return with_subscriptions(table.sort_by("customer_id").to_pandas(), cutoff)
+        table = last_orders(days, cutoff).to_pyarrow().sort_by("customer_id")
+        return with_subscriptions(_pandas(table), cutoff)
 
     # Refits at past cutoffs use the repeat-purchase model chosen above.
     chosen = with_model(policy, model_report.repeat_model)
@@ -216,15 +289,16 @@ def run_scan(
         features,
         as_of,
         chosen,
-        drivers_at=lambda cutoff: drivers_met_at(con, cutoff),
+        drivers_at=lambda cutoff: drivers_met_at(con, cutoff, days, lines),
         labels_at=labels_at,
     )
     features["lapse_risk"] = risk
     _release(con, days)
+    _release(con, lines)
 
     say("statuses")
     lapse = classify(
-        features if model_report.fitted else features.drop(columns=list(predicted)),
+        features if model_report.fitted else features.drop(columns=model_columns),
         as_of,
         policy,
         risk_threshold=backtest.slipping_threshold,
@@ -269,7 +343,7 @@ def run_scan(
     }
     counts["listed"] = int(worth["rank"].notna().sum())
     # The table holds its own copy of everything: let the frames go before writing it.
-    del features, lapse, worth, predicted, risk
+    del features, lapse, worth, risk
     info = RunInfo(
         run_id=RunInfo.new_id(),
         as_of=as_of.isoformat(),

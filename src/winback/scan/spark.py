@@ -32,6 +32,10 @@ def local_session(app_name: str = "winback", cores: int = 2, master: str | None 
         .config("spark.ui.enabled", "false")
         .config("spark.sql.parquet.inferTimestampNTZ.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
+        # Results reach Python as Arrow batches rather than pickled rows (one feature pass
+        # at 100k customers: 87.0 -> 80.3 CPU s, peak 1.74 -> 1.49 GB, one run each).
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.execution.arrow.pyspark.fallback.enabled", "true")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
