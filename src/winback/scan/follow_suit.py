@@ -476,7 +476,8 @@ def stayed_away_grade(
         return out | {"problem": "the horizon is already as long"}
     if window != learned or window < days:
         return out | {"problem": f"too little history to grade a {days}-day stay away"}
-    train, used = [], []
+    train: list[Rows] = []
+    used: list[str] = []
     for cutoff in cutoffs:
         if len(train) >= MIN_TRAIN_CUTOFFS and sum(len(y) for _, y, _ in train) >= (
             ENOUGH_TRAIN_ROWS
