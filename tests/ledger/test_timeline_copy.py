@@ -4,6 +4,7 @@ too many files write it whole. Either way it reads exactly as the ledger does.""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -150,3 +151,39 @@ def test_a_copy_holding_other_columns_is_written_whole(tmp_path: Path) -> None:
     assert folder is not None
     assert sorted(p.name for p in folder.glob("orders*.parquet")) == ["orders.parquet"]
     assert _same_as_the_ledger(folder, ledger) == [("c1", "o2", 5), ("c2", "o1", 10)]
+
+
+def test_a_table_too_big_to_sort_in_memory_is_written_in_customer_ranges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two rows "fit" per GB: the six orders are sorted in three customer-id ranges, each
+    # its own file; read together they are the ledger's orders, and the next import still
+    # adds one file (the whole write's three count as one against MAX_PARTS).
+    monkeypatch.setattr(timeline, "ROWS_PER_GB", 2)
+    monkeypatch.setattr(timeline, "MAX_PARTS", 2)
+    ledger, root = Ledger(tmp_path / "ledger"), tmp_path / "timeline"
+    lines = "".join(f"o{i},c{i % 5},2024-01-0{i + 1},{i + 1}\n" for i in range(6))
+    _import(ledger, tmp_path, "first", lines)
+    first = timeline.build(root, ledger)
+    assert first is not None
+    files = sorted(first.glob("orders*.parquet"))
+    assert len(files) == 3
+    con = timeline.connect(first)
+    try:
+        spans = [
+            con.sql(f"SELECT min(customer_id), max(customer_id) FROM '{f}'").fetchall()[0]
+            for f in files
+        ]
+    finally:
+        con.close()
+    spans = sorted(span for span in spans if span[0] is not None)  # a range may be empty
+    assert len(spans) >= 2
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))  # disjoint
+    assert len(_same_as_the_ledger(first, ledger)) == 6
+    _import(ledger, tmp_path, "second", "o9,c1,2024-02-01,9\n")
+
+    folder = timeline.build(root, ledger)
+
+    assert folder is not None
+    assert len(list(folder.glob("orders*.parquet"))) == 4
+    assert ("c1", "o9", 9) in _same_as_the_ledger(folder, ledger)

@@ -153,7 +153,8 @@ def sync_cases(
     the red carpet under the policy's ``[red_carpet]`` in the same transaction.
 
     Only the cases that change are written, in bulk: one executemany for the refreshed,
-    one multi-row INSERT for the opened, the audit rows likewise."""
+    the opened and their audit rows as tuples through :func:`winback.desk.bulk.insert_rows`
+    (an executemany on SQLite, a COPY on PostgreSQL)."""
     if actor is not None:
         require(actor, Action.SYNC_CASES)
     with _no_cycle_collection():

@@ -20,8 +20,11 @@ other columns is written whole).
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -71,6 +74,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "invoices": ("customer_id", "invoice_id", "issued_on", "due_on", "amount", "paid_on"),
     "returns": ("customer_id", "return_id", "returned_on", "amount", "reason"),
 }
+# Rows of a timeline table sorted per GB of the memory budget without spilling (measured:
+# the orders' six columns, 1.8M rows, sort in memory within 400-500 MB), with room to spare.
+ROWS_PER_GB = 3_000_000
+SAMPLE = 100_000  # rows sampled for the customer-id ranges of a table sorted in pieces
 ROW_GROUP = 65_536  # measured: 3x faster lookups than 16k rows at 20M orders (fewer footers)
 MAX_PARTS = 8  # files per table before it is written whole again (each adds a footer read)
 PARTS = "parts.json"  # what a copy was built from: each table's segments, and its files
@@ -105,7 +112,9 @@ def build(root: Path, ledger: Ledger, memory: str = "1GB") -> Path | None:
     before = _last_copy(root)
     partial = published.partial_folder(root, str(manifest.batches))
     con = ledger.connect(manifest)
-    made: dict[str, Any] = {"segments": {}, "parts": {}, "columns": {}}
+    made: dict[str, Any] = {"segments": {}, "parts": {}, "columns": {}, "whole": {}}
+    whole: dict[str, int] = made["whole"]  # files of each table's last whole write
+    budget = memory_bytes(memory)
     try:
         con.execute(f"SET memory_limit = {quote_literal(memory)}")
         con.execute(f"SET temp_directory = {quote_literal(str(partial / 'tmp'))}")
@@ -114,6 +123,8 @@ def build(root: Path, ledger: Ledger, memory: str = "1GB") -> Path | None:
             segments = manifest.segments(table)
             columns = list(COLUMNS.get(table, CONTRACT[table].column_names))
             kept = _kept_parts(before, table, segments, columns, partial)
+            if kept is not None and before is not None:
+                whole[table] = before[4].get(table, 1)
             parts: list[str]
             if kept is None:  # written whole
                 parts, source = [], quote_ident(table)
@@ -122,14 +133,11 @@ def build(root: Path, ledger: Ledger, memory: str = "1GB") -> Path | None:
                 new_rows = Manifest(manifest.batches, {table: added})
                 source = f"({ledger.select_sql(CONTRACT[table], new_rows)})" if added else ""
             if source:
-                name = f"{table}.parquet" if not parts else f"{table}.{len(parts)}.parquet"
-                target = quote_literal(str(partial / name))
-                con.execute(
-                    f"COPY (SELECT {', '.join(map(quote_ident, columns))} FROM {source} "
-                    f"ORDER BY customer_id) TO {target} "
-                    f"(FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP}, COMPRESSION zstd)"
-                )
-                parts = [*parts, name]
+                rows = sum(s.rows for s in (segments if kept is None else kept[1]))
+                written = _write_sorted(con, source, columns, rows, budget, partial, table, parts)
+                parts = [*parts, *written]
+                if kept is None:
+                    whole[table] = len(written)
             made["segments"][table] = [s.file for s in segments]
             made["parts"][table] = parts
             made["columns"][table] = columns
@@ -139,7 +147,69 @@ def build(root: Path, ledger: Ledger, memory: str = "1GB") -> Path | None:
     return published.publish(partial, final, str(manifest.batches))
 
 
-_Copy = tuple[Path, dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]
+# A published copy: its folder, and each table's segments, files, columns and the number
+# of files its last whole write made.
+_Copy = tuple[
+    Path, dict[str, list[str]], dict[str, list[str]], dict[str, list[str]], dict[str, int]
+]
+
+
+def memory_bytes(memory: str) -> int:
+    """A DuckDB size such as ``1GB`` or ``512MiB`` in bytes."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B)\s*", memory, re.IGNORECASE)
+    if found is None:
+        raise ValueError(f"not a memory size: {memory!r}")
+    unit = found.group(2).upper()
+    base = 1024 if "I" in unit else 1000
+    return int(float(found.group(1)) * base ** ("KMGT".index(unit[0]) + 1))
+
+
+def _write_sorted(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    columns: list[str],
+    rows: int,
+    budget: int,
+    folder: Path,
+    table: str,
+    parts: list[str],
+) -> list[str]:
+    """Write ``columns`` of ``source`` sorted by customer into ``folder``, as the next
+    file(s) of ``table`` after ``parts``; the names written. More rows than sort in
+    ``budget`` bytes without spilling are cut into customer-id ranges (from a sample),
+    each sorted and written on its own: a sort that spills to disk costs about half as
+    much CPU again."""
+    wanted = ", ".join(map(quote_ident, columns))
+    pieces = max(1, math.ceil(rows / (ROWS_PER_GB * budget / 1e9)))
+    ranges: list[str] = [""]
+    if pieces > 1:
+        marks = [i / pieces for i in range(1, pieces)]
+        cuts = con.execute(
+            f"SELECT quantile_disc(customer_id, {marks}) FROM {source} "
+            f"USING SAMPLE {SAMPLE} ROWS (reservoir, 16)"
+        ).fetchall()[0][0]
+        bounds = sorted({c for c in cuts or [] if c is not None})
+        ranges = []
+        for lo, hi in itertools.pairwise([None, *bounds, None]):
+            conditions = []
+            if lo is not None:
+                conditions.append(f"customer_id >= {quote_literal(lo)}")
+            if hi is not None:
+                conditions.append(f"customer_id < {quote_literal(hi)}")
+            ranges.append(" AND ".join(conditions) or "true")
+        ranges[-1] = f"({ranges[-1]}) OR customer_id IS NULL"
+    names: list[str] = []
+    for where in ranges:
+        n = len(parts) + len(names)
+        name = f"{table}.parquet" if n == 0 else f"{table}.{n}.parquet"
+        filtered = f"{source} WHERE {where}" if where else source
+        con.execute(
+            f"COPY (SELECT {wanted} FROM {filtered} ORDER BY customer_id) "
+            f"TO {quote_literal(str(folder / name))} "
+            f"(FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP}, COMPRESSION zstd)"
+        )
+        names.append(name)
+    return names
 
 
 def _last_copy(root: Path) -> _Copy | None:
@@ -153,7 +223,8 @@ def _last_copy(root: Path) -> _Copy | None:
         try:
             held = json.loads((folder / PARTS).read_text(encoding="utf-8"))
             columns = dict(held.get("columns", {}))  # none kept: all the table's columns
-            return folder, dict(held["segments"]), dict(held["parts"]), columns
+            wholes = dict(held.get("whole", {}))  # none kept: one file each
+            return folder, dict(held["segments"]), dict(held["parts"]), columns, wholes
         except (OSError, ValueError, KeyError):  # a copy from before parts were kept
             continue
     return None
@@ -178,7 +249,7 @@ def _kept_parts(
     added = segments[len(held) :]
     if files[: len(held)] != held or any(s.updates for s in added) or not parts:
         return None
-    if added and len(parts) >= MAX_PARTS:
+    if added and len(parts) - before[4].get(table, 1) + 1 >= MAX_PARTS:
         return None
     try:
         for name in parts:
