@@ -186,6 +186,7 @@ def measure_ceiling(profile: str, work: Path, cutoffs: int) -> None:
         lap = lapse_date.reindex(ids)
         x = model_matrix(frame, as_of, policy).astype("float64")
         bt = run.info.backtest.get("scores", {}).get("lapse_risk", {})
+        stayed = (run.info.backtest.get("stayed_away") or {}).get("auc") or {}
         rows.append(
             pd.DataFrame(
                 {
@@ -202,6 +203,7 @@ def measure_ceiling(profile: str, work: Path, cutoffs: int) -> None:
                     "days": scan["days_since_last_order"].to_numpy(np.float64),
                     "flagged": (scan["status"] != "active").to_numpy(),
                     "self_auc": bt.get("auc"),
+                    "stayed_auc": stayed.get("lapse_risk"),
                 }
             ).join(x.add_prefix("x_"))
         )
@@ -269,9 +271,19 @@ def measure_ceiling(profile: str, work: Path, cutoffs: int) -> None:
                 f"(stopped buying by {horizon} days on) {truth_auc:.3f}: "
                 f"gap {float(own) - truth_auc:+.3f}"
             )
+        stayed_own = at["stayed_auc"].iloc[0]
+        if stayed_own is not None and stayed_own == stayed_own:
+            gap = float(stayed_own) - truth_auc
+            summary.setdefault("self-reported stayed away - truth", []).append(gap)
+            summary.setdefault("|stayed away - truth| worst", []).append(abs(gap))
+            print(
+                f"   self-reported AUC for who stays away (graded 180 days back) "
+                f"{float(stayed_own):.3f}, against the truth {truth_auc:.3f}: gap {gap:+.3f}"
+            )
     print(f"  means over the {cutoffs} cutoffs:")
     for key, values in summary.items():
-        print(f"    {key:40s} {np.mean(values):.3f}")
+        value = np.max(values) if key.endswith("worst") else np.mean(values)
+        print(f"    {key:40s} {value:.3f}")
     print(
         f"  {time.perf_counter() - started:.0f} s wall, {time.process_time() - cpu:.0f} s CPU",
         flush=True,

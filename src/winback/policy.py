@@ -106,7 +106,8 @@ class Lapse(_Section):
         description="Slipping when the lapse risk is at or above the lowest threshold at "
         "which, on the backtest's held-out cutoff, at least this share of the customers "
         "flagged really placed no order within the horizon (and at least half way from the "
-        "base rate to certainty). Higher: fewer, surer alerts.",
+        "base rate to certainty), and no larger a share than that precision stayed away "
+        "180 days on the backtest's longer grade. Higher: fewer, surer alerts.",
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, update
@@ -15,12 +16,13 @@ from sqlalchemy.orm import Session
 
 from tests.desk.conftest import _truncate
 from tests.desk.test_dashboard_kept import same_headline
-from tests.desk.test_report import build_cases
+from tests.desk.test_report import build_cases, make_ledger
 from winback.desk import audit
 from winback.desk.dashboard import OpenCases
 from winback.desk.db import open_session
 from winback.desk.models import AuditEntry, Case, User
-from winback.insights.reasons import WorkedCache, _worked_cases
+from winback.insights.kept import ReportStore
+from winback.insights.reasons import WorkedCache, _worked_cases, build_report
 
 
 @pytest.fixture
@@ -44,13 +46,21 @@ def _harmless(n: int) -> list[AuditEntry]:
 
 
 def _late_close(
-    desk_engine: Engine, db: Session, case_id: int, readers: list[Callable[[], object]]
+    desk_engine: Engine,
+    db: Session,
+    case_id: int,
+    readers: list[Callable[[], object]],
+    outcome: str | None = None,
 ) -> None:
-    """Close ``case_id`` in a transaction that draws its audit id first and commits
-    only after others committed more than SLACK entries (and each reader read them)."""
+    """Close ``case_id`` (with ``outcome``) in a transaction that draws its audit id first
+    and commits only after others committed more than SLACK entries (and each reader read
+    them)."""
+    closed = {"state": "closed", "outcome": outcome}
+    if outcome:
+        closed["closed_at"] = datetime(2024, 6, 1)
     with open_session(desk_engine) as slow:
-        slow.execute(update(Case).where(Case.id == case_id).values(state="closed"))
-        audit.record(slow, None, "case.close", "case", case_id, None, {"state": "closed"})
+        slow.execute(update(Case).where(Case.id == case_id).values(**closed))
+        audit.record(slow, None, "case.close", "case", case_id, None, closed)
         slow.flush()  # its id is drawn now, below everything committed next
         db.add_all(_harmless(audit.SLACK + 50))
         db.commit()
@@ -85,6 +95,23 @@ def test_a_case_closed_by_a_long_transaction_reaches_the_worked_cache(
     kept = {i: w.__dict__ for i, w in cache.rows(db, None).items()}
     assert fresh != before  # the close changed what a fresh read gives
     assert kept == fresh
+
+
+def test_a_case_closed_by_a_long_transaction_reaches_the_kept_report(
+    desk_engine: Engine, db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    made = build_cases(db, people)
+    db.commit()
+    manager = people["manager"]
+    ledger = make_ledger(tmp_path)
+    store = ReportStore()
+    first = store.get(db, manager, ledger, None).report
+    read = [lambda: store.get(db, manager, ledger, None)]
+    _late_close(desk_engine, db, made["cF"].id, read, outcome="won_back")
+    db.expire_all()
+    fresh = build_report(db, manager, ledger)
+    assert fresh.total != first.total  # the close changed the report
+    assert store.get(db, manager, ledger, None).report.total == fresh.total
 
 
 def test_a_hole_left_by_a_rolled_back_transaction_stops_holding_the_reader_back(

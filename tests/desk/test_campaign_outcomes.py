@@ -15,7 +15,8 @@ from tests.desk.test_outcomes import _ledger_outcomes
 from winback.desk import campaigns
 from winback.desk.campaign_audience import members_of
 from winback.desk.campaign_outcomes import export_campaign_outcomes, finished
-from winback.desk.models import User
+from winback.desk.models import Case, User
+from winback.desk.outcomes import export_outcomes
 from winback.scan.call_lift import return_rates
 from winback.scan.runs import ScanRun
 
@@ -76,3 +77,39 @@ def test_a_finished_campaigns_members_become_outcomes_once(
     assert rates.uncontacted_outcomes.sum() == sum(
         1 for m in held if m.segment in ("retail", "trade")
     )
+
+
+def test_a_held_out_customers_case_reaches_the_baseline_once(
+    db: Session,
+    people: dict[str, User],
+    run: ScanRun,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    customers = [f"c{n:03d}" for n in range(12)]
+    for customer in customers:
+        db.add(Case(customer_id=customer, priority=1, run_id="r", customer_status="lapsed",
+                    owner_id=people["rep"].id, segment="retail"))  # fmt: skip
+    db.commit()
+    made = _build(db, people["manager"], run, holdout_share=0.5)
+    campaigns.launch(db, people["manager"], made.id, _reach(run))
+    made.ends_on = date(2024, 9, 1)
+    db.commit()
+    held = [m.customer_id for m in members_of(db, made.id) if m.holdout]
+    held_with_case = [c for c in held if c in customers]
+    assert held_with_case  # their cases closed at launch (not pursued)
+    ledger = _ledger(tmp_path, [("o1", held_with_case[0], "2024-08-01", 40.0, "")])
+
+    # Both exports run, the cases' and the campaign's, in either order.
+    assert export_outcomes(db, ledger, tmp_path / "rejects").problem is None
+    assert export_campaign_outcomes(db, ledger, tmp_path / "rejects").problem is None
+    assert export_outcomes(db, ledger, tmp_path / "rejects").problem is None
+
+    # Each held-out customer is one uncontacted outcome: the campaign's holdout row, read
+    # over the window (the first came back on their own), not also their case.
+    table = pd.DataFrame(_ledger_outcomes(ledger))
+    peers = pd.DataFrame({"segment": "none", "customer_id": held_with_case})
+    rates = return_rates(peers, table, POLICY)
+    assert rates.uncontacted_outcomes.tolist() == [1.0] * len(held_with_case)
+    assert rates.call_outcomes.sum() == 0
+    mine = table[table["customer_id"] == held_with_case[0]]
+    assert mine[["outcome", "tier"]].values.tolist() == [["returned_unprompted", "holdout"]]

@@ -59,6 +59,16 @@ def _closed_case(db: Session, customer_id: str, outcome: str, days_ago: int) -> 
     return case
 
 
+@pytest.fixture(params=["in lists", "whole"])
+def lookups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The contact rules looked up both ways: in IN (...) lists of the customers asked
+    about, and (as for a sync of more than contact_rules._WHOLE customers) each rule's
+    rows read whole and narrowed in Python."""
+    if request.param == "whole":
+        monkeypatch.setattr(contact_rules, "_WHOLE", 0)
+    return str(request.param)
+
+
 @pytest.mark.parametrize(
     ("outcome", "held_days", "free_days", "rule"),
     [
@@ -68,6 +78,7 @@ def _closed_case(db: Session, customer_id: str, outcome: str, days_ago: int) -> 
         ("unreachable", 29, 31, "unreachable"),
     ],
 )
+@pytest.mark.usefixtures("lookups")
 def test_a_recent_outcome_holds_the_customer_back_until_its_window_passes(
     db: Session,
     people: dict[str, User],
@@ -89,6 +100,7 @@ def test_a_recent_outcome_holds_the_customer_back_until_its_window_passes(
     assert result.counts()[f"held_{rule}"] == 1
 
 
+@pytest.mark.usefixtures("lookups")
 def test_a_return_nobody_prompted_holds_nobody_back(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:
@@ -99,6 +111,7 @@ def test_a_return_nobody_prompted_holds_nobody_back(
     assert _open_ids(db) == ["c1", "c2"]
 
 
+@pytest.mark.usefixtures("lookups")
 def test_the_policys_windows_decide(db: Session, people: dict[str, User], tmp_path: Path) -> None:
     _closed_case(db, "c1", "declined", 10)
     _closed_case(db, "c2", "unreachable", 10)
@@ -108,6 +121,7 @@ def test_the_policys_windows_decide(db: Session, people: dict[str, User], tmp_pa
     assert result.held_back["unreachable"] == 1
 
 
+@pytest.mark.usefixtures("lookups")
 def test_a_red_carpet_in_progress_holds_the_customer_back(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:
@@ -132,6 +146,7 @@ def _held_out(db: Session, manager: User, customer: str, ends_on: date, held: bo
     db.commit()
 
 
+@pytest.mark.usefixtures("lookups")
 def test_a_running_campaigns_holdout_gets_no_case_until_its_window_ends(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:
@@ -151,6 +166,7 @@ def test_a_running_campaigns_holdout_gets_no_case_until_its_window_ends(
     assert again.held_back["campaign_holdout"] == 0
 
 
+@pytest.mark.usefixtures("lookups")
 def test_do_not_contact_holds_the_customer_back_until_a_manager_lifts_it(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:
@@ -167,6 +183,7 @@ def test_do_not_contact_holds_the_customer_back_until_a_manager_lifts_it(
     assert again.held_back["do_not_contact"] == 0
 
 
+@pytest.mark.usefixtures("lookups")
 def test_a_rescan_does_not_requeue_a_declined_or_won_back_customer(
     db: Session, people: dict[str, User], tmp_path: Path
 ) -> None:

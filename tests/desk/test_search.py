@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from tests.desk.conftest import POLICY, make_run
 from winback.desk import search
+from winback.desk.matching import fold
 from winback.desk.models import User
 from winback.desk.sync import sync_cases
 from winback.errors import InvalidInput, PermissionDenied
@@ -58,6 +59,26 @@ def find(built: tuple[Ledger, search.SearchIndex], way: str, text: str) -> list[
 
 def ids(hits: list[search.Hit]) -> list[str]:
     return [h.customer_id for h in hits]
+
+
+def test_each_trigram_lists_exactly_the_rows_holding_it(
+    built: tuple[Ledger, search.SearchIndex],
+) -> None:
+    """The postings, read back per row, are each row's trigrams of its folded name, e-mail
+    local part, id and phone digits, computed here one row at a time in plain Python."""
+    _, index = built
+    expected: dict[int, set[int]] = {}
+    for row, r in enumerate(index.rows.to_pylist()):
+        hay = fold(" ".join(str(r[k]) for k in ("name", "local", "customer_id", "digits") if r[k]))
+        for key in search.trigram_keys(hay):
+            expected.setdefault(key, set()).add(row)
+    found: dict[int, list[int]] = {}
+    for key in range(len(index.offsets) - 1):
+        a, b = int(index.offsets[key]), int(index.offsets[key + 1])
+        if b > a:
+            found[key] = index.postings[a:b].tolist()
+    assert found == {key: sorted(rows) for key, rows in expected.items()}
+    assert len(index.postings) == sum(len(rows) for rows in expected.values()) > 50
 
 
 @pytest.mark.parametrize("text", ["Jonh Smiht", "jonh smiht", "Smith John", "john smth"])

@@ -5,14 +5,27 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from tests.ledger.conftest import rows
+from winback.ledger import store
 from winback.ledger.store import Ledger
 
 HEADER = "invoice_id,customer_id,issued_on,due_on,amount,paid_on\n"
 
 
+@pytest.fixture(params=["real", "colliding"])
+def hashes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """DuckDB's hashes as they are, or every hash the ledger computes made the same (a
+    64-bit collision between every two records): a hash may only select candidates, the
+    records themselves decide."""
+    if request.param == "colliding":
+        monkeypatch.setattr(store, "hash_sql", lambda expressions: "CAST(7 AS UBIGINT)")
+    return str(request.param)
+
+
 def test_changed_record_is_stored_as_a_new_version(
-    tmp_path: Path, ledger: Ledger, do_import
+    tmp_path: Path, ledger: Ledger, do_import, hashes: str
 ) -> None:
     first = tmp_path / "invoices-june.csv"
     first.write_text(HEADER + "I1,c1,2024-06-01,2024-06-30,100,\nI2,c2,2024-06-01,2024-06-30,50,\n")
@@ -38,7 +51,7 @@ def test_changed_record_is_stored_as_a_new_version(
 
 
 def test_same_key_with_other_values_in_one_file_is_rejected(
-    tmp_path: Path, ledger: Ledger, do_import
+    tmp_path: Path, ledger: Ledger, do_import, hashes: str
 ) -> None:
     path = tmp_path / "orders.csv"
     path.write_text(

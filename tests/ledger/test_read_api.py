@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_winback
-from winback.ledger import reads
+from winback.ledger import reads, timeline
 from winback.ledger.contract import TABLES
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
@@ -298,3 +298,19 @@ def test_winback_ledger_reports_the_counted_orders_and_their_revenue(
         "255.00 (2 cancelled or refunded, not counted); 1 customers (50.0%) bought on more "
         "than one day"
     ) in " ".join(done.stdout.split())
+
+
+def test_the_customer_sorted_copy_gives_the_same_timeline_as_the_ledger(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    # The copy holds only the columns the timeline's queries read: every query (each of
+    # the eight kinds, whether the customer has rows of it or not) must still bind.
+    root = tmp_path / "timeline"
+    assert timeline.build(root, ledger) is not None
+    reader = timeline.TimelineReader(root)
+    assert reader.cursor(ledger) is not None
+    for customer in ("c1", "c2", "nobody"):
+        through_copy = reads.customer_timeline(ledger, customer, reader)
+        assert through_copy == reads.customer_timeline(ledger, customer)
+        assert reads.customer_profile(ledger, customer, reader) == through_copy[0]
+    assert reads.customer_timeline(ledger, "c1", reader)[1]

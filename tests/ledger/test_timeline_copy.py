@@ -4,6 +4,7 @@ too many files write it whole. Either way it reads exactly as the ledger does.""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from winback.ledger import timeline
+from winback.ledger.contract import TABLES as CONTRACT
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
 
@@ -30,8 +32,10 @@ def _same_as_the_ledger(folder: Path, ledger: Ledger) -> list[tuple[object, ...]
     copy, source = timeline.connect(folder), ledger.connect()
     try:
         for table in timeline.TABLES:
-            query = f"SELECT * FROM {table} ORDER BY ALL"
+            columns = timeline.COLUMNS.get(table, CONTRACT[table].column_names)
+            query = f"SELECT {', '.join(columns)} FROM {table} ORDER BY ALL"
             assert copy.sql(query).fetchall() == source.sql(query).fetchall(), table
+            assert [d[0] for d in copy.sql(f"SELECT * FROM {table}").description] == list(columns)
         one = "SELECT order_id, amount FROM orders WHERE customer_id = 'c1' ORDER BY order_id"
         assert copy.sql(one).fetchall() == source.sql(one).fetchall()
         found: list[tuple[object, ...]] = copy.sql(
@@ -127,3 +131,22 @@ def test_a_last_copy_swept_away_mid_build_is_written_whole_not_through_its_links
     kept, before = held[0]
     with kept:
         assert kept.read() == before  # the linked file was never written through
+
+
+def test_a_copy_holding_other_columns_is_written_whole(tmp_path: Path) -> None:
+    # A copy from before the columns were narrowed (its parts.json names none: every
+    # column): new orders must not add a file of fewer columns beside it.
+    ledger, root = Ledger(tmp_path / "ledger"), tmp_path / "timeline"
+    _import(ledger, tmp_path, "first", "o1,c2,2024-01-02,10\n")
+    first = timeline.build(root, ledger)
+    assert first is not None
+    parts = json.loads((first / timeline.PARTS).read_text(encoding="utf-8"))
+    del parts["columns"]
+    (first / timeline.PARTS).write_text(json.dumps(parts), encoding="utf-8")
+    _import(ledger, tmp_path, "second", "o2,c1,2024-02-01,5\n")
+
+    folder = timeline.build(root, ledger)
+
+    assert folder is not None
+    assert sorted(p.name for p in folder.glob("orders*.parquet")) == ["orders.parquet"]
+    assert _same_as_the_ledger(folder, ledger) == [("c1", "o2", 5), ("c2", "o1", 10)]

@@ -138,3 +138,31 @@ def test_cutoffs_step_back_one_horizon_at_a_time_from_the_scan() -> None:
         date(2024, 1, 2),
         date(2023, 10, 4),
     ]
+
+
+def test_an_auc_leaves_out_unscored_rows_and_needs_both_classes() -> None:
+    y = np.array([0, 0, 1, 1, 1])
+    assert backtest.auc(y, np.array([0.1, 0.4, 0.35, 0.8, np.nan])) == 0.75
+    assert backtest.auc(np.array([1, 1]), np.array([0.2, 0.3])) is None
+
+
+def test_the_ranking_graded_on_a_longer_stay_away_is_printed_beside_chance() -> None:
+    from winback.cli.output import stayed_away_lines
+
+    graded = {
+        "window_days": 180,
+        "graded_on": "2026-01-01",
+        "test_rows": 2345,
+        "base_rate": 0.31,
+        "auc": {"lapse_risk": 0.8312, "not_alive": 0.8, "days_since_last_order": None},
+    }
+    lines = stayed_away_lines(graded)
+    assert "180 days after 2026-01-01" in lines[0]
+    assert "2,345 customers" in lines[0]
+    assert "lapse risk" in lines[1]
+    assert "AUC 0.831" in lines[1]
+    assert "not graded" in lines[3]
+    assert lines[-1].split() == ["chance", "AUC", "0.500", "(base", "rate", "0.31)"]
+    skipped = stayed_away_lines({"window_days": 180, "problem": "too little history"})
+    assert skipped == ["ranking of who stays away 180 days: not graded (too little history)"]
+    assert stayed_away_lines({}) == []

@@ -283,3 +283,102 @@ def test_the_faulty_lines_buyers_get_a_higher_lapse_risk_than_like_customers(
     assert decided[bought].mean() > decided[~bought].mean()
     at_risk = set(table["customer_id"][buyers])
     assert at_risk <= set(truth["customer_id"][bought])
+
+
+def _people_from_orders(con: object, cutoff: date) -> pd.DataFrame:
+    """The drivers' people at ``cutoff`` read straight from the orders (distinct purchase
+    days counted there), as the scan first read them: the reference for the table by day."""
+    import ibis
+
+    from winback.scan.drivers import ACTIVE_DAYS, EXPOSURE_DAYS, HORIZON_DAYS, QUIET_DAYS
+
+    orders = con.table("orders")  # type: ignore[attr-defined]
+    end = cutoff + pd.Timedelta(days=HORIZON_DAYS).to_pytimedelta()
+    quiet = end - pd.Timedelta(days=QUIET_DAYS).to_pytimedelta()
+    o = orders.filter(
+        (orders.order_date <= end)
+        & (orders.status.isnull() | orders.status.isin(COUNTED_ORDER_STATUSES))
+    )
+    before = o.order_date <= cutoff
+    in_year = before & (o.order_date > cutoff - pd.Timedelta(days=ACTIVE_DAYS).to_pytimedelta())
+    per = o.group_by("customer_id").aggregate(
+        first_order_date=ibis.ifelse(before, o.order_date, ibis.null()).min(),
+        purchases_year=ibis.ifelse(in_year, o.order_date, ibis.null()).nunique(),
+        revenue=ibis.ifelse(in_year, o.amount, ibis.literal(0, type="decimal(18, 2)")).sum(),
+        last_order_date=ibis.ifelse(before, o.order_date, ibis.null()).max(),
+        after=ibis.ifelse(o.order_date > quiet, 1, 0).sum(),
+    )
+    recent = cutoff - pd.Timedelta(days=EXPOSURE_DAYS).to_pytimedelta()
+    frame: pd.DataFrame = per.filter(per.last_order_date > recent).to_pyarrow().to_pandas()
+    frame["revenue"] = frame["revenue"].astype(float)
+    return frame.sort_values("customer_id").reset_index(drop=True)
+
+
+def _exposures_from_orders(con: object, cutoff: date) -> set[tuple[str, str, str]]:
+    """The exposures in the ``EXPOSURE_DAYS`` to ``cutoff``, the order lines joined to the
+    orders there and then (the reference for the table by line and day)."""
+    from winback.scan.drivers import EXPOSURE_DAYS
+
+    start = cutoff - pd.Timedelta(days=EXPOSURE_DAYS).to_pytimedelta()
+    orders = con.table("orders")  # type: ignore[attr-defined]
+    o = orders.filter(
+        (orders.order_date <= cutoff)
+        & (orders.order_date > start)
+        & (orders.status.isnull() | orders.status.isin(COUNTED_ORDER_STATUSES))
+    )
+    held = con.table("order_lines").join(o.select("order_id", "customer_id"), "order_id")  # type: ignore[attr-defined]
+    x = con.table("interactions")  # type: ignore[attr-defined]
+    x = x.filter(
+        (x.occurred_at <= pd.Timestamp(cutoff) + pd.Timedelta("23:59:59"))
+        & (x.occurred_at > pd.Timestamp(start) + pd.Timedelta("23:59:59"))
+    )
+    i = con.table("incidents")  # type: ignore[attr-defined]
+    i = i.filter((i.occurred_on <= cutoff) & (i.occurred_on > start))
+    found: set[tuple[str, str, str]] = set()
+    for factor, table, level in (
+        ("product line", held, held.category.coalesce(held.product_name)),
+        ("staff", o, o.staff_id),
+        ("staff", x, x.staff_id),
+        ("channel", o, o.channel),
+        ("incident", i, i.type),
+    ):
+        rows = table.select(customer_id=table.customer_id, level=level).to_pyarrow().to_pylist()
+        found |= {(r["customer_id"], factor, r["level"]) for r in rows if r["level"]}
+    return found
+
+
+def test_the_kept_tables_give_what_the_orders_give_at_every_cutoff(retail: Path) -> None:
+    # The scan reads each cutoff's drivers from tables it keeps (by customer and day, by
+    # customer, line and day); here each cutoff's people and exposures are read from the
+    # orders and lines directly instead, and the drivers found and met must be the same.
+    from winback.scan.drivers import drivers_met_at, exposures_at, people_at
+    from winback.scan.features import customer_days, line_days
+    from winback.scan.pipeline import _kept, _release
+
+    con = Ledger(retail / "ledger").ibis()
+    days, lines = _kept(con, customer_days(con.table("orders"))), _kept(con, line_days(con))
+    try:
+        for cutoff in (date(2025, 3, 31), date(2025, 6, 30), date(2026, 4, 1)):
+            people = people_at(con, cutoff, 365, 90, days)
+            want = _people_from_orders(con, cutoff)
+            assert len(people) > 500
+            assert list(people["customer_id"]) == list(want["customer_id"])
+            for column in ("first_order_date", "last_order_date", "purchases_year", "revenue"):
+                assert (people[column] == want[column]).all(), column
+            assert ((people["after"] == 0) == (want["after"] == 0)).all()
+
+            met = exposures_at(con, cutoff, 90, lines)
+            assert set(met.itertuples(index=False, name=None)) == _exposures_from_orders(
+                con, cutoff
+            )
+            assert len(met) == len(set(met.itertuples(index=False, name=None)))
+
+            pd.testing.assert_frame_equal(
+                drivers_met_at(con, cutoff, days, lines).sort_index(),
+                drivers_met_at(con, cutoff).sort_index(),
+                check_exact=True,
+            )
+        assert find_drivers(con, END, days=days, lines=lines) == find_drivers(con, END)
+    finally:
+        _release(con, days)
+        _release(con, lines)

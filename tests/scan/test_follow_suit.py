@@ -5,21 +5,26 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from winback.ledger.contract import COUNTED_ORDER_STATUSES, TABLES
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
 from winback.policy import Policy
+from winback.scan import follow_suit, pipeline
 from winback.scan.drivers import with_drivers
 from winback.scan.follow_suit import (
+    TRAIN_CUTOFFS,
     backtest_and_score,
     cross_calibrated,
     fit_sample,
+    gone_window,
     platt,
     required_precision,
     slipping_threshold,
@@ -28,6 +33,16 @@ from winback.scan.pipeline import run_scan
 from winback.simulate.run import simulate
 
 END = date(2026, 6, 30)  # the simulator's default end
+
+
+def _simulated(profile: str, customers: int, tmp_path: Path) -> Ledger:
+    """A simulated business (36 months, seed 0) imported into a ledger under ``tmp_path``."""
+    simulate(profile, customers, 36, 0, tmp_path / "sim", "parquet")
+    ledger = Ledger(tmp_path / "ledger")
+    for name in TABLES:
+        for path in sorted((tmp_path / "sim").glob(f"{name}.*")):
+            import_file(ledger, name, path, rejects_dir=tmp_path / "rejects")
+    return ledger
 
 
 def test_a_small_backtest_is_fitted_whole() -> None:
@@ -59,11 +74,7 @@ def test_the_self_reported_auc_is_within_005_of_the_auc_against_the_simulators_t
 ) -> None:
     # A small b2b business; the scan stops one horizon before the simulated end, so the
     # truth can say who had truly stopped buying by the end of the horizon it predicts.
-    simulate("b2b", 1500, 36, 0, tmp_path / "sim", "parquet")
-    ledger = Ledger(tmp_path / "ledger")
-    for name in TABLES:
-        for path in sorted((tmp_path / "sim").glob(f"{name}.*")):
-            import_file(ledger, name, path, rejects_dir=tmp_path / "rejects")
+    ledger = _simulated("b2b", 1500, tmp_path)
     as_of = END - timedelta(days=90)
 
     run = run_scan(ledger, tmp_path / "runs", Policy(), as_of=as_of)
@@ -78,6 +89,30 @@ def test_the_self_reported_auc_is_within_005_of_the_auc_against_the_simulators_t
     reported = run.info.backtest["scores"]["lapse_risk"]["auc"]
     assert run.info.classifier["auc"] == reported
     assert abs(reported - against_truth) <= 0.05, (reported, against_truth)
+    # The ranking graded on a longer stay away reads closer to who truly stopped, and its
+    # procedure learned nothing after the date it is graded at.
+    stayed = run.info.backtest["stayed_away"]
+    assert abs(stayed["auc"]["lapse_risk"] - against_truth) <= 0.03, (stayed, against_truth)
+    graded_on = date.fromisoformat(stayed["graded_on"])
+    assert graded_on + timedelta(days=stayed["window_days"]) == as_of
+    learned = timedelta(days=stayed["learned_window_days"])
+    assert len(stayed["cutoffs"]) >= 2
+    assert all(date.fromisoformat(c) + learned <= graded_on for c in stayed["cutoffs"])
+
+
+def test_a_nine_month_ledger_learns_from_two_cutoffs() -> None:
+    # CDNOW's cohort first bought in January 1997; a scan as of 30 September 1997 holds out
+    # 2 July. Two training cutoffs a month apart (3 April and 4 March) have 60 days of
+    # orders before them; a third (2 February) would not.
+    today = pd.DataFrame({"first_order_date": pd.to_datetime(["1997-01-01", "1997-03-31"])})
+    window, cutoffs = gone_window(today, date(1997, 7, 2), 90)
+    assert window == 90
+    assert cutoffs == [date(1997, 4, 3), date(1997, 3, 4)]
+    # A ledger a year longer reaches the longest window with all four cutoffs.
+    older = today.assign(first_order_date=today["first_order_date"] - pd.Timedelta(days=365))
+    window, cutoffs = gone_window(older, date(1997, 7, 2), 90)
+    assert window == 330
+    assert len(cutoffs) == 4
 
 
 def test_the_slipping_threshold_is_the_deepest_cut_that_meets_the_precision() -> None:
@@ -111,11 +146,7 @@ def test_the_lapse_risk_is_calibrated_on_what_customers_then_did(tmp_path: Path)
     # of the customers active in the year must match the share who really placed no
     # counted order in the next 90 days (read from the ledger, which the scan did not see
     # past its date), and its Brier score beat the base rate's.
-    simulate("retail", 800, 36, 0, tmp_path / "sim", "parquet")
-    ledger = Ledger(tmp_path / "ledger")
-    for name in TABLES:
-        for path in sorted((tmp_path / "sim").glob(f"{name}.*")):
-            import_file(ledger, name, path, rejects_dir=tmp_path / "rejects")
+    ledger = _simulated("retail", 800, tmp_path)
     as_of = END - timedelta(days=90)
 
     run = run_scan(ledger, tmp_path / "runs", Policy(), as_of=as_of)
@@ -218,7 +249,11 @@ def test_a_risk_driver_met_raises_the_lapse_risk_of_like_customers_without_leaka
     held_out = as_of - timedelta(days=Policy().lapse.follow_suit_window_days)
     assert asked
     assert max(asked) == held_out
-    assert set(asked) == {date.fromisoformat(c) for c in result.cutoffs}
+    # The cutoffs learned from and graded, and those of the ranking graded on a longer stay
+    # away (all before the held-out one).
+    stayed = result.stayed_away
+    graded = {*result.cutoffs, *stayed.get("cutoffs", []), stayed["graded_on"]}
+    assert set(asked) == {date.fromisoformat(c) for c in graded}
 
     # Like customers: ordered in the last 30 days, at least three purchases so far.
     fresh = (today["days_since_last_order"] < 30) & (today["purchases"] >= 3)
@@ -243,3 +278,31 @@ def test_a_risk_driver_met_raises_the_lapse_risk_of_like_customers_without_leaka
         blind[(fresh & is_met).to_numpy()].mean() - blind[(fresh & ~is_met).to_numpy()].mean()
     )
     assert blind_gap < gap / 2, (blind_gap, gap)
+
+
+def test_older_training_cutoffs_are_not_read_once_the_newer_fill_the_sample(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = _simulated("retail", 800, tmp_path)
+    as_of = END - timedelta(days=90)
+    read: list[date] = []
+    frames = pipeline.customer_features
+
+    def counted(con: Any, cutoff: date, *args: Any) -> Any:
+        read.append(cutoff)
+        return frames(con, cutoff, *args)
+
+    monkeypatch.setattr(pipeline, "customer_features", counted)
+    whole = run_scan(ledger, tmp_path / "runs", Policy(), as_of=as_of).info.backtest
+    assert len(whole["cutoffs"]) == 1 + TRAIN_CUTOFFS  # a few hundred rows: every cutoff
+    everything = len(read)
+    read.clear()
+    # Rows enough to fill the sample from the two newest: the older two are not read.
+    monkeypatch.setattr(follow_suit, "ENOUGH_TRAIN_ROWS", 1)
+    newest = run_scan(ledger, tmp_path / "runs", Policy(), as_of=as_of).info.backtest
+    assert newest["cutoffs"] == whole["cutoffs"][-3:]
+    # The backtest skips its two oldest training cutoffs, and the stayed-away grade (its
+    # own cutoffs, 180 days further back) stops at its two newest too.
+    assert len(newest["stayed_away"]["cutoffs"]) == 2 < len(whole["stayed_away"]["cutoffs"])
+    assert len(read) <= everything - 3, (len(read), everything)
+    assert newest["train_rows"] < whole["train_rows"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
-from winback.errors import WinbackError
+from winback.errors import NothingToScanError, WinbackError
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
 from winback.policy import Policy
@@ -108,6 +109,16 @@ def test_scan_of_an_empty_ledger_says_what_to_do(tmp_path: Path) -> None:
         run_scan(Ledger(tmp_path / "ledger"), tmp_path / "runs", Policy())
 
 
+def test_a_scan_that_fails_leaves_no_temporary_folder(
+    small_ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    # The orders by customer and day are kept on disk, then no customer has bought yet.
+    with pytest.raises(NothingToScanError):
+        run_scan(small_ledger, tmp_path / "runs", Policy(), as_of=date(2000, 1, 1))
+    assert list(scratch.iterdir()) == []
 class _SeenError(Exception):
     """Raised once the scan's connection has been looked at: the test needs no more."""
 

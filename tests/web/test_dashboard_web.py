@@ -10,11 +10,12 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tests.desk.conftest import POLICY, make_run
 from tests.web.conftest import log_in
+from tests.web.test_customer_queries import counted
 from winback.desk import cases, concessions, tasks
 from winback.desk.models import Case, User
 from winback.desk.sync import sync_cases
@@ -88,3 +89,18 @@ def test_who_sees_which_figures(app: FastAPI, client: TestClient, people: dict[s
     client.post("/logout")
     log_in(client, "rep")
     assert client.get("/dashboard").status_code == 403
+
+
+def test_the_dashboard_counts_the_approvals_waiting_once(
+    app: FastAPI, client: TestClient, db: Session, people: dict[str, User], desk_engine: Engine
+) -> None:
+    rows = [{"customer_id": "c1", "name": "Acme", "rank": 1, "revenue_last_year": 1200.0}]
+    sync_cases(db, None, make_run(app.state.settings.runs_dir, rows), policy=POLICY)
+    case = db.scalars(select(Case)).one()
+    concessions.request_concession(db, people["rep"], case.id, kind="credit", amount=400.0)
+    log_in(client, "manager")
+    with counted(desk_engine) as seen:
+        page = client.get("/dashboard")
+    assert figures(page.text)["approvals"] == "1"
+    assert 'id="approval-count"' in page.text  # the nav shows the same count
+    assert sum("concessions.route IN" in s for s in seen) == 1, "\n".join(seen)

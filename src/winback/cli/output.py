@@ -129,6 +129,25 @@ def backtest_lines(bt: dict[str, Any]) -> list[str]:
         f"  {'chance':26s} AUC 0.500, precision {c['precision']:.2f} (the base lapse rate), "
         f"Brier {c['brier']:.3f}"
     )
+    return lines + stayed_away_lines(bt.get("stayed_away") or {})
+
+
+def stayed_away_lines(sa: dict[str, Any]) -> list[str]:
+    """The ranking graded on a longer stay away (nearer to who has stopped buying)."""
+    if not sa:
+        return []
+    days = sa["window_days"]
+    if sa.get("problem"):
+        return [f"ranking of who stays away {days} days: not graded ({sa['problem']})"]
+    lines = [
+        f"ranking of who stays away (no counted order in the {days} days after "
+        f"{sa['graded_on']}; {sa['test_rows']:,} customers; the same model trained only on "
+        "cutoffs before that date):"
+    ]
+    for key, name in _SCORE_NAMES.items():
+        value = sa["auc"].get(key)
+        lines.append(f"  {name:26s} " + ("not graded" if value is None else f"AUC {value:.3f}"))
+    lines.append(f"  {'chance':26s} AUC 0.500 (base rate {sa['base_rate']:.2f})")
     return lines
 
 

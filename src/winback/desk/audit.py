@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
+from winback.desk.bulk import insert_rows
 from winback.desk.models import AuditEntry, User, utcnow
 from winback.desk.permissions import Action, require
 
@@ -62,8 +63,9 @@ def record_many(
     if not rows:
         return
     now = utcnow()
-    db.execute(
-        insert(AuditEntry),
+    insert_rows(
+        db,
+        cast(Table, AuditEntry.__table__),
         [
             {
                 "at": now,

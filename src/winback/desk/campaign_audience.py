@@ -12,7 +12,7 @@ from typing import Any, get_args
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from winback.desk import (
@@ -197,22 +197,27 @@ def select_audience(run: ScanRun, wanted: AudienceFilter) -> list[dict[str, Any]
     return sorted(rows, key=lambda r: r["customer_id"])
 
 
+def holdouts_on(on: date) -> Select[Any]:
+    """The customer ids in the holdout of a launched campaign whose window has not ended
+    on ``on``."""
+    return (
+        select(CampaignMember.customer_id)
+        .join(Campaign, Campaign.id == CampaignMember.campaign_id)
+        .where(
+            CampaignMember.holdout.is_(True),
+            Campaign.state == "launched",
+            Campaign.ends_on >= on,
+        )
+    )
+
+
 def held_out_elsewhere(db: Session, customer_ids: Iterable[str], on: date) -> set[str]:
     """Which of ``customer_ids`` are in the holdout of a launched campaign whose window
     has not ended on ``on``: no other campaign may reach them yet."""
     ids = list(dict.fromkeys(customer_ids))
     found: set[str] = set()
     for start in range(0, len(ids), _CHUNK):
-        query = (
-            select(CampaignMember.customer_id)
-            .join(Campaign, Campaign.id == CampaignMember.campaign_id)
-            .where(
-                CampaignMember.holdout.is_(True),
-                Campaign.state == "launched",
-                Campaign.ends_on >= on,
-                CampaignMember.customer_id.in_(ids[start : start + _CHUNK]),
-            )
-        )
+        query = holdouts_on(on).where(CampaignMember.customer_id.in_(ids[start : start + _CHUNK]))
         found.update(db.scalars(query))
     return found
 

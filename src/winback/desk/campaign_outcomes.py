@@ -9,7 +9,8 @@ outcome record, ``desk-campaign-<campaign>-<customer>``, dated the window's last
   the window (a return after contact, the desk's one definition), else ``declined``;
 - a **holdout** member: tier ``holdout``, not contacted; ``returned_unprompted`` when they
   ordered in the window, else ``not_pursued``: the baseline the scan reads as
-  uncontacted (scan/call_lift.py).
+  uncontacted (scan/call_lift.py). The member's own case, closed at launch, is not
+  exported (``outcomes.NOT_EXPORTED``): the customer counts once in that baseline.
 
 Treated members the campaign could not reach (no address) are left out: they got nothing,
 and they were not drawn to get nothing either. The export is idempotent: the rows go

@@ -57,6 +57,7 @@ from winback.desk.models import (
     User,
     utcnow,
 )
+from winback.desk.outcomes import NOT_EXPORTED
 from winback.desk.permissions import Action, holds_work_sql, require
 from winback.errors import Conflict, InvalidInput, NotFound
 from winback.insights import lift
@@ -431,7 +432,8 @@ def _hold_cases(db: Session, actor: User, campaign: Campaign, held: list[str]) -
     called a held-out customer would be the contact the holdout measures the absence of.
 
     Each case closes ``not_pursued``, uncontacted by the campaign, and leaves its owner's
-    queue (unassigned, so it weighs on nobody's incentive baseline); its open tasks are
+    queue (unassigned, so it weighs on nobody's incentive baseline) and is not exported as
+    an outcome (the campaign's holdout row is the customer's, once); its open tasks are
     marked done and its pending concession requests withdrawn; a note on the case and an
     audit row (``case.held_out``) say which campaign and until when. Sync opens no new
     case for the customer until the window ends (the ``campaign_holdout`` contact rule).
@@ -449,6 +451,9 @@ def _hold_cases(db: Session, actor: User, campaign: Campaign, held: list[str]) -
             before = {"state": case.state, "outcome": None, "owner_id": case.owner_id}
             case.state, case.outcome, case.owner_id = "closed", "not_pursued", None
             case.closed_at = case.updated_at = now
+            # Not exported to winback_outcomes: the campaign's holdout row stands for the
+            # customer (read over the window), and one uncontacted outcome is one.
+            case.outcome_batch = NOT_EXPORTED
             open_tasks = db.scalars(
                 select(Task).where(Task.customer_id == case.customer_id, Task.done_at.is_(None))
             ).all()

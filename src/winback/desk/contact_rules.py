@@ -22,14 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from winback import clock
-from winback.desk.campaign_audience import held_out_elsewhere
-from winback.desk.do_not_contact import blocked_among
-from winback.desk.models import Case, RedCarpet, utcnow
+from winback.desk.campaign_audience import holdouts_on
+from winback.desk.do_not_contact import active_blocks
+from winback.desk.models import CampaignMember, Case, ContactBlock, RedCarpet, utcnow
 from winback.desk.outcomes import WON_BACK, counted_outcome
 from winback.policy import ContactRules
 
@@ -37,6 +38,9 @@ from winback.policy import ContactRules
 RULES = ("do_not_contact", "red_carpet", "campaign_holdout", "won_back", "declined", "unreachable")
 # Ids per IN (...) list (SQLite's parameter limit).
 _CHUNK = 900
+# More ids than this: each rule's rows are read whole (see held_back).
+_WHOLE = 20 * _CHUNK
+_Query = TypeVar("_Query")
 
 
 def _chunks(ids: list[str]) -> Iterable[list[str]]:
@@ -57,33 +61,54 @@ def held_back(
     db: Session, customer_ids: Iterable[str], rules: ContactRules, now: datetime | None = None
 ) -> dict[str, str]:
     """Which of ``customer_ids`` may get no new case now, each with the rule that holds
-    it (the first of :data:`RULES`). Customers free to contact are left out."""
+    it (the first of :data:`RULES`). Customers free to contact are left out.
+
+    Up to :data:`_WHOLE` ids are looked up in ``IN (...)`` lists of :data:`_CHUNK`; more
+    (a first sync opening 200k cases) read each rule's rows once, whole, and keep the ids
+    asked for: a few queries instead of four per chunk."""
     ids = list(dict.fromkeys(str(c) for c in customer_ids))
     now = now or utcnow()
-    found: dict[str, str] = dict.fromkeys(blocked_among(db, ids), "do_not_contact")
     windows = _windows(rules)
     oldest = now - timedelta(days=max(windows.values()))
-    for chunk in _chunks(ids):
-        carpets = select(RedCarpet.customer_id).where(
-            RedCarpet.ended_at.is_(None), RedCarpet.customer_id.in_(chunk)
-        )
-        for customer_id in db.scalars(carpets):
-            found.setdefault(customer_id, "red_carpet")
-        for customer_id in held_out_elsewhere(db, chunk, clock.local(now).date()):
-            found.setdefault(customer_id, "campaign_holdout")
+    wanted = set(ids)
+    chunks: Iterable[list[str] | None] = _chunks(ids) if len(ids) <= _WHOLE else [None]
+    blocked: set[str] = set()
+    carpets: set[str] = set()
+    holdouts: set[str] = set()
+    recent: dict[str, set[str]] = {}
+    for chunk in chunks:
+        blocked.update(db.scalars(_among(active_blocks(), ContactBlock.customer_id, chunk)))
+        on_carpet = select(RedCarpet.customer_id).where(RedCarpet.ended_at.is_(None))
+        carpets.update(db.scalars(_among(on_carpet, RedCarpet.customer_id, chunk)))
+        held = holdouts_on(clock.local(now).date())
+        holdouts.update(db.scalars(_among(held, CampaignMember.customer_id, chunk)))
         closed = select(Case.customer_id, Case.outcome, Case.contacted, Case.closed_at).where(
-            Case.state == "closed", Case.closed_at >= oldest, Case.customer_id.in_(chunk)
+            Case.state == "closed", Case.closed_at >= oldest
         )
-        recent: dict[str, set[str]] = {}
-        for customer_id, outcome, contacted, closed_at in db.execute(closed):
+        for customer_id, outcome, contacted, closed_at in db.execute(
+            _among(closed, Case.customer_id, chunk)
+        ):
             counted = counted_outcome(outcome, contacted)
             days = windows.get(counted or "")
             if days is not None and closed_at and closed_at >= now - timedelta(days=days):
                 recent.setdefault(customer_id, set()).add(str(counted))
-        for customer_id, outcomes in recent.items():
-            if customer_id not in found:
-                found[customer_id] = next(r for r in RULES if r in outcomes)
+    found: dict[str, str] = {}
+    for rule, holding in (
+        ("do_not_contact", blocked),
+        ("red_carpet", carpets),
+        ("campaign_holdout", holdouts),
+    ):
+        for customer_id in holding & wanted:
+            found.setdefault(customer_id, rule)
+    for customer_id, outcomes in recent.items():
+        if customer_id in wanted and customer_id not in found:
+            found[customer_id] = next(r for r in RULES if r in outcomes)
     return found
+
+
+def _among(query: _Query, column: Any, chunk: list[str] | None) -> _Query:
+    """``query`` (a select) narrowed to the customers in ``chunk`` (None: all of them)."""
+    return query if chunk is None else cast(_Query, cast(Any, query).where(column.in_(chunk)))
 
 
 def latest_closed(cases: Iterable[Case]) -> Case | None:

@@ -100,10 +100,16 @@ def _open_values(db: Session, only: list[int] | None) -> list[tuple[int, float]]
 
 
 def headline(
-    db: Session, user: User, today: date | None = None, *, kept: OpenCases | None = None
+    db: Session,
+    user: User,
+    today: date | None = None,
+    *,
+    kept: OpenCases | None = None,
+    approvals: int | None = None,
 ) -> Headline:
     """The headline figures as the desk is now (``today`` fixes "this month" in tests;
-    ``kept``: the app's open cases)."""
+    ``kept``: the app's open cases; ``approvals``: the requests waiting for ``user`` as
+    the page's nav counted them, read here when not given)."""
     require(user, Action.VIEW_REPORTS)
     today = today or tasks.today()
     month = today.replace(day=1)
@@ -131,7 +137,9 @@ def headline(
     overdue = db.scalar(select(func.count()).where(Task.done_at.is_(None), Task.due_on < today))
     pending = None
     if may(user, Action.DECIDE_CONCESSION):
-        pending = db.scalar(pending_query(user).with_only_columns(func.count())) or 0
+        pending = approvals
+        if pending is None:
+            pending = db.scalar(pending_query(user).with_only_columns(func.count())) or 0
     return Headline(
         month=month,
         won_back=int(won_n),

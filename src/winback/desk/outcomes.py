@@ -120,6 +120,11 @@ def value_before(case: Case) -> float | None:
     return case.value_before if case.value_before is not None else case.revenue_last_year
 
 
+# A closed case's ``outcome_batch`` when its outcome is recorded elsewhere: a held-out
+# customer's case, closed at a campaign's launch (the campaign exports the holdout row).
+NOT_EXPORTED = 0
+
+
 def pending(db: Session) -> list[Case]:
     query = select(Case).where(
         Case.state == "closed", Case.outcome.is_not(None), Case.outcome_batch.is_(None)

@@ -1,10 +1,12 @@
 """Reports kept, so a dashboard read again and again is built once.
 
 A report is kept under what it was built from. Every change the desk makes is written to
-the audit log in the same transaction, so the newest audit id (a primary-key lookup)
-changes whenever the desk's data does; the ledger's batch count covers the revenue since
-the win-back. A report built again re-reads only the worked cases the audit log names as
-changed since the last build (:class:`winback.insights.reasons.WorkedCache`).
+the audit log in the same transaction, so a new entry in the log means the desk's data
+changed: the store reads the log with :func:`winback.desk.audit.entries_since` (which also
+sees an entry committed late, below an id already read) and counts the reads that found
+any; the ledger's batch count covers the revenue since the win-back. A report built again
+re-reads only the worked cases the audit log names as changed since the last build
+(:class:`winback.insights.reasons.WorkedCache`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from winback.desk import audit
 from winback.desk.dashboard import OpenCases
-from winback.desk.models import AuditEntry, User
+from winback.desk.models import User
 from winback.desk.permissions import Action, require
 from winback.insights.reasons import ReasonsReport, WorkedCache, build_report
 from winback.insights.render import report_context
@@ -68,6 +70,9 @@ class ReportStore:
         self.keep = keep
         self._lock = threading.Lock()
         self._kept: OrderedDict[Any, Kept] = OrderedDict()
+        # How far the audit log was read, and how many reads found the desk changed.
+        self._seen: audit.Seen | None = None
+        self._desk_state = 0
         # The worked cases, re-read only where the audit log says they changed.
         self.worked = WorkedCache()
         # The headline's open cases, kept the same way.
@@ -86,7 +91,7 @@ class ReportStore:
         require(user, Action.VIEW_REPORTS)
         batches = ledger.manifest().batches if ledger.manifest_path.exists() else 0
         run_id = run.info.run_id if run else None
-        key = (since, db.scalar(select(func.max(AuditEntry.id))), batches, run_id)
+        key = (since, self._desk_now(db), batches, run_id)
         with self._lock:
             if key in self._kept:
                 self._kept.move_to_end(key)
@@ -98,3 +103,14 @@ class ReportStore:
             while len(self._kept) > self.keep:
                 self._kept.popitem(last=False)
         return entry
+
+    def _desk_now(self, db: Session) -> int:
+        """A number that changes whenever the desk's data has since the last call: one
+        read of the audit log's newest entries. The newest id alone would miss a
+        transaction that drew a lower id and committed after it was read."""
+        with self._lock:
+            fresh, seen = audit.entries_since(db, self._seen)
+            if fresh or self._seen is None or not self._seen.complete:
+                self._desk_state += 1
+            self._seen = seen
+            return self._desk_state

@@ -32,11 +32,6 @@ COLUMNS = ("customer_id", "name", "email", "phone", "digits", "status", "folded"
 _FOLD_SQL = "trim(regexp_replace(lower(strip_accents(coalesce({0}, ''))), '[^0-9a-z]+', ' ', 'g'))"
 _LOCAL_SQL = "split_part(email, '@', 1)"  # an e-mail's local part
 _DIGITS_SQL = "regexp_replace(coalesce({0}, ''), '[^0-9]', '', 'g')"
-# A folded character's number in the trigram code: space 0, digits 1-10, letters 11-36.
-_CODE_SQL = (
-    "CREATE MACRO tcode(c) AS CASE WHEN c = ' ' THEN 0 WHEN c <= '9' THEN ascii(c) - 47 "
-    "ELSE ascii(c) - 86 END"
-)
 
 
 def _select(table: str) -> str:
@@ -81,31 +76,60 @@ def _write(con: Any, folder: Path, statuses: Path | None) -> None:
             "NULL::VARCHAR AS status WHERE false"
         )
     hay = _FOLD_SQL.format("concat_ws(' ', name, split_part(email, '@', 1), customer_id, digits)")
-    con.execute(
-        "CREATE TEMP TABLE found AS SELECT "
-        "(row_number() OVER (ORDER BY customer_id) - 1)::UINTEGER AS row, *, "
-        f"' ' || {hay} || ' ' AS hay FROM ("
+    found = con.sql(
+        f"SELECT *, ' ' || {hay} || ' ' AS hay FROM ("
         + _select("customers c LEFT JOIN run_status r USING (customer_id)").format(
             status="r.status"
         )
-        + " WHERE customer_id IS NOT NULL)"
-    )
-    rows = con.sql(f"SELECT {', '.join(COLUMNS)} FROM found ORDER BY row").to_arrow_table()
-    rows = rows.combine_chunks()
+        + " WHERE customer_id IS NOT NULL) ORDER BY customer_id"
+    ).to_arrow_table()
+    rows = found.select(list(COLUMNS)).combine_chunks()
     with pa.OSFile(str(folder / ROWS), "wb") as sink, pa.ipc.new_file(sink, rows.schema) as out:
         out.write_table(rows)
-    con.execute(_CODE_SQL)
-    trigrams = con.execute(
-        "SELECT key::USMALLINT AS key, row FROM (SELECT DISTINCT row, "
-        "(tcode(hay[i]) * 37 + tcode(hay[i + 1])) * 37 + tcode(hay[i + 2]) AS key "
-        "FROM (SELECT row, hay, unnest(range(1, length(hay) - 1)) AS i FROM found)) "
-        "ORDER BY key, row"
-    ).fetchnumpy()
-    keys = np.asarray(trigrams["key"], dtype=np.int64)
+    keys, postings = _postings(found.column("hay"))
     offsets = np.zeros(KEYS + 1, dtype=np.int64)
     np.cumsum(np.bincount(keys, minlength=KEYS), out=offsets[1:])
     np.save(folder / "offsets.npy", offsets)
-    np.save(folder / "postings.npy", np.asarray(trigrams["row"], dtype=np.uint32))
+    np.save(folder / "postings.npy", postings)
+
+
+# Each byte of a folded text (space, 0-9, a-z) as its number in the trigram code.
+_CODES = np.zeros(256, dtype=np.uint16)
+_CODES[ord("0") : ord("9") + 1] = np.arange(1, 11)
+_CODES[ord("a") : ord("z") + 1] = np.arange(11, 37)
+
+
+def _postings(hay: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """For each distinct (trigram key, row) of the padded folded texts, sorted by key then
+    row: the keys and the rows (uint32). In NumPy over the texts' bytes (folded texts are
+    ASCII): a stable radix sort of the 16-bit keys keeps each key's rows in row order, so
+    a row holding a trigram twice shows as two neighbours."""
+    texts = pc.cast(
+        hay.combine_chunks() if hay.num_chunks else pa.array([], pa.string()), pa.large_string()
+    )
+    bounds = np.frombuffer(texts.buffers()[1], dtype=np.int64)[
+        texts.offset : texts.offset + len(texts) + 1
+    ]
+    data = texts.buffers()[2]
+    raw = (
+        np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]]
+        if data
+        else np.empty(0, np.uint8)
+    )
+    bounds = bounds - bounds[0]
+    codes = np.concatenate([_CODES[raw], np.zeros(2, dtype=np.uint16)])
+    keys = (codes[:-2] * SIZE + codes[1:-1]) * SIZE + codes[2:]
+    starts = np.ones(len(raw), dtype=bool)  # a trigram starts here within one text
+    lengths = np.diff(bounds)
+    starts[bounds[1:][lengths >= 1] - 1] = False  # the last two bytes of each text
+    starts[bounds[1:][lengths >= 2] - 2] = False
+    rows = np.repeat(np.arange(len(texts), dtype=np.uint32), lengths)[starts]
+    keys = keys[starts]
+    order = np.argsort(keys, kind="stable")
+    keys, rows = keys[order], rows[order]
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = (keys[1:] != keys[:-1]) | (rows[1:] != rows[:-1])
+    return keys[first], rows[first]
 
 
 def customer_segments(manifest: Manifest) -> list[str]:

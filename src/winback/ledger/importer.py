@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 
 from winback.errors import LedgerError
-from winback.ledger import fields
+from winback.ledger import fields, reread
 from winback.ledger.contract import Table
 from winback.ledger.headers import Mapping, match_headers
 from winback.ledger.rejects import Reject, describe_rejects, structural_rejects, write_rejects
@@ -122,32 +122,36 @@ def import_source(
             copy = (
                 f"COPY (SELECT *, CAST({batch} AS BIGINT) AS _batch, "
                 f"{key_hash_sql(table)} AS _key FROM ({{select}})) "
-                f"TO {quote_literal(str(staged_path))} ({_PARQUET})"
+                f"TO {{path}} ({_PARQUET})"
             )
-            clean = False
+            staged_sql = quote_literal(str(staged_path))
+            read = None
             if typed is not None:
                 # First DuckDB's typed reader, which converts numbers and dates as it
-                # splits the lines; it stops at the first record that is not clean
-                # (unsplittable, unconvertible or failing a check), and then the file is
-                # read again as text, where every record gets its own reasons.
-                fast = _staged_select(
-                    table, source, match.matched, mapping, formats, typed, frozenset(types)
-                )
-                with contextlib.suppress(duckdb.Error):
-                    _run_with_progress(con, copy.format(select=fast), progress, "reading")
-                    clean = True
-            if not clean:
+                # splits the lines; the records it cannot take (unsplittable or
+                # unconvertible: skipped, their lines kept) or that fail a check (marked)
+                # are then read again as text, where each gets its own reasons.
+                read = _typed_read(
+                    con, table, source, match.matched, mapping, formats, typed, types,
+                    copy, staged_path, progress,
+                )  # fmt: skip
+            if read is None:
                 if source.structural_rejects and source.ordinal_column is None:
                     clear_rejects(con)
                 try:
-                    _run_with_progress(con, copy.format(select=select), progress, "reading")
+                    _run_with_progress(
+                        con, copy.format(select=select, path=staged_sql), progress, "reading"
+                    )
                 except duckdb.Error as exc:  # the file stopped being readable part-way
                     raise unreadable(source.path, exc) from None
-            con.execute(
-                "CREATE OR REPLACE TEMP VIEW staged AS SELECT * FROM "
-                f"read_parquet({quote_literal(str(staged_path))}, file_row_number=true)"
-            )
-            structural = structural_rejects(con) if source.structural_rejects else {}
+                con.execute(
+                    "CREATE OR REPLACE TEMP VIEW staged AS SELECT * FROM "
+                    f"read_parquet({staged_sql}, file_row_number=true)"
+                )
+                structural = structural_rejects(con) if source.structural_rejects else {}
+                again = None
+            else:
+                structural, again = read
             result.read = _scalar(con, "SELECT count(*) FROM staged") + len(structural)
             bad = con.sql(
                 f"SELECT {ordinal}, _problems FROM staged WHERE _problems IS NOT NULL"
@@ -161,7 +165,7 @@ def import_source(
             dropped = len(conflicts) + in_file_dups + same
             to_store = result.read - len(structural) - len(bad) - dropped
             added: dict[str, Segment] = {}
-            if to_store and not bad and not dropped:
+            if to_store and not bad and not dropped and again is None:
                 staged_path.replace(path)
             elif to_store:
                 columns = ", ".join(quote_ident(c) for c in table.column_names)
@@ -186,7 +190,12 @@ def import_source(
             result.updated = changed
             result.stored = to_store - result.updated
             result.duplicates = in_file_dups + same
-            rejects = describe_rejects(source, structural, bad, conflicts, table.key)
+            known: dict[int, tuple[int, str]] = {}
+            if again is not None:  # staged keys, not ordinals: translated
+                bad = [(again.ordinal(o), p) for o, p in bad]
+                conflicts = [(again.ordinal(o), again.ordinal(f)) for o, f in conflicts]
+                known = again.places
+            rejects = describe_rejects(source, structural, bad, conflicts, table.key, known)
             result.rejected = len(rejects)
             if rejects:
                 result.rejects_file = write_rejects(rejects_dir, table, source, rejects)
@@ -204,13 +213,83 @@ def import_source(
     finally:
         # A failed import leaves no half-written file beside the segments.
         if staged_path is not None:
+            for left in _typed_files(staged_path):
+                left.unlink(missing_ok=True)
             staged_path.unlink(missing_ok=True)
         if staging is None:
             con.close()
 
 
+def _typed_files(staged_path: Path) -> tuple[Path, Path, Path]:
+    """The typed read's staged records, the records read again, and the small CSV file of
+    their lines, beside ``staged_path`` (which then holds both sets)."""
+    return (
+        staged_path.with_suffix(".typed"),
+        staged_path.with_suffix(".reread"),
+        staged_path.with_suffix(".reread.csv"),
+    )
+
+
+def _typed_read(
+    con: duckdb.DuckDBPyConnection,
+    table: Table,
+    source: Source,
+    matched: dict[str, int],
+    mapping: Mapping,
+    formats: dict[str, str],
+    typed: str,
+    types: dict[str, str],
+    copy: str,
+    staged_path: Path,
+    progress: Progress | None,
+) -> tuple[dict[int, tuple[str, str]], reread.Reread | None] | None:
+    """Stage ``source`` through DuckDB's typed reader, reading again as text only the
+    records it did not take (:mod:`winback.ledger.reread`), and make the ``staged`` view;
+    returns the lines it could not split and what was read again (None: nothing), or
+    None when the file must be read whole as text."""
+    typed_path, again_path, lines_path = _typed_files(staged_path)
+    fast = _staged_select(table, source, matched, mapping, formats, typed, frozenset(types))
+    _empty_reject_tables(con)
+    path_sql = quote_literal(str(typed_path))
+    try:
+        _run_with_progress(con, copy.format(select=fast, path=path_sql), progress, "reading")
+    except duckdb.Error:
+        return None
+    found = reread.rejected(con, typed_path)
+    if not (found.cast_lines or found.recheck):
+        # Every record the reader split it took: only lines it could not split are out,
+        # as the text path leaves them out.
+        typed_path.replace(staged_path)
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW staged AS SELECT * FROM "
+            f"read_parquet({quote_literal(str(staged_path))}, file_row_number=true)"
+        )
+        return found.structural, None
+    typed_rows = _scalar(con, f"SELECT count(*) FROM read_parquet({path_sql})")
+    planned = reread.plan(source, found, typed_rows)
+    if planned is None:
+        return None
+    small = reread.small_source(source, planned, lines_path)
+    text = _staged_select(table, small, matched, mapping, formats)
+    _empty_reject_tables(con)
+    again_sql = quote_literal(str(again_path))
+    try:
+        con.execute(copy.format(select=text, path=again_sql))
+    except duckdb.Error:
+        return None
+    if structural_rejects(con):  # the lines split differently alone: read it all as text
+        return None
+    reread.staged_view(con, typed_path, again_path, planned)
+    return found.structural, planned
+
+
 def clear_rejects(con: duckdb.DuckDBPyConnection) -> None:
-    """DuckDB appends to its reject tables on every read; start each file afresh."""
+    """Before the text path's read: DuckDB appends to its reject tables on every read;
+    start each file afresh."""
+    _empty_reject_tables(con)
+
+
+def _empty_reject_tables(con: duckdb.DuckDBPyConnection) -> None:
     for name in ("reject_errors", "reject_scans"):
         with contextlib.suppress(duckdb.CatalogException):
             con.execute(f"DELETE FROM {name}")
@@ -292,7 +371,6 @@ _READER_TYPES = {
     "number": "DOUBLE",
     "boolean": "BOOLEAN",
 }
-_NOT_CLEAN = "winback: a record needs the text path"
 
 
 def _reader_types(
@@ -326,7 +404,8 @@ def _staged_select(
     """The staged records: each field typed, and ``_problems`` listing what is wrong.
 
     With ``relation`` (a typed read, :func:`typed_relation`) the headers in ``typed`` come
-    converted already, and a record with any problem stops the query (``_NOT_CLEAN``).
+    converted already, and a record with any problem is only marked (``reread.RECHECK``):
+    it is read again as text.
     """
     ordinal_column = source.ordinal_column
     # Each field's text is taken once (_s), then trimmed with blank as NULL (_r): the
@@ -379,7 +458,7 @@ def _staged_select(
     if relation is not None:
         problem_list = (
             f"CAST(CASE WHEN {' OR '.join(conditions) or 'false'} "
-            f"THEN error({quote_literal(_NOT_CLEAN)}) END AS VARCHAR[])"
+            f"THEN [{quote_literal(reread.RECHECK)}] END AS VARCHAR[])"
         )
     elif source.row_problem:
         # A record that is not even an object has no fields worth complaining about.
@@ -405,12 +484,17 @@ def _in_file_duplicates(
     ).fetchall()[0]
     if total == distinct:
         return [], 0
-    values = ", ".join(quote_ident(c) for c in table.column_names)
+    # The values themselves decide: equal hashes would also be two different records whose
+    # hashes collide.
+    same = " AND ".join(
+        f"{quote_ident(c)} IS NOT DISTINCT FROM first_value({quote_ident(c)}) OVER w"
+        for c in table.column_names
+    )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE repeats AS "
         f"SELECT o, first_o, same FROM (SELECT {ordinal} AS o, "
         f"first_value({ordinal}) OVER w AS first_o, "
-        f"hash({values}) = first_value(hash({values})) OVER w AS same, "
+        f"{same} AS same, "
         f"row_number() OVER w AS rn FROM staged WHERE {good} "
         f"WINDOW w AS (PARTITION BY {key} ORDER BY {ordinal})) WHERE rn > 1"
     )
@@ -434,7 +518,8 @@ def _against_ledger(
 
     First the key index: the records whose key hash is among the stored rows' (one
     integer column per segment, :meth:`Ledger.keys_sql`). Only those candidates, none for
-    a file of new orders, are then compared with the stored rows, key and values.
+    a file of new orders, are then compared with the stored rows, key and values
+    themselves (never their hashes: a collision would drop a real change).
     """
     if not manifest.segments(table.name):
         return 0, 0
@@ -445,12 +530,14 @@ def _against_ledger(
     if not _scalar(con, "SELECT count(*) FROM candidates"):
         con.execute("DROP TABLE candidates")
         return 0, 0
-    values = ", ".join(f"s.{quote_ident(c)}" for c in table.column_names)
-    stored_values = ", ".join(f"e.{quote_ident(c)}" for c in table.column_names)
+    # Key and values compared themselves (a hash would call two colliding records same).
+    same = " AND ".join(
+        f"s.{quote_ident(c)} IS NOT DISTINCT FROM e.{quote_ident(c)}" for c in table.column_names
+    )
     on = " AND ".join(f"s.{quote_ident(k)} = e.{quote_ident(k)}" for k in table.key)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE existing AS "
-        f"SELECT s._o AS o, hash({values}) = hash({stored_values}) AS same "
+        f"SELECT s._o AS o, {same} AS same "
         f"FROM (SELECT *, {ordinal} AS _o FROM staged "
         f"WHERE {ordinal} IN (SELECT o FROM candidates)) s "
         f"JOIN ({ledger.select_sql(table, manifest)}) e ON {on}"

@@ -55,6 +55,11 @@ def locate_lines(
     return found
 
 
+def record_text(line: str, delimiter: str, quotechar: str) -> str:
+    """One CSV line as the rejects show its record (fields joined by the delimiter)."""
+    return next(iter(_csv_records([line], delimiter, quotechar)))[2]
+
+
 def _csv_records(
     handle: Iterable[str], delimiter: str, quotechar: str
 ) -> Iterable[tuple[int, bool, str]]:

@@ -61,13 +61,13 @@ def staff(ledger: Ledger | None) -> list[StaffMember]:
     return [StaffMember(*row) for row in rows]
 
 
-@dataclass(frozen=True)
-class StaffContact:
-    """One staff member's dealings with one customer: last day and how many."""
+class StaffContact(NamedTuple):
+    """One staff member's dealings with one customer: last day and how many (a tuple:
+    sync makes one per customer and staff member, 10^5-10^6 of them at a time)."""
 
     staff_id: str
     last: date
-    count: int
+    count: int  # type: ignore[assignment]  # the field hides tuple.count, on purpose
 
 
 def contact_history(
@@ -94,14 +94,18 @@ def contact_history(
             GROUP BY customer_id, staff_id
             ORDER BY customer_id, staff_id
             """
-        ).fetchall()
+        ).to_arrow_table()
         owners = con.sql(
             "SELECT customer_id, owner_staff_id FROM customers JOIN wanted USING (customer_id) "
             "WHERE owner_staff_id IS NOT NULL"
         ).fetchall()
     contacts: dict[str, list[StaffContact]] = {}
-    for customer_id, staff_id, last, count in rows:
-        contacts.setdefault(customer_id, []).append(StaffContact(staff_id, last, int(count)))
+    for customer_id, contact in zip(
+        rows.column(0).to_pylist(),
+        map(StaffContact, *(rows.column(i).to_pylist() for i in (1, 2, 3))),
+        strict=True,
+    ):
+        contacts.setdefault(customer_id, []).append(contact)
     return contacts, dict(owners)
 
 

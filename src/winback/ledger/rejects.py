@@ -41,13 +41,17 @@ class Reject:
     record: str = ""
 
 
-def structural_rejects(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, str]]:
-    """Lines DuckDB's reader could not split, by line number: (reason, the line as read)."""
+def structural_rejects(
+    con: duckdb.DuckDBPyConnection, *, skip_cast: bool = False
+) -> dict[int, tuple[str, str]]:
+    """Lines DuckDB's reader could not split, by line number: (reason, the line as read);
+    ``skip_cast``: leave out fields a typed read could not convert (the line split)."""
+    where = "WHERE error_type <> 'CAST' " if skip_cast else ""
     try:
         rows = con.sql(
             "SELECT line, error_type, any_value(csv_line), count(*), "
             "max(column_idx), any_value(error_message) "
-            "FROM reject_errors GROUP BY line, error_type ORDER BY line"
+            f"FROM reject_errors {where}GROUP BY line, error_type ORDER BY line"
         ).fetchall()
     except duckdb.CatalogException:
         return {}
@@ -69,9 +73,14 @@ def describe_rejects(
     bad: list[tuple[int, list[str]]],
     conflicts: list[tuple[int, int]],
     key: tuple[str, ...],
+    known: dict[int, tuple[int, str]] | None = None,
 ) -> list[Reject]:
+    """The rejects in file order; ``known``: the places of some ordinals found already
+    (line, record), the others are looked for in the file."""
+    known = known or {}
     ordinals = [o for o, _ in bad] + [o for o, _ in conflicts] + [f for _, f in conflicts]
-    places = locate_lines(source, ordinals, set(structural))
+    places = dict(known)
+    places.update(locate_lines(source, [o for o in ordinals if o not in known], set(structural)))
     word = "row" if source.place == "row" else "line"
 
     def where(ordinal: int) -> tuple[int, str, str]:

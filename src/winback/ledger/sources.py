@@ -227,23 +227,28 @@ def _csv_relation(
 ) -> str:
     """DuckDB's reader over a CSV file: every column as text, keeping the lines it cannot
     split as rejects; or, given ``types`` (header -> SQL type), reading those columns
-    typed and failing at the first line it cannot split or field it cannot convert."""
+    typed, keeping also the lines with a field it cannot convert as rejects (``CAST``)."""
     columns = ", ".join(
         f"{quote_literal(h)}: {quote_literal((types or {}).get(h, 'VARCHAR'))}" for h in headers
     )
-    rejects = "store_rejects=false" if types is not None else "store_rejects=true"
     return (
         f"read_csv({quote_literal(str(path))}, header=true, auto_detect=false, "
         f"columns={{{columns}}}, delim={quote_literal(delim)}, quote={quote_literal(quote)}, "
         f"escape={quote_literal(quote)}, encoding={quote_literal(encoding)}, "
-        f"{rejects}, strict_mode=true, null_padding=false, max_line_size=10000000)"
+        "store_rejects=true, strict_mode=true, null_padding=false, max_line_size=10000000)"
     )
+
+
+def text_relation(path: Path, headers: list[str], delim: str, quote: str) -> str:
+    """DuckDB's reader over a UTF-8 CSV file with ``headers``, every column as text."""
+    return _csv_relation(path, headers, delim, quote, "utf-8")
 
 
 def typed_relation(source: Source, types: dict[str, str]) -> str | None:
     """``source``'s relation with the columns in ``types`` (header -> SQL type) read typed
-    by DuckDB's reader, which stops at the first record it cannot take (see
-    :func:`_csv_relation`); None when the format has no such reader."""
+    by DuckDB's reader, which skips a record it cannot take and names its line in
+    ``reject_errors`` (see :func:`_csv_relation`); None when the format has no such
+    reader."""
     if source.format != "csv" or source.ordinal_column or source.row_problem:
         return None
     return _csv_relation(

@@ -201,7 +201,6 @@ class Ledger:
         current = key_fingerprint()
         indexed = [s for s in manifest.segments(table.name) if s.key_hash == current]
         others = [s for s in manifest.segments(table.name) if s.key_hash != current]
-        key = ", ".join(quote_ident(k) for k in table.key)
         parts = []
         if indexed:
             files = ", ".join(quote_literal(str(self.root / s.file)) for s in indexed)
@@ -209,7 +208,8 @@ class Ledger:
         if others:
             files = ", ".join(quote_literal(str(self.root / s.file)) for s in others)
             parts.append(
-                f"SELECT hash({key}) AS _key FROM read_parquet([{files}], union_by_name = true)"
+                f"SELECT {key_hash_sql(table)} AS _key "
+                f"FROM read_parquet([{files}], union_by_name = true)"
             )
         if not parts:
             return "SELECT CAST(NULL AS UBIGINT) AS _key WHERE false"
@@ -401,9 +401,15 @@ def _without_bad_dates(table: Table, bad: set[str], scan: str, with_batch: bool)
 _FINGERPRINT: list[str] = []
 
 
+def hash_sql(expressions: list[str]) -> str:
+    """SQL for DuckDB's 64-bit hash of ``expressions`` (SQL): equal values hash equal, but
+    different values may too, so a hash only ever selects candidates to compare."""
+    return f"hash({', '.join(expressions)})"
+
+
 def key_hash_sql(table: Table) -> str:
-    """SQL for a row's ``_key``: DuckDB's 64-bit hash of ``table``'s natural key."""
-    return f"hash({', '.join(quote_ident(k) for k in table.key)})"
+    """SQL for a row's ``_key``: the hash (:func:`hash_sql`) of ``table``'s natural key."""
+    return hash_sql([quote_ident(k) for k in table.key])
 
 
 def key_fingerprint() -> str:

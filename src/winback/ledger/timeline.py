@@ -3,17 +3,19 @@
 The ledger's segments are in import order, so finding one customer's orders means reading
 every segment's ``customer_id`` column: ~0.5 s at 20M orders. ``winback sync`` therefore
 writes, once per ledger state, the timeline tables sorted by customer with small row
-groups; DuckDB then skips every row group whose customer-id range misses, and a customer's
-events cost a few milliseconds. The copy is named by the ledger's batch count: when an
-import has happened since, the copy does not match, and the customer page reads the
-ledger itself (slower, never stale) until the next sync.
+groups, holding only the columns the customer page reads (:data:`COLUMNS`); DuckDB then
+skips every row group whose customer-id range misses, and a customer's events cost a
+few milliseconds. The copy is named by the ledger's batch count: when an import has
+happened since, the copy does not match, and the customer page reads the ledger itself
+(slower, never stale) until the next sync.
 
 After an import the copy need not be written whole: a table that only gained rows keeps
 the last copy's files (linked) and gains one file of the new segments, sorted; the
 views read all of a table's files (at most :data:`MAX_PARTS`).
 
 Layout: ``$WINBACK_HOME/desk/timeline/<batches>/<table>[.<n>].parquet``, and
-``parts.json``: each table's segments and files.
+``parts.json``: each table's segments, files and columns (a table whose last copy holds
+other columns is written whole).
 """
 
 from __future__ import annotations
@@ -42,6 +44,33 @@ TABLES = (
     "returns",
     "subscriptions",
 )
+# The columns the customer page reads (winback.ledger.reads' timeline queries) of the
+# tables it reads in part; the others are copied whole. Fewer columns, less to sort and
+# write: at 100k customers the orders' copy costs 0.68 CPU s instead of 1.13.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "orders": ("customer_id", "order_id", "order_date", "amount", "staff_id", "status"),
+    "incidents": (
+        "customer_id",
+        "incident_id",
+        "occurred_on",
+        "type",
+        "severity",
+        "description",
+        "resolved_on",
+    ),
+    "interactions": (
+        "customer_id",
+        "interaction_id",
+        "occurred_at",
+        "channel",
+        "direction",
+        "staff_id",
+        "subject",
+        "customer_rude",
+    ),
+    "invoices": ("customer_id", "invoice_id", "issued_on", "due_on", "amount", "paid_on"),
+    "returns": ("customer_id", "return_id", "returned_on", "amount", "reason"),
+}
 ROW_GROUP = 65_536  # measured: 3x faster lookups than 16k rows at 20M orders (fewer footers)
 MAX_PARTS = 8  # files per table before it is written whole again (each adds a footer read)
 PARTS = "parts.json"  # what a copy was built from: each table's segments, and its files
@@ -76,14 +105,15 @@ def build(root: Path, ledger: Ledger, memory: str = "1GB") -> Path | None:
     before = _last_copy(root)
     partial = published.partial_folder(root, str(manifest.batches))
     con = ledger.connect(manifest)
-    made: dict[str, Any] = {"segments": {}, "parts": {}}
+    made: dict[str, Any] = {"segments": {}, "parts": {}, "columns": {}}
     try:
         con.execute(f"SET memory_limit = {quote_literal(memory)}")
         con.execute(f"SET temp_directory = {quote_literal(str(partial / 'tmp'))}")
         con.execute("SET preserve_insertion_order = false")
         for table in TABLES:
             segments = manifest.segments(table)
-            kept = _kept_parts(before, table, segments, partial)
+            columns = list(COLUMNS.get(table, CONTRACT[table].column_names))
+            kept = _kept_parts(before, table, segments, columns, partial)
             parts: list[str]
             if kept is None:  # written whole
                 parts, source = [], quote_ident(table)
@@ -95,21 +125,26 @@ def build(root: Path, ledger: Ledger, memory: str = "1GB") -> Path | None:
                 name = f"{table}.parquet" if not parts else f"{table}.{len(parts)}.parquet"
                 target = quote_literal(str(partial / name))
                 con.execute(
-                    f"COPY (SELECT * FROM {source} ORDER BY customer_id) TO {target} "
+                    f"COPY (SELECT {', '.join(map(quote_ident, columns))} FROM {source} "
+                    f"ORDER BY customer_id) TO {target} "
                     f"(FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP}, COMPRESSION zstd)"
                 )
                 parts = [*parts, name]
             made["segments"][table] = [s.file for s in segments]
             made["parts"][table] = parts
+            made["columns"][table] = columns
     finally:
         con.close()
     (partial / PARTS).write_text(json.dumps(made), encoding="utf-8")
     return published.publish(partial, final, str(manifest.batches))
 
 
-def _last_copy(root: Path) -> tuple[Path, dict[str, list[str]], dict[str, list[str]]] | None:
-    """The published copy (its folder, the segments and the files of each table), if any
-    says what it was built from."""
+_Copy = tuple[Path, dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]
+
+
+def _last_copy(root: Path) -> _Copy | None:
+    """The published copy (its folder, the segments, the files and the columns of each
+    table), if any says what it was built from."""
     if not root.exists():
         return None
     for folder in sorted(root.iterdir()):
@@ -117,21 +152,26 @@ def _last_copy(root: Path) -> tuple[Path, dict[str, list[str]], dict[str, list[s
             continue
         try:
             held = json.loads((folder / PARTS).read_text(encoding="utf-8"))
-            return folder, dict(held["segments"]), dict(held["parts"])
+            columns = dict(held.get("columns", {}))  # none kept: all the table's columns
+            return folder, dict(held["segments"]), dict(held["parts"]), columns
         except (OSError, ValueError, KeyError):  # a copy from before parts were kept
             continue
     return None
 
 
 def _kept_parts(
-    before: tuple[Path, dict[str, list[str]], dict[str, list[str]]] | None,
+    before: _Copy | None,
     table: str,
     segments: list[Segment],
+    columns: list[str],
     partial: Path,
 ) -> tuple[list[str], list[Segment]] | None:
     """The last copy's files of ``table`` linked into ``partial``, and the segments added
-    since, when the table only gained new rows; else None (write it whole)."""
+    since, when the table only gained new rows and the copy holds the same columns; else
+    None (write it whole)."""
     if before is None or table not in before[1] or table not in before[2]:
+        return None
+    if before[3].get(table) != columns:
         return None
     folder, held, parts = before[0], before[1][table], before[2][table]
     files = [s.file for s in segments]

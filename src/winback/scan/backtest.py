@@ -105,6 +105,15 @@ def grade(
     return out
 
 
+def auc(y: np.ndarray, score: np.ndarray) -> float | None:
+    """AUC of ``score`` against ``y`` over the rows scored (None when one class is missing)."""
+    known = ~np.isnan(score)
+    y, score = y[known], score[known]
+    if len(y) == 0 or y.min() == y.max():
+        return None
+    return round(float(roc_auc_score(y, score)), 4)
+
+
 def chance(y: np.ndarray) -> dict[str, Any]:
     """What knowing nothing scores: AUC 0.5, precision the base rate, and the Brier score
     of predicting the base rate for everyone."""
@@ -134,6 +143,8 @@ class Backtest:
     inactive_rate: float | None = None  # the risk given to customers not active in the year
     seasonal_shift: float | None = None  # log-odds added to the calibration (the season's)
     driver_weight: float | None = None  # log-odds per log of the risk drivers' lapse ratio
+    # The ranking graded on a longer stay away, at an older cutoff (follow_suit.py).
+    stayed_away: dict[str, Any] = field(default_factory=dict)
 
     def classifier(self) -> dict[str, Any]:
         """The lapse-risk model's headline figures (run.json's ``classifier``)."""
@@ -169,4 +180,5 @@ class Backtest:
             "inactive_rate": self.inactive_rate,
             "seasonal_shift": self.seasonal_shift,
             "driver_weight": self.driver_weight,
+            "stayed_away": self.stayed_away,
         }

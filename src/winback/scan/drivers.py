@@ -35,8 +35,8 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from winback.ledger.contract import COUNTED_ORDER_STATUSES
-from winback.scan.features import exposure_features
+from winback.scan.features import customer_days, exposure_features
+from winback.scan.keys import positions
 
 HORIZON_DAYS = 365
 QUIET_DAYS = 180
@@ -140,19 +140,29 @@ def compare(
     """
     labels = labels or {}
     people = people.reset_index(drop=True)
-    index = pd.Series(np.arange(len(people)), index=people["customer_id"].astype(str))
     stratum_codes, stratum = pd.factorize(people["stratum"])
     k = len(stratum)
     lapsed = people["lapsed"].to_numpy(dtype=float)
     revenue = people["revenue"].to_numpy(dtype=float)
     all_n = np.bincount(stratum_codes, minlength=k).astype(float)
     all_l = np.bincount(stratum_codes, weights=lapsed, minlength=k)
-    met = exposures.assign(row=exposures["customer_id"].astype(str).map(index)).dropna(
-        subset=["row"]
-    )
+    # Each exposure's customer as a row number and its (factor, level) as one whole number,
+    # then the exposures sorted by it: no string-keyed join or group-by over millions of rows.
+    at = positions(people["customer_id"], exposures["customer_id"])
+    factor_codes, factors = pd.factorize(exposures["factor"])
+    level_codes, levels = pd.factorize(exposures["level"])
+    keep = (at >= 0) & (factor_codes >= 0) & (level_codes >= 0)
+    width = max(len(levels), 1)
+    key = factor_codes[keep].astype(np.int64) * width + level_codes[keep]
+    order = np.argsort(key, kind="stable")
+    key, met_rows = key[order], at[keep][order].astype(np.int64)
+    bounds = np.flatnonzero(np.diff(key)) + 1
     found = []
-    for (factor, level), group in met.groupby(["factor", "level"], sort=True):
-        rows = np.unique(group["row"].to_numpy(dtype=np.int64))
+    for part, rows in zip(np.split(key, bounds), np.split(met_rows, bounds), strict=True):
+        if not part.size:
+            continue
+        factor, level = factors[part[0] // width], levels[part[0] % width]
+        rows = np.unique(rows)
         if rows.size < min_exposed or rows.size == len(people):
             continue
         codes = stratum_codes[rows]
@@ -192,28 +202,30 @@ def compare(
     return sorted(found, key=lambda d: (-d.low, d.factor, d.level))
 
 
-def people_at(con: Any, cutoff: date, horizon_days: int, exposure_days: int) -> pd.DataFrame:
+def people_at(
+    con: Any, cutoff: date, horizon_days: int, exposure_days: int, days: Any = None
+) -> pd.DataFrame:
     """Customers who bought in the ``exposure_days`` up to ``cutoff``, and whether they had
-    stopped by the end of the horizon (no counted order in its last ``QUIET_DAYS``)."""
+    stopped by the end of the horizon (no counted order in its last ``QUIET_DAYS``).
+
+    Read from ``features.customer_days`` (``days`` when the scan keeps it, else computed
+    within the query): a purchase day is a row there, and its money the day's exact sum."""
     cut = ibis.date(cutoff)
     year_start = ibis.date(cutoff - timedelta(days=ACTIVE_DAYS))
     recent = ibis.date(cutoff - timedelta(days=exposure_days))
     end = ibis.date(cutoff + timedelta(days=horizon_days))
     quiet = ibis.date(cutoff + timedelta(days=horizon_days - QUIET_DAYS))
-    orders = con.table("orders")
-    o = orders.filter(
-        (orders.order_date <= end)
-        & (orders.status.isnull() | orders.status.isin(COUNTED_ORDER_STATUSES))
-    )
-    before = o.order_date <= cut
-    in_year = before & (o.order_date > year_start)
+    d = customer_days(con.table("orders")) if days is None else days
+    d = d.filter(d.order_date <= end)
+    before = d.order_date <= cut
+    in_year = before & (d.order_date > year_start)
     zero = ibis.literal(0, type="decimal(18, 2)")
-    per = o.group_by("customer_id").aggregate(
-        first_order_date=ibis.ifelse(before, o.order_date, ibis.null()).min(),
-        purchases_year=ibis.ifelse(in_year, o.order_date, ibis.null()).nunique(),
-        revenue=ibis.ifelse(in_year, o.amount, zero).sum(),
-        last_order_date=ibis.ifelse(before, o.order_date, ibis.null()).max(),
-        after=ibis.ifelse(o.order_date > quiet, 1, 0).sum(),
+    per = d.group_by("customer_id").aggregate(
+        first_order_date=ibis.ifelse(before, d.order_date, ibis.null()).min(),
+        purchases_year=ibis.ifelse(in_year, 1, 0).sum(),
+        revenue=ibis.ifelse(in_year, d.amount, zero).sum(),
+        last_order_date=ibis.ifelse(before, d.order_date, ibis.null()).max(),
+        after=ibis.ifelse(d.order_date > quiet, 1, 0).sum(),
     )
     per = per.filter(per.last_order_date > recent)
     customers = con.table("customers").select("customer_id", "segment")
@@ -238,14 +250,30 @@ def find_drivers(
     horizon_days: int = HORIZON_DAYS,
     exposure_days: int = EXPOSURE_DAYS,
     min_exposed: int = MIN_EXPOSED,
+    days: Any = None,
+    lines: Any = None,
 ) -> list[Driver]:
-    """The drivers at the newest cutoff whose horizon has passed (``as_of - horizon``)."""
+    """The drivers at the newest cutoff whose horizon has passed (``as_of - horizon``).
+
+    ``days`` and ``lines`` are ``features.customer_days`` and ``features.line_days`` when
+    the scan keeps them for several cutoffs; without them they are computed in the queries.
+    """
     cutoff = as_of - timedelta(days=horizon_days)
-    people = people_at(con, cutoff, horizon_days, exposure_days)
+    people = people_at(con, cutoff, horizon_days, exposure_days, days)
     if people.empty:
         return []
-    met = exposure_features(con, cutoff, exposure_days).to_pyarrow().to_pandas()
+    met = exposures_at(con, cutoff, exposure_days, lines)
     return compare(people, met, staff_names(con), min_exposed)
+
+
+def exposures_at(
+    con: Any, as_of: date, exposure_days: int = EXPOSURE_DAYS, lines: Any = None
+) -> pd.DataFrame:
+    """``features.exposure_features`` as pandas (``lines`` as :func:`find_drivers` takes it)."""
+    frame: pd.DataFrame = (
+        exposure_features(con, as_of, exposure_days, lines).to_pyarrow().to_pandas()
+    )
+    return frame
 
 
 def risk_driver_features(exposures: pd.DataFrame, drivers: list[Driver]) -> pd.DataFrame:
@@ -273,7 +301,9 @@ def risk_driver_features(exposures: pd.DataFrame, drivers: list[Driver]) -> pd.D
     hit = hit.assign(ratio=ratios[hit["which"].to_numpy()])
     hit = hit.sort_values(["customer_id", "ratio"], ascending=[True, False], kind="stable")
     best = hit.groupby("customer_id", sort=True).first()
-    reasons = [clear[order[i]].reason() for i in best["which"]]
+    # Each driver's reason worded once, then taken by row.
+    texts = np.array([clear[key].reason() for key in order], dtype=object)
+    reasons = texts[best["which"].to_numpy(dtype=np.int64)].tolist()
     is_line = lines[hit["which"].to_numpy()]
     worst_line = hit[is_line].groupby("customer_id", sort=True)["level"].first()
     out = pd.DataFrame(
@@ -300,14 +330,14 @@ def with_drivers(features: pd.DataFrame, drivers: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def drivers_met_at(con: Any, cutoff: date) -> pd.DataFrame:
+def drivers_met_at(con: Any, cutoff: date, days: Any = None, lines: Any = None) -> pd.DataFrame:
     """The clear risk drivers each customer met in the ``EXPOSURE_DAYS`` up to ``cutoff``,
     the drivers found from outcomes up to ``cutoff`` only (:func:`find_drivers` there:
     exposures a year before it, lapses by it), as :func:`risk_driver_features` gives them.
 
     At a backtest's past cutoff this is what the scan would have known then: nothing after
     the cutoff is read, so the lapse-risk model can learn from it without leakage.
+    ``days`` and ``lines`` as :func:`find_drivers` takes them.
     """
-    found = find_drivers(con, cutoff)
-    met = exposure_features(con, cutoff, EXPOSURE_DAYS).to_pyarrow().to_pandas()
-    return risk_driver_features(met, found)
+    found = find_drivers(con, cutoff, days=days, lines=lines)
+    return risk_driver_features(exposures_at(con, cutoff, EXPOSURE_DAYS, lines), found)

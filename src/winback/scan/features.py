@@ -176,6 +176,18 @@ def last_orders(days: ir.Table, as_of: date) -> ir.Table:
     return per.mutate(days_since_last_order=_days_between(cut, per.last_order_date))
 
 
+def purchase_summary(days: ir.Table, as_of: date) -> ir.Table:
+    """Each customer's first and last purchase day by ``as_of`` and their number of
+    purchase days (``purchases``, as :func:`order_features` counts them): all that the
+    customer-base models read of a date, for the models' holdout start."""
+    d = days.filter(days.order_date <= ibis.date(as_of))
+    return d.group_by("customer_id").aggregate(
+        first_order_date=d.order_date.min(),
+        last_order_date=d.order_date.max(),
+        purchases=d.count(),
+    )
+
+
 def customer_features(
     con: Any, as_of: date, policy: Policy, days: ir.Table | None = None
 ) -> ir.Table:
@@ -415,23 +427,41 @@ def risk_features(con: Any, as_of: date, policy: Policy) -> list[ir.Table]:
 EXPOSURE_FACTORS = ("product line", "staff", "channel", "incident")
 
 
-def exposure_features(con: Any, as_of: date, days: int) -> ir.Table:
+def line_days(con: Any) -> ir.Table:
+    """One row per customer, product line and purchase day, whatever the cutoff: the
+    day's counted order lines of that line (a line's category, else its product name),
+    their money (``value``, DECIMAL) and units (``units``: a line's quantity, 1 when missing
+    or not positive).
+
+    The sweet spot (``scan/sweet_spot.py``) and every cutoff's product-line exposures
+    (:func:`exposure_features`) are filtered aggregates over this table: the scan computes
+    it once (and keeps it) instead of joining the order lines to the orders at each cutoff.
+    """
+    o = counted_orders(con.table("orders")).select("order_id", "customer_id", "order_date")
+    held = con.table("order_lines").join(o, "order_id")
+    held = held.mutate(line=held.category.coalesce(held.product_name))
+    held = held.filter(held.line.notnull() & (held.line != ""))
+    units = held.quantity.fill_null(1)
+    return held.group_by(["customer_id", "line", "order_date"]).aggregate(
+        value=held.amount.sum(), units=ibis.ifelse(units > 0, units, 1).sum()
+    )
+
+
+def exposure_features(con: Any, as_of: date, days: int, lines: ir.Table | None = None) -> ir.Table:
     """What each customer met in the ``days`` up to ``as_of``, one row per thing met.
 
     Columns ``customer_id``, ``factor`` (one of :data:`EXPOSURE_FACTORS`) and ``level``:
     the product lines (a line's category, else its product name) of their counted orders,
     the staff who took those orders or dealt with them in an interaction, the orders'
-    channels and the types of incident they suffered. Each row appears once.
+    channels and the types of incident they suffered. Each row appears once. ``lines`` is
+    :func:`line_days` when the caller keeps it for several dates; without it, it is
+    computed within this expression.
     """
     cut, start = ibis.date(as_of), ibis.date(as_of - timedelta(days=days))
-    orders = con.table("orders")
-    o = orders.filter(
-        (orders.order_date <= cut)
-        & (orders.order_date > start)
-        & (orders.status.isnull() | orders.status.isin(COUNTED_ORDER_STATUSES))
-    ).select("order_id", "customer_id", "staff_id", "channel")
-    lines = con.table("order_lines")
-    held = lines.join(o.select("order_id", "customer_id"), "order_id")
+    o = counted_orders(con.table("orders"))
+    o = o.filter((o.order_date <= cut) & (o.order_date > start))
+    held = line_days(con) if lines is None else lines
+    held = held.filter((held.order_date <= cut) & (held.order_date > start))
     x = con.table("interactions")
     x = x.filter(
         (x.occurred_at <= ibis.timestamp(f"{as_of.isoformat()} 23:59:59"))
@@ -448,11 +478,12 @@ def exposure_features(con: Any, as_of: date, days: int) -> ir.Table:
         )
 
     parts = [
-        rows(held, "product line", held.category.coalesce(held.product_name)),
+        rows(held, "product line", held.line),
         rows(o, "staff", o.staff_id),
         rows(x, "staff", x.staff_id),
         rows(o, "channel", o.channel),
         rows(i, "incident", i.type),
     ]
-    every = ibis.union(*parts, distinct=True)
+    # One distinct over all the parts (a distinct union of five is four hash passes).
+    every = ibis.union(*parts, distinct=False).distinct()
     return every.filter(every.level.notnull() & (every.level != ""))

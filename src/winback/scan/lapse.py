@@ -5,7 +5,8 @@ with NumPy. When the frame holds the lapse risk (``follow_suit.py``) and the bac
 a slipping threshold, the statuses come from it (``classify``'s risk mode):
 
 - slipping: a lapse risk at or above the threshold (chosen on the backtest's held-out
-  cutoff to meet the policy's ``slipping_precision``);
+  cutoff to meet the policy's ``slipping_precision``, and on the ranking's longer grade
+  to meet it for who stayed away: ``follow_suit.stayed_away_grade``);
 - lapsed: that, and long past the customer's rhythm (``cycle_multiple`` times the typical
   interval, or ``no_purchase_months`` without a purchase), or every subscription ended;
 - lost: no purchase for ``lost_after_months``, a subscription ended that long ago, or

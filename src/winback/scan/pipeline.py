@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,7 @@ from winback.scan import contact
 from winback.scan.drivers import (
     EXPOSURE_DAYS,
     drivers_met_at,
+    exposures_at,
     find_drivers,
     risk_driver_features,
     with_drivers,
@@ -29,8 +32,9 @@ from winback.scan.drivers import (
 from winback.scan.features import (
     customer_days,
     customer_features,
-    exposure_features,
     last_orders,
+    line_days,
+    purchase_summary,
 )
 from winback.scan.follow_suit import backtest_and_score
 from winback.scan.lapse import classify
@@ -91,6 +95,30 @@ def _pandas(table: pa.Table, **options: Any) -> pd.DataFrame:
 
 # The folders holding what _kept wrote, by the name of the table reading it.
 _KEPT: dict[str, tempfile.TemporaryDirectory[str]] = {}
+# The names of the tables _kept wrote during the scan running in this thread.
+_HELD: ContextVar[list[str] | None] = ContextVar("winback_kept_tables", default=None)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _frees_what_it_kept(scan: Callable[P, R]) -> Callable[P, R]:
+    """``scan``, which removes every folder :func:`_kept` wrote during it that
+    :func:`_release` did not: a scan that fails part-way leaves none behind."""
+
+    @functools.wraps(scan)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        held: list[str] = []
+        token = _HELD.set(held)
+        try:
+            return scan(*args, **kwargs)
+        finally:
+            _HELD.reset(token)
+            for name in held:
+                folder = _KEPT.pop(name, None)
+                if folder is not None:
+                    folder.cleanup()
+
+    return run
 
 
 def _kept(con: Any, expr: Any) -> Any:
@@ -109,6 +137,9 @@ def _kept(con: Any, expr: Any) -> Any:
     con.to_parquet(expr, path)
     table = con.read_parquet(path)
     _KEPT[table.get_name()] = folder
+    held = _HELD.get()
+    if held is not None:
+        held.append(table.get_name())
     return table
 
 
@@ -124,6 +155,7 @@ def _release(con: Any, kept: Any) -> None:
         folder.cleanup()
 
 
+@_frees_what_it_kept
 def run_scan(
     ledger: Ledger,
     runs_dir: Path,
@@ -191,9 +223,8 @@ def _scan(
 
     say("models")
     cutoff = holdout_start(as_of, policy)
-    calibration = (
-        None if cutoff is None else feature_frame(customer_features(con, cutoff, policy, days))
-    )
+    # The holdout start's frame is read only for (x, t_x, T) and the purchases since.
+    calibration = None if cutoff is None else feature_frame(purchase_summary(days, cutoff))
     predicted, model_report = predict(features, as_of, policy, calibration)
     # Each step's own frames go once joined on, not at the end of the scan: at 1M customers
     # the calibration frame alone is half a gigabyte, held through the classifier's steps.
@@ -212,13 +243,16 @@ def _scan(
     del predicted
 
     say("drivers")
-    drivers = find_drivers(con, as_of)
-    met = _pandas(exposure_features(con, as_of, EXPOSURE_DAYS).to_pyarrow())
+    # The order lines by customer, line and day, read once for the sweet spot and every
+    # cutoff's product-line exposures (today's, and the backtest's below).
+    lines = _kept(con, line_days(con))
+    drivers = find_drivers(con, as_of, days=days, lines=lines)
+    met = exposures_at(con, as_of, EXPOSURE_DAYS, lines)
     features = with_drivers(features, risk_driver_features(met, drivers))
     del met
-    features = features.merge(
-        sweet_spots(con, as_of), left_on="customer_id", right_index=True, how="left"
-    )
+    spots = sweet_spots(con, as_of, lines, days)
+    features = features.merge(spots, left_on="customer_id", right_index=True, how="left")
+    del spots
     doubts = contact.doubtful_contacts(con, as_of)
     features["doubtful_contact"] = features["customer_id"].astype(str).map(doubts)
     del doubts
@@ -255,11 +289,12 @@ def _scan(
         features,
         as_of,
         chosen,
-        drivers_at=lambda cutoff: drivers_met_at(con, cutoff),
+        drivers_at=lambda cutoff: drivers_met_at(con, cutoff, days, lines),
         labels_at=labels_at,
     )
     features["lapse_risk"] = risk
     _release(con, days)
+    _release(con, lines)
 
     say("statuses")
     lapse = classify(

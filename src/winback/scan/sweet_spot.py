@@ -26,7 +26,8 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from winback.ledger.contract import COUNTED_ORDER_STATUSES
+from winback.scan.features import counted_orders, customer_days, line_days
+from winback.scan.keys import positions
 
 REGULAR = 3  # purchase days with a line before its stopping counts
 STOPPED_CYCLES = 2.5
@@ -39,39 +40,38 @@ IntArray = npt.NDArray[np.int64]
 ObjectArray = npt.NDArray[np.object_]
 
 
-def _counted(con: Any, as_of: date) -> Any:
-    orders = con.table("orders")
-    return orders.filter(
-        (orders.order_date <= ibis.date(as_of))
-        & (orders.status.isnull() | orders.status.isin(COUNTED_ORDER_STATUSES))
-    )
-
-
-def _read(con: Any, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _read(
+    con: Any, as_of: date, lines: Any = None, days: Any = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(customer, line) purchase days, first and last; per-customer basket and price;
-    (customer, channel) counts."""
-    o = _counted(con, as_of)
-    lines = con.table("order_lines")
-    held = lines.join(o.select("order_id", "customer_id", "order_date"), "order_id")
-    held = held.mutate(line=held.category.coalesce(held.product_name))
-    held = held.filter(held.line.notnull() & (held.line != ""))
+    (customer, channel) counts.
+
+    ``lines`` and ``days`` are ``features.line_days`` and ``features.customer_days`` when
+    the scan keeps them; without them they are computed within the queries. The order lines
+    are read once (by line and day), the purchase days come from the table by day, and the
+    orders themselves are read only for the median basket and the channels.
+    """
+    held = line_days(con) if lines is None else lines
+    held = held.filter(held.order_date <= ibis.date(as_of))
     per_line = held.group_by(["customer_id", "line"]).aggregate(
-        days=held.order_date.nunique(),
-        first=held.order_date.min(),
-        last=held.order_date.max(),
+        days=held.count(), first=held.order_date.min(), last=held.order_date.max()
     )
-    units = held.quantity.fill_null(1)
     price = held.group_by("customer_id").aggregate(
-        line_value=held.amount.sum().cast("float64"),
-        units=ibis.ifelse(units > 0, units, 1).sum().cast("float64"),
+        line_value=held.value.sum().cast("float64"), units=held.units.sum().cast("float64")
     )
-    basket = o.group_by("customer_id").aggregate(
-        usual_basket=o.amount.cast("float64").median(),
-        first_order=o.order_date.min(),
-        last_order=o.order_date.max(),
-        purchase_days=o.order_date.nunique(),
+    day = customer_days(con.table("orders")) if days is None else days
+    day = day.filter(day.order_date <= ibis.date(as_of))
+    span = day.group_by("customer_id").aggregate(
+        first_order=day.order_date.min(),
+        last_order=day.order_date.max(),
+        purchase_days=day.count(),
     )
-    customers = basket.left_join(price, "customer_id").drop("customer_id_right")
+    o = counted_orders(con.table("orders"))
+    o = o.filter(o.order_date <= ibis.date(as_of))
+    basket = o.group_by("customer_id").aggregate(usual_basket=o.amount.cast("float64").median())
+    customers = (
+        basket.join(span, "customer_id").left_join(price, "customer_id").drop("customer_id_right")
+    )
     channels = (
         o.filter(o.channel.notnull())
         .group_by(["customer_id", "channel"])
@@ -79,7 +79,8 @@ def _read(con: Any, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFra
     )
 
     def frame(expr: Any) -> pd.DataFrame:
-        out: pd.DataFrame = expr.to_pyarrow().to_pandas()
+        # Dates as datetime64, not a Python object each (describe reads them as day numbers).
+        out: pd.DataFrame = expr.to_pyarrow().to_pandas(date_as_object=False)
         out["customer_id"] = out["customer_id"].astype(str)
         return out
 
@@ -152,8 +153,11 @@ def _group_starts(keys: IntArray) -> tuple[IntArray, IntArray]:
 
 
 def _texts(values: Any) -> ObjectArray:
-    """``values`` as Python strings (object array)."""
-    return np.array([str(v) for v in values], dtype=object)
+    """``values`` as Python strings (object array): each distinct value turned once (a
+    million rows hold a few dozen lines and channels)."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
+    words = np.array([str(v) for v in uniques], dtype=object)
+    return np.asarray(words[codes], dtype=object)
 
 
 def describe(
@@ -183,7 +187,7 @@ def describe(
     # The channel: used most, then most recently (then the first given).
     channel = np.full(n, None, dtype=object)
     named = channels[channels["channel"].notna()]
-    at = ids.get_indexer(pd.Index(named["customer_id"]))
+    at = positions(ids, named["customer_id"])
     keep = at >= 0
     at, counts, recent = at[keep], named["n"].to_numpy()[keep], _day_numbers(named["last"])[keep]
     order = np.lexsort((-recent, -counts, at))
@@ -192,15 +196,17 @@ def describe(
 
     # Each customer's lines, on most purchase days first, then bought last most recently,
     # then by name.
-    row = ids.get_indexer(pd.Index(per_line["customer_id"]))
+    row = positions(ids, per_line["customer_id"])
     keep = row >= 0
     row = row[keep]
     days = per_line["days"].to_numpy(dtype=np.int64)[keep]
     first = _day_numbers(per_line["first"])[keep]
     last = _day_numbers(per_line["last"])[keep]
-    names = per_line["line"].to_numpy(dtype=object)[keep]
-    name_rank = pd.factorize(names, sort=True)[0]
-    order = np.lexsort((name_rank, -last, -days, row))
+    # Each line as its rank among the line names (a few dozen), turned into words once.
+    codes, line_names = pd.factorize(per_line["line"], sort=True, use_na_sentinel=False)
+    words = _texts(line_names)
+    names = codes[keep]
+    order = np.lexsort((names, -last, -days, row))
     row, days, first, last, names = row[order], days[order], first[order], last[order], names[order]
     rank, _ = _group_starts(row)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -211,12 +217,12 @@ def describe(
     top = rank < TOP
     offsets = np.concatenate([[0], np.cumsum(np.bincount(row[top], minlength=n))])
     top_lines = pa.ListArray.from_arrays(
-        pa.array(offsets.astype(np.int32)), pa.array(_texts(names[top]), type=pa.string())
+        pa.array(offsets.astype(np.int32)), pa.array(words[names[top]], type=pa.string())
     ).to_pylist()
 
     def at_rank(k: int) -> ObjectArray:
         out = np.full(n, None, dtype=object)
-        out[row[rank == k]] = _texts(names[rank == k])
+        out[row[rank == k]] = words[names[rank == k]]
         return out
 
     head = at_rank(0)
@@ -256,7 +262,7 @@ def describe(
     _, first_stopped = _group_starts(row[stopped])
     which = np.flatnonzero(stopped)[first_stopped]
     stopped_line = np.full(n, None, dtype=object)
-    stopped_line[row[which]] = _texts(names[which])
+    stopped_line[row[which]] = words[names[which]]
     months, month_at = np.unique(
         last[which].astype("datetime64[D]").astype("datetime64[M]"), return_inverse=True
     )
@@ -282,6 +288,7 @@ def describe(
     return out
 
 
-def sweet_spots(con: Any, as_of: date) -> pd.DataFrame:
-    """Every customer's sweet spot at ``as_of`` (:func:`describe` over the ledger)."""
-    return describe(*_read(con, as_of))
+def sweet_spots(con: Any, as_of: date, lines: Any = None, days: Any = None) -> pd.DataFrame:
+    """Every customer's sweet spot at ``as_of`` (:func:`describe` over the ledger);
+    ``lines`` and ``days`` as :func:`_read` takes them."""
+    return describe(*_read(con, as_of, lines, days))

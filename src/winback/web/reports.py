@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from winback.desk.dashboard import headline
 from winback.desk.models import User
+from winback.desk.nav import nav_counts
 from winback.insights.kept import Kept, ReportStore
 from winback.insights.render import render_html
 from winback.web.deps import ApiUser, Db, PageUser
@@ -128,8 +129,13 @@ def reasons_api(
 @page_router.get("/dashboard")
 def dashboard(request: Request, db: Db, user: PageUser, since: date | None = None) -> Response:
     kept = _kept(request, db, user, since)
-    figures = headline(db, user, kept=request.app.state.reason_reports.open_cases)
-    return render(request, "dashboard.html", page=True, headline=figures, **kept.context())
+    # The nav and the headline both show the approvals waiting: counted once.
+    counts = nav_counts(db, user)
+    open_cases = request.app.state.reason_reports.open_cases
+    figures = headline(db, user, kept=open_cases, approvals=counts.approvals)
+    return render(
+        request, "dashboard.html", page=True, headline=figures, nav=counts, **kept.context()
+    )
 
 
 @page_router.get("/dashboard/report.html")
