@@ -119,6 +119,8 @@ def test_a_scan_that_fails_leaves_no_temporary_folder(
     with pytest.raises(NothingToScanError):
         run_scan(small_ledger, tmp_path / "runs", Policy(), as_of=date(2000, 1, 1))
     assert list(scratch.iterdir()) == []
+
+
 class _SeenError(Exception):
     """Raised once the scan's connection has been looked at: the test needs no more."""
 
