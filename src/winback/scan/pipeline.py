@@ -226,8 +226,8 @@ def _scan(
     # The holdout start's frame is read only for (x, t_x, T) and the purchases since.
     calibration = None if cutoff is None else feature_frame(purchase_summary(days, cutoff))
     predicted, model_report = predict(features, as_of, policy, calibration)
-    # Each step's own frames go once joined on, not at the end of the scan: at 1M customers
-    # the calibration frame alone is half a gigabyte, held through the classifier's steps.
+    # Each step's own frames go once used or joined on, not at the end of the scan (they
+    # were held through the classifier's step, the scan's peak).
     del calibration
     sbg = None
     if "active_contracts" in features:
