@@ -14,7 +14,7 @@ import pytest
 
 from tests.ledger.conftest import rows
 from winback.ledger import store
-from winback.ledger.store import Ledger
+from winback.ledger.store import TYPED_SUFFIXES, Ledger
 
 
 def _orders(path: Path, n: int, start: int = 0) -> Path:
@@ -37,6 +37,10 @@ def test_files_left_by_a_killed_writer_are_removed_by_the_next_import(
         ledger.root / "orders" / "000002-deadbeef.staged",
         ledger.root / "orders" / "000002-deadbeef.parquet",
         ledger.root / "customers" / "000007-0badf00d.staged",
+        # and the typed read's scratch files beside a staged file
+        ledger.root / "orders" / "000002-deadbeef.typed",
+        ledger.root / "orders" / "000002-deadbeef.reread",
+        ledger.root / "orders" / "000002-deadbeef.reread.csv",
         ledger.root / ".manifest.json.0123abcd.tmp",
     ]
     for orphan in orphans:
@@ -98,17 +102,23 @@ def test_kill_9_during_an_import_leaves_a_ledger_that_reads_and_imports_again(
     child = subprocess.Popen(
         [sys.executable, "-c", _IMPORT, str(ledger.root), str(big), str(tmp_path / "rejects")]
     )
+    folder = ledger.root / "orders"
+
+    def scratch() -> list[Path]:
+        """The import's files in progress: the staged file, the typed read's files."""
+        return [p for p in folder.iterdir() if p.name.endswith((".staged", *TYPED_SUFFIXES))]
+
     deadline = time.monotonic() + 120
     try:
-        while not list((ledger.root / "orders").glob("*.staged")):
+        while not scratch():
             assert child.poll() is None, "the import ended before it could be killed"
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        time.sleep(0.2)  # part-way through writing the staged file
+        time.sleep(0.05)  # part-way through writing it
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
-    assert list((ledger.root / "orders").glob("*.staged")), "the kill left its staged file"
+    assert scratch(), "the kill left no file in progress"
 
     after = ledger.manifest()
     assert after.batches == before.batches
@@ -117,6 +127,6 @@ def test_kill_9_during_an_import_leaves_a_ledger_that_reads_and_imports_again(
 
     again = do_import("orders", _orders(tmp_path / "again.csv", 2000))  # 1000 stored before
     assert (again.read, again.stored, again.duplicates) == (2000, 1000, 1000)
-    assert list((ledger.root / "orders").glob("*.staged")) == []
-    assert len(list((ledger.root / "orders").glob("*.parquet"))) == 2
+    assert scratch() == []
+    assert len(list(folder.glob("*.parquet"))) == 2
     assert rows(ledger, "SELECT count(*) FROM orders") == [(2000,)]

@@ -222,3 +222,17 @@ def test_a_file_not_one_record_a_line_is_read_whole_as_text(
     assert typed == text
     assert paths == ["text", "text"]  # both imports read the file whole as text
     assert again == []
+
+
+def test_a_file_with_many_records_to_read_again_is_read_whole_as_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past the cap, keeping each line to read again costs more than the text path: the
+    # whole file goes that way, with the same outcome.
+    monkeypatch.setattr(importer, "REREAD_AT_MOST", 3)  # the messy file has 5
+    monkeypatch.setattr(importer, "REREAD_ONE_IN", 10**9)
+    typed, text, paths, again = _both_ways(tmp_path, monkeypatch, _messy(tmp_path))
+
+    assert typed == text
+    assert paths == ["text", "text"]  # both imports read the file whole as text
+    assert again == []

@@ -42,6 +42,7 @@ from winback.ledger.sources import (
     unreadable,
 )
 from winback.ledger.store import (
+    TYPED_SUFFIXES,
     Ledger,
     Manifest,
     Segment,
@@ -220,13 +221,20 @@ def import_source(
             con.close()
 
 
+# The most records the typed read may leave to be read again as text (or one in a hundred
+# of a larger file's); beyond it the whole file is read as text.
+REREAD_AT_MOST = 10_000
+REREAD_ONE_IN = 100
+
+
 def _typed_files(staged_path: Path) -> tuple[Path, Path, Path]:
     """The typed read's staged records, the records read again, and the small CSV file of
     their lines, beside ``staged_path`` (which then holds both sets)."""
+    typed, again, lines = TYPED_SUFFIXES
     return (
-        staged_path.with_suffix(".typed"),
-        staged_path.with_suffix(".reread"),
-        staged_path.with_suffix(".reread.csv"),
+        staged_path.with_suffix(typed),
+        staged_path.with_suffix(again),
+        staged_path.with_suffix(lines),
     )
 
 
@@ -255,6 +263,11 @@ def _typed_read(
         _run_with_progress(con, copy.format(select=fast, path=path_sql), progress, "reading")
     except duckdb.Error:
         return None
+    typed_rows = _scalar(con, f"SELECT count(*) FROM read_parquet({path_sql})")
+    if reread.to_read_again(con, typed_path) > max(REREAD_AT_MOST, typed_rows // REREAD_ONE_IN):
+        # Many records in a form only the text path reads ("1,234.50" amounts, say):
+        # reading the whole file as text is cheaper than keeping each of their lines.
+        return None
     found = reread.rejected(con, typed_path)
     if not (found.cast_lines or found.recheck):
         # Every record the reader split it took: only lines it could not split are out,
@@ -265,7 +278,6 @@ def _typed_read(
             f"read_parquet({quote_literal(str(staged_path))}, file_row_number=true)"
         )
         return found.structural, None
-    typed_rows = _scalar(con, f"SELECT count(*) FROM read_parquet({path_sql})")
     planned = reread.plan(source, found, typed_rows)
     if planned is None:
         return None

@@ -41,6 +41,19 @@ class Rejected:
     recheck: list[int]  # positions in the typed staged file of records failing a check
 
 
+def to_read_again(con: duckdb.DuckDBPyConnection, typed_path: Path) -> int:
+    """How many records the typed read into ``typed_path`` left to be read again, counted
+    without fetching them."""
+    cast = con.sql(
+        "SELECT count(DISTINCT line) FROM reject_errors WHERE error_type = 'CAST'"
+    ).fetchall()[0][0]
+    recheck = con.sql(
+        f"SELECT count(*) FROM read_parquet({quote_literal(str(typed_path))}) "
+        "WHERE _problems IS NOT NULL"
+    ).fetchall()[0][0]
+    return int(cast) + int(recheck)
+
+
 def rejected(con: duckdb.DuckDBPyConnection, typed_path: Path) -> Rejected:
     """What the typed read into ``typed_path`` (a staged Parquet file) did not take."""
     structural = structural_rejects(con, skip_cast=True)

@@ -47,6 +47,9 @@ from winback.ledger.sources import quote_ident, quote_literal
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+# An import's scratch files beside its ``.staged`` file (the typed read's records, those
+# read again as text, and the small file of their lines): a killed writer's are orphans.
+TYPED_SUFFIXES = (".typed", ".reread", ".reread.csv")
 
 # Segment file -> its date columns holding values outside DATE_RANGE. Segments never
 # change, so each is looked at once per process (its Parquet footer only).
@@ -298,7 +301,7 @@ class Ledger:
                 continue
             for path in folder.iterdir():
                 name = f"{table}/{path.name}"
-                if path.suffix == ".staged":
+                if path.suffix == ".staged" or path.name.endswith(TYPED_SUFFIXES):
                     path.unlink(missing_ok=True)
                 elif path.suffix == ".parquet" and name not in named:
                     batch = path.name.split("-", 1)[0]
