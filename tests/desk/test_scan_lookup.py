@@ -85,3 +85,28 @@ def test_many_threads_look_up_at_once(tmp_path: Path) -> None:
     with ThreadPoolExecutor(8) as pool:
         found = list(pool.map(look, range(8)))
     assert found == [[]] * 8
+
+
+def test_a_run_in_customer_order_is_copied_without_reading_it_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan writes its run sorted by customer id: the copy streams it in row groups,
+    reading no more than the ids at once."""
+    monkeypatch.setattr(scan_lookup, "ROWS", 3)
+    ids = sorted(IDS)
+    rows = [{"customer_id": c, "name": f"N {c}", "rank": i + 1} for i, c in enumerate(ids)]
+    run = make_run(tmp_path / "runs", rows)
+    read = scan_lookup.pq.read_table
+    columns_read: list[object] = []
+
+    def reading(*args: object, **kwargs: object) -> object:
+        columns_read.append(kwargs.get("columns"))
+        return read(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scan_lookup.pq, "read_table", reading)
+    for customer_id in ids:
+        assert scan_row(run, customer_id) == plain(run, customer_id), customer_id
+    assert columns_read == [["customer_id"]]
+    groups = scan_lookup._index(run.path / scan_lookup.LOOKUP)[0].metadata.num_row_groups
+    assert groups == 4
+    assert scan_row(run, "c0") is None

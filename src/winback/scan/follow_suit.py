@@ -128,43 +128,54 @@ def _learnable(y: np.ndarray) -> bool:
     return int(y.sum()) >= MIN_EACH_CLASS and int(len(y) - y.sum()) >= MIN_EACH_CLASS
 
 
-def model_matrix(features: pd.DataFrame, as_of: date, policy: Policy) -> pd.DataFrame:
-    """The classifier's inputs, derived from a feature frame (NaN where unknown)."""
-    m = pd.DataFrame(index=features.index)
-    for name in FEATURES:
-        if name in features:
-            m[name] = pd.to_numeric(features[name], errors="coerce")
+def model_matrix(
+    features: pd.DataFrame, as_of: date, policy: Policy, dtype: Any = np.float64
+) -> pd.DataFrame:
+    """The classifier's inputs, derived from a feature frame (NaN where unknown), as
+    ``dtype`` (the backtest's rows: float32, half the memory).
+
+    Each input is computed in float64 and written once into one block of ``dtype``: the
+    frame built column by column, then cast (and cast again to float32), held up to three
+    copies of it at once.
+    """
+
+    def number(name: str) -> pd.Series:
+        return pd.to_numeric(_column(features, name), errors="coerce")
+
+    m: dict[str, Any] = {name: number(name) for name in FEATURES if name in features}
     m["cycle_ratio"] = features["days_since_last_order"] / typical_interval(features, policy)
-    due = pd.to_numeric(_column(features, "invoices_due"), errors="coerce")
-    late = pd.to_numeric(_column(features, "invoices_late"), errors="coerce")
+    due, late = number("invoices_due"), number("invoices_late")
     m["late_share"] = late / due.where(due > 0)
     engaged = pd.to_datetime(_column(features, "last_engaged_at"))
     m["days_since_engaged"] = (pd.Timestamp(as_of) - engaged).dt.days
     days = pd.to_numeric(features["days_since_last_order"], errors="coerce")
-    longest = pd.to_numeric(_column(features, "longest_gap_days"), errors="coerce")
-    last = pd.to_numeric(_column(features, "last_gap_days"), errors="coerce")
+    longest, last = number("longest_gap_days"), number("last_gap_days")
     m["gap_over_longest"] = days / longest.where(longest > 0)
     m["gap_over_last"] = days / last.where(last > 0)
-    recent = pd.to_numeric(_column(features, "purchases_half_year"), errors="coerce")
-    before = pd.to_numeric(_column(features, "purchases_half_year_before"), errors="coerce")
+    recent, before = number("purchases_half_year"), number("purchases_half_year_before")
     m["frequency_trend"] = (recent - before) / (recent + before).where(recent + before > 0)
     now = pd.to_numeric(features["revenue_recent"], errors="coerce")
     then = pd.to_numeric(features["revenue_prior"], errors="coerce")
     m["spend_trend"] = (now - then) / (now + then).where(now + then > 0)
     # Opens per mailing in the last quarter against the customer's own rate the year before.
-    sent_q = pd.to_numeric(_column(features, "sent_quarter"), errors="coerce")
-    sent_b = pd.to_numeric(_column(features, "sent_before_quarter"), errors="coerce")
-    opened_q = pd.to_numeric(_column(features, "opened_quarter"), errors="coerce")
-    opened_b = pd.to_numeric(_column(features, "opened_before_quarter"), errors="coerce")
+    sent_q, sent_b = number("sent_quarter"), number("sent_before_quarter")
+    opened_q, opened_b = number("opened_quarter"), number("opened_before_quarter")
     m["open_rate_quarter"] = opened_q / sent_q.where(sent_q > 0)
     m["open_rate_before"] = opened_b / sent_b.where(sent_b > 0)
     m["open_trend"] = m["open_rate_quarter"] - m["open_rate_before"]
-    tone_q = pd.to_numeric(_column(features, "sentiment_quarter"), errors="coerce")
-    tone_b = pd.to_numeric(_column(features, "sentiment_before_quarter"), errors="coerce")
+    tone_q, tone_b = number("sentiment_quarter"), number("sentiment_before_quarter")
     m["sentiment_quarter"] = tone_q
     m["sentiment_drop"] = tone_b - tone_q
-    m = m.join(own_rhythm_inputs(features))
-    return m.reindex(columns=list(FEATURES)).astype("float64")
+    rhythm = own_rhythm_inputs(features)
+    m.update({name: rhythm[name] for name in RHYTHM_INPUTS})
+    # Column-major, as pandas holds a frame's block: the frame below wraps it, no copy.
+    out = np.full((len(features), len(FEATURES)), np.nan, dtype=dtype, order="F")
+    for j, name in enumerate(FEATURES):
+        if name in m:
+            out[:, j] = pd.to_numeric(m.pop(name), errors="coerce").to_numpy(
+                dtype=np.float64, na_value=np.nan
+            )
+    return pd.DataFrame(out, index=features.index, columns=list(FEATURES), copy=False)
 
 
 def own_rhythm_inputs(features: pd.DataFrame) -> pd.DataFrame:
@@ -315,7 +326,7 @@ def backtest_and_score(
                 "frame": frame.loc[active, ["p_alive", "days_since_last_order"]],
                 "inactive_rate": float(np.mean(gone)) if len(gone) else 1.0,
             }
-        x = model_matrix(frame.loc[active], cutoff, policy).astype("float32")
+        x = model_matrix(frame.loc[active], cutoff, policy, np.float32)
         return x, label, stopped
 
     labelled: dict[date, Rows] = {}
