@@ -149,65 +149,101 @@ class Seen:
 
     On PostgreSQL a transaction may commit ids far below the newest (winback sync writes
     its entries, then reads the ledger for owners while reps commit theirs): an id missing
-    from a read (a hole) keeps ``floor`` below it until every transaction in progress at
-    that read has ended (``marks``: each such read's newest id and snapshot xmax).
-    ``complete`` False: the read began while writers were at work and could not know
-    where their entries would land; the next read starts afresh (as with None)."""
+    from a read (a hole) keeps ``floor`` below it until every transaction of this database
+    that may have been writing at that read has ended (``marks``: each such read's newest
+    id and those transactions, see :func:`_writers`). ``complete`` False: writers were at
+    work (or the reader's own transaction has written, and may roll back) and could still
+    commit entries below what was read; the next read starts afresh (as with None)."""
 
     newest: int
     window: frozenset[int]
     floor: int = -1
-    marks: tuple[tuple[int, int], ...] = ()
+    marks: tuple[tuple[int, frozenset[str]], ...] = ()
     complete: bool = True
 
 
-def _snapshot(db: Session) -> tuple[int, int] | None:
-    """PostgreSQL's (xmin, xmax) of a snapshot taken now: every transaction below xmin
-    has ended; None elsewhere (SQLite commits writers one at a time, in id order)."""
-    if db.connection().dialect.name != "postgresql":
-        return None
-    xmin, xmax = db.execute(
-        text(
-            "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
-            "FROM pg_current_snapshot() AS s"
-        )
-    ).one()
-    return int(xmin), int(xmax)
+@dataclass(frozen=True)
+class _Activity:
+    writers: frozenset[str]  # the transactions of this database that may be writing
+    unsure: bool  # this transaction has written, or reads from an older snapshot
+
+
+# Transactions of this database, other than the reader's, that hold a transaction id or
+# a snapshot (running a statement): an INSERT draws its audit id (nextval) before it takes
+# its transaction id, so a statement without one yet may be writing. Each is named by its
+# backend and start, which stay the same when it takes its id; a session of another role
+# shows only its pid and ids (without pg_read_all_stats), so it is named by its pid alone
+# and counts as at work as long as it holds either.
+_WRITERS = text(
+    "SELECT coalesce(array_agg(pid::text || coalesce('@' || xact_start::text, '')), '{}'),"
+    " pg_current_xact_id_if_assigned() IS NOT NULL"
+    " OR current_setting('transaction_isolation') <> 'read committed' "
+    "FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    " AND coalesce(backend_type, 'client backend') = 'client backend'"
+    " AND (backend_xid IS NOT NULL OR backend_xmin IS NOT NULL)"
+)
+
+
+def _writers(db: Session) -> _Activity | None:
+    """The transactions of this database that may be writing audit entries now; None
+    elsewhere (SQLite commits writers one at a time, in id order)."""
+    return _at_work(db) if db.connection().dialect.name == "postgresql" else None
+
+
+def _at_work(db: Session) -> _Activity:
+    """:func:`_writers` on PostgreSQL (two SQL queries). Not PostgreSQL's snapshot: its
+    xmax is one past the newest transaction that *ended*, so a writer holding the newest
+    transaction id is neither listed nor above xmax; and it counts the writers of every
+    database on the server."""
+    # The sessions' states are read once per transaction and kept: read them anew.
+    db.execute(text("SELECT pg_stat_clear_snapshot()"))
+    writers, unsure = db.execute(_WRITERS).one()
+    return _Activity(frozenset(writers), bool(unsure))
 
 
 def entries_since(db: Session, seen: Seen | None) -> tuple[list[tuple[str, str]], Seen]:
     """The (entity, entity_id) of the entries committed since ``seen`` (with None or an
     incomplete one: those among the last :data:`SLACK` ids), and how far this read got:
-    one query, the ids above ``seen``'s floor (the newest of them is the log's newest).
-    Caches that keep what the desk's data was use it: every change is audited in its own
-    transaction."""
-    snap = _snapshot(db)  # before the read: what ended by now is in it
+    one query, the ids above ``seen``'s floor (the newest of them is the log's newest),
+    and on PostgreSQL a look at the writers at work before and after it.
+    Caches that keep what the desk's data was use it, and read the data after it: every
+    change is audited in its own transaction."""
     columns = select(AuditEntry.id, AuditEntry.entity, AuditEntry.entity_id)
     if seen is None or not seen.complete:
         rows = db.execute(columns.order_by(AuditEntry.id.desc()).limit(SLACK)).all()
         newest = max((n for n, _, _ in rows), default=0)
         ids = frozenset(n for n, _, _ in rows)
         fresh = [(entity, i) for _, entity, i in rows]
-        # Writers at work now may commit entries anywhere below: read afresh next time.
-        complete = snap is None or snap[0] >= snap[1]
+        # Any entry missing from the read was drawn before it, by a transaction that has
+        # ended by now (what the caller reads next shows it) or is still at work (it may
+        # commit entries anywhere below: read afresh next time).
+        after = _writers(db)
+        complete = after is None or not (after.writers or after.unsure)
         return fresh, Seen(newest, ids, newest - SLACK, complete=complete)
+    before = _writers(db)  # before the read: what ended by now is in it
     floor = min(seen.floor, seen.newest - SLACK)
     rows = db.execute(columns.where(AuditEntry.id > floor)).all()
     newest = max((n for n, _, _ in rows), default=seen.newest)
     fresh = [(entity, i) for n, entity, i in rows if n not in seen.window]
     seen_now = {n for n, _, _ in rows}
     lowest = newest - SLACK
-    marks: tuple[tuple[int, int], ...] = ()
-    if snap is not None:
-        # Holes at or below a mark whose transactions have all ended will stay holes.
-        settled = max((top for top, xmax in seen.marks if xmax <= snap[0]), default=floor)
-        marks = tuple(m for m in seen.marks if m[1] > snap[0])
-        hole = next((n for n in range(max(floor, settled) + 1, newest) if n not in seen_now), None)
-        if hole is not None:
+    marks: tuple[tuple[int, frozenset[str]], ...] = ()
+    if before is not None:
+        # Holes at or below a mark whose writers have all ended will stay holes.
+        ended = [top for top, writers in seen.marks if not writers & before.writers]
+        settled = max(ended, default=floor)
+        marks = tuple(m for m in seen.marks if m[0] > settled)
+        hole = next(
+            (n for n in range(max(floor, settled, 0) + 1, newest) if n not in seen_now), None
+        )
+        if hole is None:
+            marks = ()
+        else:
+            # Its writer drew it before this read: it is at work after the read, or it has
+            # ended, and then the next read, still from below the hole, sees its entries.
             lowest = min(lowest, hole - 1)
-            if snap[0] < snap[1]:
-                marks = (*marks, (newest, snap[1]))
-        if not marks:
-            lowest = newest - SLACK
+            marks = (*marks, (newest, _at_work(db).writers))
     window = frozenset(n for n in seen_now if n > lowest)
-    return fresh, Seen(newest, window, lowest, marks)
+    complete = before is None or not before.unsure
+    return fresh, Seen(newest, window, lowest, marks, complete)
