@@ -49,7 +49,10 @@ def measure_child(
         _pid, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"{which} failed:\n{errors[-3000:]}")
+        # A JVM's stack trace can push the exception's own message out of the tail shown.
+        kept = out.with_suffix(".err")
+        kept.write_text(errors)
+        raise SystemExit(f"{which} failed (all its errors in {kept}):\n{errors[-3000:]}")
     measured: dict[str, Any] = json.loads(out.read_text().strip().splitlines()[-1])
     measured |= {
         "seconds": seconds,
