@@ -90,11 +90,15 @@ def _log_death_integral(
             terms += log_weights
             terms -= log_a * n1[:, None]
             terms -= (s + 1) * log_b
-            top = terms.max(axis=1)
+            # Shifted by the first node's term rather than the row's largest (a reduction
+            # along short rows is slow): the log integrand in y rises at most at slope 1,
+            # so no term exceeds the first by more than the span (tens at most) plus the
+            # spread of the log-weights, and the first keeps the sum at 1 or more.
+            top = terms[:, 0].copy()
             share = terms
             share -= top[:, None]
             np.exp(share, out=share)
-            total = share.sum(axis=1)
+            total = share @ np.ones(share.shape[1])
             log_i[idx] = top + np.log(total) + np.log(width) - np.log(c)
             if grad is not None:
                 # Integrand-weighted means: row sums of share × quantity, over the total.
@@ -127,11 +131,8 @@ class ParetoNBDModel(RepeatPurchaseModel):
         # Shapes of 1/2 and scales that put the mean purchase rate at the observed one and
         # the mean lifetime at half the mean time observed: a start that spares the
         # optimiser a quarter of its evaluations on CDNOW, not a requirement.
-        x, _t_x, T = data[:3]
-        rate = float(weights @ x) / max(float(weights @ T), 1e-300)
-        mean_t = float(weights @ T) / float(weights.sum())
-        start = np.array([0.5, 0.5 / max(rate, 1e-300), 0.5, 0.5 * mean_t])
-        return np.asarray(np.clip(start, np.exp(-10.0), np.exp(10.0)), dtype=np.float64)
+        rate, mean_t = self._observed_rate_and_time(data, weights)
+        return self._clipped_start([0.5, 0.5 / rate, 0.5, 0.5 * mean_t])
 
     def _pieces(
         self, params: FloatArray, data: Data, gradient: bool = False
