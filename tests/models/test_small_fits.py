@@ -123,3 +123,28 @@ def test_standard_errors_built_when_read_are_the_hessians(
     assert summary["coef"].to_numpy() == pytest.approx(theta, rel=1e-15)
     assert summary["lower 95% bound"].to_numpy() == pytest.approx(theta - 1.959964 * se, rel=1e-6)
     assert model.summary_ is summary
+
+
+@pytest.mark.parametrize(
+    "params",
+    [(0.553, 10.578, 0.606, 11.669), (1.51, 13.78, 177.0, 46541.0), (2.0, 1.0, 3.0, 50.0)],
+)
+def test_pareto_weighted_sums_equal_the_sums_of_its_rows(
+    params: tuple[float, float, float, float],
+) -> None:
+    rng = np.random.default_rng(5)
+    n = 400
+    T = rng.uniform(1, 500, n)
+    x = rng.choice([0.0, 1.0, 4.0, 60.0, 5_000.0], n)
+    t_x = np.where(x > 0, rng.uniform(0, 1, n) * T, 0.0)
+    t_x[:10] = T[:10] * (x[:10] > 0)  # bought at the very end: no death integral
+    weights = rng.integers(1, 50, n).astype(float)
+    model = ParetoNBDModel()
+    data = model._prepare((x, t_x, T))
+    theta = np.array(params)
+    total, gradient = model._weighted_sums(theta, data, weights)
+    ll, rows = model._value_and_gradient_rows(theta, data)
+    assert rows is not None
+    assert gradient is not None
+    assert total == pytest.approx(float(weights @ ll), rel=1e-13)
+    assert gradient == pytest.approx(weights @ rows, rel=1e-10, abs=1e-9)

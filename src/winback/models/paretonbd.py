@@ -176,6 +176,42 @@ class ParetoNBDModel(RepeatPurchaseModel):
         grad = d_head + p_alive * d_alive + (1.0 - p_alive) * d_dead
         return np.asarray(head + np.logaddexp(alive, dead), dtype=np.float64), grad
 
+    def _weighted_sums(
+        self, params: FloatArray, data: Data, weights: FloatArray
+    ) -> tuple[float, FloatArray | None]:
+        # The sums of ``_value_and_gradient_rows`` without building its rows: terms of x
+        # alone per distinct x (weights pooled with bincount), constants once, the rest as
+        # dot products with the posterior weights of "alive" and "dead".
+        if len(data) == 3:
+            data = self._prepare(data)
+        r, alpha, s, beta = (float(v) for v in params)
+        x, t_x, T, ux, at_x = data
+        per_x = np.bincount(at_x, weights=weights, minlength=len(ux))
+        n = float(weights.sum())
+        log_alpha_t = np.log(alpha + T)
+        log_beta_t = np.log(beta + T)
+        alive = -(r + x) * log_alpha_t - s * log_beta_t
+        log_i, grad_i = _log_death_integral(params, x, t_x, T, True)
+        assert grad_i is not None
+        dead = np.log(s) + log_i
+        constant = r * np.log(alpha) + s * np.log(beta)
+        total = float((gammaln(r + ux) - gammaln(r)) @ per_x) + n * constant
+        total += float(weights @ np.logaddexp(alive, dead))
+        w_alive = weights * expit(alive - dead)
+        w_dead = weights - w_alive
+        grad = np.array(
+            [
+                float((digamma(r + ux) - digamma(r)) @ per_x)
+                + n * np.log(alpha)
+                - float(w_alive @ log_alpha_t),
+                n * r / alpha - float(w_alive @ ((r + x) / (alpha + T))),
+                n * np.log(beta) - float(w_alive @ log_beta_t) + float(w_dead.sum()) / s,
+                n * s / beta - s * float(w_alive @ (1.0 / (beta + T))),
+            ]
+        )
+        grad += w_dead @ grad_i
+        return total, grad
+
     def _identified(self, params: FloatArray) -> str:
         r, alpha, s, beta = params
         return (
