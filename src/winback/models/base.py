@@ -42,6 +42,12 @@ WARM_START_ROWS = 20_000
 WARM_START_CUSTOMERS = 20_000
 WARM_START_ITERATIONS = 40
 WARM_START_GTOL = 1e-9
+# A fit on at most WARM_START_ROWS distinct rows starts with quasi-Newton steps from the
+# Hessian at its starting point (see ``MaximumLikelihoodModel._newton_started``), at most
+# QUICK_START_ITERATIONS of them; eigenvalues of that Hessian below QUICK_START_EIGEN_FLOOR
+# times the largest (in absolute value) are raised to it.
+QUICK_START_ITERATIONS = 100
+QUICK_START_EIGEN_FLOOR = 1e-3
 # Evaluations of the objective and its gradient remembered during a fit: enough to cover a
 # Hessian's differences and the point they were taken around.
 REMEMBERED_EVALUATIONS = 8
@@ -356,6 +362,10 @@ class MaximumLikelihoodModel:
             result = self._warm_started(columns, data, w)
         # How the fit got there, for tests and benchmarks: the warm start's message or None.
         self._warm = None if result is None else str(result.message)
+        if result is None and len(w) <= WARM_START_ROWS and self._has_gradient():
+            result = self._newton_started(start, data, w)
+        # Likewise the quick start's message, or None when L-BFGS-B did the work.
+        self._quick = None if result is None or self._warm else str(result.message)
         if result is None:
             result = self._minimize(start, data, w)
         log_params = np.asarray(result.x, dtype=np.float64)
@@ -386,9 +396,10 @@ class MaximumLikelihoodModel:
         self.n_observations_ = n
         self.aic_ = 2 * k - 2 * self.log_likelihood_
         self.bic_ = k * np.log(n) - 2 * self.log_likelihood_
-        se = self._standard_errors(hess_log, params)
-        self.standard_errors_ = pd.Series(se, index=index, name="se(coef)")
-        self.summary_ = self._summary_table(params, se)
+        # Standard errors and the summary table are built when first read (pandas costs
+        # a fit on a thousand rows a tenth of its time); the Hessian is kept for them.
+        self._hess_log = hess_log
+        self._reported: dict[str, Any] = {}
         degenerate = self._warn_if_degenerate(log_params, hess_log)
         if not degenerate and not result.success and np.max(np.abs(grad)) > 1e-6:
             # Stopped early, not on a ridge and not at a stationary point: the numbers
@@ -437,9 +448,55 @@ class MaximumLikelihoodModel:
         hess = self._numeric_hessian(current, sample_data, sample_w)
         if not np.all(np.isfinite(hess)) or np.any(np.linalg.eigvalsh(hess) <= 0):
             return None
+        return self._quasi_newton(
+            current, hess, data, weights, WARM_START_ITERATIONS, "warm start converged"
+        )
+
+    def _newton_started(self, start: FloatArray, data: Data, weights: FloatArray) -> Any:
+        """Minimise from ``start`` by quasi-Newton steps from the Hessian there, or None.
+
+        For fits on few rows, where an evaluation is cheap and scipy's L-BFGS-B costs as
+        much again in its own bookkeeping per evaluation and needs about twenty of them
+        to learn the curvature: the forward-difference Hessian at the start (made
+        positive definite, eigenvalues by absolute value) gives the curvature at once.
+        The answer is the same stationary point (the stopping rule is on the gradient);
+        None, and the caller's usual L-BFGS-B, when the iteration stalls or heads for
+        the bounds.
+        """
+        _value, grad = self._objective_and_gradient(start, data, weights)
+        hess = self._numeric_hessian(start, data, weights, grad)
+        if not np.all(np.isfinite(hess)):
+            return None
+        eig, vectors = np.linalg.eigh(hess)
+        floor = QUICK_START_EIGEN_FLOOR * float(np.max(np.abs(eig)))
+        if floor <= 0:
+            return None
+        hess = (vectors * np.maximum(np.abs(eig), floor)) @ vectors.T
+        return self._quasi_newton(
+            start,
+            hess,
+            data,
+            weights,
+            min(QUICK_START_ITERATIONS, self.max_iterations),
+            "quasi-Newton converged",
+        )
+
+    def _quasi_newton(
+        self,
+        current: FloatArray,
+        hess: FloatArray,
+        data: Data,
+        weights: FloatArray,
+        iterations: int,
+        done: str,
+    ) -> Any:
+        """BFGS from ``current`` and a positive definite ``hess`` until the mean
+        objective's log-scale gradient is below WARM_START_GTOL everywhere (an
+        OptimizeResult with message ``done``), or None if it stalls, takes more than
+        ``iterations`` steps or passes e^±RUNAWAY."""
         value, grad = self._objective_and_gradient(current, data, weights)
         evaluations = 1
-        for iteration in range(WARM_START_ITERATIONS):
+        for iteration in range(iterations):
             if np.max(np.abs(grad)) < WARM_START_GTOL:
                 return optimize.OptimizeResult(
                     x=current,
@@ -447,20 +504,23 @@ class MaximumLikelihoodModel:
                     success=True,
                     nit=iteration,
                     nfev=evaluations,
-                    message="warm start converged",
+                    message=done,
                 )
             step = -np.linalg.solve(hess, grad)
-            # Backtrack until the objective decreases (a full step almost always does).
+            # Backtrack until the objective decreases (a full step almost always does), or
+            # the gradient is small enough to stop: near the optimum the objective changes
+            # by less than its rounding, and a step to a converged point can look uphill.
             for _ in range(20):
-                candidate = current + step
+                candidate = np.clip(current + step, -LOG_BOUND, LOG_BOUND)
                 new_value, new_grad = self._objective_and_gradient(candidate, data, weights)
                 evaluations += 1
-                if new_value <= value:
+                if new_value <= value or np.max(np.abs(new_grad)) < WARM_START_GTOL:
                     break
                 step = step / 2
             else:
                 return None
             # BFGS update of the Hessian, kept positive definite by the curvature condition.
+            step = candidate - current
             change = new_grad - grad
             curvature = float(change @ step)
             if curvature > 1e-300:
@@ -501,6 +561,37 @@ class MaximumLikelihoodModel:
                 # Hessian a step this small away is the Hessian here for standard errors.
                 return current, hess
         return current, None
+
+    @property
+    def standard_errors_(self) -> pd.Series:
+        """Standard errors of the parameters, from the Hessian at the optimum (set by
+        ``fit``; computed when first read)."""
+        reported = self._fitted_report()
+        if "se" not in reported:
+            se = self._standard_errors(self._hess_log, self._require_fitted())
+            index = pd.Index(self.param_names, name="parameter")
+            reported["se"] = pd.Series(se, index=index, name="se(coef)")
+        found: pd.Series = reported["se"]
+        return found
+
+    @property
+    def summary_(self) -> pd.DataFrame:
+        """Parameters, standard errors and 95% bounds (set by ``fit``; computed when first
+        read)."""
+        reported = self._fitted_report()
+        if "summary" not in reported:
+            se = self.standard_errors_.to_numpy()
+            reported["summary"] = self._summary_table(self._require_fitted(), se)
+        table: pd.DataFrame = reported["summary"]
+        return table
+
+    def _fitted_report(self) -> dict[str, Any]:
+        """The standard errors and summary built so far; AttributeError before ``fit``,
+        as for every fitted attribute."""
+        reported: dict[str, Any] | None = self.__dict__.get("_reported")
+        if reported is None:
+            raise AttributeError(f"{type(self).__name__} is not fitted yet")
+        return reported
 
     @staticmethod
     def _standard_errors(hess_log: FloatArray, params: FloatArray) -> FloatArray:

@@ -39,6 +39,14 @@ class BetaGeoModel(RepeatPurchaseModel):
         (distinct_t,), at_t = factorize(T)
         return x, t_x, T, distinct_x, at_x, distinct_tx, at_tx, distinct_t, at_t
 
+    def _initial(self, data: Data, weights: FloatArray) -> FloatArray:
+        # A shape of 1/2 and the scale that puts the mean purchase rate at the observed one;
+        # a drop-out probability of 1/3 per purchase (a = 1, b = 2). Like the Pareto/NBD's,
+        # a start that spares the optimiser evaluations (a fifth of them on CDNOW), not a
+        # requirement.
+        rate, _mean_t = self._observed_rate_and_time(data, weights)
+        return self._clipped_start([0.5, 0.5 / rate, 1.0, 2.0])
+
     def _beta_terms(self, a: float, b: float, ux: FloatArray) -> tuple[FloatArray, ...]:
         """Per distinct x: the log beta factor of "alive at T" and of "dropped out after
         the last purchase", and their derivatives in a and in b.

@@ -90,11 +90,15 @@ def _log_death_integral(
             terms += log_weights
             terms -= log_a * n1[:, None]
             terms -= (s + 1) * log_b
-            top = terms.max(axis=1)
+            # Shifted by the first node's term rather than the row's largest (a reduction
+            # along short rows is slow): the log integrand in y rises at most at slope 1,
+            # so no term exceeds the first by more than the span (tens at most) plus the
+            # spread of the log-weights, and the first keeps the sum at 1 or more.
+            top = terms[:, 0].copy()
             share = terms
             share -= top[:, None]
             np.exp(share, out=share)
-            total = share.sum(axis=1)
+            total = share @ np.ones(share.shape[1])
             log_i[idx] = top + np.log(total) + np.log(width) - np.log(c)
             if grad is not None:
                 # Integrand-weighted means: row sums of share × quantity, over the total.
@@ -127,11 +131,8 @@ class ParetoNBDModel(RepeatPurchaseModel):
         # Shapes of 1/2 and scales that put the mean purchase rate at the observed one and
         # the mean lifetime at half the mean time observed: a start that spares the
         # optimiser a quarter of its evaluations on CDNOW, not a requirement.
-        x, _t_x, T = data[:3]
-        rate = float(weights @ x) / max(float(weights @ T), 1e-300)
-        mean_t = float(weights @ T) / float(weights.sum())
-        start = np.array([0.5, 0.5 / max(rate, 1e-300), 0.5, 0.5 * mean_t])
-        return np.asarray(np.clip(start, np.exp(-10.0), np.exp(10.0)), dtype=np.float64)
+        rate, mean_t = self._observed_rate_and_time(data, weights)
+        return self._clipped_start([0.5, 0.5 / rate, 0.5, 0.5 * mean_t])
 
     def _pieces(
         self, params: FloatArray, data: Data, gradient: bool = False
@@ -174,6 +175,42 @@ class ParetoNBDModel(RepeatPurchaseModel):
         d_dead[:, 2] += 1.0 / s
         grad = d_head + p_alive * d_alive + (1.0 - p_alive) * d_dead
         return np.asarray(head + np.logaddexp(alive, dead), dtype=np.float64), grad
+
+    def _weighted_sums(
+        self, params: FloatArray, data: Data, weights: FloatArray
+    ) -> tuple[float, FloatArray | None]:
+        # The sums of ``_value_and_gradient_rows`` without building its rows: terms of x
+        # alone per distinct x (weights pooled with bincount), constants once, the rest as
+        # dot products with the posterior weights of "alive" and "dead".
+        if len(data) == 3:
+            data = self._prepare(data)
+        r, alpha, s, beta = (float(v) for v in params)
+        x, t_x, T, ux, at_x = data
+        per_x = np.bincount(at_x, weights=weights, minlength=len(ux))
+        n = float(weights.sum())
+        log_alpha_t = np.log(alpha + T)
+        log_beta_t = np.log(beta + T)
+        alive = -(r + x) * log_alpha_t - s * log_beta_t
+        log_i, grad_i = _log_death_integral(params, x, t_x, T, True)
+        assert grad_i is not None
+        dead = np.log(s) + log_i
+        constant = r * np.log(alpha) + s * np.log(beta)
+        total = float((gammaln(r + ux) - gammaln(r)) @ per_x) + n * constant
+        total += float(weights @ np.logaddexp(alive, dead))
+        w_alive = weights * expit(alive - dead)
+        w_dead = weights - w_alive
+        grad = np.array(
+            [
+                float((digamma(r + ux) - digamma(r)) @ per_x)
+                + n * np.log(alpha)
+                - float(w_alive @ log_alpha_t),
+                n * r / alpha - float(w_alive @ ((r + x) / (alpha + T))),
+                n * np.log(beta) - float(w_alive @ log_beta_t) + float(w_dead.sum()) / s,
+                n * s / beta - s * float(w_alive @ (1.0 / (beta + T))),
+            ]
+        )
+        grad += w_dead @ grad_i
+        return total, grad
 
     def _identified(self, params: FloatArray) -> str:
         r, alpha, s, beta = params

@@ -105,6 +105,20 @@ class RepeatPurchaseModel(MaximumLikelihoodModel):
         self._fit_data(data, weights, initial_params)
         return self
 
+    @staticmethod
+    def _observed_rate_and_time(data: tuple[Any, ...], weights: FloatArray) -> tuple[float, float]:
+        """Repeat purchases per unit of time observed, and the mean time observed (both
+        kept away from 0), for starting values."""
+        x, _t_x, T = data[:3]
+        rate = float(weights @ x) / max(float(weights @ T), 1e-300)
+        mean_t = float(weights @ T) / float(weights.sum())
+        return max(rate, 1e-300), mean_t
+
+    @staticmethod
+    def _clipped_start(values: list[float]) -> FloatArray:
+        """Starting values within [e^-10, e^10]."""
+        return np.asarray(np.clip(values, np.exp(-10.0), np.exp(10.0)), dtype=np.float64)
+
     def conditional_probability_alive(self, frequency: Any, recency: Any, T: Any) -> FloatArray:
         """P(customer is still active at T | x, t_x, T)."""
         raise NotImplementedError
