@@ -24,6 +24,7 @@ RHYTHM_HALF_YEAR = (
     182  # the windows the frequency trend compares: the last half year and the one before
 )
 QUARTER_DAYS = 91  # the recent window that engagement and tone compare with the year before
+RECENT_GAPS = 3  # the latest gaps whose mean says whether a customer's gaps lengthen
 
 
 def _days_between(later: Any, earlier: Any) -> Any:
@@ -37,8 +38,9 @@ def counted_orders(orders: ir.Table) -> ir.Table:
 
 def customer_days(orders: ir.Table) -> ir.Table:
     """One row per customer and purchase day, whatever the cutoff: the day's counted orders
-    and money, the customer's first purchase day, and the gaps to the purchase days before
-    and after.
+    and money, the purchase days before and after it (``previous_day``, null on the first;
+    ``next_day``) and the ``RECENT_GAPS``-th one after it (``later_day``: a day is among
+    the latest ``RECENT_GAPS`` by a cutoff when that one is missing or after the cutoff).
 
     Every cutoff's order features are filtered aggregates over this table
     (:func:`order_features`): the scan computes it once (and caches it) for today's frame and
@@ -53,11 +55,83 @@ def customer_days(orders: ir.Table) -> ir.Table:
         margin_known=ibis.ifelse(o.margin.notnull(), o.margin, zero).sum(),
         amount_without_margin=ibis.ifelse(o.margin.isnull(), o.amount, zero).sum(),
     )
+    # One ordering for every column: a window partitioned without one (the first day as a
+    # minimum over the customer) cost a second sort. The first purchase day is the one
+    # without a previous day.
     w = ibis.window(group_by=days.customer_id, order_by=days.order_date)
     return days.mutate(
-        first_day=days.order_date.min().over(group_by=days.customer_id),
         previous_day=days.order_date.lag().over(w),
         next_day=days.order_date.lead().over(w),
+        later_day=days.order_date.lead(RECENT_GAPS).over(w),
+    )
+
+
+def _order_metrics(d: ir.Table, as_of: date, policy: Policy) -> dict[str, Any]:
+    """:func:`order_features`' aggregates over ``d``, the purchase days up to ``as_of``."""
+    cut = ibis.date(as_of)
+    period = policy.lapse.volume_period_days
+    recent_start = ibis.date(as_of - timedelta(days=period))
+    prior_start = ibis.date(as_of - timedelta(days=2 * period))
+    year_ago_end = ibis.date(as_of - timedelta(days=365))
+    year_ago_start = ibis.date(as_of - timedelta(days=365 + period))
+    last_year = ibis.date(as_of - timedelta(days=365))
+    window_start = ibis.date(as_of - timedelta(days=round(365.25 * policy.worth.years)))
+    half = ibis.date(as_of - timedelta(days=RHYTHM_HALF_YEAR))
+    year = ibis.date(as_of - timedelta(days=2 * RHYTHM_HALF_YEAR))
+
+    # Money is summed as DECIMAL, exactly, and only then turned into floats: a float sum
+    # depends on the order of the rows, which differs between engines and runs.
+    zero = ibis.literal(0, type="decimal(18, 2)")
+    in_window = d.order_date > window_start
+    gap = _days_between(d.order_date, d.previous_day)
+    # The newest purchase day by the cutoff: no purchase day after it up to the cutoff.
+    newest = d.next_day.isnull() | (d.next_day > cut)
+
+    def revenue_between(start: Any, end: Any) -> Any:
+        return ibis.ifelse((d.order_date > start) & (d.order_date <= end), d.amount, zero).sum()
+
+    return {
+        "first_order_date": d.order_date.min(),
+        "last_order_date": d.order_date.max(),
+        "purchases": d.count(),
+        "orders": d.orders.sum(),
+        "revenue": d.amount.sum(),
+        "first_day_revenue": ibis.ifelse(d.previous_day.isnull(), d.amount, zero).sum(),
+        "revenue_last_year": revenue_between(last_year, cut),
+        "revenue_recent": revenue_between(recent_start, cut),
+        "revenue_prior": revenue_between(prior_start, recent_start),
+        "revenue_year_ago": revenue_between(year_ago_start, year_ago_end),
+        "margin_known": ibis.ifelse(in_window, d.margin_known, zero).sum(),
+        "revenue_without_margin": ibis.ifelse(in_window, d.amount_without_margin, zero).sum(),
+        "longest_gap_days": gap.max(),
+        "last_gap_days": ibis.ifelse(newest, gap, ibis.null()).max(),
+        "purchases_half_year": ibis.ifelse(d.order_date > half, 1, 0).sum(),
+        "purchases_half_year_before": ibis.ifelse(
+            (d.order_date > year) & (d.order_date <= half), 1, 0
+        ).sum(),
+    }
+
+
+def _order_columns(per: ir.Table, as_of: date, policy: Policy) -> ir.Table:
+    """``per`` (:func:`_order_metrics` by customer) with its money as floats, the margin of
+    the past years, the days since the last purchase and the customer's own interval."""
+    money = (
+        "revenue",
+        "first_day_revenue",
+        "revenue_last_year",
+        "revenue_recent",
+        "revenue_prior",
+        "revenue_year_ago",
+    )
+    per = per.mutate(
+        **{name: per[name].cast("float64") for name in money},
+        margin_past_years=per.margin_known.cast("float64")
+        + per.revenue_without_margin.cast("float64") * policy.worth.default_margin_rate,
+    ).drop("margin_known", "revenue_without_margin")
+    span = _days_between(per.last_order_date, per.first_order_date).cast("float64")
+    return per.mutate(
+        days_since_last_order=_days_between(ibis.date(as_of), per.last_order_date),
+        own_interval_days=ibis.ifelse(per.purchases > 1, span / (per.purchases - 1), ibis.null()),
     )
 
 
@@ -71,71 +145,42 @@ def order_features(days: ir.Table, as_of: date, policy: Policy) -> ir.Table:
     ``purchases_half_year_before`` count purchase days in the last ``RHYTHM_HALF_YEAR``
     days and the ones before.
     """
-    cut = ibis.date(as_of)
-    period = policy.lapse.volume_period_days
-    recent_start = ibis.date(as_of - timedelta(days=period))
-    prior_start = ibis.date(as_of - timedelta(days=2 * period))
-    year_ago_end = ibis.date(as_of - timedelta(days=365))
-    year_ago_start = ibis.date(as_of - timedelta(days=365 + period))
-    last_year = ibis.date(as_of - timedelta(days=365))
-    window_start = ibis.date(as_of - timedelta(days=round(365.25 * policy.worth.years)))
-    half = ibis.date(as_of - timedelta(days=RHYTHM_HALF_YEAR))
-    year = ibis.date(as_of - timedelta(days=2 * RHYTHM_HALF_YEAR))
-    rate = policy.worth.default_margin_rate
+    d = days.filter(days.order_date <= ibis.date(as_of))
+    per = d.group_by("customer_id").aggregate(**_order_metrics(d, as_of, policy))
+    return _order_columns(per, as_of, policy)
 
-    # Money is summed as DECIMAL, exactly, and only then turned into floats: a float sum
-    # depends on the order of the rows, which differs between engines and runs.
+
+def _with_open_gap(days: ir.Table, as_of: date) -> ir.Table:
+    """The purchase days up to ``as_of``, each with its customer's ``days_since_last_order``
+    then (:func:`last_orders`, joined on: a join on the customer is cheaper than a window
+    over the customer's days)."""
+    d = days.filter(days.order_date <= ibis.date(as_of))
+    last = last_orders(days, as_of).select("customer_id", "days_since_last_order")
+    return d.join(last, "customer_id")
+
+
+def _gap_metrics(d: ir.Table, as_of: date) -> dict[str, Any]:
+    """:func:`gap_spread_features`' aggregates over ``d`` (:func:`_with_open_gap`).
+
+    The spread and the mean spends come from exact sums (whole days, DECIMAL money), not
+    from float sums whose last digit depends on the order in which the engine meets the
+    rows (which the plan, the engine and the threads decide)."""
+    days = _days_between(d.order_date, d.previous_day)
+    gap = days.cast("float64")
     zero = ibis.literal(0, type="decimal(18, 2)")
-    d = days.filter(days.order_date <= cut)
-    in_window = d.order_date > window_start
-    gap = _days_between(d.order_date, d.previous_day)
-    # The newest purchase day by the cutoff: no purchase day after it up to the cutoff.
-    newest = d.next_day.isnull() | (d.next_day > cut)
-
-    def revenue_between(start: Any, end: Any) -> Any:
-        return ibis.ifelse((d.order_date > start) & (d.order_date <= end), d.amount, zero).sum()
-
-    per = d.group_by("customer_id").aggregate(
-        first_order_date=d.order_date.min(),
-        last_order_date=d.order_date.max(),
-        purchases=d.count(),
-        orders=d.orders.sum(),
-        revenue=d.amount.sum(),
-        first_day_revenue=ibis.ifelse(d.order_date == d.first_day, d.amount, zero).sum(),
-        revenue_last_year=revenue_between(last_year, cut),
-        revenue_recent=revenue_between(recent_start, cut),
-        revenue_prior=revenue_between(prior_start, recent_start),
-        revenue_year_ago=revenue_between(year_ago_start, year_ago_end),
-        margin_known=ibis.ifelse(in_window, d.margin_known, zero).sum(),
-        revenue_without_margin=ibis.ifelse(in_window, d.amount_without_margin, zero).sum(),
-        longest_gap_days=gap.max(),
-        last_gap_days=ibis.ifelse(newest, gap, ibis.null()).max(),
-        purchases_half_year=ibis.ifelse(d.order_date > half, 1, 0).sum(),
-        purchases_half_year_before=ibis.ifelse(
-            (d.order_date > year) & (d.order_date <= half), 1, 0
-        ).sum(),
-    )
-    money = (
-        "revenue",
-        "first_day_revenue",
-        "revenue_last_year",
-        "revenue_recent",
-        "revenue_prior",
-        "revenue_year_ago",
-    )
-    per = per.mutate(
-        **{name: per[name].cast("float64") for name in money},
-        margin_past_years=per.margin_known.cast("float64")
-        + per.revenue_without_margin.cast("float64") * rate,
-    ).drop("margin_known", "revenue_without_margin")
-    span = _days_between(per.last_order_date, per.first_order_date).cast("float64")
-    return per.mutate(
-        days_since_last_order=_days_between(cut, per.last_order_date),
-        own_interval_days=ibis.ifelse(per.purchases > 1, span / (per.purchases - 1), ibis.null()),
-    )
-
-
-RECENT_GAPS = 3  # the latest gaps whose mean says whether a customer's gaps lengthen
+    # Among the latest RECENT_GAPS purchase days by the cutoff: fewer than RECENT_GAPS after it.
+    latest = d.later_day.isnull() | (d.later_day > ibis.date(as_of))
+    n, total, squares = days.count(), days.sum(), (days * days).sum()
+    variance = (n * squares - total * total).cast("float64") / (n * n).cast("float64")
+    return {
+        "gap_mean_days": gap.mean(),
+        "gap_sd_days": ibis.ifelse(n > 0, variance.sqrt(), ibis.null()),
+        "gaps_at_least_open": ibis.ifelse(gap >= d.days_since_last_order, 1, 0).sum(),
+        "recent_gap_mean_days": ibis.ifelse(latest, gap, ibis.null()).mean(),
+        "day_revenue_mean": d.amount.sum().cast("float64") / d.count(),
+        "recent_day_revenue": ibis.ifelse(latest, d.amount, zero).sum().cast("float64")
+        / ibis.ifelse(latest, 1, 0).sum(),
+    }
 
 
 def gap_spread_features(days: ir.Table, as_of: date) -> ir.Table:
@@ -146,25 +191,19 @@ def gap_spread_features(days: ir.Table, as_of: date) -> ir.Table:
     ``recent_gap_mean_days`` the mean of the latest ``RECENT_GAPS`` (gaps lengthening on
     the way out); ``recent_day_revenue``, the mean spend of the latest ``RECENT_GAPS``
     purchase days, beside ``day_revenue_mean`` (spend fading)."""
-    cut = ibis.date(as_of)
-    d = days.filter(days.order_date <= cut)
-    d = d.mutate(
-        _gap=_days_between(d.order_date, d.previous_day).cast("float64"),
-        _revenue=d.amount.cast("float64"),
-        _open=_days_between(cut, d.order_date.max().over(group_by=d.customer_id)),
-        _back=ibis.rank().over(
-            ibis.window(group_by=d.customer_id, order_by=ibis.desc(d.order_date))
-        ),
+    d = _with_open_gap(days, as_of)
+    return d.group_by("customer_id").aggregate(**_gap_metrics(d, as_of))
+
+
+def purchase_features(days: ir.Table, as_of: date, policy: Policy) -> ir.Table:
+    """:func:`order_features` and :func:`gap_spread_features` together, in one aggregate
+    over the purchase days (the scan's: each pass over ``days`` costs at a million
+    customers)."""
+    d = _with_open_gap(days, as_of)
+    per = d.group_by("customer_id").aggregate(
+        **_order_metrics(d, as_of, policy), **_gap_metrics(d, as_of)
     )
-    latest = d._back < RECENT_GAPS
-    return d.group_by("customer_id").aggregate(
-        gap_mean_days=d._gap.mean(),
-        gap_sd_days=d._gap.std(how="pop"),
-        gaps_at_least_open=ibis.ifelse(d._gap >= d._open, 1, 0).sum(),
-        recent_gap_mean_days=ibis.ifelse(latest, d._gap, ibis.null()).mean(),
-        day_revenue_mean=d._revenue.mean(),
-        recent_day_revenue=ibis.ifelse(latest, d._revenue, ibis.null()).mean(),
-    )
+    return _order_columns(per, as_of, policy)
 
 
 def last_orders(days: ir.Table, as_of: date) -> ir.Table:
@@ -197,55 +236,106 @@ def customer_features(
     ``Ledger.ibis()``); the result is an unexecuted expression. ``days`` is
     :func:`customer_days` of its orders when the caller keeps it (cached) for several
     dates; without it, it is computed within this expression.
+
+    Each table is aggregated once, however many of the functions below read it (the
+    lapse-risk model's inputs beside the rest): their columns from one pass over the table
+    and one join, not one of each per function.
     """
     if days is None:
         days = customer_days(con.table("orders"))
-    base = order_features(days, as_of, policy)
+    base = purchase_features(days, as_of, policy)
     customers = con.table("customers").select("customer_id", "name", "segment")
+    events = _events_by(con.table("marketing_events"), as_of)
+    marketing, engagement = (
+        _marketing_metrics(events, as_of, policy),
+        _engagement_metrics(events, as_of),
+    )
+    incidents = _recent_incidents(con.table("incidents"), as_of, policy)
+    recent, repair = _incident_metrics(incidents), _repair_metrics(incidents, as_of)
+    lapse = lapse_incident_features(
+        con.table("incidents"),
+        last_orders(days, as_of).select("customer_id", "last_order_date"),
+        as_of,
+    )
+    contacts = _interactions_by(con.table("interactions"), as_of)
+    contact, mood = _interaction_metrics(contacts, as_of), _mood_metrics(contacts, as_of)
+    payment = payment_features(con.table("invoices"), as_of, policy)
+    returned = return_features(con.table("returns"), as_of)
+    posts = _posts_by(con.table("public_posts"), as_of)
+    post, complaint = _post_metrics(posts), _complaint_metrics(posts, as_of, policy)
     joined = base.left_join(customers, "customer_id").drop("customer_id_right")
     for extra in (
-        marketing_features(con.table("marketing_events"), as_of, policy),
-        incident_features(con.table("incidents"), as_of, policy),
-        lapse_incident_features(
-            con.table("incidents"), base.select("customer_id", "last_order_date"), as_of
-        ),
-        interaction_features(con.table("interactions"), as_of),
-        payment_features(con.table("invoices"), as_of, policy),
-        return_features(con.table("returns"), as_of),
-        gap_spread_features(days, as_of),
-        *risk_features(con, as_of, policy),
-        public_complaint_features(con.table("public_posts"), as_of, policy),
+        events.group_by("customer_id").aggregate(**marketing, **engagement),
+        incidents.group_by("customer_id").aggregate(**recent, **repair),
+        lapse,
+        contacts.group_by("customer_id").aggregate(**contact, **mood),
+        payment,
+        returned,
+        _counted_complaints(posts.group_by("customer_id").aggregate(**post, **complaint)),
     ):
         joined = joined.left_join(extra, "customer_id").drop("customer_id_right")
-    return joined.mutate(segment=joined.segment.fill_null("all"))
+    # The columns in the order each function's own join gave them (the frame's layout).
+    gaps = gap_spread_features(days, as_of).columns[1:]
+    return joined.mutate(segment=joined.segment.fill_null("all")).select(
+        *(c for c in base.columns if c not in gaps),
+        "name",
+        "segment",
+        *marketing,
+        *recent,
+        *lapse.columns[1:],
+        *contact,
+        *payment.columns[1:],
+        *returned.columns[1:],
+        *gaps,
+        *engagement,
+        *mood,
+        *repair,
+        *post,
+        *complaint,
+    )
 
 
-def marketing_features(events: ir.Table, as_of: date, policy: Policy) -> ir.Table:
-    """Marketing sent recently, and the last time the customer engaged with any."""
-    cut = ibis.timestamp(f"{as_of.isoformat()} 23:59:59")
+def _events_by(events: ir.Table, as_of: date) -> ir.Table:
+    return events.filter(events.occurred_at <= ibis.timestamp(f"{as_of.isoformat()} 23:59:59"))
+
+
+def _marketing_metrics(e: ir.Table, as_of: date, policy: Policy) -> dict[str, Any]:
     months = policy.lapse.no_engagement_months
     since = ibis.timestamp(
         f"{(as_of - timedelta(days=round(30.44 * months))).isoformat()} 00:00:00"
     )
-    e = events.filter(events.occurred_at <= cut)
     engaged = e.event.isin(("opened", "clicked", "converted"))
-    return e.group_by("customer_id").aggregate(
-        sent_recently=ibis.ifelse((e.event == "sent") & (e.occurred_at > since), 1, 0).sum(),
-        last_engaged_at=ibis.ifelse(engaged, e.occurred_at, ibis.null()).max(),
-    )
+    return {
+        "sent_recently": ibis.ifelse((e.event == "sent") & (e.occurred_at > since), 1, 0).sum(),
+        "last_engaged_at": ibis.ifelse(engaged, e.occurred_at, ibis.null()).max(),
+    }
+
+
+def marketing_features(events: ir.Table, as_of: date, policy: Policy) -> ir.Table:
+    """Marketing sent recently, and the last time the customer engaged with any."""
+    e = _events_by(events, as_of)
+    return e.group_by("customer_id").aggregate(**_marketing_metrics(e, as_of, policy))
+
+
+def _recent_incidents(incidents: ir.Table, as_of: date, policy: Policy) -> ir.Table:
+    cut = ibis.date(as_of)
+    since = ibis.date(as_of - timedelta(days=policy.worth.recent_incident_days))
+    return incidents.filter((incidents.occurred_on <= cut) & (incidents.occurred_on > since))
+
+
+def _incident_metrics(i: ir.Table) -> dict[str, Any]:
+    return {
+        "recent_incidents": i.count(),
+        "worst_recent_severity": i.severity.max(),
+        "last_incident_type": i.type.argmax(i.occurred_on),
+        "last_incident_on": i.occurred_on.max(),
+    }
 
 
 def incident_features(incidents: ir.Table, as_of: date, policy: Policy) -> ir.Table:
     """Mistakes the customer suffered recently."""
-    cut = ibis.date(as_of)
-    since = ibis.date(as_of - timedelta(days=policy.worth.recent_incident_days))
-    i = incidents.filter((incidents.occurred_on <= cut) & (incidents.occurred_on > since))
-    return i.group_by("customer_id").aggregate(
-        recent_incidents=i.count(),
-        worst_recent_severity=i.severity.max(),
-        last_incident_type=i.type.argmax(i.occurred_on),
-        last_incident_on=i.occurred_on.max(),
-    )
+    i = _recent_incidents(incidents, as_of, policy)
+    return i.group_by("customer_id").aggregate(**_incident_metrics(i))
 
 
 #: Words in an interaction's tags or subject (a staff note's text) that record rudeness.
@@ -279,6 +369,40 @@ def lapse_incident_features(incidents: ir.Table, last_orders: ir.Table, as_of: d
     )
 
 
+def _interactions_by(interactions: ir.Table, as_of: date) -> ir.Table:
+    cut = ibis.timestamp(f"{as_of.isoformat()} 23:59:59")
+    return interactions.filter(interactions.occurred_at <= cut)
+
+
+def _complaint(x: ir.Table) -> Any:
+    """Whether an interaction is a complaint (tag ``complaint``, any case)."""
+    return x.tags.fill_null("").lower().contains("complaint")
+
+
+def _interaction_metrics(x: ir.Table, as_of: date) -> dict[str, Any]:
+    year = ibis.timestamp(f"{(as_of - timedelta(days=365)).isoformat()} 00:00:00")
+    inbound = x.direction.isnull() | (x.direction == "inbound")
+    tags = x.tags.fill_null("").lower()
+    complaint = _complaint(x)
+    # A complaint's words are about the business ("rude service"), never the customer's.
+    note = x.channel.fill_null("") == "note"
+    words = ~complaint & (
+        tags.re_search(RUDE_WORDS) | (note & x.subject.fill_null("").lower().re_search(RUDE_WORDS))
+    )
+    return {
+        "contacts_last_year": ibis.ifelse((x.occurred_at > year) & inbound, 1, 0).sum(),
+        "rude_interactions": ibis.ifelse(x.customer_rude.fill_null(False), 1, 0).sum(),
+        "rude_noted": ibis.ifelse(x.customer_rude.fill_null(False) | words, 1, 0).sum(),
+        "interactions_judged": ibis.ifelse(
+            x.customer_rude.notnull() | x.tags.notnull(), 1, 0
+        ).sum(),
+        "contacts": ibis.ifelse(complaint, 0, 1).sum(),
+        "last_contact_at": x.occurred_at.max(),
+        "mean_sentiment": x.sentiment.mean(),
+        "unresolved": ibis.ifelse(x.resolved.fill_null(True), 0, 1).sum(),
+    }
+
+
 def interaction_features(interactions: ir.Table, as_of: date) -> ir.Table:
     """Contacts, rudeness recorded by staff, sentiment.
 
@@ -288,27 +412,8 @@ def interaction_features(interactions: ir.Table, as_of: date) -> ir.Table:
     are tags). ``contacts`` counts every interaction except complaints (tag ``complaint``):
     a complaint about the business's own mistake is not the customer's heavy contact.
     """
-    cut = ibis.timestamp(f"{as_of.isoformat()} 23:59:59")
-    year = ibis.timestamp(f"{(as_of - timedelta(days=365)).isoformat()} 00:00:00")
-    x = interactions.filter(interactions.occurred_at <= cut)
-    inbound = x.direction.isnull() | (x.direction == "inbound")
-    tags = x.tags.fill_null("").lower()
-    complaint = tags.contains("complaint")
-    # A complaint's words are about the business ("rude service"), never the customer's.
-    note = x.channel.fill_null("") == "note"
-    words = ~complaint & (
-        tags.re_search(RUDE_WORDS) | (note & x.subject.fill_null("").lower().re_search(RUDE_WORDS))
-    )
-    return x.group_by("customer_id").aggregate(
-        contacts_last_year=ibis.ifelse((x.occurred_at > year) & inbound, 1, 0).sum(),
-        rude_interactions=ibis.ifelse(x.customer_rude.fill_null(False), 1, 0).sum(),
-        rude_noted=ibis.ifelse(x.customer_rude.fill_null(False) | words, 1, 0).sum(),
-        interactions_judged=ibis.ifelse(x.customer_rude.notnull() | x.tags.notnull(), 1, 0).sum(),
-        contacts=ibis.ifelse(complaint, 0, 1).sum(),
-        last_contact_at=x.occurred_at.max(),
-        mean_sentiment=x.sentiment.mean(),
-        unresolved=ibis.ifelse(x.resolved.fill_null(True), 0, 1).sum(),
-    )
+    x = _interactions_by(interactions, as_of)
+    return x.group_by("customer_id").aggregate(**_interaction_metrics(x, as_of))
 
 
 def payment_features(invoices: ir.Table, as_of: date, policy: Policy) -> ir.Table:
@@ -333,94 +438,106 @@ def return_features(returns: ir.Table, as_of: date) -> ir.Table:
     return per.mutate(returned_value=per.returned_value.cast("float64"))
 
 
+def _posts_by(posts: ir.Table, as_of: date) -> ir.Table:
+    cut = ibis.timestamp(f"{as_of.isoformat()} 23:59:59")
+    return posts.filter((posts.posted_at <= cut) & posts.customer_id.notnull())
+
+
+def _complaint_metrics(p: ir.Table, as_of: date, policy: Policy) -> dict[str, Any]:
+    since = ibis.timestamp(
+        f"{(as_of - timedelta(days=policy.worth.recent_incident_days)).isoformat()} 23:59:59"
+    )
+    complained = (p.sentiment < 0) & (p.posted_at > since)
+    return {
+        "public_complaints": ibis.ifelse(complained, 1, 0).sum(),
+        "last_public_complaint_at": ibis.ifelse(complained, p.posted_at, ibis.null()).max(),
+    }
+
+
+def _counted_complaints(per: ir.Table) -> ir.Table:
+    """``public_complaints`` missing, not 0, for a customer with none (as a customer with no
+    row at all has it once joined on)."""
+    n = per.public_complaints
+    return per.mutate(public_complaints=ibis.ifelse(n > 0, n, ibis.null()))
+
+
 def public_complaint_features(posts: ir.Table, as_of: date, policy: Policy) -> ir.Table:
     """Public complaints matched to the customer (``public_posts`` rows with a customer
     and a negative sentiment) in the recent-incident window, and the last one's day: a
     customer who complains in public is at risk."""
-    cut = ibis.timestamp(f"{as_of.isoformat()} 23:59:59")
-    since = ibis.timestamp(
-        f"{(as_of - timedelta(days=policy.worth.recent_incident_days)).isoformat()} 23:59:59"
-    )
-    p = posts.filter(
-        posts.customer_id.notnull()
-        & (posts.sentiment < 0)
-        & (posts.posted_at <= cut)
-        & (posts.posted_at > since)
-    )
-    return p.group_by("customer_id").aggregate(
-        public_complaints=p.count(), last_public_complaint_at=p.posted_at.max()
-    )
+    p = _posts_by(posts, as_of)
+    per = p.group_by("customer_id").aggregate(**_complaint_metrics(p, as_of, policy))
+    return per.filter(per.public_complaints > 0)
+
+
+def _engagement_metrics(e: ir.Table, as_of: date) -> dict[str, Any]:
+    half = ibis.timestamp(f"{(as_of - timedelta(days=RHYTHM_HALF_YEAR)).isoformat()} 23:59:59")
+    year = ibis.timestamp(f"{(as_of - timedelta(days=2 * RHYTHM_HALF_YEAR)).isoformat()} 23:59:59")
+    quarter = ibis.timestamp(f"{(as_of - timedelta(days=QUARTER_DAYS)).isoformat()} 23:59:59")
+    engaged = e.event.isin(("opened", "clicked", "converted"))
+    sent, opened = e.event == "sent", e.event == "opened"
+    recent, earlier = e.occurred_at > quarter, (e.occurred_at > year) & (e.occurred_at <= quarter)
+    return {
+        "engaged_half_year": ibis.ifelse(engaged & (e.occurred_at > half), 1, 0).sum(),
+        "engaged_half_year_before": ibis.ifelse(
+            engaged & (e.occurred_at > year) & (e.occurred_at <= half), 1, 0
+        ).sum(),
+        "unsubscribed": ibis.ifelse(e.event == "unsubscribed", 1, 0).sum(),
+        "sent_quarter": ibis.ifelse(sent & recent, 1, 0).sum(),
+        "opened_quarter": ibis.ifelse(opened & recent, 1, 0).sum(),
+        "sent_before_quarter": ibis.ifelse(sent & earlier, 1, 0).sum(),
+        "opened_before_quarter": ibis.ifelse(opened & earlier, 1, 0).sum(),
+    }
 
 
 def engagement_trend_features(events: ir.Table, as_of: date) -> ir.Table:
     """Opens and clicks in the last half year against the half year before, and whether
     the customer unsubscribed (by ``as_of``)."""
-    cut = ibis.timestamp(f"{as_of.isoformat()} 23:59:59")
-    half = ibis.timestamp(f"{(as_of - timedelta(days=RHYTHM_HALF_YEAR)).isoformat()} 23:59:59")
-    year = ibis.timestamp(f"{(as_of - timedelta(days=2 * RHYTHM_HALF_YEAR)).isoformat()} 23:59:59")
+    e = _events_by(events, as_of)
+    return e.group_by("customer_id").aggregate(**_engagement_metrics(e, as_of))
+
+
+def _mood_metrics(x: ir.Table, as_of: date) -> dict[str, Any]:
     quarter = ibis.timestamp(f"{(as_of - timedelta(days=QUARTER_DAYS)).isoformat()} 23:59:59")
-    e = events.filter(events.occurred_at <= cut)
-    engaged = e.event.isin(("opened", "clicked", "converted"))
-    sent, opened = e.event == "sent", e.event == "opened"
-    recent, earlier = e.occurred_at > quarter, (e.occurred_at > year) & (e.occurred_at <= quarter)
-    return e.group_by("customer_id").aggregate(
-        engaged_half_year=ibis.ifelse(engaged & (e.occurred_at > half), 1, 0).sum(),
-        engaged_half_year_before=ibis.ifelse(
-            engaged & (e.occurred_at > year) & (e.occurred_at <= half), 1, 0
-        ).sum(),
-        unsubscribed=ibis.ifelse(e.event == "unsubscribed", 1, 0).sum(),
-        sent_quarter=ibis.ifelse(sent & recent, 1, 0).sum(),
-        opened_quarter=ibis.ifelse(opened & recent, 1, 0).sum(),
-        sent_before_quarter=ibis.ifelse(sent & earlier, 1, 0).sum(),
-        opened_before_quarter=ibis.ifelse(opened & earlier, 1, 0).sum(),
-    )
+    everyday = ~_complaint(x) & x.sentiment.notnull()
+    recent = x.occurred_at > quarter
+    return {
+        "sentiment_quarter": ibis.ifelse(everyday & recent, x.sentiment, ibis.null()).mean(),
+        "sentiment_before_quarter": ibis.ifelse(
+            everyday & ~recent, x.sentiment, ibis.null()
+        ).mean(),
+    }
 
 
 def mood_features(interactions: ir.Table, as_of: date) -> ir.Table:
     """The tone of the customer's everyday contacts (complaints left out: they sound unhappy
     about a mistake whoever makes them) in the last ``QUARTER_DAYS`` and before: a customer
     on the way out sounds colder than they used to."""
-    cut = ibis.timestamp(f"{as_of.isoformat()} 23:59:59")
-    quarter = ibis.timestamp(f"{(as_of - timedelta(days=QUARTER_DAYS)).isoformat()} 23:59:59")
-    x = interactions.filter(
-        (interactions.occurred_at <= cut)
-        & ~interactions.tags.fill_null("").lower().contains("complaint")
-        & interactions.sentiment.notnull()
-    )
-    recent = x.occurred_at > quarter
-    return x.group_by("customer_id").aggregate(
-        sentiment_quarter=ibis.ifelse(recent, x.sentiment, ibis.null()).mean(),
-        sentiment_before_quarter=ibis.ifelse(recent, ibis.null(), x.sentiment).mean(),
-    )
+    x = _interactions_by(interactions, as_of)
+    x = x.filter(~_complaint(x) & x.sentiment.notnull())
+    return x.group_by("customer_id").aggregate(**_mood_metrics(x, as_of))
+
+
+def _repair_metrics(i: ir.Table, as_of: date) -> dict[str, Any]:
+    cut = ibis.date(as_of)
+    open_ = i.resolved_on.isnull() | (i.resolved_on > cut)
+    return {"unrepaired_incidents": ibis.ifelse(open_, 1, 0).sum()}
 
 
 def repair_features(incidents: ir.Table, as_of: date, policy: Policy) -> ir.Table:
     """Recent incidents the business had not put right by ``as_of``."""
-    cut = ibis.date(as_of)
-    since = ibis.date(as_of - timedelta(days=policy.worth.recent_incident_days))
-    i = incidents.filter((incidents.occurred_on <= cut) & (incidents.occurred_on > since))
-    open_ = i.resolved_on.isnull() | (i.resolved_on > cut)
-    return i.group_by("customer_id").aggregate(unrepaired_incidents=ibis.ifelse(open_, 1, 0).sum())
+    i = _recent_incidents(incidents, as_of, policy)
+    return i.group_by("customer_id").aggregate(**_repair_metrics(i, as_of))
+
+
+def _post_metrics(p: ir.Table) -> dict[str, Any]:
+    return {"negative_posts": ibis.ifelse(p.sentiment.fill_null(0) < 0, 1, 0).sum()}
 
 
 def post_features(posts: ir.Table, as_of: date) -> ir.Table:
     """Public posts matched to the customer by ``as_of``: how many were negative."""
-    cut = ibis.timestamp(f"{as_of.isoformat()} 23:59:59")
-    p = posts.filter((posts.posted_at <= cut) & posts.customer_id.notnull())
-    return p.group_by("customer_id").aggregate(
-        negative_posts=ibis.ifelse(p.sentiment.fill_null(0) < 0, 1, 0).sum()
-    )
-
-
-def risk_features(con: Any, as_of: date, policy: Policy) -> list[ir.Table]:
-    """The lapse-risk model's extra inputs beyond the orders' (whose rhythm
-    :func:`order_features` gives), each one row per customer with any of it."""
-    return [
-        engagement_trend_features(con.table("marketing_events"), as_of),
-        mood_features(con.table("interactions"), as_of),
-        repair_features(con.table("incidents"), as_of, policy),
-        post_features(con.table("public_posts"), as_of),
-    ]
+    p = _posts_by(posts, as_of)
+    return p.group_by("customer_id").aggregate(**_post_metrics(p))
 
 
 #: What a customer can have met that the risk drivers weigh (``scan/drivers.py``).
