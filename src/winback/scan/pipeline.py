@@ -390,7 +390,7 @@ class _PastReads:
         chosen = customer_sample(customer_ids)
         if chosen is None:
             return cls(con, days, lines, None, None, (con, days, lines))
-        sampled = SampledLedger(con, chosen)
+        sampled = SampledLedger(con, chosen, keep=lambda expr: _kept(con, expr))
         return cls(
             sampled,
             _kept(con, sampled.only_sampled(days)),
@@ -413,10 +413,10 @@ class _PastReads:
 
     def release(self) -> None:
         """Free the sample's kept tables (the whole ones are the scan's to free)."""
-        if self.sampled_customers is not None:
+        if isinstance(self.con, SampledLedger):
             whole = self.whole[0]
-            _release(whole, self.days)
-            _release(whole, self.lines)
+            for kept in [self.days, self.lines, *self.con.kept.values()]:
+                _release(whole, kept)
 
 
 def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame) -> pa.Table:
