@@ -29,6 +29,14 @@ average is printed before and after.
     uv run python benchmarks/scan_speed.py --only command       # one measurement
     uv run python benchmarks/scan_speed.py --only anchor --only features --engine spark
     uv run python benchmarks/scan_speed.py --desk-url postgresql+psycopg://root@127.0.0.1/x
+    uv run python benchmarks/scan_speed.py --customers 300000 --only command \
+        --backtest-customers 75000    # the backtest's past cutoffs on a smaller sample
+
+``--backtest-customers N`` sets the cap above which the backtest's past cutoffs read a
+sample of the customers (``scan/sample.py``'s ``BACKTEST_CUSTOMERS``) in the measured
+process, so that a smaller ledger measures what sampling costs the lapse risk's grades;
+the command's backtest figures (held-out AUC, top-decile lift, stayed-away AUC, slipping
+threshold and share, base rate) are printed with its timings.
 
 Goal (issue 16): ``winback scan`` within 3x of the anchor in CPU and under 4 GB.
 """
@@ -196,6 +204,7 @@ def _command(work: Path, desk_url: str | None) -> dict[str, Any]:
         return rebuild(s)
 
     cycle.refresh_timeline = timed_rebuild  # type: ignore[assignment]
+    _set_backtest_cap()
     done = cycle.scan(
         settings,
         cycle.policy_in_force(settings),
@@ -210,7 +219,36 @@ def _command(work: Path, desk_url: str | None) -> dict[str, Any]:
         "steps": {_step_name(k): v for k, v in clock.steps.items()},
         "marks": [(_step_name(k), at) for k, at in clock.marks],
         "classifier": done.run.info.classifier,
+        "backtest": _grades(done.run.info.backtest),
     } | _cleared(settings.home)
+
+
+_CAP_VARIABLE = "WINBACK_BENCH_BACKTEST_CUSTOMERS"  # this benchmark's own, parent to child
+
+
+def _set_backtest_cap() -> None:
+    cap = os.environ.get(_CAP_VARIABLE)
+    if cap:
+        from winback.scan import sample
+
+        sample.BACKTEST_CUSTOMERS = int(cap)
+
+
+def _grades(backtest: dict[str, Any]) -> dict[str, Any]:
+    """The lapse risk's headline grades from a run's backtest."""
+    risk = backtest.get("scores", {}).get("lapse_risk", {})
+    stayed = backtest.get("stayed_away", {})
+    return {
+        "sampled customers": backtest.get("sampled_customers"),
+        "of customers": backtest.get("of_customers"),
+        "test rows": backtest.get("test_rows"),
+        "held-out AUC": risk.get("auc"),
+        "top-decile lift": risk.get("top_decile_lift"),
+        "stayed-away AUC": stayed.get("auc", {}).get("lapse_risk"),
+        "slipping threshold": backtest.get("slipping_threshold"),
+        "slipping share": stayed.get("slipping_share"),
+        "base rate": backtest.get("base_rate"),
+    }
 
 
 def _step_name(name: str) -> str:
@@ -354,8 +392,17 @@ def main() -> None:
     parser.add_argument(
         "--engine", default="duckdb", help="duckdb (default) or spark (winback[spark])"
     )
+    parser.add_argument(
+        "--backtest-customers",
+        type=int,
+        default=None,
+        help="The cap above which the backtest's past cutoffs read a sample of the customers "
+        "(default: the scan's own, BACKTEST_CUSTOMERS)",
+    )
     parser.add_argument("--child", nargs="+", metavar="WHICH WORK [DESK [ENGINE]]")
     args = parser.parse_args()
+    if args.backtest_customers:
+        os.environ[_CAP_VARIABLE] = str(args.backtest_customers)
     if args.child:
         _child(*args.child)
         return
@@ -441,6 +488,7 @@ def _report(results: dict[str, dict[str, Any]]) -> None:
     if "command" in results:
         c = results["command"]
         print(f"listed: {c['listed']:,}; cases opened by the sync: {c['opened']}")
+        print("backtest: " + "; ".join(f"{k} {v}" for k, v in c.get("backtest", {}).items()))
         if anchor_cpu:
             print(
                 f"winback scan / anchor (cpu): {c['cpu'] / anchor_cpu:.1f}x  (goal: <= 3x); "

@@ -107,10 +107,16 @@ def backtest_lines(bt: dict[str, Any]) -> list[str]:
     if bt.get("problem"):
         return [f"backtest: not graded ({bt['problem']})"]
     scores = bt["scores"]
+    sampled = (
+        f" (of a sample of {bt['sampled_customers']:,} of the {bt['of_customers']:,})"
+        if bt.get("sampled_customers")
+        else ""
+    )
     lines = [
         f"backtest against real outcomes at {bt['graded_on']} (lapsed = no counted order "
         f"in the next {bt['horizon_days']} days; {bt['test_rows']:,} customers active in "
-        f"the year before; trained on {bt['train_rows']:,} rows of earlier cutoffs):"
+        f"the year before{sampled}; trained on {bt['train_rows']:,} rows of earlier "
+        "cutoffs):"
     ]
     for key, name in _SCORE_NAMES.items():
         g = scores.get(key, {})

@@ -145,6 +145,10 @@ class Backtest:
     driver_weight: float | None = None  # log-odds per log of the risk drivers' lapse ratio
     # The ranking graded on a longer stay away, at an older cutoff (follow_suit.py).
     stayed_away: dict[str, Any] = field(default_factory=dict)
+    # A big ledger's past cutoffs read a sample of its customers (scan/sample.py): how many
+    # of how many (None: all of them).
+    sampled_customers: int | None = None
+    of_customers: int | None = None
 
     def classifier(self) -> dict[str, Any]:
         """The lapse-risk model's headline figures (run.json's ``classifier``)."""
@@ -181,4 +185,6 @@ class Backtest:
             "seasonal_shift": self.seasonal_shift,
             "driver_weight": self.driver_weight,
             "stayed_away": self.stayed_away,
+            "sampled_customers": self.sampled_customers,
+            "of_customers": self.of_customers,
         }

@@ -32,7 +32,9 @@ same procedure run that long back, graded on who placed no order in the days aft
 
 A big ledger gives millions of backtest rows; each fit then learns from a stratified random
 sample of at most ``MAX_FIT_ROWS`` of them (fixed seed, the lapse rate kept), which ranks
-as well at a fraction of the time. The held-out cutoff is always graded on all of its rows.
+as well at a fraction of the time. The held-out cutoff is always graded on all of its rows
+(a ledger above ``sample.BACKTEST_CUSTOMERS`` customers reads every past cutoff for a fixed
+sample of its customers, ``sample.py``: all of the sample's rows).
 The fits and scoring run on one thread: on a machine shared with other work, OpenMP's
 threads mostly wait on each other (a fit took three times as long on two).
 """

@@ -7,7 +7,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -23,7 +23,6 @@ from winback.policy import Policy
 from winback.scan import contact
 from winback.scan.drivers import (
     EXPOSURE_DAYS,
-    drivers_met_at,
     exposures_at,
     find_drivers,
     risk_driver_features,
@@ -40,6 +39,7 @@ from winback.scan.follow_suit import backtest_and_score
 from winback.scan.lapse import classify
 from winback.scan.modelling import holdout_start, predict, with_model
 from winback.scan.runs import RUN_SCHEMA, RunInfo, ScanRun, write_run
+from winback.scan.sample import SampledLedger, customer_sample
 from winback.scan.subscriptions import (
     fit_retention,
     judge_contracts,
@@ -261,24 +261,29 @@ def _scan(
 
     subscribers = "active_contracts" in features
 
-    def with_subscriptions(frame: pd.DataFrame, cutoff: date) -> pd.DataFrame:
-        if subscribers:
-            # A subscriber's label is whether a contract still runs a horizon later.
-            frame = frame.merge(subscription_features(con, cutoff), on="customer_id", how="left")
-        return frame
+    # Above BACKTEST_CUSTOMERS, the past cutoffs read a sample of today's customers (the
+    # classifier fits on a sample anyway); today's customers are all scored.
+    past = _PastReads.for_scan(con, features["customer_id"], days, lines)
 
     def features_at(cutoff: date) -> pd.DataFrame:
         # Straight from Arrow: Ibis's own conversion to pandas goes through Python objects
         # for every column with a null, and the backtest reads these frames only for
         # numbers and dates. The engine returns rows in any order, and the classifier's
         # fits (their validation split, the sample of a big backtest) depend on it: sorted.
-        table = customer_features(con, cutoff, policy, days).to_pyarrow().sort_by("customer_id")
-        return with_subscriptions(_pandas(table), cutoff)
+        expr = customer_features(past.con, cutoff, policy, past.days)
+        return with_subscriptions(_pandas(expr.to_pyarrow().sort_by("customer_id")), cutoff)
 
     def labels_at(cutoff: date) -> pd.DataFrame:
         # A date only read for its labels needs no more than the last order by then.
-        table = last_orders(days, cutoff).to_pyarrow().sort_by("customer_id")
+        table = last_orders(past.days, cutoff).to_pyarrow().sort_by("customer_id")
         return with_subscriptions(_pandas(table), cutoff)
+
+    def with_subscriptions(frame: pd.DataFrame, cutoff: date) -> pd.DataFrame:
+        if subscribers:
+            # A subscriber's label is whether a contract still runs a horizon later.
+            extra = subscription_features(past.con, cutoff)
+            frame = frame.merge(extra, on="customer_id", how="left")
+        return frame
 
     # Refits at past cutoffs use the repeat-purchase model chosen above.
     chosen = with_model(policy, model_report.repeat_model)
@@ -289,10 +294,14 @@ def _scan(
         features,
         as_of,
         chosen,
-        drivers_at=lambda cutoff: drivers_met_at(con, cutoff, days, lines),
+        drivers_at=past.drivers_at,
         labels_at=labels_at,
     )
+    backtest = replace(
+        backtest, sampled_customers=past.sampled_customers, of_customers=past.of_customers
+    )
     features["lapse_risk"] = risk
+    past.release()
     _release(con, days)
     _release(con, lines)
 
@@ -360,6 +369,54 @@ def _scan(
         seconds=round(time.perf_counter() - started, 3),
     )
     return write_run(runs_dir, info, table)
+
+
+@dataclass(frozen=True)
+class _PastReads:
+    """What the backtest's past cutoffs read: the backend and the kept tables by customer
+    and day and by line, all of them or only a sample's (``scan/sample.py``)."""
+
+    con: Any
+    days: Any
+    lines: Any
+    sampled_customers: int | None  # None: every customer
+    of_customers: int | None
+    whole: tuple[Any, Any, Any]  # the backend and kept tables over every customer
+
+    @classmethod
+    def for_scan(cls, con: Any, customer_ids: pd.Series, days: Any, lines: Any) -> _PastReads:
+        """All of ``con``'s customers, or a sample of them above ``BACKTEST_CUSTOMERS``
+        (its tables by customer and day and by line kept once more, for the sample)."""
+        chosen = customer_sample(customer_ids)
+        if chosen is None:
+            return cls(con, days, lines, None, None, (con, days, lines))
+        sampled = SampledLedger(con, chosen, keep=lambda expr: _kept(con, expr))
+        return cls(
+            sampled,
+            _kept(con, sampled.only_sampled(days)),
+            _kept(con, sampled.only_sampled(lines)),
+            len(chosen),
+            int(customer_ids.nunique()),
+            (con, days, lines),
+        )
+
+    def drivers_at(self, cutoff: date) -> pd.DataFrame:
+        """The clear risk drivers each past customer met by ``cutoff``, as
+        ``drivers.drivers_met_at`` gives them: found among every customer, met by the
+        sample's. On a quarter of the customers a quarter as many met each driver: at
+        300,000 retail customers the sample's intervals left 20 of the 44 clear drivers
+        across 1, for a saving of 1.5 CPU s a cutoff."""
+        con, days, lines = self.whole
+        found = find_drivers(con, cutoff, days=days, lines=lines)
+        met = exposures_at(self.con, cutoff, EXPOSURE_DAYS, self.lines)
+        return risk_driver_features(met, found)
+
+    def release(self) -> None:
+        """Free the sample's kept tables (the whole ones are the scan's to free)."""
+        if isinstance(self.con, SampledLedger):
+            whole = self.whole[0]
+            for kept in [self.days, self.lines, *self.con.kept.values()]:
+                _release(whole, kept)
 
 
 def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame) -> pa.Table:
