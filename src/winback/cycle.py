@@ -143,6 +143,7 @@ def scan(
         step=step,
         engine=engine,
         spark_master=settings.spark_master,
+        spark_driver_memory=settings.spark_driver_memory,
         memory=settings.scan_memory,
     )
     synced = None

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 SCAN_MEMORY = "2GB"
 """What the scan's DuckDB queries may hold before they spill, unless WINBACK_SCAN_MEMORY says."""
 
+SPARK_DRIVER_MEMORY = "4g"
+"""The Spark driver's heap (and the most a result may bring back to it), unless
+WINBACK_SPARK_DRIVER_MEMORY or Spark's own configuration says."""
+
 _DESK_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 
 
@@ -71,6 +75,15 @@ class Settings(BaseSettings):
         "spark://host:7077; the cluster's workers must read the workspace's ledger folder "
         "at the same path (shared storage).",
         min_length=1,
+    )
+    spark_driver_memory: str = Field(
+        default=SPARK_DRIVER_MEMORY,
+        description="The heap of the Spark driver that `winback scan --engine spark` starts "
+        "(a JVM size such as 4g or 8g), and the most one result may bring back to it "
+        "(spark.driver.maxResultSize); in local[N] mode the driver does all the work. Not "
+        "applied where Spark's own configuration (spark-defaults.conf, PYSPARK_SUBMIT_ARGS) "
+        "sets spark.driver.memory or spark.driver.maxResultSize.",
+        pattern=r"^\d+[kKmMgGtT]$",
     )
 
     secret_key: str | None = Field(

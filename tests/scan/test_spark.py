@@ -69,17 +69,91 @@ def test_the_spark_engine_runs_on_the_workspace_s_spark_master(
     from winback.scan import spark
     from winback.settings import Settings
 
-    asked: list[str | None] = []
+    asked: list[tuple[str | None, str]] = []
 
-    def session(app_name: str = "winback", cores: int = 2, master: str | None = None) -> None:
-        asked.append(master)
+    def session(
+        app_name: str = "winback",
+        cores: int = 2,
+        master: str | None = None,
+        driver_memory: str = "",
+    ) -> None:
+        asked.append((master, driver_memory))
         raise _StartedError
 
     monkeypatch.setattr(spark, "local_session", session)
-    settings = Settings(home=tmp_path, spark_master="spark://spark-master:7077")
+    settings = Settings(
+        home=tmp_path, spark_master="spark://spark-master:7077", spark_driver_memory="12g"
+    )
     with pytest.raises(_StartedError):
         cycle.scan(settings, Policy(), engine="spark", sync_desk=False)
     with pytest.raises(_StartedError):
         run_scan(Ledger(tmp_path / "ledger"), tmp_path / "runs", Policy(), engine="spark")
-    assert asked == ["spark://spark-master:7077", None]
+    assert asked == [("spark://spark-master:7077", "12g"), (None, "4g")]
     assert Settings(home=tmp_path).spark_master == "local[2]"
+    assert Settings(home=tmp_path).spark_driver_memory == "4g"
+
+
+class _Builder:
+    """Stands in for ``SparkSession.builder``: keeps the settings, starts no JVM."""
+
+    def __init__(self) -> None:
+        self.conf: dict[str, str] = {}
+
+    def config(self, key: str, value: str) -> _Builder:
+        self.conf[key] = value
+        return self
+
+    def master(self, _master: str) -> _Builder:
+        return self
+
+    def appName(self, _name: str) -> _Builder:  # noqa: N802 (PySpark's name)
+        return self
+
+    def getOrCreate(self) -> None:  # noqa: N802 (PySpark's name)
+        raise _StartedError
+
+
+def _session_conf(monkeypatch: pytest.MonkeyPatch, **kwargs: str) -> dict[str, str]:
+    pyspark_sql = pytest.importorskip("pyspark.sql")
+    from winback.scan.spark import local_session
+
+    builder = _Builder()
+    monkeypatch.setattr(pyspark_sql.SparkSession, "builder", builder)
+    with pytest.raises(_StartedError):
+        local_session(**kwargs)
+    return builder.conf
+
+
+def test_the_spark_driver_gets_room_for_a_large_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Spark's own 1g driver heap and result limit failed a feature pass at 1M customers.
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    conf = _session_conf(monkeypatch)
+    assert conf["spark.driver.memory"] == conf["spark.driver.maxResultSize"] == "4g"
+    assert _session_conf(monkeypatch, driver_memory="16g")["spark.driver.memory"] == "16g"
+
+
+def test_spark_s_own_configuration_of_the_driver_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A value passed to the builder would override spark-defaults.conf and PYSPARK_SUBMIT_ARGS.
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    (tmp_path / "spark-defaults.conf").write_text(
+        "# driver\nspark.driver.maxResultSize   2g\nspark.executor.memory 8g\n"
+    )
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--driver-memory 6g pyspark-shell")
+    assert _session_conf(monkeypatch) == {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.ui.enabled": "false",
+        "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.execution.arrow.pyspark.fallback.enabled": "true",
+    }
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--conf spark.driver.memory=6g pyspark-shell")
+    assert "spark.driver.memory" not in _session_conf(monkeypatch)
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS")
+    assert _session_conf(monkeypatch)["spark.driver.memory"] == "4g"

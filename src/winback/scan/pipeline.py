@@ -48,7 +48,7 @@ from winback.scan.subscriptions import (
 )
 from winback.scan.sweet_spot import sweet_spots
 from winback.scan.worth import decide
-from winback.settings import SCAN_MEMORY
+from winback.settings import SCAN_MEMORY, SPARK_DRIVER_MEMORY
 
 Step = Callable[[str], None]
 """Called with the name of each step as it starts."""
@@ -165,20 +165,23 @@ def run_scan(
     step: Step | None = None,
     engine: str = "duckdb",
     spark_master: str | None = None,
+    spark_driver_memory: str = SPARK_DRIVER_MEMORY,
     memory: str = SCAN_MEMORY,
 ) -> ScanRun:
     """Scan the ledger as it is now and write the run; returns it.
 
     ``engine`` is ``duckdb`` (embedded, the default) or ``spark`` (a local PySpark session
     over the same Parquet segments; needs ``winback[spark]``), on ``spark_master`` when
-    given (``WINBACK_SPARK_MASTER``), else two local cores. ``memory`` is what DuckDB's
+    given (``WINBACK_SPARK_MASTER``), else two local cores, with a driver of
+    ``spark_driver_memory`` (``WINBACK_SPARK_DRIVER_MEMORY``). ``memory`` is what DuckDB's
     queries may hold before they spill to a temporary folder (``WINBACK_SCAN_MEMORY``).
     """
     manifest = ledger.manifest()
     if engine == "spark":
         from winback.scan.spark import local_session, spark_backend
 
-        con = spark_backend(ledger, local_session(master=spark_master), manifest)
+        session = local_session(master=spark_master, driver_memory=spark_driver_memory)
+        con = spark_backend(ledger, session, manifest)
         return _scan(con, manifest, runs_dir, policy, as_of, step, engine)
     if engine != "duckdb":
         raise EngineError(f"unknown engine {engine!r}; use duckdb or spark")

@@ -7,16 +7,54 @@ computes on Spark what ``customer_features(ledger.ibis())`` computes on DuckDB.
 
 from __future__ import annotations
 
+import os
+import shlex
+from pathlib import Path
 from typing import Any
 
 from winback.errors import EngineError
 from winback.ledger.contract import TABLES, Table
 from winback.ledger.store import Ledger, Manifest
+from winback.settings import SPARK_DRIVER_MEMORY
+
+_SUBMIT_FLAGS = {"spark.driver.memory": "--driver-memory"}
+"""spark-submit's own flags for a setting, beside ``--conf key=value``."""
 
 
-def local_session(app_name: str = "winback", cores: int = 2, master: str | None = None) -> Any:
+def spark_configured(key: str) -> bool:
+    """Whether Spark's own configuration sets ``key``: ``PYSPARK_SUBMIT_ARGS``, or
+    ``spark-defaults.conf`` in ``SPARK_CONF_DIR`` (else ``SPARK_HOME/conf``). A value
+    winback passes to the session builder would override both, so it passes none then."""
+    for arg in shlex.split(os.environ.get("PYSPARK_SUBMIT_ARGS", "")):
+        name = arg.split("=", 1)[0]
+        if name in (key, _SUBMIT_FLAGS.get(key)):
+            return True
+    conf_dir = os.environ.get("SPARK_CONF_DIR") or (
+        os.environ.get("SPARK_HOME") and str(Path(os.environ["SPARK_HOME"]) / "conf")
+    )
+    defaults = Path(conf_dir) / "spark-defaults.conf" if conf_dir else None
+    if defaults is None or not defaults.is_file():
+        return False
+    for line in defaults.read_text().splitlines():
+        words = line.replace("=", " ").split()
+        if words and words[0] == key:
+            return True
+    return False
+
+
+def local_session(
+    app_name: str = "winback",
+    cores: int = 2,
+    master: str | None = None,
+    driver_memory: str = SPARK_DRIVER_MEMORY,
+) -> Any:
     """A Spark session set up for reproducible scans (UTC, few shuffle partitions): local
-    with ``cores`` cores, or on ``master`` (``local[4]``, ``spark://host:7077``) when given."""
+    with ``cores`` cores, or on ``master`` (``local[4]``, ``spark://host:7077``) when given.
+
+    The driver gets a heap of ``driver_memory`` and may bring back results that large
+    (Spark's defaults, 1g each, failed a feature pass at 1M customers while handing it to
+    Python), unless Spark's own configuration sets them (see :func:`spark_configured`).
+    The heap is fixed when the JVM starts: a session already running keeps its own."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -24,8 +62,12 @@ def local_session(app_name: str = "winback", cores: int = 2, master: str | None 
             "PySpark is not installed: install winback with the spark extra "
             "(uv sync --extra spark, or pip install 'winback[spark]')"
         ) from None
+    builder = SparkSession.builder
+    for key in ("spark.driver.memory", "spark.driver.maxResultSize"):
+        if not spark_configured(key):
+            builder = builder.config(key, driver_memory)
     session = (
-        SparkSession.builder.master(master or f"local[{cores}]")
+        builder.master(master or f"local[{cores}]")
         .appName(app_name)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(max(cores * 2, 4)))
