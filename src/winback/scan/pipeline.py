@@ -420,6 +420,7 @@ class _PastReads:
             whole = self.whole[0]
             for kept in [self.days, self.lines, *self.con.kept.values()]:
                 _release(whole, kept)
+            self.con.close()
 
 
 def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame) -> pa.Table:

@@ -18,6 +18,7 @@ their own. This runs no query until a table is read.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -64,7 +65,15 @@ class SampledLedger:
     ) -> None:
         self._con = con
         self._keep = keep
-        self.customers = ibis.memtable(pd.DataFrame({"customer_id": customer_ids.astype(str)}))
+        self._memtable = ibis.memtable(pd.DataFrame({"customer_id": customer_ids.astype(str)}))
+        self._view: str | None = None
+        self.customers = self._memtable
+        if con.name != "duckdb":
+            # Spark's cache() compiles its table without registering the memtables in it
+            # (TABLE_OR_VIEW_NOT_FOUND): the sample becomes a temporary view first. (The
+            # memtable is kept referenced: the view reads the table Ibis registered for it.)
+            self._view = f"winback_sample_{uuid.uuid4().hex}"
+            self.customers = con.create_view(self._view, self._memtable)
         self.kept: dict[str, Any] = {}
 
     def __getattr__(self, name: str) -> Any:
@@ -85,6 +94,13 @@ class SampledLedger:
             orders = self.table("orders").select("order_id")
             return table.semi_join(orders, "order_id")
         return table
+
+    def close(self) -> None:
+        """Drop the sample's temporary view (on engines other than DuckDB)."""
+        if self._view is not None:
+            # (Ibis's drop_view compiles "DROP VIEW IF EXISTS" without the name on Spark.)
+            self._con.raw_sql(f"DROP VIEW IF EXISTS {self._view}")
+            self._view = None
 
     def only_sampled(self, table: Any) -> Any:
         """``table`` (with a ``customer_id`` column) semi-joined with the sample."""
