@@ -215,6 +215,11 @@ def _sync_in_lock(
             returned.append((case.id, bought))
             continue
         fields = case_fields(row)
+        # Most cases are as the last run left them: the values side by side first (the
+        # row holds id, customer id, then CASE_FIELDS, the order case_fields gives).
+        if tuple(fields.values()) == tuple(case)[2:]:
+            result.unchanged += 1
+            continue
         before = {k: getattr(case, k) for k in CASE_FIELDS}
         changed_before, changed_after = audit.changes(before, fields)
         if not changed_after:
