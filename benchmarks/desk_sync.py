@@ -129,12 +129,20 @@ def _runs(work: Path, listed: int) -> list[str]:
 
 
 def _workspace(work: Path, which: str, desk_url: str | None) -> Any:
-    """scan_speed.py's fresh workspace (the prepared ledger, a copy of the template desk),
-    with a copy of the two runs."""
+    """scan_speed.py's fresh workspace (a copy of the template desk), with a copy of the
+    two runs and a ledger of its own: the prepared one's segment files linked (never
+    rewritten), its manifest copied, so that the outcomes the second sync exports and the
+    orders the timeline step imports never reach the prepared ledger."""
     from scan_speed import _workspace as workspace
 
     settings = workspace(work, f"desk-sync-{which}", desk_url)
     shutil.copytree(work / RUNS, settings.home / "runs")
+    (settings.home / "ledger").unlink()
+    shutil.copytree(
+        work / "ledger",
+        settings.home / "ledger",
+        copy_function=lambda a, b: os.link(a, b) if a.endswith(".parquet") else shutil.copy2(a, b),
+    )
     return settings
 
 
@@ -171,13 +179,6 @@ def _timeline(work: Path, desk_url: str | None, runs: list[str]) -> dict[str, An
     from winback.ledger.store import Ledger
 
     settings = _workspace(work, "timeline", desk_url)
-    (settings.home / "ledger").unlink()
-    # Segment files are never rewritten: the copy links them; the manifest is copied.
-    shutil.copytree(
-        work / "ledger",
-        settings.home / "ledger",
-        copy_function=lambda a, b: os.link(a, b) if a.endswith(".parquet") else shutil.copy2(a, b),
-    )
     steps: dict[str, dict[str, float]] = {}
     latest = settings.runs_dir / "LATEST"
     latest.write_text(runs[0], encoding="utf-8")

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from tests.desk.conftest import POLICY, make_run
 from winback.desk import cases
 from winback.desk.models import AuditEntry, Case, User
-from winback.desk.scan_fields import UNRANKED
-from winback.desk.sync import sync_cases
+from winback.desk.scan_fields import CASE_FIELDS, RUN_COLUMNS, UNRANKED, case_fields
+from winback.desk.sync import _OPEN_COLUMNS, sync_cases
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
 from winback.policy import Assignment, Policy
@@ -252,3 +252,28 @@ def test_the_database_refuses_a_second_open_case_for_a_customer(
     )
     db.add(twin_closed)
     db.commit()  # closed cases are history: as many as there were
+
+
+def test_case_fields_come_in_the_order_sync_reads_an_open_case_in() -> None:
+    """Sync tells an unchanged case by setting the scan row's fields beside the open case's
+    row (id, customer id, then CASE_FIELDS): fields out of that order could pair two
+    swapped values and call a changed case unchanged."""
+    row = dict.fromkeys(RUN_COLUMNS)
+    assert tuple(case_fields(row)) == CASE_FIELDS
+    assert [c.key for c in _OPEN_COLUMNS] == ["id", "customer_id", *CASE_FIELDS]
+
+
+def test_a_case_whose_two_fields_trade_values_is_refreshed(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    row = {"customer_id": "c1", "rank": 1, "tier": "rep"}
+    sync_cases(
+        db, None, make_run(tmp_path, [{**row, "p_alive": 0.2, "winback_odds": 0.4}]), policy=POLICY
+    )
+    later = make_run(tmp_path, [{**row, "p_alive": 0.4, "winback_odds": 0.2}])
+
+    done = sync_cases(db, None, later, policy=POLICY)
+
+    assert (done.refreshed, done.unchanged) == (1, 0)
+    (case,) = _cases(db)
+    assert (case.p_alive, case.winback_odds) == (0.4, 0.2)

@@ -10,6 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from winback.ledger import timeline
@@ -187,3 +188,54 @@ def test_a_table_too_big_to_sort_in_memory_is_written_in_customer_ranges(
     assert folder is not None
     assert len(list(folder.glob("orders*.parquet"))) == 4
     assert ("c1", "o9", 9) in _same_as_the_ledger(folder, ledger)
+
+
+def _file_in_customer_order(path: Path) -> bool:
+    ids = pq.read_table(path, columns=["customer_id"]).column("customer_id").to_pylist()
+    return bool(ids) and ids == sorted(ids)
+
+
+@pytest.fixture
+def sorted_tables(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tables the build sorts (the others it copies as read)."""
+    seen: list[str] = []
+    write_sorted = timeline._write_sorted
+
+    def spy(*args: object, **kwargs: object) -> list[str]:
+        seen.append(str(args[6]))
+        return write_sorted(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(timeline, "_write_sorted", spy)
+    return seen
+
+
+def test_orders_imported_in_customer_order_are_copied_as_read(
+    tmp_path: Path, sorted_tables: list[str]
+) -> None:
+    ledger, root = Ledger(tmp_path / "ledger"), tmp_path / "timeline"
+    lines = "".join(f"o{i},c{i // 3:04d},2024-01-{1 + i % 28:02d},{i}\n" for i in range(300))
+    _import(ledger, tmp_path, "sorted", lines)
+    folder = timeline.build(root, ledger)
+
+    assert folder is not None
+    assert "orders" not in sorted_tables
+    assert _file_in_customer_order(folder / "orders.parquet")
+    assert len(_same_as_the_ledger(folder, ledger)) == 300
+
+
+def test_orders_out_of_order_inside_a_row_group_are_sorted(
+    tmp_path: Path, sorted_tables: list[str]
+) -> None:
+    """One row group (its statistics say nothing of the order inside it) whose ids go
+    down once: the check row by row sends it to the sort."""
+    ledger, root = Ledger(tmp_path / "ledger"), tmp_path / "timeline"
+    ids = [f"c{i:04d}" for i in range(200)]
+    ids[100], ids[101] = ids[101], ids[100]
+    lines = "".join(f"o{i},{c},2024-01-02,{i}\n" for i, c in enumerate(ids))
+    _import(ledger, tmp_path, "almost", lines)
+    folder = timeline.build(root, ledger)
+
+    assert folder is not None
+    assert "orders" in sorted_tables
+    assert _file_in_customer_order(folder / "orders.parquet")
+    assert len(_same_as_the_ledger(folder, ledger)) == 200

@@ -36,7 +36,7 @@ from winback.desk.assignment import Candidate, Chooser
 from winback.desk.bulk import insert_rows
 from winback.desk.cases import opened_audit, withdraw_pending_concessions
 from winback.desk.contact_rules import RULES, held_back
-from winback.desk.db import write_lock
+from winback.desk.db import indexes_made_after, roomy_cache, write_lock
 from winback.desk.models import Case, Concession, SyncRecord, User, utcnow
 from winback.desk.outcomes import RETURNED, ExportResult, is_won_back
 from winback.desk.permissions import Action, holds_work_sql, require
@@ -180,6 +180,21 @@ def _sync_cases(
 ) -> SyncResult:
     result = SyncResult(run.info.run_id)
     _one_sync_at_a_time(db)
+    with roomy_cache(db):
+        _sync_in_lock(db, actor, run, policy, ledger, result)
+    db.commit()
+    return result
+
+
+def _sync_in_lock(
+    db: Session,
+    actor: User | None,
+    run: ScanRun,
+    policy: Policy,
+    ledger: Ledger | None,
+    result: SyncResult,
+) -> None:
+    """The sync's reads and writes, with the sync lock held (the caller commits)."""
     open_cases = _open_cases_now(db)
     case_tiers = list(policy.assignment.case_tiers)
     rows = _rows_to_sync(run, list(open_cases), case_tiers)
@@ -200,6 +215,11 @@ def _sync_cases(
             returned.append((case.id, bought))
             continue
         fields = case_fields(row)
+        # Most cases are as the last run left them: the values side by side first (the
+        # row holds id, customer id, then CASE_FIELDS, the order case_fields gives).
+        if tuple(fields.values()) == tuple(case)[2:]:
+            result.unchanged += 1
+            continue
         before = {k: getattr(case, k) for k in CASE_FIELDS}
         changed_before, changed_after = audit.changes(before, fields)
         if not changed_after:
@@ -234,8 +254,7 @@ def _sync_cases(
     if new_rows:
         _open_cases(db, actor, run, new_rows, ledger, policy.assignment, result, now)
     db.add(SyncRecord(run_id=run.info.run_id, counts=result.counts()))
-    db.commit()
-    return result
+    db.flush()
 
 
 def _close_returned(
@@ -443,7 +462,8 @@ def _open_cases(
     # A plain executemany (RETURNING row by row in order would cost a statement per case on
     # SQLite), then the new ids: the open case of each customer opened now by this run is
     # this sync's (one open case per customer; nobody else sees them before the commit).
-    insert_rows(db, cast(Table, Case.__table__), values)
+    with indexes_made_after(db, Case.__tablename__, len(values)):
+        insert_rows(db, cast(Table, Case.__table__), values)
     mine = select(Case.customer_id, Case.id).where(
         Case.state != "closed", Case.run_id == run.info.run_id, Case.opened_at == now
     )

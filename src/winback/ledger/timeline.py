@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from winback.ledger import published
 from winback.ledger.contract import TABLES as CONTRACT
@@ -133,8 +136,15 @@ def build(root: Path, ledger: Ledger, memory: str = "1GB") -> Path | None:
                 new_rows = Manifest(manifest.batches, {table: added})
                 source = f"({ledger.select_sql(CONTRACT[table], new_rows)})" if added else ""
             if source:
-                rows = sum(s.rows for s in (segments if kept is None else kept[1]))
-                written = _write_sorted(con, source, columns, rows, budget, partial, table, parts)
+                read = segments if kept is None else kept[1]
+                rows = sum(s.rows for s in read)
+                files = [ledger.root / s.file for s in read]
+                if _in_customer_order(con, source, files, any(s.updates for s in segments)):
+                    written = [_write_as_is(con, source, columns, partial, table, parts)]
+                else:
+                    written = _write_sorted(
+                        con, source, columns, rows, budget, partial, table, parts
+                    )
                 parts = [*parts, *written]
                 if kept is None:
                     whole[table] = len(written)
@@ -210,6 +220,86 @@ def _write_sorted(
         )
         names.append(name)
     return names
+
+
+def _in_customer_order(
+    con: duckdb.DuckDBPyConnection, source: str, files: list[Path], updates: bool
+) -> bool:
+    """Whether ``source`` (a table of the ledger, or its new segments, read from
+    ``files``) gives its rows in customer-id order already, no id missing: then the copy
+    is written as read, without sorting. Written whole, orders sorted by DuckDB cost 3.4
+    CPU s at 300k customers (5.5M orders), 1.9 s written as read.
+
+    Told from the files' row-group statistics first (each group's ids above the last's:
+    a file in any other order, the usual case, costs only its footer), then checked row
+    by row on the ids as ``source`` gives them. A table with updated rows is never taken
+    as read (the latest version of each row is picked by a window, in no set order)."""
+    if updates or not files:
+        return False
+    top: str | None = None
+    for path in files:
+        metadata = pq.ParquetFile(path).metadata
+        names = metadata.schema.to_arrow_schema().names
+        if "customer_id" not in names:
+            return False
+        position = names.index("customer_id")
+        for group in range(metadata.num_row_groups):
+            column = metadata.row_group(group).column(position)
+            stats = column.statistics
+            if metadata.row_group(group).num_rows == 0:
+                continue
+            if stats is None or not stats.has_min_max or stats.null_count:
+                return False
+            low, high = str(stats.min), str(stats.max)
+            if top is not None and low < top:
+                return False
+            top = high
+    return _ids_ascending(con, source)
+
+
+def _ids_ascending(con: duckdb.DuckDBPyConnection, source: str) -> bool:
+    """Whether ``source``'s customer ids, in the order it gives them (the order a COPY
+    writes them in with insertion order kept), never go down, none missing."""
+    last: pa.Scalar | None = None
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        for batch in con.sql(f"SELECT customer_id FROM {source}").to_arrow_reader(1 << 20):
+            ids = batch.column(0)
+            if ids.null_count:
+                return False
+            if len(ids) == 0:
+                continue
+            if last is not None and pc.less(ids[0], last).as_py():
+                return False
+            if len(ids) > 1 and not pc.all(pc.less_equal(ids[:-1], ids[1:])).as_py():
+                return False
+            last = ids[len(ids) - 1]
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+    return True
+
+
+def _write_as_is(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    columns: list[str],
+    folder: Path,
+    table: str,
+    parts: list[str],
+) -> str:
+    """Write ``columns`` of ``source``, in customer order already, as the next file of
+    ``table`` after ``parts``, in the order read (one file: nothing to sort in memory)."""
+    wanted = ", ".join(map(quote_ident, columns))
+    name = f"{table}.parquet" if not parts else f"{table}.{len(parts)}.parquet"
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        con.execute(
+            f"COPY (SELECT {wanted} FROM {source}) TO {quote_literal(str(folder / name))} "
+            f"(FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP}, COMPRESSION zstd)"
+        )
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+    return name
 
 
 def _last_copy(root: Path) -> _Copy | None:
