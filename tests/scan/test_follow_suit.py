@@ -286,13 +286,13 @@ def test_older_training_cutoffs_are_not_read_once_the_newer_fill_the_sample(
     ledger = _simulated("retail", 800, tmp_path)
     as_of = END - timedelta(days=90)
     read: list[date] = []
-    frames = pipeline.customer_features
+    frames = pipeline.CutoffQueries.arrow  # each past cutoff's feature frame
 
-    def counted(con: Any, cutoff: date, *args: Any) -> Any:
+    def counted(queries: Any, cutoff: date) -> Any:
         read.append(cutoff)
-        return frames(con, cutoff, *args)
+        return frames(queries, cutoff)
 
-    monkeypatch.setattr(pipeline, "customer_features", counted)
+    monkeypatch.setattr(pipeline.CutoffQueries, "arrow", counted)
     whole = run_scan(ledger, tmp_path / "runs", Policy(), as_of=as_of).info.backtest
     assert len(whole["cutoffs"]) == 1 + TRAIN_CUTOFFS  # a few hundred rows: every cutoff
     everything = len(read)
