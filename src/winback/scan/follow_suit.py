@@ -629,8 +629,20 @@ def gone_window(today: pd.DataFrame, held_out: date, horizon: int) -> tuple[int,
 
 
 def learnable_columns(x: pd.DataFrame) -> list[str]:
-    """The columns of ``x`` with at least two distinct known values."""
-    return [c for c in x.columns if x[c].nunique(dropna=True) >= 2]
+    """The columns of ``x`` with at least two distinct known values.
+
+    A frame of numbers (the model matrix) is read as one array: a column's known values
+    differ when their minimum is below their maximum. Counting each column's distinct
+    values (pandas' ``nunique``, a hash of every value) took 0.6 CPU s per fit on 204,000
+    training rows.
+    """
+    values = x.to_numpy()
+    if not np.issubdtype(values.dtype, np.floating):
+        return [c for c in x.columns if x[c].nunique(dropna=True) >= 2]
+    known = ~np.isnan(values)
+    low = np.where(known, values, np.inf).min(axis=0, initial=np.inf)
+    high = np.where(known, values, -np.inf).max(axis=0, initial=-np.inf)
+    return [c for c, lo, hi in zip(x.columns, low, high, strict=True) if lo < hi]
 
 
 def _label_columns(frame: pd.DataFrame) -> pd.DataFrame:
