@@ -1,13 +1,17 @@
 """The backtest's past feature query compiled once (``scan/cutoff_sql.py``): each later
 cutoff's SQL, the first's with its dates moved, is the very text Ibis compiles there and
 gives the same rows; a query whose literals do not move with the cutoff is compiled at
-every cutoff."""
+every cutoff. And the columns the past queries leave out are read by nothing in the
+backtest."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import ibis
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from tests.scan import test_customer_days
@@ -15,7 +19,8 @@ from winback.ledger.store import Ledger
 from winback.policy import Policy
 from winback.scan import features as f
 from winback.scan.cutoff_sql import CutoffQueries, moved
-from winback.scan.pipeline import default_as_of
+from winback.scan.follow_suit import UNREAD_AT_PAST_CUTOFFS, backtest_and_score
+from winback.scan.pipeline import default_as_of, feature_frame
 
 ledger = test_customer_days.ledger  # the same small simulated ledger (fixture)
 
@@ -83,3 +88,28 @@ def test_a_literal_that_does_not_move_is_compiled_at_every_cutoff(ledger: Ledger
         want = build(cutoff).to_pyarrow()  # type: ignore[attr-defined]
         assert _sorted(queries.arrow(cutoff)).equals(_sorted(want)), cutoff
     assert queries.compiled == 3
+
+
+def test_the_columns_left_out_at_past_cutoffs_change_no_risk_and_no_grade(
+    ledger: Ledger,
+) -> None:
+    con = ledger.ibis()
+    policy = Policy()
+    as_of = default_as_of(con)
+    days = f.customer_days(con.table("orders"))
+
+    def frames(left_out: tuple[str, ...]) -> Callable[[date], pd.DataFrame]:
+        def at(cutoff: date) -> pd.DataFrame:
+            expr = f.customer_features(con, cutoff, policy, days).drop(*left_out)
+            frame = feature_frame(expr).sort_values("customer_id", kind="stable")
+            return frame.reset_index(drop=True)
+
+        return at
+
+    today = frames(())(as_of)
+    whole_risk, whole = backtest_and_score(frames(()), today, as_of, policy)
+    risk, slim = backtest_and_score(frames(UNREAD_AT_PAST_CUTOFFS), today, as_of, policy)
+    assert whole.problem is None
+    assert np.isfinite(whole_risk).sum() > 100
+    np.testing.assert_array_equal(risk, whole_risk)
+    assert slim.as_dict() == whole.as_dict()

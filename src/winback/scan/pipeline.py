@@ -36,7 +36,7 @@ from winback.scan.features import (
     line_days,
     purchase_summary,
 )
-from winback.scan.follow_suit import backtest_and_score
+from winback.scan.follow_suit import UNREAD_AT_PAST_CUTOFFS, backtest_and_score
 from winback.scan.lapse import classify
 from winback.scan.modelling import holdout_start, predict, with_model
 from winback.scan.runs import RUN_SCHEMA, RunInfo, ScanRun, write_run
@@ -269,9 +269,13 @@ def _scan(
     # classifier fits on a sample anyway); today's customers are all scored.
     past = _PastReads.for_scan(con, features["customer_id"], days, lines)
 
-    # Each past cutoff's feature query is the first one's with its dates moved: compiled once.
+    # Each past cutoff's feature query is the first one's with its dates moved: compiled once;
+    # without the columns the backtest never reads there.
     past_features = CutoffQueries(
-        past.con, lambda cutoff: customer_features(past.con, cutoff, policy, past.days)
+        past.con,
+        lambda cutoff: customer_features(past.con, cutoff, policy, past.days).drop(
+            *UNREAD_AT_PAST_CUTOFFS
+        ),
     )
 
     def features_at(cutoff: date) -> pd.DataFrame:
