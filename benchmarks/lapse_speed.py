@@ -54,6 +54,7 @@ def _lapse(work: Path, old: bool) -> dict[str, Any]:
     from winback.ledger.store import Ledger
     from winback.policy import Policy
     from winback.scan import pipeline
+    from winback.scan.cutoff_sql import CutoffQueries
     from winback.scan.features import customer_days, customer_features, last_orders
     from winback.scan.follow_suit import MODEL_COLUMNS, backtest_and_score
 
@@ -70,9 +71,12 @@ def _lapse(work: Path, old: bool) -> dict[str, Any]:
     today = today.assign(**no_model)
     reads = {"frames": 0, "labels": 0}
 
+    # As the scan reads them: the first cutoff's query compiled, later ones its dates moved.
+    queries = CutoffQueries(con, lambda cutoff: customer_features(con, cutoff, policy, days))
+
     def features_at(cutoff: date) -> pd.DataFrame:
         reads["frames"] += 1
-        table = customer_features(con, cutoff, policy, days).to_pyarrow()
+        table = queries.arrow(cutoff)
         return table.sort_by("customer_id").to_pandas().assign(**no_model)
 
     def labels_at(cutoff: date) -> pd.DataFrame:

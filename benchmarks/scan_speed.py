@@ -262,6 +262,7 @@ def _run_scan(work: Path, _desk_url: str | None) -> dict[str, Any]:
 
     clock = _Clock()
     clock("setup")
+    _set_backtest_cap()
     home = work / f"home-run_scan-{os.getpid()}"
     run = run_scan(
         Ledger(work / "ledger"),

@@ -286,13 +286,13 @@ def test_older_training_cutoffs_are_not_read_once_the_newer_fill_the_sample(
     ledger = _simulated("retail", 800, tmp_path)
     as_of = END - timedelta(days=90)
     read: list[date] = []
-    frames = pipeline.customer_features
+    frames = pipeline.CutoffQueries.arrow  # each past cutoff's feature frame
 
-    def counted(con: Any, cutoff: date, *args: Any) -> Any:
+    def counted(queries: Any, cutoff: date) -> Any:
         read.append(cutoff)
-        return frames(con, cutoff, *args)
+        return frames(queries, cutoff)
 
-    monkeypatch.setattr(pipeline, "customer_features", counted)
+    monkeypatch.setattr(pipeline.CutoffQueries, "arrow", counted)
     whole = run_scan(ledger, tmp_path / "runs", Policy(), as_of=as_of).info.backtest
     assert len(whole["cutoffs"]) == 1 + TRAIN_CUTOFFS  # a few hundred rows: every cutoff
     everything = len(read)
@@ -306,3 +306,27 @@ def test_older_training_cutoffs_are_not_read_once_the_newer_fill_the_sample(
     assert len(newest["stayed_away"]["cutoffs"]) == 2 < len(whole["stayed_away"]["cutoffs"])
     assert len(read) <= everything - 3, (len(read), everything)
     assert newest["train_rows"] < whole["train_rows"]
+
+
+def test_learnable_columns_are_those_with_two_distinct_known_values() -> None:
+    rng = np.random.default_rng(3)
+    n = 500
+    frame = pd.DataFrame(
+        {
+            "spread": rng.normal(size=n),
+            "constant": np.full(n, 2.5),
+            "unknown": np.full(n, np.nan),
+            "one_known": np.where(np.arange(n) == 7, 1.0, np.nan),
+            "two_known": np.where(np.arange(n) % 100 == 0, np.arange(n), np.nan),
+            "constant_with_gaps": np.where(np.arange(n) % 3 == 0, np.nan, -1.0),
+            "infinite": np.full(n, np.inf),
+            "inf_and_number": np.where(np.arange(n) % 2 == 0, np.inf, 0.0),
+            "both_infinities": np.where(np.arange(n) % 2 == 0, np.inf, -np.inf),
+        }
+    ).astype(np.float32)
+    by_count = [c for c in frame.columns if frame[c].nunique(dropna=True) >= 2]
+    assert follow_suit.learnable_columns(frame) == by_count
+    assert by_count == ["spread", "two_known", "inf_and_number", "both_infinities"]
+    # A frame not all numbers is counted column by column.
+    mixed = frame.assign(label=np.where(np.arange(n) % 2 == 0, "a", "b"))
+    assert follow_suit.learnable_columns(mixed) == [*by_count, "label"]

@@ -21,6 +21,7 @@ from winback.ledger.sources import quote_literal
 from winback.ledger.store import Ledger, Manifest
 from winback.policy import Policy
 from winback.scan import contact
+from winback.scan.cutoff_sql import CutoffQueries
 from winback.scan.drivers import (
     EXPOSURE_DAYS,
     exposures_at,
@@ -35,7 +36,7 @@ from winback.scan.features import (
     line_days,
     purchase_summary,
 )
-from winback.scan.follow_suit import backtest_and_score
+from winback.scan.follow_suit import UNREAD_AT_PAST_CUTOFFS, backtest_and_score
 from winback.scan.lapse import classify
 from winback.scan.modelling import holdout_start, predict, with_model
 from winback.scan.runs import RUN_SCHEMA, RunInfo, ScanRun, write_run
@@ -268,13 +269,22 @@ def _scan(
     # classifier fits on a sample anyway); today's customers are all scored.
     past = _PastReads.for_scan(con, features["customer_id"], days, lines)
 
+    # Each past cutoff's feature query is the first one's with its dates moved: compiled once;
+    # without the columns the backtest never reads there.
+    past_features = CutoffQueries(
+        past.con,
+        lambda cutoff: customer_features(past.con, cutoff, policy, past.days).drop(
+            *UNREAD_AT_PAST_CUTOFFS
+        ),
+    )
+
     def features_at(cutoff: date) -> pd.DataFrame:
         # Straight from Arrow: Ibis's own conversion to pandas goes through Python objects
         # for every column with a null, and the backtest reads these frames only for
         # numbers and dates. The engine returns rows in any order, and the classifier's
         # fits (their validation split, the sample of a big backtest) depend on it: sorted.
-        expr = customer_features(past.con, cutoff, policy, past.days)
-        return with_subscriptions(_pandas(expr.to_pyarrow().sort_by("customer_id")), cutoff)
+        table = past_features.arrow(cutoff)
+        return with_subscriptions(_pandas(table.sort_by("customer_id")), cutoff)
 
     def labels_at(cutoff: date) -> pd.DataFrame:
         # A date only read for its labels needs no more than the last order by then.
