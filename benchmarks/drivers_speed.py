@@ -72,7 +72,9 @@ def _drivers(work: Path) -> dict[str, Any]:
 
     def today() -> int:
         found = drivers.find_drivers(con, as_of, **given)
-        if kept:
+        if hasattr(drivers, "clear_exposures_at"):  # only the clear drivers' rows read
+            met = drivers.clear_exposures_at(con, as_of, found, given["lines"])
+        elif kept:
             met = drivers.exposures_at(con, as_of, drivers.EXPOSURE_DAYS, given["lines"])
         else:
             expr = features.exposure_features(con, as_of, drivers.EXPOSURE_DAYS)

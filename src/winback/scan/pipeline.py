@@ -22,8 +22,7 @@ from winback.ledger.store import Ledger, Manifest
 from winback.policy import Policy
 from winback.scan import contact
 from winback.scan.drivers import (
-    EXPOSURE_DAYS,
-    exposures_at,
+    clear_exposures_at,
     find_drivers,
     risk_driver_features,
     with_drivers,
@@ -250,7 +249,7 @@ def _scan(
     # cutoff's product-line exposures (today's, and the backtest's below).
     lines = _kept(con, line_days(con))
     drivers = find_drivers(con, as_of, days=days, lines=lines)
-    met = exposures_at(con, as_of, EXPOSURE_DAYS, lines)
+    met = clear_exposures_at(con, as_of, drivers, lines)
     features = with_drivers(features, risk_driver_features(met, drivers))
     del met
     spots = sweet_spots(con, as_of, lines, days)
@@ -411,7 +410,7 @@ class _PastReads:
         across 1, for a saving of 1.5 CPU s a cutoff."""
         con, days, lines = self.whole
         found = find_drivers(con, cutoff, days=days, lines=lines)
-        met = exposures_at(self.con, cutoff, EXPOSURE_DAYS, self.lines)
+        met = clear_exposures_at(self.con, cutoff, found, self.lines)
         return risk_driver_features(met, found)
 
     def release(self) -> None:
