@@ -351,12 +351,16 @@ def test_the_kept_tables_give_what_the_orders_give_at_every_cutoff(retail: Path)
     # The scan reads each cutoff's drivers from tables it keeps (by customer and day, by
     # customer, line and day); here each cutoff's people and exposures are read from the
     # orders and lines directly instead, and the drivers found and met must be the same.
-    from winback.scan.drivers import drivers_met_at, exposures_at, people_at
+    # The people at every cutoff the drivers are found at come from one pass
+    # (people_by_cutoff), kept; a cutoff it lacks (2025-03-31's) is read on its own.
+    from winback.scan.drivers import drivers_met_at, exposures_at, people_at, people_by_cutoff
     from winback.scan.features import customer_days, line_days
     from winback.scan.pipeline import _kept, _release
 
     con = Ledger(retail / "ledger").ibis()
     days, lines = _kept(con, customer_days(con.table("orders"))), _kept(con, line_days(con))
+    found_at = [date(2024, 6, 30), date(2025, 6, 30), date(2025, 4, 1), date(2024, 12, 1)]
+    wide = _kept(con, people_by_cutoff(con, found_at, days))
     try:
         for cutoff in (date(2025, 3, 31), date(2025, 6, 30), date(2026, 4, 1)):
             people = people_at(con, cutoff, 365, 90, days)
@@ -374,14 +378,18 @@ def test_the_kept_tables_give_what_the_orders_give_at_every_cutoff(retail: Path)
             assert len(met) == len(set(met.itertuples(index=False, name=None)))
 
             pd.testing.assert_frame_equal(
-                drivers_met_at(con, cutoff, days, lines).sort_index(),
+                drivers_met_at(con, cutoff, days, lines, wide).sort_index(),
                 drivers_met_at(con, cutoff).sort_index(),
                 check_exact=True,
             )
-        assert find_drivers(con, END, days=days, lines=lines) == find_drivers(con, END)
+        whole = find_drivers(con, END)
+        assert any(d.clear for d in whole)
+        assert find_drivers(con, END, days=days, lines=lines, people=wide) == whole
+        assert find_drivers(con, END, days=days, lines=lines) == whole
     finally:
         _release(con, days)
         _release(con, lines)
+        _release(con, wide)
 
 
 def test_the_engines_counts_find_the_drivers_pandas_finds_row_by_row(retail: Path) -> None:

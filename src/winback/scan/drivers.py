@@ -255,6 +255,60 @@ def _people(con: Any, cutoff: date, horizon_days: int, exposure_days: int, days:
     return per.left_join(customers, "customer_id").drop("customer_id_right")
 
 
+def people_by_cutoff(con: Any, cutoffs: list[date], days: Any = None) -> Any:
+    """:func:`people_at`'s numbers at every one of ``cutoffs`` (``HORIZON_DAYS`` and
+    ``EXPOSURE_DAYS``) in one pass over the table by customer and day, one row per customer
+    and four columns per cutoff (:func:`_cutoff_columns`): each cutoff's people were a
+    whole group-by over that table, twice (the drivers' counts, the strata's totals), six
+    cutoffs a scan. A customer's first purchase day is one column for all of them: who
+    bought in the days up to a cutoff bought first on their first day of all.
+
+    Keep it (``pipeline._kept``) and hand it to :func:`find_drivers` as ``people``."""
+    d = customer_days(con.table("orders")) if days is None else days
+    d = d.filter(d.order_date <= ibis.date(max(cutoffs) + timedelta(days=HORIZON_DAYS)))
+    zero = ibis.literal(0, type="decimal(18, 2)")
+    columns: dict[str, Any] = {"first_order_date": d.order_date.min()}
+    for cutoff in sorted(set(cutoffs)):
+        cut = d.order_date <= ibis.date(cutoff)
+        in_year = cut & (d.order_date > ibis.date(cutoff - timedelta(days=ACTIVE_DAYS)))
+        recent = cut & (d.order_date > ibis.date(cutoff - timedelta(days=EXPOSURE_DAYS)))
+        end = cutoff + timedelta(days=HORIZON_DAYS)
+        quiet = (d.order_date > ibis.date(end - timedelta(days=QUIET_DAYS))) & (
+            d.order_date <= ibis.date(end)
+        )
+        names = _cutoff_columns(cutoff)
+        columns[names["purchases_year"]] = ibis.ifelse(in_year, 1, 0).sum()
+        columns[names["revenue"]] = ibis.ifelse(in_year, d.amount, zero).sum()
+        columns[names["recent"]] = ibis.ifelse(recent, 1, 0).max()
+        columns[names["after"]] = ibis.ifelse(quiet, 1, 0).sum()
+    per = d.group_by("customer_id").aggregate(**columns)
+    customers = con.table("customers").select("customer_id", "segment")
+    return per.left_join(customers, "customer_id").drop("customer_id_right")
+
+
+def _cutoff_columns(cutoff: date) -> dict[str, str]:
+    """The names of :func:`people_by_cutoff`'s columns for ``cutoff``."""
+    day = cutoff.strftime("%Y%m%d")
+    return {name: f"{name}_{day}" for name in ("purchases_year", "revenue", "recent", "after")}
+
+
+def _people_from(people: Any, cutoff: date) -> Any:
+    """:func:`_people`'s columns at ``cutoff``, read from :func:`people_by_cutoff`'s table
+    (None when it has no columns for that cutoff)."""
+    names = _cutoff_columns(cutoff)
+    if names["recent"] not in people.columns:
+        return None
+    at = people.filter(people[names["recent"]] == 1)
+    return at.select(
+        "customer_id",
+        "first_order_date",
+        "segment",
+        purchases_year=at[names["purchases_year"]],
+        revenue=at[names["revenue"]],
+        after=at[names["after"]],
+    )
+
+
 def _first_day_at_least(years: float) -> int:
     """The fewest whole days ``d`` with ``d / 365.25 >= years``: :func:`strata`'s tenure
     band boundary, as a day count a query can compare dates with."""
@@ -288,18 +342,24 @@ def stratum_counts(
     exposure_days: int = EXPOSURE_DAYS,
     days: Any = None,
     lines: Any = None,
+    people: Any = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What :func:`compare` reads at ``cutoff``, counted by the engine rather than row by
     row in pandas: per (factor, level, stratum) the customers who met it, how many of them
     lapsed and their revenue (all of it, and the lapsed ones'); per stratum everybody and
-    the lapsed. (``days`` and ``lines`` as :func:`find_drivers` takes them.)
+    the lapsed. (``days``, ``lines`` and ``people`` as :func:`find_drivers` takes them.)
 
     Only a few thousand rows come back where :func:`people_at` and :func:`exposures_at`
     brought every customer and every exposure into pandas (at 300,000 customers, 143,000
     and 716,000 rows, a third of each cutoff's time in the conversions and the string
     keys).
     """
-    people = _strata_columns(_people(con, cutoff, horizon_days, exposure_days, days), cutoff)
+    given = None
+    if people is not None and (horizon_days, exposure_days) == (HORIZON_DAYS, EXPOSURE_DAYS):
+        given = _people_from(people, cutoff)
+    if given is None:
+        given = _people(con, cutoff, horizon_days, exposure_days, days)
+    people = _strata_columns(given, cutoff)
     people = people.select(
         customer_id=people.customer_id.cast("string"),
         segment=people.segment,
@@ -396,14 +456,17 @@ def find_drivers(
     min_exposed: int = MIN_EXPOSED,
     days: Any = None,
     lines: Any = None,
+    people: Any = None,
 ) -> list[Driver]:
     """The drivers at the newest cutoff whose horizon has passed (``as_of - horizon``).
 
     ``days`` and ``lines`` are ``features.customer_days`` and ``features.line_days`` when
     the scan keeps them for several cutoffs; without them they are computed in the queries.
+    ``people`` is :func:`people_by_cutoff`'s table when the scan keeps it (a cutoff it does
+    not cover is read from ``days``).
     """
     cutoff = as_of - timedelta(days=horizon_days)
-    levels, totals = stratum_counts(con, cutoff, horizon_days, exposure_days, days, lines)
+    levels, totals = stratum_counts(con, cutoff, horizon_days, exposure_days, days, lines, people)
     if levels.empty:
         return []
     return compare_strata(levels, totals, staff_names(con), min_exposed)
@@ -494,14 +557,16 @@ def with_drivers(features: pd.DataFrame, drivers: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def drivers_met_at(con: Any, cutoff: date, days: Any = None, lines: Any = None) -> pd.DataFrame:
+def drivers_met_at(
+    con: Any, cutoff: date, days: Any = None, lines: Any = None, people: Any = None
+) -> pd.DataFrame:
     """The clear risk drivers each customer met in the ``EXPOSURE_DAYS`` up to ``cutoff``,
     the drivers found from outcomes up to ``cutoff`` only (:func:`find_drivers` there:
     exposures a year before it, lapses by it), as :func:`risk_driver_features` gives them.
 
     At a backtest's past cutoff this is what the scan would have known then: nothing after
     the cutoff is read, so the lapse-risk model can learn from it without leakage.
-    ``days`` and ``lines`` as :func:`find_drivers` takes them.
+    ``days``, ``lines`` and ``people`` as :func:`find_drivers` takes them.
     """
-    found = find_drivers(con, cutoff, days=days, lines=lines)
+    found = find_drivers(con, cutoff, days=days, lines=lines, people=people)
     return risk_driver_features(clear_exposures_at(con, cutoff, found, lines), found)
