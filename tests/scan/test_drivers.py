@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -414,3 +415,25 @@ def test_the_engines_counts_find_the_drivers_pandas_finds_row_by_row(retail: Pat
         for ours, theirs in zip(counted, by_row, strict=True):
             for name in ("expected", "ratio", "low", "high", "revenue_lost"):
                 assert getattr(ours, name) == pytest.approx(getattr(theirs, name), rel=1e-9)
+
+
+def test_the_scan_reads_every_cutoffs_people_from_its_one_pass(
+    retail: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pipeline._drivers_cutoffs foresees the cutoffs the backtest finds drivers at; one it
+    # missed would be read on its own (the same drivers, only slower): none is missed.
+    from winback.scan import drivers as module
+
+    read: list[tuple[date, bool]] = []
+    original = module._people_from
+
+    def recording(people: Any, cutoff: date) -> Any:
+        found = original(people, cutoff)
+        read.append((cutoff, found is not None))
+        return found
+
+    monkeypatch.setattr(module, "_people_from", recording)
+    run_scan(Ledger(retail / "ledger"), tmp_path / "runs", Policy(), as_of=END)
+    assert len(read) >= 4  # today's, the held-out cutoff's and two or more training ones
+    assert date(END.year - 1, END.month, END.day) in {cutoff for cutoff, _ in read}
+    assert all(found for _, found in read), read

@@ -36,7 +36,7 @@ from winback.scan.features import (
     line_days,
     purchase_summary,
 )
-from winback.scan.follow_suit import backtest_and_score, gone_window
+from winback.scan.follow_suit import STAYED_AWAY_DAYS, backtest_and_score, gone_window
 from winback.scan.lapse import classify
 from winback.scan.modelling import holdout_start, predict, with_model
 from winback.scan.runs import RUN_SCHEMA, RunInfo, ScanRun, write_run
@@ -380,12 +380,17 @@ def _scan(
 
 
 def _drivers_cutoffs(features: pd.DataFrame, as_of: date, policy: Policy) -> list[date]:
-    """The cutoffs ``find_drivers`` reads in a scan: a year (``HORIZON_DAYS``) before today
-    and before each of the backtest's past cutoffs, chosen as ``backtest_and_score`` does."""
+    """The cutoffs ``find_drivers`` may read in a scan: a year (``HORIZON_DAYS``) before
+    today and before each past cutoff ``backtest_and_score`` may read, chosen as it chooses
+    them: the held-out one and its training cutoffs, the stayed-away grade's and its own
+    (those it reads depend on the rows found; a cutoff missed here is read on its own)."""
     horizon = policy.lapse.follow_suit_window_days
     held_out = as_of - timedelta(days=horizon)
+    stayed_away = as_of - timedelta(days=STAYED_AWAY_DAYS)
     _window, train = gone_window(features, held_out, horizon)
-    return [c - timedelta(days=HORIZON_DAYS) for c in (as_of, held_out, *train)]
+    _window, stayed_train = gone_window(features, stayed_away, horizon)
+    past = {held_out, *train, stayed_away, *stayed_train}
+    return [c - timedelta(days=HORIZON_DAYS) for c in (as_of, *sorted(past))]
 
 
 @dataclass(frozen=True)
