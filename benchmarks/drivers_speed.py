@@ -10,8 +10,8 @@ seconds and peak memory are its own:
   exposures and each customer's clear drivers, the sweet spots) and, in its "lapse risk"
   step, ``drivers.drivers_met_at`` at each of the backtest's past cutoffs (the held-out
   one and the training ones, chosen as the scan chooses them), each timed on its own. The
-  tables the scan keeps for them (by customer and day, by customer, line and day) are made
-  first and timed too.
+  tables the scan keeps for them (by customer and day, by customer, line and day, and the
+  people at every cutoff the drivers are found at) are made first and timed too.
 
 Run with ``PYTHONPATH`` pointing at an older ``src`` to time the code before a change: a
 ``drivers.py`` without kept tables is called as it was (each cutoff read from the orders).
@@ -69,10 +69,22 @@ def _drivers(work: Path) -> dict[str, Any]:
             lambda: pipeline._kept(con, features.line_days(con)),
         )
         given = {"days": days, "lines": lines}
+    horizon = Policy().lapse.follow_suit_window_days
+    held_out = as_of - timedelta(days=horizon)
+    first = con.table("orders").order_date.min().execute()
+    _window, train = gone_window(pd.DataFrame({"first_order_date": [first]}), held_out, horizon)
+    if hasattr(drivers, "people_by_cutoff"):  # every cutoff's people in one pass
+        found_at = [c - timedelta(days=drivers.HORIZON_DAYS) for c in (as_of, held_out, *train)]
+        given["people"] = timed(
+            "people at every cutoff (kept)",
+            lambda: pipeline._kept(con, drivers.people_by_cutoff(con, found_at, days)),
+        )
 
     def today() -> int:
         found = drivers.find_drivers(con, as_of, **given)
-        if kept:
+        if hasattr(drivers, "clear_exposures_at"):  # only the clear drivers' rows read
+            met = drivers.clear_exposures_at(con, as_of, found, given["lines"])
+        elif kept:
             met = drivers.exposures_at(con, as_of, drivers.EXPOSURE_DAYS, given["lines"])
         else:
             expr = features.exposure_features(con, as_of, drivers.EXPOSURE_DAYS)
@@ -88,10 +100,6 @@ def _drivers(work: Path) -> dict[str, Any]:
             else sweet_spot.sweet_spots(con, as_of)
         ),
     )
-    horizon = Policy().lapse.follow_suit_window_days
-    held_out = as_of - timedelta(days=horizon)
-    first = con.table("orders").order_date.min().execute()
-    _window, train = gone_window(pd.DataFrame({"first_order_date": [first]}), held_out, horizon)
     met_at = []
     for cutoff in [held_out, *train]:
         frame = timed(

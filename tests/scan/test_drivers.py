@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -351,12 +352,16 @@ def test_the_kept_tables_give_what_the_orders_give_at_every_cutoff(retail: Path)
     # The scan reads each cutoff's drivers from tables it keeps (by customer and day, by
     # customer, line and day); here each cutoff's people and exposures are read from the
     # orders and lines directly instead, and the drivers found and met must be the same.
-    from winback.scan.drivers import drivers_met_at, exposures_at, people_at
+    # The people at every cutoff the drivers are found at come from one pass
+    # (people_by_cutoff), kept; a cutoff it lacks (2025-03-31's) is read on its own.
+    from winback.scan.drivers import drivers_met_at, exposures_at, people_at, people_by_cutoff
     from winback.scan.features import customer_days, line_days
     from winback.scan.pipeline import _kept, _release
 
     con = Ledger(retail / "ledger").ibis()
     days, lines = _kept(con, customer_days(con.table("orders"))), _kept(con, line_days(con))
+    found_at = [date(2024, 6, 30), date(2025, 6, 30), date(2025, 4, 1), date(2024, 12, 1)]
+    wide = _kept(con, people_by_cutoff(con, found_at, days))
     try:
         for cutoff in (date(2025, 3, 31), date(2025, 6, 30), date(2026, 4, 1)):
             people = people_at(con, cutoff, 365, 90, days)
@@ -374,11 +379,61 @@ def test_the_kept_tables_give_what_the_orders_give_at_every_cutoff(retail: Path)
             assert len(met) == len(set(met.itertuples(index=False, name=None)))
 
             pd.testing.assert_frame_equal(
-                drivers_met_at(con, cutoff, days, lines).sort_index(),
+                drivers_met_at(con, cutoff, days, lines, wide).sort_index(),
                 drivers_met_at(con, cutoff).sort_index(),
                 check_exact=True,
             )
-        assert find_drivers(con, END, days=days, lines=lines) == find_drivers(con, END)
+        whole = find_drivers(con, END)
+        assert any(d.clear for d in whole)
+        assert find_drivers(con, END, days=days, lines=lines, people=wide) == whole
+        assert find_drivers(con, END, days=days, lines=lines) == whole
     finally:
         _release(con, days)
         _release(con, lines)
+        _release(con, wide)
+
+
+def test_the_engines_counts_find_the_drivers_pandas_finds_row_by_row(retail: Path) -> None:
+    # find_drivers counts customers by (factor, level, stratum) in the engine
+    # (stratum_counts, compare_strata); compare reads every customer and exposure in
+    # pandas. The same drivers, counts exact, floats to rounding (sums in another order).
+    from winback.scan.drivers import exposures_at, people_at, staff_names
+
+    con = Ledger(retail / "ledger").ibis()
+    labels = staff_names(con)
+    for as_of in (date(2025, 11, 30), date(2026, 4, 1), END):
+        cutoff = date(as_of.year - 1, as_of.month, as_of.day)
+        by_row = compare(
+            people_at(con, cutoff, 365, 90), exposures_at(con, cutoff, 90), labels, min_exposed=10
+        )
+        counted = find_drivers(con, as_of, min_exposed=10)
+        assert len(by_row) > 10
+        assert any(d.clear for d in by_row)
+        assert [(d.factor, d.level, d.label, d.exposed, d.lapsed) for d in counted] == [
+            (d.factor, d.level, d.label, d.exposed, d.lapsed) for d in by_row
+        ]
+        for ours, theirs in zip(counted, by_row, strict=True):
+            for name in ("expected", "ratio", "low", "high", "revenue_lost"):
+                assert getattr(ours, name) == pytest.approx(getattr(theirs, name), rel=1e-9)
+
+
+def test_the_scan_reads_every_cutoffs_people_from_its_one_pass(
+    retail: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pipeline._drivers_cutoffs foresees the cutoffs the backtest finds drivers at; one it
+    # missed would be read on its own (the same drivers, only slower): none is missed.
+    from winback.scan import drivers as module
+
+    read: list[tuple[date, bool]] = []
+    original = module._people_from
+
+    def recording(people: Any, cutoff: date) -> Any:
+        found = original(people, cutoff)
+        read.append((cutoff, found is not None))
+        return found
+
+    monkeypatch.setattr(module, "_people_from", recording)
+    run_scan(Ledger(retail / "ledger"), tmp_path / "runs", Policy(), as_of=END)
+    assert len(read) >= 4  # today's, the held-out cutoff's and two or more training ones
+    assert date(END.year - 1, END.month, END.day) in {cutoff for cutoff, _ in read}
+    assert all(found for _, found in read), read

@@ -237,3 +237,17 @@ def test_describe_matches_a_per_customer_loop_on_ties_and_gaps() -> None:
     assert _assert_same(per_line, customers, channels) == n
     # Nothing at all beyond the customers: no lines, no channels.
     assert _assert_same(per_line.iloc[:0], customers, channels.iloc[:0]) == n
+
+
+def test_one_sort_on_a_combined_key_orders_rows_as_lexsort_does() -> None:
+    from winback.scan.sweet_spot import _order
+
+    rng = np.random.default_rng(3)
+    row, days = rng.integers(0, 1000, 20_000), rng.integers(1, 40, 20_000)
+    last, name = rng.integers(19_000, 20_500, 20_000), rng.integers(0, 5, 20_000)
+    want = np.lexsort((name, -last, -days, row))
+    assert (_order(row, -days, -last, name) == want).all()
+    # Ranges too wide for one 62-bit key: lexsort itself.
+    wide = rng.integers(0, 1 << 40, 20_000)
+    assert (_order(wide, row, days) == np.lexsort((days, row, wide))).all()
+    assert len(_order(row[:0], days[:0])) == 0

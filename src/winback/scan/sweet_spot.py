@@ -17,6 +17,7 @@ aggregates, whole columns at a time.
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Any
 
@@ -152,6 +153,24 @@ def _group_starts(keys: IntArray) -> tuple[IntArray, IntArray]:
     return rank, starts
 
 
+def _order(*keys: IntArray) -> IntArray:
+    """The rows sorted by ``keys``, the first the most significant: ``np.lexsort`` with
+    its keys reversed. When their ranges multiplied fit in 62 bits (they do for a
+    customer's row number, day counts, dates and a few dozen line names), one stable
+    argsort of a single whole number: at 300,000 customers a quarter of the time of
+    lexsort's one pass per key."""
+    if not len(keys[0]):
+        return np.arange(0, dtype=np.int64)
+    lows = [int(k.min()) for k in keys]
+    widths = [int(k.max()) - low + 1 for k, low in zip(keys, lows, strict=True)]
+    if math.prod(widths) >= 1 << 62:
+        return np.asarray(np.lexsort(keys[::-1]), dtype=np.int64)
+    combined = np.zeros(len(keys[0]), dtype=np.int64)
+    for key, low, width in zip(keys, lows, widths, strict=True):
+        combined = combined * width + (key.astype(np.int64) - low)
+    return np.asarray(np.argsort(combined, kind="stable"), dtype=np.int64)
+
+
 def _texts(values: Any) -> ObjectArray:
     """``values`` as Python strings (object array): each distinct value turned once (a
     million rows hold a few dozen lines and channels)."""
@@ -190,7 +209,7 @@ def describe(
     at = positions(ids, named["customer_id"])
     keep = at >= 0
     at, counts, recent = at[keep], named["n"].to_numpy()[keep], _day_numbers(named["last"])[keep]
-    order = np.lexsort((-recent, -counts, at))
+    order = _order(at, -counts, -recent)
     best = order[_group_starts(at[order])[1]]
     channel[at[best]] = _texts(named["channel"].to_numpy()[keep][best])
 
@@ -206,7 +225,7 @@ def describe(
     codes, line_names = pd.factorize(per_line["line"], sort=True, use_na_sentinel=False)
     words = _texts(line_names)
     names = codes[keep]
-    order = np.lexsort((names, -last, -days, row))
+    order = _order(row, -days, -last, names)
     row, days, first, last, names = row[order], days[order], first[order], last[order], names[order]
     rank, _ = _group_starts(row)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -216,9 +235,13 @@ def describe(
 
     top = rank < TOP
     offsets = np.concatenate([[0], np.cumsum(np.bincount(row[top], minlength=n))])
-    top_lines = pa.ListArray.from_arrays(
-        pa.array(offsets.astype(np.int32)), pa.array(words[names[top]], type=pa.string())
-    ).to_pylist()
+    # Kept in Arrow (a pandas column backed by it): a Python list per customer took a
+    # tenth of the sweet spot's time, and the run writes the column back to Arrow.
+    top_lines = pd.arrays.ArrowExtensionArray(
+        pa.ListArray.from_arrays(
+            pa.array(offsets.astype(np.int32)), pa.array(words[names[top]], type=pa.string())
+        )
+    )
 
     def at_rank(k: int) -> ObjectArray:
         out = np.full(n, None, dtype=object)
