@@ -108,3 +108,25 @@ def test_the_roomy_cache_is_the_connections_own_again_after(db: Session) -> None
         assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -4096
     assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == own
     assert own != -4096
+
+
+@pytest.mark.usefixtures("few_rows_are_many")
+def test_nobody_else_sees_the_table_without_its_indexes_even_outside_a_transaction(
+    db: Session,
+) -> None:
+    """Python's sqlite3 opens no transaction for DDL: called outside one, a DROP INDEX
+    would commit at once (another connection would see the table without its indexes,
+    the one open case per customer among them, and a crash before the CREATE would leave
+    it so). The helper takes the write lock itself."""
+    before = _indexes(db)
+    db.commit()
+    seen: list[list[tuple[str, str]]] = []
+    with (
+        indexes_made_after(db, "cases", 50),
+        db.get_bind().connect() as other,
+        Session(other) as elsewhere,
+    ):
+        seen.append(_indexes(elsewhere))
+    db.commit()
+    assert seen == [before]
+    assert _indexes(db) == before

@@ -260,7 +260,10 @@ def test_a_fit_stopped_on_its_way_to_the_bounds_is_degenerate_all_the_same() -> 
     with pytest.warns(DegenerateFitWarning, match=r"r/alpha = 0\.19.*s/beta = 0\.009") as early:
         stopped = _counted_fit(ParetoNBDModel(stop_on_runaway=True), x, t_x, T)
     assert len(full) == len(early) == 1
-    assert stopped < 0.6 * whole, (stopped, whole)
+    # Fewer, by how many depends on the processor's rounding: where the quick start runs
+    # past e^RUNAWAY it gives way to L-BFGS-B from scratch (it may have leapt over an
+    # interior optimum: tests/models/test_small_fits.py), 66 against 87 on an AMD EPYC.
+    assert stopped < whole, (stopped, whole)
 
 
 def test_stopping_on_runaway_leaves_an_interior_fit_unchanged(

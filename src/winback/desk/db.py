@@ -170,6 +170,9 @@ def indexes_made_after(db: Session, table: str, adding: int) -> Iterator[None]:
     if connection.dialect.name != "sqlite" or adding < REBUILD_FROM_ROWS:
         yield
         return
+    # Python's sqlite3 opens no transaction for DDL: outside one, each DROP INDEX would
+    # commit at once, seen by every other connection and kept if the CREATE never ran.
+    write_lock(db)
     quoted = connection.dialect.identifier_preparer.quote
     held = connection.exec_driver_sql(f"SELECT count(*) FROM {quoted(table)}").scalar() or 0
     if adding < held:
