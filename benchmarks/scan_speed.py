@@ -26,6 +26,7 @@ average is printed before and after.
 
     uv run python benchmarks/scan_speed.py                      # 1M customers
     uv run python benchmarks/scan_speed.py --customers 100000   # quicker
+    uv run python benchmarks/scan_speed.py --orders 100000000 --work /tmp/winback-speed-100m
     uv run python benchmarks/scan_speed.py --only command       # one measurement
     uv run python benchmarks/scan_speed.py --only anchor --only features --engine spark
     uv run python benchmarks/scan_speed.py --desk-url postgresql+psycopg://root@127.0.0.1/x
@@ -46,6 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import secrets
 import shutil
 import sqlite3
@@ -57,6 +59,15 @@ from typing import Any
 from _child import measure_child
 
 STEP_ORDER = ("anchor", "command", "run_scan", "anchor again")
+#: Orders per customer the simulation below gives at its default rates (retail, 36 months,
+#: 11 orders a year; measured: 1M customers, 18.2M orders; 300k, 5,460,517), for --orders.
+ORDERS_PER_CUSTOMER = 18.2
+
+
+def customers_for(orders: int) -> int:
+    """The customers whose simulated history holds about ``orders`` orders (within a few
+    per cent: the simulated lives vary)."""
+    return max(1, round(orders / ORDERS_PER_CUSTOMER))
 
 
 def _prepare(work: Path, customers: int) -> None:
@@ -77,18 +88,36 @@ def _prepare(work: Path, customers: int) -> None:
     from winback.simulate.run import simulate
 
     started = time.perf_counter()
+    print(f"simulating {customers:,} customers in {work / 'sim'} …", flush=True)
     simulate("retail", customers, 36, 5, work / "sim", "parquet", orders_per_year=11)
-    print(f"simulated in {time.perf_counter() - started:.0f} s", flush=True)
+    print(
+        f"simulated in {time.perf_counter() - started:.0f} s (peak {_peak_mb():,.0f} MB)",
+        flush=True,
+    )
     ledger = Ledger(work / "ledger")
     for name in TABLES:
         for path in sorted((work / "sim").glob(f"{name}.*")):
             t = time.perf_counter()
             result = import_file(ledger, name, path, rejects_dir=work / "rejects")
             print(
-                f"  imported {result.stored:>12,} {name} in {time.perf_counter() - t:.0f} s",
+                f"  imported {result.stored:>12,} {name} in {time.perf_counter() - t:.0f} s "
+                f"(peak so far {_peak_mb():,.0f} MB)",
                 flush=True,
             )
-    done.write_text(json.dumps({"customers": customers}))
+    done.write_text(json.dumps({"customers": customers, "orders": _orders_stored(work)}))
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory so far (the build runs in it)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _orders_stored(work: Path) -> int:
+    """Orders in the prepared ledger (its manifest's count)."""
+    from winback.ledger.store import Ledger
+
+    manifest = Ledger(work / "ledger").manifest()
+    return sum(segment.rows for segment in manifest.segments("orders"))
 
 
 def _desk_template(work: Path) -> Path:
@@ -367,6 +396,10 @@ def _step_peaks(measured: dict[str, Any]) -> dict[str, float]:
     return peaks
 
 
+def _bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
 def _load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -374,6 +407,14 @@ def _load() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument(
+        "--orders",
+        type=int,
+        default=None,
+        help="Size the ledger by its orders instead: the simulation's customers are "
+        f"orders / {ORDERS_PER_CUSTOMER} (its rate: 1M customers gave 18.2M orders), so "
+        "--orders 100000000 simulates 5,494,505 customers; the real count is printed",
+    )
     parser.add_argument(
         "--work",
         type=Path,
@@ -402,6 +443,8 @@ def main() -> None:
     )
     parser.add_argument("--child", nargs="+", metavar="WHICH WORK [DESK [ENGINE]]")
     args = parser.parse_args()
+    if args.orders:
+        args.customers = customers_for(args.orders)
     if args.backtest_customers:
         os.environ[_CAP_VARIABLE] = str(args.backtest_customers)
     if args.child:
@@ -418,6 +461,11 @@ def main() -> None:
 
 def _bench(work: Path, args: argparse.Namespace) -> None:
     _prepare(work, args.customers)
+    print(
+        f"ledger: {args.customers:,} customers, {_orders_stored(work):,} orders, "
+        f"{_bytes(work / 'ledger') / 1e9:.2f} GB on disk",
+        flush=True,
+    )
     _desk_template(work)
     print(f"engine: {args.engine}; load average before: {_load()}", flush=True)
     results: dict[str, dict[str, Any]] = {}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from winback.ledger.contract import TABLES
@@ -35,9 +36,12 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Ledger:
     return stored
 
 
-def _ibis_frame(expr: object) -> pd.DataFrame:
-    """The conversion the scan used before: Ibis's own."""
-    return expr.to_pandas()  # type: ignore[attr-defined,no-any-return]
+def _ibis_frame(expr: object, sort_by: str | None = None) -> pd.DataFrame:
+    """The conversion the scan used before: Ibis's own (and pandas' sort)."""
+    frame: pd.DataFrame = expr.to_pandas()  # type: ignore[attr-defined]
+    if sort_by is not None:
+        frame = frame.sort_values(sort_by, kind="stable").reset_index(drop=True)
+    return frame
 
 
 def _same_column(old: pd.Series, new: pd.Series) -> None:
@@ -87,3 +91,29 @@ def test_a_scan_writes_the_same_run_through_either_conversion(
             np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-9, err_msg=name)
         else:
             assert a.astype(str).tolist() == b.astype(str).tolist(), name
+
+
+def test_a_frame_sorted_in_arrow_is_the_frame_sorted_in_pandas(ledger: Ledger) -> None:
+    # The scan's features are sorted by customer while still in Arrow (column by column):
+    # the frame must be the one pandas' stable sort gave, fresh index included, with the
+    # rows shuffled and a customer id missing.
+    con = ledger.ibis()
+    table = customer_features(con, default_as_of(con), Policy()).to_pyarrow()
+    shuffled = table.take(np.random.default_rng(0).permutation(table.num_rows))
+    ids = shuffled["customer_id"].to_pylist()
+    ids[3] = None
+    shuffled = shuffled.set_column(
+        shuffled.schema.get_field_index("customer_id"), "customer_id", pa.array(ids)
+    )
+
+    class Expr:
+        def to_pyarrow(self) -> pa.Table:
+            # A copy each time: the conversion frees the table it is given as it goes.
+            return shuffled.take(np.arange(shuffled.num_rows))
+
+    before = feature_frame(Expr()).sort_values("customer_id", kind="stable")
+    after = feature_frame(Expr(), sort_by="customer_id")
+
+    pd.testing.assert_frame_equal(after, before.reset_index(drop=True))
+    assert after["customer_id"].isna().iloc[-1]
+    assert after["customer_id"].iloc[:-1].tolist() == sorted(ids[:3] + ids[4:])

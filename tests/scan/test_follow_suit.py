@@ -17,8 +17,9 @@ from winback.ledger.contract import COUNTED_ORDER_STATUSES, TABLES
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
 from winback.policy import Policy
-from winback.scan import follow_suit, pipeline
+from winback.scan import backtest, follow_suit, pipeline
 from winback.scan.drivers import with_drivers
+from winback.scan.features import customer_features
 from winback.scan.follow_suit import (
     TRAIN_CUTOFFS,
     backtest_and_score,
@@ -330,3 +331,31 @@ def test_learnable_columns_are_those_with_two_distinct_known_values() -> None:
     # A frame not all numbers is counted column by column.
     mixed = frame.assign(label=np.where(np.arange(n) % 2 == 0, "a", "b"))
     assert follow_suit.learnable_columns(mixed) == [*by_count, "label"]
+
+
+def test_todays_customers_scored_in_chunks_get_the_inputs_of_all_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A simulated retail business's feature frame, scored 97 rows at a time: every chunk's
+    # inputs must be the rows of the inputs built for all active customers at once (as
+    # before), the typical interval's segment medians included.
+    ledger = _simulated("retail", 800, tmp_path)
+    con = ledger.ibis()
+    as_of = pipeline.default_as_of(con)
+    policy = Policy()
+    today = pipeline.feature_frame(customer_features(con, as_of, policy))
+    now = backtest.active_in_year(today)
+    assert 300 < now.sum() < len(today)
+    whole = follow_suit.model_matrix(today.loc[now], as_of, policy)
+    chunks: list[pd.DataFrame] = []
+
+    def scored(x: pd.DataFrame) -> np.ndarray:
+        chunks.append(x)
+        return x["cycle_ratio"].to_numpy()
+
+    monkeypatch.setattr(follow_suit, "SCORE_CHUNK", 97)
+    out = follow_suit.score_today(today, now, as_of, policy, scored)
+
+    assert len(chunks) == -(-int(now.sum()) // 97)
+    pd.testing.assert_frame_equal(pd.concat(chunks), whole)
+    assert np.array_equal(out, whole["cycle_ratio"].to_numpy(), equal_nan=True)

@@ -284,3 +284,28 @@ def test_an_email_campaigns_treated_members_teach_neither_the_call_odds_nor_the_
     assert both.won_by_call.iloc[0] == pytest.approx(alone.won_by_call.iloc[0])
     assert both.unprompted.iloc[0] == pytest.approx(alone.unprompted.iloc[0])
     assert (both.call_outcomes.iloc[0], both.uncontacted_outcomes.iloc[0]) == (3, 1)
+
+
+def test_reasons_written_in_pieces_are_those_of_one_piece(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The reasons go to Arrow REASONS_CHUNK customers at a time: cut into pieces of 7 (the
+    # campaign's uplift reason put first in some of them, nothing for the active), each
+    # customer's must be the ones written all at once.
+    from winback.scan import worth
+
+    past, outcomes = _past_campaign()
+    n = len(past) + 2
+    f = customers(
+        n,
+        customer_id=[*past["customer_id"], "hurt", "fine"],
+        recent_incidents=[*past["recent_incidents"], 2, 0],
+        margin_past_years=[300.0 + 40 * (i % 5) for i in range(n)],
+    )
+    status = pd.Series(["lapsed", "active", "slipping", "lost"] * (n // 4) + ["lapsed"] * (n % 4))
+    on = Policy.model_validate({"odds": {"campaign_uplift": True}})
+    whole = decide(f, status, on, outcomes).decision_reasons.tolist()
+    monkeypatch.setattr(worth, "REASONS_CHUNK", 7)
+    pieces = decide(f, status, on, outcomes).decision_reasons.tolist()
+
+    assert pieces == whole
+    assert sum(bool(r) and "uplift model" in r[0] for r in whole) > 10
+    assert sum(not r for r in whole) == n // 4

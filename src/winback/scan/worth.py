@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from winback.errors import InvalidInput
 from winback.models.uplift import MIN_GROUP, UpliftModel
@@ -199,15 +200,22 @@ def decide(
     expected_cost[executives] += c.executive_call - base_cost[executives]
     tier[pursue & (ev <= 0)] = "none"
 
-    reasons = _decision_reasons(
-        decision, value, margin, incidents, features, evidence, ev, risk, source, rates, policy
-    )
-    for i in np.flatnonzero(by_uplift & gone):
-        reasons[i].insert(
-            0,
-            f"past campaigns' holdouts say an offer adds {lift[i] * 100:.0f} points to their "
-            f"chance of coming back (uplift model), worth {ev[i]:,.0f} after costs",
-        )
+    pieces = []
+    uplifted = np.flatnonzero(by_uplift & gone)
+    for start in range(0, len(features), REASONS_CHUNK):
+        rows = range(start, min(start + REASONS_CHUNK, len(features)))
+        reasons = _decision_reasons(
+            rows, decision, value, margin, incidents, features, evidence, ev, risk, source,
+            rates, policy,
+        )  # fmt: skip
+        for i in uplifted[(uplifted >= rows.start) & (uplifted < rows.stop)]:
+            reasons[i - rows.start].insert(
+                0,
+                f"past campaigns' holdouts say an offer adds {lift[i] * 100:.0f} points to "
+                f"their chance of coming back (uplift model), worth {ev[i]:,.0f} after costs",
+            )
+        pieces.append(pa.array(reasons, REASONS_TYPE))
+        del reasons
     out = pd.DataFrame(
         {
             "decision": decision,
@@ -219,7 +227,9 @@ def decide(
             "expected_value": np.where(gone, ev, np.nan),
             "tier": tier,
             "rank": pd.array(np.where(rank > 0, rank, 0), dtype="Int64").astype("Int64"),
-            "decision_reasons": reasons,
+            "decision_reasons": pd.arrays.ArrowExtensionArray(
+                pa.chunked_array(pieces, REASONS_TYPE)
+            ),
         },
         index=features.index,
     )
@@ -227,7 +237,15 @@ def decide(
     return pd.concat([out, flags], axis=1)
 
 
+#: The decisions' reasons are written this many customers at a time, each piece straight to
+#: Arrow: as Python lists of strings for every customer who has gone they took about 0.7 KB
+#: each (some 2.5 GB at 5.5M customers), held from here until the run was written.
+REASONS_CHUNK = 200_000
+REASONS_TYPE = pa.list_(pa.string())
+
+
 def _decision_reasons(
+    rows: range,
     decision: np.ndarray,
     value: np.ndarray,
     margin: pd.Series,
@@ -251,7 +269,8 @@ def _decision_reasons(
     call_v, unprompted_v = rates.won_by_call.to_numpy(), rates.unprompted.to_numpy()
     learned_v = (rates.call_outcomes + rates.uncontacted_outcomes).to_numpy()
     out: list[list[str]] = []
-    for i, d in enumerate(decision):
+    for i in rows:
+        d = decision[i]
         if d is None:
             out.append([])
             continue
