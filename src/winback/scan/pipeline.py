@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import gc
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
@@ -318,70 +320,74 @@ def _scan(
     _release(con, days)
     _release(con, lines)
 
-    say("statuses")
-    lapse = classify(
-        features if model_report.fitted else features.drop(columns=model_columns),
-        as_of,
-        policy,
-        risk_threshold=backtest.slipping_threshold,
-        base_rate=backtest.base_rate,
-    )
-    contracts: dict[str, Any] = {}
-    if subscribers:
-        # A running, paid contract outranks the gaps between orders (scan/subscriptions.py):
-        # the covered subscribers' status and lapse risk come from their contract.
-        say("contracts")
-        horizon = policy.lapse.follow_suit_window_days
-        features, lapse, contracts = judge_contracts(
-            con, features, lapse, as_of, sbg, horizon, rules=policy.contracts
+    # The statuses, worth and run build millions of small lists and strings and no
+    # cycles: the collector walking the heap each time they pile up cost 1.3 of their
+    # 7.3 CPU s at 300,000 customers.
+    with _collector_paused():
+        say("statuses")
+        lapse = classify(
+            features if model_report.fitted else features.drop(columns=model_columns),
+            as_of,
+            policy,
+            risk_threshold=backtest.slipping_threshold,
+            base_rate=backtest.base_rate,
         )
-    features["follow_suit_probability"] = features["lapse_risk"]  # the desk's name for it
+        contracts: dict[str, Any] = {}
+        if subscribers:
+            # A running, paid contract outranks the gaps between orders (scan/subscriptions.py):
+            # the covered subscribers' status and lapse risk come from their contract.
+            say("contracts")
+            horizon = policy.lapse.follow_suit_window_days
+            features, lapse, contracts = judge_contracts(
+                con, features, lapse, as_of, sbg, horizon, rules=policy.contracts
+            )
+        features["follow_suit_probability"] = features["lapse_risk"]  # the desk's name for it
 
-    # A clear risk driver the customer met, and a doubtful contact detail, are reasons too,
-    # whatever the status.
-    lapse["reasons"] = [
-        [
-            *reasons,
-            *([driver] if isinstance(driver, str) else []),
-            *([contact.reason(doubt)] if isinstance(doubt, str) else []),
+        # A clear risk driver the customer met, and a doubtful contact detail, are reasons too,
+        # whatever the status.
+        lapse["reasons"] = [
+            [
+                *reasons,
+                *([driver] if isinstance(driver, str) else []),
+                *([contact.reason(doubt)] if isinstance(doubt, str) else []),
+            ]
+            for reasons, driver, doubt in zip(
+                lapse["reasons"], features["risk_driver"], features["doubtful_contact"], strict=True
+            )
         ]
-        for reasons, driver, doubt in zip(
-            lapse["reasons"], features["risk_driver"], features["doubtful_contact"], strict=True
+
+        say("worth")
+        outcomes = (
+            con.table("winback_outcomes")
+            .select("customer_id", "segment", "outcome", "reason", "contacted", "tier")
+            .to_pandas()
         )
-    ]
+        worth = decide(features, lapse["status"], policy, outcomes)
 
-    say("worth")
-    outcomes = (
-        con.table("winback_outcomes")
-        .select("customer_id", "segment", "outcome", "reason", "contacted", "tier")
-        .to_pandas()
-    )
-    worth = decide(features, lapse["status"], policy, outcomes)
-
-    say("writing")
-    table = _run_table(features, lapse, worth)
-    counts = {
-        s: int((lapse["status"] == s).sum()) for s in ("active", "slipping", "lapsed", "lost")
-    }
-    counts["listed"] = int(worth["rank"].notna().sum())
-    # The table holds its own copy of everything: let the frames go before writing it.
-    del features, lapse, worth, risk
-    info = RunInfo(
-        run_id=RunInfo.new_id(),
-        as_of=as_of.isoformat(),
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        ledger_batch=manifest.batches,
-        policy=policy.model_dump(),
-        models={"engine": engine}
-        | model_report.as_dict()
-        | {"retention": retention, "contracts": contracts},
-        counts=counts,
-        classifier=backtest.classifier(),
-        backtest=backtest.as_dict(),
-        drivers=[d.as_dict() for d in drivers],
-        seconds=round(time.perf_counter() - started, 3),
-    )
-    return write_run(runs_dir, info, table)
+        say("writing")
+        table = _run_table(features, lapse, worth)
+        counts = {
+            s: int((lapse["status"] == s).sum()) for s in ("active", "slipping", "lapsed", "lost")
+        }
+        counts["listed"] = int(worth["rank"].notna().sum())
+        # The table holds its own copy of everything: let the frames go before writing it.
+        del features, lapse, worth, risk
+        info = RunInfo(
+            run_id=RunInfo.new_id(),
+            as_of=as_of.isoformat(),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            ledger_batch=manifest.batches,
+            policy=policy.model_dump(),
+            models={"engine": engine}
+            | model_report.as_dict()
+            | {"retention": retention, "contracts": contracts},
+            counts=counts,
+            classifier=backtest.classifier(),
+            backtest=backtest.as_dict(),
+            drivers=[d.as_dict() for d in drivers],
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        return write_run(runs_dir, info, table)
 
 
 @dataclass(frozen=True)
@@ -431,6 +437,18 @@ class _PastReads:
             for kept in [self.days, self.lines, *self.con.kept.values()]:
                 _release(whole, kept)
             self.con.close()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector, and restore it as it was."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame) -> pa.Table:
