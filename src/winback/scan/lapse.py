@@ -354,13 +354,13 @@ def classify_by_risk(
     # the drivers then fill the rest (it is one of them too, and not repeated).
     for s in cancellation_signals(features, as_of, policy)[:1]:
         fired = np.flatnonzero(s.fired & flagged)
-        for i, text in zip(fired, s.text(fired).to_numpy(), strict=True):
+        for i, text in zip(fired.tolist(), s.text(fired).to_numpy(), strict=True):
             reasons[i].append(text)
     for s in driver_signals(features, as_of, policy):
         fired = np.flatnonzero(s.fired & flagged)
         if not len(fired):
             continue
-        for i, text in zip(fired, s.text(fired).to_numpy(), strict=True):
+        for i, text in zip(fired.tolist(), s.text(fired).to_numpy(), strict=True):
             if len(reasons[i]) <= MAX_DRIVERS and text not in reasons[i]:
                 reasons[i].append(text)
     return severity, reasons

@@ -290,11 +290,11 @@ def _decision_reasons(
     first = _decision_first(rows, decision, value, evidence, policy)
     for j, i in enumerate(rows.tolist()):
         lines = [chances[j], odds[j], worth[j]]
-        if mistakes[j] is not None:
-            lines.append(mistakes[j])
+        if (mistake := mistakes[j]) is not None:
+            lines.append(mistake)
         lines.extend(evidence[i])
-        if first[j] is not None:
-            lines.insert(0, first[j])
+        if (opening := first[j]) is not None:
+            lines.insert(0, opening)
         out[i] = lines
     return out
 
