@@ -4,6 +4,7 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from winback.scan.runs import RUN_SCHEMA, RunInfo, latest_run, write_run
 
@@ -54,5 +55,7 @@ def test_ranked_list_csv_quotes_names_that_a_spreadsheet_would_run(tmp_path: Pat
     # Ranked rows are 0, 2 and 4 (ranks 6, 4, 2), written rank first.
     assert [r["name"] for r in listed] == ["'\tTab", "'-2+3", '\'=HYPERLINK("http://x")']
     assert [r["revenue"] for r in listed] == ["1", "-0.5", "-12.5"]  # numbers stay numbers
-    # The Parquet copy keeps the names as they are (it is for programs).
+    # The Parquet copies keep the names as they are (they are for programs).
     assert run.customers(["name"]).column("name").to_pylist() == names
+    ranked = pq.read_table(run.path / "winback_list.parquet", columns=["rank", "name"])
+    assert ranked.to_pydict() == {"rank": [2, 4, 6], "name": ["\tTab", "-2+3", names[0]]}

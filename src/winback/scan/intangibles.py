@@ -134,11 +134,13 @@ def read_flag(
     ordinary = np.full(len(k), np.nan)
     chance = np.full(len(k), np.nan)
     raised = np.zeros(len(k), dtype=bool)
-    keys = groups.astype(str).to_numpy()
+    # Codes rather than the strings: np.unique sorted 300,000 string keys (and ``==`` on
+    # them per group) four times a scan, 2.5 CPU s at 300,000 customers.
+    keys, names = pd.factorize(groups.astype(str))
     overall: Mixture | None = None
     if has.sum() >= MIN_PEERS:
         overall = fit_mixture(kk[has], nn[has], poisson)
-    for key in np.unique(keys):
+    for key in range(len(names)):
         members = (keys == key) & has
         if not members.any():
             continue

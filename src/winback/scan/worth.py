@@ -245,7 +245,7 @@ REASONS_TYPE = pa.list_(pa.string())
 
 
 def _decision_reasons(
-    rows: range,
+    chunk: range,
     decision: np.ndarray,
     value: np.ndarray,
     margin: pd.Series,
@@ -258,51 +258,101 @@ def _decision_reasons(
     rates: Rates,
     policy: Policy,
 ) -> list[list[str]]:
+    """Each decided customer's reasons among the rows in ``chunk``, in order: what the
+    decision needs said first (let go, not worth it), the chances with and without a call,
+    the odds behind them, the value, a recent mistake of ours, the intangibles' evidence;
+    none for the undecided.
+
+    Built a line at a time over the decided customers (Python floats, each line one list
+    comprehension) and then zipped per customer: at 300,000 customers the loop over
+    customers indexing NumPy scalars it replaced took 4.9 of the worth step's 5.2 CPU s."""
     w = policy.worth
+    rows = chunk.start + np.flatnonzero(pd.notna(decision[chunk.start : chunk.stop]))
+    out: list[list[str]] = [[] for _ in chunk]
+    if not len(rows):
+        return out
+    r, call, unprompted = (
+        risk.to_numpy()[rows],
+        rates.won_by_call.to_numpy()[rows],
+        rates.unprompted.to_numpy()[rows],
+    )
+    anyway, called = 1 - r + r * unprompted, 1 - r + r * call
+    learned = (rates.call_outcomes + rates.uncontacted_outcomes).to_numpy()[rows]
+    chances = [
+        f"would come back anyway: {a:.0%}; with a call: {c:.0%}; the call adds "
+        f"{(c - a) * 100:.0f} points, worth {e:,.0f} after costs"
+        for a, c, e in zip(anyway.tolist(), called.tolist(), ev[rows].tolist(), strict=True)
+    ]
+    odds = [
+        f"chance they have gone: {p:.0%} ({s}); of those gone, a call "
+        f"wins back {c:.0%} and {u:.0%} return unprompted "
+        + (
+            f"(learned from {n:.0f} recorded outcomes)"
+            if n
+            else "(the policy's prior: no outcomes recorded yet)"
+        )
+        for p, s, c, u, n in zip(
+            r.tolist(),
+            source.to_numpy()[rows].tolist(),
+            call.tolist(),
+            unprompted.tolist(),
+            learned.tolist(),
+            strict=True,
+        )
+    ]
+    worth = [
+        f"worth {v:,.2f} over {w.horizon_months} months if won back "
+        f"(margin {m:,.2f} over the past {w.years} years)"
+        for v, m in zip(value[rows].tolist(), margin.to_numpy()[rows].tolist(), strict=True)
+    ]
+    mistakes = _mistakes(rows, incidents.to_numpy(), features, w.recent_incident_days)
+    first = _decision_first(rows, decision, value, evidence, policy)
+    for j, i in enumerate(rows.tolist()):
+        lines = [chances[j], odds[j], worth[j]]
+        if (mistake := mistakes[j]) is not None:
+            lines.append(mistake)
+        lines.extend(evidence[i])
+        if (opening := first[j]) is not None:
+            lines.insert(0, opening)
+        out[i - chunk.start] = lines
+    return out
+
+
+def _mistakes(
+    rows: np.ndarray, incidents: np.ndarray, features: pd.DataFrame, days: int
+) -> list[str | None]:
+    """The apology line of each decided customer with a recent mistake of ours (else None)."""
     last_type = (
         features["last_incident_type"].astype("object").to_numpy()
         if "last_incident_type" in features
         else np.full(len(features), None)
     )
-    margin_v, incidents_v = margin.to_numpy(), incidents.to_numpy()
-    risk_v, source_v = risk.to_numpy(), source.to_numpy()
-    call_v, unprompted_v = rates.won_by_call.to_numpy(), rates.unprompted.to_numpy()
-    learned_v = (rates.call_outcomes + rates.uncontacted_outcomes).to_numpy()
-    out: list[list[str]] = []
-    for i in rows:
-        d = decision[i]
-        if d is None:
-            out.append([])
-            continue
-        anyway = 1 - risk_v[i] + risk_v[i] * unprompted_v[i]
-        called = 1 - risk_v[i] + risk_v[i] * call_v[i]
-        learned = (
-            f"learned from {learned_v[i]:.0f} recorded outcomes"
-            if learned_v[i]
-            else "the policy's prior: no outcomes recorded yet"
+    said: list[str | None] = [None] * len(rows)
+    for j in np.flatnonzero(incidents[rows] > 0).tolist():
+        i = rows[j]
+        kind = str(last_type[i]).replace("_", " ") if last_type[i] else "an incident"
+        said[j] = (
+            f"{incidents[i]:.0f} mistake(s) of ours in the last {days} days "
+            f"(latest: {kind}): an apology is due"
         )
-        lines = [
-            f"would come back anyway: {anyway:.0%}; with a call: {called:.0%}; the call adds "
-            f"{(called - anyway) * 100:.0f} points, worth {ev[i]:,.0f} after costs",
-            f"chance they have gone: {risk_v[i]:.0%} ({source_v[i]}); of those gone, a call "
-            f"wins back {call_v[i]:.0%} and {unprompted_v[i]:.0%} return unprompted ({learned})",
-            f"worth {value[i]:,.2f} over {w.horizon_months} months if won back "
-            f"(margin {margin_v[i]:,.2f} over the past {w.years} years)",
-        ]
-        if incidents_v[i] > 0:
-            kind = str(last_type[i]).replace("_", " ") if last_type[i] else "an incident"
-            lines.append(
-                f"{incidents_v[i]:.0f} mistake(s) of ours in the last "
-                f"{w.recent_incident_days} days (latest: {kind}): an apology is due"
-            )
-        lines.extend(evidence[i])
-        if d == "let_go":
-            lines.insert(0, "let go gracefully: " + ("; ".join(evidence[i]) or "unprofitable"))
-        elif d == "dont_pursue":
-            lines.insert(
-                0,
-                f"not worth pursuing: value {value[i]:,.2f} is below the policy's "
-                f"{policy.decision.min_value:,.2f}",
-            )
-        out.append(lines)
-    return out
+    return said
+
+
+def _decision_first(
+    rows: np.ndarray,
+    decision: np.ndarray,
+    value: np.ndarray,
+    evidence: list[list[str]],
+    policy: Policy,
+) -> list[str | None]:
+    """The line a let-go or not-worth-pursuing decision opens with (None for pursue)."""
+    said: list[str | None] = [None] * len(rows)
+    decided = decision[rows]
+    for j in np.flatnonzero(decided == "let_go").tolist():
+        said[j] = "let go gracefully: " + ("; ".join(evidence[rows[j]]) or "unprofitable")
+    for j in np.flatnonzero(decided == "dont_pursue").tolist():
+        said[j] = (
+            f"not worth pursuing: value {value[rows[j]]:,.2f} is below the policy's "
+            f"{policy.decision.min_value:,.2f}"
+        )
+    return said
