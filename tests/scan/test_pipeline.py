@@ -164,3 +164,23 @@ def test_the_scan_s_duckdb_holds_no_more_than_winback_scan_memory(
         assert Path(folder).name.startswith("winback-scan-")
         assert not Path(folder).exists()
     assert Settings(home=tmp_path).scan_memory == "2GB"
+
+
+def test_a_scan_out_of_duckdb_memory_says_to_raise_winback_scan_memory(
+    small_ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A median per group is a DuckDB aggregate that cannot spill (the sweet spot's median
+    # basket failed so at 5.5M customers / 100M orders under the default 2GB): a real
+    # out-of-memory error on the scan's own connection, bounded to 20MB here.
+    from winback.errors import EngineError
+    from winback.scan import pipeline
+
+    def as_of(con: object) -> date:
+        con.con.sql(  # type: ignore[attr-defined]
+            "SELECT x % 2000000 AS g, median(x) FROM range(20000000) t(x) GROUP BY g"
+        ).fetchall()
+        raise AssertionError("DuckDB held a 2M-group median in 20MB")
+
+    monkeypatch.setattr(pipeline, "default_as_of", as_of)
+    with pytest.raises(EngineError, match=r"more memory than WINBACK_SCAN_MEMORY allows \(20MB\)"):
+        run_scan(small_ledger, tmp_path / "runs", Policy(), memory="20MB")

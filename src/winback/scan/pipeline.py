@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -214,6 +215,15 @@ def run_scan(
         con.con.execute(f"SET temp_directory = {quote_literal(scratch)}")
         try:
             return _scan(con, manifest, runs_dir, policy, as_of, step, engine)
+        except duckdb.OutOfMemoryException as exc:
+            # Some of DuckDB's aggregates (a median per customer) cannot spill to disk: at
+            # 5.5M customers / 100M orders the sweet spot's median basket needed more
+            # than the default 2GB. Said as what to do, not as DuckDB's traceback.
+            raise EngineError(
+                f"the scan needed more memory than WINBACK_SCAN_MEMORY allows ({memory}): "
+                "set WINBACK_SCAN_MEMORY higher (e.g. 4GB or 8GB, within the machine's "
+                f"memory) and scan again. DuckDB said: {str(exc).splitlines()[0]}"
+            ) from None
         finally:
             con.disconnect()
 
