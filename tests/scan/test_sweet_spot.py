@@ -251,3 +251,69 @@ def test_one_sort_on_a_combined_key_orders_rows_as_lexsort_does() -> None:
     wide = rng.integers(0, 1 << 40, 20_000)
     assert (_order(wide, row, days) == np.lexsort((days, row, wide))).all()
     assert len(_order(row[:0], days[:0])) == 0
+
+
+def _synthetic_orders(con: Any, customers: int, per_customer: int) -> None:
+    """``customers`` x ``per_customer`` counted web orders in DuckDB itself, amounts from a
+    hash (cents, many ties), customer ``c<i % customers>`` holding every customers-th."""
+    con.con.execute(
+        f"""CREATE TABLE orders AS SELECT
+            'c' || (i % {customers}) AS customer_id, 'o' || i AS order_id,
+            DATE '2024-01-01' + CAST(i % 700 AS INTEGER) AS order_date,
+            CAST((hash(i) % 50000) / 100.0 AS DECIMAL(18, 2)) AS amount,
+            CAST(NULL AS VARCHAR) AS status, 'web' AS channel,
+            CAST(NULL AS DECIMAL(18, 2)) AS margin
+        FROM range({customers * per_customer}) t(i)"""
+    )
+
+
+def test_the_ranked_usual_basket_is_the_median_to_the_last_bit() -> None:
+    import ibis
+
+    from winback.scan.sweet_spot import usual_basket
+
+    con = ibis.duckdb.connect()
+    # Customers with 1 to 13 orders (odd and even counts), amounts with ties.
+    con.con.execute(
+        """CREATE TABLE orders AS SELECT 'c' || (i % 997) AS customer_id,
+            CAST((hash(i) % 3000) / 7.0 AS DECIMAL(18, 2)) AS amount
+        FROM range(6000) t(i) WHERE hash(i) % 13 <= i % 997 % 13"""
+    )
+    orders = con.table("orders")
+    counts = orders.group_by("customer_id").aggregate(n=orders.count()).to_pandas()
+    assert {1, 2, 3, 4} <= set(counts["n"])
+    plain = usual_basket(orders).to_pandas().set_index("customer_id").sort_index()
+    ranked = usual_basket(orders, ranked=True).to_pandas().set_index("customer_id").sort_index()
+    assert len(plain) == len(ranked) == len(counts) > 800
+    # Exactly equal, not approximately: the run's numbers must not depend on the route.
+    assert (plain["usual_basket"].to_numpy() == ranked["usual_basket"].to_numpy()).all()
+
+
+def test_a_median_basket_out_of_memory_is_ranked_instead(tmp_path: Path) -> None:
+    # DuckDB's median cannot spill: at 100M orders it ran out of the scan's 2GB. The same
+    # failure here, small: 2M orders of 100,000 customers in 60MB (the median fails up to
+    # 100MB here, the ranked read passes from 40MB), a real out-of-memory
+    # error that _read answers by ranking each customer's amounts instead.
+    import duckdb
+    import ibis
+
+    from winback.scan.sweet_spot import _read, usual_basket
+
+    con = ibis.duckdb.connect()
+    con.con.execute(f"SET temp_directory = '{tmp_path}'")  # as the scan's own connection
+    _synthetic_orders(con, 100_000, 20)
+    con.con.execute(
+        "CREATE TABLE order_lines AS SELECT 'o1' AS order_id, 'x' AS category, "
+        "'y' AS product_name, 1 AS quantity, CAST(1 AS DECIMAL(18, 2)) AS amount WHERE false"
+    )
+    con.con.execute("SET threads = 2")
+    con.con.execute("SET memory_limit = '60MB'")
+    orders = con.table("orders")
+    with pytest.raises(duckdb.OutOfMemoryException):
+        usual_basket(orders).usual_basket.sum().execute()
+    _, customers, _ = _read(con, date(2026, 6, 30))
+    con.con.execute("RESET memory_limit")
+    want = usual_basket(orders).to_pandas().set_index("customer_id")["usual_basket"]
+    got = customers.set_index("customer_id")["usual_basket"]
+    assert len(got) == 100_000
+    assert (got.sort_index().to_numpy() == want.sort_index().to_numpy()).all()

@@ -216,9 +216,10 @@ def run_scan(
         try:
             return _scan(con, manifest, runs_dir, policy, as_of, step, engine)
         except duckdb.OutOfMemoryException as exc:
-            # Some of DuckDB's aggregates (a median per customer) cannot spill to disk: at
-            # 5.5M customers / 100M orders the sweet spot's median basket needed more
-            # than the default 2GB. Said as what to do, not as DuckDB's traceback.
+            # Some of DuckDB's aggregates (a median per customer) cannot spill to disk (the
+            # sweet spot's median basket, at 100M orders, now ranks instead when it runs
+            # out), and its queries need some memory however they spill. Said as what to
+            # do, not as DuckDB's traceback.
             raise EngineError(
                 f"the scan needed more memory than WINBACK_SCAN_MEMORY allows ({memory}): "
                 "set WINBACK_SCAN_MEMORY higher (e.g. 4GB or 8GB, within the machine's "
