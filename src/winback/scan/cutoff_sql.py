@@ -24,6 +24,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from winback.scan.short_of_memory import retried
+
 #: How Ibis writes a date and a moment literal for DuckDB (``ibis.date``,
 #: ``ibis.timestamp``): ``MAKE_DATE(2026, 4, 1)``, ``MAKE_TIMESTAMP(2025, 12, 31, 23, ...``.
 _LITERAL = re.compile(r"\b(MAKE_DATE|MAKE_TIMESTAMP)\((\d{1,4}), (\d{1,2}), (\d{1,2})([,)])")
@@ -85,6 +87,6 @@ class CutoffQueries:
         by ``expr``'s schema (the same at every cutoff)."""
         from ibis.backends.duckdb.converter import DuckDBPyArrowData
 
-        table = self._con.con.sql(sql).to_arrow_table()
+        table = retried(self._con, lambda: self._con.con.sql(sql).to_arrow_table())
         result: pa.Table = expr.__pyarrow_result__(table, data_mapper=DuckDBPyArrowData)
         return result

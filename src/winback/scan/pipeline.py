@@ -49,6 +49,7 @@ from winback.scan.lapse import classify
 from winback.scan.modelling import holdout_start, predict, with_model
 from winback.scan.runs import RUN_SCHEMA, RunInfo, ScanRun, collector_paused, write_run
 from winback.scan.sample import SampledLedger, customer_sample
+from winback.scan.short_of_memory import retry_on_one_thread
 from winback.scan.subscriptions import (
     fit_retention,
     judge_contracts,
@@ -213,6 +214,7 @@ def run_scan(
         # taken it; bounded, its joins and sorts spill to the scratch folder instead.
         con.con.execute(f"SET memory_limit = {quote_literal(memory)}")
         con.con.execute(f"SET temp_directory = {quote_literal(scratch)}")
+        retry_on_one_thread(con)
         try:
             return _scan(con, manifest, runs_dir, policy, as_of, step, engine)
         except duckdb.OutOfMemoryException as exc:
