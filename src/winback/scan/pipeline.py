@@ -210,10 +210,7 @@ def run_scan(
         raise EngineError(f"unknown engine {engine!r}; use duckdb or spark")
     with tempfile.TemporaryDirectory(prefix="winback-scan-") as scratch:
         con = ledger.ibis(manifest)
-        # DuckDB's default is 80 % of the machine's memory, which it keeps once it has
-        # taken it; bounded, its joins and sorts spill to the scratch folder instead.
-        con.con.execute(f"SET memory_limit = {quote_literal(memory)}")
-        con.con.execute(f"SET temp_directory = {quote_literal(scratch)}")
+        bound_memory(con.con, memory, scratch)
         retry_on_one_thread(con)
         try:
             return _scan(con, manifest, runs_dir, policy, as_of, step, engine)
@@ -229,6 +226,21 @@ def run_scan(
             ) from None
         finally:
             con.disconnect()
+
+
+def bound_memory(con: duckdb.DuckDBPyConnection, memory: str, scratch: str) -> None:
+    """DuckDB's queries on ``con`` bounded to ``memory``, spilling to ``scratch``, and the
+    memory a query freed given back to the system.
+
+    DuckDB's default is 80 % of the machine's memory; bounded, its joins and sorts spill
+    instead. And its allocator keeps what a query freed for the next one unless its
+    background threads are on: after an aggregate that took 500MB, the process stayed
+    500MB larger with nothing in use; with them, back within a second. At 100M orders
+    that is up to the whole 2GB held idle while the scan's frames are built in Python.
+    """
+    con.execute(f"SET memory_limit = {quote_literal(memory)}")
+    con.execute(f"SET temp_directory = {quote_literal(scratch)}")
+    con.execute("SET allocator_background_threads = true")
 
 
 def _scan(
