@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tests.desk.conftest import POLICY, make_run
+from tests.desk.conftest import PASSWORD, POLICY, make_run
 from winback.desk import cases
 from winback.desk.models import AuditEntry, Case, User
 from winback.desk.scan_fields import CASE_FIELDS, RUN_COLUMNS, UNRANKED, case_fields
@@ -277,3 +278,63 @@ def test_a_case_whose_two_fields_trade_values_is_refreshed(
     assert (done.refreshed, done.unchanged) == (1, 0)
     (case,) = _cases(db)
     assert (case.p_alive, case.winback_odds) == (0.4, 0.2)
+
+
+def _sync_story(session: Session, runs: Path) -> tuple[list[tuple[Any, ...]], list[Any]]:
+    """Two syncs: nine customers listed in shuffled rank order, two not; then three
+    re-ranked, two returned (a later order), two unchanged, two new. The desk after it:
+    every case and every audit row, without their clocks."""
+    first = [
+        {"customer_id": f"c{i}", "rank": rank, "tier": "executive" if i % 4 == 0 else "rep"}
+        for i, rank in enumerate([5, 2, 9, 1, 7, 3, 8, 4, 6])
+    ]
+    first += [{"customer_id": "x1", "rank": None, "tier": "none", "status": "active"}]
+    first += [{"customer_id": "x2", "rank": 10, "tier": "campaign"}]
+    sync_cases(session, None, make_run(runs, first), policy=POLICY)
+    second = [dict(row) for row in first[:9]]
+    for row in second[:3]:
+        row["rank"] += 20
+    for row in second[3:5]:
+        row["last_order_date"] = date(2024, 6, 30)
+    second += [{"customer_id": "n1", "rank": 12}, {"customer_id": "n2", "rank": 11}]
+    result = sync_cases(session, None, make_run(runs, second, as_of="2024-08-01"), policy=POLICY)
+    assert (result.opened, result.refreshed) == (2, 3)
+    cases_now = [
+        (c.id, c.customer_id, c.state, c.owner_id, c.priority, c.rank, c.tier, c.reasons)
+        for c in session.scalars(select(Case).order_by(Case.id))
+    ]
+    audited = [
+        (a.action, a.entity, a.entity_id, a.before, a.after)
+        for a in session.scalars(select(AuditEntry).order_by(AuditEntry.id))
+    ]
+    return cases_now, audited
+
+
+def test_sync_in_pieces_leaves_the_desk_as_in_one(
+    sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At 100M orders a first sync opens some 1.2M cases: their run rows are turned into
+    # Python objects, inserted and audited a piece at a time. Pieces of 1 and 2 here.
+    from winback.desk import sync
+    from winback.desk import users as desk_users
+    from winback.desk.db import make_engine, open_session
+
+    desks = []
+    for piece in (50_000, 2, 1):
+        monkeypatch.setattr(sync, "PIECE", piece)
+        path = tmp_path / f"desk-{piece}.sqlite3"
+        path.write_bytes(sqlite_template.read_bytes())
+        engine = make_engine(f"sqlite:///{path}")
+        with open_session(engine) as session:
+            for k, role in enumerate(("executive", "rep", "rep")):
+                desk_users.create_user(
+                    session, None, username=f"u{k}", name=role, role=role, password=PASSWORD
+                )
+            desks.append(_sync_story(session, tmp_path / f"runs-{piece}"))
+        engine.dispose()
+    whole, *pieces = desks
+    assert len(whole[0]) == 11
+    assert sum(c[2] == "closed" for c in whole[0]) == 2
+    assert [c[1] for c in whole[0][:9]] == ["c3", "c1", "c5", "c7", "c0", "c8", "c4", "c6", "c2"]
+    for desk in pieces:
+        assert desk == whole

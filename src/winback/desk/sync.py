@@ -117,12 +117,11 @@ def _open_cases_now(db: Session) -> dict[str, Any]:
     }
 
 
-def _rows_to_sync(
-    run: ScanRun, open_ids: list[str], case_tiers: Sequence[str]
-) -> list[dict[str, Any]]:
+def _table_to_sync(run: ScanRun, open_ids: list[str], case_tiers: Sequence[str]) -> pa.Table:
     """The run's rows sync acts on, in the run's order: those of customers with an open
     case, and those ranked in a tier that becomes a case. The others (most of a million
-    customers) are never turned into Python objects."""
+    customers) are never turned into Python objects, and these only :data:`PIECE` at a
+    time."""
     table = run.customers(RUN_COLUMNS)
     ids = table.column("customer_id")
     listed = pc.and_(
@@ -133,8 +132,28 @@ def _rows_to_sync(
         pc.fill_null(listed, False),
         pc.is_in(ids, value_set=pa.array(open_ids, ids.type)),
     )
-    rows: list[dict[str, Any]] = table.filter(wanted).to_pylist()
+    return table.filter(wanted)
+
+
+def _rows(table: pa.Table, at: Sequence[int]) -> list[dict[str, Any]]:
+    """The rows of ``table`` at the positions ``at``, as dicts, in that order."""
+    if not at:
+        return []
+    rows: list[dict[str, Any]] = table.take(pa.array(at, pa.int64())).to_pylist()
     return rows
+
+
+#: Run rows turned into Python objects at a time, and cases inserted and audited at a time.
+PIECE = 50_000
+
+
+class _New(NamedTuple):
+    """A run row that opens a case, held without the row itself until its piece comes."""
+
+    at: int  # position in the table to sync
+    customer_id: str
+    rank: int
+    tier: str
 
 
 def sync_cases(
@@ -184,23 +203,57 @@ def _sync_in_lock(
     """The sync's reads and writes, with the sync lock held (the caller commits)."""
     open_cases = _open_cases_now(db)
     case_tiers = list(policy.assignment.case_tiers)
-    rows = _rows_to_sync(run, list(open_cases), case_tiers)
+    table = _table_to_sync(run, list(open_cases), case_tiers)
 
-    new_rows: list[dict[str, Any]] = []
+    # First pass, a piece at a time: who opens a case, whose case closes (they bought
+    # again), whose case may need refreshing. At 100M orders some 1.2M rows open cases:
+    # held as dicts they took some 6 KB each, more than the scan itself.
+    new: list[_New] = []
     returned: list[tuple[int, date]] = []
+    kept: list[int] = []
+    for start in range(0, table.num_rows, PIECE):
+        rows = table.slice(start, PIECE).to_pylist()
+        for at, row in enumerate(rows, start):
+            case = open_cases.get(row["customer_id"])
+            if case is None:
+                if row["rank"] is not None and row["tier"] in case_tiers:
+                    new.append(_New(at, row["customer_id"], row["rank"], row["tier"]))
+                continue
+            bought: date | None = row["last_order_date"]
+            if bought is not None and (
+                case.last_order_date is None or bought > case.last_order_date
+            ):
+                returned.append((case.id, bought))
+            else:
+                kept.append(at)
+        del rows
+    now = utcnow()
+    _close_returned(db, actor, returned, policy, result, now)
+    for start in range(0, len(kept), PIECE):
+        _refresh(db, actor, run, _rows(table, kept[start : start + PIECE]), open_cases, result, now)
+
+    _repair_owners(db, actor, run, ledger, policy.assignment, result, now)
+    new = _hold_back(db, actor, run, new, policy, result, now)
+    if new:
+        _open_cases(db, actor, run, table, new, ledger, policy.assignment, result, now)
+    db.add(SyncRecord(run_id=run.info.run_id, counts=result.counts()))
+    db.flush()
+
+
+def _refresh(
+    db: Session,
+    actor: User | None,
+    run: ScanRun,
+    rows: list[dict[str, Any]],
+    open_cases: dict[str, Any],
+    result: SyncResult,
+    now: Any,
+) -> None:
+    """Refresh the open cases of ``rows`` whose fields the run changed, and audit it."""
     refreshed: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
-    now = utcnow()
     for row in rows:
-        case = open_cases.get(row["customer_id"])
-        if case is None:
-            if row["rank"] is not None and row["tier"] in case_tiers:
-                new_rows.append(row)
-            continue
-        bought: date | None = row["last_order_date"]
-        if bought is not None and (case.last_order_date is None or bought > case.last_order_date):
-            returned.append((case.id, bought))
-            continue
+        case = open_cases[row["customer_id"]]
         fields = case_fields(row)
         # Most cases are as the last run left them: the values side by side first (the
         # row holds id, customer id, then CASE_FIELDS, the order case_fields gives).
@@ -230,18 +283,10 @@ def _sync_in_lock(
                 "after": changed_after,
             }
         )
-    _close_returned(db, actor, returned, policy, result, now)
     if refreshed:
         db.execute(update(Case), refreshed)
         audit.record_many(db, actor, entries, SYNC_ACTOR)
-        result.refreshed = len(refreshed)
-
-    _repair_owners(db, actor, run, ledger, policy.assignment, result, now)
-    new_rows = _hold_back(db, actor, run, new_rows, policy, result, now)
-    if new_rows:
-        _open_cases(db, actor, run, new_rows, ledger, policy.assignment, result, now)
-    db.add(SyncRecord(run_id=run.info.run_id, counts=result.counts()))
-    db.flush()
+        result.refreshed += len(refreshed)
 
 
 def _close_returned(
@@ -318,13 +363,13 @@ def _hold_back(
     db: Session,
     actor: User | None,
     run: ScanRun,
-    rows: list[dict[str, Any]],
+    rows: list[_New],
     policy: Policy,
     result: SyncResult,
     now: Any,
-) -> list[dict[str, Any]]:
+) -> list[_New]:
     """The rows the ``[contact]`` rules let through; the others counted and audited."""
-    held = held_back(db, (r["customer_id"] for r in rows), policy.contact, now)
+    held = held_back(db, (r.customer_id for r in rows), policy.contact, now)
     if not held:
         return rows
     for rule in held.values():
@@ -339,7 +384,7 @@ def _hold_back(
         {"held_back": {k: v for k, v in result.held_back.items() if v}},
         system_name=SYNC_ACTOR,
     )
-    return [r for r in rows if r["customer_id"] not in held]
+    return [r for r in rows if r.customer_id not in held]
 
 
 def _choose_owners(
@@ -415,65 +460,74 @@ def _open_cases(
     db: Session,
     actor: User | None,
     run: ScanRun,
-    rows: list[dict[str, Any]],
+    table: pa.Table,
+    new: list[_New],
     ledger: Ledger | None,
     policy: Assignment,
     result: SyncResult,
     now: Any,
 ) -> None:
-    ids = [r["customer_id"] for r in rows]
-    worth = reads.values_before(ledger, ids)
+    """Open a case for each of ``new`` (rows of ``table``), highest priority first, built
+    and inserted :data:`PIECE` at a time, then audited."""
+    worth = reads.values_before(ledger, [r.customer_id for r in new])
     # Highest priority first, so the least-busy rule spreads the best cases evenly.
-    rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0))
-    chosen = _choose_owners(
-        db, ledger, policy, run.as_of, [(r["customer_id"], r["tier"]) for r in rows]
-    )
-    values: list[dict[str, Any]] = []
-    for row, (owner_id, _why) in zip(rows, chosen, strict=True):
-        fields = case_fields(row)
-        values.append(
-            {
-                "customer_id": row["customer_id"],
-                "state": "open",
-                "contacted": False,
-                "owner_id": owner_id,
-                "run_id": run.info.run_id,
-                "reasons_text": "\n".join(fields["reasons"]).lower(),
-                "value_before": worth.get(row["customer_id"], row["revenue_last_year"]),
-                "opened_at": now,
-                "updated_at": now,
-                **fields,
-            }
-        )
-        result.unassigned += owner_id is None
-    # A plain executemany (RETURNING row by row in order would cost a statement per case on
-    # SQLite), then the new ids: the open case of each customer opened now by this run is
-    # this sync's (one open case per customer; nobody else sees them before the commit).
-    with indexes_made_after(db, Case.__tablename__, len(values)):
-        insert_rows(db, cast(Table, Case.__table__), values)
+    new.sort(key=lambda r: r.rank)
+    chosen = _choose_owners(db, ledger, policy, run.as_of, [(r.customer_id, r.tier) for r in new])
+    priorities: list[int] = []
+    # A plain executemany per piece (RETURNING row by row in order would cost a statement
+    # per case on SQLite), then the new ids: the open case of each customer opened now by
+    # this run is this sync's (one open case per customer; nobody else sees them before
+    # the commit).
+    with indexes_made_after(db, Case.__tablename__, len(new)):
+        for start in range(0, len(new), PIECE):
+            rows = _rows(table, [r.at for r in new[start : start + PIECE]])
+            values: list[dict[str, Any]] = []
+            for row, (owner_id, _why) in zip(rows, chosen[start : start + PIECE], strict=True):
+                fields = case_fields(row)
+                values.append(
+                    {
+                        "customer_id": row["customer_id"],
+                        "state": "open",
+                        "contacted": False,
+                        "owner_id": owner_id,
+                        "run_id": run.info.run_id,
+                        "reasons_text": "\n".join(fields["reasons"]).lower(),
+                        "value_before": worth.get(row["customer_id"], row["revenue_last_year"]),
+                        "opened_at": now,
+                        "updated_at": now,
+                        **fields,
+                    }
+                )
+                priorities.append(fields["priority"])
+                result.unassigned += owner_id is None
+            insert_rows(db, cast(Table, Case.__table__), values)
+            del rows, values
     mine = select(Case.customer_id, Case.id).where(
         Case.state != "closed", Case.run_id == run.info.run_id, Case.opened_at == now
     )
     ids_now: dict[str, int] = dict(db.execute(mine).all())
-    made = [ids_now[value["customer_id"]] for value in values]
-    audit.record_many(
-        db,
-        actor,
-        [
-            {
-                "action": "case.open",
-                "entity": "case",
-                "entity_id": case_id,
-                "before": None,
-                "after": opened_audit(
-                    _Opened(value["customer_id"], value["owner_id"]),
-                    why,
-                    priority=value["priority"],
-                    tier=value["tier"],
-                ),
-            }
-            for case_id, value, (_owner, why) in zip(made, values, chosen, strict=True)
-        ],
-        SYNC_ACTOR,
-    )
-    result.opened = len(made)
+    for start in range(0, len(new), PIECE):
+        piece = zip(
+            new[start : start + PIECE],
+            chosen[start : start + PIECE],
+            priorities[start : start + PIECE],
+            strict=True,
+        )
+        audit.record_many(
+            db,
+            actor,
+            [
+                {
+                    "action": "case.open",
+                    "entity": "case",
+                    "entity_id": ids_now[r.customer_id],
+                    "before": None,
+                    "after": opened_audit(
+                        _Opened(r.customer_id, owner_id), why, priority=priority, tier=r.tier
+                    ),
+                }
+                for r, (owner_id, why), priority in piece
+            ],
+            SYNC_ACTOR,
+        )
+    result.opened = len(new)
