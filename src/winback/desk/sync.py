@@ -122,17 +122,11 @@ def _table_to_sync(run: ScanRun, open_ids: list[str], case_tiers: Sequence[str])
     case, and those ranked in a tier that becomes a case. The others (most of a million
     customers) are never turned into Python objects, and these only :data:`PIECE` at a
     time."""
-    table = run.customers(RUN_COLUMNS)
-    ids = table.column("customer_id")
-    listed = pc.and_(
-        pc.is_valid(table.column("rank")),
-        pc.is_in(table.column("tier"), value_set=pa.array(list(case_tiers), pa.string())),
-    )
-    wanted = pc.or_(
-        pc.fill_null(listed, False),
-        pc.is_in(ids, value_set=pa.array(open_ids, ids.type)),
-    )
-    return table.filter(wanted)
+    listed = pc.field("rank").is_valid() & pc.field("tier").isin(list(case_tiers))
+    # Filtered as the file is read: read whole, a run of 5.5M customers held some 2.5 GB
+    # (their reasons) for the 1.2M rows sync acts on.
+    held = pc.field("customer_id").isin(pa.array(open_ids, pa.string()))
+    return run.customers(RUN_COLUMNS, where=listed | held)
 
 
 def _rows(table: pa.Table, at: Sequence[int]) -> list[dict[str, Any]]:

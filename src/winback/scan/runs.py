@@ -124,9 +124,11 @@ class ScanRun:
     def as_of(self) -> date:
         return date.fromisoformat(self.info.as_of)
 
-    def customers(self, columns: list[str] | None = None) -> pa.Table:
-        """The per-customer rows (reads the Parquet file)."""
-        return pq.read_table(self.path / "customers.parquet", columns=columns)
+    def customers(self, columns: list[str] | None = None, where: Any = None) -> pa.Table:
+        """The per-customer rows (reads the Parquet file); ``where``, an Arrow expression
+        (``pyarrow.compute.field(...)``), keeps only the rows it holds for, filtered as
+        they are read: only those are ever held."""
+        return pq.read_table(self.path / "customers.parquet", columns=columns, filters=where)
 
 
 def write_run(runs_dir: Path, info: RunInfo, customers: pa.Table) -> ScanRun:
