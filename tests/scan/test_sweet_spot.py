@@ -163,9 +163,15 @@ def _reference(per_line: pd.DataFrame, customers: pd.DataFrame, channels: pd.Dat
 
 
 def _assert_same(per_line: pd.DataFrame, customers: pd.DataFrame, channels: pd.DataFrame) -> int:
-    from winback.scan.sweet_spot import describe
+    from winback.scan.sweet_spot import describe, describe_in_pieces
 
     got = describe(per_line, customers, channels)
+    # In pieces of customers (the scan's at 5.5M customers): the same frame, price bands
+    # against the whole business's terciles included.
+    for piece in (1, 7, 1000):
+        pd.testing.assert_frame_equal(
+            describe_in_pieces(per_line, customers, channels, piece=piece), got
+        )
     want = _reference(per_line, customers, channels)
     assert list(got.index) == list(customers["customer_id"])
     for cid, sentence, top, basket, gone in got.itertuples():

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from winback.scan.features import customer_days, exposure_features
-from winback.scan.keys import positions
+from winback.scan.keys import joined_on_ids, positions
 
 HORIZON_DAYS = 365
 QUIET_DAYS = 180
@@ -549,8 +549,8 @@ def risk_driver_features(exposures: pd.DataFrame, drivers: list[Driver]) -> pd.D
 def with_drivers(features: pd.DataFrame, drivers: pd.DataFrame) -> pd.DataFrame:
     """``features`` with the risk-driver columns of :func:`risk_driver_features` joined on
     by ``customer_id`` (ratio 1 and no driver for those who met none)."""
-    out = features.drop(columns=[c for c in drivers.columns if c in features]).merge(
-        drivers, left_on="customer_id", right_index=True, how="left"
+    out = joined_on_ids(
+        features.drop(columns=[c for c in drivers.columns if c in features]), drivers
     )
     out["driver_lapse_ratio"] = out["driver_lapse_ratio"].astype(float).fillna(1.0)
     out["drivers_met"] = out["drivers_met"].fillna(0).astype("int64")

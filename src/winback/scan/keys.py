@@ -23,3 +23,18 @@ def positions(ids: Any, values: Any) -> npt.NDArray[np.int64]:
     ``pd.Index(ids).get_indexer(values)`` gives, three times faster at a million ids."""
     found = pc.index_in(_strings(values), value_set=_strings(ids))
     return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def joined_on_ids(
+    frame: pd.DataFrame, other: pd.DataFrame, on: str = "customer_id"
+) -> pd.DataFrame:
+    """``frame`` with ``other``'s columns (``other`` indexed by distinct ids) added, row by
+    row as ``frame[on]`` names them: what ``frame.merge(other, left_on=on,
+    right_index=True, how="left")`` gives (missing rows NaN, whole numbers then floats),
+    without copying ``frame``. A merge copied every column of the scan's frame: at 5.5M
+    customers 3-4 GB more for a moment, for a few columns added."""
+    at = positions(other.index, frame[on])
+    out = frame.copy(deep=False)  # copy-on-write: the columns are shared, not copied
+    for name in other.columns:
+        out[name] = pd.api.extensions.take(other[name].array, at, allow_fill=True)
+    return out

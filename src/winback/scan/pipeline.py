@@ -45,6 +45,7 @@ from winback.scan.follow_suit import (
     backtest_and_score,
     gone_window,
 )
+from winback.scan.keys import joined_on_ids
 from winback.scan.lapse import classify
 from winback.scan.modelling import holdout_start, predict, with_model
 from winback.scan.runs import RUN_SCHEMA, RunInfo, ScanRun, collector_paused, write_run
@@ -302,7 +303,7 @@ def _scan(
     features = with_drivers(features, risk_driver_features(met, drivers))
     del met
     spots = sweet_spots(con, as_of, lines, days)
-    features = features.merge(spots, left_on="customer_id", right_index=True, how="left")
+    features = joined_on_ids(features, spots)
     del spots
     doubts = contact.doubtful_contacts(con, as_of)
     features["doubtful_contact"] = features["customer_id"].astype(str).map(doubts)
