@@ -392,16 +392,9 @@ def _scan(
 
         # A clear risk driver the customer met, and a doubtful contact detail, are reasons too,
         # whatever the status.
-        lapse["reasons"] = [
-            [
-                *reasons,
-                *([driver] if isinstance(driver, str) else []),
-                *([contact.reason(doubt)] if isinstance(doubt, str) else []),
-            ]
-            for reasons, driver, doubt in zip(
-                lapse["reasons"], features["risk_driver"], features["doubtful_contact"], strict=True
-            )
-        ]
+        lapse["reasons"] = _with_more_reasons(
+            lapse["reasons"], features["risk_driver"], features["doubtful_contact"]
+        )
 
         say("worth")
         outcomes = (
@@ -504,6 +497,23 @@ class _PastReads:
             for kept in [self.days, *self.con.kept.values()]:
                 _release(whole, kept)
             self.con.close()
+
+
+def _with_more_reasons(reasons: pd.Series, drivers: pd.Series, doubts: pd.Series) -> list[Any]:
+    """Each customer's reasons, then their risk driver and the doubt about their contact
+    details where they have one (strings; anything else is none). Only those customers'
+    lists are made anew: a new list for every customer, 5.5M at 100M orders, doubled the
+    reasons' memory for a moment."""
+    out = reasons.tolist()
+    driver_of, doubt_of = drivers.to_numpy(dtype=object), doubts.to_numpy(dtype=object)
+    for i in np.flatnonzero(drivers.notna().to_numpy() | doubts.notna().to_numpy()).tolist():
+        driver, doubt = driver_of[i], doubt_of[i]
+        out[i] = [
+            *out[i],
+            *([driver] if isinstance(driver, str) else []),
+            *([contact.reason(doubt)] if isinstance(doubt, str) else []),
+        ]
+    return out
 
 
 def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame) -> pa.Table:
