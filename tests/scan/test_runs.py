@@ -59,3 +59,32 @@ def test_ranked_list_csv_quotes_names_that_a_spreadsheet_would_run(tmp_path: Pat
     assert run.customers(["name"]).column("name").to_pylist() == names
     ranked = pq.read_table(run.path / "winback_list.parquet", columns=["rank", "name"])
     assert ranked.to_pydict() == {"rank": [2, 4, 6], "name": ["\tTab", "-2+3", names[0]]}
+
+
+def test_a_run_in_pieces_with_a_piece_lacking_a_column_leaves_nothing(tmp_path: Path) -> None:
+    import pytest
+
+    from winback.errors import ScanRunError
+
+    first = RunInfo(RunInfo.new_id(), "2024-06-30", "2024-07-01T00:00:00+00:00", 3)
+    write_run(tmp_path, first, _rows(4))
+    second = RunInfo(RunInfo.new_id(), "2024-07-31", "2024-08-01T00:00:00+00:00", 5)
+    with pytest.raises(ScanRunError, match="lacks columns: rank"):
+        write_run(tmp_path, second, iter([_rows(4), _rows(4).drop_columns(["rank"])]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.run_id, "LATEST"])
+    latest = latest_run(tmp_path)
+    assert latest is not None
+    assert latest.info.run_id == first.run_id
+
+
+def test_a_run_written_in_pieces_lists_the_ranked_of_every_piece_in_rank_order(
+    tmp_path: Path,
+) -> None:
+    rows = _rows(6)
+    ranks = pa.array([5, None, 1, 3, None, 2], pa.int64())
+    rows = rows.set_column(rows.schema.get_field_index("rank"), "rank", ranks)
+    info = RunInfo(RunInfo.new_id(), "2024-06-30", "2024-07-01T00:00:00+00:00", 3)
+    run = write_run(tmp_path, info, iter([rows.slice(0, 2), rows.slice(2, 3), rows.slice(5)]))
+    assert run.customers().equals(rows.cast(RUN_SCHEMA))
+    listed = pq.read_table(run.path / "winback_list.parquet")
+    assert listed["rank"].to_pylist() == [1, 2, 3, 5]

@@ -61,6 +61,9 @@ from winback.scan.sweet_spot import sweet_spots
 from winback.scan.worth import decide
 from winback.settings import SCAN_MEMORY, SPARK_DRIVER_MEMORY
 
+#: Customers whose run rows are built and written at a time.
+RUN_PIECE = 500_000
+
 Step = Callable[[str], None]
 """Called with the name of each step as it starts."""
 
@@ -405,13 +408,10 @@ def _scan(
         worth = decide(features, lapse["status"], policy, outcomes)
 
         say("writing")
-        table = _run_table(features, lapse, worth)
         counts = {
             s: int((lapse["status"] == s).sum()) for s in ("active", "slipping", "lapsed", "lost")
         }
         counts["listed"] = int(worth["rank"].notna().sum())
-        # The table holds its own copy of everything: let the frames go before writing it.
-        del features, lapse, worth, risk
         info = RunInfo(
             run_id=RunInfo.new_id(),
             as_of=as_of.isoformat(),
@@ -427,7 +427,13 @@ def _scan(
             drivers=[d.as_dict() for d in drivers],
             seconds=round(time.perf_counter() - started, 3),
         )
-        return write_run(runs_dir, info, table)
+        # The run's rows built and written RUN_PIECE customers at a time: the whole table
+        # held its own copy of every frame.
+        pieces = (
+            _run_table(features.iloc[at], lapse.iloc[at], worth.iloc[at])
+            for at in (slice(a, a + RUN_PIECE) for a in range(0, len(features), RUN_PIECE))
+        )
+        return write_run(runs_dir, info, pieces)
 
 
 def _drivers_cutoffs(features: pd.DataFrame, as_of: date, policy: Policy) -> list[date]:
