@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import tempfile
 import time
@@ -232,6 +233,27 @@ def run_scan(
             con.disconnect()
 
 
+def give_back_freed_memory() -> None:
+    """Hand the memory Python and NumPy freed back to the system (glibc's ``malloc_trim``;
+    elsewhere nothing). glibc keeps freed heap for later allocations: between the scan's
+    steps at 300k customers it held 25-110 MB (up to 13 %) that ``malloc_trim`` gave back,
+    and the steps after build new frames of their own rather than reuse it."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _glibc() -> Any:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        return libc
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        return None
+
+
+_LIBC = _glibc()
+
+
 def bound_memory(con: duckdb.DuckDBPyConnection, memory: str, scratch: str) -> None:
     """DuckDB's queries on ``con`` bounded to ``memory``, spilling to ``scratch``, and the
     memory a query freed given back to the system.
@@ -257,7 +279,12 @@ def _scan(
     engine: str,
 ) -> ScanRun:
     started = time.perf_counter()
-    say = step or (lambda _name: None)
+    told = step or (lambda _name: None)
+
+    def say(name: str) -> None:
+        give_back_freed_memory()
+        told(name)
+
     as_of = as_of or default_as_of(con)
 
     say("features")
