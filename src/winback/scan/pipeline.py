@@ -6,7 +6,7 @@ import ctypes
 import functools
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -454,12 +454,11 @@ def _scan(
             drivers=[d.as_dict() for d in drivers],
             seconds=round(time.perf_counter() - started, 3),
         )
-        # The run's rows built and written RUN_PIECE customers at a time: the whole table
-        # held its own copy of every frame.
-        pieces = (
-            _run_table(features.iloc[at], lapse.iloc[at], worth.iloc[at])
-            for at in (slice(a, a + RUN_PIECE) for a in range(0, len(features), RUN_PIECE))
-        )
+        # The run's rows built and written RUN_PIECE customers at a time (the whole table
+        # held its own copy of every frame); the frames go with the last piece, before the
+        # ranked list is read back.
+        pieces = _run_pieces(features, lapse, worth)
+        del features, lapse, worth, risk
         return write_run(runs_dir, info, pieces)
 
 
@@ -530,6 +529,15 @@ class _PastReads:
             for kept in [self.days, *self.con.kept.values()]:
                 _release(whole, kept)
             self.con.close()
+
+
+def _run_pieces(
+    features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame
+) -> Iterator[pa.Table]:
+    """The run's rows, :data:`RUN_PIECE` customers at a time (:func:`_run_table`)."""
+    for start in range(0, len(features), RUN_PIECE):
+        at = slice(start, start + RUN_PIECE)
+        yield _run_table(features.iloc[at], lapse.iloc[at], worth.iloc[at])
 
 
 def _with_more_reasons(reasons: pd.Series, drivers: pd.Series, doubts: pd.Series) -> list[Any]:
