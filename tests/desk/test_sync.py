@@ -338,3 +338,29 @@ def test_sync_in_pieces_leaves_the_desk_as_in_one(
     assert [c[1] for c in whole[0][:9]] == ["c3", "c1", "c5", "c7", "c0", "c8", "c4", "c6", "c2"]
     for desk in pieces:
         assert desk == whole
+
+
+def test_no_case_tiers_opens_nothing_and_still_refreshes_the_open_cases(
+    db: Session, people: dict[str, User], tmp_path: Path
+) -> None:
+    # An empty [assignment] case_tiers is allowed: no tier becomes a case. The run's rows
+    # are filtered by a typed empty list (untyped, Arrow refused it and every sync failed).
+    sync_cases(db, None, make_run(tmp_path, [{"customer_id": "a", "rank": 5}]), policy=POLICY)
+    none = Policy(assignment=Assignment.model_validate({"case_tiers": []}))
+    again = make_run(tmp_path, [{"customer_id": "a", "rank": 2}, {"customer_id": "b", "rank": 1}])
+    result = sync_cases(db, None, again, policy=none)
+    assert (result.opened, result.refreshed) == (0, 1)
+    assert [(c.customer_id, c.rank) for c in _cases(db)] == [("a", 2)]
+
+
+def test_a_sync_in_pieces_audits_at_one_moment(
+    db: Session, people: dict[str, User], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from winback.desk import sync
+
+    monkeypatch.setattr(sync, "PIECE", 1)
+    run = make_run(tmp_path, [{"customer_id": c, "rank": r} for r, c in enumerate("abc", 1)])
+    sync_cases(db, None, run, policy=POLICY)
+    opened = db.scalars(select(AuditEntry).where(AuditEntry.action == "case.open")).all()
+    assert len(opened) == 3
+    assert len({entry.at for entry in opened}) == 1

@@ -295,7 +295,9 @@ def test_the_ranked_usual_basket_is_the_median_to_the_last_bit() -> None:
     assert (plain["usual_basket"].to_numpy() == ranked["usual_basket"].to_numpy()).all()
 
 
-def test_a_median_basket_out_of_memory_is_ranked_instead(tmp_path: Path) -> None:
+def test_a_median_basket_out_of_memory_is_ranked_instead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # DuckDB's median cannot spill: at 100M orders it ran out of the scan's 2GB. The same
     # failure here, small: 2M orders of 100,000 customers in 60MB (the median fails up to
     # 100MB here, the ranked read passes from 40MB), a real out-of-memory
@@ -317,7 +319,17 @@ def test_a_median_basket_out_of_memory_is_ranked_instead(tmp_path: Path) -> None
     orders = con.table("orders")
     with pytest.raises(duckdb.OutOfMemoryException):
         usual_basket(orders).usual_basket.sum().execute()
+    from winback.scan import sweet_spot
+
+    routes: list[bool] = []
+
+    def spied(orders: Any, ranked: bool = False) -> Any:
+        routes.append(ranked)
+        return usual_basket(orders, ranked)
+
+    monkeypatch.setattr(sweet_spot, "usual_basket", spied)
     _, customers, _ = _read(con, date(2026, 6, 30))
+    assert routes == [False, True]  # the median ran out, then the ranked route
     con.con.execute("RESET memory_limit")
     want = usual_basket(orders).to_pandas().set_index("customer_id")["usual_basket"]
     got = customers.set_index("customer_id")["usual_basket"]

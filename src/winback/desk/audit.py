@@ -56,13 +56,18 @@ def record(
 
 
 def record_many(
-    db: Session, actor: User | None, rows: list[dict[str, Any]], system_name: str
+    db: Session,
+    actor: User | None,
+    rows: list[dict[str, Any]],
+    system_name: str,
+    at: datetime | None = None,
 ) -> None:
     """Add many audit rows in one bulk INSERT (``rows``: action, entity, entity_id, before,
-    after); for winback sync, which may open 100k cases at once."""
+    after); for winback sync, which may open 100k cases at once. ``at``: their moment
+    (now by default; a sync writing in pieces gives all of them its own)."""
     if not rows:
         return
-    now = utcnow()
+    now = utcnow() if at is None else at
     insert_rows(
         db,
         cast(Table, AuditEntry.__table__),

@@ -122,7 +122,9 @@ def _table_to_sync(run: ScanRun, open_ids: list[str], case_tiers: Sequence[str])
     case, and those ranked in a tier that becomes a case. The others (most of a million
     customers) are never turned into Python objects, and these only :data:`PIECE` at a
     time."""
-    listed = pc.field("rank").is_valid() & pc.field("tier").isin(list(case_tiers))
+    # Typed: an empty list of tiers (no tier becomes a case) has no type of its own.
+    tiers = pa.array(list(case_tiers), pa.string())
+    listed = pc.field("rank").is_valid() & pc.field("tier").isin(tiers)
     # Filtered as the file is read: read whole, a run of 5.5M customers held some 2.5 GB
     # (their reasons) for the 1.2M rows sync acts on.
     held = pc.field("customer_id").isin(pa.array(open_ids, pa.string()))
@@ -279,7 +281,7 @@ def _refresh(
         )
     if refreshed:
         db.execute(update(Case), refreshed)
-        audit.record_many(db, actor, entries, SYNC_ACTOR)
+        audit.record_many(db, actor, entries, SYNC_ACTOR, at=now)
         result.refreshed += len(refreshed)
 
 
@@ -523,5 +525,6 @@ def _open_cases(
                 for r, (owner_id, why), priority in piece
             ],
             SYNC_ACTOR,
+            at=now,
         )
     result.opened = len(new)
