@@ -63,22 +63,23 @@ from winback.web.templating import page_templates
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
-# The npm packages' files (package.json at the repository root; scripts/_env.sh installs).
-# An installed wheel carries the ones the desk uses in static/vendor (pyproject.toml puts
-# them there at build time); a checkout serves them from node_modules.
-NODE_MODULES = HERE.parents[2] / "node_modules"
+# The npm packages' files the desk uses. An installed wheel carries them in static/vendor
+# (hatch_build.py copies them there at build time) and looks nowhere else; only a checkout
+# (package.json at the repository root; scripts/_env.sh installs the packages) serves
+# them from its node_modules.
 PACKAGED = HERE / "static" / "vendor"
+CHECKOUT = HERE.parents[2]
+IN_NODE_MODULES = {"htmx": "htmx.org/dist", "swagger-ui": "swagger-ui-dist"}
 
 
-def _vendor(name: str, checkout: Path) -> Path:
+def _vendor(name: str) -> Path:
     packaged = PACKAGED / name
-    return packaged if packaged.is_dir() else checkout
+    if packaged.is_dir() or not (CHECKOUT / "package.json").is_file():
+        return packaged
+    return CHECKOUT / "node_modules" / IN_NODE_MODULES[name]
 
 
-VENDOR = {
-    "htmx": _vendor("htmx", NODE_MODULES / "htmx.org" / "dist"),
-    "swagger-ui": _vendor("swagger-ui", NODE_MODULES / "swagger-ui-dist"),
-}
+VENDOR = {name: _vendor(name) for name in IN_NODE_MODULES}
 
 
 def _is_api(request: Request) -> bool:
@@ -181,11 +182,10 @@ def create_app(
         if not folder.is_dir():
             # Served anyway (a 404 per file) so the API still works; the pages lose htmx.
             log.warning(
-                "the desk's front-end files for %s are missing (looked in %s and %s): in a "
+                "the desk's front-end files for %s are missing (looked in %s): in a "
                 "checkout run `npm ci --ignore-scripts`; an installed wheel carries them, so "
                 "reinstall it",
                 name,
-                PACKAGED / name,
                 folder,
             )
         app.mount(f"/static/vendor/{name}", StaticFiles(directory=folder, check_dir=False), name)
