@@ -203,7 +203,7 @@ def test_the_scans_duckdb_gives_back_what_a_query_freed(tmp_path: Path) -> None:
 
     import duckdb
 
-    from winback.scan.pipeline import bound_memory
+    from winback.ledger.store import bound_memory
 
     con = duckdb.connect()
     bound_memory(con, "1GB", str(tmp_path))

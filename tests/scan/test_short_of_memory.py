@@ -48,3 +48,32 @@ def test_a_query_short_of_memory_on_one_thread_still_fails(tmp_path: Path) -> No
     retry_on_one_thread(con)
     with pytest.raises(duckdb.OutOfMemoryException):
         con.to_parquet(con.table("many"), tmp_path / "out.parquet")
+
+
+def test_a_query_no_thread_would_save_is_answered_another_way_on_all_threads(
+    tmp_path: Path,
+) -> None:
+    # A median per group cannot spill: 20M values in 70MB fail on any number of threads.
+    # or_instead runs the other way at once, without the retry on one thread, and the
+    # scan keeps its threads.
+    from winback.scan.short_of_memory import or_instead
+
+    con = _backend(tmp_path, 8, "70MB")
+    con.con.execute(
+        "CREATE VIEW medians AS SELECT sum(m) AS s FROM (SELECT i % 2000000 AS g, "
+        "median(i) AS m FROM range(20000000) t(i) GROUP BY g)"
+    )
+    retry_on_one_thread(con)
+    tried: list[str] = []
+
+    def median() -> object:
+        tried.append("median")
+        return con.table("medians").to_pyarrow()
+
+    def instead() -> object:
+        tried.append("instead")
+        return "another way"
+
+    assert or_instead(median, instead) == "another way"
+    assert tried == ["median", "instead"]
+    assert threads_of(con) == 8

@@ -469,7 +469,6 @@ def _open_cases(
     # Highest priority first, so the least-busy rule spreads the best cases evenly.
     new.sort(key=lambda r: r.rank)
     chosen = _choose_owners(db, ledger, policy, run.as_of, [(r.customer_id, r.tier) for r in new])
-    priorities: list[int] = []
     # A plain executemany per piece (RETURNING row by row in order would cost a statement
     # per case on SQLite), then the new ids: the open case of each customer opened now by
     # this run is this sync's (one open case per customer; nobody else sees them before
@@ -494,7 +493,6 @@ def _open_cases(
                         **fields,
                     }
                 )
-                priorities.append(fields["priority"])
                 result.unassigned += owner_id is None
             insert_rows(db, cast(Table, Case.__table__), values)
             del rows, values
@@ -503,12 +501,7 @@ def _open_cases(
     )
     ids_now: dict[str, int] = dict(db.execute(mine).all())
     for start in range(0, len(new), PIECE):
-        piece = zip(
-            new[start : start + PIECE],
-            chosen[start : start + PIECE],
-            priorities[start : start + PIECE],
-            strict=True,
-        )
+        piece = zip(new[start : start + PIECE], chosen[start : start + PIECE], strict=True)
         audit.record_many(
             db,
             actor,
@@ -518,11 +511,12 @@ def _open_cases(
                     "entity": "case",
                     "entity_id": ids_now[r.customer_id],
                     "before": None,
+                    # A new case's priority is its rank (case_fields).
                     "after": opened_audit(
-                        _Opened(r.customer_id, owner_id), why, priority=priority, tier=r.tier
+                        _Opened(r.customer_id, owner_id), why, priority=r.rank, tier=r.tier
                     ),
                 }
-                for r, (owner_id, why), priority in piece
+                for r, (owner_id, why) in piece
             ],
             SYNC_ACTOR,
             at=now,

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from winback.ledger.sources import quote_literal
-from winback.ledger.store import Ledger, Manifest
+from winback.ledger.store import Ledger, Manifest, bound_memory
 
 SIZE = 37  # the folded alphabet: space, 0-9, a-z
 KEYS = SIZE**3  # trigrams of that alphabet
@@ -58,8 +58,7 @@ def write_search_rows(
     ``folder``. ``statuses``: a scan run's customers.parquet, for each row's status."""
     con = ledger.connect(manifest)
     try:
-        con.execute(f"SET memory_limit = {quote_literal(memory)}")
-        con.execute(f"SET temp_directory = {quote_literal(str(folder / 'tmp'))}")
+        bound_memory(con, memory, folder / "tmp")
         con.execute("SET enable_progress_bar = false")
         _write(con, folder, statuses)
     finally:

@@ -46,6 +46,7 @@ from winback.ledger.store import (
     Ledger,
     Manifest,
     Segment,
+    bound_memory,
     key_fingerprint,
     key_hash_sql,
     now_iso,
@@ -316,8 +317,7 @@ def staging_connection(ledger: Ledger, memory: str = "1GB") -> duckdb.DuckDBPyCo
     tmp = ledger.root / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
-    con.execute(f"SET temp_directory = {quote_literal(str(tmp / uuid.uuid4().hex))}")
-    con.execute(f"SET memory_limit = {quote_literal(memory)}")
+    bound_memory(con, memory, tmp / uuid.uuid4().hex)
     con.execute("SET preserve_insertion_order = true")
     con.execute("SET enable_progress_bar = true")
     con.execute("SET enable_progress_bar_print = false")

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 from winback.ledger import published
 from winback.ledger.contract import TABLES as CONTRACT
 from winback.ledger.sources import quote_ident, quote_literal
-from winback.ledger.store import Ledger, Manifest, Segment
+from winback.ledger.store import Ledger, Manifest, Segment, bound_memory
 
 TABLES = (
     "customers",
@@ -119,8 +119,7 @@ def build(root: Path, ledger: Ledger, memory: str = "1GB") -> Path | None:
     whole: dict[str, int] = made["whole"]  # files of each table's last whole write
     budget = memory_bytes(memory)
     try:
-        con.execute(f"SET memory_limit = {quote_literal(memory)}")
-        con.execute(f"SET temp_directory = {quote_literal(str(partial / 'tmp'))}")
+        bound_memory(con, memory, partial / "tmp")
         con.execute("SET preserve_insertion_order = false")
         for table in TABLES:
             segments = manifest.segments(table)

@@ -20,8 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winback.errors import EngineError, NothingToScanError, NotInScanError
-from winback.ledger.sources import quote_literal
-from winback.ledger.store import Ledger, Manifest
+from winback.ledger.store import Ledger, Manifest, bound_memory
 from winback.policy import Policy
 from winback.scan import contact
 from winback.scan.cutoff_sql import CutoffQueries
@@ -252,21 +251,6 @@ def _glibc() -> Any:
 
 
 _LIBC = _glibc()
-
-
-def bound_memory(con: duckdb.DuckDBPyConnection, memory: str, scratch: str) -> None:
-    """DuckDB's queries on ``con`` bounded to ``memory``, spilling to ``scratch``, and the
-    memory a query freed given back to the system.
-
-    DuckDB's default is 80 % of the machine's memory; bounded, its joins and sorts spill
-    instead. And its allocator keeps what a query freed for the next one unless its
-    background threads are on: after an aggregate that took 500MB, the process stayed
-    500MB larger with nothing in use; with them, back within a second. At 100M orders
-    that is up to the whole 2GB held idle while the scan's frames are built in Python.
-    """
-    con.execute(f"SET memory_limit = {quote_literal(memory)}")
-    con.execute(f"SET temp_directory = {quote_literal(scratch)}")
-    con.execute("SET allocator_background_threads = true")
 
 
 def _scan(

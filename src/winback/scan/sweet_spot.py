@@ -22,7 +22,6 @@ import math
 from datetime import date
 from typing import Any
 
-import duckdb
 import ibis
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +30,7 @@ import pyarrow as pa
 
 from winback.scan.features import counted_orders, customer_days, line_days
 from winback.scan.keys import positions
+from winback.scan.short_of_memory import or_instead
 
 REGULAR = 3  # purchase days with a line before its stopping counts
 STOPPED_CYCLES = 2.5
@@ -94,12 +94,11 @@ def _read(
         out["customer_id"] = out["customer_id"].astype(str)
         return out
 
-    try:
-        per_customer = frame(customers(ranked=False))
-    except duckdb.OutOfMemoryException:
-        # DuckDB's median holds every customer's amounts in memory and cannot spill (at
-        # 100M orders it ran out of the scan's 2GB): the same medians by ranking instead.
-        per_customer = frame(customers(ranked=True))
+    # DuckDB's median holds every customer's amounts in memory and cannot spill (at 100M
+    # orders it ran out of the scan's 2GB): then the same medians by ranking instead.
+    per_customer = or_instead(
+        lambda: frame(customers(ranked=False)), lambda: frame(customers(ranked=True))
+    )
     return frame(per_line), per_customer, frame(channels)
 
 
