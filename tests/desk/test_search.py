@@ -8,6 +8,8 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 from sqlalchemy.orm import Session
 
@@ -17,6 +19,7 @@ from winback.desk.matching import fold
 from winback.desk.models import User
 from winback.desk.sync import sync_cases
 from winback.errors import InvalidInput, PermissionDenied
+from winback.ledger import customer_rows
 from winback.ledger.importer import import_file
 from winback.ledger.store import Ledger
 
@@ -79,6 +82,24 @@ def test_each_trigram_lists_exactly_the_rows_holding_it(
             found[key] = index.postings[a:b].tolist()
     assert found == {key: sorted(rows) for key, rows in expected.items()}
     assert len(index.postings) == sum(len(rows) for rows in expected.values()) > 50
+
+
+@pytest.mark.parametrize("piece", [1, 2, 5, 7])
+def test_the_postings_worked_out_in_pieces_are_the_whole_ones(piece: int) -> None:
+    """Pieces of any size (texts split across them, empty and one-letter texts, a text
+    holding a trigram twice) give the offsets and postings of one piece."""
+    texts = [" john smith c 0001 ", " ", " aaaa aaaa ", "", " jane c 0002 555 ", " x ", " zz "]
+    hay = pa.chunked_array([texts[:3], texts[3:]])
+    whole = customer_rows.postings_of(hay, piece=len(texts))
+    pieced = customer_rows.postings_of(hay, piece=piece)
+    assert np.array_equal(whole[0], pieced[0])
+    assert np.array_equal(whole[1], pieced[1])
+    assert pieced[1].dtype == np.uint32
+    assert len(whole[1]) == whole[0][-1] > 20
+    # Each key's rows ascending, each row once.
+    for key in np.flatnonzero(np.diff(whole[0])):
+        rows = whole[1][whole[0][key] : whole[0][key + 1]]
+        assert np.all(np.diff(rows.astype(np.int64)) > 0)
 
 
 @pytest.mark.parametrize("text", ["Jonh Smiht", "jonh smiht", "Smith John", "john smth"])

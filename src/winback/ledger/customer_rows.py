@@ -85,9 +85,9 @@ def _write(con: Any, folder: Path, statuses: Path | None) -> None:
     rows = found.select(list(COLUMNS)).combine_chunks()
     with pa.OSFile(str(folder / ROWS), "wb") as sink, pa.ipc.new_file(sink, rows.schema) as out:
         out.write_table(rows)
-    keys, postings = _postings(found.column("hay"))
-    offsets = np.zeros(KEYS + 1, dtype=np.int64)
-    np.cumsum(np.bincount(keys, minlength=KEYS), out=offsets[1:])
+    hay = found.column("hay")
+    del rows, found  # the texts are all the trigrams need
+    offsets, postings = postings_of(hay)
     np.save(folder / "offsets.npy", offsets)
     np.save(folder / "postings.npy", postings)
 
@@ -98,11 +98,49 @@ _CODES[ord("0") : ord("9") + 1] = np.arange(1, 11)
 _CODES[ord("a") : ord("z") + 1] = np.arange(11, 37)
 
 
-def _postings(hay: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+#: Texts worked out at a time by :func:`postings_of`.
+PIECE = 250_000
+
+
+def postings_of(hay: pa.ChunkedArray, piece: int = PIECE) -> tuple[np.ndarray, np.ndarray]:
+    """For each trigram key, the rows whose padded folded text holds it: the offsets
+    (``KEYS + 1``, int64) into the postings (uint32, each key's rows ascending).
+
+    Worked out ``piece`` texts at a time: each piece's rows sorted by key and its count
+    of each key kept, then the pieces' rows written into their keys' places in order (a
+    piece's rows all follow the last piece's, so each key's rows stay ascending). At 5.5M
+    customers the whole texts' trigrams at once, with their sort order and copies, took
+    several times the postings' own memory; now it is twice the postings and a piece's.
+    """
+    pieces: list[tuple[np.ndarray, np.ndarray]] = []
+    counts = np.zeros(KEYS, dtype=np.int64)
+    for start in range(0, len(hay), piece):
+        keys, rows = _postings(hay.slice(start, piece), start)
+        held = np.bincount(keys, minlength=KEYS)
+        counts += held
+        pieces.append((held, rows))
+    offsets = np.zeros(KEYS + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    postings = np.empty(int(offsets[-1]), dtype=np.uint32)
+    filled = offsets[:-1].copy()  # where each key's next row goes
+    while pieces:
+        held, rows = pieces.pop(0)
+        # Each posting's place: its key's next free place plus its rank among the
+        # piece's postings of that key (they come sorted by key).
+        first = np.cumsum(held) - held
+        at = np.repeat(filled - first, held) + np.arange(len(rows))
+        postings[at] = rows
+        filled += held
+        del rows, at
+    return offsets, postings
+
+
+def _postings(hay: pa.ChunkedArray, first_row: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """For each distinct (trigram key, row) of the padded folded texts, sorted by key then
-    row: the keys and the rows (uint32). In NumPy over the texts' bytes (folded texts are
-    ASCII): a stable radix sort of the 16-bit keys keeps each key's rows in row order, so
-    a row holding a trigram twice shows as two neighbours."""
+    row: the keys and the rows (uint32, numbered from ``first_row``). In NumPy over the
+    texts' bytes (folded texts are ASCII): a stable radix sort of the 16-bit keys keeps
+    each key's rows in row order, so a row holding a trigram twice shows as two
+    neighbours."""
     texts = pc.cast(
         hay.combine_chunks() if hay.num_chunks else pa.array([], pa.string()), pa.large_string()
     )
@@ -118,14 +156,16 @@ def _postings(hay: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     bounds = bounds - bounds[0]
     codes = np.concatenate([_CODES[raw], np.zeros(2, dtype=np.uint16)])
     keys = (codes[:-2] * SIZE + codes[1:-1]) * SIZE + codes[2:]
+    del codes
     starts = np.ones(len(raw), dtype=bool)  # a trigram starts here within one text
     lengths = np.diff(bounds)
     starts[bounds[1:][lengths >= 1] - 1] = False  # the last two bytes of each text
     starts[bounds[1:][lengths >= 2] - 2] = False
-    rows = np.repeat(np.arange(len(texts), dtype=np.uint32), lengths)[starts]
-    keys = keys[starts]
+    rows = np.repeat(np.arange(first_row, first_row + len(texts), dtype=np.uint32), lengths)
+    rows, keys = rows[starts], keys[starts]
     order = np.argsort(keys, kind="stable")
     keys, rows = keys[order], rows[order]
+    del order
     first = np.ones(len(keys), dtype=bool)
     first[1:] = (keys[1:] != keys[:-1]) | (rows[1:] != rows[:-1])
     return keys[first], rows[first]
