@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from winback.ledger.importer import import_file
@@ -172,6 +173,18 @@ def _assert_same(per_line: pd.DataFrame, customers: pd.DataFrame, channels: pd.D
         pd.testing.assert_frame_equal(
             describe_in_pieces(per_line, customers, channels, piece=piece), got
         )
+    # Streamed: the (customer, line) rows in id order, in batches of any size, taken a
+    # piece of customers at a time; the same rows, in customer id order.
+    from winback.scan.sweet_spot import describe_streamed
+
+    ordered = pa.Table.from_pandas(
+        per_line.sort_values("customer_id", kind="stable"), preserve_index=False
+    )
+    in_id_order = got.sort_index(kind="stable")
+    for piece, batch in ((1, 1), (7, 5), (1000, 3), (1000, 100_000)):
+        batches = ordered.to_batches(max_chunksize=batch)
+        streamed = describe_streamed(iter(batches), customers, channels, piece=piece)
+        pd.testing.assert_frame_equal(streamed, in_id_order)
     want = _reference(per_line, customers, channels)
     assert list(got.index) == list(customers["customer_id"])
     for cid, sentence, top, basket, gone in got.itertuples():

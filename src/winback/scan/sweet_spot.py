@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -27,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from winback.scan.features import counted_orders, customer_days, line_days
 from winback.scan.keys import positions
@@ -39,6 +41,8 @@ BANDS = ("low", "mid", "high")
 COLUMNS = ("sweet_spot", "top_lines", "usual_basket", "stopped_line")
 #: Customers described at a time (:func:`describe_in_pieces`).
 DESCRIBE_CUSTOMERS = 500_000
+#: Rows of (customer, line) per batch read while streaming (:func:`describe_streamed`).
+STREAM_ROWS = 250_000
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -46,15 +50,17 @@ ObjectArray = npt.NDArray[np.object_]
 
 
 def _read(
-    con: Any, as_of: date, lines: Any = None, days: Any = None
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    con: Any, as_of: date, lines: Any = None, days: Any = None, streamed: bool = False
+) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
     """(customer, line) purchase days, first and last; per-customer basket and price;
     (customer, channel) counts.
 
     ``lines`` and ``days`` are ``features.line_days`` and ``features.customer_days`` when
     the scan keeps them; without them they are computed within the queries. The order lines
     are read once (by line and day), the purchase days come from the table by day, and the
-    orders themselves are read only for the median basket and the channels.
+    orders themselves are read only for the median basket and the channels. ``streamed``:
+    the (customer, line) rows as Arrow record batches in customer id order, read last
+    (:func:`describe_streamed` takes them a piece of customers at a time), not a frame.
     """
     held = line_days(con) if lines is None else lines
     held = held.filter(held.order_date <= ibis.date(as_of))
@@ -99,7 +105,22 @@ def _read(
     per_customer = or_instead(
         lambda: frame(customers(ranked=False)), lambda: frame(customers(ranked=True))
     )
-    return frame(per_line), per_customer, frame(channels)
+    by_channel = frame(channels)
+    if streamed:
+        # Last: the engine streams the rows while nothing else is asked of it.
+        return _stream(con, per_line.order_by("customer_id")), per_customer, by_channel
+    return frame(per_line), per_customer, by_channel
+
+
+def _stream(con: Any, expr: Any) -> pa.RecordBatchReader:
+    """``expr``'s rows as a reader of Arrow record batches: on DuckDB streamed as it
+    produces them (Ibis's own ``to_pyarrow_batches`` calls a DuckDB method that version 2
+    dropped); elsewhere read whole, then handed out."""
+    if con.name == "duckdb":
+        reader: pa.RecordBatchReader = con.con.sql(con.compile(expr)).to_arrow_reader(STREAM_ROWS)
+        return reader
+    table = expr.to_pyarrow()
+    return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(STREAM_ROWS))
 
 
 def usual_basket(orders: Any, ranked: bool = False) -> Any:
@@ -263,6 +284,78 @@ def describe_in_pieces(
     return pd.concat(pieces)
 
 
+def describe_streamed(
+    per_line: Iterable[pa.RecordBatch],
+    customers: pd.DataFrame,
+    channels: pd.DataFrame,
+    piece: int | None = None,
+) -> pd.DataFrame:
+    """:func:`describe` of ``piece`` (:data:`DESCRIBE_CUSTOMERS`) customers at a time, in
+    customer id order, their (customer, line) rows taken from ``per_line``, record batches
+    in customer id order, as each piece needs them: only a piece's rows are ever held. At
+    5.5M customers (100M orders) the 23M rows read whole, then split into pieces, took the
+    scan from 4.4 to 9.3 GB. The same rows as :func:`describe`, indexed by customer id in
+    id order; the price bands against the whole business's terciles."""
+    piece = DESCRIBE_CUSTOMERS if piece is None else piece
+    customers = customers.sort_values("customer_id", kind="stable", ignore_index=True)
+    cuts = _terciles(_unit_prices(customers))
+    ids = customers["customer_id"]
+    count = -(-len(customers) // piece)
+    chans = _rows_by_piece(positions(ids, channels["customer_id"]), piece, count)
+    batches = iter(per_line)
+    held: list[pa.RecordBatch] = []  # rows read but not yet described, in id order
+    pieces = []
+    for k in range(count):
+        mine = customers.iloc[k * piece : (k + 1) * piece]
+        last = str(mine["customer_id"].iloc[-1])
+        # Read on until a row past this piece's last customer (or the end) is held.
+        while not held or _last_id(held[-1]) <= last:
+            batch = next(batches, None)
+            if batch is None:
+                break
+            if batch.num_rows:
+                held.append(batch)
+        rows = pa.Table.from_batches(held, schema=held[0].schema) if held else None
+        if rows is None:
+            lines = _empty_lines()
+        else:
+            ids_held = rows.column("customer_id")
+            # Sorted: the rows up to this piece's last customer are the first ones.
+            upto = int(pc.sum(pc.less_equal(ids_held, last)).as_py() or 0)
+            lines = _line_frame(rows.slice(0, upto))
+            held = rows.slice(upto).to_batches()
+        pieces.append(describe(lines, mine, channels.iloc[chans[k]], cuts=cuts))
+    if not pieces:
+        return describe(_empty_lines(), customers, channels)
+    return pd.concat(pieces)
+
+
+def _last_id(batch: pa.RecordBatch) -> str:
+    """The customer id of a batch's last row; a null (nulls come last, and are nobody's)
+    as after every id."""
+    last = batch.column(batch.schema.get_field_index("customer_id"))[-1].as_py()
+    return "\U0010ffff" if last is None else str(last)
+
+
+def _line_frame(rows: pa.Table) -> pd.DataFrame:
+    """(customer, line) rows as :func:`describe` reads them."""
+    out: pd.DataFrame = rows.to_pandas(date_as_object=False)
+    out["customer_id"] = out["customer_id"].astype(str)
+    return out
+
+
+def _empty_lines() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": pd.Series([], dtype=str),
+            "line": pd.Series([], dtype=str),
+            "days": pd.Series([], dtype=np.int64),
+            "first": pd.Series([], dtype="datetime64[s]"),
+            "last": pd.Series([], dtype="datetime64[s]"),
+        }
+    )
+
+
 def _rows_by_piece(at: IntArray, piece: int, count: int) -> list[IntArray]:
     """For each of ``count`` pieces of ``piece`` customers, the rows whose customer
     position ``at`` falls in it, in their order (rows of no customer, ``at`` -1, in none)."""
@@ -414,4 +507,8 @@ def describe(
 def sweet_spots(con: Any, as_of: date, lines: Any = None, days: Any = None) -> pd.DataFrame:
     """Every customer's sweet spot at ``as_of`` (:func:`describe` over the ledger);
     ``lines`` and ``days`` as :func:`_read` takes them."""
-    return describe_in_pieces(*_read(con, as_of, lines, days))
+    per_line, customers, channels = _read(con, as_of, lines, days, streamed=True)
+    try:
+        return describe_streamed(per_line, customers, channels)
+    finally:
+        per_line.close()  # the rows past the last customer's, if any, unread
