@@ -14,9 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from winback.ledger.contract import TABLES
-from winback.ledger.importer import import_file
-from winback.ledger.store import Ledger
+from tests.scan.test_follow_suit import _simulated
 from winback.models import uplift
 from winback.policy import Policy
 from winback.scan import (
@@ -55,22 +53,11 @@ def test_no_later_step_names_a_column_let_go() -> None:
     assert len(set(pipeline.READ_ONLY_UP_TO_LAPSE_RISK)) == len(pipeline.READ_ONLY_UP_TO_LAPSE_RISK)
 
 
-def _ledger(tmp: Path, profile: str, customers: int) -> Ledger:
-    from winback.simulate.run import simulate
-
-    simulate(profile, customers, 30, 5, tmp / "sim", "parquet")
-    ledger = Ledger(tmp / "ledger")
-    for name in TABLES:
-        for path in sorted((tmp / "sim").glob(f"{name}.*")):
-            import_file(ledger, name, path, rejects_dir=tmp / "rejects")
-    return ledger
-
-
 @pytest.mark.parametrize(("profile", "customers"), [("retail", 1500), ("subscription", 800)])
 def test_a_scan_keeping_every_column_writes_the_same_run(
     profile: str, customers: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ledger = _ledger(tmp_path, profile, customers)
+    ledger = _simulated(profile, customers, tmp_path)
     policy = Policy.model_validate({"decision": {"let_go_intangibles": 1}})
     as_of = END - timedelta(days=90)
     seen: dict[str, list[str]] = {}
