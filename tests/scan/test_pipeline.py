@@ -221,21 +221,26 @@ def test_the_scans_duckdb_gives_back_what_a_query_freed(tmp_path: Path) -> None:
     assert _resident_mb() - before <= 100, f"{held:.0f} MB taken, still held after 10 s"
 
 
-def test_a_risk_driver_and_a_doubtful_contact_are_reasons_too() -> None:
+def test_a_risk_driver_and_a_doubtful_contact_are_reasons_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import numpy as np
     import pandas as pd
 
-    from winback.scan import contact
+    from winback.scan import contact, pipeline
     from winback.scan.pipeline import _with_more_reasons
 
     reasons = pd.Series([["gone quiet"], [], ["overdue"], []], dtype=object)
     before = [list(r) for r in reasons]
     drivers = pd.Series(["bought Shoes", None, np.nan, "served by Pia"], dtype=object)
     doubts = pd.Series([np.nan, "moved", np.nan, "moved"], dtype="str")
-    got = _with_more_reasons(reasons, drivers, doubts)
     moved = contact.reason("moved")
-    assert got == [["gone quiet", "bought Shoes"], [moved], ["overdue"], ["served by Pia", moved]]
-    assert got[2] is reasons[2]  # nothing to add: the same list, not a copy
+    want = [["gone quiet", "bought Shoes"], [moved], ["overdue"], ["served by Pia", moved]]
+    for chunk in (1, 3, 200_000):  # built in pieces of customers: the same column
+        monkeypatch.setattr(pipeline, "REASONS_CHUNK", chunk)
+        got = _with_more_reasons(reasons, drivers, doubts)
+        assert isinstance(got, pd.arrays.ArrowExtensionArray)
+        assert [list(r) for r in got] == want
     assert [list(r) for r in reasons] == before  # the lists given are left as they were
 
 

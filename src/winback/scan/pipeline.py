@@ -58,7 +58,7 @@ from winback.scan.subscriptions import (
     subscription_features,
 )
 from winback.scan.sweet_spot import sweet_spots
-from winback.scan.worth import decide
+from winback.scan.worth import REASONS_CHUNK, REASONS_TYPE, decide
 from winback.settings import SCAN_MEMORY, SPARK_DRIVER_MEMORY
 
 #: Customers whose run rows are built and written at a time.
@@ -562,21 +562,30 @@ def _run_pieces(
         yield _run_table(features.iloc[at], lapse.iloc[at], worth.iloc[at])
 
 
-def _with_more_reasons(reasons: pd.Series, drivers: pd.Series, doubts: pd.Series) -> list[Any]:
+def _with_more_reasons(
+    reasons: pd.Series, drivers: pd.Series, doubts: pd.Series
+) -> pd.arrays.ArrowExtensionArray:
     """Each customer's reasons, then their risk driver and the doubt about their contact
-    details where they have one (strings; anything else is none). Only those customers'
-    lists are made anew: a new list for every customer, 5.5M at 100M orders, doubled the
-    reasons' memory for a moment."""
-    out = reasons.tolist()
+    details where they have one (strings; anything else is none), as an Arrow list column
+    built :data:`~winback.scan.worth.REASONS_CHUNK` customers at a time: as Python lists
+    of strings (5.5M at 100M orders) they were held through the worth step, its peak.
+    Only the customers with more to say get a new list; the lists given are left as they
+    were."""
+    given = reasons.to_numpy(dtype=object)
     driver_of, doubt_of = drivers.to_numpy(dtype=object), doubts.to_numpy(dtype=object)
-    for i in np.flatnonzero(drivers.notna().to_numpy() | doubts.notna().to_numpy()).tolist():
-        driver, doubt = driver_of[i], doubt_of[i]
-        out[i] = [
-            *out[i],
-            *([driver] if isinstance(driver, str) else []),
-            *([contact.reason(doubt)] if isinstance(doubt, str) else []),
-        ]
-    return out
+    more = drivers.notna().to_numpy() | doubts.notna().to_numpy()
+    pieces = []
+    for start in range(0, len(given), REASONS_CHUNK):
+        out = given[start : start + REASONS_CHUNK].tolist()
+        for i in np.flatnonzero(more[start : start + REASONS_CHUNK]).tolist():
+            driver, doubt = driver_of[start + i], doubt_of[start + i]
+            out[i] = [
+                *out[i],
+                *([driver] if isinstance(driver, str) else []),
+                *([contact.reason(doubt)] if isinstance(doubt, str) else []),
+            ]
+        pieces.append(pa.array(out, REASONS_TYPE))
+    return pd.arrays.ArrowExtensionArray(pa.chunked_array(pieces, REASONS_TYPE))
 
 
 def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame) -> pa.Table:
