@@ -23,13 +23,14 @@ give the analytic gradient, since ∂ log I/∂θ is the integrand-weighted mean
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.special import digamma, expit, gammaln
+from scipy.special import digamma, expit, gammaln, zeta
 
 from winback.models._special import expm1_ratio
-from winback.models.base import Data, FloatArray, factorize
+from winback.models.base import Data, FloatArray, IndexArray, factorize
 from winback.models.transaction import RepeatPurchaseModel, customer_arrays
 
 GAUSS_NODES = 64
@@ -39,6 +40,8 @@ PANEL_NODES = 12
 PANEL_WIDTH = 2.0
 MAX_PANELS = 16
 BLOCK_ROWS = 16_384
+# Per-row weights of the Hessian's sum, from the rows (indices) and their log I.
+RowWeights = Callable[[IndexArray, FloatArray], FloatArray]
 
 
 @functools.cache
@@ -51,13 +54,25 @@ def _unit_rule(panels: int) -> tuple[FloatArray, FloatArray]:
 
 
 def _log_death_integral(
-    params: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray, gradient: bool
-) -> tuple[FloatArray, FloatArray | None]:
-    """log I per row (−inf when t_x = T) and, if asked, ∂ log I/∂(r, α, s, β) (rows × 4)."""
+    params: FloatArray,
+    x: FloatArray,
+    t_x: FloatArray,
+    T: FloatArray,
+    gradient: bool,
+    hessian_weights: RowWeights | None = None,
+) -> tuple[FloatArray, FloatArray | None, FloatArray | None]:
+    """log I per row (−inf when t_x = T); if asked, ∂ log I/∂(r, α, s, β) (rows × 4) and,
+    given ``hessian_weights``, Σ u ∂² log I/∂θ∂θ (4 × 4) over the rows with t_x < T.
+
+    ``hessian_weights(rows, log_i)`` gives u for those rows from their log I (the
+    likelihood weighs a row's death integral by its posterior P(dead), known only once
+    log I is), so the Hessian is summed block by block without a matrix per row.
+    """
     r, alpha, s, beta = (float(v) for v in params)
     n = len(x)
     log_i = np.full(n, -np.inf)
-    grad = np.zeros((n, 4)) if gradient else None
+    grad = np.zeros((n, 4)) if gradient or hessian_weights is not None else None
+    hess = None if hessian_weights is None else np.zeros((4, 4))
     # The scale of y: the integrand's decay rate at t_x, or the smaller of the scales
     # α + t_x and β + t_x where the integrand bends, whichever is shorter.
     rate = np.maximum(
@@ -108,7 +123,61 @@ def _log_death_integral(
                 grad[idx, 2] = -np.einsum("ij,ij->i", share, log_b) / total
                 np.reciprocal(b_tau, out=b_tau)
                 grad[idx, 3] = -(s + 1) * np.einsum("ij,ij->i", share, b_tau) / total
-    return log_i, grad
+            if hess is not None and hessian_weights is not None and grad is not None:
+                u = hessian_weights(idx, log_i[idx])
+                share *= (u / total)[:, None]
+                hess += _weighted_log_integral_hessian(
+                    share, (log_a, a_tau, log_b, b_tau), grad[idx], u, n1, s
+                )
+    return log_i, grad, hess
+
+
+def _weighted_log_integral_hessian(
+    q: FloatArray,
+    node_values: tuple[FloatArray, ...],
+    grad: FloatArray,
+    u: FloatArray,
+    n1: FloatArray,
+    s: float,
+) -> FloatArray:
+    """Σ_rows u ∂² log I/∂θ∂θ (4 × 4) for a block of rows: q = u × each node's share of
+    its row's I (rows × nodes); at every node v = (log(α+τ), 1/(α+τ), log(β+τ), 1/(β+τ));
+    ``grad`` the rows' ∂ log I; n1 = r + x per row.
+
+    With g = log(integrand), ∂ log I = E[∂g] and ∂² log I = E[∂²g] + E[∂g ∂gᵀ] − E[∂g]
+    E[∂g]ᵀ, means under the shares. ∂g = (−log(α+τ), −n1/(α+τ), −log(β+τ), −(s+1)/(β+τ));
+    ∂²g is zero but for ∂r∂α = −1/(α+τ), ∂α² = n1/(α+τ)², ∂s∂β = −1/(β+τ) and
+    ∂β² = (s+1)/(β+τ)². Every sum over rows and nodes is then one dot product of flat
+    arrays (a reduction along a row is what is slow here). The covariance is the
+    difference of two sums; its rounding, relative to E[∂g ∂gᵀ], is far below what a
+    Newton step or a standard error needs.
+    """
+    log_a, inv_a, log_b, inv_b = node_values
+    flat_q = q.ravel()
+    # v with n1 folded into 1/(α+τ): ∂g = −(v₀, v₁, v₂, (s+1) v₃).
+    scaled_inv_a = inv_a * n1[:, None]
+    flat = [log_a.ravel(), scaled_inv_a.ravel(), log_b.ravel(), inv_b.ravel()]
+    hess = np.empty((4, 4))
+    for k in range(4):
+        weighted = flat_q * flat[k]
+        for m in range(k, 4):
+            hess[k, m] = hess[m, k] = weighted @ flat[m]
+        if k == 1:
+            # Σ q n1/(α+τ)² and Σ q/(α+τ): the terms of ∂²g in α.
+            d_alpha_alpha = weighted @ inv_a.ravel()
+    scale = np.array([1.0, 1.0, 1.0, s + 1.0])
+    hess *= np.outer(scale, scale)
+    hess -= (grad.T * u) @ grad
+    d_r_alpha = flat_q @ inv_a.ravel()
+    weighted_inv_b = flat_q * flat[3]
+    hess[0, 1] -= d_r_alpha
+    hess[1, 0] -= d_r_alpha
+    hess[1, 1] += d_alpha_alpha
+    d_s_beta = float(weighted_inv_b.sum())
+    hess[2, 3] -= d_s_beta
+    hess[3, 2] -= d_s_beta
+    hess[3, 3] += (s + 1) * (weighted_inv_b @ flat[3])
+    return hess
 
 
 class ParetoNBDModel(RepeatPurchaseModel):
@@ -145,7 +214,7 @@ class ParetoNBDModel(RepeatPurchaseModel):
         x, t_x, T, ux, at_x = data
         head = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + s * np.log(beta))[at_x]
         alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-        log_i, grad_i = _log_death_integral(params, x, t_x, T, gradient)
+        log_i, grad_i, _ = _log_death_integral(params, x, t_x, T, gradient)
         dead = np.log(s) + log_i
         return head, alive, dead, grad_i
 
@@ -179,9 +248,25 @@ class ParetoNBDModel(RepeatPurchaseModel):
     def _weighted_sums(
         self, params: FloatArray, data: Data, weights: FloatArray
     ) -> tuple[float, FloatArray | None]:
-        # The sums of ``_value_and_gradient_rows`` without building its rows: terms of x
-        # alone per distinct x (weights pooled with bincount), constants once, the rest as
-        # dot products with the posterior weights of "alive" and "dead".
+        total, grad, _ = self._sums(params, data, weights, hessian=False)
+        return total, grad
+
+    def _weighted_sums_and_hessian(
+        self, params: FloatArray, data: Data, weights: FloatArray
+    ) -> tuple[float, FloatArray, FloatArray]:
+        total, grad, hess = self._sums(params, data, weights, hessian=True)
+        assert hess is not None
+        return total, grad, hess
+
+    def _sums(
+        self, params: FloatArray, data: Data, weights: FloatArray, hessian: bool
+    ) -> tuple[float, FloatArray, FloatArray | None]:
+        """Σ w·ll, Σ w·∇ll and, if asked, Σ w·∇²ll (natural scale).
+
+        The sums of ``_value_and_gradient_rows`` without building its rows: terms of x
+        alone per distinct x (weights pooled with bincount), constants once, the rest as
+        dot products with the posterior weights of "alive" and "dead".
+        """
         if len(data) == 3:
             data = self._prepare(data)
         r, alpha, s, beta = (float(v) for v in params)
@@ -191,26 +276,57 @@ class ParetoNBDModel(RepeatPurchaseModel):
         log_alpha_t = np.log(alpha + T)
         log_beta_t = np.log(beta + T)
         alive = -(r + x) * log_alpha_t - s * log_beta_t
-        log_i, grad_i = _log_death_integral(params, x, t_x, T, True)
+
+        def dead_weights(rows: IndexArray, log_i_rows: FloatArray) -> FloatArray:
+            # w × P(dead), the weight of a row's death integral in ∇²ll.
+            return np.asarray(
+                weights[rows] * expit(np.log(s) + log_i_rows - alive[rows]), dtype=np.float64
+            )
+
+        log_i, grad_i, hess_i = _log_death_integral(
+            params, x, t_x, T, True, dead_weights if hessian else None
+        )
         assert grad_i is not None
         dead = np.log(s) + log_i
         constant = r * np.log(alpha) + s * np.log(beta)
         total = float((gammaln(r + ux) - gammaln(r)) @ per_x) + n * constant
         total += float(weights @ np.logaddexp(alive, dead))
-        w_alive = weights * expit(alive - dead)
+        p_alive = expit(alive - dead)
+        w_alive = weights * p_alive
         w_dead = weights - w_alive
+        inv_alpha_t = 1.0 / (alpha + T)
+        inv_beta_t = 1.0 / (beta + T)
         grad = np.array(
             [
                 float((digamma(r + ux) - digamma(r)) @ per_x)
                 + n * np.log(alpha)
                 - float(w_alive @ log_alpha_t),
-                n * r / alpha - float(w_alive @ ((r + x) / (alpha + T))),
+                n * r / alpha - float(w_alive @ ((r + x) * inv_alpha_t)),
                 n * np.log(beta) - float(w_alive @ log_beta_t) + float(w_dead.sum()) / s,
-                n * s / beta - s * float(w_alive @ (1.0 / (beta + T))),
+                n * s / beta - s * float(w_alive @ inv_beta_t),
             ]
         )
         grad += w_dead @ grad_i
-        return total, grad
+        if hess_i is None:
+            return total, grad, None
+        # ll = head + log(e^alive + e^dead), so ∇²ll = ∇²head + p ∇²alive + (1−p) ∇²dead
+        # + p(1−p) (∇alive − ∇dead)(∇alive − ∇dead)ᵀ, p = P(alive).
+        hess = np.zeros((4, 4))
+        hess[0, 0] = float((zeta(2, r + ux) - zeta(2, r)) @ per_x)  # trigamma
+        hess[0, 1] = n / alpha - float(w_alive @ inv_alpha_t)
+        hess[1, 1] = -n * r / alpha**2 + float(w_alive @ ((r + x) * inv_alpha_t**2))
+        hess[2, 2] = -float(w_dead.sum()) / s**2
+        hess[2, 3] = n / beta - float(w_alive @ inv_beta_t)
+        hess[3, 3] = -n * s / beta**2 + s * float(w_alive @ inv_beta_t**2)
+        hess[1, 0], hess[3, 2] = hess[0, 1], hess[2, 3]
+        hess += hess_i
+        apart = -grad_i
+        apart[:, 0] -= log_alpha_t
+        apart[:, 1] -= (r + x) * inv_alpha_t
+        apart[:, 2] -= log_beta_t + 1.0 / s
+        apart[:, 3] -= s * inv_beta_t
+        hess += (apart.T * (w_alive * (1.0 - p_alive))) @ apart
+        return total, grad, hess
 
     def _identified(self, params: FloatArray) -> str:
         r, alpha, s, beta = params
