@@ -234,3 +234,29 @@ def test_newton_steps_back_from_where_the_likelihood_is_not_representable(
     assert refused
     assert model._quick == "Newton converged"  # type: ignore[attr-defined]
     assert model.params_.to_numpy() == pytest.approx(reference.params_.to_numpy(), rel=1e-7)
+
+
+def test_warm_start_continues_by_newton_on_all_the_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    # From the sample's optimum, a few Newton steps on all the rows (each with the
+    # Hessian), none without it; the same optimum as the fit without a warm start.
+    rng = np.random.default_rng(9)
+    columns = sample_paretonbd(np.floor(rng.uniform(20, 300, 6_000)), 0.6, 11.0, 0.7, 13.0, rng)
+    cold = ParetoNBDModel().fit(*columns)
+    monkeypatch.setattr(base, "WARM_START_ROWS", 100)
+    monkeypatch.setattr(base, "WARM_START_CUSTOMERS", 1_000)
+    model = ParetoNBDModel()
+    full_rows = len(base.compress_rows(columns, None)[1])
+    calls: list[tuple[int, bool]] = []
+    original = model._sums
+
+    def counted(params: np.ndarray, data: Any, weights: np.ndarray, hessian: bool) -> Any:
+        calls.append((len(weights), hessian))
+        return original(params, data, weights, hessian=hessian)
+
+    model._sums = counted  # type: ignore[method-assign]
+    model.fit(*columns)
+    assert model._warm == "warm start converged"  # type: ignore[attr-defined]
+    on_all = [hessian for rows, hessian in calls if rows == full_rows]
+    assert all(on_all)
+    assert 1 <= len(on_all) <= 6
+    assert model.params_.to_numpy() == pytest.approx(cold.params_.to_numpy(), rel=1e-6)
