@@ -81,7 +81,8 @@ def _log_death_integral(
     span = np.log1p(rate * (T - t_x))
     panels = np.clip(np.ceil(span / PANEL_WIDTH), 1, MAX_PANELS).astype(np.intp)
     panels[~(t_x < T)] = 0
-    for count in np.unique(panels[panels > 0]):
+    # Each panel count in use (bincount: np.unique's sort costs more at a thousand rows).
+    for count in np.flatnonzero(np.bincount(panels, minlength=2)[1:]) + 1:
         unit_nodes, unit_weights = _unit_rule(int(count))
         rows = np.flatnonzero(panels == count)
         log_weights = np.log(unit_weights)
@@ -90,21 +91,26 @@ def _log_death_integral(
             n1 = r + x[idx]
             c = rate[idx]
             width = span[idx]
-            # In place, one (rows × nodes) buffer per quantity: these few lines are most of
-            # a Pareto/NBD fit's time.
+            # In place, in six (rows × nodes) buffers: these lines are most of a
+            # Pareto/NBD fit's time. ``v`` holds at every node log(α+τ), (r+x)/(α+τ),
+            # log(β+τ) and 1/(β+τ): −∂g/∂θ for the log integrand g, but for a factor s+1
+            # on the last.
             y = np.multiply.outer(width, unit_nodes)
-            b_tau = np.expm1(y)
-            b_tau /= c[:, None]
-            b_tau += t_x[idx][:, None]  # τ
-            a_tau = b_tau + alpha  # α + τ
-            b_tau += beta  # β + τ
-            log_a = np.log(a_tau)
-            log_b = np.log(b_tau)
-            # integrand × dτ/dy × weight, in logs
+            tau = np.expm1(y)
+            tau /= c[:, None]
+            tau += t_x[idx][:, None]
+            v = np.empty((4, *y.shape))
+            np.add(tau, alpha, out=v[1])
+            np.add(tau, beta, out=v[3])
+            np.log(v[1], out=v[0])
+            np.log(v[3], out=v[2])
+            # integrand × dτ/dy × weight, in logs (τ's buffer reused for the products)
             terms = y
             terms += log_weights
-            terms -= log_a * n1[:, None]
-            terms -= (s + 1) * log_b
+            np.multiply(v[0], n1[:, None], out=tau)
+            terms -= tau
+            np.multiply(v[2], s + 1, out=tau)
+            terms -= tau
             # Shifted by the first node's term rather than the row's largest (a reduction
             # along short rows is slow): the log integrand in y rises at most at slope 1,
             # so no term exceeds the first by more than the span (tens at most) plus the
@@ -115,68 +121,59 @@ def _log_death_integral(
             np.exp(share, out=share)
             total = share @ np.ones(share.shape[1])
             log_i[idx] = top + np.log(total) + np.log(width) - np.log(c)
-            if grad is not None:
-                # Integrand-weighted means: row sums of share × quantity, over the total.
-                grad[idx, 0] = -np.einsum("ij,ij->i", share, log_a) / total
-                np.reciprocal(a_tau, out=a_tau)
-                grad[idx, 1] = -n1 * np.einsum("ij,ij->i", share, a_tau) / total
-                grad[idx, 2] = -np.einsum("ij,ij->i", share, log_b) / total
-                np.reciprocal(b_tau, out=b_tau)
-                grad[idx, 3] = -(s + 1) * np.einsum("ij,ij->i", share, b_tau) / total
-            if hess is not None and hessian_weights is not None and grad is not None:
+            if grad is None:
+                continue
+            np.reciprocal(v[1], out=v[1])
+            v[1] *= n1[:, None]
+            np.reciprocal(v[3], out=v[3])
+            # Integrand-weighted means: row sums of share × v, over the total.
+            means = np.einsum("kij,ij->ik", v, share)
+            means /= -total[:, None]
+            means[:, 3] *= s + 1
+            grad[idx] = means
+            if hess is not None and hessian_weights is not None:
                 u = hessian_weights(idx, log_i[idx])
                 share *= (u / total)[:, None]
-                hess += _weighted_log_integral_hessian(
-                    share, (log_a, a_tau, log_b, b_tau), grad[idx], u, n1, s
-                )
+                hess += _weighted_log_integral_hessian(share, v, means, u, n1, s)
     return log_i, grad, hess
 
 
 def _weighted_log_integral_hessian(
-    q: FloatArray,
-    node_values: tuple[FloatArray, ...],
-    grad: FloatArray,
-    u: FloatArray,
-    n1: FloatArray,
-    s: float,
+    q: FloatArray, v: FloatArray, grad: FloatArray, u: FloatArray, n1: FloatArray, s: float
 ) -> FloatArray:
     """Σ_rows u ∂² log I/∂θ∂θ (4 × 4) for a block of rows: q = u × each node's share of
-    its row's I (rows × nodes); at every node v = (log(α+τ), 1/(α+τ), log(β+τ), 1/(β+τ));
-    ``grad`` the rows' ∂ log I; n1 = r + x per row.
+    its row's I (rows × nodes); v = (log(α+τ), n1/(α+τ), log(β+τ), 1/(β+τ)) at every node
+    (4 × rows × nodes), n1 = r + x; ``grad`` the rows' ∂ log I.
 
     With g = log(integrand), ∂ log I = E[∂g] and ∂² log I = E[∂²g] + E[∂g ∂gᵀ] − E[∂g]
-    E[∂g]ᵀ, means under the shares. ∂g = (−log(α+τ), −n1/(α+τ), −log(β+τ), −(s+1)/(β+τ));
-    ∂²g is zero but for ∂r∂α = −1/(α+τ), ∂α² = n1/(α+τ)², ∂s∂β = −1/(β+τ) and
-    ∂β² = (s+1)/(β+τ)². Every sum over rows and nodes is then one dot product of flat
-    arrays (a reduction along a row is what is slow here). The covariance is the
-    difference of two sums; its rounding, relative to E[∂g ∂gᵀ], is far below what a
-    Newton step or a standard error needs.
+    E[∂g]ᵀ, means under the shares. ∂g = −(v₀, v₁, v₂, (s+1) v₃); ∂²g is zero but for
+    ∂r∂α = −1/(α+τ), ∂α² = n1/(α+τ)², ∂s∂β = −1/(β+τ) and ∂β² = (s+1)/(β+τ)². The sums
+    over rows and nodes are products of flat arrays (a reduction along a row is what is
+    slow here). The covariance is the difference of two sums; its rounding, relative to
+    E[∂g ∂gᵀ], is far below what a Newton step or a standard error needs.
     """
-    log_a, inv_a, log_b, inv_b = node_values
     flat_q = q.ravel()
-    # v with n1 folded into 1/(α+τ): ∂g = −(v₀, v₁, v₂, (s+1) v₃).
-    scaled_inv_a = inv_a * n1[:, None]
-    flat = [log_a.ravel(), scaled_inv_a.ravel(), log_b.ravel(), inv_b.ravel()]
-    hess = np.empty((4, 4))
+    flat = v.reshape(4, -1)
+    second = np.empty((4, 4))  # Σ q v_k v_m (whole rows: fewer calls than a triangle)
     for k in range(4):
-        weighted = flat_q * flat[k]
-        for m in range(k, 4):
-            hess[k, m] = hess[m, k] = weighted @ flat[m]
+        weighted = flat[k] * flat_q
+        second[k] = flat @ weighted
         if k == 1:
-            # Σ q n1/(α+τ)² and Σ q/(α+τ): the terms of ∂²g in α.
-            d_alpha_alpha = weighted @ inv_a.ravel()
-    scale = np.array([1.0, 1.0, 1.0, s + 1.0])
-    hess *= np.outer(scale, scale)
-    hess -= (grad.T * u) @ grad
-    d_r_alpha = flat_q @ inv_a.ravel()
-    weighted_inv_b = flat_q * flat[3]
-    hess[0, 1] -= d_r_alpha
-    hess[1, 0] -= d_r_alpha
-    hess[1, 1] += d_alpha_alpha
-    d_s_beta = float(weighted_inv_b.sum())
-    hess[2, 3] -= d_s_beta
-    hess[3, 2] -= d_s_beta
-    hess[3, 3] += (s + 1) * (weighted_inv_b @ flat[3])
+            # Σ q n1/(α+τ)² = Σ over rows of (Σ q (n1/(α+τ))²) / n1.
+            alpha_alpha = np.einsum("ij,ij->i", weighted.reshape(q.shape), v[1]) @ (1.0 / n1)
+    beta_beta = (s + 1) * second[3, 3]
+    second[3] *= s + 1
+    second[:, 3] *= s + 1
+    hess = second - (grad.T * u) @ grad
+    # E[1/(α+τ)] = −∂ log I/∂α / n1 and E[1/(β+τ)] = −∂ log I/∂β / (s+1), per row.
+    r_alpha = float((u / n1) @ grad[:, 1])
+    s_beta = float(u @ grad[:, 3]) / (s + 1)
+    hess[0, 1] += r_alpha
+    hess[1, 0] += r_alpha
+    hess[1, 1] += alpha_alpha
+    hess[2, 3] += s_beta
+    hess[3, 2] += s_beta
+    hess[3, 3] += beta_beta
     return hess
 
 
