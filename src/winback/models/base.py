@@ -180,8 +180,9 @@ class MaximumLikelihoodModel:
     """Base for a model fitted by maximum likelihood over positive parameters.
 
     Subclasses set ``param_names`` and implement ``_log_likelihood_rows``; they may
-    implement ``_gradient_rows`` (analytic gradient, natural scale) for speed and
-    ``_identified`` (what a degenerate fit still identifies).
+    implement ``_gradient_rows`` (analytic gradient, natural scale) for speed,
+    ``_weighted_sums_and_hessian`` (analytic Hessian too: the fit then takes Newton
+    steps) and ``_identified`` (what a degenerate fit still identifies).
 
     Parameters
     ----------
