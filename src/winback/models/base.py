@@ -589,11 +589,17 @@ class MaximumLikelihoodModel:
         The answer is the same stationary point (the stopping rule is on the gradient);
         None, and the caller's usual L-BFGS-B, when the iteration stalls or heads for
         the bounds. A model with an analytic Hessian takes Newton steps with the Hessian
-        at every iterate instead (one evaluation per step, converging quadratically).
+        at every iterate first (one evaluation per step, converging quadratically), and
+        the quasi-Newton steps only if Newton gives way.
         """
         iterations = min(QUICK_START_ITERATIONS, self.max_iterations)
         if self._has_hessian():
-            return self._newton(start, data, weights, iterations)
+            found = self._newton(start, data, weights, iterations)
+            if found is not None:
+                return found
+            # Newton gave way (it leapt onto a ridge towards the bounds): the quasi-Newton
+            # start below may still find an interior optimum that L-BFGS-B from ``start``
+            # would run past (a review found fits ending lower, on the bounds, without it).
         _value, grad = self._objective_and_gradient(start, data, weights)
         hess = _positive_definite(self._numeric_hessian(start, data, weights, grad))
         if hess is None:
