@@ -25,6 +25,9 @@ IndexArray = npt.NDArray[np.intp]
 Data = tuple[Any, ...]
 # A remembered evaluation's point: the log-parameters' bytes, the data's and weights' ids.
 EvaluationKey = tuple[bytes, int, int]
+# What is remembered of it: the mean objective, its gradient, Σ w·ll, and the Hessian when
+# it was computed analytically (else None).
+Evaluation = tuple[float, FloatArray, float, FloatArray | None]
 
 # Parameters live in [e^-LOG_BOUND, e^LOG_BOUND]; a fit that reaches a bound has run off
 # along a ridge rather than found an interior optimum.
@@ -48,6 +51,9 @@ WARM_START_GTOL = 1e-9
 # times the largest (in absolute value) are raised to it.
 QUICK_START_ITERATIONS = 100
 QUICK_START_EIGEN_FLOOR = 1e-3
+# A model with an analytic Hessian starts with Newton steps in a trust region instead
+# (``MaximumLikelihoodModel._newton``), first of this radius on the log scale.
+NEWTON_START_RADIUS = 1.0
 # Evaluations of the objective and its gradient remembered during a fit: enough to cover a
 # Hessian's differences and the point they were taken around.
 REMEMBERED_EVALUATIONS = 8
@@ -106,6 +112,64 @@ def factorize(*columns: FloatArray) -> tuple[tuple[FloatArray, ...], IndexArray]
     return cols, codes
 
 
+def _positive_definite(hess: FloatArray) -> FloatArray | None:
+    """``hess`` with its eigenvalues replaced by their absolute values, raised to at least
+    QUICK_START_EIGEN_FLOOR times the largest: a Newton step with it goes downhill even
+    where the objective is not convex. None if ``hess`` is not finite or is zero."""
+    if not np.all(np.isfinite(hess)):
+        return None
+    eig, vectors = np.linalg.eigh(hess)
+    floor = QUICK_START_EIGEN_FLOOR * float(np.max(np.abs(eig)))
+    if floor <= 0:
+        return None
+    return np.asarray((vectors * np.maximum(np.abs(eig), floor)) @ vectors.T, dtype=np.float64)
+
+
+def _trust_region_step(grad: FloatArray, hess: FloatArray, radius: float) -> FloatArray | None:
+    """The step p minimising grad·p + pᵀ hess p / 2 over |p| <= radius (None if the
+    Hessian is not finite).
+
+    The Newton step if it is downhill and within the radius; else (hess + λ)⁻¹ grad with
+    the λ >= 0 that puts it on the boundary (Moré and Sorensen's Newton iteration on
+    1/|p(λ)|; with few parameters, in the Hessian's eigenbasis).
+    """
+    if not (np.all(np.isfinite(hess)) and np.all(np.isfinite(grad))):
+        return None
+    eig, vectors = np.linalg.eigh(hess)
+    coef = vectors.T @ grad
+    if eig[0] > 0:
+        step = -vectors @ (coef / eig)
+        if float(step @ step) <= radius * radius:
+            return np.asarray(step, dtype=np.float64)
+    scale = max(float(np.max(np.abs(eig))), 1e-300)
+    # |p(λ)| falls from infinity at λ = −eig[0] (or from |Newton step| at 0) to 0.
+    lowest = max(0.0, -float(eig[0])) + 1e-12 * scale
+    shift = lowest
+    for _ in range(50):
+        denom = eig + shift
+        length = float(np.sqrt(np.sum((coef / denom) ** 2)))
+        if length < radius and shift == lowest:
+            # The hard case: grad has (almost) nothing along the lowest eigenvector, and
+            # no shift reaches the boundary; go along that eigenvector to it.
+            step = -vectors @ (coef / denom)
+            extra = np.sqrt(max(radius * radius - length * length, 0.0))
+            return np.asarray(step + extra * vectors[:, 0], dtype=np.float64)
+        if abs(length - radius) <= 1e-3 * radius:
+            break
+        slope = float(np.sum(coef**2 / denom**3)) / length**3
+        shift = max(shift + (1.0 / radius - 1.0 / length) / slope, lowest)
+    return np.asarray(-vectors @ (coef / (eig + shift)), dtype=np.float64)
+
+
+def _converged(
+    x: FloatArray, value: float, iterations: int, evaluations: int, message: str
+) -> optimize.OptimizeResult:
+    """The result of one of the fit's own iterations, converged, as scipy would give it."""
+    return optimize.OptimizeResult(
+        x=x, fun=value, success=True, nit=iterations, nfev=evaluations, message=message
+    )
+
+
 def _stop_past_runaway(intermediate_result: optimize.OptimizeResult) -> None:
     """An L-BFGS-B callback: stop once an iterate has a log-parameter past ±RUNAWAY."""
     if np.any(np.abs(intermediate_result.x) > RUNAWAY):
@@ -116,8 +180,9 @@ class MaximumLikelihoodModel:
     """Base for a model fitted by maximum likelihood over positive parameters.
 
     Subclasses set ``param_names`` and implement ``_log_likelihood_rows``; they may
-    implement ``_gradient_rows`` (analytic gradient, natural scale) for speed and
-    ``_identified`` (what a degenerate fit still identifies).
+    implement ``_gradient_rows`` (analytic gradient, natural scale) for speed,
+    ``_weighted_sums_and_hessian`` (analytic Hessian too: the fit then takes Newton
+    steps) and ``_identified`` (what a degenerate fit still identifies).
 
     Parameters
     ----------
@@ -158,6 +223,19 @@ class MaximumLikelihoodModel:
     ) -> tuple[FloatArray, FloatArray | None]:
         """Both at once; a model with an analytic gradient overrides this to share work."""
         return self._log_likelihood_rows(params, data), self._gradient_rows(params, data)
+
+    def _weighted_sums_and_hessian(
+        self, params: FloatArray, data: Data, weights: FloatArray
+    ) -> tuple[float, FloatArray, FloatArray]:
+        """Σ w·ll, Σ w·∇ll and Σ w·∇²ll (natural scale), for a model with an analytic
+        Hessian; the fit then takes Newton steps with it instead of differencing."""
+        raise NotImplementedError
+
+    def _has_hessian(self) -> bool:
+        return (
+            type(self)._weighted_sums_and_hessian
+            is not MaximumLikelihoodModel._weighted_sums_and_hessian
+        )
 
     def _has_gradient(self) -> bool:
         cls = type(self)
@@ -236,28 +314,63 @@ class MaximumLikelihoodModel:
         known = evaluations.get(key)
         if known is not None:
             return known[0], known[1].copy()
+        return self._evaluate(log_params, data, weights, hessian=False)[:2]
+
+    def _objective_gradient_hessian(
+        self, log_params: FloatArray, data: Data, weights: FloatArray
+    ) -> tuple[float, FloatArray, FloatArray]:
+        """The mean objective, its gradient and its Hessian on the log scale, from the
+        model's analytic Hessian (remembered like ``_objective_and_gradient``)."""
+        key = (log_params.tobytes(), id(data), id(weights))
+        known = self._evaluations().get(key)
+        if known is not None and known[3] is not None:
+            return known[0], known[1].copy(), known[3].copy()
+        value, grad, hess = self._evaluate(log_params, data, weights, hessian=True)
+        assert hess is not None
+        return value, grad, hess
+
+    def _evaluate(
+        self, log_params: FloatArray, data: Data, weights: FloatArray, hessian: bool
+    ) -> tuple[float, FloatArray, FloatArray | None]:
+        """Evaluate and remember the mean objective, its log-scale gradient and, if asked
+        (analytic only), its log-scale Hessian."""
+        key = (log_params.tobytes(), id(data), id(weights))
+        evaluations = self._evaluations()
         params = np.exp(log_params)
+        grad_sum: FloatArray | None
+        hess_sum: FloatArray | None = None
         with np.errstate(all="ignore"):
-            total, grad_sum = self._weighted_sums(params, data, weights)
+            if hessian:
+                total, grad_sum, hess_sum = self._weighted_sums_and_hessian(params, data, weights)
+            else:
+                total, grad_sum = self._weighted_sums(params, data, weights)
         n = float(weights.sum())
         if not np.isfinite(total) or grad_sum is None:
-            return 1e300, np.zeros_like(log_params)
+            # (The identity: a finite Hessian for a point Newton never accepts.)
+            return 1e300, np.zeros_like(log_params), np.eye(len(log_params))
         value = -total / n + self.penalizer * float(log_params @ log_params)
         # Chain rule to the log scale: d/dlog θ = θ d/dθ.
         grad = -grad_sum * params / n + 2.0 * self.penalizer * log_params
         if not np.all(np.isfinite(grad)):
             grad = self._numeric_gradient(log_params, data, weights)
         grad = np.asarray(grad, dtype=np.float64)
-        evaluations[key] = (value, grad.copy(), total)
+        hess = None
+        if hess_sum is not None:
+            # And d²/dlog θ_i dlog θ_j = θ_i θ_j d²/dθ_i dθ_j + [i = j] θ_i d/dθ_i.
+            hess = -(hess_sum * np.outer(params, params) + np.diag(grad_sum * params)) / n
+            hess += 2.0 * self.penalizer * np.eye(len(log_params))
+            if np.all(np.isfinite(hess)):
+                hess = np.asarray((hess + hess.T) / 2.0, dtype=np.float64)
+            else:
+                hess = self._numeric_hessian(log_params, data, weights, exact=False)
+        evaluations[key] = (value, grad.copy(), total, None if hess is None else hess.copy())
         while len(evaluations) > REMEMBERED_EVALUATIONS:
             del evaluations[next(iter(evaluations))]
-        return value, grad
+        return value, grad, hess
 
-    def _evaluations(self) -> dict[EvaluationKey, tuple[float, FloatArray, float]]:
+    def _evaluations(self) -> dict[EvaluationKey, Evaluation]:
         """The remembered evaluations, oldest first (emptied at the start of every fit)."""
-        found: dict[EvaluationKey, tuple[float, FloatArray, float]] | None = getattr(
-            self, "_remembered", None
-        )
+        found: dict[EvaluationKey, Evaluation] | None = getattr(self, "_remembered", None)
         if found is None:
             found = {}
             self._remembered = found
@@ -287,8 +400,10 @@ class MaximumLikelihoodModel:
         data: Data,
         weights: FloatArray,
         gradient: FloatArray | None = None,
+        exact: bool = True,
     ) -> FloatArray:
-        """Hessian of the mean objective on the log scale, by central differences.
+        """Hessian of the mean objective on the log scale: the model's analytic one if it
+        has one (and ``exact``), else by differences.
 
         With an analytic gradient, differences of the gradient (2k evaluations, or k
         forward differences from ``gradient``, the gradient at ``log_params``, when given:
@@ -296,6 +411,8 @@ class MaximumLikelihoodModel:
         otherwise second differences of the objective itself, which costs fewer
         evaluations than differencing a numeric gradient.
         """
+        if exact and self._has_hessian():
+            return self._objective_gradient_hessian(log_params, data, weights)[2]
         k = len(log_params)
         hess = np.empty((k, k))
         if self._has_gradient() and gradient is not None:
@@ -433,7 +550,9 @@ class MaximumLikelihoodModel:
         instead of the dozens L-BFGS-B takes from scratch to learn the curvature. The
         answer is the full data's stationary point either way (the stopping rule is on
         the full gradient); None, and the caller's usual L-BFGS-B, when the sample's fit
-        is not interior or the iteration stalls.
+        is not interior or the iteration stalls. A model with an analytic Hessian fits
+        the sample by trust-region Newton (L-BFGS-B if that fails) and continues on all
+        the rows by Newton too: from the sample's optimum, three or four steps.
         """
         rng = np.random.default_rng(0)
         counts = rng.multinomial(WARM_START_CUSTOMERS, weights / weights.sum())
@@ -441,10 +560,18 @@ class MaximumLikelihoodModel:
         sample_data = self._prepare(tuple(col[chosen] for col in columns))
         sample_w = counts[chosen].astype(np.float64)
         start = np.log(self._initial(sample_data, sample_w))
-        sample = self._minimize(start, sample_data, sample_w)
+        exact = self._has_hessian()
+        sample = (
+            self._newton(start, sample_data, sample_w, QUICK_START_ITERATIONS) if exact else None
+        )
+        if sample is None:
+            sample = self._minimize(start, sample_data, sample_w)
         current = np.asarray(sample.x, dtype=np.float64)
         if not sample.success or np.any(np.abs(current) > RUNAWAY):
             return None
+        if exact:
+            done = "warm start converged"
+            return self._newton(current, data, weights, WARM_START_ITERATIONS, done)
         hess = self._numeric_hessian(current, sample_data, sample_w)
         if not np.all(np.isfinite(hess)) or np.any(np.linalg.eigvalsh(hess) <= 0):
             return None
@@ -461,25 +588,23 @@ class MaximumLikelihoodModel:
         positive definite, eigenvalues by absolute value) gives the curvature at once.
         The answer is the same stationary point (the stopping rule is on the gradient);
         None, and the caller's usual L-BFGS-B, when the iteration stalls or heads for
-        the bounds.
+        the bounds. A model with an analytic Hessian takes Newton steps with the Hessian
+        at every iterate first (one evaluation per step, converging quadratically), and
+        the quasi-Newton steps only if Newton gives way.
         """
+        iterations = min(QUICK_START_ITERATIONS, self.max_iterations)
+        if self._has_hessian():
+            found = self._newton(start, data, weights, iterations)
+            if found is not None:
+                return found
+            # Newton gave way (it leapt onto a ridge towards the bounds): the quasi-Newton
+            # start below may still find an interior optimum that L-BFGS-B from ``start``
+            # would run past (a review found fits ending lower, on the bounds, without it).
         _value, grad = self._objective_and_gradient(start, data, weights)
-        hess = self._numeric_hessian(start, data, weights, grad)
-        if not np.all(np.isfinite(hess)):
+        hess = _positive_definite(self._numeric_hessian(start, data, weights, grad))
+        if hess is None:
             return None
-        eig, vectors = np.linalg.eigh(hess)
-        floor = QUICK_START_EIGEN_FLOOR * float(np.max(np.abs(eig)))
-        if floor <= 0:
-            return None
-        hess = (vectors * np.maximum(np.abs(eig), floor)) @ vectors.T
-        return self._quasi_newton(
-            start,
-            hess,
-            data,
-            weights,
-            min(QUICK_START_ITERATIONS, self.max_iterations),
-            "quasi-Newton converged",
-        )
+        return self._quasi_newton(start, hess, data, weights, iterations, "quasi-Newton converged")
 
     def _quasi_newton(
         self,
@@ -498,14 +623,7 @@ class MaximumLikelihoodModel:
         evaluations = 1
         for iteration in range(iterations):
             if np.max(np.abs(grad)) < WARM_START_GTOL:
-                return optimize.OptimizeResult(
-                    x=current,
-                    fun=value,
-                    success=True,
-                    nit=iteration,
-                    nfev=evaluations,
-                    message=done,
-                )
+                return _converged(current, value, iteration, evaluations, done)
             step = -np.linalg.solve(hess, grad)
             # Backtrack until the objective decreases (a full step almost always does), or
             # the gradient is small enough to stop: near the optimum the objective changes
@@ -532,6 +650,60 @@ class MaximumLikelihoodModel:
                 # Hessian can leap past e^RUNAWAY over an interior optimum (small BG/NBD
                 # and MBG/NBD fits; tests/models/test_small_fits.py), which L-BFGS-B from
                 # scratch finds, its callback stopping it only on a real run to the bounds.
+                return None
+        return None
+
+    def _newton(
+        self,
+        current: FloatArray,
+        data: Data,
+        weights: FloatArray,
+        iterations: int,
+        done: str = "Newton converged",
+    ) -> Any:
+        """Trust-region Newton with the model's analytic Hessian, from ``current`` until
+        the mean objective's log-scale gradient is below WARM_START_GTOL everywhere (an
+        OptimizeResult with message ``done``), or None if it stalls, takes more than
+        ``iterations`` steps (rejected ones included) or passes e^±RUNAWAY.
+
+        Each step minimises the quadratic model within a radius on the log scale; the
+        radius doubles after a step the model predicted well and shrinks after a poor one
+        (the usual rules, Nocedal and Wright, algorithm 4.1). Where the likelihood is
+        nearly flat along a ridge, its curvature there (a millionth of the largest, say)
+        is the Hessian's own, not a guess to be learnt, so the steps along it are full.
+        """
+        value, grad, hess = self._objective_gradient_hessian(current, data, weights)
+        radius = NEWTON_START_RADIUS
+        evaluations = 1
+        for iteration in range(iterations):
+            if np.max(np.abs(grad)) < WARM_START_GTOL:
+                return _converged(current, value, iteration, evaluations, done)
+            step = _trust_region_step(grad, hess, radius)
+            if step is None:
+                return None
+            candidate = np.clip(current + step, -LOG_BOUND, LOG_BOUND)
+            step = candidate - current
+            predicted = float(grad @ step + 0.5 * step @ hess @ step)
+            new_value, new_grad, new_hess = self._objective_gradient_hessian(
+                candidate, data, weights
+            )
+            evaluations += 1
+            length = float(np.sqrt(step @ step))
+            ratio = (new_value - value) / predicted if predicted < 0 else 0.0
+            if ratio < 0.25:
+                radius = 0.25 * length
+            elif ratio > 0.75 and length >= 0.99 * radius:
+                radius = 2.0 * radius
+            # Accepted if downhill, or if the gradient there is small enough to stop (near
+            # the optimum the objective changes by less than its rounding); never where the
+            # likelihood is not representable (1e300, with a zero gradient).
+            if new_value < 1e299 and (
+                new_value <= value or np.max(np.abs(new_grad)) < WARM_START_GTOL
+            ):
+                current, value, grad, hess = candidate, new_value, new_grad, new_hess
+                if np.any(np.abs(current) > RUNAWAY):
+                    return None  # as in ``_quasi_newton``: no verdict, L-BFGS-B decides
+            elif radius < 1e-12:
                 return None
         return None
 

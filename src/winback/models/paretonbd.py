@@ -23,13 +23,14 @@ give the analytic gradient, since ∂ log I/∂θ is the integrand-weighted mean
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.special import digamma, expit, gammaln
+from scipy.special import digamma, expit, gammaln, zeta
 
 from winback.models._special import expm1_ratio
-from winback.models.base import Data, FloatArray, factorize
+from winback.models.base import Data, FloatArray, IndexArray, factorize
 from winback.models.transaction import RepeatPurchaseModel, customer_arrays
 
 GAUSS_NODES = 64
@@ -39,6 +40,8 @@ PANEL_NODES = 12
 PANEL_WIDTH = 2.0
 MAX_PANELS = 16
 BLOCK_ROWS = 16_384
+# Per-row weights of the Hessian's sum, from the rows (indices) and their log I.
+RowWeights = Callable[[IndexArray, FloatArray], FloatArray]
 
 
 @functools.cache
@@ -51,13 +54,25 @@ def _unit_rule(panels: int) -> tuple[FloatArray, FloatArray]:
 
 
 def _log_death_integral(
-    params: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray, gradient: bool
-) -> tuple[FloatArray, FloatArray | None]:
-    """log I per row (−inf when t_x = T) and, if asked, ∂ log I/∂(r, α, s, β) (rows × 4)."""
+    params: FloatArray,
+    x: FloatArray,
+    t_x: FloatArray,
+    T: FloatArray,
+    gradient: bool,
+    hessian_weights: RowWeights | None = None,
+) -> tuple[FloatArray, FloatArray | None, FloatArray | None]:
+    """log I per row (−inf when t_x = T); if asked, ∂ log I/∂(r, α, s, β) (rows × 4) and,
+    given ``hessian_weights``, Σ u ∂² log I/∂θ∂θ (4 × 4) over the rows with t_x < T.
+
+    ``hessian_weights(rows, log_i)`` gives u for those rows from their log I (the
+    likelihood weighs a row's death integral by its posterior P(dead), known only once
+    log I is), so the Hessian is summed block by block without a matrix per row.
+    """
     r, alpha, s, beta = (float(v) for v in params)
     n = len(x)
     log_i = np.full(n, -np.inf)
-    grad = np.zeros((n, 4)) if gradient else None
+    grad = np.zeros((n, 4)) if gradient or hessian_weights is not None else None
+    hess = None if hessian_weights is None else np.zeros((4, 4))
     # The scale of y: the integrand's decay rate at t_x, or the smaller of the scales
     # α + t_x and β + t_x where the integrand bends, whichever is shorter.
     rate = np.maximum(
@@ -66,7 +81,8 @@ def _log_death_integral(
     span = np.log1p(rate * (T - t_x))
     panels = np.clip(np.ceil(span / PANEL_WIDTH), 1, MAX_PANELS).astype(np.intp)
     panels[~(t_x < T)] = 0
-    for count in np.unique(panels[panels > 0]):
+    # Each panel count in use (bincount: np.unique's sort costs more at a thousand rows).
+    for count in np.flatnonzero(np.bincount(panels, minlength=2)[1:]) + 1:
         unit_nodes, unit_weights = _unit_rule(int(count))
         rows = np.flatnonzero(panels == count)
         log_weights = np.log(unit_weights)
@@ -75,21 +91,26 @@ def _log_death_integral(
             n1 = r + x[idx]
             c = rate[idx]
             width = span[idx]
-            # In place, one (rows × nodes) buffer per quantity: these few lines are most of
-            # a Pareto/NBD fit's time.
+            # In place, in six (rows × nodes) buffers: these lines are most of a
+            # Pareto/NBD fit's time. ``v`` holds at every node log(α+τ), (r+x)/(α+τ),
+            # log(β+τ) and 1/(β+τ): −∂g/∂θ for the log integrand g, but for a factor s+1
+            # on the last.
             y = np.multiply.outer(width, unit_nodes)
-            b_tau = np.expm1(y)
-            b_tau /= c[:, None]
-            b_tau += t_x[idx][:, None]  # τ
-            a_tau = b_tau + alpha  # α + τ
-            b_tau += beta  # β + τ
-            log_a = np.log(a_tau)
-            log_b = np.log(b_tau)
-            # integrand × dτ/dy × weight, in logs
+            tau = np.expm1(y)
+            tau /= c[:, None]
+            tau += t_x[idx][:, None]
+            v = np.empty((4, *y.shape))
+            np.add(tau, alpha, out=v[1])
+            np.add(tau, beta, out=v[3])
+            np.log(v[1], out=v[0])
+            np.log(v[3], out=v[2])
+            # integrand × dτ/dy × weight, in logs (τ's buffer reused for the products)
             terms = y
             terms += log_weights
-            terms -= log_a * n1[:, None]
-            terms -= (s + 1) * log_b
+            np.multiply(v[0], n1[:, None], out=tau)
+            terms -= tau
+            np.multiply(v[2], s + 1, out=tau)
+            terms -= tau
             # Shifted by the first node's term rather than the row's largest (a reduction
             # along short rows is slow): the log integrand in y rises at most at slope 1,
             # so no term exceeds the first by more than the span (tens at most) plus the
@@ -100,15 +121,60 @@ def _log_death_integral(
             np.exp(share, out=share)
             total = share @ np.ones(share.shape[1])
             log_i[idx] = top + np.log(total) + np.log(width) - np.log(c)
-            if grad is not None:
-                # Integrand-weighted means: row sums of share × quantity, over the total.
-                grad[idx, 0] = -np.einsum("ij,ij->i", share, log_a) / total
-                np.reciprocal(a_tau, out=a_tau)
-                grad[idx, 1] = -n1 * np.einsum("ij,ij->i", share, a_tau) / total
-                grad[idx, 2] = -np.einsum("ij,ij->i", share, log_b) / total
-                np.reciprocal(b_tau, out=b_tau)
-                grad[idx, 3] = -(s + 1) * np.einsum("ij,ij->i", share, b_tau) / total
-    return log_i, grad
+            if grad is None:
+                continue
+            np.reciprocal(v[1], out=v[1])
+            v[1] *= n1[:, None]
+            np.reciprocal(v[3], out=v[3])
+            # Integrand-weighted means: row sums of share × v, over the total.
+            means = np.einsum("kij,ij->ik", v, share)
+            means /= -total[:, None]
+            means[:, 3] *= s + 1
+            grad[idx] = means
+            if hess is not None and hessian_weights is not None:
+                u = hessian_weights(idx, log_i[idx])
+                share *= (u / total)[:, None]
+                hess += _weighted_log_integral_hessian(share, v, means, u, n1, s)
+    return log_i, grad, hess
+
+
+def _weighted_log_integral_hessian(
+    q: FloatArray, v: FloatArray, grad: FloatArray, u: FloatArray, n1: FloatArray, s: float
+) -> FloatArray:
+    """Σ_rows u ∂² log I/∂θ∂θ (4 × 4) for a block of rows: q = u × each node's share of
+    its row's I (rows × nodes); v = (log(α+τ), n1/(α+τ), log(β+τ), 1/(β+τ)) at every node
+    (4 × rows × nodes), n1 = r + x; ``grad`` the rows' ∂ log I.
+
+    With g = log(integrand), ∂ log I = E[∂g] and ∂² log I = E[∂²g] + E[∂g ∂gᵀ] − E[∂g]
+    E[∂g]ᵀ, means under the shares. ∂g = −(v₀, v₁, v₂, (s+1) v₃); ∂²g is zero but for
+    ∂r∂α = −1/(α+τ), ∂α² = n1/(α+τ)², ∂s∂β = −1/(β+τ) and ∂β² = (s+1)/(β+τ)². The sums
+    over rows and nodes are products of flat arrays (a reduction along a row is what is
+    slow here). The covariance is the difference of two sums; its rounding, relative to
+    E[∂g ∂gᵀ], is far below what a Newton step or a standard error needs.
+    """
+    flat_q = q.ravel()
+    flat = v.reshape(4, -1)
+    second = np.empty((4, 4))  # Σ q v_k v_m (whole rows: fewer calls than a triangle)
+    for k in range(4):
+        weighted = flat[k] * flat_q
+        second[k] = flat @ weighted
+        if k == 1:
+            # Σ q n1/(α+τ)² = Σ over rows of (Σ q (n1/(α+τ))²) / n1.
+            alpha_alpha = np.einsum("ij,ij->i", weighted.reshape(q.shape), v[1]) @ (1.0 / n1)
+    beta_beta = (s + 1) * second[3, 3]
+    second[3] *= s + 1
+    second[:, 3] *= s + 1
+    hess = second - (grad.T * u) @ grad
+    # E[1/(α+τ)] = −∂ log I/∂α / n1 and E[1/(β+τ)] = −∂ log I/∂β / (s+1), per row.
+    r_alpha = float((u / n1) @ grad[:, 1])
+    s_beta = float(u @ grad[:, 3]) / (s + 1)
+    hess[0, 1] += r_alpha
+    hess[1, 0] += r_alpha
+    hess[1, 1] += alpha_alpha
+    hess[2, 3] += s_beta
+    hess[3, 2] += s_beta
+    hess[3, 3] += beta_beta
+    return hess
 
 
 class ParetoNBDModel(RepeatPurchaseModel):
@@ -145,7 +211,7 @@ class ParetoNBDModel(RepeatPurchaseModel):
         x, t_x, T, ux, at_x = data
         head = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + s * np.log(beta))[at_x]
         alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-        log_i, grad_i = _log_death_integral(params, x, t_x, T, gradient)
+        log_i, grad_i, _ = _log_death_integral(params, x, t_x, T, gradient)
         dead = np.log(s) + log_i
         return head, alive, dead, grad_i
 
@@ -179,9 +245,25 @@ class ParetoNBDModel(RepeatPurchaseModel):
     def _weighted_sums(
         self, params: FloatArray, data: Data, weights: FloatArray
     ) -> tuple[float, FloatArray | None]:
-        # The sums of ``_value_and_gradient_rows`` without building its rows: terms of x
-        # alone per distinct x (weights pooled with bincount), constants once, the rest as
-        # dot products with the posterior weights of "alive" and "dead".
+        total, grad, _ = self._sums(params, data, weights, hessian=False)
+        return total, grad
+
+    def _weighted_sums_and_hessian(
+        self, params: FloatArray, data: Data, weights: FloatArray
+    ) -> tuple[float, FloatArray, FloatArray]:
+        total, grad, hess = self._sums(params, data, weights, hessian=True)
+        assert hess is not None
+        return total, grad, hess
+
+    def _sums(
+        self, params: FloatArray, data: Data, weights: FloatArray, hessian: bool
+    ) -> tuple[float, FloatArray, FloatArray | None]:
+        """Σ w·ll, Σ w·∇ll and, if asked, Σ w·∇²ll (natural scale).
+
+        The sums of ``_value_and_gradient_rows`` without building its rows: terms of x
+        alone per distinct x (weights pooled with bincount), constants once, the rest as
+        dot products with the posterior weights of "alive" and "dead".
+        """
         if len(data) == 3:
             data = self._prepare(data)
         r, alpha, s, beta = (float(v) for v in params)
@@ -191,26 +273,57 @@ class ParetoNBDModel(RepeatPurchaseModel):
         log_alpha_t = np.log(alpha + T)
         log_beta_t = np.log(beta + T)
         alive = -(r + x) * log_alpha_t - s * log_beta_t
-        log_i, grad_i = _log_death_integral(params, x, t_x, T, True)
+
+        def dead_weights(rows: IndexArray, log_i_rows: FloatArray) -> FloatArray:
+            # w × P(dead), the weight of a row's death integral in ∇²ll.
+            return np.asarray(
+                weights[rows] * expit(np.log(s) + log_i_rows - alive[rows]), dtype=np.float64
+            )
+
+        log_i, grad_i, hess_i = _log_death_integral(
+            params, x, t_x, T, True, dead_weights if hessian else None
+        )
         assert grad_i is not None
         dead = np.log(s) + log_i
         constant = r * np.log(alpha) + s * np.log(beta)
         total = float((gammaln(r + ux) - gammaln(r)) @ per_x) + n * constant
         total += float(weights @ np.logaddexp(alive, dead))
-        w_alive = weights * expit(alive - dead)
+        p_alive = expit(alive - dead)
+        w_alive = weights * p_alive
         w_dead = weights - w_alive
+        inv_alpha_t = 1.0 / (alpha + T)
+        inv_beta_t = 1.0 / (beta + T)
         grad = np.array(
             [
                 float((digamma(r + ux) - digamma(r)) @ per_x)
                 + n * np.log(alpha)
                 - float(w_alive @ log_alpha_t),
-                n * r / alpha - float(w_alive @ ((r + x) / (alpha + T))),
+                n * r / alpha - float(w_alive @ ((r + x) * inv_alpha_t)),
                 n * np.log(beta) - float(w_alive @ log_beta_t) + float(w_dead.sum()) / s,
-                n * s / beta - s * float(w_alive @ (1.0 / (beta + T))),
+                n * s / beta - s * float(w_alive @ inv_beta_t),
             ]
         )
         grad += w_dead @ grad_i
-        return total, grad
+        if hess_i is None:
+            return total, grad, None
+        # ll = head + log(e^alive + e^dead), so ∇²ll = ∇²head + p ∇²alive + (1−p) ∇²dead
+        # + p(1−p) (∇alive − ∇dead)(∇alive − ∇dead)ᵀ, p = P(alive).
+        hess = np.zeros((4, 4))
+        hess[0, 0] = float((zeta(2, r + ux) - zeta(2, r)) @ per_x)  # trigamma
+        hess[0, 1] = n / alpha - float(w_alive @ inv_alpha_t)
+        hess[1, 1] = -n * r / alpha**2 + float(w_alive @ ((r + x) * inv_alpha_t**2))
+        hess[2, 2] = -float(w_dead.sum()) / s**2
+        hess[2, 3] = n / beta - float(w_alive @ inv_beta_t)
+        hess[3, 3] = -n * s / beta**2 + s * float(w_alive @ inv_beta_t**2)
+        hess[1, 0], hess[3, 2] = hess[0, 1], hess[2, 3]
+        hess += hess_i
+        apart = -grad_i
+        apart[:, 0] -= log_alpha_t
+        apart[:, 1] -= (r + x) * inv_alpha_t
+        apart[:, 2] -= log_beta_t + 1.0 / s
+        apart[:, 3] -= s * inv_beta_t
+        hess += (apart.T * (w_alive * (1.0 - p_alive))) @ apart
+        return total, grad, hess
 
     def _identified(self, params: FloatArray) -> str:
         r, alpha, s, beta = params
