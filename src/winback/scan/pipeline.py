@@ -457,7 +457,7 @@ def _scan(
 
 
 #: Feature columns no step after the lapse risk reads (the statuses, contracts, worth and
-#: the run): tests/scan/test_pipeline.py checks that those steps' modules never name them
+#: the run): tests/scan/test_columns_let_go.py checks that those steps' modules never name them
 #: and that a scan keeping them writes the same run.
 READ_ONLY_UP_TO_LAPSE_RISK = (
     "first_day_revenue",
