@@ -35,6 +35,13 @@ def joined_on_ids(
     customers 3-4 GB more for a moment, for a few columns added."""
     at = positions(other.index, frame[on])
     out = frame.copy(deep=False)  # copy-on-write: the columns are shared, not copied
+    if len(at) == len(other) and np.array_equal(at, np.arange(len(at))):
+        # Row for row already (the scan's frames are all in customer id order): ``other``'s
+        # columns as they are. Arrow's take on a column held in pieces joins the pieces
+        # first: at 5.5M customers the sweet spot's sentences, about 1 GB, twice more.
+        for name in other.columns:
+            out[name] = other[name].array
+        return out
     for name in other.columns:
         out[name] = pd.api.extensions.take(other[name].array, at, allow_fill=True)
     return out
