@@ -348,3 +348,37 @@ def test_a_median_basket_out_of_memory_is_ranked_instead(
     got = customers.set_index("customer_id")["usual_basket"]
     assert len(got) == 100_000
     assert (got.sort_index().to_numpy() == want.sort_index().to_numpy()).all()
+
+
+def test_the_rows_come_back_sorted_in_batches_and_leave_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The (customer, line) rows the sweet spot streams: sorted by DuckDB on four threads
+    # into a Parquet file, read back a batch at a time; every row, in id order, and the
+    # file gone once read (or left part-way).
+    import tempfile
+
+    import ibis
+
+    from winback.scan import sweet_spot
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(sweet_spot, "STREAM_ROWS", 1_000)
+    con = ibis.duckdb.connect(threads=4)
+    rng = np.random.default_rng(7)
+    ids = [f"c{i:06d}" for i in rng.permutation(50_000)]
+    given = pa.table({"customer_id": ids, "n": np.arange(50_000)})
+    con.con.register("given", given)
+    con.con.execute("CREATE TABLE customer_lines AS SELECT * FROM given")
+    table = con.table("customer_lines")
+    with sweet_spot._sorted_batches(con, table.order_by("customer_id")) as batches:
+        read = list(batches)
+        assert list(tmp_path.iterdir())  # the sorted file, while it is read
+    assert max(b.num_rows for b in read) == 1_000
+    got = pa.Table.from_batches(read)
+    assert got.column("customer_id").to_pylist() == sorted(ids)
+    assert sorted(got.column("n").to_pylist()) == list(range(50_000))
+    assert not list(tmp_path.iterdir())
+    with sweet_spot._sorted_batches(con, table.order_by("customer_id")) as batches:
+        next(iter(batches))
+    assert not list(tmp_path.iterdir())
