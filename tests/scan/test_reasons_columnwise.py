@@ -98,6 +98,22 @@ def test_the_status_reasons_are_those_formatted_by_series_map(
     assert scanned["lapse"]["status"].isin(["slipping", "lapsed", "lost"]).any()
 
 
+def test_the_status_reasons_built_in_pieces_are_those_built_at_once(
+    scanned: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The scan's statuses come from the lapse risk; their reasons are built a piece of
+    # customers at a time, straight into Arrow: in pieces of 7, 1 and all, the same.
+    features, args, kwargs = scanned["classify"]
+    assert kwargs.get("risk_threshold") is not None
+    said = scanned["lapse"]["reasons"].tolist()
+    assert sum(len(r) for r in said) > len(said) // 4
+    for piece in (7, 1, len(features)):
+        monkeypatch.setattr(lapse, "REASONS_CHUNK", piece)
+        got = lapse.classify(features, *args, **kwargs)["reasons"]
+        assert got.tolist() == said
+        assert got.array._pa_array.num_chunks == -(-len(features) // piece)
+
+
 def test_numbers_are_formatted_as_format_gives_them_nan_and_all() -> None:
     values = pd.Series([0.5, 1.5, 2.5, -0.5, np.nan, 1234567.891, 1e-9, -0.0], index=range(3, 11))
     for spec in (".0f", ".1f", ".2f", ",.2f"):

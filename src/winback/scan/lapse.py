@@ -28,8 +28,10 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from winback.policy import Policy
+from winback.scan.worth import REASONS_CHUNK, REASONS_TYPE
 
 DAYS_PER_MONTH = 30.44
 SEVERITY = {"active": 0, "slipping": 1, "lapsed": 2, "lost": 3}
@@ -318,8 +320,11 @@ MAX_DRIVERS = 4  # reasons beyond the risk itself: enough to act on, few enough 
 
 def classify_by_risk(
     features: pd.DataFrame, as_of: date, policy: Policy, threshold: float, base_rate: float
-) -> tuple[np.ndarray, list[list[str]]]:
-    """Severity per customer from the lapse risk, and each flagged customer's reasons."""
+) -> tuple[np.ndarray, pd.arrays.ArrowExtensionArray]:
+    """Severity per customer from the lapse risk, and each flagged customer's reasons: an
+    Arrow list column built :data:`~winback.scan.worth.REASONS_CHUNK` customers at a time
+    (as a Python list of strings per customer, 5.5M at 100M orders, they took the statuses
+    step from 3.6 to 7.2 GB)."""
     rule = policy.lapse
     risk = _num(features, "lapse_risk")
     days = _num(features, "days_since_last_order")
@@ -339,31 +344,39 @@ def classify_by_risk(
         lost = lost | (given_up & (severity == 2))
     severity = np.where(lost, 3, severity)
 
-    reasons: list[list[str]] = [[] for _ in range(len(features))]
     flagged = severity > 0
-    rows = np.flatnonzero(flagged & risk.notna().to_numpy())
+    with_risk = flagged & risk.notna().to_numpy()
     horizon = rule.follow_suit_window_days
     typical = f"(a typical active customer: {base_rate:.0%})"
-    said = [
-        f"{p:.0%} likely to place no order in the next {horizon} days {typical}"
-        for p in risk.to_numpy()[rows].tolist()
-    ]
-    for i, text in zip(rows.tolist(), said, strict=True):
-        reasons[i].append(text)
     # A cancellation sets the status by itself, so it is always named, right after the risk;
     # the drivers then fill the rest (it is one of them too, and not repeated).
-    for s in cancellation_signals(features, as_of, policy)[:1]:
-        fired = np.flatnonzero(s.fired & flagged)
-        for i, text in zip(fired.tolist(), s.text(fired).to_numpy(), strict=True):
-            reasons[i].append(text)
-    for s in driver_signals(features, as_of, policy):
-        fired = np.flatnonzero(s.fired & flagged)
-        if not len(fired):
-            continue
-        for i, text in zip(fired.tolist(), s.text(fired).to_numpy(), strict=True):
-            if len(reasons[i]) <= MAX_DRIVERS and text not in reasons[i]:
-                reasons[i].append(text)
-    return severity, reasons
+    cancelled = cancellation_signals(features, as_of, policy)[:1]
+    drivers = driver_signals(features, as_of, policy)
+    pieces = []
+    for start in range(0, len(features), REASONS_CHUNK):
+        stop = min(start + REASONS_CHUNK, len(features))
+        reasons: list[list[str]] = [[] for _ in range(stop - start)]
+        here = flagged[start:stop]
+        rows = np.flatnonzero(with_risk[start:stop])
+        for i, p in zip(rows.tolist(), risk.to_numpy()[rows + start].tolist(), strict=True):
+            reasons[i].append(
+                f"{p:.0%} likely to place no order in the next {horizon} days {typical}"
+            )
+        for s in cancelled:
+            fired = np.flatnonzero(s.fired[start:stop] & here) + start
+            for i, text in zip(fired.tolist(), s.text(fired).to_numpy(), strict=True):
+                reasons[i - start].append(text)
+        for s in drivers:
+            fired = np.flatnonzero(s.fired[start:stop] & here) + start
+            if not len(fired):
+                continue
+            for i, text in zip(fired.tolist(), s.text(fired).to_numpy(), strict=True):
+                said = reasons[i - start]
+                if len(said) <= MAX_DRIVERS and text not in said:
+                    said.append(text)
+        pieces.append(pa.array(reasons, REASONS_TYPE))
+        del reasons
+    return severity, pd.arrays.ArrowExtensionArray(pa.chunked_array(pieces, REASONS_TYPE))
 
 
 def classify(

@@ -571,12 +571,12 @@ def _with_more_reasons(
     of strings (5.5M at 100M orders) they were held through the worth step, its peak.
     Only the customers with more to say get a new list; the lists given are left as they
     were."""
-    given = reasons.to_numpy(dtype=object)
     driver_of, doubt_of = drivers.to_numpy(dtype=object), doubts.to_numpy(dtype=object)
     more = drivers.notna().to_numpy() | doubts.notna().to_numpy()
     pieces = []
-    for start in range(0, len(given), REASONS_CHUNK):
-        out = given[start : start + REASONS_CHUNK].tolist()
+    for start in range(0, len(reasons), REASONS_CHUNK):
+        # Python lists for a piece at a time (the statuses give them as an Arrow column).
+        out = reasons.iloc[start : start + REASONS_CHUNK].tolist()
         for i in np.flatnonzero(more[start : start + REASONS_CHUNK]).tolist():
             driver, doubt = driver_of[start + i], doubt_of[start + i]
             out[i] = [
