@@ -118,7 +118,8 @@ def test_what_the_data_cannot_tell_is_unknown_and_never_a_let_go_reason() -> Non
     flags, evidence = intangibles(f, Policy())
     for name in ("rude", "heavy_contact", "late_payer", "return_abuser"):
         assert nullable(flags[name]) == [None, None, None], name
-    assert evidence == [[], [], []]
+    assert evidence == {}  # none stored
+    assert [evidence[i] for i in range(3)] == [[], [], []]
 
 
 def test_a_customer_with_no_invoices_is_unknown_among_peers_who_have_them() -> None:

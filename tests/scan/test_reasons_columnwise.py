@@ -80,7 +80,7 @@ def test_the_decision_reasons_are_those_of_the_loop_over_customers(
     # Every kind of customer the reasons treat apart is in the scan: the test reads them all.
     assert {"pursue", "dont_pursue", "let_go"} <= set(decision[pd.notna(decision)])
     assert (given["args"][3].to_numpy() > 0).any()  # a recent mistake of ours
-    assert any(given["args"][5])  # an intangible's evidence
+    assert any(given["args"][5].values())  # an intangible's evidence
     assert sum(d is None for d in decision) > 0  # active: no reasons
 
 

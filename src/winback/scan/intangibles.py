@@ -250,11 +250,20 @@ def readings(features: pd.DataFrame, policy: Policy) -> dict[str, Reading]:
     return {"rude": rude, "heavy_contact": heavy, "late_payer": late_payer, "return_abuser": abuser}
 
 
-def intangibles(features: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, list[list[str]]]:
+class Evidence(dict[int, list[str]]):
+    """The evidence for the flags raised, by customer (row position); a customer with none
+    reads as an empty list, not stored: an empty list for each of 5.5M customers (100M
+    orders) took 350 MB through the worth step."""
+
+    def __missing__(self, row: int) -> list[str]:
+        return []
+
+
+def intangibles(features: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, Evidence]:
     """The four intangibles as nullable flags, and the evidence for each flag raised."""
     read = readings(features, policy)
     flags = pd.DataFrame({name: read[name].flag for name in INTANGIBLES}, index=features.index)
-    evidence: list[list[str]] = [[] for _ in range(len(features))]
+    evidence = Evidence()
     # The words are built only for the customers whose flag is raised.
     rude, heavy = read["rude"], read["heavy_contact"]
     rude_v, judged_v = rude.k, rude.n
@@ -288,5 +297,5 @@ def intangibles(features: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, l
     for name in INTANGIBLES:
         text = texts[name]
         for i in np.flatnonzero(flags[name].fillna(False).to_numpy(bool)):
-            evidence[i].append(text(int(i)))
+            evidence.setdefault(int(i), []).append(text(int(i)))
     return flags, evidence

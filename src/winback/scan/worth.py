@@ -33,7 +33,7 @@ from winback.errors import InvalidInput
 from winback.models.uplift import MIN_GROUP, UpliftModel
 from winback.policy import Policy
 from winback.scan.call_lift import Rates, at_risk, likely_reason, return_rates
-from winback.scan.intangibles import intangibles
+from winback.scan.intangibles import Evidence, intangibles
 from winback.scan.intangibles import number as _num
 
 
@@ -251,7 +251,7 @@ def _decision_reasons(
     margin: pd.Series,
     incidents: pd.Series,
     features: pd.DataFrame,
-    evidence: list[list[str]],
+    evidence: Evidence,
     ev: np.ndarray,
     risk: pd.Series,
     source: pd.Series,
@@ -344,14 +344,14 @@ def _decision_first(
     rows: np.ndarray,
     decision: np.ndarray,
     value: np.ndarray,
-    evidence: list[list[str]],
+    evidence: Evidence,
     policy: Policy,
 ) -> list[str | None]:
     """The line a let-go or not-worth-pursuing decision opens with (None for pursue)."""
     said: list[str | None] = [None] * len(rows)
     decided = decision[rows]
     for j in np.flatnonzero(decided == "let_go").tolist():
-        said[j] = "let go gracefully: " + ("; ".join(evidence[rows[j]]) or "unprofitable")
+        said[j] = "let go gracefully: " + ("; ".join(evidence[int(rows[j])]) or "unprofitable")
     for j in np.flatnonzero(decided == "dont_pursue").tolist():
         said[j] = (
             f"not worth pursuing: value {value[rows[j]]:,.2f} is below the policy's "
