@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 
 from winback.policy import Policy
+from winback.scan.freed import give_back_freed_memory
 from winback.scan.worth import REASONS_CHUNK, REASONS_TYPE
 
 DAYS_PER_MONTH = 30.44
@@ -376,6 +377,7 @@ def classify_by_risk(
                     said.append(text)
         pieces.append(pa.array(reasons, REASONS_TYPE))
         del reasons
+        give_back_freed_memory()  # the piece's Python strings and lists
     return severity, pd.arrays.ArrowExtensionArray(pa.chunked_array(pieces, REASONS_TYPE))
 
 
