@@ -539,9 +539,12 @@ def _report(results: dict[str, dict[str, Any]]) -> None:
         print(f"listed: {c['listed']:,}; cases opened by the sync: {c['opened']}")
         print("backtest: " + "; ".join(f"{k} {v}" for k, v in c.get("backtest", {}).items()))
         if anchor_cpu:
+            # Issue 16's goals: under 4 GB at 1M customers, under 8 GB at 100M orders
+            # (5.5M customers); MB here as everywhere in this benchmark are 2**20 bytes.
+            goal = 8192 if first["customers"] > 2_000_000 else 4096
             print(
                 f"winback scan / anchor (cpu): {c['cpu'] / anchor_cpu:.1f}x  (goal: <= 3x); "
-                f"peak {c['peak_mb']:.0f} MB (goal: < 4096 MB)"
+                f"peak {c['peak_mb']:.0f} MB (goal: < {goal} MB)"
             )
 
 
