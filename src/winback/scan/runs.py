@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from winback.errors import ScanRunError
 from winback.ledger.cells import safe_table
+from winback.scan.freed import give_back_freed_memory
 
 STATUSES = ("active", "slipping", "lapsed", "lost")
 DECISIONS = ("pursue", "dont_pursue", "let_go")
@@ -153,6 +154,8 @@ def write_run(runs_dir: Path, info: RunInfo, customers: pa.Table | Iterable[pa.T
                         f"scan run {info.run_id} lacks columns: {', '.join(missing)}"
                     )
                 writer.write_table(piece.select(RUN_SCHEMA.names).cast(RUN_SCHEMA))
+                del piece
+                give_back_freed_memory()  # the piece written, before the next is built
     except BaseException:
         shutil.rmtree(hidden, ignore_errors=True)
         raise
