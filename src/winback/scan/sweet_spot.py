@@ -327,7 +327,7 @@ def describe_streamed(
         pieces.append(describe(lines, mine, channels.iloc[chans[k]], cuts=cuts))
         del lines
         # The piece's Python strings and frames: freed, but kept by the allocators unless
-        # given back (at 5.5M customers the step's peak 180 MB lower).
+        # given back (the sweet spot alone at 5.5M customers: its peak 180 MB lower).
         give_back_freed_memory()
     if not pieces:
         return describe(_empty_lines(), customers, channels)
