@@ -227,7 +227,7 @@ def test_a_risk_driver_and_a_doubtful_contact_are_reasons_too(
     import numpy as np
     import pandas as pd
 
-    from winback.scan import contact, pipeline
+    from winback.scan import contact, worth
     from winback.scan.pipeline import _with_more_reasons
 
     reasons = pd.Series([["gone quiet"], [], ["overdue"], []], dtype=object)
@@ -237,7 +237,7 @@ def test_a_risk_driver_and_a_doubtful_contact_are_reasons_too(
     moved = contact.reason("moved")
     want = [["gone quiet", "bought Shoes"], [moved], ["overdue"], ["served by Pia", moved]]
     for chunk in (1, 3, 200_000):  # built in pieces of customers: the same column
-        monkeypatch.setattr(pipeline, "REASONS_CHUNK", chunk)
+        monkeypatch.setattr(worth, "REASONS_CHUNK", chunk)
         got = _with_more_reasons(reasons, drivers, doubts)
         assert isinstance(got, pd.arrays.ArrowExtensionArray)
         assert [list(r) for r in got] == want

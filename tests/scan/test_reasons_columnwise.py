@@ -108,7 +108,7 @@ def test_the_status_reasons_built_in_pieces_are_those_built_at_once(
     said = scanned["lapse"]["reasons"].tolist()
     assert sum(len(r) for r in said) > len(said) // 4
     for piece in (7, 1, len(features)):
-        monkeypatch.setattr(lapse, "REASONS_CHUNK", piece)
+        monkeypatch.setattr(worth, "REASONS_CHUNK", piece)
         got = lapse.classify(features, *args, **kwargs)["reasons"]
         assert got.tolist() == said
         assert got.array._pa_array.num_chunks == -(-len(features) // piece)

@@ -28,11 +28,9 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from winback.policy import Policy
-from winback.scan.freed import give_back_freed_memory
-from winback.scan.worth import REASONS_CHUNK, REASONS_TYPE
+from winback.scan.worth import reasons_in_pieces
 
 DAYS_PER_MONTH = 30.44
 SEVERITY = {"active": 0, "slipping": 1, "lapsed": 2, "lost": 3}
@@ -353,13 +351,13 @@ def classify_by_risk(
     # the drivers then fill the rest (it is one of them too, and not repeated).
     cancelled = cancellation_signals(features, as_of, policy)[:1]
     drivers = driver_signals(features, as_of, policy)
-    pieces = []
-    for start in range(0, len(features), REASONS_CHUNK):
-        stop = min(start + REASONS_CHUNK, len(features))
-        reasons: list[list[str]] = [[] for _ in range(stop - start)]
+
+    def reasons_of(rows: range) -> list[list[str]]:
+        start, stop = rows.start, rows.stop
+        reasons: list[list[str]] = [[] for _ in rows]
         here = flagged[start:stop]
-        rows = np.flatnonzero(with_risk[start:stop])
-        for i, p in zip(rows.tolist(), risk.to_numpy()[rows + start].tolist(), strict=True):
+        risky = np.flatnonzero(with_risk[start:stop])
+        for i, p in zip(risky.tolist(), risk.to_numpy()[risky + start].tolist(), strict=True):
             reasons[i].append(
                 f"{p:.0%} likely to place no order in the next {horizon} days {typical}"
             )
@@ -375,10 +373,9 @@ def classify_by_risk(
                 said = reasons[i - start]
                 if len(said) <= MAX_DRIVERS and text not in said:
                     said.append(text)
-        pieces.append(pa.array(reasons, REASONS_TYPE))
-        del reasons
-        give_back_freed_memory()  # the piece's Python strings and lists
-    return severity, pd.arrays.ArrowExtensionArray(pa.chunked_array(pieces, REASONS_TYPE))
+        return reasons
+
+    return severity, reasons_in_pieces(len(features), reasons_of)
 
 
 def classify(

@@ -58,7 +58,7 @@ from winback.scan.subscriptions import (
     subscription_features,
 )
 from winback.scan.sweet_spot import sweet_spots
-from winback.scan.worth import REASONS_CHUNK, REASONS_TYPE, decide
+from winback.scan.worth import decide, reasons_in_pieces
 from winback.settings import SCAN_MEMORY, SPARK_DRIVER_MEMORY
 
 #: Customers whose run rows are built and written at a time.
@@ -548,21 +548,20 @@ def _with_more_reasons(
     were."""
     driver_of, doubt_of = drivers.to_numpy(dtype=object), doubts.to_numpy(dtype=object)
     more = drivers.notna().to_numpy() | doubts.notna().to_numpy()
-    pieces = []
-    for start in range(0, len(reasons), REASONS_CHUNK):
+
+    def reasons_of(rows: range) -> list[list[str]]:
         # Python lists for a piece at a time (the statuses give them as an Arrow column).
-        out = reasons.iloc[start : start + REASONS_CHUNK].tolist()
-        for i in np.flatnonzero(more[start : start + REASONS_CHUNK]).tolist():
-            driver, doubt = driver_of[start + i], doubt_of[start + i]
+        out = reasons.iloc[rows.start : rows.stop].tolist()
+        for i in np.flatnonzero(more[rows.start : rows.stop]).tolist():
+            driver, doubt = driver_of[rows.start + i], doubt_of[rows.start + i]
             out[i] = [
                 *out[i],
                 *([driver] if isinstance(driver, str) else []),
                 *([contact.reason(doubt)] if isinstance(doubt, str) else []),
             ]
-        pieces.append(pa.array(out, REASONS_TYPE))
-        del out
-        give_back_freed_memory()  # the piece's Python lists
-    return pd.arrays.ArrowExtensionArray(pa.chunked_array(pieces, REASONS_TYPE))
+        return out
+
+    return reasons_in_pieces(len(reasons), reasons_of)
 
 
 def _run_table(features: pd.DataFrame, lapse: pd.DataFrame, worth: pd.DataFrame) -> pa.Table:

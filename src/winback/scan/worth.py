@@ -25,6 +25,8 @@ instead of the segment rates' difference, and their reasons say so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -203,10 +205,9 @@ def decide(
     expected_cost[executives] += c.executive_call - base_cost[executives]
     tier[pursue & (ev <= 0)] = "none"
 
-    pieces = []
     uplifted = np.flatnonzero(by_uplift & gone)
-    for start in range(0, len(features), REASONS_CHUNK):
-        rows = range(start, min(start + REASONS_CHUNK, len(features)))
+
+    def reasons_of(rows: range) -> list[list[str]]:
         reasons = _decision_reasons(
             rows, decision, value, margin, incidents, features, evidence, ev, risk, source,
             rates, policy,
@@ -217,9 +218,8 @@ def decide(
                 f"past campaigns' holdouts say an offer adds {lift[i] * 100:.0f} points to "
                 f"their chance of coming back (uplift model), worth {ev[i]:,.0f} after costs",
             )
-        pieces.append(pa.array(reasons, REASONS_TYPE))
-        del reasons
-        give_back_freed_memory()  # the piece's Python strings and lists
+        return reasons
+
     out = pd.DataFrame(
         {
             "decision": decision,
@@ -231,9 +231,7 @@ def decide(
             "expected_value": np.where(gone, ev, np.nan),
             "tier": tier,
             "rank": pd.array(np.where(rank > 0, rank, 0), dtype="Int64").astype("Int64"),
-            "decision_reasons": pd.arrays.ArrowExtensionArray(
-                pa.chunked_array(pieces, REASONS_TYPE)
-            ),
+            "decision_reasons": reasons_in_pieces(len(features), reasons_of),
         },
         index=features.index,
     )
@@ -246,6 +244,21 @@ def decide(
 #: each (some 2.5 GB at 5.5M customers), held from here until the run was written.
 REASONS_CHUNK = 200_000
 REASONS_TYPE = pa.list_(pa.string())
+
+
+def reasons_in_pieces(
+    count: int, reasons_of: Callable[[range], list[list[str]]]
+) -> pd.arrays.ArrowExtensionArray:
+    """The reasons of ``count`` customers as an Arrow list column: ``reasons_of(rows)``
+    gives the Python lists of :data:`REASONS_CHUNK` customers at a time, each piece goes
+    to Arrow at once and the memory its lists and strings took is given back before the
+    next (the statuses', the drivers' and contact doubts' and the decisions' reasons)."""
+    pieces = []
+    for start in range(0, count, REASONS_CHUNK):
+        rows = range(start, min(start + REASONS_CHUNK, count))
+        pieces.append(pa.array(reasons_of(rows), REASONS_TYPE))
+        give_back_freed_memory()
+    return pd.arrays.ArrowExtensionArray(pa.chunked_array(pieces, REASONS_TYPE))
 
 
 def _decision_reasons(
