@@ -13,6 +13,11 @@ each in a fresh process so that its CPU seconds and peak memory are its own:
   rebuilt; reported per step;
 - run_scan: the scan alone (no desk, no timeline), the figure earlier versions printed;
 - the anchor again, so that drift in the machine's load shows;
+- the floor: in bare DuckDB, the least that ``winback scan`` must do whatever its code:
+  read each table it reads once, summed per customer (the order lines joined to their
+  orders), and write the timeline copy (each timeline table's columns sorted by customer,
+  as ``ledger/timeline.py`` writes them); no model, classifier, decision, run or desk.
+  Its ratio to the anchor is the best ratio any ``winback scan`` could print;
 - on request only (``--only features``), today's customer features alone, one pass on
   ``--engine``: the part of the scan that ``--engine spark`` moves to Spark.
 
@@ -28,6 +33,7 @@ average is printed before and after.
     uv run python benchmarks/scan_speed.py --customers 100000   # quicker
     uv run python benchmarks/scan_speed.py --orders 100000000 --work /tmp/winback-speed-100m
     uv run python benchmarks/scan_speed.py --only command       # one measurement
+    uv run python benchmarks/scan_speed.py --only anchor --only floor  # the best possible
     uv run python benchmarks/scan_speed.py --only anchor --only features --engine spark
     uv run python benchmarks/scan_speed.py --desk-url postgresql+psycopg://root@127.0.0.1/x
     uv run python benchmarks/scan_speed.py --customers 300000 --only command \
@@ -39,7 +45,9 @@ process, so that a smaller ledger measures what sampling costs the lapse risk's 
 the command's backtest figures (held-out AUC, top-decile lift, stayed-away AUC, slipping
 threshold and share, base rate) are printed with its timings.
 
-Goal (issue 16): ``winback scan`` within 3x of the anchor in CPU and under 4 GB.
+Goal (issue 16): ``winback scan`` within 3x of the anchor in CPU and under 4 GB. The floor
+shows how far that goal is below the work itself: at 1M customers it is several times the
+anchor (docs/scan.md).
 """
 
 from __future__ import annotations
@@ -58,7 +66,7 @@ from typing import Any
 
 from _child import measure_child
 
-STEP_ORDER = ("anchor", "command", "run_scan", "anchor again")
+STEP_ORDER = ("anchor", "floor", "command", "run_scan", "anchor again")
 #: Orders per customer the simulation below gives at its default rates (retail, 36 months,
 #: 11 orders a year; measured: 1M customers, 18.2M orders; 300k, 5,460,517), for --orders.
 ORDERS_PER_CUSTOMER = 18.2
@@ -216,6 +224,53 @@ def _anchor(work: Path, _desk_url: str | None) -> dict[str, Any]:
     return {"customers": rows[0][0]}
 
 
+#: The floor's reads: each table the scan reads, once, summed per customer over the columns
+#: its features read (the order lines by customer and product category, as the sweet spot
+#: and the risk drivers need them).
+_FLOOR_READS = {
+    "orders": "SELECT customer_id, count(DISTINCT order_date), min(order_date), "
+    "max(order_date), sum(amount), sum(margin), count(*) FROM orders GROUP BY customer_id",
+    "order_lines": "SELECT o.customer_id, l.category, count(*), sum(l.amount) "
+    "FROM order_lines l JOIN orders o USING (order_id) GROUP BY ALL",
+    "marketing_events": "SELECT customer_id, event, count(*), max(occurred_at) "
+    "FROM marketing_events GROUP BY ALL",
+    "interactions": "SELECT customer_id, count(*), avg(sentiment), max(occurred_at) "
+    "FROM interactions GROUP BY ALL",
+    "incidents": "SELECT customer_id, count(*), max(severity), max(occurred_on) "
+    "FROM incidents GROUP BY ALL",
+    "returns": "SELECT customer_id, count(*), sum(amount) FROM returns GROUP BY ALL",
+}
+
+
+def _floor(work: Path, _desk_url: str | None) -> dict[str, Any]:
+    """The least ``winback scan`` must do, in bare DuckDB (module docstring): the reads'
+    results kept as tables (the scan holds its own), then the timeline's sorted copies."""
+    from winback.ledger import timeline
+    from winback.ledger.contract import TABLES
+    from winback.ledger.sources import quote_ident, quote_literal
+    from winback.ledger.store import Ledger
+
+    con = Ledger(work / "ledger").connect()
+    con.execute("SET preserve_insertion_order = false")
+    clock = _Clock()
+    clock("each table read once")
+    for i, sql in enumerate(_FLOOR_READS.values()):
+        con.execute(f"CREATE TEMP TABLE floor_{i} AS {sql}")
+    customers = con.sql("SELECT count(*) FROM floor_0").fetchall()[0][0]
+    clock("timeline copy")
+    with tempfile.TemporaryDirectory(prefix="winback-floor-") as folder:
+        for table in timeline.TABLES:
+            columns = timeline.COLUMNS.get(table, TABLES[table].column_names)
+            target = quote_literal(str(Path(folder) / f"{table}.parquet"))
+            con.execute(
+                f"COPY (SELECT {', '.join(map(quote_ident, columns))} FROM {table} "
+                f"ORDER BY customer_id) TO {target} (FORMAT parquet, "
+                f"ROW_GROUP_SIZE {timeline.ROW_GROUP}, COMPRESSION zstd)"
+            )
+    clock("")
+    return {"customers": customers, "steps": clock.steps, "marks": clock.marks}
+
+
 # The scan's own step names, shortened for the table.
 _NAMES = {"lapse risk": "lapse risk (classifier)", "writing": "write run"}
 
@@ -359,6 +414,7 @@ def _cleared(home: Path) -> dict[str, Any]:
 _CHILDREN = {
     "anchor": _anchor,
     "anchor again": _anchor,
+    "floor": _floor,
     "command": _command,
     "run_scan": _run_scan,
     "features": _features,
@@ -379,7 +435,7 @@ def _measure(which: str, work: Path, desk_url: str | None, engine: str) -> dict[
         which,
         [__file__, "--child", which, str(work), desk_url or "", engine],
         out,
-        sample_every=None if which.startswith("anchor") else 0.25,
+        sample_every=None if which.startswith("anchor") or which == "floor" else 0.25,
     )
 
 
@@ -511,6 +567,7 @@ def _report(results: dict[str, dict[str, Any]]) -> None:
         label = {
             "anchor": "anchor (bare DuckDB summary)",
             "anchor again": "anchor, measured again",
+            "floor": "floor (bare DuckDB, no models)",
             "command": "winback scan (with sync)",
             "run_scan": "run_scan alone",
             "features": "features alone (one pass)",
@@ -546,6 +603,16 @@ def _report(results: dict[str, dict[str, Any]]) -> None:
                 f"winback scan / anchor (cpu): {c['cpu'] / anchor_cpu:.1f}x  (goal: <= 3x); "
                 f"peak {c['peak_mb']:.0f} MB (goal: < {goal} MB)"
             )
+    if "floor" in results and anchor_cpu:
+        f = results["floor"]
+        print(
+            f"floor / anchor (cpu): {f['cpu'] / anchor_cpu:.1f}x: no winback scan can do better"
+            + (
+                f"; winback scan / floor: {results['command']['cpu'] / f['cpu']:.1f}x"
+                if "command" in results
+                else ""
+            )
+        )
 
 
 if __name__ == "__main__":
