@@ -8,10 +8,10 @@ import json
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
-from winback.desk.bulk import _processed, insert_rows
+from winback.desk.bulk import _processed, insert_rows, update_rows
 from winback.desk.models import AuditEntry, Case
 
 AT = datetime(2024, 7, 1, 6, 30, 15, 123456)
@@ -116,3 +116,64 @@ def test_many_audit_rows_sharing_values_read_back_as_written(db: Session) -> Non
     assert {a: json.dumps(v) for a, v in stored.items()} == {
         r["action"]: json.dumps(r["after"]) for r in rows
     }
+
+
+def _case(customer_id: str) -> Case:
+    return Case(
+        customer_id=customer_id,
+        state="open",
+        priority=1,
+        run_id="r1",
+        customer_status="lapsed",
+        contacted=False,
+        last_order_date=date(2024, 1, 10),
+        opened_at=AT,
+        updated_at=AT,
+    )
+
+
+def test_rows_updated_read_back_as_the_orms_bulk_update(db: Session) -> None:
+    cases = [_case(c) for c in ("c1", "c2", "c3")]
+    db.add_all(cases)
+    db.flush()
+    ids = [c.id for c in cases]
+    values: dict[str, Any] = {
+        "customer_name": 'Zoë "Z" O\'Neil',
+        "reasons": ['said "no"\tthen\nleft', "ünïcode, back\\slash"],
+        "decision_reasons": [],
+        "intangibles": {"rude": None, "heavy_contact": True, "recent_incidents": 2},
+        "p_alive": 0.123456789,
+        "predicted_value": None,
+        "last_order_date": date(2024, 3, 5),
+        "priority": 42,
+        "updated_at": AT.replace(second=59),
+        "run_id": "r2",
+    }
+    db.execute(update(Case), [{"id": ids[0], **values}])
+    update_rows(db, cast(Table, Case.__table__), [{"id": ids[1], **values}])
+    db.commit()
+    db.expire_all()
+
+    orm, bulk, untouched = (db.get(Case, i) for i in ids)
+    columns = [c.key for c in Case.__table__.columns if c.key not in ("id", "customer_id")]
+    assert {k: getattr(bulk, k) for k in columns} == {k: getattr(orm, k) for k in columns}
+    assert bulk is not None
+    assert untouched is not None
+    assert (bulk.reasons, bulk.intangibles, bulk.priority) == (
+        values["reasons"],
+        values["intangibles"],
+        42,
+    )
+    assert (untouched.priority, untouched.run_id, untouched.reasons) == (1, "r1", [])
+
+
+def test_an_update_lands_after_the_sessions_pending_changes(db: Session) -> None:
+    case = _case("c1")
+    db.add(case)
+    db.flush()
+    case.priority = 5  # pending: flushed before the update, not over it at commit
+    update_rows(db, cast(Table, Case.__table__), [{"id": case.id, "priority": 7}])
+    db.commit()
+    db.expire_all()
+
+    assert db.scalar(select(Case.priority).where(Case.id == case.id)) == 7

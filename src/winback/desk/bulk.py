@@ -1,4 +1,5 @@
-"""Many rows into one desk table in one executemany, without SQLAlchemy's per-row work.
+"""Many rows into (or updated in) one desk table in one executemany, without SQLAlchemy's
+per-row work.
 
 SQLAlchemy's executemany builds and processes a parameter dictionary per row (at a
 200k-case sync, seconds of Python). Here each column's bind processor (the JSON
@@ -61,6 +62,33 @@ def insert_rows(db: Session, table: Table, rows: list[dict[str, Any]]) -> None:
         return
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {into} VALUES ({', '.join([mark] * len(names))})"
+    connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+
+def update_rows(db: Session, table: Table, rows: list[dict[str, Any]], key: str = "id") -> None:
+    """UPDATE the rows of ``table`` whose ``key`` column holds each of ``rows``' ``key``,
+    setting its other values (dictionaries with the same keys, column names of ``table``),
+    in the session's transaction: one executemany of one plain UPDATE, each column's
+    values bound as :func:`insert_rows` binds them. What the ORM's bulk UPDATE by primary
+    key stores (tests/desk/test_bulk.py), without its per-row dictionaries and statement
+    compilation: at a nightly sync refreshing 214k cases, about half of its time. Like it,
+    no column default and no ``onupdate`` is applied: the rows give every value set.
+    The session's pending changes are flushed first, so none lands after these."""
+    if not rows:
+        return
+    db.flush()
+    connection = db.connection()
+    dialect = connection.dialect
+    names = [name for name in rows[0] if name != key]
+    columns: list[list[Any]] = [[row[name] for row in rows] for name in [*names, key]]
+    for i, name in enumerate([*names, key]):
+        process = table.c[name].type._cached_bind_processor(dialect)
+        if process is not None:
+            columns[i] = _processed(process, columns[i])
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sets = ", ".join(f"{quote(name)} = {mark}" for name in names)
+    sql = f"UPDATE {quote(table.name)} SET {sets} WHERE {quote(key)} = {mark}"
     connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
 

@@ -26,12 +26,12 @@ from typing import Any, NamedTuple, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Table, func, or_, select, text, update
+from sqlalchemy import Table, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from winback.desk import audit, red_carpet
 from winback.desk.assignment import Candidate, Chooser
-from winback.desk.bulk import insert_rows
+from winback.desk.bulk import insert_rows, update_rows
 from winback.desk.cases import opened_audit, withdraw_pending_concessions
 from winback.desk.contact_rules import RULES, held_back
 from winback.desk.db import indexes_made_after, roomy_cache, write_lock
@@ -280,7 +280,7 @@ def _refresh(
             }
         )
     if refreshed:
-        db.execute(update(Case), refreshed)
+        update_rows(db, cast(Table, Case.__table__), refreshed)
         audit.record_many(db, actor, entries, SYNC_ACTOR, at=now)
         result.refreshed += len(refreshed)
 
@@ -448,7 +448,7 @@ def _repair_owners(
             }
         )
     if moved:
-        db.execute(update(Case), moved)
+        update_rows(db, cast(Table, Case.__table__), moved)
     audit.record_many(db, actor, entries, SYNC_ACTOR)
 
 
