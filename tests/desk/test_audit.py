@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
@@ -42,3 +44,26 @@ def test_the_database_refuses_to_edit_the_audit_log(
         db.execute(text(statement))
     db.rollback()
     assert db.scalar(select(AuditEntry.actor_name).limit(1)) == "system"
+
+
+def test_audit_values_are_stored_as_json_takes_them() -> None:
+    when = datetime(2024, 7, 1, 6, 30, 15)
+    value = {
+        "reasons": ["no order in 90 days", "a complaint"],
+        "on": date(2024, 7, 1),
+        "n": 3,
+        "p": 0.25,
+        "flag": None,
+        "nested": [(date(2024, 1, 2), when), {"at": when, "ok": True}],
+    }
+    assert audit._plain(value) == {
+        "reasons": ["no order in 90 days", "a complaint"],
+        "on": "2024-07-01",
+        "n": 3,
+        "p": 0.25,
+        "flag": None,
+        "nested": [
+            ["2024-01-02", "2024-07-01T06:30:15"],
+            {"at": "2024-07-01T06:30:15", "ok": True},
+        ],
+    }
