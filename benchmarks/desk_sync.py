@@ -9,8 +9,10 @@ seconds and peak memory are its own:
 
 - anchor: the bare DuckDB per-customer summary ``scan_speed.py`` compares against;
 - sync: the desk (the simulated staff as users, no cases yet) synced with the first run
-  (every listed customer becomes a case), then with the second (a tenth of the cases
-  rescored, one in fifty returned with a newer order, the rest unchanged): what
+  (every listed customer becomes a case), then with the second (``--rescored`` of the
+  cases rescored, all by default: a scan a day later moves every customer's P(alive),
+  value and rank, so a real next night refreshes every open case; one in fifty of the
+  others returned with a newer order): what
   ``winback sync`` does bar the timeline (cases, outcomes to the ledger, red carpet, the
   run's lookup copy), each sync timed on its own;
 - timeline and search: the customer timeline copy and the search index
@@ -51,14 +53,16 @@ RUNS = "desk-sync-runs"
 ADDED = 20_000  # orders imported before the last timeline and search rebuild
 
 
-def _runs(work: Path, listed: int) -> list[str]:
-    """Two scan runs over the ledger's customers (made once per ``listed``; reused)."""
+def _runs(work: Path, listed: int, rescored: float) -> list[str]:
+    """Two scan runs over the ledger's customers (made once per ``listed`` and
+    ``rescored``; reused)."""
     from winback.ledger.store import Ledger
     from winback.scan.runs import RUN_SCHEMA, RunInfo, write_run
 
     folder = work / RUNS
     stamp = folder / "made.json"
-    if stamp.exists() and json.loads(stamp.read_text())["listed"] == listed:
+    made = {"listed": listed, "rescored": rescored}
+    if stamp.exists() and {k: json.loads(stamp.read_text()).get(k) for k in made} == made:
         return list(json.loads(stamp.read_text())["runs"])
     shutil.rmtree(folder, ignore_errors=True)
     con = Ledger(work / "ledger").connect()
@@ -114,17 +118,17 @@ def _runs(work: Path, listed: int) -> list[str]:
         folder, RunInfo(RunInfo.new_id(), "2024-06-30", "2024-07-01", 1), table(p_alive, last)
     )
     time.sleep(1.1)  # run ids carry the second they were made
-    rescored = on_list & (rng.random(n) < 0.1)
-    back = on_list & ~rescored & (rng.random(n) < 0.02)
+    moved = on_list & (rng.random(n) < rescored)
+    back = on_list & ~moved & (rng.random(n) < 0.02)
     week = pa.array(np.where(back, 7, 0).astype("int32"))
     later = pc.cast(pc.add(pc.cast(last, pa.int32()), week), pa.date32())
     second = write_run(
         folder,
         RunInfo(RunInfo.new_id(), "2024-07-31", "2024-08-01", 1),
-        table(np.where(rescored, np.round(p_alive * 0.9, 4), p_alive), later),
+        table(np.where(moved, np.round(p_alive * 0.9, 4), p_alive), later),
     )
     names = [first.info.run_id, second.info.run_id]
-    stamp.write_text(json.dumps({"listed": listed, "runs": names}))
+    stamp.write_text(json.dumps(made | {"runs": names}))
     return names
 
 
@@ -223,6 +227,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, help="scan_speed.py's --work folder (required)")
     parser.add_argument("--listed", type=int, default=100_000, help="customers ranked (cases)")
+    parser.add_argument(
+        "--rescored",
+        type=float,
+        default=1.0,
+        help="share of the cases the second run rescores (1: all, as a real next night does)",
+    )
     parser.add_argument("--only", choices=STEPS, action="append")
     parser.add_argument("--desk-url", default=None, help="A PostgreSQL desk (emptied first).")
     parser.add_argument("--child", nargs="+", metavar="WHICH WORK DESK RUN")
@@ -236,7 +246,7 @@ def main() -> None:
     from scan_speed import _desk_template, _empty_desk
 
     _desk_template(args.work)
-    runs = _runs(args.work, args.listed)
+    runs = _runs(args.work, args.listed, args.rescored)
     print(f"load average before: {_load()}", flush=True)
     results = {}
     for which in args.only or STEPS:

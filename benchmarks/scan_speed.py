@@ -326,7 +326,7 @@ def _next_night(work: Path, desk_url: str | None) -> dict[str, Any]:
     and the desk already holds the cases of the night before. The day's orders are the
     ledger's last day's again (same customers and lines, new order ids, the next date),
     imported into a copy of the ledger (its segments linked, never rewritten: an import
-    writes new files and replaces the manifest by a rename), so the prepared ledger stays
+    writes new files; its manifest and other files copied), so the prepared ledger stays
     as it was."""
     from winback import cycle
     from winback.ledger.importer import import_file
@@ -336,7 +336,11 @@ def _next_night(work: Path, desk_url: str | None) -> dict[str, Any]:
     settings = _workspace(work, "next night", desk_url)
     own = settings.home / "ledger"
     own.unlink()
-    shutil.copytree((work / "ledger").resolve(), own, copy_function=os.link)
+    shutil.copytree(
+        (work / "ledger").resolve(),
+        own,
+        copy_function=lambda a, b: os.link(a, b) if a.endswith(".parquet") else shutil.copy2(a, b),
+    )
     _set_backtest_cap()
     engine = os.environ.get("WINBACK_BENCH_ENGINE", "duckdb")
     cycle.scan(settings, cycle.policy_in_force(settings), engine=engine)
