@@ -150,7 +150,9 @@ def test_rows_updated_read_back_as_the_orms_bulk_update(db: Session) -> None:
         "run_id": "r2",
     }
     db.execute(update(Case), [{"id": ids[0], **values}])
-    update_rows(db, cast(Table, Case.__table__), [{"id": ids[1], **values}])
+    update_rows(db, Case, [{"id": ids[1], **values}])
+    # The session's own object reads the new values, as after the ORM's update.
+    assert (cases[1].priority, cases[1].reasons) == (42, values["reasons"])
     db.commit()
     db.expire_all()
 
@@ -172,7 +174,7 @@ def test_an_update_lands_after_the_sessions_pending_changes(db: Session) -> None
     db.add(case)
     db.flush()
     case.priority = 5  # pending: flushed before the update, not over it at commit
-    update_rows(db, cast(Table, Case.__table__), [{"id": case.id, "priority": 7}])
+    update_rows(db, Case, [{"id": case.id, "priority": 7}])
     db.commit()
     db.expire_all()
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, inspect
 from sqlalchemy.orm import Session
 
 
@@ -65,18 +65,22 @@ def insert_rows(db: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
 
-def update_rows(db: Session, table: Table, rows: list[dict[str, Any]], key: str = "id") -> None:
-    """UPDATE the rows of ``table`` whose ``key`` column holds each of ``rows``' ``key``,
+def update_rows(db: Session, entity: Any, rows: list[dict[str, Any]], key: str = "id") -> None:
+    """UPDATE the rows of ``entity``'s table (a mapped class) whose ``key`` column holds
+    each of ``rows``' ``key``,
     setting its other values (dictionaries with the same keys, column names of ``table``),
     in the session's transaction: one executemany of one plain UPDATE, each column's
     values bound as :func:`insert_rows` binds them. What the ORM's bulk UPDATE by primary
     key stores (tests/desk/test_bulk.py), without its per-row dictionaries and statement
     compilation: at a nightly sync refreshing 214k cases, about half of its time. Like it,
     no column default and no ``onupdate`` is applied: the rows give every value set.
-    The session's pending changes are flushed first, so none lands after these."""
+    The session's pending changes are flushed first, so none lands after these; objects
+    of these rows the session holds have the columns set expired, so they read the new
+    values (as after the ORM's bulk UPDATE)."""
     if not rows:
         return
     db.flush()
+    table: Table = entity.__table__
     connection = db.connection()
     dialect = connection.dialect
     names = [name for name in rows[0] if name != key]
@@ -90,6 +94,13 @@ def update_rows(db: Session, table: Table, rows: list[dict[str, Any]], key: str 
     sets = ", ".join(f"{quote(name)} = {mark}" for name in names)
     sql = f"UPDATE {quote(table.name)} SET {sets} WHERE {quote(key)} = {mark}"
     connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+    mapper = inspect(entity)
+    attributes = [mapper.get_property_by_column(table.c[name]).key for name in names]
+    updated = {row[key] for row in rows}
+    for held in list(db.identity_map.values()):
+        identity = inspect(held).identity
+        if isinstance(held, entity) and identity is not None and identity[0] in updated:
+            db.expire(held, attributes)
 
 
 # Scalar types whose equal values always bind alike (no float: 0.0 == -0.0; no bool beside

@@ -280,7 +280,7 @@ def _refresh(
             }
         )
     if refreshed:
-        update_rows(db, cast(Table, Case.__table__), refreshed)
+        update_rows(db, Case, refreshed)
         audit.record_many(db, actor, entries, SYNC_ACTOR, at=now)
         result.refreshed += len(refreshed)
 
@@ -448,7 +448,7 @@ def _repair_owners(
             }
         )
     if moved:
-        update_rows(db, cast(Table, Case.__table__), moved)
+        update_rows(db, Case, moved)
     audit.record_many(db, actor, entries, SYNC_ACTOR)
 
 
